@@ -1,0 +1,368 @@
+package bus
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/engram-dev/engram/events"
+)
+
+// Log is the event log on a JetStream stream. It is safe for concurrent use.
+type Log struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	snaps  jetstream.ObjectStore
+	tenant string
+}
+
+// LogConfig configures the event stream.
+type LogConfig struct {
+	Tenant   string // subject tenant token; "" means DefaultTenant
+	Replicas int    // stream replicas; 0 means 1
+}
+
+// Dedup window for Nats-Msg-Id: longer than any client's retry horizon.
+const dedupWindow = 10 * time.Minute
+
+// OpenLog creates or updates the event stream and the snapshot bucket.
+func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
+	if cfg.Tenant == "" {
+		cfg.Tenant = DefaultTenant
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:               StreamName,
+		Description:        "engram event log (append-only audit trail)",
+		Subjects:           []string{streamSubjects},
+		Storage:            jetstream.FileStorage,
+		Replicas:           cfg.Replicas,
+		Retention:          jetstream.LimitsPolicy,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		Duplicates:         dedupWindow,
+		MaxMsgSize:         1 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log: stream %s: %w", StreamName, err)
+	}
+	obj, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      SnapshotBucket,
+		Description: "projection snapshots (rebuildable from the event log)",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log: bucket %s: %w", SnapshotBucket, err)
+	}
+	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, tenant: cfg.Tenant}, nil
+}
+
+// Expectation states the version an append expects: the sequence of the last
+// event of an aggregate (or, with WholeKind, of every aggregate of its kind).
+// Version 0 means none must exist yet.
+type Expectation struct {
+	Aggregate events.Aggregate
+	WholeKind bool
+	Version   events.Seq
+}
+
+// Batch is what one command appends: all of its events or none.
+type Batch struct {
+	Command string // idempotency id; every event in the batch carries it
+	Expect  []Expectation
+	Events  []events.Envelope
+}
+
+// ErrConflict is the domain outcome of an append whose expectation no longer
+// holds. Callers reload state and decide again.
+var ErrConflict = errors.New("version conflict")
+
+// ConflictError says which aggregate moved and to what sequence.
+type ConflictError struct {
+	Aggregate events.Aggregate
+	Latest    events.Seq // the aggregate's last sequence, as far as the log knows
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s moved to %d: %v", e.Aggregate, e.Latest, ErrConflict)
+}
+
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// JetStream error codes an append treats as "someone else wrote first".
+const (
+	errCodeWrongLastSeq      = 10071
+	errCodeWrongLastSeqConst = 10164
+	errCodeBatchDuplicate    = 10201
+)
+
+type pubAck struct {
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Error     *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error,omitempty"`
+}
+
+// Append writes a batch atomically and returns the sequence of its last event.
+//
+// Three things can happen: the batch is stored whole and its last sequence
+// returned; an expectation fails and the result is a *ConflictError (nothing
+// stored); or the command was already appended (a retry with the same
+// Command), in which case the sequence of the earlier append's last event is
+// returned and nothing new is stored. Other errors are I/O failures.
+func (l *Log) Append(ctx context.Context, b Batch) (events.Seq, error) {
+	if len(b.Events) == 0 {
+		return 0, errors.New("append: empty batch")
+	}
+	if b.Command == "" {
+		return 0, errors.New("append: batch has no command id")
+	}
+	msgs := make([]*nats.Msg, len(b.Events))
+	for i, env := range b.Events {
+		env.Command = b.Command
+		data, err := events.Encode(env)
+		if err != nil {
+			return 0, fmt.Errorf("append %s: %w", b.Command, err)
+		}
+		m := nats.NewMsg(Subject(l.tenant, env.Aggregate, env.Event.EventType()))
+		m.Data = data
+		m.Header.Set(hdrCommand, b.Command)
+		m.Header.Set(hdrEventType, string(env.Event.EventType()))
+		m.Header.Set(hdrMsgID, b.Command+"/"+strconv.Itoa(i))
+		msgs[i] = m
+	}
+	for _, x := range b.Expect {
+		i := l.carrier(b.Events, x)
+		if i < 0 {
+			return 0, fmt.Errorf("append %s: expectation on %s matches no event", b.Command, x.Aggregate)
+		}
+		if msgs[i].Header.Get(hdrExpectSubj) != "" {
+			return 0, fmt.Errorf("append %s: two expectations on event %d", b.Command, i)
+		}
+		msgs[i].Header.Set(hdrExpectSeq, strconv.FormatUint(uint64(x.Version), 10))
+		msgs[i].Header.Set(hdrExpectSubj, l.filter(x))
+	}
+	ack, err := l.publish(ctx, msgs)
+	if err != nil {
+		return 0, fmt.Errorf("append %s: %w", b.Command, err)
+	}
+	if ack.Error == nil {
+		if ack.Duplicate {
+			// Single-message retry inside the dedup window: ack names the original.
+			return events.Seq(ack.Seq), nil
+		}
+		return events.Seq(ack.Seq), nil
+	}
+	switch ack.Error.ErrCode {
+	case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate:
+		return l.resolveConflict(ctx, b)
+	}
+	return 0, fmt.Errorf("append %s: jetstream error %d: %s", b.Command, ack.Error.ErrCode, ack.Error.Description)
+}
+
+// carrier picks the event that carries expectation x: the first event of
+// that aggregate (or kind).
+func (l *Log) carrier(evs []events.Envelope, x Expectation) int {
+	for i, env := range evs {
+		if env.Aggregate.Kind != x.Aggregate.Kind {
+			continue
+		}
+		if x.WholeKind || env.Aggregate.ID == x.Aggregate.ID {
+			return i
+		}
+	}
+	return -1
+}
+
+func (l *Log) filter(x Expectation) string {
+	if x.WholeKind {
+		return KindFilter(l.tenant, x.Aggregate.Kind)
+	}
+	return AggregateFilter(l.tenant, x.Aggregate)
+}
+
+// resolveConflict decides whether a rejected batch was in fact already
+// stored (a retried command) or lost a race (a conflict).
+func (l *Log) resolveConflict(ctx context.Context, b Batch) (events.Seq, error) {
+	x := Expectation{Aggregate: b.Events[0].Aggregate}
+	if len(b.Expect) > 0 {
+		x = b.Expect[0]
+	}
+	last, err := l.stream.GetLastMsgForSubject(ctx, l.filter(x))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, &ConflictError{Aggregate: x.Aggregate}
+		}
+		return 0, fmt.Errorf("append %s: read last of %s: %w", b.Command, x.Aggregate, err)
+	}
+	if last.Header.Get(hdrCommand) == b.Command {
+		return events.Seq(last.Sequence), nil
+	}
+	return 0, &ConflictError{Aggregate: x.Aggregate, Latest: events.Seq(last.Sequence)}
+}
+
+// publish sends one message, or an atomic batch, and returns the ack.
+func (l *Log) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
+	if len(msgs) > 1 {
+		id := nats.NewInbox()[len(nats.InboxPrefix):]
+		if len(id) > 64 {
+			id = id[:64]
+		}
+		for i, m := range msgs {
+			m.Header.Set(hdrBatchID, id)
+			m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+			if i == len(msgs)-1 {
+				m.Header.Set(hdrBatchCommit, "1")
+				break
+			}
+			if err := l.nc.PublishMsg(m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	resp, err := l.nc.RequestMsgWithContext(ctx, msgs[len(msgs)-1])
+	if err != nil {
+		return nil, err
+	}
+	var ack pubAck
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return nil, fmt.Errorf("bad publish ack %q: %w", resp.Data, err)
+	}
+	return &ack, nil
+}
+
+// Load reads the event stored at seq.
+func (l *Log) Load(ctx context.Context, seq events.Seq) (events.Envelope, error) {
+	m, err := l.stream.GetMsg(ctx, uint64(seq))
+	if err != nil {
+		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
+	}
+	env, err := events.Decode(m.Data)
+	if err != nil {
+		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
+	}
+	env.Seq = seq
+	return env, nil
+}
+
+// LastSeq returns the sequence of the last event in the log (0 when empty).
+func (l *Log) LastSeq(ctx context.Context) (events.Seq, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("log info: %w", err)
+	}
+	return events.Seq(info.State.LastSeq), nil
+}
+
+// Raw is one stored event as bytes, for consumers that decode it themselves.
+type Raw struct {
+	Seq  events.Seq
+	Data []byte
+}
+
+// Follow delivers every event from sequence from onwards, in order, to fn,
+// and keeps delivering new ones until ctx ends or fn returns an error. It
+// returns ctx.Err() or fn's error.
+func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(Raw) error) error {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{streamSubjects},
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: 30 * time.Second,
+	}
+	if from > 1 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = uint64(from)
+	}
+	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("follow from %d: %w", from, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
+	if err != nil {
+		return fmt.Errorf("follow from %d: %w", from, err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			it.Stop()
+		case <-stop:
+			it.Stop()
+		}
+	}()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			return fmt.Errorf("follow: %w", err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("follow: %w", err)
+		}
+		if err := fn(Raw{Seq: events.Seq(md.Sequence.Stream), Data: m.Data()}); err != nil {
+			return err
+		}
+	}
+}
+
+// ErrNoSnapshot is returned by LoadSnapshot when none has been saved.
+var ErrNoSnapshot = errors.New("no snapshot")
+
+// SaveSnapshot stores data as the snapshot called name, taken at seq.
+func (l *Log) SaveSnapshot(ctx context.Context, name string, seq events.Seq, data []byte) error {
+	_, err := l.snaps.Put(ctx, jetstream.ObjectMeta{
+		Name:     name,
+		Metadata: map[string]string{"seq": strconv.FormatUint(uint64(seq), 10)},
+	}, bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("save snapshot %s at %d: %w", name, seq, err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns the snapshot called name and the sequence it was taken at.
+func (l *Log) LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error) {
+	info, err := l.snaps.GetInfo(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return 0, nil, ErrNoSnapshot
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
+	seq, err := strconv.ParseUint(info.Metadata["seq"], 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("load snapshot %s: bad seq %q", name, info.Metadata["seq"])
+	}
+	data, err := l.snaps.GetBytes(ctx, name)
+	if err != nil {
+		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
+	return events.Seq(seq), data, nil
+}
+
+// Tenant is the tenant token this log writes under.
+func (l *Log) Tenant() string { return l.tenant }

@@ -1,0 +1,173 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/engram-dev/engram/events"
+)
+
+func startLog(t testing.TB, sync bool) (*Server, *Log) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := DefaultConfig(t.TempDir())
+	cfg.SyncAlways = sync
+	s, err := StartServer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	l, err := OpenLog(ctx, s, LogConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, l
+}
+
+func agentEnv(id string, ev events.Event) events.Envelope {
+	return events.Envelope{Aggregate: events.Aggregate{Kind: events.KindAgent, ID: id}, Time: time.Now().UTC(), Event: ev}
+}
+
+func blockEnv(id string, ev events.Event) events.Envelope {
+	return events.Envelope{Aggregate: events.Aggregate{Kind: events.KindBlock, ID: id}, Time: time.Now().UTC(), Event: ev}
+}
+
+func TestAppendExpectations(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-A"}
+	create := Batch{Command: "c1", Expect: []Expectation{{Aggregate: a}},
+		Events: []events.Envelope{agentEnv(a.ID, &events.AgentCreated{ID: "agent-A", Name: "a"})}}
+	s1, err := l.Append(ctx, create)
+	if err != nil || s1 != 1 {
+		t.Fatalf("first append = %d, %v", s1, err)
+	}
+	// The same command again is recognised as already done.
+	again, err := l.Append(ctx, create)
+	if err != nil || again != s1 {
+		t.Fatalf("retried append = %d, %v; want %d, nil", again, err, s1)
+	}
+	// A different command expecting the aggregate not to exist conflicts.
+	other := create
+	other.Command = "c2"
+	_, err = l.Append(ctx, other)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrConflict) || ce.Latest != s1 {
+		t.Fatalf("stale append err = %v, want conflict at %d", err, s1)
+	}
+	// The right version succeeds.
+	upd := Batch{Command: "c3", Expect: []Expectation{{Aggregate: a, Version: s1}},
+		Events: []events.Envelope{agentEnv(a.ID, &events.AgentUpdated{})}}
+	if s, err := l.Append(ctx, upd); err != nil || s != 2 {
+		t.Fatalf("update = %d, %v", s, err)
+	}
+	if last, _ := l.LastSeq(ctx); last != 2 {
+		t.Fatalf("log has %d events, want 2", last)
+	}
+}
+
+func TestAppendBatchAtomic(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-B"}
+	b := events.Aggregate{Kind: events.KindBlock, ID: "block-B"}
+	batch := Batch{Command: "b1",
+		Expect: []Expectation{{Aggregate: a}, {Aggregate: b}},
+		Events: []events.Envelope{
+			agentEnv(a.ID, &events.AgentCreated{ID: "agent-B"}),
+			blockEnv(b.ID, &events.BlockCreated{ID: "block-B", Label: "human"}),
+			agentEnv(a.ID, &events.CoreBlockAttached{BlockID: "block-B"}),
+		}}
+	seq, err := l.Append(ctx, batch)
+	if err != nil || seq != 3 {
+		t.Fatalf("batch = %d, %v", seq, err)
+	}
+	if again, err := l.Append(ctx, batch); err != nil || again != seq {
+		t.Fatalf("retried batch = %d, %v; want %d", again, err, seq)
+	}
+	// A batch whose second expectation is stale stores nothing.
+	c := events.Aggregate{Kind: events.KindAgent, ID: "agent-C"}
+	bad := Batch{Command: "b2",
+		Expect: []Expectation{{Aggregate: c}, {Aggregate: b, Version: 1}},
+		Events: []events.Envelope{
+			agentEnv(c.ID, &events.AgentCreated{ID: "agent-C"}),
+			blockEnv(b.ID, &events.BlockUpdated{}),
+		}}
+	if _, err := l.Append(ctx, bad); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale second expectation: err = %v, want conflict", err)
+	}
+	if last, _ := l.LastSeq(ctx); last != 3 {
+		t.Fatalf("log has %d events after a rejected batch, want 3", last)
+	}
+	// Whole-kind expectation.
+	tool := events.Aggregate{Kind: events.KindTool, ID: "tool-1"}
+	tb := Batch{Command: "t1", Expect: []Expectation{{Aggregate: tool, WholeKind: true}},
+		Events: []events.Envelope{{Aggregate: tool, Time: time.Now(), Event: &events.ToolCreated{ID: "tool-1", Name: "x"}}}}
+	if _, err := l.Append(ctx, tb); err != nil {
+		t.Fatal(err)
+	}
+	tool2 := events.Aggregate{Kind: events.KindTool, ID: "tool-2"}
+	tb2 := Batch{Command: "t2", Expect: []Expectation{{Aggregate: tool2, WholeKind: true}},
+		Events: []events.Envelope{{Aggregate: tool2, Time: time.Now(), Event: &events.ToolCreated{ID: "tool-2", Name: "y"}}}}
+	if _, err := l.Append(ctx, tb2); !errors.Is(err, ErrConflict) {
+		t.Fatalf("whole-kind expectation at 0 after a tool exists: err = %v, want conflict", err)
+	}
+}
+
+func TestFollowAndLoad(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, l := startLog(t, false)
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprintf("agent-%d", i)
+		if _, err := l.Append(ctx, Batch{Command: id, Events: []events.Envelope{agentEnv(id, &events.AgentCreated{ID: events.AgentID(id)})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env, err := l.Load(ctx, 3)
+	if err != nil || env.Seq != 3 || env.Aggregate.ID != "agent-2" || env.Command != "agent-2" {
+		t.Fatalf("Load(3) = %+v, %v", env, err)
+	}
+	var got []events.Seq
+	fctx, fcancel := context.WithCancel(ctx)
+	err = l.Follow(fctx, 2, func(r Raw) error {
+		got = append(got, r.Seq)
+		if len(got) == 4 {
+			fcancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || fmt.Sprint(got) != "[2 3 4 5]" {
+		t.Fatalf("Follow from 2 = %v, %v", got, err)
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	if _, _, err := l.LoadSnapshot(ctx, "p"); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("empty: %v", err)
+	}
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	if err := l.SaveSnapshot(ctx, "p", 42, big); err != nil {
+		t.Fatal(err)
+	}
+	seq, data, err := l.LoadSnapshot(ctx, "p")
+	if err != nil || seq != 42 || len(data) != len(big) || data[1000] != big[1000] {
+		t.Fatalf("LoadSnapshot = %d, %d bytes, %v", seq, len(data), err)
+	}
+}
+
+func TestStartServerBadStore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := StartServer(ctx, DefaultConfig("/proc/nope")); err == nil {
+		t.Fatal("started on an unwritable store")
+	}
+}

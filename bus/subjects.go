@@ -1,0 +1,76 @@
+package bus
+
+import (
+	"fmt"
+	"hash/fnv"
+
+	"github.com/engram-dev/engram/events"
+)
+
+// Names and subject layout. These are public API and permanent: renaming the
+// stream, a prefix, the tenant token or the partition count changes where
+// every stored event lives and means migrating the whole log.
+//
+// Event subjects:
+//
+//	ev.<tenant>.agent.<pp>.<agentID>.<type>   agent events; pp = partition, 2 hex digits
+//	ev.<tenant>.<kind>.<id>.<type>            every other aggregate (block, tool, source, job)
+//
+// One wildcard selects an aggregate (ev.default.agent.1f.agent-….>), another
+// an event type across agents (ev.*.agent.*.*.message_appended).
+const (
+	// StreamName is the one event stream, the source of truth.
+	StreamName = "EVENTS"
+	// SubjectPrefix is the first token of every event subject.
+	SubjectPrefix = "ev"
+	// DefaultTenant is the tenant token used by a single-tenant server.
+	DefaultTenant = "default"
+	// Partitions is the fixed number of agent partitions.
+	Partitions = 64
+	// SnapshotBucket is the Object Store bucket that holds projection snapshots.
+	SnapshotBucket = "SNAPSHOTS"
+)
+
+// Header names engram writes on every event message.
+const (
+	hdrMsgID        = "Nats-Msg-Id"
+	hdrExpectSeq    = "Nats-Expected-Last-Subject-Sequence"
+	hdrExpectSubj   = "Nats-Expected-Last-Subject-Sequence-Subject"
+	hdrBatchID      = "Nats-Batch-Id"
+	hdrBatchSeq     = "Nats-Batch-Sequence"
+	hdrBatchCommit  = "Nats-Batch-Commit"
+	hdrCommand      = "Engram-Command"
+	hdrEventType    = "Engram-Type"
+	streamSubjects  = SubjectPrefix + ".>"
+	partitionFormat = "%02x"
+)
+
+// Partition returns the partition of an agent: fnv32a(id) mod Partitions.
+func Partition(agentID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(agentID))
+	return int(h.Sum32() % Partitions)
+}
+
+// aggregatePrefix is the subject of an aggregate without the type token.
+func aggregatePrefix(tenant string, a events.Aggregate) string {
+	if a.Kind == events.KindAgent {
+		return fmt.Sprintf("%s.%s.%s."+partitionFormat+".%s", SubjectPrefix, tenant, a.Kind, Partition(a.ID), a.ID)
+	}
+	return fmt.Sprintf("%s.%s.%s.%s", SubjectPrefix, tenant, a.Kind, a.ID)
+}
+
+// Subject is the subject an event of type t on aggregate a is stored under.
+func Subject(tenant string, a events.Aggregate, t events.Type) string {
+	return aggregatePrefix(tenant, a) + "." + string(t)
+}
+
+// AggregateFilter selects every event of one aggregate.
+func AggregateFilter(tenant string, a events.Aggregate) string {
+	return aggregatePrefix(tenant, a) + ".>"
+}
+
+// KindFilter selects every event of every aggregate of one kind.
+func KindFilter(tenant string, k events.Kind) string {
+	return fmt.Sprintf("%s.%s.%s.>", SubjectPrefix, tenant, k)
+}

@@ -1,0 +1,114 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Type is an event's constant wire name. It is also the last token of the
+// event's subject, so it is lowercase letters and underscores only.
+type Type string
+
+// Kind names an aggregate type; it is a token of the event's subject.
+type Kind string
+
+// The aggregate kinds.
+const (
+	KindAgent  Kind = "agent"
+	KindBlock  Kind = "block"
+	KindTool   Kind = "tool"
+	KindSource Kind = "source"
+	KindJob    Kind = "job"
+)
+
+// Aggregate names the consistency boundary an event belongs to.
+type Aggregate struct {
+	Kind Kind   `json:"kind"`
+	ID   string `json:"id"`
+}
+
+func (a Aggregate) String() string { return string(a.Kind) + "/" + a.ID }
+
+// Event is implemented by every event struct.
+type Event interface {
+	// EventType returns the event's constant wire name.
+	EventType() Type
+}
+
+// Envelope is one entry of the log: an event with the facts every event
+// carries. Seq is assigned by the log and is not part of the encoded bytes.
+type Envelope struct {
+	Seq       Seq       `json:"-"`
+	Type      Type      `json:"type"`
+	Aggregate Aggregate `json:"aggregate"`
+	Command   string    `json:"command"`         // idempotency id of the command that produced it
+	Actor     string    `json:"actor,omitempty"` // who issued the command
+	Time      time.Time `json:"time"`            // when the command was decided (UTC)
+	Event     Event     `json:"-"`
+}
+
+// wire is the encoded form of an Envelope.
+type wire struct {
+	Type      Type            `json:"type"`
+	Aggregate Aggregate       `json:"aggregate"`
+	Command   string          `json:"command"`
+	Actor     string          `json:"actor,omitempty"`
+	Time      time.Time       `json:"time"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// ErrUnknownType is returned by Decode for an event type this build does not know.
+var ErrUnknownType = errors.New("unknown event type")
+
+// Encode returns the wire bytes of e. The envelope's Type is taken from the event.
+func Encode(e Envelope) ([]byte, error) {
+	if e.Event == nil {
+		return nil, errors.New("encode: envelope has no event")
+	}
+	data, err := json.Marshal(e.Event)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
+	}
+	return json.Marshal(wire{
+		Type: e.Event.EventType(), Aggregate: e.Aggregate, Command: e.Command,
+		Actor: e.Actor, Time: e.Time.UTC(), Data: data,
+	})
+}
+
+// Decode parses wire bytes into an Envelope with a typed Event. An unknown
+// type is an error wrapping ErrUnknownType, never a generic map.
+func Decode(b []byte) (Envelope, error) {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	mk, ok := registry[w.Type]
+	if !ok {
+		return Envelope{}, fmt.Errorf("decode %q: %w", w.Type, ErrUnknownType)
+	}
+	if len(w.Data) == 0 {
+		return Envelope{}, fmt.Errorf("decode %s: no data", w.Type)
+	}
+	ev := mk()
+	if err := json.Unmarshal(w.Data, ev); err != nil {
+		return Envelope{}, fmt.Errorf("decode %s: %w", w.Type, err)
+	}
+	if w.Aggregate.Kind == "" || w.Aggregate.ID == "" {
+		return Envelope{}, fmt.Errorf("decode %s: missing aggregate", w.Type)
+	}
+	return Envelope{
+		Type: w.Type, Aggregate: w.Aggregate, Command: w.Command,
+		Actor: w.Actor, Time: w.Time, Event: ev,
+	}, nil
+}
+
+// Types lists every known event type, in a fixed order.
+func Types() []Type {
+	out := make([]Type, 0, len(registry))
+	for _, t := range typeOrder {
+		out = append(out, t)
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func ptr[T any](v T) *T { return &v }
+
+// samples holds one fully populated value of every event type.
+func samples() map[Type]Event {
+	at := time.Date(2024, 10, 23, 19, 29, 24, 0, time.UTC)
+	return map[Type]Event{
+		TypeAgentCreated: &AgentCreated{
+			ID: "agent-01JD000000000000000000000A", Name: "sam", Description: "a test agent",
+			System: "You are Sam.", AgentType: "memgpt_agent",
+			LLMConfig:       json.RawMessage(`{"model":"gpt-4o-mini","model_endpoint_type":"openai","context_window":128000}`),
+			EmbeddingConfig: json.RawMessage(`{"embedding_model":"text-embedding-3-small","embedding_endpoint_type":"openai","embedding_dim":1536}`),
+			Metadata:        json.RawMessage(`{"persona":"sam_pov"}`), Tags: []string{"demo"},
+			ToolIDs: []ToolID{"tool-01JD000000000000000000000T"}, BlockIDs: []BlockID{"block-01JD000000000000000000000B"},
+			SourceIDs: []SourceID{"source-01JD000000000000000000000S"}, ToolRules: json.RawMessage(`[]`),
+		},
+		TypeAgentUpdated: &AgentUpdated{
+			Name: ptr("sam2"), Description: ptr("renamed"), System: ptr("You are Sam, again."),
+			LLMConfig: json.RawMessage(`{"model":"gpt-4o"}`), Metadata: json.RawMessage(`{}`),
+			Tags: ptr([]string{"a", "b"}), ToolIDs: ptr([]ToolID{}), SourceIDs: ptr([]SourceID{}),
+			MessageIDs: ptr([]MessageID{"message-01JD000000000000000000000M"}),
+		},
+		TypeAgentDeleted:        &AgentDeleted{},
+		TypeCoreBlockAttached:   &CoreBlockAttached{BlockID: "block-01JD000000000000000000000B"},
+		TypeCoreBlockDetached:   &CoreBlockDetached{BlockID: "block-01JD000000000000000000000B"},
+		TypeAgentToolAttached:   &AgentToolAttached{ToolID: "tool-01JD000000000000000000000T"},
+		TypeAgentToolDetached:   &AgentToolDetached{ToolID: "tool-01JD000000000000000000000T"},
+		TypeAgentSourceAttached: &AgentSourceAttached{SourceID: "source-01JD000000000000000000000S"},
+		TypeAgentSourceDetached: &AgentSourceDetached{SourceID: "source-01JD000000000000000000000S"},
+		TypeBlockCreated: &BlockCreated{
+			ID: "block-01JD000000000000000000000B", Label: "human", Value: "First name: Chad", Limit: 2000,
+			Name: "basic", IsTemplate: true, Description: "who the user is", Metadata: json.RawMessage(`{"k":1}`),
+			Tags: []string{"t"},
+		},
+		TypeBlockUpdated: &BlockUpdated{
+			Label: ptr("persona"), Value: ptr("I am Sam."), Limit: ptr(5000), Name: ptr("sam"),
+			IsTemplate: ptr(false), ReadOnly: ptr(true), Description: ptr("d"), Tags: ptr([]string{"x"}),
+		},
+		TypeBlockDeleted: &BlockDeleted{},
+		TypeToolCreated: &ToolCreated{
+			ID: "tool-01JD000000000000000000000T", Name: "roll_dice", Description: "Roll a die.",
+			SourceCode: "def roll_dice(sides: int) -> str:\n    ...", SourceType: "python",
+			JSONSchema: json.RawMessage(`{"name":"roll_dice","description":"Roll a die.","parameters":{"type":"object","properties":{},"required":[]}}`),
+			Tags:       []string{"games"}, ToolType: "custom", ReturnCharLimit: 6000, AgentState: true,
+		},
+		TypeToolUpdated: &ToolUpdated{
+			Name: ptr("roll_die"), SourceCode: ptr("def roll_die(): ..."), Tags: ptr([]string{}),
+			ReturnCharLimit: ptr(100), AgentState: ptr(false),
+		},
+		TypeToolDeleted: &ToolDeleted{},
+		TypeSourceCreated: &SourceCreated{
+			ID: "source-01JD000000000000000000000S", Name: "docs", Description: "product docs",
+			Instructions: "cite them", EmbeddingConfig: json.RawMessage(`{"embedding_model":"x","embedding_dim":8,"embedding_endpoint_type":"openai"}`),
+		},
+		TypeSourceUpdated: &SourceUpdated{Name: ptr("docs2"), Metadata: json.RawMessage(`{"a":true}`)},
+		TypeSourceDeleted: &SourceDeleted{},
+		TypeJobCreated: &JobCreated{
+			ID: "job-01JD000000000000000000000J", JobType: "embedding", SourceID: "source-01JD000000000000000000000S",
+			Metadata: json.RawMessage(`{"filename":"a.txt"}`),
+		},
+		TypeJobUpdated: &JobUpdated{Status: "failed", Error: "file is corrupt", Metadata: json.RawMessage(`{"num_passages":0}`)},
+		TypePassageInserted: &PassageInserted{
+			ID: "passage-01JD000000000000000000000P", AgentID: "agent-01JD000000000000000000000A",
+			Text: "User likes bananas", Tags: []string{"food"}, Embedding: []float32{0.25, -0.5},
+			CreatedAt: &at,
+		},
+		TypePassageDeleted: &PassageDeleted{ID: "passage-01JD000000000000000000000P"},
+		TypeMessageAppended: &MessageAppended{
+			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
+			ToolCalls:  []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},
+			Model:      "gpt-4o-mini", Otid: "otid-1",
+		},
+	}
+}
+
+func envelope(ev Event) Envelope {
+	return Envelope{
+		Aggregate: Aggregate{Kind: KindAgent, ID: "agent-01JD000000000000000000000A"},
+		Command:   "cmd-1", Actor: "user-00000000-0000-4000-8000-000000000000",
+		Time: time.Date(2024, 10, 23, 19, 29, 24, 123456789, time.UTC), Event: ev,
+	}
+}
+
+func TestEverySampleIsRegistered(t *testing.T) {
+	s := samples()
+	if len(s) != len(registry) || len(typeOrder) != len(registry) {
+		t.Fatalf("samples %d, registry %d, order %d: keep them in step", len(s), len(registry), len(typeOrder))
+	}
+	for typ, ev := range s {
+		if ev.EventType() != typ {
+			t.Errorf("sample for %s reports type %s", typ, ev.EventType())
+		}
+		if _, ok := registry[typ]; !ok {
+			t.Errorf("%s is not registered", typ)
+		}
+	}
+}
+
+// TestGolden pins the wire form of every event type: a change that alters
+// stored bytes of an existing type breaks old logs and must be deliberate.
+func TestGolden(t *testing.T) {
+	for typ, ev := range samples() {
+		t.Run(string(typ), func(t *testing.T) {
+			got, err := Encode(envelope(ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, got, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			path := filepath.Join("testdata", string(typ)+".json")
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./events -update)", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Errorf("wire form of %s changed:\n got %s\nwant %s", typ, pretty.Bytes(), want)
+			}
+			// The golden file must decode to the same event.
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, want); err != nil {
+				t.Fatal(err)
+			}
+			env, err := Decode(compact.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(env.Event, ev) {
+				t.Errorf("decode(golden) = %+v, want %+v", env.Event, ev)
+			}
+			if env.Type != typ || env.Command != "cmd-1" || env.Aggregate.ID == "" {
+				t.Errorf("envelope fields lost: %+v", env)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	cases := map[string]string{
+		"not json":      `{`,
+		"unknown type":  `{"type":"agent_exploded","aggregate":{"kind":"agent","id":"a"},"data":{}}`,
+		"no data":       `{"type":"agent_deleted","aggregate":{"kind":"agent","id":"a"}}`,
+		"no aggregate":  `{"type":"agent_deleted","data":{}}`,
+		"wrong shape":   `{"type":"block_created","aggregate":{"kind":"block","id":"b"},"data":{"limit":"many"}}`,
+		"data is array": `{"type":"agent_deleted","aggregate":{"kind":"agent","id":"a"},"data":[]}`,
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Decode([]byte(in)); err == nil {
+				t.Fatalf("Decode(%s) succeeded", in)
+			}
+		})
+	}
+	_, err := Decode([]byte(cases["unknown type"]))
+	if !errors.Is(err, ErrUnknownType) {
+		t.Errorf("unknown type error = %v, want ErrUnknownType", err)
+	}
+}
+
+func TestIDs(t *testing.T) {
+	id := NewID(PrefixAgent, time.Now())
+	if !ValidID(PrefixAgent, id) {
+		t.Fatalf("NewID gave invalid id %q", id)
+	}
+	if ValidID(PrefixBlock, id) {
+		t.Fatalf("%q accepted as a block id", id)
+	}
+	for _, bad := range []string{"", "agent-", "agent-xyz", "agent-01JD000000000000000000000A.x", "agent-01jd00000000000000000000a0"} {
+		if ValidID(PrefixAgent, bad) {
+			t.Errorf("ValidID(%q) = true", bad)
+		}
+	}
+	a, b := DerivedID(PrefixAgent, "key-1"), DerivedID(PrefixAgent, "key-1")
+	if a != b || !ValidID(PrefixAgent, a) {
+		t.Fatalf("DerivedID not stable or invalid: %q %q", a, b)
+	}
+	if DerivedID(PrefixAgent, "key-2") == a || DerivedID(PrefixBlock, "key-1")[6:] == a[6:] {
+		t.Fatal("DerivedID collides across keys or prefixes")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, ev := range samples() {
+		b, err := Encode(envelope(ev))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"type":"message_appended","aggregate":{"kind":"agent","id":"x"},"data":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		env, err := Decode(b)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must encode again and decode to the same event.
+		again, err := Encode(env)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		env2, err := Decode(again)
+		if err != nil {
+			t.Fatalf("decode of re-encoded: %v", err)
+		}
+		if !reflect.DeepEqual(env.Event, env2.Event) {
+			t.Fatalf("round trip changed the event: %#v vs %#v", env.Event, env2.Event)
+		}
+	})
+}

@@ -1,0 +1,311 @@
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Wire names of every event type. Renaming one orphans every stored event
+// of that type: these strings are permanent.
+const (
+	TypeAgentCreated        Type = "agent_created"
+	TypeAgentUpdated        Type = "agent_updated"
+	TypeAgentDeleted        Type = "agent_deleted"
+	TypeCoreBlockAttached   Type = "core_block_attached"
+	TypeCoreBlockDetached   Type = "core_block_detached"
+	TypeAgentToolAttached   Type = "agent_tool_attached"
+	TypeAgentToolDetached   Type = "agent_tool_detached"
+	TypeAgentSourceAttached Type = "agent_source_attached"
+	TypeAgentSourceDetached Type = "agent_source_detached"
+	TypeBlockCreated        Type = "block_created"
+	TypeBlockUpdated        Type = "block_updated"
+	TypeBlockDeleted        Type = "block_deleted"
+	TypeToolCreated         Type = "tool_created"
+	TypeToolUpdated         Type = "tool_updated"
+	TypeToolDeleted         Type = "tool_deleted"
+	TypeSourceCreated       Type = "source_created"
+	TypeSourceUpdated       Type = "source_updated"
+	TypeSourceDeleted       Type = "source_deleted"
+	TypeJobCreated          Type = "job_created"
+	TypeJobUpdated          Type = "job_updated"
+	TypePassageInserted     Type = "passage_inserted"
+	TypePassageDeleted      Type = "passage_deleted"
+	TypeMessageAppended     Type = "message_appended"
+)
+
+// registry maps wire names to constructors; Decode uses it.
+var registry = map[Type]func() Event{
+	TypeAgentCreated:        func() Event { return new(AgentCreated) },
+	TypeAgentUpdated:        func() Event { return new(AgentUpdated) },
+	TypeAgentDeleted:        func() Event { return new(AgentDeleted) },
+	TypeCoreBlockAttached:   func() Event { return new(CoreBlockAttached) },
+	TypeCoreBlockDetached:   func() Event { return new(CoreBlockDetached) },
+	TypeAgentToolAttached:   func() Event { return new(AgentToolAttached) },
+	TypeAgentToolDetached:   func() Event { return new(AgentToolDetached) },
+	TypeAgentSourceAttached: func() Event { return new(AgentSourceAttached) },
+	TypeAgentSourceDetached: func() Event { return new(AgentSourceDetached) },
+	TypeBlockCreated:        func() Event { return new(BlockCreated) },
+	TypeBlockUpdated:        func() Event { return new(BlockUpdated) },
+	TypeBlockDeleted:        func() Event { return new(BlockDeleted) },
+	TypeToolCreated:         func() Event { return new(ToolCreated) },
+	TypeToolUpdated:         func() Event { return new(ToolUpdated) },
+	TypeToolDeleted:         func() Event { return new(ToolDeleted) },
+	TypeSourceCreated:       func() Event { return new(SourceCreated) },
+	TypeSourceUpdated:       func() Event { return new(SourceUpdated) },
+	TypeSourceDeleted:       func() Event { return new(SourceDeleted) },
+	TypeJobCreated:          func() Event { return new(JobCreated) },
+	TypeJobUpdated:          func() Event { return new(JobUpdated) },
+	TypePassageInserted:     func() Event { return new(PassageInserted) },
+	TypePassageDeleted:      func() Event { return new(PassageDeleted) },
+	TypeMessageAppended:     func() Event { return new(MessageAppended) },
+}
+
+var typeOrder = []Type{
+	TypeAgentCreated, TypeAgentUpdated, TypeAgentDeleted,
+	TypeCoreBlockAttached, TypeCoreBlockDetached,
+	TypeAgentToolAttached, TypeAgentToolDetached,
+	TypeAgentSourceAttached, TypeAgentSourceDetached,
+	TypeBlockCreated, TypeBlockUpdated, TypeBlockDeleted,
+	TypeToolCreated, TypeToolUpdated, TypeToolDeleted,
+	TypeSourceCreated, TypeSourceUpdated, TypeSourceDeleted,
+	TypeJobCreated, TypeJobUpdated,
+	TypePassageInserted, TypePassageDeleted,
+	TypeMessageAppended,
+}
+
+// Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
+// stores what the client sent, and the api package gives them shape.
+
+// AgentCreated starts an agent aggregate.
+type AgentCreated struct {
+	ID              AgentID         `json:"id"`
+	Name            string          `json:"name"`
+	Description     string          `json:"description,omitempty"`
+	System          string          `json:"system"`
+	AgentType       string          `json:"agent_type"`
+	LLMConfig       json.RawMessage `json:"llm_config,omitempty"`
+	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	Tags            []string        `json:"tags,omitempty"`
+	ToolIDs         []ToolID        `json:"tool_ids,omitempty"`
+	BlockIDs        []BlockID       `json:"block_ids,omitempty"`
+	SourceIDs       []SourceID      `json:"source_ids,omitempty"`
+	ToolRules       json.RawMessage `json:"tool_rules,omitempty"`
+}
+
+// AgentUpdated changes the fields that are set; nil means unchanged.
+// List fields replace the whole list.
+type AgentUpdated struct {
+	Name            *string         `json:"name,omitempty"`
+	Description     *string         `json:"description,omitempty"`
+	System          *string         `json:"system,omitempty"`
+	LLMConfig       json.RawMessage `json:"llm_config,omitempty"`
+	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	Tags            *[]string       `json:"tags,omitempty"`
+	ToolIDs         *[]ToolID       `json:"tool_ids,omitempty"`
+	SourceIDs       *[]SourceID     `json:"source_ids,omitempty"`
+	MessageIDs      *[]MessageID    `json:"message_ids,omitempty"`
+	ToolRules       json.RawMessage `json:"tool_rules,omitempty"`
+}
+
+// AgentDeleted ends an agent aggregate. Its blocks, passages and messages
+// stay in the log for audit but are no longer served.
+type AgentDeleted struct{}
+
+// CoreBlockAttached adds a block to an agent's core memory.
+type CoreBlockAttached struct {
+	BlockID BlockID `json:"block_id"`
+}
+
+// CoreBlockDetached removes a block from an agent's core memory.
+type CoreBlockDetached struct {
+	BlockID BlockID `json:"block_id"`
+}
+
+// AgentToolAttached gives an agent a tool.
+type AgentToolAttached struct {
+	ToolID ToolID `json:"tool_id"`
+}
+
+// AgentToolDetached takes a tool from an agent.
+type AgentToolDetached struct {
+	ToolID ToolID `json:"tool_id"`
+}
+
+// AgentSourceAttached makes a source's passages searchable by an agent.
+type AgentSourceAttached struct {
+	SourceID SourceID `json:"source_id"`
+}
+
+// AgentSourceDetached undoes AgentSourceAttached.
+type AgentSourceDetached struct {
+	SourceID SourceID `json:"source_id"`
+}
+
+// BlockCreated starts a block aggregate: a core-memory section, or a saved
+// human/persona template when IsTemplate is set.
+type BlockCreated struct {
+	ID          BlockID         `json:"id"`
+	Label       string          `json:"label"`
+	Value       string          `json:"value"`
+	Limit       int             `json:"limit"`
+	Name        string          `json:"name,omitempty"` // template name (Letta's template_name / old name)
+	IsTemplate  bool            `json:"is_template,omitempty"`
+	ReadOnly    bool            `json:"read_only,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+	Tags        []string        `json:"tags,omitempty"`
+}
+
+// BlockUpdated changes the fields that are set; nil means unchanged.
+type BlockUpdated struct {
+	Label       *string         `json:"label,omitempty"`
+	Value       *string         `json:"value,omitempty"`
+	Limit       *int            `json:"limit,omitempty"`
+	Name        *string         `json:"name,omitempty"`
+	IsTemplate  *bool           `json:"is_template,omitempty"`
+	ReadOnly    *bool           `json:"read_only,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+	Tags        *[]string       `json:"tags,omitempty"`
+}
+
+// BlockDeleted ends a block; agents that had it attached lose it.
+type BlockDeleted struct{}
+
+// ToolCreated starts a tool aggregate.
+type ToolCreated struct {
+	ID              ToolID          `json:"id"`
+	Name            string          `json:"name"`
+	Description     string          `json:"description,omitempty"`
+	SourceCode      string          `json:"source_code,omitempty"`
+	SourceType      string          `json:"source_type,omitempty"`
+	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
+	Tags            []string        `json:"tags,omitempty"`
+	ToolType        string          `json:"tool_type,omitempty"`
+	ReturnCharLimit int             `json:"return_char_limit,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	AgentState      bool            `json:"agent_state,omitempty"` // the function takes the agent's state
+}
+
+// ToolUpdated changes the fields that are set; nil means unchanged.
+type ToolUpdated struct {
+	Name            *string         `json:"name,omitempty"`
+	Description     *string         `json:"description,omitempty"`
+	SourceCode      *string         `json:"source_code,omitempty"`
+	SourceType      *string         `json:"source_type,omitempty"`
+	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
+	Tags            *[]string       `json:"tags,omitempty"`
+	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	AgentState      *bool           `json:"agent_state,omitempty"`
+}
+
+// ToolDeleted ends a tool; agents that had it lose it.
+type ToolDeleted struct{}
+
+// SourceCreated starts a data source (Letta's "folder").
+type SourceCreated struct {
+	ID              SourceID        `json:"id"`
+	Name            string          `json:"name"`
+	Description     string          `json:"description,omitempty"`
+	Instructions    string          `json:"instructions,omitempty"`
+	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+}
+
+// SourceUpdated changes the fields that are set; nil means unchanged.
+type SourceUpdated struct {
+	Name            *string         `json:"name,omitempty"`
+	Description     *string         `json:"description,omitempty"`
+	Instructions    *string         `json:"instructions,omitempty"`
+	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+}
+
+// SourceDeleted ends a source; it is detached from every agent.
+type SourceDeleted struct{}
+
+// JobCreated starts a job (e.g. loading a file into a source).
+type JobCreated struct {
+	ID       JobID           `json:"id"`
+	JobType  string          `json:"job_type"`
+	AgentID  AgentID         `json:"agent_id,omitempty"`
+	SourceID SourceID        `json:"source_id,omitempty"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// JobUpdated moves a job along created → running → completed | failed.
+type JobUpdated struct {
+	Status   string          `json:"status"`
+	Metadata json.RawMessage `json:"metadata,omitempty"` // replaces the metadata when set
+	Error    string          `json:"error,omitempty"`
+}
+
+// PassageInserted adds a passage to an agent's archival memory (on the agent
+// aggregate) or to a source (on the source aggregate). The embedding, when
+// there is one, is computed once before the append so replays never call the
+// embedding provider.
+type PassageInserted struct {
+	ID              PassageID       `json:"id"`
+	AgentID         AgentID         `json:"agent_id,omitempty"`
+	SourceID        SourceID        `json:"source_id,omitempty"`
+	FileID          FileID          `json:"file_id,omitempty"`
+	Text            string          `json:"text"`
+	Tags            []string        `json:"tags,omitempty"`
+	Embedding       []float32       `json:"embedding,omitempty"`
+	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	CreatedAt       *time.Time      `json:"created_at,omitempty"` // when absent, the envelope time
+}
+
+// PassageDeleted removes a passage from its aggregate's archival memory.
+type PassageDeleted struct {
+	ID PassageID `json:"id"`
+}
+
+// ToolCall is one function call requested by the model.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"` // JSON text, as the model produced it
+}
+
+// MessageAppended adds a message to an agent's recall memory.
+type MessageAppended struct {
+	ID         MessageID  `json:"id"`
+	Role       string     `json:"role"` // system | user | assistant | tool
+	Text       string     `json:"text,omitempty"`
+	Name       string     `json:"name,omitempty"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+	Model      string     `json:"model,omitempty"`
+	Otid       string     `json:"otid,omitempty"`
+	RunID      string     `json:"run_id,omitempty"`
+	StepID     string     `json:"step_id,omitempty"`
+}
+
+func (AgentCreated) EventType() Type        { return TypeAgentCreated }
+func (AgentUpdated) EventType() Type        { return TypeAgentUpdated }
+func (AgentDeleted) EventType() Type        { return TypeAgentDeleted }
+func (CoreBlockAttached) EventType() Type   { return TypeCoreBlockAttached }
+func (CoreBlockDetached) EventType() Type   { return TypeCoreBlockDetached }
+func (AgentToolAttached) EventType() Type   { return TypeAgentToolAttached }
+func (AgentToolDetached) EventType() Type   { return TypeAgentToolDetached }
+func (AgentSourceAttached) EventType() Type { return TypeAgentSourceAttached }
+func (AgentSourceDetached) EventType() Type { return TypeAgentSourceDetached }
+func (BlockCreated) EventType() Type        { return TypeBlockCreated }
+func (BlockUpdated) EventType() Type        { return TypeBlockUpdated }
+func (BlockDeleted) EventType() Type        { return TypeBlockDeleted }
+func (ToolCreated) EventType() Type         { return TypeToolCreated }
+func (ToolUpdated) EventType() Type         { return TypeToolUpdated }
+func (ToolDeleted) EventType() Type         { return TypeToolDeleted }
+func (SourceCreated) EventType() Type       { return TypeSourceCreated }
+func (SourceUpdated) EventType() Type       { return TypeSourceUpdated }
+func (SourceDeleted) EventType() Type       { return TypeSourceDeleted }
+func (JobCreated) EventType() Type          { return TypeJobCreated }
+func (JobUpdated) EventType() Type          { return TypeJobUpdated }
+func (PassageInserted) EventType() Type     { return TypePassageInserted }
+func (PassageDeleted) EventType() Type      { return TypePassageDeleted }
+func (MessageAppended) EventType() Type     { return TypeMessageAppended }
