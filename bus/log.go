@@ -70,38 +70,6 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, tenant: cfg.Tenant}, nil
 }
 
-// Expectation states the version an append expects: the sequence of the last
-// event of an aggregate (or, with WholeKind, of every aggregate of its kind).
-// Version 0 means none must exist yet.
-type Expectation struct {
-	Aggregate events.Aggregate
-	WholeKind bool
-	Version   events.Seq
-}
-
-// Batch is what one command appends: all of its events or none.
-type Batch struct {
-	Command string // idempotency id; every event in the batch carries it
-	Expect  []Expectation
-	Events  []events.Envelope
-}
-
-// ErrConflict is the domain outcome of an append whose expectation no longer
-// holds. Callers reload state and decide again.
-var ErrConflict = errors.New("version conflict")
-
-// ConflictError says which aggregate moved and to what sequence.
-type ConflictError struct {
-	Aggregate events.Aggregate
-	Latest    events.Seq // the aggregate's last sequence, as far as the log knows
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s moved to %d: %v", e.Aggregate, e.Latest, ErrConflict)
-}
-
-func (e *ConflictError) Unwrap() error { return ErrConflict }
-
 // JetStream error codes an append treats as "someone else wrote first".
 const (
 	errCodeWrongLastSeq      = 10071
@@ -127,7 +95,7 @@ type pubAck struct {
 // stored); or the command was already appended (a retry with the same
 // Command), in which case the sequence of the earlier append's last event is
 // returned and nothing new is stored. Other errors are I/O failures.
-func (l *Log) Append(ctx context.Context, b Batch) (events.Seq, error) {
+func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 	if len(b.Events) == 0 {
 		return 0, errors.New("append: empty batch")
 	}
@@ -179,7 +147,7 @@ func (l *Log) Append(ctx context.Context, b Batch) (events.Seq, error) {
 
 // carrier picks the event that carries expectation x: the first event of
 // that aggregate (or kind).
-func (l *Log) carrier(evs []events.Envelope, x Expectation) int {
+func (l *Log) carrier(evs []events.Envelope, x events.Expectation) int {
 	for i, env := range evs {
 		if env.Aggregate.Kind != x.Aggregate.Kind {
 			continue
@@ -191,7 +159,7 @@ func (l *Log) carrier(evs []events.Envelope, x Expectation) int {
 	return -1
 }
 
-func (l *Log) filter(x Expectation) string {
+func (l *Log) filter(x events.Expectation) string {
 	if x.WholeKind {
 		return KindFilter(l.tenant, x.Aggregate.Kind)
 	}
@@ -200,22 +168,22 @@ func (l *Log) filter(x Expectation) string {
 
 // resolveConflict decides whether a rejected batch was in fact already
 // stored (a retried command) or lost a race (a conflict).
-func (l *Log) resolveConflict(ctx context.Context, b Batch) (events.Seq, error) {
-	x := Expectation{Aggregate: b.Events[0].Aggregate}
+func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, error) {
+	x := events.Expectation{Aggregate: b.Events[0].Aggregate}
 	if len(b.Expect) > 0 {
 		x = b.Expect[0]
 	}
 	last, err := l.stream.GetLastMsgForSubject(ctx, l.filter(x))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return 0, &ConflictError{Aggregate: x.Aggregate}
+			return 0, &events.ConflictError{Aggregate: x.Aggregate}
 		}
 		return 0, fmt.Errorf("append %s: read last of %s: %w", b.Command, x.Aggregate, err)
 	}
 	if last.Header.Get(hdrCommand) == b.Command {
 		return events.Seq(last.Sequence), nil
 	}
-	return 0, &ConflictError{Aggregate: x.Aggregate, Latest: events.Seq(last.Sequence)}
+	return 0, &events.ConflictError{Aggregate: x.Aggregate, Latest: events.Seq(last.Sequence)}
 }
 
 // publish sends one message, or an atomic batch, and returns the ack.
@@ -271,16 +239,11 @@ func (l *Log) LastSeq(ctx context.Context) (events.Seq, error) {
 	return events.Seq(info.State.LastSeq), nil
 }
 
-// Raw is one stored event as bytes, for consumers that decode it themselves.
-type Raw struct {
-	Seq  events.Seq
-	Data []byte
-}
-
 // Follow delivers every event from sequence from onwards, in order, to fn,
 // and keeps delivering new ones until ctx ends or fn returns an error. It
 // returns ctx.Err() or fn's error.
-func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(Raw) error) error {
+// fn receives the raw bytes, which it must not keep; decoding is its job.
+func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte) error) error {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{streamSubjects},
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
@@ -323,7 +286,7 @@ func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(Raw) error) e
 		if err != nil {
 			return fmt.Errorf("follow: %w", err)
 		}
-		if err := fn(Raw{Seq: events.Seq(md.Sequence.Stream), Data: m.Data()}); err != nil {
+		if err := fn(events.Seq(md.Sequence.Stream), m.Data()); err != nil {
 			return err
 		}
 	}

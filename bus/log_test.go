@@ -39,7 +39,7 @@ func TestAppendExpectations(t *testing.T) {
 	ctx := context.Background()
 	_, l := startLog(t, false)
 	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-A"}
-	create := Batch{Command: "c1", Expect: []Expectation{{Aggregate: a}},
+	create := events.Batch{Command: "c1", Expect: []events.Expectation{{Aggregate: a}},
 		Events: []events.Envelope{agentEnv(a.ID, &events.AgentCreated{ID: "agent-A", Name: "a"})}}
 	s1, err := l.Append(ctx, create)
 	if err != nil || s1 != 1 {
@@ -54,12 +54,12 @@ func TestAppendExpectations(t *testing.T) {
 	other := create
 	other.Command = "c2"
 	_, err = l.Append(ctx, other)
-	var ce *ConflictError
-	if !errors.As(err, &ce) || !errors.Is(err, ErrConflict) || ce.Latest != s1 {
+	var ce *events.ConflictError
+	if !errors.As(err, &ce) || !errors.Is(err, events.ErrConflict) || ce.Latest != s1 {
 		t.Fatalf("stale append err = %v, want conflict at %d", err, s1)
 	}
 	// The right version succeeds.
-	upd := Batch{Command: "c3", Expect: []Expectation{{Aggregate: a, Version: s1}},
+	upd := events.Batch{Command: "c3", Expect: []events.Expectation{{Aggregate: a, Version: s1}},
 		Events: []events.Envelope{agentEnv(a.ID, &events.AgentUpdated{})}}
 	if s, err := l.Append(ctx, upd); err != nil || s != 2 {
 		t.Fatalf("update = %d, %v", s, err)
@@ -74,8 +74,8 @@ func TestAppendBatchAtomic(t *testing.T) {
 	_, l := startLog(t, false)
 	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-B"}
 	b := events.Aggregate{Kind: events.KindBlock, ID: "block-B"}
-	batch := Batch{Command: "b1",
-		Expect: []Expectation{{Aggregate: a}, {Aggregate: b}},
+	batch := events.Batch{Command: "b1",
+		Expect: []events.Expectation{{Aggregate: a}, {Aggregate: b}},
 		Events: []events.Envelope{
 			agentEnv(a.ID, &events.AgentCreated{ID: "agent-B"}),
 			blockEnv(b.ID, &events.BlockCreated{ID: "block-B", Label: "human"}),
@@ -90,13 +90,13 @@ func TestAppendBatchAtomic(t *testing.T) {
 	}
 	// A batch whose second expectation is stale stores nothing.
 	c := events.Aggregate{Kind: events.KindAgent, ID: "agent-C"}
-	bad := Batch{Command: "b2",
-		Expect: []Expectation{{Aggregate: c}, {Aggregate: b, Version: 1}},
+	bad := events.Batch{Command: "b2",
+		Expect: []events.Expectation{{Aggregate: c}, {Aggregate: b, Version: 1}},
 		Events: []events.Envelope{
 			agentEnv(c.ID, &events.AgentCreated{ID: "agent-C"}),
 			blockEnv(b.ID, &events.BlockUpdated{}),
 		}}
-	if _, err := l.Append(ctx, bad); !errors.Is(err, ErrConflict) {
+	if _, err := l.Append(ctx, bad); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("stale second expectation: err = %v, want conflict", err)
 	}
 	if last, _ := l.LastSeq(ctx); last != 3 {
@@ -104,15 +104,15 @@ func TestAppendBatchAtomic(t *testing.T) {
 	}
 	// Whole-kind expectation.
 	tool := events.Aggregate{Kind: events.KindTool, ID: "tool-1"}
-	tb := Batch{Command: "t1", Expect: []Expectation{{Aggregate: tool, WholeKind: true}},
+	tb := events.Batch{Command: "t1", Expect: []events.Expectation{{Aggregate: tool, WholeKind: true}},
 		Events: []events.Envelope{{Aggregate: tool, Time: time.Now(), Event: &events.ToolCreated{ID: "tool-1", Name: "x"}}}}
 	if _, err := l.Append(ctx, tb); err != nil {
 		t.Fatal(err)
 	}
 	tool2 := events.Aggregate{Kind: events.KindTool, ID: "tool-2"}
-	tb2 := Batch{Command: "t2", Expect: []Expectation{{Aggregate: tool2, WholeKind: true}},
+	tb2 := events.Batch{Command: "t2", Expect: []events.Expectation{{Aggregate: tool2, WholeKind: true}},
 		Events: []events.Envelope{{Aggregate: tool2, Time: time.Now(), Event: &events.ToolCreated{ID: "tool-2", Name: "y"}}}}
-	if _, err := l.Append(ctx, tb2); !errors.Is(err, ErrConflict) {
+	if _, err := l.Append(ctx, tb2); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("whole-kind expectation at 0 after a tool exists: err = %v, want conflict", err)
 	}
 }
@@ -123,7 +123,7 @@ func TestFollowAndLoad(t *testing.T) {
 	_, l := startLog(t, false)
 	for i := 0; i < 5; i++ {
 		id := fmt.Sprintf("agent-%d", i)
-		if _, err := l.Append(ctx, Batch{Command: id, Events: []events.Envelope{agentEnv(id, &events.AgentCreated{ID: events.AgentID(id)})}}); err != nil {
+		if _, err := l.Append(ctx, events.Batch{Command: id, Events: []events.Envelope{agentEnv(id, &events.AgentCreated{ID: events.AgentID(id)})}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,8 +133,8 @@ func TestFollowAndLoad(t *testing.T) {
 	}
 	var got []events.Seq
 	fctx, fcancel := context.WithCancel(ctx)
-	err = l.Follow(fctx, 2, func(r Raw) error {
-		got = append(got, r.Seq)
+	err = l.Follow(fctx, 2, func(seq events.Seq, _ []byte) error {
+		got = append(got, seq)
 		if len(got) == 4 {
 			fcancel()
 		}

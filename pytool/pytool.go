@@ -122,7 +122,6 @@ func (d *Deriver) Derive(ctx context.Context, source string) (Derived, error) {
 
 	cmd := exec.CommandContext(runCtx, d.python, "-I", "-S", "-c", script)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	cmd.Dir = os.TempDir()
 	cmd.Stdin = bytes.NewReader(input)
 	stdout := &limitedBuffer{limit: maxOutput}
 	stderr := &limitedBuffer{limit: maxOutput}

@@ -1,0 +1,226 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Block is a section of core memory, or a saved human/persona template.
+type Block struct {
+	ID           string          `json:"id"`
+	Label        string          `json:"label"`
+	Value        string          `json:"value"`
+	Limit        int             `json:"limit"`
+	Name         *string         `json:"name"` // 0.5 name of a template; same as TemplateName
+	TemplateName *string         `json:"template_name"`
+	IsTemplate   bool            `json:"is_template"`
+	ReadOnly     bool            `json:"read_only"`
+	Description  *string         `json:"description"`
+	Metadata     json.RawMessage `json:"metadata"`
+	Tags         []string        `json:"tags"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+// Memory is an agent's core memory in the modern (deprecated) mirror shape.
+type Memory struct {
+	Blocks         []Block `json:"blocks"`
+	FileBlocks     []Block `json:"file_blocks"`
+	PromptTemplate string  `json:"prompt_template"`
+	AgentType      string  `json:"agent_type"`
+}
+
+// Get returns the block with the given label.
+func (m Memory) Get(label string) (Block, bool) {
+	for _, b := range m.Blocks {
+		if b.Label == label {
+			return b, true
+		}
+	}
+	return Block{}, false
+}
+
+// LLMConfig says which chat model an agent uses and how.
+type LLMConfig struct {
+	Model                    string   `json:"model"`
+	ModelEndpointType        string   `json:"model_endpoint_type"`
+	ModelEndpoint            *string  `json:"model_endpoint"`
+	ModelWrapper             *string  `json:"model_wrapper"`
+	ContextWindow            int      `json:"context_window"`
+	Handle                   *string  `json:"handle"`
+	ProviderName             *string  `json:"provider_name,omitempty"`
+	PutInnerThoughtsInKwargs *bool    `json:"put_inner_thoughts_in_kwargs"`
+	Temperature              *float64 `json:"temperature"`
+	MaxTokens                *int     `json:"max_tokens"`
+}
+
+// EmbeddingConfig says which embedding model a passage or source uses.
+type EmbeddingConfig struct {
+	EmbeddingEndpointType string  `json:"embedding_endpoint_type"`
+	EmbeddingEndpoint     *string `json:"embedding_endpoint"`
+	EmbeddingModel        string  `json:"embedding_model"`
+	EmbeddingDim          int     `json:"embedding_dim"`
+	EmbeddingChunkSize    *int    `json:"embedding_chunk_size"`
+	Handle                *string `json:"handle"`
+	BatchSize             int     `json:"batch_size,omitempty"`
+}
+
+// Model is an entry of GET /v1/models/: an LLMConfig plus its listing names.
+type Model struct {
+	LLMConfig
+	Name             string `json:"name"`
+	DisplayName      string `json:"display_name"`
+	ProviderType     string `json:"provider_type"`
+	MaxContextWindow int    `json:"max_context_window"`
+	ModelType        string `json:"model_type"`
+}
+
+// EmbeddingModel is an entry of GET /v1/models/embedding.
+type EmbeddingModel struct {
+	EmbeddingConfig
+	Name         string `json:"name"`
+	DisplayName  string `json:"display_name"`
+	ProviderName string `json:"provider_name"`
+	ProviderType string `json:"provider_type"`
+	ModelType    string `json:"model_type"`
+}
+
+// AgentState is an agent as clients see it. Relationship lists are always
+// filled (the SDKs require the keys).
+type AgentState struct {
+	ID              string           `json:"id"`
+	Name            string           `json:"name"`
+	Description     *string          `json:"description"`
+	AgentType       string           `json:"agent_type"`
+	System          string           `json:"system"`
+	Blocks          []Block          `json:"blocks"`
+	Memory          Memory           `json:"memory"`
+	Tools           []Tool           `json:"tools"`
+	Sources         []Source         `json:"sources"`
+	Tags            []string         `json:"tags"`
+	LLMConfig       *LLMConfig       `json:"llm_config"`
+	EmbeddingConfig *EmbeddingConfig `json:"embedding_config"`
+	Model           *string          `json:"model"`
+	Embedding       *string          `json:"embedding"`
+	Metadata        json.RawMessage  `json:"metadata"`
+	MessageIDs      []string         `json:"message_ids"`
+	ToolRules       json.RawMessage  `json:"tool_rules"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+}
+
+// Tool is a function an agent can call.
+type Tool struct {
+	ID              string          `json:"id"`
+	Name            string          `json:"name"`
+	Description     *string         `json:"description"`
+	SourceCode      *string         `json:"source_code"`
+	SourceType      *string         `json:"source_type"`
+	JSONSchema      json.RawMessage `json:"json_schema"`
+	Tags            []string        `json:"tags"`
+	ToolType        string          `json:"tool_type"`
+	ReturnCharLimit int             `json:"return_char_limit"`
+	Metadata        json.RawMessage `json:"metadata_"` // Tool keeps the underscore
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+}
+
+// Source is a data source of files (Letta's "folder").
+type Source struct {
+	ID              string           `json:"id"`
+	Name            string           `json:"name"`
+	Description     *string          `json:"description"`
+	Instructions    *string          `json:"instructions"`
+	EmbeddingConfig *EmbeddingConfig `json:"embedding_config"`
+	Metadata        json.RawMessage  `json:"metadata"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+}
+
+// Job statuses.
+const (
+	JobCreated   = "created"
+	JobRunning   = "running"
+	JobCompleted = "completed"
+	JobFailed    = "failed"
+)
+
+// Job is background work, such as loading a file into a source.
+type Job struct {
+	ID          string          `json:"id"`
+	Status      string          `json:"status"`
+	JobType     string          `json:"job_type"`
+	AgentID     *string         `json:"agent_id"`
+	Metadata    json.RawMessage `json:"metadata"`
+	CreatedAt   time.Time       `json:"created_at"`
+	CompletedAt *time.Time      `json:"completed_at"`
+}
+
+// Passage is one entry of archival memory or of a source.
+type Passage struct {
+	ID              string           `json:"id"`
+	Text            string           `json:"text"`
+	Embedding       []float32        `json:"embedding"`
+	EmbeddingConfig *EmbeddingConfig `json:"embedding_config"`
+	AgentID         *string          `json:"agent_id"`
+	SourceID        *string          `json:"source_id"`
+	FileID          *string          `json:"file_id"`
+	Tags            []string         `json:"tags"`
+	Metadata        json.RawMessage  `json:"metadata"`
+	CreatedAt       time.Time        `json:"created_at"`
+}
+
+// ArchivalMemorySummary counts an agent's archival passages.
+type ArchivalMemorySummary struct {
+	Size int `json:"size"`
+}
+
+// RecallMemorySummary counts an agent's stored messages.
+type RecallMemorySummary struct {
+	Size int `json:"size"`
+}
+
+// Health is the answer of GET /v1/health/.
+type Health struct {
+	Status  string `json:"status"`
+	Version string `json:"version"`
+}
+
+// ToolCall is a function call inside a tool_call_message.
+type ToolCall struct {
+	Name       string `json:"name"`
+	Arguments  string `json:"arguments"`
+	ToolCallID string `json:"tool_call_id"`
+}
+
+// Message types of the LettaMessage union.
+const (
+	SystemMessageType     = "system_message"
+	UserMessageType       = "user_message"
+	AssistantMessageType  = "assistant_message"
+	ReasoningMessageType  = "reasoning_message"
+	ToolCallMessageType   = "tool_call_message"
+	ToolReturnMessageType = "tool_return_message"
+)
+
+// LettaMessage is one member of Letta's message union, discriminated by
+// MessageType. Only the fields of that type are set.
+type LettaMessage struct {
+	ID          string    `json:"id"`
+	Date        time.Time `json:"date"`
+	MessageType string    `json:"message_type"`
+	Name        *string   `json:"name,omitempty"`
+	Otid        *string   `json:"otid,omitempty"`
+	RunID       *string   `json:"run_id,omitempty"`
+	StepID      *string   `json:"step_id,omitempty"`
+
+	Content    *string    `json:"content,omitempty"`   // system, user, assistant
+	Reasoning  *string    `json:"reasoning,omitempty"` // reasoning
+	ToolCall   *ToolCall  `json:"tool_call,omitempty"` // tool_call
+	ToolReturn *string    `json:"tool_return,omitempty"`
+	Status     *string    `json:"status,omitempty"` // tool_return: success | error
+	ToolCallID *string    `json:"tool_call_id,omitempty"`
+	Stdout     []string   `json:"stdout,omitempty"`
+	Stderr     []string   `json:"stderr,omitempty"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+}

@@ -1,0 +1,269 @@
+package api
+
+import "encoding/json"
+
+// Ignored is a request field engram accepts for compatibility but does not
+// act on; it is listed so that a truly unknown field can be refused.
+type Ignored = json.RawMessage
+
+// CreateBlock is the body of POST /v1/blocks/ and an entry of memory_blocks.
+type CreateBlock struct {
+	Label        string          `json:"label"`
+	Value        string          `json:"value"`
+	Limit        *int            `json:"limit,omitempty"`
+	Name         *string         `json:"name,omitempty"`          // 0.5 alias of template_name
+	TemplateName *string         `json:"template_name,omitempty"` // a template's name
+	IsTemplate   *bool           `json:"is_template,omitempty"`
+	Template     *bool           `json:"template,omitempty"` // 0.5 alias of is_template
+	ReadOnly     *bool           `json:"read_only,omitempty"`
+	Description  *string         `json:"description,omitempty"`
+	Metadata     json.RawMessage `json:"metadata,omitempty"`
+	OldMetadata  json.RawMessage `json:"metadata_,omitempty"` // 0.5 alias of metadata
+	Tags         []string        `json:"tags,omitempty"`
+
+	Hidden              Ignored `json:"hidden,omitempty"`
+	ProjectID           Ignored `json:"project_id,omitempty"`
+	TemplateID          Ignored `json:"template_id,omitempty"`
+	BaseTemplateID      Ignored `json:"base_template_id,omitempty"`
+	DeploymentID        Ignored `json:"deployment_id,omitempty"`
+	EntityID            Ignored `json:"entity_id,omitempty"`
+	PreserveOnMigration Ignored `json:"preserve_on_migration,omitempty"`
+	UserID              Ignored `json:"user_id,omitempty"`
+	ID                  Ignored `json:"id,omitempty"`
+}
+
+// UpdateBlock is the body of PATCH /v1/blocks/{id} and of an agent's
+// core-memory block update. Absent and null fields are left unchanged.
+type UpdateBlock struct {
+	Label        *string         `json:"label,omitempty"`
+	Value        *string         `json:"value,omitempty"`
+	Limit        *int            `json:"limit,omitempty"`
+	Name         *string         `json:"name,omitempty"`
+	TemplateName *string         `json:"template_name,omitempty"`
+	IsTemplate   *bool           `json:"is_template,omitempty"`
+	ReadOnly     *bool           `json:"read_only,omitempty"`
+	Description  *string         `json:"description,omitempty"`
+	Metadata     json.RawMessage `json:"metadata,omitempty"`
+	OldMetadata  json.RawMessage `json:"metadata_,omitempty"`
+	Tags         *[]string       `json:"tags,omitempty"`
+
+	Hidden              Ignored `json:"hidden,omitempty"`
+	ProjectID           Ignored `json:"project_id,omitempty"`
+	TemplateID          Ignored `json:"template_id,omitempty"`
+	BaseTemplateID      Ignored `json:"base_template_id,omitempty"`
+	DeploymentID        Ignored `json:"deployment_id,omitempty"`
+	EntityID            Ignored `json:"entity_id,omitempty"`
+	PreserveOnMigration Ignored `json:"preserve_on_migration,omitempty"`
+	Template            Ignored `json:"template,omitempty"`
+	UserID              Ignored `json:"user_id,omitempty"`
+	ID                  Ignored `json:"id,omitempty"`
+}
+
+// OldMemory is the 0.5 memory object: blocks keyed by label.
+type OldMemory struct {
+	Memory         map[string]CreateBlock `json:"memory"`
+	PromptTemplate *string                `json:"prompt_template,omitempty"`
+}
+
+// CreateAgent is the body of POST /v1/agents/.
+type CreateAgent struct {
+	Name             *string         `json:"name,omitempty"`
+	Description      *string         `json:"description,omitempty"`
+	System           *string         `json:"system,omitempty"`
+	AgentType        *string         `json:"agent_type,omitempty"`
+	Model            *string         `json:"model,omitempty"`
+	Embedding        *string         `json:"embedding,omitempty"`
+	LLMConfig        json.RawMessage `json:"llm_config,omitempty"`
+	EmbeddingConfig  json.RawMessage `json:"embedding_config,omitempty"`
+	MemoryBlocks     []CreateBlock   `json:"memory_blocks,omitempty"`
+	Memory           *OldMemory      `json:"memory,omitempty"` // 0.5 shape
+	BlockIDs         []string        `json:"block_ids,omitempty"`
+	ToolIDs          []string        `json:"tool_ids,omitempty"`
+	Tools            []string        `json:"tools,omitempty"` // tool names
+	SourceIDs        []string        `json:"source_ids,omitempty"`
+	FolderIDs        []string        `json:"folder_ids,omitempty"`
+	IncludeBaseTools *bool           `json:"include_base_tools,omitempty"`
+	Tags             []string        `json:"tags,omitempty"`
+	Metadata         json.RawMessage `json:"metadata,omitempty"`
+	OldMetadata      json.RawMessage `json:"metadata_,omitempty"`
+	ToolRules        json.RawMessage `json:"tool_rules,omitempty"`
+
+	IncludeBaseToolRules         Ignored `json:"include_base_tool_rules,omitempty"`
+	ModelSettings                Ignored `json:"model_settings,omitempty"`
+	ContextWindowLimit           Ignored `json:"context_window_limit,omitempty"`
+	EmbeddingChunkSize           Ignored `json:"embedding_chunk_size,omitempty"`
+	InitialMessageSequence       Ignored `json:"initial_message_sequence,omitempty"`
+	MessageBufferAutoclear       Ignored `json:"message_buffer_autoclear,omitempty"`
+	EnableSleeptime              Ignored `json:"enable_sleeptime,omitempty"`
+	Timezone                     Ignored `json:"timezone,omitempty"`
+	Secrets                      Ignored `json:"secrets,omitempty"`
+	IdentityIDs                  Ignored `json:"identity_ids,omitempty"`
+	MaxFilesOpen                 Ignored `json:"max_files_open,omitempty"`
+	PerFileViewWindowCharLimit   Ignored `json:"per_file_view_window_char_limit,omitempty"`
+	MaxTokens                    Ignored `json:"max_tokens,omitempty"`
+	Reasoning                    Ignored `json:"reasoning,omitempty"`
+	EnableReasoner               Ignored `json:"enable_reasoner,omitempty"`
+	MaxReasoningTokens           Ignored `json:"max_reasoning_tokens,omitempty"`
+	ParallelToolCalls            Ignored `json:"parallel_tool_calls,omitempty"`
+	ResponseFormat               Ignored `json:"response_format,omitempty"`
+	ToolExecEnvironmentVariables Ignored `json:"tool_exec_environment_variables,omitempty"`
+	Project                      Ignored `json:"project,omitempty"`
+	ProjectID                    Ignored `json:"project_id,omitempty"`
+	Template                     Ignored `json:"template,omitempty"`
+	TemplateID                   Ignored `json:"template_id,omitempty"`
+	BaseTemplateID               Ignored `json:"base_template_id,omitempty"`
+	FromTemplate                 Ignored `json:"from_template,omitempty"`
+	Hidden                       Ignored `json:"hidden,omitempty"`
+	MemoryVariables              Ignored `json:"memory_variables,omitempty"`
+	IncludeDefaultSource         Ignored `json:"include_default_source,omitempty"`
+	UserID                       Ignored `json:"user_id,omitempty"`
+	CompactionSettings           Ignored `json:"compaction_settings,omitempty"`
+}
+
+// UpdateAgent is the body of PATCH /v1/agents/{id}. Absent and null fields
+// are left unchanged; lists replace the current set.
+type UpdateAgent struct {
+	Name            *string         `json:"name,omitempty"`
+	Description     *string         `json:"description,omitempty"`
+	System          *string         `json:"system,omitempty"`
+	Model           *string         `json:"model,omitempty"`
+	Embedding       *string         `json:"embedding,omitempty"`
+	LLMConfig       json.RawMessage `json:"llm_config,omitempty"`
+	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
+	Tags            *[]string       `json:"tags,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	OldMetadata     json.RawMessage `json:"metadata_,omitempty"`
+	ToolIDs         *[]string       `json:"tool_ids,omitempty"`
+	Tools           *[]string       `json:"tools,omitempty"` // tool names (0.5)
+	BlockIDs        *[]string       `json:"block_ids,omitempty"`
+	SourceIDs       *[]string       `json:"source_ids,omitempty"`
+	FolderIDs       *[]string       `json:"folder_ids,omitempty"`
+	MessageIDs      *[]string       `json:"message_ids,omitempty"`
+	ToolRules       json.RawMessage `json:"tool_rules,omitempty"`
+
+	ID                           Ignored `json:"id,omitempty"` // 0.5 sent it in the body
+	ModelSettings                Ignored `json:"model_settings,omitempty"`
+	ContextWindowLimit           Ignored `json:"context_window_limit,omitempty"`
+	Timezone                     Ignored `json:"timezone,omitempty"`
+	Secrets                      Ignored `json:"secrets,omitempty"`
+	MessageBufferAutoclear       Ignored `json:"message_buffer_autoclear,omitempty"`
+	EnableSleeptime              Ignored `json:"enable_sleeptime,omitempty"`
+	MaxFilesOpen                 Ignored `json:"max_files_open,omitempty"`
+	PerFileViewWindowCharLimit   Ignored `json:"per_file_view_window_char_limit,omitempty"`
+	CompactionSettings           Ignored `json:"compaction_settings,omitempty"`
+	Hidden                       Ignored `json:"hidden,omitempty"`
+	IdentityIDs                  Ignored `json:"identity_ids,omitempty"`
+	ProjectID                    Ignored `json:"project_id,omitempty"`
+	TemplateID                   Ignored `json:"template_id,omitempty"`
+	BaseTemplateID               Ignored `json:"base_template_id,omitempty"`
+	LastRunCompletion            Ignored `json:"last_run_completion,omitempty"`
+	LastRunDurationMs            Ignored `json:"last_run_duration_ms,omitempty"`
+	LastStopReason               Ignored `json:"last_stop_reason,omitempty"`
+	ResponseFormat               Ignored `json:"response_format,omitempty"`
+	Reasoning                    Ignored `json:"reasoning,omitempty"`
+	MaxTokens                    Ignored `json:"max_tokens,omitempty"`
+	ParallelToolCalls            Ignored `json:"parallel_tool_calls,omitempty"`
+	ToolExecEnvironmentVariables Ignored `json:"tool_exec_environment_variables,omitempty"`
+	Memory                       Ignored `json:"memory,omitempty"`
+	UserID                       Ignored `json:"user_id,omitempty"`
+	AgentType                    Ignored `json:"agent_type,omitempty"`
+}
+
+// CreateTool is the body of POST and PUT /v1/tools/. The name comes from the
+// source; a given name must match it.
+type CreateTool struct {
+	SourceCode      string          `json:"source_code"`
+	Name            *string         `json:"name,omitempty"` // 0.5; must equal the def's name
+	Description     *string         `json:"description,omitempty"`
+	Tags            []string        `json:"tags,omitempty"`
+	SourceType      *string         `json:"source_type,omitempty"`
+	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
+	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
+
+	ArgsJSONSchema          Ignored `json:"args_json_schema,omitempty"`
+	PipRequirements         Ignored `json:"pip_requirements,omitempty"`
+	NpmRequirements         Ignored `json:"npm_requirements,omitempty"`
+	DefaultRequiresApproval Ignored `json:"default_requires_approval,omitempty"`
+	EnableParallelExecution Ignored `json:"enable_parallel_execution,omitempty"`
+	Terminal                Ignored `json:"terminal,omitempty"`
+	Module                  Ignored `json:"module,omitempty"`
+	ID                      Ignored `json:"id,omitempty"`
+	UserID                  Ignored `json:"user_id,omitempty"`
+}
+
+// UpdateTool is the body of PATCH /v1/tools/{id}. A new source re-derives
+// the name and schema.
+type UpdateTool struct {
+	SourceCode      *string         `json:"source_code,omitempty"`
+	Name            *string         `json:"name,omitempty"`
+	Description     *string         `json:"description,omitempty"`
+	Tags            *[]string       `json:"tags,omitempty"`
+	SourceType      *string         `json:"source_type,omitempty"`
+	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
+	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
+	Metadata        json.RawMessage `json:"metadata_,omitempty"`
+
+	ArgsJSONSchema          Ignored `json:"args_json_schema,omitempty"`
+	PipRequirements         Ignored `json:"pip_requirements,omitempty"`
+	NpmRequirements         Ignored `json:"npm_requirements,omitempty"`
+	DefaultRequiresApproval Ignored `json:"default_requires_approval,omitempty"`
+	EnableParallelExecution Ignored `json:"enable_parallel_execution,omitempty"`
+	ID                      Ignored `json:"id,omitempty"`
+}
+
+// CreateSource is the body of POST /v1/folders/ and /v1/sources/.
+type CreateSource struct {
+	Name               string          `json:"name"`
+	Description        *string         `json:"description,omitempty"`
+	Instructions       *string         `json:"instructions,omitempty"`
+	Metadata           json.RawMessage `json:"metadata,omitempty"`
+	OldMetadata        json.RawMessage `json:"metadata_,omitempty"`
+	Embedding          *string         `json:"embedding,omitempty"`
+	EmbeddingChunkSize *int            `json:"embedding_chunk_size,omitempty"`
+	EmbeddingConfig    json.RawMessage `json:"embedding_config,omitempty"`
+
+	UserID Ignored `json:"user_id,omitempty"`
+}
+
+// UpdateSource is the body of PATCH /v1/folders/{id} and /v1/sources/{id}.
+type UpdateSource struct {
+	Name            *string         `json:"name,omitempty"`
+	Description     *string         `json:"description,omitempty"`
+	Instructions    *string         `json:"instructions,omitempty"`
+	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	OldMetadata     json.RawMessage `json:"metadata_,omitempty"`
+	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
+
+	ID Ignored `json:"id,omitempty"`
+}
+
+// CreatePassage is the body of POST /v1/agents/{id}/archival-memory.
+type CreatePassage struct {
+	Text      string   `json:"text"`
+	Tags      []string `json:"tags,omitempty"`
+	CreatedAt *string  `json:"created_at,omitempty"`
+}
+
+// Page selects a window of a list: items after or before a cursor id, in
+// ascending or descending order, at most Limit of them (0: the default).
+type Page struct {
+	Before string
+	After  string
+	Limit  int
+	Order  string // "asc" or "desc"; "" means the list's default
+}
+
+// AgentFilter narrows ListAgents.
+type AgentFilter struct {
+	Name        string
+	Tags        []string
+	MatchAllTag bool
+	QueryText   string
+}
+
+// BlockFilter narrows ListBlocks.
+type BlockFilter struct {
+	Label         string
+	TemplatesOnly bool
+	Name          string // template name
+}

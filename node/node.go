@@ -1,0 +1,118 @@
+// Package node assembles one engram node: the embedded NATS server, the
+// event log, the projections that follow it and the service over them, with
+// ordered start-up and shutdown. The server binary and the Local client both
+// run a node.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/projections"
+	"github.com/engram-dev/engram/pytool"
+	"github.com/engram-dev/engram/service"
+)
+
+// Config configures a node. Start from DefaultConfig.
+type Config struct {
+	DataDir       string         // everything the node stores lives under it
+	NATSAddr      string         // NATS client listener "host:port"; "" for none
+	NATSToken     string         // token NATS clients must present; "" for none
+	SyncAlways    bool           // fsync every event before acknowledging it
+	SnapshotEvery int            // events between projection snapshots; 0 = default
+	Service       service.Config // models, version, clock
+	Python        string         // interpreter for tool schemas; "" means python3
+	Logger        *slog.Logger   // nil discards
+}
+
+// DefaultConfig returns the configuration of a durable single node.
+func DefaultConfig(dataDir string) Config {
+	return Config{DataDir: dataDir, SyncAlways: true}
+}
+
+// Node is a running engram node.
+type Node struct {
+	Service    *service.Service
+	Projection *projections.Projection
+	Log        *bus.Log
+	NATS       *bus.Server
+
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	Ready  time.Duration // how long Start took
+}
+
+// Start starts a node and returns once its projections hold everything in
+// the log. The caller must Close it.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	began := time.Now()
+	if cfg.DataDir == "" {
+		return nil, errors.New("start node: no data directory")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	ns, err := bus.StartServer(ctx, bus.Config{
+		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: "engram", ClientAddr: cfg.NATSAddr,
+		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{})
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections")})
+	proj.Restore(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
+	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := proj.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("projection stopped", "err", err)
+		}
+	}()
+	if err := proj.CatchUp(ctx); err != nil {
+		n.Close(context.Background())
+		return nil, fmt.Errorf("start node: replay: %w", err)
+	}
+	deriver := pytool.NewDeriver(pytool.Config{Python: cfg.Python})
+	n.Service = service.New(l, proj, deriver, cfg.Service)
+	if err := n.Service.EnsureBaseTools(ctx); err != nil {
+		n.Close(context.Background())
+		return nil, fmt.Errorf("start node: base tools: %w", err)
+	}
+	n.Ready = time.Since(began)
+	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
+	return n, nil
+}
+
+// Close stops the node in order: stop applying events, write a snapshot,
+// close the NATS connection and stop the embedded server. It is safe to call
+// more than once.
+func (n *Node) Close(ctx context.Context) {
+	n.once.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		if err := n.Projection.Snapshot(ctx); err != nil {
+			n.log.Warn("final snapshot failed", "err", err)
+		}
+		n.NATS.Close()
+	})
+}

@@ -1,0 +1,308 @@
+package projections
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/engram-dev/engram/events"
+)
+
+// Apply folds one event into the state. It is deterministic: the same events
+// in the same order always give the same state. Events at or below the
+// applied sequence are ignored, so redelivery is harmless. Events about an
+// aggregate that does not exist (or no longer does) change nothing but the
+// applied sequence.
+func (s *State) Apply(env events.Envelope) {
+	if env.Seq != 0 && env.Seq <= s.Applied {
+		return
+	}
+	s.Applied = env.Seq
+	s.Kinds[env.Aggregate.Kind] = env.Seq
+	switch env.Aggregate.Kind {
+	case events.KindAgent:
+		s.applyAgent(env)
+	case events.KindBlock:
+		s.applyBlock(env)
+	case events.KindTool:
+		s.applyTool(env)
+	case events.KindSource:
+		s.applySource(env)
+	case events.KindJob:
+		s.applyJob(env)
+	}
+}
+
+func (s *State) gone(id string, v Version, env events.Envelope) {
+	v.bump(env)
+	s.Gone[id] = v
+}
+
+func (s *State) applyAgent(env events.Envelope) {
+	id := events.AgentID(env.Aggregate.ID)
+	a := s.Agents[id]
+	if e, ok := env.Event.(*events.AgentCreated); ok {
+		if a != nil {
+			return
+		}
+		a = &Agent{
+			ID: id, Name: e.Name, Description: e.Description, System: e.System, AgentType: e.AgentType,
+			LLMConfig: e.LLMConfig, EmbeddingConfig: e.EmbeddingConfig, Metadata: e.Metadata,
+			ToolRules: e.ToolRules, Tags: e.Tags, ToolIDs: e.ToolIDs, BlockIDs: e.BlockIDs,
+			SourceIDs: e.SourceIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq,
+			Version: s.Gone[string(id)],
+		}
+		delete(s.Gone, string(id))
+		a.Version.bump(env)
+		s.Agents[id] = a
+		return
+	}
+	if a == nil {
+		if v, ok := s.Gone[string(id)]; ok {
+			s.gone(string(id), v, env)
+		}
+		return
+	}
+	a.Version.bump(env)
+	a.UpdatedAt = env.Time
+	switch e := env.Event.(type) {
+	case *events.AgentUpdated:
+		setIf(&a.Name, e.Name)
+		setIf(&a.Description, e.Description)
+		setIf(&a.System, e.System)
+		setIf(&a.Tags, e.Tags)
+		setIf(&a.ToolIDs, e.ToolIDs)
+		setIf(&a.SourceIDs, e.SourceIDs)
+		setIf(&a.MessageIDs, e.MessageIDs)
+		setRaw(&a.LLMConfig, e.LLMConfig)
+		setRaw(&a.EmbeddingConfig, e.EmbeddingConfig)
+		setRaw(&a.Metadata, e.Metadata)
+		setRaw(&a.ToolRules, e.ToolRules)
+	case *events.AgentDeleted:
+		for _, p := range a.Passages {
+			delete(s.Passages, events.PassageID(p.ID))
+		}
+		delete(s.Agents, id)
+		s.Gone[string(id)] = a.Version
+	case *events.CoreBlockAttached:
+		a.BlockIDs = addOnce(a.BlockIDs, e.BlockID)
+	case *events.CoreBlockDetached:
+		a.BlockIDs = remove(a.BlockIDs, e.BlockID)
+	case *events.AgentToolAttached:
+		a.ToolIDs = addOnce(a.ToolIDs, e.ToolID)
+	case *events.AgentToolDetached:
+		a.ToolIDs = remove(a.ToolIDs, e.ToolID)
+	case *events.AgentSourceAttached:
+		a.SourceIDs = addOnce(a.SourceIDs, e.SourceID)
+	case *events.AgentSourceDetached:
+		a.SourceIDs = remove(a.SourceIDs, e.SourceID)
+	case *events.PassageInserted:
+		if _, dup := s.Passages[e.ID]; dup {
+			return
+		}
+		at := env.Time
+		if e.CreatedAt != nil {
+			at = *e.CreatedAt
+		}
+		a.Passages = append(a.Passages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: at.UnixNano()})
+		s.Passages[e.ID] = id
+	case *events.PassageDeleted:
+		if s.Passages[e.ID] != id {
+			return
+		}
+		delete(s.Passages, e.ID)
+		a.Passages = slices.DeleteFunc(a.Passages, func(r Ref) bool { return r.ID == string(e.ID) })
+	case *events.MessageAppended:
+		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano()})
+	}
+}
+
+func (s *State) applyBlock(env events.Envelope) {
+	id := events.BlockID(env.Aggregate.ID)
+	b := s.Blocks[id]
+	if e, ok := env.Event.(*events.BlockCreated); ok {
+		if b != nil {
+			return
+		}
+		b = &Block{
+			ID: id, Label: e.Label, Value: e.Value, Limit: e.Limit, Name: e.Name, IsTemplate: e.IsTemplate,
+			ReadOnly: e.ReadOnly, Description: e.Description, Metadata: e.Metadata, Tags: e.Tags,
+			CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, Version: s.Gone[string(id)],
+		}
+		delete(s.Gone, string(id))
+		b.Version.bump(env)
+		s.Blocks[id] = b
+		return
+	}
+	if b == nil {
+		if v, ok := s.Gone[string(id)]; ok {
+			s.gone(string(id), v, env)
+		}
+		return
+	}
+	b.Version.bump(env)
+	b.UpdatedAt = env.Time
+	switch e := env.Event.(type) {
+	case *events.BlockUpdated:
+		setIf(&b.Label, e.Label)
+		setIf(&b.Value, e.Value)
+		setIf(&b.Limit, e.Limit)
+		setIf(&b.Name, e.Name)
+		setIf(&b.IsTemplate, e.IsTemplate)
+		setIf(&b.ReadOnly, e.ReadOnly)
+		setIf(&b.Description, e.Description)
+		setIf(&b.Tags, e.Tags)
+		setRaw(&b.Metadata, e.Metadata)
+	case *events.BlockDeleted:
+		delete(s.Blocks, id)
+		s.Gone[string(id)] = b.Version
+		for _, a := range s.Agents {
+			a.BlockIDs = remove(a.BlockIDs, id)
+		}
+	}
+}
+
+func (s *State) applyTool(env events.Envelope) {
+	id := events.ToolID(env.Aggregate.ID)
+	t := s.Tools[id]
+	if e, ok := env.Event.(*events.ToolCreated); ok {
+		if t != nil {
+			return
+		}
+		t = &Tool{
+			ID: id, Name: e.Name, Description: e.Description, SourceCode: e.SourceCode, SourceType: e.SourceType,
+			JSONSchema: e.JSONSchema, Tags: e.Tags, ToolType: e.ToolType, ReturnCharLimit: e.ReturnCharLimit,
+			Metadata: e.Metadata, AgentState: e.AgentState, CreatedAt: env.Time, UpdatedAt: env.Time,
+			Created: env.Seq, Version: s.Gone[string(id)],
+		}
+		delete(s.Gone, string(id))
+		t.Version.bump(env)
+		s.Tools[id] = t
+		return
+	}
+	if t == nil {
+		if v, ok := s.Gone[string(id)]; ok {
+			s.gone(string(id), v, env)
+		}
+		return
+	}
+	t.Version.bump(env)
+	t.UpdatedAt = env.Time
+	switch e := env.Event.(type) {
+	case *events.ToolUpdated:
+		setIf(&t.Name, e.Name)
+		setIf(&t.Description, e.Description)
+		setIf(&t.SourceCode, e.SourceCode)
+		setIf(&t.SourceType, e.SourceType)
+		setIf(&t.Tags, e.Tags)
+		setIf(&t.ReturnCharLimit, e.ReturnCharLimit)
+		setIf(&t.AgentState, e.AgentState)
+		setRaw(&t.JSONSchema, e.JSONSchema)
+		setRaw(&t.Metadata, e.Metadata)
+	case *events.ToolDeleted:
+		delete(s.Tools, id)
+		s.Gone[string(id)] = t.Version
+		for _, a := range s.Agents {
+			a.ToolIDs = remove(a.ToolIDs, id)
+		}
+	}
+}
+
+func (s *State) applySource(env events.Envelope) {
+	id := events.SourceID(env.Aggregate.ID)
+	src := s.Sources[id]
+	if e, ok := env.Event.(*events.SourceCreated); ok {
+		if src != nil {
+			return
+		}
+		src = &Source{
+			ID: id, Name: e.Name, Description: e.Description, Instructions: e.Instructions,
+			EmbeddingConfig: e.EmbeddingConfig, Metadata: e.Metadata, CreatedAt: env.Time, UpdatedAt: env.Time,
+			Created: env.Seq, Version: s.Gone[string(id)],
+		}
+		delete(s.Gone, string(id))
+		src.Version.bump(env)
+		s.Sources[id] = src
+		return
+	}
+	if src == nil {
+		if v, ok := s.Gone[string(id)]; ok {
+			s.gone(string(id), v, env)
+		}
+		return
+	}
+	src.Version.bump(env)
+	src.UpdatedAt = env.Time
+	switch e := env.Event.(type) {
+	case *events.SourceUpdated:
+		setIf(&src.Name, e.Name)
+		setIf(&src.Description, e.Description)
+		setIf(&src.Instructions, e.Instructions)
+		setRaw(&src.EmbeddingConfig, e.EmbeddingConfig)
+		setRaw(&src.Metadata, e.Metadata)
+	case *events.SourceDeleted:
+		delete(s.Sources, id)
+		s.Gone[string(id)] = src.Version
+		for _, a := range s.Agents {
+			a.SourceIDs = remove(a.SourceIDs, id)
+		}
+	case *events.PassageInserted:
+		src.Passages = append(src.Passages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano()})
+	case *events.PassageDeleted:
+		src.Passages = slices.DeleteFunc(src.Passages, func(r Ref) bool { return r.ID == string(e.ID) })
+	}
+}
+
+func (s *State) applyJob(env events.Envelope) {
+	id := events.JobID(env.Aggregate.ID)
+	j := s.Jobs[id]
+	if e, ok := env.Event.(*events.JobCreated); ok {
+		if j != nil {
+			return
+		}
+		j = &Job{
+			ID: id, JobType: e.JobType, AgentID: e.AgentID, SourceID: e.SourceID, Status: "created",
+			Metadata: e.Metadata, CreatedAt: env.Time, Created: env.Seq,
+		}
+		j.Version.bump(env)
+		s.Jobs[id] = j
+		return
+	}
+	if j == nil {
+		return
+	}
+	j.Version.bump(env)
+	if e, ok := env.Event.(*events.JobUpdated); ok {
+		j.Status = e.Status
+		j.Error = e.Error
+		setRaw(&j.Metadata, e.Metadata)
+		if e.Status == "completed" || e.Status == "failed" {
+			j.CompletedAt = env.Time
+		}
+	}
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setRaw(dst *json.RawMessage, v json.RawMessage) {
+	if len(v) > 0 {
+		*dst = v
+	}
+}
+
+func addOnce[T comparable](xs []T, x T) []T {
+	if slices.Contains(xs, x) {
+		return xs
+	}
+	return append(slices.Clip(xs), x)
+}
+
+func remove[T comparable](xs []T, x T) []T {
+	if !slices.Contains(xs, x) {
+		return xs
+	}
+	return slices.DeleteFunc(slices.Clone(xs), func(y T) bool { return y == x })
+}

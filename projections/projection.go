@@ -1,0 +1,186 @@
+package projections
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/engram-dev/engram/events"
+)
+
+// Log is what a Projection reads: the event log and a snapshot store.
+type Log interface {
+	// Follow delivers events from sequence from onwards, in order, until ctx
+	// ends or fn fails. fn must not keep data.
+	Follow(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte) error) error
+	// LastSeq is the sequence of the newest event in the log.
+	LastSeq(ctx context.Context) (events.Seq, error)
+	// SaveSnapshot and LoadSnapshot keep one snapshot per name.
+	SaveSnapshot(ctx context.Context, name string, seq events.Seq, data []byte) error
+	LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error)
+}
+
+// snapshotName names this projection's snapshot; bump the suffix when the
+// State layout changes incompatibly, so old snapshots are ignored (the log
+// replays instead).
+const snapshotName = "projections-v1"
+
+// Config tunes a Projection. Zero values take the defaults shown.
+type Config struct {
+	SnapshotEvery int          // events between snapshots; 0 means 50,000; <0 disables
+	Logger        *slog.Logger // nil discards
+}
+
+// Projection keeps a State current with the log and lets readers wait for
+// their own writes. One goroutine (Run) applies events; any number read.
+type Projection struct {
+	log Log
+	cfg Config
+
+	mu sync.RWMutex // guards st
+	st *State
+
+	applied  atomic.Uint64
+	waitMu   sync.Mutex    // guards waitCh
+	waitCh   chan struct{} // closed and replaced when applied advances and someone waits
+	waiters  atomic.Int32
+	sinceSnp int
+}
+
+// New returns a Projection over log with an empty state; call Start.
+func New(log Log, cfg Config) *Projection {
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 50_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Projection{log: log, cfg: cfg, st: NewState(), waitCh: make(chan struct{})}
+}
+
+// Restore loads the latest snapshot, if any. Call it before Run. A snapshot
+// that cannot be read is ignored (the log is replayed instead).
+func (p *Projection) Restore(ctx context.Context) {
+	seq, data, err := p.log.LoadSnapshot(ctx, snapshotName)
+	if err != nil {
+		// A missing or unreadable snapshot only costs a longer replay.
+		p.cfg.Logger.Info("no snapshot; replaying the log", "reason", err)
+		return
+	}
+	st := NewState()
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(st); err != nil {
+		p.cfg.Logger.Warn("ignoring unreadable snapshot", "seq", seq, "err", err)
+		return
+	}
+	st.Applied = seq
+	p.mu.Lock()
+	p.st = st
+	p.mu.Unlock()
+	p.applied.Store(uint64(seq))
+}
+
+// Run applies events from the log until ctx ends, snapshotting as it goes.
+// It returns ctx.Err() on a clean stop.
+func (p *Projection) Run(ctx context.Context) error {
+	from := events.Seq(p.applied.Load()) + 1
+	err := p.log.Follow(ctx, from, func(seq events.Seq, data []byte) error {
+		env, err := events.Decode(data)
+		p.mu.Lock()
+		if err != nil {
+			// Unknown or damaged events are skipped the same way on every node.
+			p.st.Applied = seq
+			p.st.Skipped++
+			p.mu.Unlock()
+			p.cfg.Logger.Warn("skipping event", "seq", seq, "err", err)
+		} else {
+			env.Seq = seq
+			p.st.Apply(env)
+			p.mu.Unlock()
+		}
+		p.advance(seq)
+		p.sinceSnp++
+		if p.cfg.SnapshotEvery > 0 && p.sinceSnp >= p.cfg.SnapshotEvery {
+			p.sinceSnp = 0
+			if err := p.Snapshot(ctx); err != nil {
+				p.cfg.Logger.Warn("snapshot failed", "err", err)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+func (p *Projection) advance(seq events.Seq) {
+	p.applied.Store(uint64(seq))
+	if p.waiters.Load() == 0 {
+		return
+	}
+	p.waitMu.Lock()
+	close(p.waitCh)
+	p.waitCh = make(chan struct{})
+	p.waitMu.Unlock()
+}
+
+// Applied returns the sequence of the last applied event.
+func (p *Projection) Applied() events.Seq { return events.Seq(p.applied.Load()) }
+
+// WaitFor blocks until the event at seq has been applied, or ctx ends.
+func (p *Projection) WaitFor(ctx context.Context, seq events.Seq) error {
+	if p.Applied() >= seq {
+		return nil
+	}
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
+	for {
+		p.waitMu.Lock()
+		ch := p.waitCh
+		p.waitMu.Unlock()
+		if p.Applied() >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for event %d (applied %d): %w", seq, p.Applied(), ctx.Err())
+		case <-time.After(50 * time.Millisecond): // re-check; guards a missed wake-up
+		}
+	}
+}
+
+// CatchUp waits until everything in the log when it was called is applied.
+func (p *Projection) CatchUp(ctx context.Context) error {
+	last, err := p.log.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	return p.WaitFor(ctx, last)
+}
+
+// Read calls fn with the state under a read lock. fn must not keep
+// references into the state or modify it.
+func (p *Projection) Read(fn func(*State)) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	fn(p.st)
+}
+
+// Snapshot encodes the current state and saves it to the log's snapshot store.
+func (p *Projection) Snapshot(ctx context.Context) error {
+	var buf bytes.Buffer
+	p.mu.RLock()
+	seq := p.st.Applied
+	err := gob.NewEncoder(&buf).Encode(p.st)
+	p.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("snapshot at %d: %w", seq, err)
+	}
+	if seq == 0 {
+		return nil
+	}
+	return p.log.SaveSnapshot(ctx, snapshotName, seq, buf.Bytes())
+}

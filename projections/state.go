@@ -1,0 +1,200 @@
+package projections
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/engram-dev/engram/events"
+)
+
+// recentCommands is how many command ids each aggregate remembers, so a
+// retried command is recognised even after other writes to the aggregate.
+const recentCommands = 4
+
+// Version is an aggregate's concurrency state: the sequence of its last
+// event and the commands that produced its last few events.
+type Version struct {
+	Seq    events.Seq
+	Recent [recentCommands]Applied
+}
+
+// Applied records that a command's events ended at Seq.
+type Applied struct {
+	Command string
+	Seq     events.Seq
+}
+
+func (v *Version) bump(env events.Envelope) {
+	v.Seq = env.Seq
+	if n := len(v.Recent); v.Recent[n-1].Command == env.Command && env.Command != "" {
+		v.Recent[n-1].Seq = env.Seq // later event of the same batch
+		return
+	}
+	copy(v.Recent[:], v.Recent[1:])
+	v.Recent[len(v.Recent)-1] = Applied{Command: env.Command, Seq: env.Seq}
+}
+
+// Done reports whether command already produced events here, and the
+// sequence of its last one.
+func (v Version) Done(command string) (events.Seq, bool) {
+	for _, a := range v.Recent {
+		if a.Command == command && command != "" {
+			return a.Seq, true
+		}
+	}
+	return 0, false
+}
+
+// Agent is the read model of one agent.
+type Agent struct {
+	ID              events.AgentID
+	Name            string
+	Description     string
+	System          string
+	AgentType       string
+	LLMConfig       json.RawMessage
+	EmbeddingConfig json.RawMessage
+	Metadata        json.RawMessage
+	ToolRules       json.RawMessage
+	Tags            []string
+	ToolIDs         []events.ToolID
+	BlockIDs        []events.BlockID
+	SourceIDs       []events.SourceID
+	MessageIDs      []events.MessageID // in-context messages, in order
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Created         events.Seq
+	Version         Version
+	Passages        []Ref // archival memory, in insertion order
+	Messages        []Ref // recall memory, in insertion order
+}
+
+// Ref locates a passage or message body in the log.
+type Ref struct {
+	ID        string
+	Seq       events.Seq
+	CreatedAt int64 // unix nanoseconds
+}
+
+// Block is the read model of one block.
+type Block struct {
+	ID          events.BlockID
+	Label       string
+	Value       string
+	Limit       int
+	Name        string
+	IsTemplate  bool
+	ReadOnly    bool
+	Description string
+	Metadata    json.RawMessage
+	Tags        []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Created     events.Seq
+	Version     Version
+}
+
+// Tool is the read model of one tool.
+type Tool struct {
+	ID              events.ToolID
+	Name            string
+	Description     string
+	SourceCode      string
+	SourceType      string
+	JSONSchema      json.RawMessage
+	Tags            []string
+	ToolType        string
+	ReturnCharLimit int
+	Metadata        json.RawMessage
+	AgentState      bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Created         events.Seq
+	Version         Version
+}
+
+// Source is the read model of one data source.
+type Source struct {
+	ID              events.SourceID
+	Name            string
+	Description     string
+	Instructions    string
+	EmbeddingConfig json.RawMessage
+	Metadata        json.RawMessage
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Created         events.Seq
+	Version         Version
+	Passages        []Ref
+}
+
+// Job is the read model of one job.
+type Job struct {
+	ID          events.JobID
+	JobType     string
+	AgentID     events.AgentID
+	SourceID    events.SourceID
+	Status      string
+	Metadata    json.RawMessage
+	Error       string
+	CreatedAt   time.Time
+	CompletedAt time.Time
+	Created     events.Seq
+	Version     Version
+}
+
+// State is the whole read model. Its zero value is not ready; use NewState.
+// It is not safe for concurrent use: Projection guards it.
+type State struct {
+	Applied  events.Seq
+	Agents   map[events.AgentID]*Agent
+	Blocks   map[events.BlockID]*Block
+	Tools    map[events.ToolID]*Tool
+	Sources  map[events.SourceID]*Source
+	Jobs     map[events.JobID]*Job
+	Kinds    map[events.Kind]events.Seq // last sequence per aggregate kind
+	Gone     map[string]Version         // versions of deleted aggregates, by id
+	Skipped  int                        // events that could not be applied (unknown type, bad bytes)
+	Passages map[events.PassageID]events.AgentID
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{
+		Agents:   map[events.AgentID]*Agent{},
+		Blocks:   map[events.BlockID]*Block{},
+		Tools:    map[events.ToolID]*Tool{},
+		Sources:  map[events.SourceID]*Source{},
+		Jobs:     map[events.JobID]*Job{},
+		Kinds:    map[events.Kind]events.Seq{},
+		Gone:     map[string]Version{},
+		Passages: map[events.PassageID]events.AgentID{},
+	}
+}
+
+// VersionOf returns the version of an aggregate, including a deleted one.
+func (s *State) VersionOf(a events.Aggregate) Version {
+	switch a.Kind {
+	case events.KindAgent:
+		if x := s.Agents[events.AgentID(a.ID)]; x != nil {
+			return x.Version
+		}
+	case events.KindBlock:
+		if x := s.Blocks[events.BlockID(a.ID)]; x != nil {
+			return x.Version
+		}
+	case events.KindTool:
+		if x := s.Tools[events.ToolID(a.ID)]; x != nil {
+			return x.Version
+		}
+	case events.KindSource:
+		if x := s.Sources[events.SourceID(a.ID)]; x != nil {
+			return x.Version
+		}
+	case events.KindJob:
+		if x := s.Jobs[events.JobID(a.ID)]; x != nil {
+			return x.Version
+		}
+	}
+	return s.Gone[a.ID]
+}

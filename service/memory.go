@@ -1,0 +1,198 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/projections"
+)
+
+// InsertArchival stores a passage in an agent's archival memory and returns
+// it (as a one-element list, as Letta does).
+func (s *Service) InsertArchival(ctx context.Context, agentID string, req api.CreatePassage) ([]api.Passage, error) {
+	if strings.TrimSpace(req.Text) == "" {
+		return nil, invalid("text must not be empty")
+	}
+	if err := checkText("text", req.Text, MaxTextLen); err != nil {
+		return nil, err
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return nil, err
+	}
+	var at *time.Time
+	if req.CreatedAt != nil && *req.CreatedAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, *req.CreatedAt)
+		if err != nil {
+			return nil, unprocessable("created_at must be an RFC 3339 time, not %q", *req.CreatedAt)
+		}
+		t = t.UTC()
+		at = &t
+	}
+	c := s.command(ctx)
+	var id string
+	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+		a, err := s.lookupAgent(st, agentID)
+		if err != nil {
+			return err
+		}
+		id = c.newID(events.PrefixPassage)
+		d.expectAt(st, agentAgg(agentID))
+		d.add(c, agentAgg(agentID), &events.PassageInserted{
+			ID: events.PassageID(id), AgentID: a.ID, Text: req.Text, Tags: dedupe(req.Tags),
+			EmbeddingConfig: a.EmbeddingConfig, CreatedAt: at,
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if id == "" { // a retried command: find what it inserted
+		s.read(func(st *projections.State) {
+			if a := st.Agents[events.AgentID(agentID)]; a != nil {
+				if seq, ok := a.Version.Done(c.id); ok {
+					for _, r := range a.Passages {
+						if r.Seq == seq {
+							id = r.ID
+						}
+					}
+				}
+			}
+		})
+	}
+	p, err := s.loadPassages(ctx, agentID, []string{id})
+	return p, err
+}
+
+// loadPassages loads passage bodies from the log.
+func (s *Service) loadPassages(ctx context.Context, agentID string, ids []string) ([]api.Passage, error) {
+	var refs []projections.Ref
+	s.read(func(st *projections.State) {
+		a := st.Agents[events.AgentID(agentID)]
+		if a == nil {
+			return
+		}
+		for _, r := range a.Passages {
+			if slices.Contains(ids, r.ID) {
+				refs = append(refs, r)
+			}
+		}
+	})
+	return s.passageBodies(ctx, refs)
+}
+
+func (s *Service) passageBodies(ctx context.Context, refs []projections.Ref) ([]api.Passage, error) {
+	out := make([]api.Passage, 0, len(refs))
+	for _, r := range refs {
+		env, err := s.log.Load(ctx, r.Seq)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", r.ID)
+		}
+		if p, ok := passageView(env); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// ListArchival lists an agent's archival passages, oldest first unless the
+// page says otherwise.
+func (s *Service) ListArchival(ctx context.Context, agentID string, p api.Page) ([]api.Passage, error) {
+	var (
+		refs []projections.Ref
+		err  error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err != nil {
+			return
+		}
+		refs, err = page(a.Passages, func(r projections.Ref) string { return r.ID }, p, "asc", 1000, "Passage")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.passageBodies(ctx, refs)
+}
+
+// DeleteArchival deletes a passage from an agent's archival memory.
+func (s *Service) DeleteArchival(ctx context.Context, agentID, passageID string) error {
+	c := s.command(ctx)
+	return s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+		if _, err := s.lookupAgent(st, agentID); err != nil {
+			return err
+		}
+		if err := events.CheckID(events.PrefixPassage, passageID); err != nil {
+			return unprocessable("%v", err)
+		}
+		if st.Passages[events.PassageID(passageID)] != events.AgentID(agentID) {
+			return notFound("Passage with id %s not found for agent %s", passageID, agentID)
+		}
+		d.expectAt(st, agentAgg(agentID))
+		d.add(c, agentAgg(agentID), &events.PassageDeleted{ID: events.PassageID(passageID)})
+		return nil
+	})
+}
+
+// ListMessages pages through an agent's message history, newest first
+// unless the page says otherwise. Cursors name stored messages; one stored
+// message may expand into several LettaMessages that share its id.
+func (s *Service) ListMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
+	var (
+		refs []projections.Ref
+		err  error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err != nil {
+			return
+		}
+		refs, err = page(a.Messages, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.LettaMessage, 0, len(refs))
+	for _, r := range refs {
+		env, err := s.log.Load(ctx, r.Seq)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+		}
+		out = append(out, messageViews(env)...)
+	}
+	return out, nil
+}
+
+// ArchivalSummary counts an agent's archival passages.
+func (s *Service) ArchivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error) {
+	var (
+		out api.ArchivalMemorySummary
+		err error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err == nil {
+			out.Size = len(a.Passages)
+		}
+	})
+	return out, err
+}
+
+// RecallSummary counts an agent's stored messages.
+func (s *Service) RecallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error) {
+	var (
+		out api.RecallMemorySummary
+		err error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err == nil {
+			out.Size = len(a.Messages)
+		}
+	})
+	return out, err
+}

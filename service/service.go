@@ -1,0 +1,198 @@
+// Package service is engram's command and query layer: it validates each
+// client operation against the projections, decides the events it causes,
+// appends them with optimistic concurrency, and answers reads from the
+// projections once they hold the caller's own writes. The REST transport and
+// the Local client both call it.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/projections"
+	"github.com/engram-dev/engram/pytool"
+)
+
+// Log is the event log as the service uses it.
+type Log interface {
+	// Append stores a batch atomically and returns its last sequence. A stale
+	// expectation is an error wrapping events.ErrConflict; a batch whose
+	// command was already stored returns the earlier sequence.
+	Append(ctx context.Context, b events.Batch) (events.Seq, error)
+	// Load reads the event at seq.
+	Load(ctx context.Context, seq events.Seq) (events.Envelope, error)
+}
+
+// SchemaDeriver derives a tool's schema from Python source.
+type SchemaDeriver interface {
+	Derive(ctx context.Context, source string) (pytool.Derived, error)
+}
+
+// Config configures a Service. Zero values take the defaults noted.
+type Config struct {
+	Version         string               // reported by Health; "" means "dev"
+	Models          []api.Model          // chat models clients may pick
+	EmbeddingModels []api.EmbeddingModel // embedding models clients may pick
+	DefaultModel    string               // handle used when an agent names none; "" = first of Models
+	DefaultEmbed    string               // handle used when an agent or source names none; "" = first
+	Clock           func() time.Time     // nil means time.Now
+	MaxRetries      int                  // conflict retries per command; 0 means 25
+}
+
+// Service implements every client operation. It is safe for concurrent use.
+type Service struct {
+	log    Log
+	proj   *projections.Projection
+	schema SchemaDeriver
+	cfg    Config
+}
+
+// New returns a Service over a log and a projection that follows it.
+func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config) *Service {
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 25
+	}
+	return &Service{log: log, proj: proj, schema: schema, cfg: cfg}
+}
+
+type ctxKey int
+
+const (
+	keyCommand ctxKey = iota
+	keyActor
+)
+
+// WithIdempotencyKey marks the command run under ctx with a client-chosen
+// id: running it again with the same key has no further effect and returns
+// the same result.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, keyCommand, key)
+}
+
+// WithActor records who issues the commands run under ctx.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, keyActor, actor)
+}
+
+// command is one run of a command: its id and how it names new aggregates.
+type command struct {
+	id      string
+	derived bool // the id came from the client, so new ids derive from it
+	actor   string
+	now     time.Time
+	n       int
+}
+
+func (s *Service) command(ctx context.Context) *command {
+	c := &command{now: s.cfg.Clock().UTC()}
+	if k, ok := ctx.Value(keyCommand).(string); ok && k != "" {
+		c.id, c.derived = "key:"+k, true
+	} else {
+		c.id = events.NewID("cmd", c.now)
+	}
+	c.actor, _ = ctx.Value(keyActor).(string)
+	return c
+}
+
+// newID names a new aggregate. Retries of a keyed command get the same ids.
+func (c *command) newID(prefix string) string {
+	c.n++
+	if c.derived {
+		return events.DerivedID(prefix, fmt.Sprintf("%s#%d", c.id, c.n))
+	}
+	return events.NewID(prefix, c.now)
+}
+
+// decision is what a command decided to append.
+type decision struct {
+	expect []events.Expectation
+	evs    []events.Envelope
+}
+
+func (d *decision) add(c *command, agg events.Aggregate, ev events.Event) {
+	d.evs = append(d.evs, events.Envelope{Aggregate: agg, Command: c.id, Actor: c.actor, Time: c.now, Event: ev})
+}
+
+func (d *decision) expectAt(st *projections.State, agg events.Aggregate) {
+	d.expect = append(d.expect, events.Expectation{Aggregate: agg, Version: st.VersionOf(agg).Seq})
+}
+
+func (d *decision) expectKind(st *projections.State, agg events.Aggregate) {
+	d.expect = append(d.expect, events.Expectation{Aggregate: agg, WholeKind: true, Version: st.Kinds[agg.Kind]})
+}
+
+// errNothing is returned by a decide function that has nothing to append.
+var errNothing = errors.New("nothing to do")
+
+// exec runs a command: decide from current state, append, and on a conflict
+// reload and decide again. primary is the aggregate the command is about; if
+// it already holds this command (a retry), nothing is appended. On success
+// the projection has applied the command's events when exec returns.
+func (s *Service) exec(ctx context.Context, c *command, primary events.Aggregate, decide func(st *projections.State, d *decision) error) error {
+	for attempt := 0; ; attempt++ {
+		var (
+			d    decision
+			err  error
+			done events.Seq
+		)
+		s.proj.Read(func(st *projections.State) {
+			if seq, ok := st.VersionOf(primary).Done(c.id); ok {
+				done = seq
+				return
+			}
+			c.n = 0
+			err = decide(st, &d)
+		})
+		if done != 0 {
+			return nil
+		}
+		if errors.Is(err, errNothing) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
+		if err == nil {
+			if err := s.proj.WaitFor(ctx, seq); err != nil {
+				return fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")
+			}
+			return nil
+		}
+		var ce *events.ConflictError
+		if !errors.As(err, &ce) {
+			if ctx.Err() != nil {
+				return fault.Wrap(fault.Unavailable, err, "request cancelled")
+			}
+			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+		}
+		if attempt >= s.cfg.MaxRetries {
+			return fault.Wrap(fault.Conflict, err, "too many concurrent changes to %s; retry", ce.Aggregate)
+		}
+		if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
+			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+		}
+		// Jittered pause so that writers racing on one aggregate spread out.
+		time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
+	}
+}
+
+// read runs fn under the projection's read lock.
+func (s *Service) read(fn func(st *projections.State)) { s.proj.Read(fn) }
+
+// Health reports that the service is up.
+func (s *Service) Health(ctx context.Context) api.Health {
+	return api.Health{Status: "ok", Version: s.cfg.Version}
+}

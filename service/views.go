@@ -1,0 +1,230 @@
+package service
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/projections"
+)
+
+// The read models are turned into wire objects here, under the read lock;
+// the results share no memory with the state.
+
+func strp(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func rawOr(r json.RawMessage, def string) json.RawMessage {
+	if len(r) == 0 {
+		return json.RawMessage(def)
+	}
+	return append(json.RawMessage(nil), r...)
+}
+
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return append([]T(nil), xs...)
+}
+
+func blockView(b *projections.Block) api.Block {
+	return api.Block{
+		ID: string(b.ID), Label: b.Label, Value: b.Value, Limit: b.Limit,
+		Name: strp(b.Name), TemplateName: strp(b.Name), IsTemplate: b.IsTemplate, ReadOnly: b.ReadOnly,
+		Description: strp(b.Description), Metadata: rawOr(b.Metadata, "{}"), Tags: nonNil(b.Tags),
+		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
+	}
+}
+
+func toolView(t *projections.Tool) api.Tool {
+	src, typ := strp(t.SourceCode), strp(t.SourceType)
+	return api.Tool{
+		ID: string(t.ID), Name: t.Name, Description: strp(t.Description), SourceCode: src, SourceType: typ,
+		JSONSchema: rawOr(t.JSONSchema, "null"), Tags: nonNil(t.Tags), ToolType: t.ToolType,
+		ReturnCharLimit: t.ReturnCharLimit, Metadata: rawOr(t.Metadata, "{}"),
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
+}
+
+func sourceView(s *projections.Source) api.Source {
+	return api.Source{
+		ID: string(s.ID), Name: s.Name, Description: strp(s.Description), Instructions: strp(s.Instructions),
+		EmbeddingConfig: embeddingConfig(s.EmbeddingConfig), Metadata: rawOr(s.Metadata, "{}"),
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+}
+
+func jobView(j *projections.Job) api.Job {
+	v := api.Job{
+		ID: string(j.ID), Status: j.Status, JobType: j.JobType, AgentID: strp(string(j.AgentID)),
+		Metadata: rawOr(j.Metadata, "{}"), CreatedAt: j.CreatedAt,
+	}
+	if j.Error != "" {
+		var m map[string]any
+		if json.Unmarshal(v.Metadata, &m) == nil {
+			m["error"] = j.Error
+			v.Metadata, _ = json.Marshal(m)
+		}
+	}
+	if !j.CompletedAt.IsZero() {
+		t := j.CompletedAt
+		v.CompletedAt = &t
+	}
+	return v
+}
+
+func llmConfig(raw json.RawMessage) *api.LLMConfig {
+	if len(raw) == 0 {
+		return nil
+	}
+	var c api.LLMConfig
+	if json.Unmarshal(raw, &c) != nil {
+		return nil
+	}
+	return &c
+}
+
+func embeddingConfig(raw json.RawMessage) *api.EmbeddingConfig {
+	if len(raw) == 0 {
+		return nil
+	}
+	var c api.EmbeddingConfig
+	if json.Unmarshal(raw, &c) != nil {
+		return nil
+	}
+	return &c
+}
+
+func agentBlocks(st *projections.State, a *projections.Agent) []api.Block {
+	out := make([]api.Block, 0, len(a.BlockIDs))
+	for _, id := range a.BlockIDs {
+		if b := st.Blocks[id]; b != nil {
+			out = append(out, blockView(b))
+		}
+	}
+	return out
+}
+
+func agentView(st *projections.State, a *projections.Agent) api.AgentState {
+	blocks := agentBlocks(st, a)
+	tools := make([]api.Tool, 0, len(a.ToolIDs))
+	for _, id := range a.ToolIDs {
+		if t := st.Tools[id]; t != nil {
+			tools = append(tools, toolView(t))
+		}
+	}
+	sources := make([]api.Source, 0, len(a.SourceIDs))
+	for _, id := range a.SourceIDs {
+		if s := st.Sources[id]; s != nil {
+			sources = append(sources, sourceView(s))
+		}
+	}
+	msgIDs := make([]string, len(a.MessageIDs))
+	for i, id := range a.MessageIDs {
+		msgIDs[i] = string(id)
+	}
+	v := api.AgentState{
+		ID: string(a.ID), Name: a.Name, Description: strp(a.Description), AgentType: a.AgentType,
+		System: a.System, Blocks: blocks,
+		Memory:          api.Memory{Blocks: blocks, FileBlocks: []api.Block{}, PromptTemplate: promptTemplate, AgentType: a.AgentType},
+		Tools:           tools, Sources: sources, Tags: nonNil(a.Tags),
+		LLMConfig:       llmConfig(a.LLMConfig), EmbeddingConfig: embeddingConfig(a.EmbeddingConfig),
+		Metadata:        rawOr(a.Metadata, "{}"), MessageIDs: msgIDs, ToolRules: rawOr(a.ToolRules, "[]"),
+		CreatedAt:       a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+	if v.LLMConfig != nil {
+		v.Model = v.LLMConfig.Handle
+	}
+	if v.EmbeddingConfig != nil {
+		v.Embedding = v.EmbeddingConfig.Handle
+	}
+	return v
+}
+
+// promptTemplate is how core memory is rendered into the system prompt,
+// reported for compatibility with clients that read it.
+const promptTemplate = `{% for block in memory.values() %}<{{ block.label }} characters="{{ block.value|length }}/{{ block.limit }}">
+{{ block.value }}
+</{{ block.label }}>{% if not loop.last %}
+{% endif %}{% endfor %}`
+
+func passageView(env events.Envelope) (api.Passage, bool) {
+	e, ok := env.Event.(*events.PassageInserted)
+	if !ok {
+		return api.Passage{}, false
+	}
+	at := env.Time
+	if e.CreatedAt != nil {
+		at = *e.CreatedAt
+	}
+	return api.Passage{
+		ID: string(e.ID), Text: e.Text, Embedding: e.Embedding, EmbeddingConfig: embeddingConfig(e.EmbeddingConfig),
+		AgentID: strp(string(e.AgentID)), SourceID: strp(string(e.SourceID)), FileID: strp(string(e.FileID)),
+		Tags: nonNil(e.Tags), Metadata: rawOr(e.Metadata, "{}"), CreatedAt: at,
+	}, true
+}
+
+// messageViews expands one stored message into the LettaMessages clients
+// see. They all share the stored message's id.
+func messageViews(env events.Envelope) []api.LettaMessage {
+	e, ok := env.Event.(*events.MessageAppended)
+	if !ok {
+		return nil
+	}
+	base := api.LettaMessage{
+		ID: string(e.ID), Date: env.Time.UTC().Truncate(time.Second),
+		Name: strp(e.Name), Otid: strp(e.Otid), RunID: strp(e.RunID), StepID: strp(e.StepID),
+	}
+	text := e.Text
+	switch e.Role {
+	case "system":
+		m := base
+		m.MessageType, m.Content = api.SystemMessageType, &text
+		return []api.LettaMessage{m}
+	case "user":
+		m := base
+		m.MessageType, m.Content = api.UserMessageType, &text
+		return []api.LettaMessage{m}
+	case "tool":
+		m := base
+		status := "success"
+		var env struct {
+			Status string `json:"status"`
+		}
+		if json.Unmarshal([]byte(text), &env) == nil && env.Status == "Failed" {
+			status = "error"
+		}
+		m.MessageType, m.ToolReturn, m.Status, m.ToolCallID = api.ToolReturnMessageType, &text, &status, strp(e.ToolCallID)
+		return []api.LettaMessage{m}
+	}
+	var out []api.LettaMessage
+	if text != "" {
+		m := base
+		m.MessageType, m.Reasoning = api.ReasoningMessageType, &text
+		out = append(out, m)
+	}
+	for _, tc := range e.ToolCalls {
+		m := base
+		if tc.Name == "send_message" {
+			var args struct {
+				Message string `json:"message"`
+			}
+			if json.Unmarshal([]byte(tc.Arguments), &args) == nil {
+				msg := args.Message
+				m.MessageType, m.Content = api.AssistantMessageType, &msg
+				out = append(out, m)
+				continue
+			}
+		}
+		call := api.ToolCall{Name: tc.Name, Arguments: tc.Arguments, ToolCallID: tc.ID}
+		m.MessageType, m.ToolCall, m.ToolCalls = api.ToolCallMessageType, &call, []api.ToolCall{call}
+		out = append(out, m)
+	}
+	return out
+}
