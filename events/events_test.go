@@ -82,8 +82,8 @@ func samples() map[Type]Event {
 		TypePassageDeleted: &PassageDeleted{ID: "passage-01JD000000000000000000000P"},
 		TypeMessageAppended: &MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
-			ToolCalls:  []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},
-			Model:      "gpt-4o-mini", Otid: "otid-1",
+			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},
+			Model:     "gpt-4o-mini", Otid: "otid-1",
 		},
 	}
 }

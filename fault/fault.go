@@ -12,13 +12,13 @@ type Kind int
 
 // The kinds. Their order is not part of the API.
 const (
-	Internal    Kind = iota // a bug or an unexpected failure; never caused by input
-	Invalid                 // the request is malformed or breaks a rule; retrying cannot fix it
-	NotFound                // a named thing does not exist
-	Conflict                // the state changed underneath; a retry from fresh state may succeed
-	Permission              // the caller may not do this
-	Unavailable             // a dependency is down or overloaded; retry later
-	Unprocessable           // well-formed input that fails validation (HTTP 422)
+	Internal      Kind = iota // a bug or an unexpected failure; never caused by input
+	Invalid                   // the request is malformed or breaks a rule; retrying cannot fix it
+	NotFound                  // a named thing does not exist
+	Conflict                  // the state changed underneath; a retry from fresh state may succeed
+	Permission                // the caller may not do this
+	Unavailable               // a dependency is down or overloaded; retry later
+	Unprocessable             // well-formed input that fails validation (HTTP 422)
 )
 
 func (k Kind) String() string {

@@ -132,11 +132,11 @@ func agentView(st *projections.State, a *projections.Agent) api.AgentState {
 	v := api.AgentState{
 		ID: string(a.ID), Name: a.Name, Description: strp(a.Description), AgentType: a.AgentType,
 		System: a.System, Blocks: blocks,
-		Memory:          api.Memory{Blocks: blocks, FileBlocks: []api.Block{}, PromptTemplate: promptTemplate, AgentType: a.AgentType},
-		Tools:           tools, Sources: sources, Tags: nonNil(a.Tags),
-		LLMConfig:       llmConfig(a.LLMConfig), EmbeddingConfig: embeddingConfig(a.EmbeddingConfig),
-		Metadata:        rawOr(a.Metadata, "{}"), MessageIDs: msgIDs, ToolRules: rawOr(a.ToolRules, "[]"),
-		CreatedAt:       a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		Memory: api.Memory{Blocks: blocks, FileBlocks: []api.Block{}, PromptTemplate: promptTemplate, AgentType: a.AgentType},
+		Tools:  tools, Sources: sources, Tags: nonNil(a.Tags),
+		LLMConfig: llmConfig(a.LLMConfig), EmbeddingConfig: embeddingConfig(a.EmbeddingConfig),
+		Metadata: rawOr(a.Metadata, "{}"), MessageIDs: msgIDs, ToolRules: rawOr(a.ToolRules, "[]"),
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 	if v.LLMConfig != nil {
 		v.Model = v.LLMConfig.Handle
