@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/engram-dev/engram/api"
@@ -47,11 +48,15 @@ type Config struct {
 
 // Service implements every client operation. It is safe for concurrent use.
 type Service struct {
-	log    Log
-	proj   *projections.Projection
-	schema SchemaDeriver
-	cfg    Config
+	log       Log
+	proj      *projections.Projection
+	schema    SchemaDeriver
+	cfg       Config
+	conflicts atomic.Int64
 }
+
+// Conflicts counts appends that lost a race and were decided again.
+func (s *Service) Conflicts() int64 { return s.conflicts.Load() }
 
 // New returns a Service over a log and a projection that follows it.
 func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config) *Service {
@@ -178,6 +183,7 @@ func (s *Service) exec(ctx context.Context, c *command, primary events.Aggregate
 			}
 			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 		}
+		s.conflicts.Add(1)
 		if attempt >= s.cfg.MaxRetries {
 			return fault.Wrap(fault.Conflict, err, "too many concurrent changes to %s; retry", ce.Aggregate)
 		}

@@ -1,0 +1,153 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/engram-dev/engram/events"
+)
+
+// history generates a random but valid-looking event sequence over a few
+// aggregates, including events about deleted or unknown aggregates.
+func history(n int, seed uint64) []events.Envelope {
+	r := rand.New(rand.NewPCG(seed, 1))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var out []events.Envelope
+	add := func(kind events.Kind, id string, ev events.Event) {
+		seq := events.Seq(len(out) + 1)
+		out = append(out, events.Envelope{Seq: seq, Aggregate: events.Aggregate{Kind: kind, ID: id},
+			Command: fmt.Sprintf("cmd-%d", r.IntN(n)), Time: t0.Add(time.Duration(seq) * time.Second), Event: ev})
+	}
+	for len(out) < n {
+		a := fmt.Sprintf("agent-%d", r.IntN(5))
+		b := fmt.Sprintf("block-%d", r.IntN(5))
+		switch r.IntN(12) {
+		case 0:
+			add(events.KindAgent, a, &events.AgentCreated{ID: events.AgentID(a), Name: a, BlockIDs: []events.BlockID{events.BlockID(b)}})
+		case 1:
+			name := fmt.Sprint("n", r.IntN(100))
+			add(events.KindAgent, a, &events.AgentUpdated{Name: &name})
+		case 2:
+			add(events.KindAgent, a, &events.AgentDeleted{})
+		case 3:
+			add(events.KindBlock, b, &events.BlockCreated{ID: events.BlockID(b), Label: "human", Value: "v", Limit: 100})
+		case 4:
+			v := fmt.Sprint("value ", r.IntN(100))
+			add(events.KindBlock, b, &events.BlockUpdated{Value: &v})
+		case 5:
+			add(events.KindBlock, b, &events.BlockDeleted{})
+		case 6:
+			add(events.KindAgent, a, &events.CoreBlockAttached{BlockID: events.BlockID(b)})
+		case 7:
+			add(events.KindAgent, a, &events.CoreBlockDetached{BlockID: events.BlockID(b)})
+		case 8:
+			p := events.PassageID(fmt.Sprint("passage-", len(out)))
+			add(events.KindAgent, a, &events.PassageInserted{ID: p, AgentID: events.AgentID(a), Text: "t"})
+		case 9:
+			add(events.KindAgent, a, &events.MessageAppended{ID: events.MessageID(fmt.Sprint("message-", len(out))), Role: "user", Text: "hi"})
+		case 10:
+			tid := fmt.Sprintf("tool-%d", r.IntN(3))
+			add(events.KindTool, tid, &events.ToolCreated{ID: events.ToolID(tid), Name: tid})
+		case 11:
+			add(events.KindAgent, a, &events.AgentToolAttached{ToolID: events.ToolID(fmt.Sprintf("tool-%d", r.IntN(3)))})
+		}
+	}
+	return out
+}
+
+func fold(evs []events.Envelope) *State {
+	st := NewState()
+	for _, e := range evs {
+		st.Apply(e)
+	}
+	return st
+}
+
+func TestApplyDeterministic(t *testing.T) {
+	evs := history(2000, 7)
+	a, b := fold(evs), fold(evs)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("two folds of the same events differ")
+	}
+	if a.Applied != events.Seq(len(evs)) {
+		t.Fatalf("applied = %d, want %d", a.Applied, len(evs))
+	}
+	// Redelivery of old events changes nothing.
+	for _, e := range evs[:100] {
+		a.Apply(e)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("re-applying old events changed the state")
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	evs := history(3000, 11)
+	mid := len(evs) / 2
+	st := fold(evs[:mid])
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewState()
+	if err := gob.NewDecoder(&buf).Decode(restored); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs[mid:] {
+		restored.Apply(e)
+	}
+	want := fold(evs)
+	// gob drops empty maps and nil-vs-empty slices; compare what readers see.
+	if got, w := fmt.Sprint(summary(restored)), fmt.Sprint(summary(want)); got != w {
+		t.Fatalf("snapshot + tail differs from full replay:\n got %s\nwant %s", got, w)
+	}
+}
+
+// summary renders the observable state in a stable order.
+func summary(st *State) []string {
+	var out []string
+	for i := 0; i < 5; i++ {
+		if a := st.Agents[events.AgentID(fmt.Sprintf("agent-%d", i))]; a != nil {
+			out = append(out, fmt.Sprintf("%s name=%s blocks=%v tools=%v passages=%d messages=%d v=%d", a.ID, a.Name, a.BlockIDs, a.ToolIDs, len(a.Passages), len(a.Messages), a.Version.Seq))
+		}
+		if b := st.Blocks[events.BlockID(fmt.Sprintf("block-%d", i))]; b != nil {
+			out = append(out, fmt.Sprintf("%s value=%s v=%d", b.ID, b.Value, b.Version.Seq))
+		}
+	}
+	out = append(out, fmt.Sprint("applied=", st.Applied, " tools=", len(st.Tools), " passages=", len(st.Passages)))
+	return out
+}
+
+func TestDeletedBlockLeavesAgents(t *testing.T) {
+	t0 := time.Now().UTC()
+	st := NewState()
+	st.Apply(events.Envelope{Seq: 1, Aggregate: events.Aggregate{Kind: events.KindBlock, ID: "block-1"}, Time: t0, Event: &events.BlockCreated{ID: "block-1", Label: "human", Limit: 10}})
+	st.Apply(events.Envelope{Seq: 2, Aggregate: events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}, Time: t0, Event: &events.AgentCreated{ID: "agent-1", BlockIDs: []events.BlockID{"block-1"}}})
+	st.Apply(events.Envelope{Seq: 3, Aggregate: events.Aggregate{Kind: events.KindBlock, ID: "block-1"}, Time: t0, Command: "del", Event: &events.BlockDeleted{}})
+	if got := st.Agents["agent-1"].BlockIDs; len(got) != 0 {
+		t.Fatalf("agent still holds deleted block: %v", got)
+	}
+	if v := st.VersionOf(events.Aggregate{Kind: events.KindBlock, ID: "block-1"}); v.Seq != 3 {
+		t.Fatalf("deleted block version = %d, want 3", v.Seq)
+	}
+	if _, ok := st.VersionOf(events.Aggregate{Kind: events.KindBlock, ID: "block-1"}).Done("del"); !ok {
+		t.Fatal("the deleting command is not remembered")
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	evs := history(10000, 3)
+	b.ReportAllocs()
+	b.ResetTimer()
+	st := NewState()
+	for i := 0; i < b.N; i++ {
+		e := evs[i%len(evs)]
+		e.Seq = events.Seq(i + 1)
+		st.Apply(e)
+	}
+}
