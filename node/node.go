@@ -26,7 +26,8 @@ type Config struct {
 	NATSAddr      string         // NATS client listener "host:port"; "" for none
 	NATSToken     string         // token NATS clients must present; "" for none
 	SyncAlways    bool           // fsync every event before acknowledging it
-	SnapshotEvery int            // events between projection snapshots; 0 = default
+	SnapshotEvery int            // events between projection snapshots; 0 = default, <0 = never
+	NoRestore     bool           // ignore saved snapshots and replay the whole log
 	Service       service.Config // models, version, clock
 	Python        string         // interpreter for tool schemas; "" means python3
 	Logger        *slog.Logger   // nil discards
@@ -44,11 +45,12 @@ type Node struct {
 	Log        *bus.Log
 	NATS       *bus.Server
 
-	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
-	Ready  time.Duration // how long Start took
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	once      sync.Once
+	snapshots bool
+	Ready     time.Duration // how long Start took
 }
 
 // Start starts a node and returns once its projections hold everything in
@@ -78,9 +80,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections")})
-	proj.Restore(ctx)
+	if !cfg.NoRestore {
+		proj.Restore(ctx)
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel}
+	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -110,8 +114,10 @@ func (n *Node) Close(ctx context.Context) {
 	n.once.Do(func() {
 		n.cancel()
 		n.wg.Wait()
-		if err := n.Projection.Snapshot(ctx); err != nil {
-			n.log.Warn("final snapshot failed", "err", err)
+		if n.snapshots {
+			if err := n.Projection.Snapshot(ctx); err != nil {
+				n.log.Warn("final snapshot failed", "err", err)
+			}
 		}
 		n.NATS.Close()
 	})
