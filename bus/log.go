@@ -112,8 +112,11 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		m := nats.NewMsg(Subject(l.tenant, env.Aggregate, env.Event.EventType()))
 		m.Data = data
 		m.Header.Set(hdrCommand, b.Command)
-		m.Header.Set(hdrEventType, string(env.Event.EventType()))
-		m.Header.Set(hdrMsgID, b.Command+"/"+strconv.Itoa(i))
+		if i == 0 {
+			// The JetStream duplicate window catches a retried command even
+			// when no expectation does; one id per batch suffices.
+			m.Header.Set(hdrMsgID, b.Command)
+		}
 		msgs[i] = m
 	}
 	for _, x := range b.Expect {

@@ -40,7 +40,6 @@ const (
 	hdrBatchSeq     = "Nats-Batch-Sequence"
 	hdrBatchCommit  = "Nats-Batch-Commit"
 	hdrCommand      = "Engram-Command"
-	hdrEventType    = "Engram-Type"
 	streamSubjects  = SubjectPrefix + ".>"
 	partitionFormat = "%02x"
 )
