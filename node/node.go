@@ -50,6 +50,7 @@ type Node struct {
 	wg        sync.WaitGroup
 	once      sync.Once
 	snapshots bool
+	lock      *os.File
 	Ready     time.Duration // how long Start took
 }
 
@@ -67,16 +68,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	ns, err := bus.StartServer(ctx, bus.Config{
 		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: "engram", ClientAddr: cfg.NATSAddr,
 		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"),
 	})
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{})
 	if err != nil {
 		ns.Close()
+		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections")})
@@ -84,7 +91,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		proj.Restore(ctx)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0}
+	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -120,5 +127,6 @@ func (n *Node) Close(ctx context.Context) {
 			}
 		}
 		n.NATS.Close()
+		n.lock.Close()
 	})
 }

@@ -48,3 +48,22 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Logf("ready in %v", n.Ready)
 }
+
+func TestDataDirLocked(t *testing.T) {
+	ctx := context.Background()
+	cfg := node.DefaultConfig(t.TempDir())
+	cfg.SyncAlways = false
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Start(ctx, cfg); err == nil {
+		t.Fatal("a second node started on the same data directory")
+	}
+	n.Close(ctx)
+	n2, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("restart after close: %v", err)
+	}
+	n2.Close(ctx)
+}
