@@ -187,7 +187,7 @@ func checkSourceIDs(st *projections.State, ids []string) ([]events.SourceID, err
 
 // CreateAgent creates an agent with its core memory blocks.
 func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.AgentState, error) {
-	c := s.command(ctx)
+	c := s.command(ctx, "create_agent", "")
 	agentID := c.newID(events.PrefixAgent)
 	c.n = 0
 	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
@@ -440,7 +440,7 @@ func tagsMatch(have, want []string, all bool) bool {
 
 // UpdateAgent changes the fields the request sets.
 func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgent) (api.AgentState, error) {
-	c := s.command(ctx)
+	c := s.command(ctx, "update_agent", id)
 	err := s.exec(ctx, c, agentAgg(id), func(st *projections.State, d *decision) error {
 		a, err := s.lookupAgent(st, id)
 		if err != nil {
@@ -585,7 +585,7 @@ func (s *Service) RenameAgent(ctx context.Context, id, name string) (api.AgentSt
 
 // DeleteAgent deletes an agent. Its history stays in the log.
 func (s *Service) DeleteAgent(ctx context.Context, id string) error {
-	c := s.command(ctx)
+	c := s.command(ctx, "delete_agent", id)
 	return s.exec(ctx, c, agentAgg(id), func(st *projections.State, d *decision) error {
 		if _, err := s.lookupAgent(st, id); err != nil {
 			return err
@@ -597,8 +597,8 @@ func (s *Service) DeleteAgent(ctx context.Context, id string) error {
 }
 
 // agentOp is the shape of the attach/detach commands on an agent.
-func (s *Service) agentOp(ctx context.Context, agentID string, decide func(st *projections.State, a *projections.Agent) (events.Event, error)) (api.AgentState, error) {
-	c := s.command(ctx)
+func (s *Service) agentOp(ctx context.Context, op, agentID, target string, decide func(st *projections.State, a *projections.Agent) (events.Event, error)) (api.AgentState, error) {
+	c := s.command(ctx, op, agentID+"/"+target)
 	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		a, err := s.lookupAgent(st, agentID)
 		if err != nil {
@@ -624,7 +624,7 @@ func (s *Service) agentOp(ctx context.Context, agentID string, decide func(st *p
 // AttachBlock adds an existing block to an agent's core memory. An agent
 // holds at most one block per label.
 func (s *Service) AttachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error) {
-	return s.agentOp(ctx, agentID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
+	return s.agentOp(ctx, "attach_block", agentID, blockID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
 		b, err := lookupBlock(st, blockID)
 		if err != nil {
 			return nil, err
@@ -643,7 +643,7 @@ func (s *Service) AttachBlock(ctx context.Context, agentID, blockID string) (api
 
 // DetachBlock removes a block from an agent's core memory.
 func (s *Service) DetachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error) {
-	return s.agentOp(ctx, agentID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
+	return s.agentOp(ctx, "detach_block", agentID, blockID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
 		if err := events.CheckID(events.PrefixBlock, blockID); err != nil {
 			return nil, unprocessable("%v", err)
 		}
@@ -656,7 +656,7 @@ func (s *Service) DetachBlock(ctx context.Context, agentID, blockID string) (api
 
 // AttachTool gives an agent a tool.
 func (s *Service) AttachTool(ctx context.Context, agentID, toolID string) (api.AgentState, error) {
-	return s.agentOp(ctx, agentID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
+	return s.agentOp(ctx, "attach_tool", agentID, toolID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
 		ids, err := checkToolIDs(st, []string{toolID})
 		if err != nil {
 			return nil, err
@@ -670,7 +670,7 @@ func (s *Service) AttachTool(ctx context.Context, agentID, toolID string) (api.A
 
 // DetachTool takes a tool from an agent.
 func (s *Service) DetachTool(ctx context.Context, agentID, toolID string) (api.AgentState, error) {
-	return s.agentOp(ctx, agentID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
+	return s.agentOp(ctx, "detach_tool", agentID, toolID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
 		if err := events.CheckID(events.PrefixTool, toolID); err != nil {
 			return nil, unprocessable("%v", err)
 		}
@@ -682,14 +682,17 @@ func (s *Service) DetachTool(ctx context.Context, agentID, toolID string) (api.A
 }
 
 // ListAgentTools lists the tools an agent has.
-func (s *Service) ListAgentTools(ctx context.Context, agentID string) ([]api.Tool, error) {
+func (s *Service) ListAgentTools(ctx context.Context, agentID string, p api.Page) ([]api.Tool, error) {
 	a, err := s.GetAgent(ctx, agentID)
-	return a.Tools, err
+	if err != nil {
+		return nil, err
+	}
+	return page(a.Tools, func(t api.Tool) string { return t.ID }, p, "asc", 100, "Tool")
 }
 
 // AttachSource makes a source's passages available to an agent.
 func (s *Service) AttachSource(ctx context.Context, agentID, sourceID string) (api.AgentState, error) {
-	return s.agentOp(ctx, agentID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
+	return s.agentOp(ctx, "attach_source", agentID, sourceID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
 		ids, err := checkSourceIDs(st, []string{sourceID})
 		if err != nil {
 			return nil, err
@@ -703,7 +706,7 @@ func (s *Service) AttachSource(ctx context.Context, agentID, sourceID string) (a
 
 // DetachSource undoes AttachSource.
 func (s *Service) DetachSource(ctx context.Context, agentID, sourceID string) (api.AgentState, error) {
-	return s.agentOp(ctx, agentID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
+	return s.agentOp(ctx, "detach_source", agentID, sourceID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
 		if err := events.CheckID(events.PrefixSource, sourceID); err != nil {
 			return nil, unprocessable("%v", err)
 		}
@@ -715,7 +718,10 @@ func (s *Service) DetachSource(ctx context.Context, agentID, sourceID string) (a
 }
 
 // ListAttachedSources lists the sources attached to an agent.
-func (s *Service) ListAttachedSources(ctx context.Context, agentID string) ([]api.Source, error) {
+func (s *Service) ListAttachedSources(ctx context.Context, agentID string, p api.Page) ([]api.Source, error) {
 	a, err := s.GetAgent(ctx, agentID)
-	return a.Sources, err
+	if err != nil {
+		return nil, err
+	}
+	return page(a.Sources, func(x api.Source) string { return x.ID }, p, "asc", 100, "Source")
 }

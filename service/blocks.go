@@ -22,7 +22,7 @@ func lookupBlock(st *projections.State, id string) (*projections.Block, error) {
 
 // CreateBlock creates a standalone block or a human/persona template.
 func (s *Service) CreateBlock(ctx context.Context, req api.CreateBlock) (api.Block, error) {
-	c := s.command(ctx)
+	c := s.command(ctx, "create_block", "")
 	id := c.newID(events.PrefixBlock)
 	c.n = 0
 	err := s.exec(ctx, c, blockAgg(id), func(st *projections.State, d *decision) error {
@@ -142,8 +142,8 @@ func blockUpdate(b *projections.Block, req api.UpdateBlock) (*events.BlockUpdate
 	return e, nil
 }
 
-func (s *Service) updateBlock(ctx context.Context, find func(st *projections.State) (*projections.Block, error), req api.UpdateBlock) (api.Block, error) {
-	c := s.command(ctx)
+func (s *Service) updateBlock(ctx context.Context, target string, find func(st *projections.State) (*projections.Block, error), req api.UpdateBlock) (api.Block, error) {
+	c := s.command(ctx, "update_block", target)
 	var id events.BlockID
 	s.read(func(st *projections.State) {
 		if b, err := find(st); err == nil {
@@ -186,12 +186,12 @@ func (s *Service) updateBlock(ctx context.Context, find func(st *projections.Sta
 // UpdateBlock changes the fields the request sets. A value over the block's
 // character limit is refused and the old value kept.
 func (s *Service) UpdateBlock(ctx context.Context, id string, req api.UpdateBlock) (api.Block, error) {
-	return s.updateBlock(ctx, func(st *projections.State) (*projections.Block, error) { return lookupBlock(st, id) }, req)
+	return s.updateBlock(ctx, id, func(st *projections.State) (*projections.Block, error) { return lookupBlock(st, id) }, req)
 }
 
 // DeleteBlock deletes a block; agents holding it lose it.
 func (s *Service) DeleteBlock(ctx context.Context, id string) error {
-	c := s.command(ctx)
+	c := s.command(ctx, "delete_block", id)
 	return s.exec(ctx, c, blockAgg(id), func(st *projections.State, d *decision) error {
 		if _, err := lookupBlock(st, id); err != nil {
 			return err
@@ -217,9 +217,12 @@ func (s *Service) agentBlock(st *projections.State, agentID, label string) (*pro
 }
 
 // ListAgentBlocks lists an agent's core memory blocks in attach order.
-func (s *Service) ListAgentBlocks(ctx context.Context, agentID string) ([]api.Block, error) {
+func (s *Service) ListAgentBlocks(ctx context.Context, agentID string, p api.Page) ([]api.Block, error) {
 	a, err := s.GetAgent(ctx, agentID)
-	return a.Blocks, err
+	if err != nil {
+		return nil, err
+	}
+	return page(a.Blocks, func(b api.Block) string { return b.ID }, p, "asc", 100, "Block")
 }
 
 // GetAgentBlock returns the block with a label in an agent's core memory.
@@ -239,7 +242,7 @@ func (s *Service) GetAgentBlock(ctx context.Context, agentID, label string) (api
 
 // UpdateAgentBlock changes the block with a label in an agent's core memory.
 func (s *Service) UpdateAgentBlock(ctx context.Context, agentID, label string, req api.UpdateBlock) (api.Block, error) {
-	return s.updateBlock(ctx, func(st *projections.State) (*projections.Block, error) {
+	return s.updateBlock(ctx, agentID+"/"+label, func(st *projections.State) (*projections.Block, error) {
 		return s.agentBlock(st, agentID, label)
 	}, req)
 }

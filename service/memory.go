@@ -33,7 +33,7 @@ func (s *Service) InsertArchival(ctx context.Context, agentID string, req api.Cr
 		t = t.UTC()
 		at = &t
 	}
-	c := s.command(ctx)
+	c := s.command(ctx, "insert_passage", agentID)
 	var id string
 	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		a, err := s.lookupAgent(st, agentID)
@@ -121,7 +121,7 @@ func (s *Service) ListArchival(ctx context.Context, agentID string, p api.Page) 
 
 // DeleteArchival deletes a passage from an agent's archival memory.
 func (s *Service) DeleteArchival(ctx context.Context, agentID, passageID string) error {
-	c := s.command(ctx)
+	c := s.command(ctx, "delete_passage", agentID+"/"+passageID)
 	return s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		if _, err := s.lookupAgent(st, agentID); err != nil {
 			return err

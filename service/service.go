@@ -100,10 +100,13 @@ type command struct {
 	n       int
 }
 
-func (s *Service) command(ctx context.Context) *command {
+// command starts a run of the operation op on target. A client key is
+// scoped to both, so one key reused for another operation or another target
+// names another command.
+func (s *Service) command(ctx context.Context, op, target string) *command {
 	c := &command{now: s.cfg.Clock().UTC()}
 	if k, ok := ctx.Value(keyCommand).(string); ok && k != "" {
-		c.id, c.derived = "key:"+k, true
+		c.id, c.derived = "key:"+op+":"+target+":"+k, true
 	} else {
 		c.id = events.NewID("cmd", c.now)
 	}
@@ -167,6 +170,9 @@ func (s *Service) exec(ctx context.Context, c *command, primary events.Aggregate
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		if err := checkSize(d.evs); err != nil {
 			return err
 		}
 		seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})

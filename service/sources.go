@@ -63,7 +63,7 @@ func (s *Service) CreateSource(ctx context.Context, req api.CreateSource) (api.S
 	if e.EmbeddingConfig == nil {
 		e.EmbeddingConfig = s.defaultEmbedding()
 	}
-	c := s.command(ctx)
+	c := s.command(ctx, "create_source", "")
 	id := c.newID(events.PrefixSource)
 	c.n = 0
 	err = s.exec(ctx, c, sourceAgg(id), func(st *projections.State, d *decision) error {
@@ -163,7 +163,7 @@ func (s *Service) UpdateSource(ctx context.Context, id string, req api.UpdateSou
 	if e.EmbeddingConfig, err = embeddingFrom(req.EmbeddingConfig); err != nil {
 		return api.Source{}, err
 	}
-	c := s.command(ctx)
+	c := s.command(ctx, "update_source", id)
 	err = s.exec(ctx, c, sourceAgg(id), func(st *projections.State, d *decision) error {
 		src, err := lookupSource(st, id)
 		if err != nil {
@@ -184,7 +184,7 @@ func (s *Service) UpdateSource(ctx context.Context, id string, req api.UpdateSou
 
 // DeleteSource deletes a source; it is detached from every agent.
 func (s *Service) DeleteSource(ctx context.Context, id string) error {
-	c := s.command(ctx)
+	c := s.command(ctx, "delete_source", id)
 	return s.exec(ctx, c, sourceAgg(id), func(st *projections.State, d *decision) error {
 		if _, err := lookupSource(st, id); err != nil {
 			return err

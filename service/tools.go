@@ -126,7 +126,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 	if req.SourceType != nil && *req.SourceType != "" {
 		srcType = *req.SourceType
 	}
-	c := s.command(ctx)
+	c := s.command(ctx, "create_tool", "")
 	id := c.newID(events.PrefixTool)
 	c.n = 0
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
@@ -263,7 +263,7 @@ func (s *Service) UpdateTool(ctx context.Context, id string, req api.UpdateTool)
 		return api.Tool{}, err
 	}
 	e.Metadata = meta
-	c := s.command(ctx)
+	c := s.command(ctx, "update_tool", id)
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		t, err := lookupTool(st, id)
 		if err != nil {
@@ -286,7 +286,7 @@ func (s *Service) UpdateTool(ctx context.Context, id string, req api.UpdateTool)
 
 // DeleteTool deletes a tool; agents that had it lose it.
 func (s *Service) DeleteTool(ctx context.Context, id string) error {
-	c := s.command(ctx)
+	c := s.command(ctx, "delete_tool", id)
 	return s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		if _, err := lookupTool(st, id); err != nil {
 			return err

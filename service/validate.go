@@ -216,6 +216,21 @@ func embeddingFrom(raw json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(c)
 }
 
+// checkSize refuses a decision holding an event the log cannot store, so an
+// oversized request is a 400, not an append failure.
+func checkSize(evs []events.Envelope) error {
+	for _, env := range evs {
+		b, err := events.Encode(env)
+		if err != nil {
+			return fault.Wrap(fault.Internal, err, "encode %s", env.Event.EventType())
+		}
+		if len(b) > maxEventBytes {
+			return invalid("the change is too large to store: %d bytes encoded, the limit is %d", len(b), maxEventBytes)
+		}
+	}
+	return nil
+}
+
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if e, ok := err.(*json.UnmarshalTypeError); ok {

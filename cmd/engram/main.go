@@ -1,0 +1,197 @@
+// Command engram runs the engram server: stateful LLM agents in the style of
+// Letta, event-sourced on embedded NATS JetStream.
+//
+//	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T]
+//	engram version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/server"
+)
+
+var version = "0.1.0-dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "server":
+		err = runServer(os.Args[2:])
+	case "version", "--version":
+		fmt.Println("engram", version)
+	case "help", "-h", "--help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "engram: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "engram:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: engram <command> [flags]
+
+commands:
+  server    run the server (REST API on :8283, embedded NATS)
+  version   print the version
+
+run "engram server -h" for the server's flags.
+`)
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("ENGRAM_DATA_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".engram"
+	}
+	return filepath.Join(home, ".engram")
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func runServer(args []string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	cfg := server.DefaultConfig(defaultDataDir())
+	fs.StringVar(&cfg.Node.DataDir, "data-dir", cfg.Node.DataDir, "directory for the event log and snapshots")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the REST API")
+	fs.StringVar(&cfg.Node.NATSAddr, "nats-addr", cfg.Node.NATSAddr, `address for NATS clients ("" for none)`)
+	fs.StringVar(&cfg.Token, "token", os.Getenv("ENGRAM_TOKEN"), "token clients must present (required beyond loopback)")
+	sync := fs.String("sync", "always", `"always": fsync each event before acknowledging it; "relaxed": let JetStream flush on its interval`)
+	var models, embeds multi
+	fs.Var(&models, "model", "a chat model clients may pick, as provider/name[:context_window] (repeatable)")
+	fs.Var(&embeds, "embedding-model", "an embedding model, as provider/name[:dim] (repeatable)")
+	verbose := fs.Bool("v", false, "log debug detail")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	switch *sync {
+	case "always":
+		cfg.Node.SyncAlways = true
+	case "relaxed":
+		cfg.Node.SyncAlways = false
+	default:
+		return fmt.Errorf("--sync must be always or relaxed, not %q", *sync)
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = logger
+	cfg.Node.Service.Version = version
+	var err error
+	if cfg.Node.Service.Models, err = chatModels(models); err != nil {
+		return err
+	}
+	if cfg.Node.Service.EmbeddingModels, err = embeddingModels(embeds); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	s, err := server.Start(startCtx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "data", cfg.Node.DataDir,
+		"events", s.Node.Projection.Applied(), "ready_in", s.Node.Ready, "fsync", cfg.Node.SyncAlways)
+	<-ctx.Done()
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.Close(shutCtx)
+}
+
+// chatModels builds the model list from --model flags, or from the
+// provider keys in the environment when there are none.
+func chatModels(flags []string) ([]api.Model, error) {
+	if len(flags) == 0 {
+		if os.Getenv("OPENAI_API_KEY") != "" || os.Getenv("OPENAI_BASE_URL") != "" {
+			flags = append(flags, "openai/gpt-4o-mini:128000", "openai/gpt-4o:128000")
+		}
+		if os.Getenv("ANTHROPIC_API_KEY") != "" {
+			flags = append(flags, "anthropic/claude-sonnet-4-5:200000")
+		}
+	}
+	var out []api.Model
+	for _, f := range flags {
+		handle, n, err := splitHandle(f, 128000)
+		if err != nil {
+			return nil, fmt.Errorf("--model %q: %w", f, err)
+		}
+		provider, name, _ := strings.Cut(handle, "/")
+		h := handle
+		out = append(out, api.Model{
+			LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: provider, ContextWindow: n, Handle: &h},
+			Name:      name, DisplayName: name, ProviderType: provider, MaxContextWindow: n, ModelType: "llm",
+		})
+	}
+	return out, nil
+}
+
+func embeddingModels(flags []string) ([]api.EmbeddingModel, error) {
+	if len(flags) == 0 && (os.Getenv("OPENAI_API_KEY") != "" || os.Getenv("OPENAI_BASE_URL") != "") {
+		flags = append(flags, "openai/text-embedding-3-small:1536")
+	}
+	var out []api.EmbeddingModel
+	for _, f := range flags {
+		handle, dim, err := splitHandle(f, 1536)
+		if err != nil {
+			return nil, fmt.Errorf("--embedding-model %q: %w", f, err)
+		}
+		provider, name, _ := strings.Cut(handle, "/")
+		h, chunk := handle, 300
+		out = append(out, api.EmbeddingModel{
+			EmbeddingConfig: api.EmbeddingConfig{EmbeddingEndpointType: provider, EmbeddingModel: name, EmbeddingDim: dim, EmbeddingChunkSize: &chunk, Handle: &h, BatchSize: 32},
+			Name:            name, DisplayName: name, ProviderName: provider, ProviderType: provider, ModelType: "embedding",
+		})
+	}
+	return out, nil
+}
+
+func splitHandle(s string, def int) (string, int, error) {
+	handle, num, hasNum := strings.Cut(s, ":")
+	if p, m, ok := strings.Cut(handle, "/"); !ok || p == "" || m == "" {
+		return "", 0, errors.New("want provider/name")
+	}
+	if !hasNum {
+		return handle, def, nil
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 {
+		return "", 0, fmt.Errorf("bad number %q", num)
+	}
+	return handle, n, nil
+}

@@ -1,0 +1,143 @@
+package rest
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/engram-dev/engram/api"
+)
+
+// message is the body of the delete routes that answer with a sentence.
+type message struct {
+	Message string `json:"message"`
+}
+
+func (h *handler) health(r *http.Request) (any, error) {
+	v := h.svc.Health(r.Context())
+	if h.cfg.Version != "" {
+		v.Version = h.cfg.Version
+	}
+	return v, nil
+}
+
+func (h *handler) listModels(r *http.Request) (any, error) {
+	return h.svc.ListModels(r.Context()), nil
+}
+
+func (h *handler) listEmbeddingModels(r *http.Request) (any, error) {
+	return h.svc.ListEmbeddingModels(r.Context()), nil
+}
+
+func (h *handler) createAgent(r *http.Request) (any, error) {
+	var req api.CreateAgent
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return h.svc.CreateAgent(r.Context(), req)
+}
+
+func (h *handler) listAgents(r *http.Request) (any, error) {
+	q := queryOf(r)
+	f := api.AgentFilter{
+		Name:        q.str("name"),
+		Tags:        q.strs("tags"),
+		MatchAllTag: q.boolean("match_all_tags", false),
+		QueryText:   q.str("query_text"),
+	}
+	p := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.ListAgents(r.Context(), f, p)
+}
+
+func (h *handler) getAgent(r *http.Request) (any, error) {
+	return h.svc.GetAgent(r.Context(), r.PathValue("agent_id"))
+}
+
+func (h *handler) updateAgent(r *http.Request) (any, error) {
+	var req api.UpdateAgent
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return h.svc.UpdateAgent(r.Context(), r.PathValue("agent_id"), req)
+}
+
+func (h *handler) deleteAgent(r *http.Request) (any, error) {
+	id := r.PathValue("agent_id")
+	if err := h.svc.DeleteAgent(r.Context(), id); err != nil {
+		return nil, err
+	}
+	return message{fmt.Sprintf("Agent id=%s successfully deleted", id)}, nil
+}
+
+// Agent tools. The modern attach and detach answer null (what Letta sends a
+// 1.x SDK); the 0.5 add-tool and remove-tool answer the agent.
+
+func (h *handler) listAgentTools(r *http.Request) (any, error) {
+	q := queryOf(r)
+	p := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.ListAgentTools(r.Context(), r.PathValue("agent_id"), p)
+}
+
+func (h *handler) attachTool(r *http.Request) (any, error) {
+	_, err := h.svc.AttachTool(r.Context(), r.PathValue("agent_id"), r.PathValue("tool_id"))
+	return nil, err
+}
+
+func (h *handler) detachTool(r *http.Request) (any, error) {
+	_, err := h.svc.DetachTool(r.Context(), r.PathValue("agent_id"), r.PathValue("tool_id"))
+	return nil, err
+}
+
+func (h *handler) addTool(r *http.Request) (any, error) {
+	return h.svc.AttachTool(r.Context(), r.PathValue("agent_id"), r.PathValue("tool_id"))
+}
+
+func (h *handler) removeTool(r *http.Request) (any, error) {
+	return h.svc.DetachTool(r.Context(), r.PathValue("agent_id"), r.PathValue("tool_id"))
+}
+
+// Agent sources, as the modern folders routes: attach and detach answer null.
+
+func (h *handler) listAgentSources(r *http.Request) (any, error) {
+	q := queryOf(r)
+	p := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.ListAttachedSources(r.Context(), r.PathValue("agent_id"), p)
+}
+
+func (h *handler) attachSource(r *http.Request) (any, error) {
+	_, err := h.svc.AttachSource(r.Context(), r.PathValue("agent_id"), r.PathValue("source_id"))
+	return nil, err
+}
+
+func (h *handler) detachSource(r *http.Request) (any, error) {
+	_, err := h.svc.DetachSource(r.Context(), r.PathValue("agent_id"), r.PathValue("source_id"))
+	return nil, err
+}
+
+// Messages.
+
+func (h *handler) listMessages(r *http.Request) (any, error) {
+	q := queryOf(r)
+	p := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.ListMessages(r.Context(), r.PathValue("agent_id"), p)
+}
+
+// sendMessage stands in for POST /v1/agents/{agent_id}/messages until the
+// agent runtime exists: it checks the agent, then refuses. Replace it whole.
+func (h *handler) sendMessage(r *http.Request) (any, error) {
+	if _, err := h.svc.GetAgent(r.Context(), r.PathValue("agent_id")); err != nil {
+		return nil, err
+	}
+	return nil, invalid("sending messages needs the agent runtime, which this build does not include yet")
+}

@@ -1,0 +1,181 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/engram-dev/engram/api"
+)
+
+// decode reads r's JSON body into v, refusing fields v does not declare.
+//
+// A body over the limit is 413; an empty body is 422; malformed JSON or data
+// after the object is 400; an unknown field or a value of the wrong type is
+// 422.
+func decode(r *http.Request, v any) error {
+	if r.Body == nil {
+		return unprocessable("a JSON object body is required")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errTooLarge(tooLarge.Limit)
+		}
+		return invalid("cannot read the request body")
+	}
+	return decodeJSON(body, v)
+}
+
+func decodeJSON(body []byte, v any) error {
+	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "null" {
+		return unprocessable("a JSON object body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("malformed JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+// jsonError explains a decoding error in a sentence a client can act on.
+func jsonError(err error) error {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return invalid("malformed JSON: %v (at byte %d)", syntax, syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return invalid("malformed JSON: unexpected end of input")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return unprocessable("the request body must be a JSON object, not %s", typ.Value)
+		}
+		return unprocessable("field %q must be %s, not %s", typ.Field, jsonType(typ.Type), typ.Value)
+	}
+	// encoding/json has no type for this one.
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return unprocessable("unknown field %s", field)
+	}
+	return invalid("malformed JSON: %v", err)
+}
+
+// jsonType names the JSON type that decodes into t.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return t.String()
+}
+
+// query reads a request's query parameters. The first problem it meets is
+// kept in err; the getters then return defaults.
+//
+// An empty value ("key=") counts as absent, as the SDKs send null that way;
+// list parameters repeat the key ("tags=a&tags=b").
+type query struct {
+	v   url.Values
+	err error
+}
+
+func queryOf(r *http.Request) *query {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	q := &query{v: v}
+	if err != nil {
+		q.err = invalid("malformed query string: %v", err)
+	}
+	return q
+}
+
+func (q *query) fail(err error) {
+	if q.err == nil {
+		q.err = err
+	}
+}
+
+// str returns the first non-empty value of key, or "".
+func (q *query) str(key string) string {
+	for _, s := range q.v[key] {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// strs returns the non-empty values of key.
+func (q *query) strs(key string) []string {
+	var out []string
+	for _, s := range q.v[key] {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// has reports whether key has a non-empty value.
+func (q *query) has(key string) bool { return q.str(key) != "" }
+
+// boolean reads "true" or "false"; anything else is 422.
+func (q *query) boolean(key string, def bool) bool {
+	switch s := q.str(key); s {
+	case "":
+		return def
+	case "true":
+		return true
+	case "false":
+		return false
+	default:
+		q.fail(unprocessable("query parameter %s must be true or false, not %q", key, s))
+		return def
+	}
+}
+
+// page reads before, after (or its old alias cursor), limit and order.
+func (q *query) page() api.Page {
+	p := api.Page{Before: q.str("before"), After: q.str("after"), Order: q.str("order")}
+	if p.After == "" {
+		p.After = q.str("cursor")
+	}
+	if s := q.str("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			q.fail(unprocessable("query parameter limit must be a non-negative integer, not %q", s))
+		} else {
+			p.Limit = n
+		}
+	}
+	if p.Order != "" && p.Order != "asc" && p.Order != "desc" {
+		q.fail(unprocessable("query parameter order must be asc or desc, not %q", p.Order))
+	}
+	return p
+}

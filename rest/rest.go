@@ -1,0 +1,243 @@
+// Package rest serves engram's service over Letta's /v1 HTTP API.
+//
+// The routes are those of Letta's modern REST API (what the official SDKs
+// call), plus the Letta 0.5 paths that do not clash with them; routes.go
+// lists them all. Routing follows three rules:
+//
+//   - A trailing slash is optional on every route, and neither form
+//     redirects to the other.
+//   - Routing is done on the escaped path, and each path parameter is then
+//     unescaped on its own, so a block label "a/b" sent as "a%2Fb" is one
+//     segment.
+//   - Paths with empty, "." or ".." segments are not found; nothing
+//     redirects.
+//
+// Every response is JSON. Errors are {"detail": "<message>"}, with the status
+// taken from the error's fault kind (see fail); internal errors and panics
+// answer 500 "internal error" and are logged, never shown.
+//
+// When Config.Token is set, every route except GET /v1/health/ requires
+// "Authorization: Bearer <token>" or "X-BARE-PASSWORD: password <token>".
+// An Idempotency-Key header makes a write safe to retry: the service runs the
+// command under that key once (service.WithIdempotencyKey).
+package rest
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"runtime/debug"
+	"strings"
+
+	"github.com/engram-dev/engram/service"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 4 << 20
+
+// MaxIdempotencyKeyLen is the longest Idempotency-Key accepted, in bytes.
+const MaxIdempotencyKeyLen = 255
+
+// idempotencyHeader carries a client-chosen command id.
+const idempotencyHeader = "Idempotency-Key"
+
+// Config configures the handler. The zero value serves without
+// authentication, with a 4 MiB body limit, and logs nothing.
+type Config struct {
+	// Token, when not empty, is the password every request except
+	// GET /v1/health/ must present.
+	Token string
+	// Version is what GET /v1/health/ reports; "" reports the service's.
+	Version string
+	// MaxBodyBytes caps the size of a request body; a larger one is refused
+	// with 413. Zero or negative means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives internal errors and recovered panics; nil discards.
+	Logger *slog.Logger
+}
+
+// NewHandler returns the /v1 API over svc. It is safe for concurrent use.
+func NewHandler(svc *service.Service, cfg Config) http.Handler {
+	return newHandler(svc, cfg)
+}
+
+// handler is the http.Handler NewHandler returns. Tests reach its mux to add
+// routes (a panicking one, for instance).
+type handler struct {
+	svc   *service.Service
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	token [sha256.Size]byte // hash of cfg.Token, compared in constant time
+}
+
+var _ http.Handler = (*handler)(nil)
+
+func newHandler(svc *service.Service, cfg Config) *handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	h := &handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token))}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.routes()
+	return h
+}
+
+// endpoint serves one route: it returns the value to send with 200, or an
+// error for fail to map. A nil value is sent as JSON null.
+type endpoint func(r *http.Request) (any, error)
+
+// handle registers an endpoint under a ServeMux pattern without a trailing
+// slash (ServeHTTP strips the client's).
+func (h *handler) handle(pattern string, e endpoint) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		v, err := e(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.reply(w, r, http.StatusOK, v)
+	})
+}
+
+// ServeHTTP normalises the path, authenticates, and dispatches to the route.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tw := &trackingWriter{ResponseWriter: w}
+	defer h.recoverPanic(tw, r)
+
+	r = r.WithContext(r.Context()) // a shallow copy, so the URL and body below are ours to replace
+	u := *r.URL
+	r.URL = &u
+	if !normalise(r.URL) {
+		h.fail(tw, r, errNotFound)
+		return
+	}
+	if !h.authorized(r) {
+		tw.Header().Set("WWW-Authenticate", "Bearer")
+		h.fail(tw, r, errUnauthorized)
+		return
+	}
+	if key := r.Header.Get(idempotencyHeader); key != "" {
+		if len(key) > MaxIdempotencyKeyLen {
+			h.fail(tw, r, invalid("%s is %d bytes long; the limit is %d", idempotencyHeader, len(key), MaxIdempotencyKeyLen))
+			return
+		}
+		r = r.WithContext(service.WithIdempotencyKey(r.Context(), key))
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(tw, r.Body, h.cfg.MaxBodyBytes)
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		if allow := h.allowed(r); len(allow) > 0 {
+			tw.Header().Set("Allow", strings.Join(allow, ", "))
+			h.fail(tw, r, errMethodNotAllowed)
+			return
+		}
+		h.fail(tw, r, errNotFound)
+		return
+	}
+	h.mux.ServeHTTP(tw, r)
+}
+
+// normalise strips one trailing slash from u's path, so that every route
+// answers with and without it. It reports false for a path the mux would
+// redirect: one with empty, "." or ".." segments.
+func normalise(u *url.URL) bool {
+	p := u.EscapedPath()
+	if len(p) > 1 && strings.HasSuffix(p, "/") {
+		p = p[:len(p)-1]
+	}
+	if p == "" || p != path.Clean(p) {
+		return false
+	}
+	unescaped, err := url.PathUnescape(p)
+	if err != nil {
+		return false
+	}
+	u.Path, u.RawPath = unescaped, p
+	return true
+}
+
+// allowed lists the methods that have a route for r's path.
+func (h *handler) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := *r
+		probe.Method = m
+		if _, pattern := h.mux.Handler(&probe); pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// authorized reports whether r may be served: no token is configured, the
+// route is the health check, or r presents the token.
+func (h *handler) authorized(r *http.Request) bool {
+	if h.cfg.Token == "" || r.URL.Path == "/v1/health" {
+		return true
+	}
+	ok := false
+	if v, found := cutPrefixFold(r.Header.Get("Authorization"), "Bearer "); found {
+		ok = h.tokenIs(v)
+	}
+	if v, found := cutPrefixFold(r.Header.Get("X-BARE-PASSWORD"), "password "); found {
+		ok = h.tokenIs(v) || ok
+	}
+	return ok
+}
+
+func (h *handler) tokenIs(s string) bool {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(s)))
+	return subtle.ConstantTimeCompare(sum[:], h.token[:]) == 1
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return "", false
+	}
+	return s[len(prefix):], true
+}
+
+// recoverPanic turns a panic in a route into a logged 500, so the server
+// keeps serving. http.ErrAbortHandler keeps its meaning.
+func (h *handler) recoverPanic(w *trackingWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	err := fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+	if w.wrote {
+		h.log.Error("panic after the response started", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
+	h.fail(w, r, err)
+}
+
+// trackingWriter records whether the response has started.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *trackingWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *trackingWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (to flush).
+func (w *trackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The restart test runs the server in a child process (this test binary,
+// re-executed) so that it can be killed with SIGKILL mid-flight.
+
+const childEnv = "ENGRAM_TEST_CHILD_DATA"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		runChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runChild(dir string) {
+	cfg := DefaultConfig(dir)
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Node.NATSAddr = ""
+	cfg.Node.SyncAlways = true // the point: acknowledged means on disk
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Printf("READY %s %d\n", s.URL, s.Node.Ready.Microseconds())
+	select {} // until killed
+}
+
+type child struct {
+	cmd   *exec.Cmd
+	url   string
+	ready time.Duration
+}
+
+func startChild(t *testing.T, dir string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "READY ") {
+		t.Fatalf("child did not start: %q %v", line, err)
+	}
+	var c child
+	var us int64
+	fmt.Sscanf(strings.TrimPrefix(line, "READY "), "%s %d", &c.url, &us)
+	c.cmd, c.ready = cmd, time.Duration(us)*time.Microsecond
+	return &c
+}
+
+func call(t *testing.T, method, url string, body any) []byte {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	return b
+}
+
+func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
+	dir := t.TempDir()
+	c := startChild(t, dir)
+	const agents = 10
+	var ids []string
+	for i := 0; i < agents; i++ {
+		var a struct{ ID string }
+		json.Unmarshal(call(t, "POST", c.url+"/v1/agents/", map[string]any{
+			"name":          fmt.Sprint("agent ", i),
+			"memory_blocks": []map[string]any{{"label": "human", "value": "v0"}, {"label": "persona", "value": "p"}},
+		}), &a)
+		ids = append(ids, a.ID)
+	}
+	acked := agents
+	for round := 1; round <= 5; round++ {
+		for _, id := range ids {
+			call(t, "PATCH", c.url+"/v1/agents/"+id+"/core-memory/blocks/human", map[string]any{"value": fmt.Sprint("v", round)})
+			call(t, "POST", c.url+"/v1/agents/"+id+"/archival-memory", map[string]any{"text": fmt.Sprint("memory ", round)})
+			acked += 2
+		}
+	}
+	// What the clients were told, as the server reports it now.
+	want := map[string][]byte{}
+	for _, id := range ids {
+		want[id] = call(t, "GET", c.url+"/v1/agents/"+id, nil)
+		want[id+"/archival"] = call(t, "GET", c.url+"/v1/agents/"+id+"/archival-memory", nil)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
+
+	c2 := startChild(t, dir)
+	t.Logf("%d acknowledged operations; restart after SIGKILL ready in %v", acked, c2.ready)
+	for _, id := range ids {
+		if got := call(t, "GET", c2.url+"/v1/agents/"+id, nil); !bytes.Equal(got, want[id]) {
+			t.Errorf("agent %s after restart:\n got %s\nwant %s", id, got, want[id])
+		}
+		if got := call(t, "GET", c2.url+"/v1/agents/"+id+"/archival-memory", nil); !bytes.Equal(got, want[id+"/archival"]) {
+			t.Errorf("archival of %s after restart:\n got %s\nwant %s", id, got, want[id+"/archival"])
+		}
+	}
+}

@@ -1,0 +1,121 @@
+// Package server runs a complete engram server: a node and the REST API on
+// an HTTP listener, with the listen-address safety rule and an ordered,
+// bounded shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/engram-dev/engram/node"
+	"github.com/engram-dev/engram/rest"
+)
+
+// Config configures a server. Start from DefaultConfig.
+type Config struct {
+	Node     node.Config
+	HTTPAddr string // "host:port" of the REST API; port 0 picks a free port
+	Token    string // required of REST and NATS clients when set
+	Logger   *slog.Logger
+}
+
+// DefaultConfig is Letta's port on loopback, NATS clients on 4222 on
+// loopback, and durable writes.
+func DefaultConfig(dataDir string) Config {
+	n := node.DefaultConfig(dataDir)
+	n.NATSAddr = "127.0.0.1:4222"
+	return Config{Node: n, HTTPAddr: "127.0.0.1:8283"}
+}
+
+// Validate checks the configuration. Listening beyond loopback without a
+// token is refused: anyone who can reach the port could read and change
+// every agent.
+func (c Config) Validate() error {
+	if c.Node.DataDir == "" {
+		return errors.New("no data directory")
+	}
+	if c.HTTPAddr == "" {
+		return errors.New("no HTTP address")
+	}
+	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}} {
+		if a.addr == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", a.what, a.addr, err)
+		}
+		if !Loopback(host) && c.Token == "" {
+			return fmt.Errorf("%s %s listens beyond this machine; set a token with --token (or ENGRAM_TOKEN) so that only clients that know it get in", a.what, a.addr)
+		}
+	}
+	return nil
+}
+
+// Loopback reports whether a listen host reaches only this machine.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Server is a running engram server.
+type Server struct {
+	Node *node.Node
+	URL  string // base URL of the REST API, e.g. http://127.0.0.1:8283
+
+	http *http.Server
+	done chan error
+	log  *slog.Logger
+}
+
+// Start validates cfg, starts the node and begins serving HTTP.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Node.NATSToken = cfg.Token
+	if cfg.Node.Logger == nil {
+		cfg.Node.Logger = logger
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another port with --http-addr)", cfg.HTTPAddr, err)
+	}
+	n, err := node.Start(ctx, cfg.Node)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	h := rest.NewHandler(n.Service, rest.Config{Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger})
+	s := &Server{
+		Node: n, URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
+		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+	}
+	go func() { s.done <- s.http.Serve(ln) }()
+	return s, nil
+}
+
+// Close shuts down in order: stop accepting requests and finish those in
+// flight (bounded by ctx), then close the node (projections, snapshot,
+// NATS connection, embedded server).
+func (s *Server) Close(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.http.Close()
+	}
+	<-s.done
+	s.Node.Close(ctx)
+	return err
+}
