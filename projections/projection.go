@@ -85,10 +85,29 @@ func (p *Projection) Restore(ctx context.Context) {
 }
 
 // Run applies events from the log until ctx ends, snapshotting as it goes.
-// It returns ctx.Err() on a clean stop.
+// If following the log fails, it logs the failure and follows again from
+// the next unapplied event. It returns ctx.Err().
 func (p *Projection) Run(ctx context.Context) error {
+	for {
+		err := p.follow(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.cfg.Logger.Error("following the log failed; retrying", "applied", p.Applied(), "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (p *Projection) follow(ctx context.Context) error {
 	from := events.Seq(p.applied.Load()) + 1
-	err := p.log.Follow(ctx, from, func(seq events.Seq, data []byte) error {
+	return p.log.Follow(ctx, from, func(seq events.Seq, data []byte) error {
+		if seq < from {
+			return nil
+		}
 		env, err := events.Decode(data)
 		p.mu.Lock()
 		if err != nil {
@@ -112,7 +131,6 @@ func (p *Projection) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	return err
 }
 
 func (p *Projection) advance(seq events.Seq) {
