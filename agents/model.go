@@ -1,0 +1,85 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+)
+
+// Model is one chat model behind a provider.
+//
+// Complete sends one request and returns the model's whole reply. It is safe
+// for concurrent use. It returns an error wrapping ErrContextOverflow when
+// the provider says the request does not fit the model's context window
+// (including a reply cut off by the length limit), and an error wrapping
+// ErrProvider for every other failure of the provider (timeouts, HTTP
+// errors, unreadable replies), so that the caller can end the request
+// without writing a partial step. ctx bounds the whole call.
+type Model interface {
+	Complete(ctx context.Context, req Request) (Response, error)
+}
+
+// Request is one chat completion request, in provider-neutral form.
+type Request struct {
+	Model       string    // the provider's model name, e.g. "gpt-4o-mini"
+	Messages    []Message // the conversation, system message first
+	Tools       []Tool    // functions the model may call
+	ToolChoice  string    // "auto" (default), "required" or "none"
+	Temperature *float64
+	MaxTokens   int // 0: the provider's default (Anthropic needs one; use 4096)
+	// Stream, when set, receives text as it is generated (content deltas),
+	// before Complete returns. Providers that cannot stream ignore it.
+	Stream func(Delta)
+}
+
+// Delta is a piece of a reply being generated.
+type Delta struct {
+	Content  string // text added to the reply's content
+	ToolName string // set once, when a tool call starts
+	ToolArgs string // text added to the tool call's arguments
+}
+
+// Message is one message of the conversation.
+type Message struct {
+	Role       string     // system | user | assistant | tool
+	Content    string     // text; for assistant messages the inner monologue
+	Name       string     // optional sender name (user messages)
+	ToolCalls  []ToolCall // assistant only
+	ToolCallID string     // tool only: the call this answers
+}
+
+// ToolCall is a function call the model asked for.
+type ToolCall struct {
+	ID        string
+	Name      string
+	Arguments string // JSON text, exactly as the model produced it
+}
+
+// Tool is a function offered to the model.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage // JSON schema of the arguments (an object schema)
+}
+
+// Response is the model's reply.
+type Response struct {
+	ID           string
+	Content      string
+	ToolCalls    []ToolCall
+	FinishReason string // "stop", "tool_calls", "length", ...
+	Usage        Usage
+}
+
+// Usage counts tokens of one call.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+	TotalTokens      int
+}
+
+// Errors a Model reports.
+var (
+	ErrContextOverflow = errors.New("context window exceeded")
+	ErrProvider        = errors.New("model provider failed")
+)
