@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -536,13 +537,29 @@ func testArchivalMemory(t *testing.T, ctx context.Context, c client.Client) {
 
 func testRecallMemory(t *testing.T, ctx context.Context, c client.Client) {
 	a := must(c.CreateAgent(ctx, client.CreateAgentOptions{}))(t)
-	if n := must(c.GetRecallMemorySummary(ctx, a.ID))(t).Size; n != 0 {
-		t.Errorf("recall size of a new agent = %d", n)
+	// A new agent starts as Letta's do: the system message, a boot exchange
+	// through send_message, and the user's first login.
+	if n := must(c.GetRecallMemorySummary(ctx, a.ID))(t).Size; n != 4 {
+		t.Errorf("recall size of a new agent = %d, want 4", n)
 	}
+	wantTypes := []string{api.SystemMessageType, api.ReasoningMessageType, api.AssistantMessageType, api.ToolReturnMessageType, api.UserMessageType}
 	for _, limit := range []int{0, 10} {
 		ms := must(c.GetMessages(ctx, a.ID, "", "", limit))(t)
-		if ms == nil || len(ms) != 0 {
-			t.Errorf("GetMessages(limit %d) = %#v; want an empty list", limit, ms)
+		var types []string
+		for _, m := range ms {
+			types = append(types, m.MessageType)
+		}
+		diff(t, fmt.Sprintf("GetMessages(limit %d) types", limit), wantTypes, types)
+	}
+	ms := must(c.GetMessages(ctx, a.ID, "", "", 0))(t)
+	if len(ms) == 5 && (ms[0].Content == nil || !strings.Contains(*ms[0].Content, "<persona characters=")) {
+		t.Errorf("the system message does not hold the core memory: %v", ms[0].Content)
+	}
+	// Paging by stored message: after the boot assistant message comes its return.
+	if len(ms) == 5 {
+		next := must(c.GetMessages(ctx, a.ID, "", ms[1].ID, 1))(t)
+		if len(next) != 1 || next[0].MessageType != api.ToolReturnMessageType {
+			t.Errorf("GetMessages after the boot message = %+v", next)
 		}
 	}
 	_, err := c.GetMessages(ctx, a.ID, "", unknownID(events.PrefixMessage), 0)

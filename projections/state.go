@@ -60,7 +60,7 @@ type Agent struct {
 	ToolIDs         []events.ToolID
 	BlockIDs        []events.BlockID
 	SourceIDs       []events.SourceID
-	MessageIDs      []events.MessageID // in-context messages, in order
+	MessageIDs      []events.MessageID // the context window: in-context messages, in order
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	Created         events.Seq

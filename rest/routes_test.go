@@ -261,9 +261,9 @@ func TestArchivalRoutes(t *testing.T) {
 		{name: "list descending", method: "GET", path: base + "/archival-memory?ascending=false", check: texts("hates coffee", "likes tea")},
 		{name: "0.5 list with limit", method: "GET", path: base + "/archival?limit=1", check: texts("likes tea")},
 		{name: "archival summary", method: "GET", path: base + "/memory/archival", check: size(2)},
-		{name: "recall summary", method: "GET", path: base + "/memory/recall", check: size(0)},
+		{name: "recall summary", method: "GET", path: base + "/memory/recall", check: size(4)}, // the initial system, boot and login messages
 		{name: "context", method: "GET", path: base + "/context", check: func(t *testing.T, b []byte) {
-			if got := decodeAs[contextOverview](t, b); got != (contextOverview{NumArchivalMemory: 2}) {
+			if got := decodeAs[contextOverview](t, b); got != (contextOverview{NumArchivalMemory: 2, NumRecallMemory: 4}) {
 				t.Errorf("context %+v", got)
 			}
 		}},
@@ -302,14 +302,14 @@ func TestMessageRoutes(t *testing.T) {
 		}
 	}
 	x.run([]step{
-		{name: "list newest first", method: "GET", path: base + "/messages", check: messagesAre(string(m2), string(m1))},
-		{name: "list oldest first, one", method: "GET", path: base + "/messages?order=asc&limit=1", check: func(t *testing.T, b []byte) {
+		{name: "list newest first", method: "GET", path: base + "/messages?limit=2", check: messagesAre(string(m2), string(m1))},
+		{name: "list oldest first, one before m2", method: "GET", path: base + "/messages?order=asc&limit=1&before=" + string(m2), check: func(t *testing.T, b []byte) {
 			got := decodeAs[[]api.LettaMessage](t, b)
 			if len(got) != 1 || got[0].MessageType != api.UserMessageType || *got[0].Content != "hello" {
 				t.Errorf("messages %+v", got)
 			}
 		}},
-		{name: "list before", method: "GET", path: base + "/messages?before=" + string(m2) + "&order=asc", check: messagesAre(string(m1))},
+		{name: "list before", method: "GET", path: base + "/messages?before=" + string(m2) + "&order=asc&limit=1", check: messagesAre(string(m1))},
 		{name: "send needs the runtime", method: "POST", path: base + "/messages", body: map[string]any{"input": "hi"}, want: 400, check: func(t *testing.T, b []byte) {
 			if got := decodeAs[detail](t, b).Detail; got != "sending messages needs the agent runtime, which this build does not include yet" {
 				t.Errorf("detail %q", got)

@@ -321,12 +321,41 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 			d.expectAt(st, blockAgg(string(bc.ID)))
 			d.add(c, blockAgg(string(bc.ID)), bc)
 		}
+		var mem []agents.Block
+		for _, id := range e.BlockIDs {
+			for _, bc := range created {
+				if bc.ID == id {
+					mem = append(mem, agents.Block{ID: string(id), Label: bc.Label, Value: bc.Value, Limit: bc.Limit})
+				}
+			}
+			if b := st.Blocks[id]; b != nil {
+				mem = append(mem, agents.Block{ID: string(id), Label: b.Label, Value: b.Value, Limit: b.Limit})
+			}
+		}
+		for _, m := range initialMessages(e.System, mem, c) {
+			m.ID = events.MessageID(c.newID(events.PrefixMessage))
+			d.add(c, agentAgg(agentID), m)
+		}
 		return nil
 	})
 	if err != nil {
 		return api.AgentState{}, err
 	}
 	return s.GetAgent(ctx, agentID)
+}
+
+// initialMessages is a new agent's first context, as Letta starts one: the
+// system message, a boot exchange that shows the model how send_message
+// works, and the user's first login.
+func initialMessages(system string, blocks []agents.Block, c *command) []*events.MessageAppended {
+	callID := "call_" + strings.ToLower(strings.TrimPrefix(c.newID("x"), "x-"))[:24]
+	return []*events.MessageAppended{
+		{Role: "system", Text: agents.CompileSystem(system, blocks, 4, 0, c.now)},
+		{Role: "assistant", Text: "Bootup sequence complete. Persona activated. Testing messaging functionality.",
+			ToolCalls: []events.ToolCall{{ID: callID, Name: agents.ToolSendMessage, Arguments: `{"message":"More human than human is our motto."}`}}},
+		{Role: "tool", Name: agents.ToolSendMessage, ToolCallID: callID, Text: agents.FunctionResponse(true, "None", c.now)},
+		{Role: "user", Text: agents.LoginEvent(c.now)},
+	}
 }
 
 func memoryRank(label string) int {

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
@@ -44,6 +46,15 @@ type Config struct {
 	DefaultEmbed    string               // handle used when an agent or source names none; "" = first
 	Clock           func() time.Time     // nil means time.Now
 	MaxRetries      int                  // conflict retries per command; 0 means 25
+	Providers       Providers            // chat models by handle; nil: agents cannot run
+	MaxSteps        int                  // longest heartbeat chain of one send; 0 means 50
+}
+
+// Providers finds the chat model behind a handle such as "openai/gpt-4o-mini".
+type Providers interface {
+	// Lookup returns the model and the provider's name for it, or an error
+	// that says what to configure.
+	Lookup(handle string) (agents.Model, string, error)
 }
 
 // Service implements every client operation. It is safe for concurrent use.
@@ -53,6 +64,7 @@ type Service struct {
 	schema    SchemaDeriver
 	cfg       Config
 	conflicts atomic.Int64
+	mailboxes sync.Map // agent id → *sync.Mutex: one run per agent at a time
 }
 
 // Conflicts counts appends that lost a race and were decided again.
@@ -68,6 +80,9 @@ func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = 25
+	}
+	if cfg.MaxSteps == 0 {
+		cfg.MaxSteps = 50
 	}
 	return &Service{log: log, proj: proj, schema: schema, cfg: cfg}
 }

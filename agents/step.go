@@ -1,0 +1,368 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// RetrievalPageSize is how many results a search tool returns per page.
+const RetrievalPageSize = 5
+
+// Env is what a step may consult besides the model: searches over the
+// agent's memories, custom tools, and the clock. Implementations must be
+// safe for the duration of one step; they must not write anything (writes
+// are returned in Output and committed by the caller).
+type Env interface {
+	// SearchArchival returns one page of archival passages matching query,
+	// formatted for the model, and the total number of matches.
+	SearchArchival(ctx context.Context, query string, page int) ([]string, int, error)
+	// SearchConversation does the same over recall memory.
+	SearchConversation(ctx context.Context, query string, page int) ([]string, int, error)
+	// SearchConversationDate returns messages from start up to and including end's day.
+	SearchConversationDate(ctx context.Context, start, end time.Time, page int) ([]string, int, error)
+	// RunTool runs a tool that is not a base tool and returns its result
+	// text; an error is reported to the model as a failed function.
+	RunTool(ctx context.Context, name string, args map[string]any) (string, error)
+	Now() time.Time
+}
+
+// State is what one step reads.
+type State struct {
+	System        string    // the system prompt (memory is compiled in by the caller)
+	Blocks        []Block   // core memory; Step edits a copy
+	Context       []Message // in-context messages after the system message
+	Tools         []Tool    // tools offered to the model
+	ToolLimits    map[string]int
+	Model         string // provider model name
+	ContextWindow int
+	Temperature   *float64
+	InnerThoughts bool // ask for inner thoughts as a tool argument (Letta's put_inner_thoughts_in_kwargs)
+	Stream        func(Delta)
+}
+
+// Output is what one step produced. Nothing in it is stored yet.
+type Output struct {
+	Assistant Message  // the model's turn (content = inner thoughts)
+	Tool      *Message // the function's return, when the model called one
+	Edits     []Block  // blocks whose value the step changed, with their new value
+	Inserts   []string // archival passages to store
+	Heartbeat bool     // the model asked to continue
+	Failed    bool     // the function failed; the chain continues
+	Warning   bool     // the context is filling up
+	Usage     Usage
+	Sent      []string // what send_message delivered to the user
+}
+
+const innerThoughtsParam = "inner_thoughts"
+
+// Step makes one model call and runs the one tool call it asks for. It
+// returns ErrContextOverflow (wrapped) when the context does not fit, so the
+// caller can summarize and retry, and ErrProvider for provider failures.
+func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
+	now := env.Now()
+	req := Request{Model: st.Model, Temperature: st.Temperature, Stream: st.Stream}
+	req.Messages = append(req.Messages, Message{Role: "system", Content: st.System})
+	for _, msg := range st.Context {
+		if st.InnerThoughts && msg.Role == "assistant" && len(msg.ToolCalls) > 0 {
+			msg = withInnerThoughts(msg)
+		}
+		req.Messages = append(req.Messages, msg)
+	}
+	for _, t := range st.Tools {
+		if st.InnerThoughts {
+			t.Parameters = addInnerThoughts(t.Parameters)
+		}
+		req.Tools = append(req.Tools, t)
+	}
+	if len(req.Tools) > 0 {
+		req.ToolChoice = "auto"
+	}
+	resp, err := m.Complete(ctx, req)
+	if err != nil {
+		return Output{}, err
+	}
+	if resp.Content == "" && len(resp.ToolCalls) == 0 {
+		return Output{}, fmt.Errorf("%w: the model returned an empty reply", ErrProvider)
+	}
+	out := Output{Usage: resp.Usage}
+	if st.ContextWindow > 0 && float64(resp.Usage.TotalTokens) > 0.75*float64(st.ContextWindow) {
+		out.Warning = true
+	}
+	out.Assistant = Message{Role: "assistant", Content: resp.Content}
+	if len(resp.ToolCalls) == 0 {
+		return out, nil
+	}
+	call := resp.ToolCalls[0] // one call per step; the rest are dropped
+	if call.ID == "" {
+		call.ID = "call_" + strconv.FormatInt(now.UnixNano(), 36)
+	}
+	if len(call.ID) > 29 {
+		call.ID = call.ID[:29]
+	}
+	fail := func(msg string) (Output, error) {
+		out.Failed = true
+		out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(false, msg, now)}
+		return out, nil
+	}
+	var args map[string]any
+	if err := json.Unmarshal([]byte(call.Arguments), &args); err != nil || args == nil {
+		out.Assistant.ToolCalls = []ToolCall{call}
+		return fail(fmt.Sprintf("Error parsing JSON for function '%s' arguments: %s", call.Name, call.Arguments))
+	}
+	if th, ok := args[innerThoughtsParam].(string); ok {
+		if out.Assistant.Content == "" {
+			out.Assistant.Content = th
+		}
+		delete(args, innerThoughtsParam)
+	}
+	heartbeat := false
+	switch v := args["request_heartbeat"].(type) {
+	case bool:
+		heartbeat = v
+	case string:
+		heartbeat = strings.EqualFold(strings.TrimSpace(v), "true")
+	}
+	// Store the arguments as the tool receives them, without the thoughts.
+	stored, _ := json.Marshal(args)
+	call.Arguments = string(stored)
+	out.Assistant.ToolCalls = []ToolCall{call}
+	delete(args, "request_heartbeat")
+	if !offered(st.Tools, call.Name) {
+		return fail("No function named " + call.Name)
+	}
+	blocks := append([]Block(nil), st.Blocks...)
+	result, err := runTool(ctx, call.Name, args, blocks, env, &out)
+	if err != nil {
+		return fail(fmt.Sprintf("Error calling function %s: %v", call.Name, err))
+	}
+	limit := FunctionReturnLimit
+	if l, ok := st.ToolLimits[call.Name]; ok && l > 0 {
+		limit = l
+	}
+	switch call.Name {
+	case ToolConversationSearch, ToolConversationSearchDate, ToolArchivalMemorySearch:
+	default:
+		result = Truncate(result, limit)
+	}
+	for i := range blocks {
+		if blocks[i].Value != st.Blocks[i].Value {
+			out.Edits = append(out.Edits, blocks[i])
+		}
+	}
+	out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(true, result, now)}
+	out.Heartbeat = heartbeat
+	return out, nil
+}
+
+func offered(tools []Tool, name string) bool {
+	for _, t := range tools {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// runTool runs one tool. Base tools are implemented here; others go to env.
+func runTool(ctx context.Context, name string, args map[string]any, blocks []Block, env Env, out *Output) (string, error) {
+	str := func(k string) (string, error) {
+		v, ok := args[k]
+		if !ok {
+			return "", fmt.Errorf("%s() missing required argument: '%s'", name, k)
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("argument '%s' must be a string", k)
+		}
+		return s, nil
+	}
+	page := func() (int, error) {
+		switch v := args["page"].(type) {
+		case nil:
+			return 0, nil
+		case float64:
+			return int(v), nil
+		case string:
+			if v == "" || strings.EqualFold(v, "none") {
+				return 0, nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, errors.New("'page' argument must be an integer")
+			}
+			return n, nil
+		}
+		return 0, errors.New("'page' argument must be an integer")
+	}
+	block := func(label string) (*Block, error) {
+		for i := range blocks {
+			if blocks[i].Label == label {
+				return &blocks[i], nil
+			}
+		}
+		labels := make([]string, len(blocks))
+		for i, b := range blocks {
+			labels[i] = b.Label
+		}
+		return nil, fmt.Errorf("Block field %s does not exist (available sections = %s)", label, strings.Join(labels, ", "))
+	}
+	setValue := func(b *Block, v string) error {
+		if n := utf8.RuneCountInString(v); n > b.Limit {
+			return fmt.Errorf("Edit failed: Exceeds %d character limit (requested %d). The %s section was not changed; shorten the text or move details to archival memory", b.Limit, n, b.Label)
+		}
+		b.Value = v
+		return nil
+	}
+	switch name {
+	case ToolSendMessage:
+		msg, err := str("message")
+		if err != nil {
+			return "", err
+		}
+		out.Sent = append(out.Sent, msg)
+		return "None", nil
+	case ToolPauseHeartbeats:
+		m, _ := args["minutes"].(float64)
+		minutes := min(int(m), 360)
+		return fmt.Sprintf("Pausing timed heartbeats for %d min", minutes), nil
+	case ToolCoreMemoryAppend:
+		label, err := str("name")
+		if err != nil {
+			return "", err
+		}
+		content, err := str("content")
+		if err != nil {
+			return "", err
+		}
+		b, err := block(label)
+		if err != nil {
+			return "", err
+		}
+		return "None", setValue(b, b.Value+"\n"+content)
+	case ToolCoreMemoryReplace:
+		label, err := str("name")
+		if err != nil {
+			return "", err
+		}
+		old, err := str("old_content")
+		if err != nil {
+			return "", err
+		}
+		repl, err := str("new_content")
+		if err != nil {
+			return "", err
+		}
+		b, err := block(label)
+		if err != nil {
+			return "", err
+		}
+		if old == "" || !strings.Contains(b.Value, old) {
+			return "", fmt.Errorf("Old content '%s' not found in memory block '%s'", old, label)
+		}
+		return "None", setValue(b, strings.ReplaceAll(b.Value, old, repl))
+	case ToolArchivalMemoryInsert:
+		content, err := str("content")
+		if err != nil {
+			return "", err
+		}
+		if strings.TrimSpace(content) == "" {
+			return "", errors.New("content must not be empty")
+		}
+		out.Inserts = append(out.Inserts, content)
+		return "None", nil
+	case ToolArchivalMemorySearch, ToolConversationSearch:
+		q, err := str("query")
+		if err != nil {
+			return "", err
+		}
+		p, err := page()
+		if err != nil {
+			return "", err
+		}
+		search := env.SearchArchival
+		if name == ToolConversationSearch {
+			search = env.SearchConversation
+		}
+		results, total, err := search(ctx, q, p)
+		if err != nil {
+			return "", err
+		}
+		return formatResults(results, total, p), nil
+	case ToolConversationSearchDate:
+		s, err := str("start_date")
+		if err != nil {
+			return "", err
+		}
+		e, err := str("end_date")
+		if err != nil {
+			return "", err
+		}
+		start, err1 := time.Parse("2006-01-02", s)
+		end, err2 := time.Parse("2006-01-02", e)
+		if err1 != nil || err2 != nil {
+			return "", errors.New("dates must be in the format 'YYYY-MM-DD'")
+		}
+		p, err := page()
+		if err != nil {
+			return "", err
+		}
+		results, total, err := env.SearchConversationDate(ctx, start, end, p)
+		if err != nil {
+			return "", err
+		}
+		return formatResults(results, total, p), nil
+	}
+	return env.RunTool(ctx, name, args)
+}
+
+func formatResults(results []string, total, page int) string {
+	if len(results) == 0 {
+		return "No results found."
+	}
+	pages := (total+RetrievalPageSize-1)/RetrievalPageSize - 1
+	return fmt.Sprintf("Showing %d of %d results (page %d/%d): %s", len(results), total, page, pages, dumps(results))
+}
+
+// addInnerThoughts puts an inner_thoughts string first in a tool's schema.
+func addInnerThoughts(params json.RawMessage) json.RawMessage {
+	var schema struct {
+		Type       string          `json:"type"`
+		Properties json.RawMessage `json:"properties"`
+		Required   []string        `json:"required"`
+	}
+	if json.Unmarshal(params, &schema) != nil {
+		return params
+	}
+	props := strings.TrimSpace(string(schema.Properties))
+	thought := `"inner_thoughts":{"type":"string","description":"Deep inner monologue private to you only."}`
+	if props == "" || props == "null" || props == "{}" {
+		props = "{" + thought + "}"
+	} else {
+		props = "{" + thought + "," + strings.TrimPrefix(props, "{")
+	}
+	req, _ := json.Marshal(append([]string{innerThoughtsParam}, schema.Required...))
+	return json.RawMessage(`{"type":"object","properties":` + props + `,"required":` + string(req) + `}`)
+}
+
+// withInnerThoughts moves an assistant message's thoughts back into its
+// call's arguments, as the model produced them.
+func withInnerThoughts(m Message) Message {
+	calls := append([]ToolCall(nil), m.ToolCalls...)
+	for i, c := range calls {
+		var args map[string]any
+		if json.Unmarshal([]byte(c.Arguments), &args) != nil || args == nil {
+			continue
+		}
+		args[innerThoughtsParam] = m.Content
+		b, _ := json.Marshal(args)
+		calls[i].Arguments = string(b)
+	}
+	m.ToolCalls, m.Content = calls, ""
+	return m
+}
