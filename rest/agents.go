@@ -132,12 +132,3 @@ func (h *handler) listMessages(r *http.Request) (any, error) {
 	}
 	return h.svc.ListMessages(r.Context(), r.PathValue("agent_id"), p)
 }
-
-// sendMessage stands in for POST /v1/agents/{agent_id}/messages until the
-// agent runtime exists: it checks the agent, then refuses. Replace it whole.
-func (h *handler) sendMessage(r *http.Request) (any, error) {
-	if _, err := h.svc.GetAgent(r.Context(), r.PathValue("agent_id")); err != nil {
-		return nil, err
-	}
-	return nil, invalid("sending messages needs the agent runtime, which this build does not include yet")
-}

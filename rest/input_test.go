@@ -127,7 +127,15 @@ func TestBadInput(t *testing.T) {
 
 		// Transport.
 		{"idempotency key too long", "POST", "/v1/blocks/", api.CreateBlock{Label: "k", Value: "v"}, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "Idempotency-Key is 256 bytes long"},
-		{"send message", "POST", agent + "/messages", map[string]any{"input": "hi"}, nil, 400, "needs the agent runtime"},
+		{"send message without a provider", "POST", agent + "/messages", map[string]any{"input": "hi"}, nil, 400, "no model provider is configured"},
+		{"send both input and messages", "POST", agent + "/messages", map[string]any{"input": "hi", "messages": []map[string]any{{"role": "user", "content": "x"}}}, nil, 422, "Cannot specify both"},
+		{"send no messages", "POST", agent + "/messages", map[string]any{"messages": []map[string]any{}}, nil, 422, "must not be empty"},
+		{"send neither", "POST", agent + "/messages", map[string]any{}, nil, 422, "Either messages or input"},
+		{"send bad role", "POST", agent + "/messages", map[string]any{"messages": []map[string]any{{"role": "tool", "content": "x"}}}, nil, 422, "role must be user or system"},
+		{"send empty text", "POST", agent + "/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": " "}}}, nil, 422, "has no text"},
+		{"send image part", "POST", agent + "/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": []map[string]any{{"type": "image", "source": map[string]any{}}}}}}, nil, 422, "not supported"},
+		{"stream_tokens without streaming", "POST", agent + "/messages", map[string]any{"input": "hi", "stream_tokens": true}, nil, 422, "need streaming"},
+		{"max_steps zero", "POST", agent + "/messages", map[string]any{"input": "hi", "max_steps": 0}, nil, 422, "max_steps"},
 		{"unknown route", "GET", "/v1/nothing/here", nil, nil, 404, "Not Found"},
 		{"wrong method", "PUT", "/v1/agents/", map[string]any{}, nil, 405, "Method Not Allowed"},
 	}

@@ -56,7 +56,8 @@ func (h *handler) routes() {
 
 	// Messages.
 	h.handle("GET /v1/agents/{agent_id}/messages", h.listMessages)
-	h.handle("POST /v1/agents/{agent_id}/messages", h.sendMessage)
+	h.mux.HandleFunc("POST /v1/agents/{agent_id}/messages", h.sendMessage)
+	h.mux.HandleFunc("POST /v1/agents/{agent_id}/messages/stream", h.streamMessage) // deprecated: always streams
 
 	// Blocks.
 	h.handle("POST /v1/blocks", h.createBlock)

@@ -1,0 +1,140 @@
+package rest
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/engram-dev/engram/agents"
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/service"
+)
+
+// sendMessage answers POST /v1/agents/{id}/messages: a LettaResponse, or
+// with "streaming": true (0.5: "stream_steps") a server-sent event stream.
+func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
+	h.send(w, r, false)
+}
+
+// streamMessage answers the deprecated .../messages/stream, which always streams.
+func (h *handler) streamMessage(w http.ResponseWriter, r *http.Request) {
+	h.send(w, r, true)
+}
+
+func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool) {
+	var req api.SendMessage
+	if err := decode(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	inputs, err := service.Inputs(req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	streaming := alwaysStream || isTrue(req.Streaming) || isTrue(req.StreamSteps)
+	if !streaming && (isTrue(req.StreamTokens) || (req.IncludePings != nil && !*req.IncludePings)) {
+		h.fail(w, r, unprocessable("stream_tokens and include_pings need streaming: true"))
+		return
+	}
+	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage}
+	if req.MaxSteps != nil {
+		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
+			h.fail(w, r, unprocessable("max_steps must be in 1..1000"))
+			return
+		}
+		opts.MaxSteps = *req.MaxSteps
+	}
+	ctx := r.Context()
+	if key := r.Header.Get("Idempotency-Key"); key == "" && len(inputs) == 1 && inputs[0].Otid != "" {
+		ctx = service.WithIdempotencyKey(ctx, "otid:"+inputs[0].Otid)
+	}
+	agentID := r.PathValue("agent_id")
+	if !streaming {
+		resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.reply(w, r, http.StatusOK, resp)
+		return
+	}
+	// Errors found before the first event are ordinary JSON errors.
+	if _, err := h.svc.GetAgent(ctx, agentID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	opts.OnMessage = func(m api.LettaMessage) { sse.data(m) }
+	if isTrue(req.StreamTokens) {
+		id := events.NewID(events.PrefixMessage, timeNow())
+		opts.OnDelta = func(d agents.Delta) {
+			if d.Content != "" {
+				sse.data(map[string]any{"message_type": api.ReasoningMessageType, "id": id, "date": timeNow().UTC(), "reasoning": d.Content})
+			}
+		}
+	}
+	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
+	if err != nil {
+		if !sse.started {
+			h.fail(w, r, err)
+			return
+		}
+		sse.data(api.StopReason{MessageType: "stop_reason", StopReason: "error"})
+		sse.event("error", map[string]any{"message_type": "error_message", "error_type": "internal_error",
+			"message": "An error occurred during agent execution.", "detail": failureText(err)})
+		return
+	}
+	sse.data(resp.StopReason)
+	sse.data(resp.Usage)
+	sse.raw("data: [DONE]\n\n")
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// sseWriter writes server-sent events in the modern Letta framing: unnamed
+// data events carrying JSON, "event: error" for failures, "[DONE]" last.
+type sseWriter struct {
+	mu      sync.Mutex // guards the writer: deltas and messages may come from different goroutines
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+}
+
+func (s *sseWriter) start() {
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", "text/event-stream")
+		s.w.Header().Set("Cache-Control", "no-cache")
+		s.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (s *sseWriter) raw(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.start()
+	s.w.Write([]byte(text))
+	s.rc.Flush()
+}
+
+func (s *sseWriter) data(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	s.raw("data: " + string(b) + "\n\n")
+}
+
+func (s *sseWriter) event(name string, v any) {
+	b, _ := json.Marshal(v)
+	s.raw("event: " + name + "\ndata: " + string(b) + "\n\n")
+}
+
+// failureText is what a stream's error event says: the client-safe message.
+func failureText(err error) string { return fault.Message(err) }
+
+func timeNow() time.Time { return time.Now() }
