@@ -197,6 +197,7 @@ type stepContext struct {
 	version events.Seq
 	blocks  map[string]projections.Version // block id → version
 	msgs    int                            // messages in context, system included
+	warned  bool                           // the context already holds a memory-pressure warning
 }
 
 func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext, error) {
@@ -267,6 +268,9 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		e, ok := env.Event.(*events.MessageAppended)
 		if !ok || (i == 0 && e.Role == "system") {
 			continue // the stored system message is compiled afresh below
+		}
+		if e.Role == "user" && strings.Contains(e.Text, "will soon reach its maximum length") {
+			sc.warned = true
 		}
 		m := agents.Message{Role: e.Role, Content: e.Text, Name: e.Name, ToolCallID: e.ToolCallID}
 		for _, tc := range e.ToolCalls {
@@ -362,8 +366,14 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		sc.state.Model = name
 		sc.state.Stream = opts.OnDelta
 		out, err := agents.Step(ctx, model, sc.state, env{s: s, agentID: agentID, now: now})
+		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
+			if serr := s.summarize(ctx, agentID, model, name); serr != nil {
+				return stepResult{}, nil, serr
+			}
+			continue // the step again, on the shorter context
+		}
 		if errors.Is(err, agents.ErrContextOverflow) {
-			return stepResult{}, nil, fault.Wrap(fault.Invalid, err, "the conversation no longer fits the model's context window (%v)", err)
+			return stepResult{}, nil, fault.Wrap(fault.Invalid, err, "the conversation no longer fits the model's context window even after summarizing")
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -431,6 +441,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			return stepResult{}, nil, fault.Wrap(fault.Unavailable, err, "the step was stored but is not yet visible")
 		}
 		res := stepResult{Output: out, usage: out.Usage}
+		res.Warning = out.Warning && !sc.warned // once per summarization period
 		for _, m := range stored {
 			if m.Role == "user" {
 				continue // inputs are not echoed

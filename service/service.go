@@ -48,6 +48,7 @@ type Config struct {
 	MaxRetries      int                  // conflict retries per command; 0 means 25
 	Providers       Providers            // chat models by handle; nil: agents cannot run
 	MaxSteps        int                  // longest heartbeat chain of one send; 0 means 50
+	CountTokens     func(string) int     // token counter for summarizing; nil: about 4 bytes a token
 }
 
 // Providers finds the chat model behind a handle such as "openai/gpt-4o-mini".
