@@ -109,9 +109,28 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: base tools: %w", err)
 	}
+	n.resumePending(runCtx)
 	n.Ready = time.Since(began)
 	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
 	return n, nil
+}
+
+// resumePending answers, in the background, messages that were accepted
+// before the last stop but never answered (the step did not commit).
+func (n *Node) resumePending(ctx context.Context) {
+	ids, err := n.Service.Pending(ctx)
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for _, id := range ids {
+			if _, err := n.Service.Resume(ctx, id); err != nil {
+				n.log.Warn("could not answer a pending message", "agent", id, "err", err)
+			}
+		}
+	}()
 }
 
 // Close stops the node in order: stop applying events, write a snapshot,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -585,4 +586,50 @@ func pageOf(hits []string, page int) []string {
 		return nil
 	}
 	return hits[start:min(start+agents.RetrievalPageSize, len(hits))]
+}
+
+// Pending lists agents whose newest message is input nothing has answered
+// yet: the process stopped between accepting a message and committing the
+// step that answers it.
+func (s *Service) Pending(ctx context.Context) ([]string, error) {
+	type last struct {
+		id  string
+		seq events.Seq
+	}
+	var cands []last
+	s.read(func(st *projections.State) {
+		for _, a := range st.Agents {
+			if n := len(a.Messages); n > 4 { // past the initial messages
+				cands = append(cands, last{string(a.ID), a.Messages[n-1].Seq})
+			}
+		}
+	})
+	var out []string
+	for _, c := range cands {
+		env, err := s.log.Load(ctx, c.seq)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+		}
+		if m, ok := env.Event.(*events.MessageAppended); ok && (m.Role == "user" || m.Role == "system") {
+			out = append(out, c.id)
+		}
+	}
+	return out, nil
+}
+
+// Resume runs an agent on input it has not answered yet, as SendMessage
+// would have. It does nothing if there is none.
+func (s *Service) Resume(ctx context.Context, agentID string) (api.LettaResponse, error) {
+	mb := s.mailbox(agentID)
+	mb.Lock()
+	defer mb.Unlock()
+	pending, err := s.Pending(ctx)
+	if err != nil || !slices.Contains(pending, agentID) {
+		return api.LettaResponse{}, err
+	}
+	model, name, window, err := s.modelFor(agentID)
+	if err != nil {
+		return api.LettaResponse{}, err
+	}
+	return s.run(ctx, agentID, model, name, window, SendOptions{UseAssistantMessage: true})
 }
