@@ -300,6 +300,11 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 
 // run steps the agent until the chain ends.
 func (s *Service) run(ctx context.Context, agentID string, model agents.Model, name string, window int, opts SendOptions) (api.LettaResponse, error) {
+	return s.runFrom(ctx, agentID, model, name, window, nil, opts)
+}
+
+// runFrom is run with a first chained input (a heartbeat, a warning).
+func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, window int, first *string, opts SendOptions) (api.LettaResponse, error) {
 	maxSteps := opts.MaxSteps
 	if maxSteps <= 0 {
 		maxSteps = s.cfg.MaxSteps
@@ -309,7 +314,7 @@ func (s *Service) run(ctx context.Context, agentID string, model agents.Model, n
 		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
 		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
 	}
-	var next *string // the chained input of the next step
+	next := first // the chained input of the next step
 	for step := 0; ; step++ {
 		if step >= maxSteps {
 			resp.StopReason.StopReason = "max_steps"
