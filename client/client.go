@@ -41,11 +41,10 @@ import (
 // deleted between two pages may end the listing with fault.NotFound.
 //
 // Seed methods that arrive with later issues, and are not here yet:
-// send_message, user_message and run_command (the agent loop);
-// get_in_context_messages; load_file_to_source and load_data (file
-// ingestion); add_tool and create_tool with a Go function (tools implemented
-// in Go); save (a node stores every change as it happens, so it may never be
-// needed). Seed arguments that name an agent or source either by id or by
+// load_file_to_source and load_data (file ingestion); add_tool and
+// create_tool with a Go function (tools implemented in Go); streaming
+// send_message; save (a node stores every change as it happens, so it may
+// never be needed). Seed arguments that name an agent or source either by id or by
 // name take the id here; use GetAgentID or GetSourceID to turn a name into
 // an id.
 type Client interface {
@@ -101,6 +100,19 @@ type Client interface {
 	// message may appear as several LettaMessages sharing its id; limit
 	// counts stored messages.
 	GetMessages(ctx context.Context, agentID, before, after string, limit int) ([]api.LettaMessage, error)
+	// SendMessage gives the agent one message with the given role ("user"
+	// or "system") and runs it until it stops; the response holds what the
+	// agent produced, not the input.
+	SendMessage(ctx context.Context, agentID, role, message string) (*api.LettaResponse, error)
+	// UserMessage is SendMessage with role "user".
+	UserMessage(ctx context.Context, agentID, message string) (*api.LettaResponse, error)
+	// GetInContextMessages returns the messages in the agent's context
+	// window, oldest first.
+	GetInContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error)
+	// RunCommand runs a slash command (/memory, /pop [n], /retry,
+	// /rethink <text>, /rewrite <text>, /summarize, /heartbeat,
+	// /memorywarning) on the agent.
+	RunCommand(ctx context.Context, agentID, command string) (*api.LettaResponse, error)
 
 	// CreateHuman saves a human template: a block labelled "human", marked
 	// as a template, named name, limited to 2000 characters.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
@@ -34,6 +35,9 @@ type backend interface {
 	archivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error)
 	recallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error)
 	listMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error)
+	send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error)
+	contextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error)
+	runCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error)
 
 	createBlock(ctx context.Context, req api.CreateBlock) (api.Block, error)
 	getBlock(ctx context.Context, id string) (api.Block, error)
@@ -497,4 +501,23 @@ func (c core) ListModels(ctx context.Context) ([]api.Model, error) { return c.b.
 
 func (c core) ListEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, error) {
 	return c.b.listEmbeddingModels(ctx)
+}
+
+// Running agents
+
+func (c core) SendMessage(ctx context.Context, agentID, role, message string) (*api.LettaResponse, error) {
+	content, _ := json.Marshal(message)
+	return one(c.b.send(ctx, agentID, api.SendMessage{Messages: []api.MessageCreate{{Role: role, Content: content}}}))
+}
+
+func (c core) UserMessage(ctx context.Context, agentID, message string) (*api.LettaResponse, error) {
+	return c.SendMessage(ctx, agentID, "user", message)
+}
+
+func (c core) GetInContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
+	return c.b.contextMessages(ctx, agentID)
+}
+
+func (c core) RunCommand(ctx context.Context, agentID, command string) (*api.LettaResponse, error) {
+	return one(c.b.runCommand(ctx, agentID, command))
 }

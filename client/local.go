@@ -137,6 +137,22 @@ func (l local) listMessages(ctx context.Context, agentID string, p api.Page) ([]
 	return l.svc.ListMessages(ctx, agentID, p)
 }
 
+func (l local) send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error) {
+	inputs, err := service.Inputs(req)
+	if err != nil {
+		return api.LettaResponse{}, err
+	}
+	return l.svc.SendMessage(ctx, agentID, inputs, service.SendOptions{UseAssistantMessage: true})
+}
+
+func (l local) contextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
+	return l.svc.ListContextMessages(ctx, agentID)
+}
+
+func (l local) runCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error) {
+	return l.svc.RunCommand(ctx, agentID, command)
+}
+
 func (l local) createBlock(ctx context.Context, req api.CreateBlock) (api.Block, error) {
 	return l.svc.CreateBlock(ctx, req)
 }

@@ -354,6 +354,18 @@ func (t *transport) listMessages(ctx context.Context, agentID string, p api.Page
 	return list[api.LettaMessage](ctx, t, pageQuery(nil, p), "/v1/agents/%s/messages", agentID)
 }
 
+func (t *transport) send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error) {
+	return fetch[api.LettaResponse](ctx, t, http.MethodPost, nil, req, "/v1/agents/%s/messages", agentID)
+}
+
+func (t *transport) contextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
+	return fetch[[]api.LettaMessage](ctx, t, http.MethodGet, nil, nil, "/v1/agents/%s/memory/messages", agentID)
+}
+
+func (t *transport) runCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error) {
+	return fetch[api.LettaResponse](ctx, t, http.MethodPost, nil, map[string]string{"command": command}, "/v1/agents/%s/command", agentID)
+}
+
 func (t *transport) createBlock(ctx context.Context, req api.CreateBlock) (api.Block, error) {
 	return fetch[api.Block](ctx, t, http.MethodPost, nil, req, "/v1/blocks/")
 }

@@ -3,6 +3,7 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,3 +139,26 @@ func (s *sseWriter) event(name string, v any) {
 func failureText(err error) string { return fault.Message(err) }
 
 func timeNow() time.Time { return time.Now() }
+
+// listContextMessages answers GET /v1/agents/{id}/memory/messages (0.5):
+// the messages in the agent's context window.
+func (h *handler) listContextMessages(r *http.Request) (any, error) {
+	return h.svc.ListContextMessages(r.Context(), r.PathValue("agent_id"))
+}
+
+// command is the body of POST /v1/agents/{id}/command, an engram route for
+// the seed's run_command (Letta has none).
+type command struct {
+	Command string `json:"command"`
+}
+
+func (h *handler) runCommand(r *http.Request) (any, error) {
+	var req command
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(req.Command) == "" {
+		return nil, unprocessable("command must not be empty")
+	}
+	return h.svc.RunCommand(r.Context(), r.PathValue("agent_id"), req.Command)
+}

@@ -196,3 +196,39 @@ func (s *Service) RecallSummary(ctx context.Context, agentID string) (api.Recall
 	})
 	return out, err
 }
+
+// ListContextMessages returns the messages in an agent's context window,
+// in order, as LettaMessages.
+func (s *Service) ListContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
+	var (
+		refs []projections.Ref
+		err  error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err != nil {
+			return
+		}
+		byID := make(map[string]projections.Ref, len(a.Messages))
+		for _, r := range a.Messages {
+			byID[r.ID] = r
+		}
+		for _, id := range a.MessageIDs {
+			if r, ok := byID[string(id)]; ok {
+				refs = append(refs, r)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []api.LettaMessage{}
+	for _, r := range refs {
+		env, err := s.log.Load(ctx, r.Seq)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+		}
+		out = append(out, messageViews(env)...)
+	}
+	return out, nil
+}
