@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
 	"github.com/engram-dev/engram/service"
@@ -50,6 +53,7 @@ type Node struct {
 	wg        sync.WaitGroup
 	once      sync.Once
 	snapshots bool
+	responder *bus.Responder
 	lock      *os.File
 	Ready     time.Duration // how long Start took
 }
@@ -109,10 +113,38 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: base tools: %w", err)
 	}
+	if n.responder, err = ns.ServeAgentRequests(l.Tenant(), n.answer); err != nil {
+		n.Close(context.Background())
+		return nil, fmt.Errorf("start node: %w", err)
+	}
 	n.resumePending(runCtx)
 	n.Ready = time.Since(began)
 	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
 	return n, nil
+}
+
+// answer serves a send that arrived over NATS: the body is the REST body of
+// POST /v1/agents/{id}/messages, the reply the LettaResponse or
+// {"detail": ..., "kind": ...}.
+func (n *Node) answer(ctx context.Context, agentID string, data []byte) []byte {
+	fail := func(err error) []byte {
+		b, _ := json.Marshal(map[string]string{"detail": fault.Message(err), "kind": fault.KindOf(err).String()})
+		return b
+	}
+	var req api.SendMessage
+	if err := json.Unmarshal(data, &req); err != nil {
+		return fail(fault.E(fault.Invalid, "malformed JSON: %v", err))
+	}
+	inputs, err := service.Inputs(req)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := n.Service.SendMessage(ctx, agentID, inputs, service.SendOptions{UseAssistantMessage: true})
+	if err != nil {
+		return fail(err)
+	}
+	b, _ := json.Marshal(resp)
+	return b
 }
 
 // resumePending answers, in the background, messages that were accepted
@@ -138,6 +170,9 @@ func (n *Node) resumePending(ctx context.Context) {
 // more than once.
 func (n *Node) Close(ctx context.Context) {
 	n.once.Do(func() {
+		if n.responder != nil {
+			n.responder.Close()
+		}
 		n.cancel()
 		n.wg.Wait()
 		if n.snapshots {
