@@ -1,44 +1,23 @@
 package tokens
 
-import (
-	"container/heap"
-	"math"
-	"unicode/utf8"
+import "math"
 
-	"github.com/dlclark/regexp2"
-)
-
-// bpe is one loaded encoding: the pre-tokenization pattern that splits text
-// into pieces, and the merge ranks that byte-pair-encode each piece. Both are
-// read-only after load, so a bpe is safe for concurrent use (a
-// regexp2.Regexp is).
+// bpe is one loaded encoding: the pre-tokenizer that splits text into
+// pieces, and the merge ranks that byte-pair-encode each piece. It is
+// read-only after load, so safe for concurrent use.
 type bpe struct {
-	pattern *regexp2.Regexp
-	ranks   map[string]int // token bytes → rank; lower merges first
+	split func(s string, i int) int // end of the piece starting at i
+	ranks map[string]int            // token bytes → rank; lower merges first
 }
 
 // count returns the number of tokens text encodes to, treating
 // special-token text as ordinary text (tiktoken's encode_ordinary).
 func (e *bpe) count(text string) int {
-	runes := []rune(text)
-	m, _ := e.pattern.FindRunesMatch(runes)
-	// The pattern reports rune offsets; walk text alongside to turn them
-	// into byte offsets, so that pieces are substrings of text (no copies,
-	// and invalid UTF-8 keeps its original bytes).
-	r, b := 0, 0
-	advance := func(to int) {
-		for ; r < to; r++ {
-			_, n := utf8.DecodeRuneInString(text[b:])
-			b += n
-		}
-	}
 	n := 0
-	for m != nil {
-		advance(m.Index)
-		start := b
-		advance(m.Index + m.Length)
-		n += e.countPiece(text[start:b])
-		m, _ = e.pattern.FindNextMatch(m)
+	for i := 0; i < len(text); {
+		j := e.split(text, i)
+		n += e.countPiece(text[i:j])
+		i = j
 	}
 	return n
 }
@@ -46,6 +25,9 @@ func (e *bpe) count(text string) int {
 // shortPiece is the length up to which countPiece uses tiktoken's quadratic
 // scan, which beats a heap on the short pieces ordinary text is made of.
 const shortPiece = 128
+
+// maxPiece is the longest piece mergeHeap takes, 1 GiB.
+const maxPiece = 1 << 30
 
 // countPiece returns the number of tokens one pre-tokenized piece encodes
 // to: the number of parts left after repeatedly merging the adjacent pair
@@ -63,6 +45,12 @@ func (e *bpe) countPiece(piece string) int {
 	}
 	if len(piece) <= shortPiece {
 		return e.mergeScan(piece)
+	}
+	if len(piece) > maxPiece {
+		// Beyond mergeHeap's int32 offsets: count the halves, which can
+		// differ from the whole by the merges across the cut.
+		half := len(piece) / 2
+		return e.countPiece(piece[:half]) + e.countPiece(piece[half:])
 	}
 	return e.mergeHeap(piece)
 }
@@ -112,57 +100,59 @@ func (e *bpe) mergeScan(piece string) int {
 
 // mergeHeap computes the same merges as mergeScan in O(n log n), for long
 // pieces (a run of thousands of letters or spaces) where the quadratic scan
-// would take seconds. Parts form a doubly linked list over byte offsets; a
-// heap holds candidate pairs ordered by (rank, start), which is the
-// scan's "lowest rank, leftmost first"; stale candidates are skipped when
-// popped.
+// would take seconds. Parts form a linked list over byte offsets; a heap
+// holds candidate merges ordered by (rank, start), which is the scan's
+// "lowest rank, leftmost first"; candidates made stale by an earlier merge
+// are skipped when popped. It needs about 20 bytes of scratch per byte.
 func (e *bpe) mergeHeap(piece string) int {
-	n := len(piece)
-	// Part i starts at byte i; next/prev link the live parts, with n as the
-	// end sentinel. pairRank[i] is the rank of merging part i with its next.
-	next := make([]int, n)
-	prev := make([]int, n)
-	pairRank := make([]int, n)
+	const none = math.MaxInt32
+	n := int32(len(piece))
+	// Part i starts at byte i while it is live. next and prev link the live
+	// parts, with n and -1 as sentinels; pairRank[i] is the rank of merging
+	// part i with its next part, or none if that is not a token.
+	next := make([]int32, n)
+	prev := make([]int32, n)
+	pairRank := make([]int32, n)
 	h := make(pairHeap, 0, n)
+	rank := func(from, to int32) int32 {
+		if r, ok := e.ranks[piece[from:to]]; ok {
+			return int32(r)
+		}
+		return none
+	}
 	for i := range n {
 		next[i], prev[i] = i+1, i-1
-		pairRank[i] = math.MaxInt
+		pairRank[i] = none
 		if i+2 <= n {
-			pairRank[i] = e.rank(piece, i, i+2)
-			if pairRank[i] != math.MaxInt {
+			pairRank[i] = rank(i, i+2)
+			if pairRank[i] != none {
 				h = append(h, pair{pairRank[i], i})
 			}
 		}
 	}
-	heap.Init(&h)
-	// end returns where the part after i ends, i.e. the end of the pair
-	// starting at i, or -1 if i is the last part.
-	end := func(i int) int {
-		j := next[i]
-		if j >= n {
-			return -1
-		}
-		return next[j]
-	}
-	rerank := func(i int) {
-		pairRank[i] = math.MaxInt
-		if to := end(i); to >= 0 {
-			pairRank[i] = e.rank(piece, i, to)
-			if pairRank[i] != math.MaxInt {
-				heap.Push(&h, pair{pairRank[i], i})
+	h.init()
+	// rerank recomputes the merge of part i with its next part and queues
+	// it if it is a token.
+	rerank := func(i int32) {
+		pairRank[i] = none
+		if j := next[i]; j < n {
+			if r := rank(i, next[j]); r != none {
+				pairRank[i] = r
+				h.push(pair{r, i})
 			}
 		}
 	}
-	live := n
-	dead := make([]bool, n)
-	for h.Len() > 0 {
-		p := heap.Pop(&h).(pair)
-		if dead[p.start] || pairRank[p.start] != p.rank {
-			continue // stale: the part was merged away or re-ranked
+	live := int(n)
+	for len(h) > 0 {
+		p := h.pop()
+		if pairRank[p.start] != p.rank {
+			continue // stale: merged away or re-ranked since it was queued
 		}
-		// Merge part p.start with its next part j.
+		// Merge part p.start with its next part j, which leaves the list.
+		// A pair's extent only grows and ranks are unique per token, so a
+		// stale candidate never carries its part's current rank.
 		j := next[p.start]
-		dead[j] = true
+		pairRank[j] = none
 		next[p.start] = next[j]
 		if next[j] < n {
 			prev[next[j]] = p.start
@@ -178,23 +168,58 @@ func (e *bpe) mergeHeap(piece string) int {
 
 // pair is a merge candidate: the part starting at byte start with its next
 // part, whose concatenation has the given rank.
-type pair struct{ rank, start int }
+type pair struct{ rank, start int32 }
 
-// pairHeap is a min-heap of merge candidates by (rank, start).
+func (p pair) less(q pair) bool {
+	return p.rank < q.rank || p.rank == q.rank && p.start < q.start
+}
+
+// pairHeap is a binary min-heap of merge candidates by (rank, start).
 type pairHeap []pair
 
-func (h pairHeap) Len() int { return len(h) }
-func (h pairHeap) Less(i, j int) bool {
-	if h[i].rank != h[j].rank {
-		return h[i].rank < h[j].rank
+func (h pairHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
 	}
-	return h[i].start < h[j].start
 }
-func (h pairHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pair)) }
-func (h *pairHeap) Pop() any {
-	old := *h
-	p := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return p
+
+func (h *pairHeap) push(p pair) {
+	*h = append(*h, p)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s[i].less(s[parent]) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *pairHeap) pop() pair {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	*h = s[:last]
+	h.down(0)
+	return top
+}
+
+func (h pairHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r].less(h[l]) {
+			m = r
+		}
+		if !h[m].less(h[i]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
 }
