@@ -21,6 +21,7 @@ import (
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
 	"github.com/engram-dev/engram/service"
+	"github.com/engram-dev/engram/tokens"
 )
 
 // Config configures a node. Start from DefaultConfig.
@@ -108,6 +109,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node: replay: %w", err)
 	}
 	deriver := pytool.NewDeriver(pytool.Config{Python: cfg.Python})
+	if cfg.Service.CountTokens == nil {
+		if counter, err := tokens.ForEncoding(tokens.CL100KBase); err == nil {
+			cfg.Service.CountTokens = counter.Count
+		}
+	}
 	n.Service = service.New(l, proj, deriver, cfg.Service)
 	if err := n.Service.EnsureBaseTools(ctx); err != nil {
 		n.Close(context.Background())
