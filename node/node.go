@@ -110,9 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	deriver := pytool.NewDeriver(pytool.Config{Python: cfg.Python})
 	if cfg.Service.CountTokens == nil {
-		if counter, err := tokens.ForEncoding(tokens.CL100KBase); err == nil {
-			cfg.Service.CountTokens = counter.Count
-		}
+		cfg.Service.CountTokens = countTokens
 	}
 	n.Service = service.New(l, proj, deriver, cfg.Service)
 	if err := n.Service.EnsureBaseTools(ctx); err != nil {
@@ -190,3 +188,15 @@ func (n *Node) Close(ctx context.Context) {
 		n.lock.Close()
 	})
 }
+
+// countTokens counts with cl100k_base, loading it on first use (loading
+// takes ~0.1 s, which most runs never need).
+func countTokens(text string) int {
+	c, err := cl100k()
+	if err != nil {
+		return len(text)/4 + 1
+	}
+	return c.Count(text)
+}
+
+var cl100k = sync.OnceValues(func() (*tokens.Counter, error) { return tokens.ForEncoding(tokens.CL100KBase) })
