@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/server"
 )
 
@@ -115,6 +116,14 @@ func runServer(args []string) error {
 	}
 	if cfg.Node.Service.EmbeddingModels, err = embeddingModels(embeds); err != nil {
 		return err
+	}
+	providers, err := llm.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.Node.Service.Providers = providers
+	if len(providers.Providers()) == 0 {
+		logger.Warn("no model provider configured: agents can be created and edited but not run; set OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server) or ANTHROPIC_API_KEY")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
