@@ -2,6 +2,7 @@
 // Letta, event-sourced on embedded NATS JetStream.
 //
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T]
+//	engram chat [--url URL] [--token T] AGENT
 //	engram version
 package main
 
@@ -35,6 +36,8 @@ func main() {
 	switch os.Args[1] {
 	case "server":
 		err = runServer(os.Args[2:])
+	case "chat":
+		err = runChat(os.Args[2:])
 	case "version", "--version":
 		fmt.Println("engram", version)
 	case "help", "-h", "--help":
@@ -55,6 +58,7 @@ func usage() {
 
 commands:
   server    run the server (REST API on :8283, embedded NATS)
+  chat      chat with an agent in the terminal: engram chat AGENT
   version   print the version
 
 run "engram server -h" for the server's flags.
