@@ -50,8 +50,9 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		opts.MaxSteps = *req.MaxSteps
 	}
 	ctx := r.Context()
-	if key := r.Header.Get("Idempotency-Key"); key == "" && len(inputs) == 1 && inputs[0].Otid != "" {
-		ctx = service.WithIdempotencyKey(ctx, "otid:"+inputs[0].Otid)
+	opts.Key = r.Header.Get("Idempotency-Key")
+	if opts.Key == "" && len(inputs) > 0 {
+		opts.Key = inputs[0].Otid
 	}
 	agentID := r.PathValue("agent_id")
 	if !streaming {

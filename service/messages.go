@@ -39,6 +39,10 @@ type SendOptions struct {
 	UseAssistantMessage bool                   // show send_message as assistant_message
 	OnMessage           func(api.LettaMessage) // called for each message as its step commits
 	OnDelta             func(agents.Delta)     // token deltas while the model generates
+	// Key makes the send idempotent: a send with a key already used on this
+	// agent runs nothing and answers with what the first one produced. The
+	// REST API takes it from Idempotency-Key or the message's otid.
+	Key string
 }
 
 // Inputs converts a SendMessage body into inputs, refusing malformed ones.
@@ -132,6 +136,25 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	if _, err := s.GetAgent(ctx, agentID); err != nil {
 		return api.LettaResponse{}, err
 	}
+	if opts.Key != "" {
+		resp, ok, err := s.replaySend(ctx, agentID, opts.Key, opts.UseAssistantMessage)
+		if err != nil {
+			return resp, err
+		}
+		if ok && resp.Usage.StepCount > 0 {
+			return resp, nil
+		}
+		if ok { // accepted before, never answered (a failed or interrupted step): answer it now
+			model, name, window, err := s.modelFor(agentID)
+			if err != nil {
+				return api.LettaResponse{}, err
+			}
+			return s.run(ctx, agentID, model, name, window, opts)
+		}
+		if len(inputs) > 0 && inputs[0].Otid == "" {
+			inputs[0].Otid = opts.Key
+		}
+	}
 	model, name, window, err := s.modelFor(agentID)
 	if err != nil {
 		return api.LettaResponse{}, err
@@ -140,6 +163,64 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		return api.LettaResponse{}, err
 	}
 	return s.run(ctx, agentID, model, name, window, opts)
+}
+
+// replayWindow is how many recent messages a retried send is looked for in.
+const replayWindow = 500
+
+// replaySend finds an earlier send with the same key and rebuilds its
+// response from the log: what the agent produced after that input, up to
+// the next input from a client.
+func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssistant bool) (api.LettaResponse, bool, error) {
+	var refs []projections.Ref
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			refs = append(refs, a.Messages[max(0, len(a.Messages)-replayWindow):]...)
+		}
+	})
+	start := -1
+	var envs []events.Envelope
+	for i := len(refs) - 1; i >= 0 && start < 0; i-- {
+		env, err := s.log.Load(ctx, refs[i].Seq)
+		if err != nil {
+			return api.LettaResponse{}, false, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+		}
+		envs = append(envs, env)
+		if m, ok := env.Event.(*events.MessageAppended); ok && m.Otid == key && (m.Role == "user" || m.Role == "system") {
+			start = i
+		}
+	}
+	if start < 0 {
+		return api.LettaResponse{}, false, nil
+	}
+	slices.Reverse(envs) // oldest first: the keyed input, then what followed
+	resp := api.LettaResponse{
+		Messages:   []api.LettaMessage{},
+		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
+		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
+	}
+	for _, env := range envs[1:] {
+		m, ok := env.Event.(*events.MessageAppended)
+		if !ok {
+			continue
+		}
+		if m.Otid != "" || (m.Role == "user" && strings.Contains(m.Text, `"type": "user_message"`)) {
+			break // the next client input
+		}
+		if m.Role == "assistant" {
+			resp.Usage.StepCount++
+		}
+		if m.Role == "user" || m.Role == "system" {
+			continue
+		}
+		for _, v := range messageViews(env) {
+			if !useAssistant && v.MessageType == api.AssistantMessageType {
+				v = asToolCall(m, v)
+			}
+			resp.Messages = append(resp.Messages, v)
+		}
+	}
+	return resp, true, nil
 }
 
 // modelFor finds the model an agent runs on, or says what to configure.

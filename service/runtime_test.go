@@ -393,3 +393,46 @@ func TestRunCommands(t *testing.T) {
 		t.Fatalf("unknown command: %v", err)
 	}
 }
+
+func TestRetriedSendIsANoOp(t *testing.T) {
+	r := startRig(t, t.TempDir(), nil)
+	a := r.agent(t)
+	in := []service.Input{{Role: "user", Text: "hello"}}
+	opts := service.SendOptions{UseAssistantMessage: true, Key: "otid-1"}
+	r.llm.Push(say("Hi!"))
+	first, err := r.n.Service.SendMessage(context.Background(), a.ID, in, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := r.n.Projection.Applied()
+	again, err := r.n.Service.SendMessage(context.Background(), a.ID, in, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if said(again) != "Hi!" || len(again.Messages) != len(first.Messages) {
+		t.Fatalf("retry answered %+v, first %+v", again.Messages, first.Messages)
+	}
+	if r.n.Projection.Applied() != applied || len(r.llm.Requests()) != 1 {
+		t.Fatalf("a retried send ran again: %d events, %d model calls", r.n.Projection.Applied()-applied, len(r.llm.Requests()))
+	}
+	// A send whose step failed is answered by its retry, without a second copy of the input.
+	r.llm.Push(llmtest.Step{Status: 500}, say("Sorry for the wait."))
+	opts.Key = "otid-2"
+	if _, err := r.n.Service.SendMessage(context.Background(), a.ID, []service.Input{{Role: "user", Text: "are you there?"}}, opts); err == nil {
+		t.Fatal("the provider failure was not reported")
+	}
+	resp, err := r.n.Service.SendMessage(context.Background(), a.ID, []service.Input{{Role: "user", Text: "are you there?"}}, opts)
+	if err != nil || said(resp) != "Sorry for the wait." {
+		t.Fatalf("retry after a failure: %+v %v", resp, err)
+	}
+	msgs, _ := r.n.Service.ListContextMessages(context.Background(), a.ID)
+	copies := 0
+	for _, m := range msgs {
+		if m.MessageType == api.UserMessageType && strings.Contains(*m.Content, "are you there?") {
+			copies++
+		}
+	}
+	if copies != 1 {
+		t.Fatalf("the retried input is in the context %d times", copies)
+	}
+}
