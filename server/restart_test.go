@@ -14,6 +14,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/engram-dev/engram/agents"
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/llm"
+	"github.com/engram-dev/engram/llmtest"
 )
 
 // The restart test runs the server in a child process (this test binary,
@@ -34,6 +39,14 @@ func runChild(dir string) {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Node.NATSAddr = ""
 	cfg.Node.SyncAlways = true // the point: acknowledged means on disk
+	if os.Getenv("OPENAI_BASE_URL") != "" {
+		reg, err := llm.FromEnv(os.Getenv)
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		cfg.Node.Service.Providers = reg
+	}
 	s, err := Start(context.Background(), cfg)
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -49,10 +62,10 @@ type child struct {
 	ready time.Duration
 }
 
-func startChild(t *testing.T, dir string) *child {
+func startChild(t *testing.T, dir string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+dir), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -135,5 +148,62 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 		if got := call(t, "GET", c2.url+"/v1/agents/"+id+"/archival-memory", nil); !bytes.Equal(got, want[id+"/archival"]) {
 			t.Errorf("archival of %s after restart:\n got %s\nwant %s", id, got, want[id+"/archival"])
 		}
+	}
+}
+
+// The process dies after the model was asked but before the step committed.
+// On restart the accepted message is answered exactly once.
+func TestSIGKILLMidStepAnswersOnce(t *testing.T) {
+	dir := t.TempDir()
+	script := llmtest.NewServer(t,
+		llmtest.Step{Delay: time.Minute}, // the first model call never returns: the process dies during it
+		llmtest.Step{Content: "back", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"answered once"}`}}},
+	)
+	env := []string{"OPENAI_BASE_URL=" + script.URL, "OPENAI_API_KEY=test"}
+	c := startChild(t, dir, env...)
+	var a struct{ ID string }
+	json.Unmarshal(call(t, "POST", c.url+"/v1/agents/", map[string]any{
+		"llm_config": map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
+	}), &a)
+	go func() {
+		b, _ := json.Marshal(map[string]any{"input": "hello"})
+		req, _ := http.NewRequest("POST", c.url+"/v1/agents/"+a.ID+"/messages", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(script.Requests()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(script.Requests()) == 0 {
+		t.Fatal("the model was never called")
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.cmd.Wait()
+
+	c2 := startChild(t, dir, env...)
+	var history []api.LettaMessage
+	for deadline = time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		json.Unmarshal(call(t, "GET", c2.url+"/v1/agents/"+a.ID+"/messages?order=asc&limit=1000", nil), &history)
+		if n := len(history); n > 0 && history[n-1].MessageType == api.ToolReturnMessageType {
+			break
+		}
+	}
+	inputs, replies := 0, 0
+	for _, m := range history {
+		if m.MessageType == api.UserMessageType && strings.Contains(*m.Content, `"message": "hello"`) {
+			inputs++
+		}
+		if m.MessageType == api.AssistantMessageType && *m.Content == "answered once" {
+			replies++
+		}
+	}
+	if inputs != 1 || replies != 1 {
+		t.Fatalf("after restart: %d copies of the input, %d replies; want 1 and 1", inputs, replies)
+	}
+	if got := len(script.Requests()); got != 2 {
+		t.Fatalf("%d model calls; want 2 (the interrupted one and the rerun)", got)
 	}
 }
