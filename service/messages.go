@@ -452,6 +452,13 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		}
 		sc.state.Model = name
 		sc.state.Stream = opts.OnDelta
+		if w := sc.state.ContextWindow; w > 0 && attempt < 3 && s.contextTokens(sc.state) > w {
+			// The window is already full: summarize before asking the model.
+			if err := s.summarize(ctx, agentID, model, name); err != nil {
+				return stepResult{}, nil, err
+			}
+			continue
+		}
 		out, err := agents.Step(ctx, model, sc.state, env{s: s, agentID: agentID, now: now})
 		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
 			if serr := s.summarize(ctx, agentID, model, name); serr != nil {
@@ -718,4 +725,17 @@ func (s *Service) Resume(ctx context.Context, agentID string) (api.LettaResponse
 		return api.LettaResponse{}, err
 	}
 	return s.run(ctx, agentID, model, name, window, SendOptions{UseAssistantMessage: true})
+}
+
+// contextTokens estimates the tokens a step's request takes: the system
+// message, every message, and the tool schemas.
+func (s *Service) contextTokens(st agents.State) int {
+	n := s.tokensOf(agents.Message{Content: st.System})
+	for _, m := range st.Context {
+		n += s.tokensOf(m)
+	}
+	for _, t := range st.Tools {
+		n += s.tokensOf(agents.Message{Content: t.Name + t.Description + string(t.Parameters)})
+	}
+	return n
 }

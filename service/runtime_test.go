@@ -33,7 +33,7 @@ func startRig(t *testing.T, dir string, script *llmtest.Server) *rig {
 		script = llmtest.NewServer(t)
 	}
 	reg := llm.NewRegistry()
-	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "test", BaseURL: script.URL, MaxRetries: -1, Timeout: 5 * time.Second}))
+	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "sk-test-key", BaseURL: script.URL, MaxRetries: -1, Timeout: 5 * time.Second}))
 	handle := "openai/gpt-4o-mini"
 	cfg := node.DefaultConfig(dir)
 	cfg.SyncAlways = false
@@ -434,5 +434,32 @@ func TestRetriedSendIsANoOp(t *testing.T) {
 	}
 	if copies != 1 {
 		t.Fatalf("the retried input is in the context %d times", copies)
+	}
+}
+
+func TestSummarizeWhenTheWindowIsFull(t *testing.T) {
+	r := startRig(t, t.TempDir(), nil)
+	// A small window: the long messages below overflow it without the
+	// provider having to say so.
+	a, err := r.n.Service.CreateAgent(context.Background(), api.CreateAgent{
+		LLMConfig: json.RawMessage(`{"model":"gpt-4o-mini","model_endpoint_type":"openai","context_window":3000,"handle":"openai/gpt-4o-mini"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("lorem ipsum dolor sit amet ", 60)
+	step := say("ok")
+	r.llm.SetDefault(&step) // the summarizer gets this reply too; its content serves as the summary
+	summarized := false
+	for i := 0; i < 8 && !summarized; i++ {
+		send(t, r, a.ID, long)
+		for _, req := range r.llm.Requests() {
+			if len(req.Tools) == 0 && strings.Contains(req.Messages[0].Content, "summarize") {
+				summarized = true
+			}
+		}
+	}
+	if !summarized {
+		t.Fatal("the context grew past the window without a summary")
 	}
 }
