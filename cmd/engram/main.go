@@ -126,6 +126,11 @@ func runServer(args []string) error {
 		return err
 	}
 	cfg.Node.Service.Providers = providers
+	if len(models) == 0 {
+		if listed := providerModels(providers, logger); len(listed) > 0 {
+			cfg.Node.Service.Models = listed
+		}
+	}
 	if len(providers.Providers()) == 0 {
 		logger.Warn("no model provider configured: agents can be created and edited but not run; set OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server) or ANTHROPIC_API_KEY")
 	}
@@ -207,4 +212,46 @@ func splitHandle(s string, def int) (string, int, error) {
 		return "", 0, fmt.Errorf("bad number %q", num)
 	}
 	return handle, n, nil
+}
+
+// providerModels asks the OpenAI-compatible provider which models it
+// serves, so that list_models shows what can actually run. Context windows
+// come from a small table of known models (8192 otherwise; override with
+// --model name:window).
+func providerModels(reg *llm.Registry, logger *slog.Logger) []api.Model {
+	m, _, err := reg.Lookup("openai/any")
+	if err != nil {
+		return nil
+	}
+	lister, ok := m.(interface {
+		ListModels(context.Context) ([]string, error)
+	})
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names, err := lister.ListModels(ctx)
+	if err != nil {
+		logger.Warn("could not list the OpenAI-compatible provider's models; using defaults", "err", err)
+		return nil
+	}
+	var flags []string
+	for _, n := range names {
+		flags = append(flags, "openai/"+n+":"+strconv.Itoa(contextWindow(n)))
+	}
+	out, _ := chatModels(flags)
+	return out
+}
+
+func contextWindow(model string) int {
+	for _, k := range []struct {
+		prefix string
+		n      int
+	}{{"gpt-4.1", 1047576}, {"gpt-4o", 128000}, {"gpt-4-turbo", 128000}, {"o1", 200000}, {"o3", 200000}, {"o4", 200000}, {"gpt-5", 400000}, {"gpt-4", 8192}, {"gpt-3.5", 16385}} {
+		if strings.HasPrefix(model, k.prefix) {
+			return k.n
+		}
+	}
+	return 8192
 }
