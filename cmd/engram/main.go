@@ -200,7 +200,14 @@ func embeddingModels(flags []string) ([]api.EmbeddingModel, error) {
 }
 
 func splitHandle(s string, def int) (string, int, error) {
-	handle, num, hasNum := strings.Cut(s, ":")
+	// The number follows the last colon; model names may hold colons
+	// themselves (Ollama's "llama3:8b").
+	handle, num, hasNum := s, "", false
+	if i := strings.LastIndex(s, ":"); i >= 0 {
+		if _, err := strconv.Atoi(s[i+1:]); err == nil {
+			handle, num, hasNum = s[:i], s[i+1:], true
+		}
+	}
 	if p, m, ok := strings.Cut(handle, "/"); !ok || p == "" || m == "" {
 		return "", 0, errors.New("want provider/name")
 	}
