@@ -80,6 +80,10 @@ func samples() map[Type]Event {
 			CreatedAt: &at,
 		},
 		TypePassageDeleted: &PassageDeleted{ID: "passage-01JD000000000000000000000P"},
+		TypeMessageReceived: &MessageReceived{MessageAppended: MessageAppended{
+			ID: "message-01JD000000000000000000000N", Role: "user", Text: "{\"type\": \"user_message\", \"message\": \"hi\"}",
+			Name: "ada", Otid: "client-otid-1",
+		}},
 		TypeMessageAppended: &MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},

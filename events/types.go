@@ -31,6 +31,7 @@ const (
 	TypePassageInserted     Type = "passage_inserted"
 	TypePassageDeleted      Type = "passage_deleted"
 	TypeMessageAppended     Type = "message_appended"
+	TypeMessageReceived     Type = "message_received"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -58,6 +59,7 @@ var registry = map[Type]func() Event{
 	TypePassageInserted:     func() Event { return new(PassageInserted) },
 	TypePassageDeleted:      func() Event { return new(PassageDeleted) },
 	TypeMessageAppended:     func() Event { return new(MessageAppended) },
+	TypeMessageReceived:     func() Event { return new(MessageReceived) },
 }
 
 var typeOrder = []Type{
@@ -71,6 +73,7 @@ var typeOrder = []Type{
 	TypeJobCreated, TypeJobUpdated,
 	TypePassageInserted, TypePassageDeleted,
 	TypeMessageAppended,
+	TypeMessageReceived,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -265,6 +268,25 @@ type PassageDeleted struct {
 	ID PassageID `json:"id"`
 }
 
+// MessageReceived is a message a client sent to an agent: like
+// MessageAppended, but of its own type so that the workers that run agents
+// consume inputs without seeing the agents' own output.
+type MessageReceived struct {
+	MessageAppended
+}
+
+// AsMessage returns the message an event adds to recall memory, for both
+// MessageAppended and MessageReceived.
+func AsMessage(ev Event) (*MessageAppended, bool) {
+	switch e := ev.(type) {
+	case *MessageAppended:
+		return e, true
+	case *MessageReceived:
+		return &e.MessageAppended, true
+	}
+	return nil, false
+}
+
 // ToolCall is one function call requested by the model.
 type ToolCall struct {
 	ID        string `json:"id"`
@@ -309,3 +331,4 @@ func (JobUpdated) EventType() Type          { return TypeJobUpdated }
 func (PassageInserted) EventType() Type     { return TypePassageInserted }
 func (PassageDeleted) EventType() Type      { return TypePassageDeleted }
 func (MessageAppended) EventType() Type     { return TypeMessageAppended }
+func (MessageReceived) EventType() Type     { return TypeMessageReceived }

@@ -111,6 +111,9 @@ func (s *State) applyAgent(env events.Envelope) {
 		}
 		delete(s.Passages, e.ID)
 		a.Passages = slices.DeleteFunc(a.Passages, func(r Ref) bool { return r.ID == string(e.ID) })
+	case *events.MessageReceived:
+		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano()})
+		a.MessageIDs = append(slices.Clip(a.MessageIDs), e.ID)
 	case *events.MessageAppended:
 		// A new message joins the context window; AgentUpdated.MessageIDs
 		// rewrites the window (summaries, pops).

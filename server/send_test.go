@@ -130,7 +130,7 @@ func TestSendOverNATS(t *testing.T) {
 	defer nc.Close()
 	// Watch the agent's messages as they are committed.
 	watched := make(chan *nats.Msg, 16)
-	sub, err := nc.ChanSubscribe("ev.default.agent.*."+id+".message_appended", watched)
+	sub, err := nc.ChanSubscribe("ev.default.agent.*."+id+".>", watched)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func (s *Service) rewindow(ctx context.Context, agentID string, decide func([]ev
 		if err != nil {
 			return fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
-		msgs[i], _ = env.Event.(*events.MessageAppended)
+		msgs[i], _ = events.AsMessage(env.Event)
 	}
 	window, edited, err := decide(ids, msgs)
 	if err != nil {

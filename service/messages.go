@@ -186,7 +186,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 			return api.LettaResponse{}, false, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
 		envs = append(envs, env)
-		if m, ok := env.Event.(*events.MessageAppended); ok && m.Otid == key && (m.Role == "user" || m.Role == "system") {
+		if m, ok := events.AsMessage(env.Event); ok && m.Otid == key && (m.Role == "user" || m.Role == "system") {
 			start = i
 		}
 	}
@@ -200,7 +200,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
 	}
 	for _, env := range envs[1:] {
-		m, ok := env.Event.(*events.MessageAppended)
+		m, ok := events.AsMessage(env.Event)
 		if !ok {
 			continue
 		}
@@ -266,7 +266,7 @@ func (s *Service) appendInputs(ctx context.Context, agentID string, inputs []Inp
 			}
 			id := c.newID(events.PrefixMessage)
 			ids = append(ids, id)
-			d.add(c, agentAgg(agentID), &events.MessageAppended{ID: events.MessageID(id), Role: role, Text: text, Name: in.Name, Otid: in.Otid})
+			d.add(c, agentAgg(agentID), &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: role, Text: text, Name: in.Name, Otid: in.Otid}})
 		}
 		return nil
 	})
@@ -347,7 +347,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		if err != nil {
 			return sc, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
 		}
-		e, ok := env.Event.(*events.MessageAppended)
+		e, ok := events.AsMessage(env.Event)
 		if !ok || (i == 0 && e.Role == "system") {
 			continue // the stored system message is compiled afresh below
 		}
@@ -626,7 +626,7 @@ func (e env) searchMessages(ctx context.Context, page int, match func(*events.Me
 		if err != nil {
 			return nil, 0, err
 		}
-		m, ok := env.Event.(*events.MessageAppended)
+		m, ok := events.AsMessage(env.Event)
 		if !ok || (m.Role != "user" && m.Role != "assistant") || !match(m, env.Time) {
 			continue
 		}
@@ -703,7 +703,7 @@ func (s *Service) Pending(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
-		if m, ok := env.Event.(*events.MessageAppended); ok && (m.Role == "user" || m.Role == "system") {
+		if m, ok := events.AsMessage(env.Event); ok && (m.Role == "user" || m.Role == "system") {
 			out = append(out, c.id)
 		}
 	}

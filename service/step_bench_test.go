@@ -52,7 +52,7 @@ import (
 
 // sendsPerAgent is how many sends an agent gets before a fresh one takes
 // over; see above.
-const sendsPerAgent = 1
+const sendsPerAgent = 32
 
 // timedModel is an agents.Model that calls the real provider and adds up
 // the wall time spent inside Complete: in total, and in the accumulator

@@ -173,7 +173,7 @@ func passageView(env events.Envelope) (api.Passage, bool) {
 // messageViews expands one stored message into the LettaMessages clients
 // see. They all share the stored message's id.
 func messageViews(env events.Envelope) []api.LettaMessage {
-	e, ok := env.Event.(*events.MessageAppended)
+	e, ok := events.AsMessage(env.Event)
 	if !ok {
 		return nil
 	}
