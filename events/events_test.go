@@ -84,6 +84,7 @@ func samples() map[Type]Event {
 			ID: "message-01JD000000000000000000000N", Role: "user", Text: "{\"type\": \"user_message\", \"message\": \"hi\"}",
 			Name: "ada", Otid: "client-otid-1",
 		}},
+		TypeInputTaken: &InputTaken{IDs: []MessageID{"message-01JD000000000000000000000N"}},
 		TypeMessageAppended: &MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},

@@ -32,6 +32,7 @@ const (
 	TypePassageDeleted      Type = "passage_deleted"
 	TypeMessageAppended     Type = "message_appended"
 	TypeMessageReceived     Type = "message_received"
+	TypeInputTaken          Type = "input_taken"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -60,6 +61,7 @@ var registry = map[Type]func() Event{
 	TypePassageDeleted:      func() Event { return new(PassageDeleted) },
 	TypeMessageAppended:     func() Event { return new(MessageAppended) },
 	TypeMessageReceived:     func() Event { return new(MessageReceived) },
+	TypeInputTaken:          func() Event { return new(InputTaken) },
 }
 
 var typeOrder = []Type{
@@ -74,6 +76,7 @@ var typeOrder = []Type{
 	TypePassageInserted, TypePassageDeleted,
 	TypeMessageAppended,
 	TypeMessageReceived,
+	TypeInputTaken,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -275,6 +278,13 @@ type MessageReceived struct {
 	MessageAppended
 }
 
+// InputTaken records that a run took received messages into the agent's
+// context window, in the order given. It is the first event of the run's
+// first step, so an input is answered exactly when it is taken.
+type InputTaken struct {
+	IDs []MessageID `json:"ids"`
+}
+
 // AsMessage returns the message an event adds to recall memory, for both
 // MessageAppended and MessageReceived.
 func AsMessage(ev Event) (*MessageAppended, bool) {
@@ -332,3 +342,4 @@ func (PassageInserted) EventType() Type     { return TypePassageInserted }
 func (PassageDeleted) EventType() Type      { return TypePassageDeleted }
 func (MessageAppended) EventType() Type     { return TypeMessageAppended }
 func (MessageReceived) EventType() Type     { return TypeMessageReceived }
+func (InputTaken) EventType() Type          { return TypeInputTaken }

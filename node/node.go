@@ -55,6 +55,11 @@ type Node struct {
 	once      sync.Once
 	snapshots bool
 	responder *bus.Responder
+	inputs    *bus.Inputs
+	runCtx    context.Context
+	dmu       sync.Mutex             // guards busy and closing
+	busy      map[string][]bus.Input // agents with a running goroutine, and their queued inputs
+	closing   bool
 	lock      *os.File
 	Ready     time.Duration // how long Start took
 }
@@ -96,7 +101,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		proj.Restore(ctx)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock}
+	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock,
+		runCtx: runCtx, busy: map[string][]bus.Input{}}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -112,6 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Service.CountTokens == nil {
 		cfg.Service.CountTokens = countTokens
 	}
+	cfg.Service.Runs = runBus{ns: ns, tenant: l.Tenant()}
 	n.Service = service.New(l, proj, deriver, cfg.Service)
 	if err := n.Service.EnsureBaseTools(ctx); err != nil {
 		n.Close(context.Background())
@@ -121,7 +128,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	n.resumePending(runCtx)
+	// Inputs left unanswered by a crash are run now; their consumer
+	// deliveries, when they come again, find them answered.
+	for agentID, seq := range n.Service.Untaken() {
+		n.dispatch(bus.Input{Seq: seq, AgentID: agentID})
+	}
+	if n.inputs, err = l.ConsumeInputs(ctx, n.dispatch); err != nil {
+		n.Close(context.Background())
+		return nil, fmt.Errorf("start node: %w", err)
+	}
 	n.Ready = time.Since(began)
 	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
 	return n, nil
@@ -151,22 +166,78 @@ func (n *Node) answer(ctx context.Context, agentID string, data []byte) []byte {
 	return b
 }
 
-// resumePending answers, in the background, messages that were accepted
-// before the last stop but never answered (the step did not commit).
-func (n *Node) resumePending(ctx context.Context) {
-	ids, err := n.Service.Pending(ctx)
-	if err != nil || len(ids) == 0 {
-		return
+// dispatch queues an input for its agent's goroutine, starting one if the
+// agent is idle: each agent answers its inputs one at a time, in order,
+// while different agents run in parallel.
+func (n *Node) dispatch(in bus.Input) {
+	n.dmu.Lock()
+	defer n.dmu.Unlock()
+	if n.closing {
+		return // not acknowledged: delivered again to whoever runs next
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		for _, id := range ids {
-			if _, err := n.Service.Resume(ctx, id); err != nil {
-				n.log.Warn("could not answer a pending message", "agent", id, "err", err)
-			}
+	q, running := n.busy[in.AgentID]
+	n.busy[in.AgentID] = append(q, in)
+	if !running {
+		n.wg.Add(1)
+		go n.work(in.AgentID)
+	}
+}
+
+// work answers an agent's queued inputs until none is left.
+func (n *Node) work(agentID string) {
+	defer n.wg.Done()
+	for {
+		n.dmu.Lock()
+		q := n.busy[agentID]
+		if len(q) == 0 || n.closing {
+			delete(n.busy, agentID)
+			n.dmu.Unlock()
+			return
 		}
-	}()
+		in := q[0]
+		n.busy[agentID] = q[1:]
+		n.dmu.Unlock()
+		done := make(chan struct{})
+		if in.Progress != nil {
+			go func() { // keep the input ours while the run goes on
+				t := time.NewTicker(bus.InputAckWait / 3)
+				defer t.Stop()
+				for {
+					select {
+					case <-done:
+						return
+					case <-t.C:
+						in.Progress()
+					}
+				}
+			}()
+		}
+		_, err := n.Service.Process(n.runCtx, agentID, in.Seq, service.SendOptions{})
+		close(done)
+		if err != nil {
+			if n.runCtx.Err() != nil {
+				return // stopping: the input comes again after restart
+			}
+			n.log.Warn("agent run failed", "agent", agentID, "err", err)
+		}
+		if in.Ack != nil {
+			in.Ack()
+		}
+	}
+}
+
+// runBus carries run reports over the node's NATS connection.
+type runBus struct {
+	ns     *bus.Server
+	tenant string
+}
+
+func (r runBus) PublishRun(inputID string, data []byte) error {
+	return r.ns.PublishRun(r.tenant, inputID, data)
+}
+
+func (r runBus) WatchRun(inputID string, fn func([]byte)) (func(), error) {
+	return r.ns.WatchRun(r.tenant, inputID, fn)
 }
 
 // Close stops the node in order: stop applying events, write a snapshot,
@@ -177,6 +248,12 @@ func (n *Node) Close(ctx context.Context) {
 		if n.responder != nil {
 			n.responder.Close()
 		}
+		if n.inputs != nil {
+			n.inputs.Stop()
+		}
+		n.dmu.Lock()
+		n.closing = true
+		n.dmu.Unlock()
 		n.cancel()
 		n.wg.Wait()
 		if n.snapshots {

@@ -48,7 +48,7 @@ func (s *State) applyAgent(env events.Envelope) {
 			ID: id, Name: e.Name, Description: e.Description, System: e.System, AgentType: e.AgentType,
 			LLMConfig: e.LLMConfig, EmbeddingConfig: e.EmbeddingConfig, Metadata: e.Metadata,
 			ToolRules: e.ToolRules, Tags: e.Tags, ToolIDs: e.ToolIDs, BlockIDs: e.BlockIDs,
-			SourceIDs: e.SourceIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq,
+			SourceIDs: e.SourceIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, StateSeq: env.Seq,
 			Version: s.Gone[string(id)],
 		}
 		delete(s.Gone, string(id))
@@ -64,6 +64,9 @@ func (s *State) applyAgent(env events.Envelope) {
 	}
 	a.Version.bump(env)
 	a.UpdatedAt = env.Time
+	if _, input := env.Event.(*events.MessageReceived); !input {
+		a.StateSeq = env.Seq
+	}
 	switch e := env.Event.(type) {
 	case *events.AgentUpdated:
 		setIf(&a.Name, e.Name)
@@ -112,8 +115,21 @@ func (s *State) applyAgent(env events.Envelope) {
 		delete(s.Passages, e.ID)
 		a.Passages = slices.DeleteFunc(a.Passages, func(r Ref) bool { return r.ID == string(e.ID) })
 	case *events.MessageReceived:
-		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano()})
-		a.MessageIDs = append(slices.Clip(a.MessageIDs), e.ID)
+		// Recall memory holds it at once; the context window only when a
+		// run takes it (InputTaken), so queued inputs wait their turn.
+		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano(), Input: true})
+	case *events.InputTaken:
+		for _, id := range e.IDs {
+			for i := len(a.Messages) - 1; i >= 0; i-- {
+				if r := a.Messages[i]; r.ID == string(id) {
+					if r.Seq > a.Taken {
+						a.Taken = r.Seq
+					}
+					a.MessageIDs = append(slices.Clip(a.MessageIDs), id)
+					break
+				}
+			}
+		}
 	case *events.MessageAppended:
 		// A new message joins the context window; AgentUpdated.MessageIDs
 		// rewrites the window (summaries, pops).

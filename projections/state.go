@@ -65,8 +65,10 @@ type Agent struct {
 	UpdatedAt       time.Time
 	Created         events.Seq
 	Version         Version
-	Passages        []Ref // archival memory, in insertion order
-	Messages        []Ref // recall memory, in insertion order
+	Taken           events.Seq // the newest client input taken into the context
+	StateSeq        events.Seq // the last event that changed the agent other than a queued input
+	Passages        []Ref      // archival memory, in insertion order
+	Messages        []Ref      // recall memory, in insertion order
 }
 
 // Ref locates a passage or message body in the log.
@@ -74,6 +76,7 @@ type Ref struct {
 	ID        string
 	Seq       events.Seq
 	CreatedAt int64 // unix nanoseconds
+	Input     bool  // a message a client sent (message_received)
 }
 
 // Block is the read model of one block.

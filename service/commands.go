@@ -120,7 +120,7 @@ func (s *Service) runNow(ctx context.Context, agentID string, input *string) (ap
 	if err != nil {
 		return api.LettaResponse{}, err
 	}
-	return s.runFrom(ctx, agentID, model, name, window, input, SendOptions{UseAssistantMessage: true})
+	return s.runFrom(ctx, agentID, model, name, window, input, nil, SendOptions{UseAssistantMessage: true})
 }
 
 // rewindow replaces an agent's context window. decide sees the window's ids

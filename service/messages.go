@@ -126,43 +126,231 @@ func (s *Service) mailbox(agentID string) *sync.Mutex {
 	return m.(*sync.Mutex)
 }
 
-// SendMessage gives an agent messages and runs it until it stops: the
-// heartbeat chain ends, the step limit is reached, or a step fails. One
-// agent processes one send at a time, in arrival order.
+// SendMessage gives an agent messages and waits while the agent answers
+// them: the heartbeat chain ends, the step limit is reached, or a step
+// fails. The messages are appended first, so an accepted message is never
+// lost; the node that owns the agent's partition runs it (Process) and
+// reports each message as its step commits. One agent answers one send at
+// a time, in arrival order.
 func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Input, opts SendOptions) (api.LettaResponse, error) {
-	mb := s.mailbox(agentID)
-	mb.Lock()
-	defer mb.Unlock()
 	if _, err := s.GetAgent(ctx, agentID); err != nil {
 		return api.LettaResponse{}, err
 	}
 	if opts.Key != "" {
-		resp, ok, err := s.replaySend(ctx, agentID, opts.Key, opts.UseAssistantMessage)
+		resp, seq, ok, err := s.replaySend(ctx, agentID, opts.Key, opts.UseAssistantMessage)
 		if err != nil {
 			return resp, err
 		}
 		if ok && resp.Usage.StepCount > 0 {
 			return resp, nil
 		}
-		if ok { // accepted before, never answered (a failed or interrupted step): answer it now
-			model, name, window, err := s.modelFor(agentID)
-			if err != nil {
-				return api.LettaResponse{}, err
-			}
-			return s.run(ctx, agentID, model, name, window, opts)
+		if ok { // accepted before, never answered (a failed or interrupted run): answer it now
+			return s.Process(ctx, agentID, seq, opts)
 		}
 		if len(inputs) > 0 && inputs[0].Otid == "" {
 			inputs[0].Otid = opts.Key
 		}
 	}
+	if _, _, _, err := s.modelFor(agentID); err != nil {
+		return api.LettaResponse{}, err
+	}
+	c := s.command(ctx, "send_message", agentID)
+	ids := make([]string, len(inputs))
+	for i := range inputs {
+		ids[i] = c.newID(events.PrefixMessage)
+	}
+	if s.cfg.Runs == nil { // no workers: run here
+		seq, err := s.appendInputs(ctx, c, agentID, inputs, ids)
+		if err != nil {
+			return api.LettaResponse{}, err
+		}
+		return s.Process(ctx, agentID, seq, opts)
+	}
+	// Watch the run before the input exists, so that no report is missed.
+	reports := make(chan runReport, 64)
+	stop, err := s.cfg.Runs.WatchRun(ids[len(ids)-1], func(b []byte) {
+		var r runReport
+		if json.Unmarshal(b, &r) == nil {
+			reports <- r
+		}
+	})
+	if err != nil {
+		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot watch the run")
+	}
+	defer stop()
+	if _, err := s.appendInputs(ctx, c, agentID, inputs, ids); err != nil {
+		return api.LettaResponse{}, err
+	}
+	resp := api.LettaResponse{Messages: []api.LettaMessage{}}
+	for {
+		select {
+		case <-ctx.Done():
+			return resp, fault.Wrap(fault.Unavailable, ctx.Err(), "stopped waiting for the agent; the message was accepted and will be answered")
+		case r := <-reports:
+			switch {
+			case r.Message != nil:
+				m := *r.Message
+				if !opts.UseAssistantMessage && m.MessageType == api.AssistantMessageType {
+					m = assistantAsCall(m)
+				}
+				resp.Messages = append(resp.Messages, m)
+				if opts.OnMessage != nil {
+					opts.OnMessage(m)
+				}
+			case r.Error != nil:
+				return resp, &fault.Error{Kind: faultKind(r.Error.Kind), Msg: r.Error.Detail}
+			case r.Done != nil:
+				resp.StopReason, resp.Usage = r.Done.StopReason, r.Done.Usage
+				return resp, nil
+			}
+		}
+	}
+}
+
+// RunBus carries a run's progress from the node that runs an agent to the
+// caller waiting for it.
+type RunBus interface {
+	// PublishRun sends one report about the run answering inputID.
+	PublishRun(inputID string, data []byte) error
+	// WatchRun delivers every report about the run answering inputID to fn
+	// until stop is called; it is subscribed when it returns.
+	WatchRun(inputID string, fn func([]byte)) (stop func(), err error)
+}
+
+// runReport is one report of a run: a message, the end, or a failure.
+type runReport struct {
+	Message *api.LettaMessage  `json:"message,omitempty"`
+	Done    *api.LettaResponse `json:"done,omitempty"`
+	Error   *struct {
+		Detail string `json:"detail"`
+		Kind   string `json:"kind"`
+	} `json:"error,omitempty"`
+}
+
+func faultKind(name string) fault.Kind {
+	for k := fault.Internal; k <= fault.Unprocessable; k++ {
+		if k.String() == name {
+			return k
+		}
+	}
+	return fault.Internal
+}
+
+// assistantAsCall shows a send_message reply as the tool call it is.
+func assistantAsCall(m api.LettaMessage) api.LettaMessage {
+	args, _ := json.Marshal(map[string]string{"message": derefString(m.Content)})
+	call := api.ToolCall{Name: agents.ToolSendMessage, Arguments: string(args)}
+	m.MessageType, m.Content, m.ToolCall, m.ToolCalls = api.ToolCallMessageType, nil, &call, []api.ToolCall{call}
+	return m
+}
+
+func derefString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Process runs an agent on the client input at seq, unless a run already
+// took it: every input received up to seq and not yet taken, and the inputs
+// sent together with it, join the context in one step. The node that owns
+// the agent's partition calls it for each input it is delivered; reports
+// go to the run bus (when there is one) under each taken input's id.
+func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, opts SendOptions) (api.LettaResponse, error) {
+	// The input may reach this worker before the projection has it.
+	if err := s.proj.WaitFor(ctx, seq); err != nil {
+		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+	}
+	mb := s.mailbox(agentID)
+	mb.Lock()
+	defer mb.Unlock()
+	take, err := s.untaken(ctx, agentID, seq)
+	if err != nil || len(take) == 0 {
+		return api.LettaResponse{Messages: []api.LettaMessage{}}, err
+	}
+	report := func(r runReport) {
+		if s.cfg.Runs == nil {
+			return
+		}
+		b, _ := json.Marshal(r)
+		for _, in := range take {
+			s.cfg.Runs.PublishRun(string(in.id), b)
+		}
+	}
+	fail := func(err error) (api.LettaResponse, error) {
+		report(runReport{Error: &struct {
+			Detail string `json:"detail"`
+			Kind   string `json:"kind"`
+		}{fault.Message(err), fault.KindOf(err).String()}})
+		return api.LettaResponse{}, err
+	}
 	model, name, window, err := s.modelFor(agentID)
 	if err != nil {
-		return api.LettaResponse{}, err
+		return fail(err)
 	}
-	if _, err := s.appendInputs(ctx, agentID, inputs); err != nil {
-		return api.LettaResponse{}, err
+	local := opts.OnMessage
+	opts.OnMessage = func(m api.LettaMessage) {
+		report(runReport{Message: &m})
+		if local != nil && s.cfg.Runs == nil {
+			local(m)
+		}
 	}
-	return s.run(ctx, agentID, model, name, window, opts)
+	opts.UseAssistantMessage = true // reports carry the assistant form; callers convert
+	resp, err := s.runFrom(ctx, agentID, model, name, window, nil, take, opts)
+	if err != nil {
+		return fail(err)
+	}
+	report(runReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}})
+	return resp, nil
+}
+
+// taken is a client input a run takes into the context.
+type taken struct {
+	id  events.MessageID
+	msg agents.Message
+}
+
+// untaken lists the inputs a run for the input at seq takes: those received
+// up to seq and not taken yet, then those sent in the same command after it.
+func (s *Service) untaken(ctx context.Context, agentID string, seq events.Seq) ([]taken, error) {
+	var refs []projections.Ref
+	s.read(func(st *projections.State) {
+		a := st.Agents[events.AgentID(agentID)]
+		if a == nil || seq <= a.Taken {
+			return
+		}
+		for i := len(a.Messages) - 1; i >= 0 && a.Messages[i].Seq > a.Taken; i-- {
+			if a.Messages[i].Input {
+				refs = append(refs, a.Messages[i])
+			}
+		}
+	})
+	slices.Reverse(refs)
+	var (
+		out     []taken
+		command string
+	)
+	for _, r := range refs {
+		env, err := s.log.Load(ctx, r.Seq)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+		}
+		if r.Seq == seq {
+			command = env.Command
+		}
+		if r.Seq > seq && env.Command != command {
+			break
+		}
+		m, ok := events.AsMessage(env.Event)
+		if !ok {
+			continue
+		}
+		out = append(out, taken{id: m.ID, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}})
+	}
+	if command == "" {
+		return nil, nil // seq is not an untaken input
+	}
+	return out, nil
 }
 
 // replayWindow is how many recent messages a retried send is looked for in.
@@ -171,7 +359,7 @@ const replayWindow = 500
 // replaySend finds an earlier send with the same key and rebuilds its
 // response from the log: what the agent produced after that input, up to
 // the next input from a client.
-func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssistant bool) (api.LettaResponse, bool, error) {
+func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssistant bool) (api.LettaResponse, events.Seq, bool, error) {
 	var refs []projections.Ref
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
@@ -183,7 +371,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 	for i := len(refs) - 1; i >= 0 && start < 0; i-- {
 		env, err := s.log.Load(ctx, refs[i].Seq)
 		if err != nil {
-			return api.LettaResponse{}, false, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+			return api.LettaResponse{}, 0, false, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
 		envs = append(envs, env)
 		if m, ok := events.AsMessage(env.Event); ok && m.Otid == key && (m.Role == "user" || m.Role == "system") {
@@ -191,7 +379,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 		}
 	}
 	if start < 0 {
-		return api.LettaResponse{}, false, nil
+		return api.LettaResponse{}, 0, false, nil
 	}
 	slices.Reverse(envs) // oldest first: the keyed input, then what followed
 	resp := api.LettaResponse{
@@ -220,7 +408,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 			resp.Messages = append(resp.Messages, v)
 		}
 	}
-	return resp, true, nil
+	return resp, refs[start].Seq, true, nil
 }
 
 // modelFor finds the model an agent runs on, or says what to configure.
@@ -249,28 +437,39 @@ func (s *Service) modelFor(agentID string) (agents.Model, string, int, error) {
 }
 
 // appendInputs stores the client's messages before anything runs.
-func (s *Service) appendInputs(ctx context.Context, agentID string, inputs []Input) ([]string, error) {
-	c := s.command(ctx, "send_message", agentID)
-	var ids []string
+// It returns the sequence of the last one.
+func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, inputs []Input, ids []string) (events.Seq, error) {
 	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		if _, err := s.lookupAgent(st, agentID); err != nil {
 			return err
 		}
-		ids = ids[:0]
 		d.expectAt(st, agentAgg(agentID))
-		for _, in := range inputs {
+		for i, in := range inputs {
 			text := agents.UserMessage(in.Text, c.now)
 			role := "user"
 			if in.Role == "system" {
 				role, text = "system", agents.SystemAlert(in.Text, c.now)
 			}
-			id := c.newID(events.PrefixMessage)
-			ids = append(ids, id)
+			id := ids[i]
 			d.add(c, agentAgg(agentID), &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: role, Text: text, Name: in.Name, Otid: in.Otid}})
 		}
 		return nil
 	})
-	return ids, err
+	if err != nil {
+		return 0, err
+	}
+	var seq events.Seq
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			for i := len(a.Messages) - 1; i >= 0; i-- {
+				if a.Messages[i].ID == ids[len(ids)-1] {
+					seq = a.Messages[i].Seq
+					break
+				}
+			}
+		}
+	})
+	return seq, nil
 }
 
 // stepContext is what a step reads, loaded from the projection and the log.
@@ -380,12 +579,10 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 }
 
 // run steps the agent until the chain ends.
-func (s *Service) run(ctx context.Context, agentID string, model agents.Model, name string, window int, opts SendOptions) (api.LettaResponse, error) {
-	return s.runFrom(ctx, agentID, model, name, window, nil, opts)
-}
-
-// runFrom is run with a first chained input (a heartbeat, a warning).
-func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, window int, first *string, opts SendOptions) (api.LettaResponse, error) {
+// runFrom steps the agent until the chain ends. The first step takes the
+// client inputs in take into the context, or a chained input (a heartbeat,
+// a warning) given as first.
+func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, window int, first *string, take []taken, opts SendOptions) (api.LettaResponse, error) {
 	maxSteps := opts.MaxSteps
 	if maxSteps <= 0 {
 		maxSteps = s.cfg.MaxSteps
@@ -401,7 +598,8 @@ func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Mode
 			resp.StopReason.StopReason = "max_steps"
 			return resp, nil
 		}
-		out, input, err := s.step(ctx, agentID, model, name, next, opts)
+		out, err := s.step(ctx, agentID, model, name, next, take, opts)
+		take = nil
 		if err != nil {
 			return resp, err
 		}
@@ -415,7 +613,6 @@ func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Mode
 				opts.OnMessage(m)
 			}
 		}
-		_ = input
 		switch {
 		case out.Warning:
 			t := agents.SystemAlert(agents.MemoryWarning, s.cfg.Clock())
@@ -440,13 +637,16 @@ type stepResult struct {
 
 // step runs one model call and commits its events atomically. A conflict
 // with a concurrent write reloads and runs the step again.
-func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *string, opts SendOptions) (stepResult, *string, error) {
+func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *string, take []taken, opts SendOptions) (stepResult, error) {
 	for attempt := 0; ; attempt++ {
 		sc, err := s.loadContext(ctx, agentID)
 		if err != nil {
-			return stepResult{}, nil, err
+			return stepResult{}, err
 		}
 		now := s.cfg.Clock().UTC()
+		for _, in := range take {
+			sc.state.Context = append(sc.state.Context, in.msg)
+		}
 		if input != nil {
 			sc.state.Context = append(sc.state.Context, agents.Message{Role: "user", Content: *input})
 		}
@@ -455,25 +655,25 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		if w := sc.state.ContextWindow; w > 0 && attempt < 3 && s.contextTokens(sc.state) > w {
 			// The window is already full: summarize before asking the model.
 			if err := s.summarize(ctx, agentID, model, name); err != nil {
-				return stepResult{}, nil, err
+				return stepResult{}, err
 			}
 			continue
 		}
 		out, err := agents.Step(ctx, model, sc.state, env{s: s, agentID: agentID, now: now})
 		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
 			if serr := s.summarize(ctx, agentID, model, name); serr != nil {
-				return stepResult{}, nil, serr
+				return stepResult{}, serr
 			}
 			continue // the step again, on the shorter context
 		}
 		if errors.Is(err, agents.ErrContextOverflow) {
-			return stepResult{}, nil, fault.Wrap(fault.Invalid, err, "the conversation no longer fits the model's context window even after summarizing")
+			return stepResult{}, fault.Wrap(fault.Invalid, err, "the conversation no longer fits the model's context window even after summarizing")
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return stepResult{}, nil, fault.Wrap(fault.Unavailable, err, "request cancelled")
+				return stepResult{}, fault.Wrap(fault.Unavailable, err, "request cancelled")
 			}
-			return stepResult{}, nil, fault.Wrap(fault.Unavailable, err, "the model provider failed: %v; nothing was stored for this step, send again to retry", err)
+			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the model provider failed: %v; nothing was stored for this step, send again to retry", err)
 		}
 		c := s.command(ctx, "step", agentID)
 		c.id = events.NewID("step", now) // each step is its own command
@@ -481,6 +681,13 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		var d decision
 		agg := agentAgg(agentID)
 		d.expect = append(d.expect, events.Expectation{Aggregate: agg, Version: sc.version})
+		if len(take) > 0 {
+			ids := make([]events.MessageID, len(take))
+			for i, in := range take {
+				ids[i] = in.id
+			}
+			d.add(c, agg, &events.InputTaken{IDs: ids})
+		}
 		var stored []*events.MessageAppended
 		add := func(m *events.MessageAppended) {
 			m.ID = events.MessageID(c.newID(events.PrefixMessage))
@@ -517,22 +724,45 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			d.add(c, agg, &events.PassageInserted{ID: events.PassageID(c.newID(events.PrefixPassage)), AgentID: events.AgentID(agentID), Text: text, EmbeddingConfig: embedding})
 		}
 		if err := checkSize(d.evs); err != nil {
-			return stepResult{}, nil, err
+			return stepResult{}, err
 		}
 		seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
+		for tries := 0; tries < 10 && err != nil; tries++ {
+			// New client inputs queue on the agent while it runs; they do not
+			// change what this step saw, so the step stands: append it again
+			// at the agent's new version instead of asking the model again.
+			var ce *events.ConflictError
+			if !errors.As(err, &ce) || ce.Aggregate != agg {
+				break
+			}
+			if werr := s.proj.WaitFor(ctx, ce.Latest); werr != nil {
+				break
+			}
+			var state, now events.Seq
+			s.read(func(st *projections.State) {
+				if a := st.Agents[events.AgentID(agentID)]; a != nil {
+					state, now = a.StateSeq, a.Version.Seq
+				}
+			})
+			if state > sc.version || now == 0 {
+				break // something the step depends on changed
+			}
+			d.expect[0].Version = now
+			seq, err = s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
+		}
 		var ce *events.ConflictError
 		if errors.As(err, &ce) && attempt < 3 {
 			s.conflicts.Add(1)
 			if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
-				return stepResult{}, nil, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+				return stepResult{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 			}
 			continue
 		}
 		if err != nil {
-			return stepResult{}, nil, fault.Wrap(fault.Unavailable, err, "the event log is unavailable; the step was not stored")
+			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable; the step was not stored")
 		}
 		if err := s.proj.WaitFor(ctx, seq); err != nil {
-			return stepResult{}, nil, fault.Wrap(fault.Unavailable, err, "the step was stored but is not yet visible")
+			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the step was stored but is not yet visible")
 		}
 		res := stepResult{Output: out, usage: out.Usage}
 		res.Warning = out.Warning && !sc.warned // once per summarization period
@@ -548,7 +778,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 				res.messages = append(res.messages, v)
 			}
 		}
-		return res, input, nil
+		return res, nil
 	}
 }
 
@@ -681,52 +911,6 @@ func pageOf(hits []string, page int) []string {
 	return hits[start:min(start+agents.RetrievalPageSize, len(hits))]
 }
 
-// Pending lists agents whose newest message is input nothing has answered
-// yet: the process stopped between accepting a message and committing the
-// step that answers it.
-func (s *Service) Pending(ctx context.Context) ([]string, error) {
-	type last struct {
-		id  string
-		seq events.Seq
-	}
-	var cands []last
-	s.read(func(st *projections.State) {
-		for _, a := range st.Agents {
-			if n := len(a.Messages); n > 4 { // past the initial messages
-				cands = append(cands, last{string(a.ID), a.Messages[n-1].Seq})
-			}
-		}
-	})
-	var out []string
-	for _, c := range cands {
-		env, err := s.log.Load(ctx, c.seq)
-		if err != nil {
-			return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
-		}
-		if m, ok := events.AsMessage(env.Event); ok && (m.Role == "user" || m.Role == "system") {
-			out = append(out, c.id)
-		}
-	}
-	return out, nil
-}
-
-// Resume runs an agent on input it has not answered yet, as SendMessage
-// would have. It does nothing if there is none.
-func (s *Service) Resume(ctx context.Context, agentID string) (api.LettaResponse, error) {
-	mb := s.mailbox(agentID)
-	mb.Lock()
-	defer mb.Unlock()
-	pending, err := s.Pending(ctx)
-	if err != nil || !slices.Contains(pending, agentID) {
-		return api.LettaResponse{}, err
-	}
-	model, name, window, err := s.modelFor(agentID)
-	if err != nil {
-		return api.LettaResponse{}, err
-	}
-	return s.run(ctx, agentID, model, name, window, SendOptions{UseAssistantMessage: true})
-}
-
 // contextTokens estimates the tokens a step's request takes: the system
 // message, every message, and the tool schemas.
 func (s *Service) contextTokens(st agents.State) int {
@@ -738,4 +922,22 @@ func (s *Service) contextTokens(st agents.State) int {
 		n += s.tokensOf(agents.Message{Content: t.Name + t.Description + string(t.Parameters)})
 	}
 	return n
+}
+
+// Untaken maps each agent with client input no run has taken to the
+// sequence of its newest such input: what a crash left unanswered (or a
+// run that failed).
+func (s *Service) Untaken() map[string]events.Seq {
+	out := map[string]events.Seq{}
+	s.read(func(st *projections.State) {
+		for id, a := range st.Agents {
+			for i := len(a.Messages) - 1; i >= 0 && a.Messages[i].Seq > a.Taken; i-- {
+				if a.Messages[i].Input {
+					out[string(id)] = a.Messages[i].Seq
+					break
+				}
+			}
+		}
+	})
+	return out
 }

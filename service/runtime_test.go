@@ -315,7 +315,7 @@ func TestMessagesToOneAgentRunInOrder(t *testing.T) {
 	r := startRig(t, t.TempDir(), nil)
 	a := r.agent(t)
 	const n = 10
-	r.llm.SetDefault(&llmtest.Step{ToolCalls: []agents.ToolCall{call("send_message", map[string]any{"message": "ok"})}})
+	r.llm.SetDefault(&llmtest.Step{ToolCalls: []agents.ToolCall{call("send_message", map[string]any{"message": "ok"})}, Usage: agents.Usage{PromptTokens: 90, CompletionTokens: 10, TotalTokens: 100}})
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)

@@ -49,6 +49,7 @@ type Config struct {
 	Providers       Providers            // chat models by handle; nil: agents cannot run
 	MaxSteps        int                  // longest heartbeat chain of one send; 0 means 50
 	CountTokens     func(string) int     // token counter for summarizing; nil: about 4 bytes a token
+	Runs            RunBus               // carries runs to waiting callers; nil: SendMessage runs the agent itself
 }
 
 // Providers finds the chat model behind a handle such as "openai/gpt-4o-mini".

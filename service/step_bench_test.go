@@ -64,6 +64,13 @@ type timedModel struct {
 	calls atomic.Int64
 }
 
+var _ agents.Model = (*timedModel)(nil)
+
+func (t *timedModel) reset() {
+	t.total.Store(0)
+	t.calls.Store(0)
+}
+
 type modelTimeKey struct{}
 
 func (t *timedModel) Complete(ctx context.Context, req agents.Request) (agents.Response, error) {
@@ -163,10 +170,13 @@ func (r *stepRig) drive(ids []string, n int) ([]time.Duration, error) {
 func agentsFor(n int) int { return max(1, (n+sendsPerAgent-1)/sendsPerAgent) }
 
 // reportLatency reports the p50 and p99 of engram's own time per step, and
-// the mean model time.
+// the mean model time. Each step must have made exactly one model call.
 func reportLatency(b *testing.B, ds []time.Duration, model *timedModel) {
 	if len(ds) == 0 {
 		return
+	}
+	if c := model.calls.Load(); c != int64(len(ds)) {
+		b.Fatalf("%d model calls for %d steps", c, len(ds))
 	}
 	slices.Sort(ds)
 	pct := func(p float64) float64 {
@@ -188,9 +198,9 @@ func BenchmarkStep(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			r := startStepRig(b, mode.sync)
 			ids := r.newAgents(b, agentsFor(b.N))
+			r.model.reset()
 			b.ReportAllocs()
 			b.ResetTimer()
-			r.model.total.Store(0)
 			ds, err := r.drive(ids, b.N)
 			b.StopTimer()
 			if err != nil {
@@ -218,14 +228,16 @@ func BenchmarkStepsParallel(b *testing.B) {
 				if g < b.N%busy {
 					shares[g]++
 				}
-				ids[g] = r.newAgents(b, agentsFor(shares[g]))
+				if shares[g] > 0 {
+					ids[g] = r.newAgents(b, agentsFor(shares[g]))
+				}
 			}
 			results := make([][]time.Duration, busy)
 			errs := make([]error, busy)
 			var wg sync.WaitGroup
+			r.model.reset()
 			b.ReportAllocs()
 			b.ResetTimer()
-			r.model.total.Store(0)
 			start := time.Now()
 			for g := range shares {
 				wg.Add(1)
