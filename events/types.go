@@ -316,6 +316,9 @@ type MessageAppended struct {
 	Otid       string     `json:"otid,omitempty"`
 	RunID      string     `json:"run_id,omitempty"`
 	StepID     string     `json:"step_id,omitempty"`
+	// StreamTokens, on a client's input, asks for the reply's tokens as
+	// they are generated.
+	StreamTokens bool `json:"stream_tokens,omitempty"`
 }
 
 func (AgentCreated) EventType() Type        { return TypeAgentCreated }

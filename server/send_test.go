@@ -163,3 +163,36 @@ func TestSendOverNATS(t *testing.T) {
 		t.Fatalf("bad request reply %s", bad.Data)
 	}
 }
+
+func TestSendStreamsTokens(t *testing.T) {
+	s, script, id := startWithModel(t)
+	script.Push(llmtest.Step{Content: "Let me think about this carefully before answering.", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"done"}`}}})
+	req, _ := http.NewRequest("POST", s.URL+"/v1/agents/"+id+"/messages", strings.NewReader(`{"input":"hi","streaming":true,"stream_tokens":true}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var deltas strings.Builder
+	chunks := 0
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var m struct {
+			MessageType string `json:"message_type"`
+			Reasoning   string `json:"reasoning"`
+		}
+		json.Unmarshal([]byte(data), &m)
+		if m.MessageType == "reasoning_message" {
+			chunks++
+			deltas.WriteString(m.Reasoning)
+		}
+	}
+	if chunks < 3 || !strings.Contains(deltas.String(), "Let me think about this carefully") {
+		t.Fatalf("%d reasoning chunks: %q", chunks, deltas.String())
+	}
+}

@@ -160,7 +160,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		ids[i] = c.newID(events.PrefixMessage)
 	}
 	if s.cfg.Runs == nil { // no workers: run here
-		seq, err := s.appendInputs(ctx, c, agentID, inputs, ids)
+		seq, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts)
 		if err != nil {
 			return api.LettaResponse{}, err
 		}
@@ -178,7 +178,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot watch the run")
 	}
 	defer stop()
-	if _, err := s.appendInputs(ctx, c, agentID, inputs, ids); err != nil {
+	if _, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts); err != nil {
 		return api.LettaResponse{}, err
 	}
 	resp := api.LettaResponse{Messages: []api.LettaMessage{}}
@@ -188,6 +188,10 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 			return resp, fault.Wrap(fault.Unavailable, ctx.Err(), "stopped waiting for the agent; the message was accepted and will be answered")
 		case r := <-reports:
 			switch {
+			case r.Delta != nil:
+				if opts.OnDelta != nil {
+					opts.OnDelta(*r.Delta)
+				}
 			case r.Message != nil:
 				m := *r.Message
 				if !opts.UseAssistantMessage && m.MessageType == api.AssistantMessageType {
@@ -219,6 +223,7 @@ type RunBus interface {
 
 // runReport is one report of a run: a message, the end, or a failure.
 type runReport struct {
+	Delta   *agents.Delta      `json:"delta,omitempty"`
 	Message *api.LettaMessage  `json:"message,omitempty"`
 	Done    *api.LettaResponse `json:"done,omitempty"`
 	Error   *struct {
@@ -288,6 +293,16 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 	if err != nil {
 		return fail(err)
 	}
+	if slices.ContainsFunc(take, func(t taken) bool { return t.stream }) || opts.OnDelta != nil {
+		// Someone wants the tokens as they come.
+		localDelta := opts.OnDelta
+		opts.OnDelta = func(d agents.Delta) {
+			report(runReport{Delta: &d})
+			if localDelta != nil && s.cfg.Runs == nil {
+				localDelta(d)
+			}
+		}
+	}
 	local := opts.OnMessage
 	opts.OnMessage = func(m api.LettaMessage) {
 		report(runReport{Message: &m})
@@ -306,8 +321,9 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 
 // taken is a client input a run takes into the context.
 type taken struct {
-	id  events.MessageID
-	msg agents.Message
+	id     events.MessageID
+	msg    agents.Message
+	stream bool // the sender asked for tokens as they are generated
 }
 
 // untaken lists the inputs a run for the input at seq takes: those received
@@ -345,7 +361,7 @@ func (s *Service) untaken(ctx context.Context, agentID string, seq events.Seq) (
 		if !ok {
 			continue
 		}
-		out = append(out, taken{id: m.ID, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}})
+		out = append(out, taken{id: m.ID, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}, stream: m.StreamTokens})
 	}
 	if command == "" {
 		return nil, nil // seq is not an untaken input
@@ -438,7 +454,7 @@ func (s *Service) modelFor(agentID string) (agents.Model, string, int, error) {
 
 // appendInputs stores the client's messages before anything runs.
 // It returns the sequence of the last one.
-func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, inputs []Input, ids []string) (events.Seq, error) {
+func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, inputs []Input, ids []string, opts SendOptions) (events.Seq, error) {
 	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		if _, err := s.lookupAgent(st, agentID); err != nil {
 			return err
@@ -451,7 +467,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 				role, text = "system", agents.SystemAlert(in.Text, c.now)
 			}
 			id := ids[i]
-			d.add(c, agentAgg(agentID), &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: role, Text: text, Name: in.Name, Otid: in.Otid}})
+			d.add(c, agentAgg(agentID), &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: role, Text: text, Name: in.Name, Otid: in.Otid, StreamTokens: opts.OnDelta != nil}})
 		}
 		return nil
 	})
