@@ -45,6 +45,7 @@ func testNodeConfig(c *node.Config) {
 	c.SyncAlways = false
 	c.Service.Models = testModels
 	c.Service.EmbeddingModels = testEmbeddingModels
+	c.Service.Providers = scripts
 }
 
 // RunConformance checks that a Client behaves as the interface says.
@@ -69,6 +70,7 @@ func RunConformance(t *testing.T, newClient func(t *testing.T) client.Client) {
 		{"Sources", testSources},
 		{"JobsAndModels", testJobsAndModels},
 		{"UnknownIDs", testUnknownIDs},
+		{"RunAgent", testRunAgent},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

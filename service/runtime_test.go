@@ -463,3 +463,66 @@ func TestSummarizeWhenTheWindowIsFull(t *testing.T) {
 		t.Fatal("the context grew past the window without a summary")
 	}
 }
+
+// inflight counts how many model calls run at once.
+type inflight struct {
+	agents.Model
+	mu       sync.Mutex
+	now, max int
+}
+
+func (m *inflight) Complete(ctx context.Context, req agents.Request) (agents.Response, error) {
+	m.mu.Lock()
+	m.now++
+	m.max = max(m.max, m.now)
+	m.mu.Unlock()
+	defer func() { m.mu.Lock(); m.now--; m.mu.Unlock() }()
+	return m.Model.Complete(ctx, req)
+}
+
+func TestManyAgentsRunInParallel(t *testing.T) {
+	script := llmtest.NewServer(t)
+	step := say("ok")
+	step.Delay = 200 * time.Millisecond // long enough for calls to overlap if they may
+	step.Usage = agents.Usage{PromptTokens: 90, CompletionTokens: 10, TotalTokens: 100}
+	script.SetDefault(&step)
+	counter := &inflight{Model: llm.NewOpenAI(llm.OpenAIConfig{APIKey: "sk-test-key", BaseURL: script.URL, MaxRetries: -1, Timeout: 30 * time.Second})}
+	reg := llm.NewRegistry()
+	reg.Add("openai", counter)
+	cfg := node.DefaultConfig(t.TempDir())
+	cfg.SyncAlways = false
+	cfg.Service.Providers = reg
+	n, err := node.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(context.Background())
+	const agentsN = 100
+	ids := make([]string, agentsN)
+	for i := range ids {
+		a, err := n.Service.CreateAgent(context.Background(), api.CreateAgent{LLMConfig: json.RawMessage(`{"model":"gpt-4o-mini","model_endpoint_type":"openai","context_window":128000}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = a.ID
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := n.Service.SendMessage(context.Background(), id, []service.Input{{Role: "user", Text: "hi"}}, service.SendOptions{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(script.Requests()) != agentsN {
+		t.Fatalf("%d model calls for %d agents", len(script.Requests()), agentsN)
+	}
+	// Serialized, at most one call would be in flight.
+	if counter.max < 10 {
+		t.Fatalf("at most %d model calls ran at once across %d agents", counter.max, agentsN)
+	}
+	t.Logf("up to %d agents ran at once", counter.max)
+}
