@@ -92,6 +92,8 @@ func runServer(args []string) error {
 	var models, embeds multi
 	fs.Var(&models, "model", "a chat model clients may pick, as provider/name[:context_window] (repeatable)")
 	fs.Var(&embeds, "embedding-model", "an embedding model, as provider/name[:dim] (repeatable)")
+	openaiURL := fs.String("openai-base-url", os.Getenv("OPENAI_BASE_URL"), "OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio, ...); the key comes from OPENAI_API_KEY")
+	anthropicURL := fs.String("anthropic-base-url", os.Getenv("ANTHROPIC_BASE_URL"), "Anthropic endpoint; the key comes from ANTHROPIC_API_KEY")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -121,7 +123,15 @@ func runServer(args []string) error {
 	if cfg.Node.Service.EmbeddingModels, err = embeddingModels(embeds); err != nil {
 		return err
 	}
-	providers, err := llm.FromEnv(os.Getenv)
+	providers, err := llm.FromEnv(func(k string) string {
+		switch k {
+		case "OPENAI_BASE_URL":
+			return *openaiURL
+		case "ANTHROPIC_BASE_URL":
+			return *anthropicURL
+		}
+		return os.Getenv(k)
+	})
 	if err != nil {
 		return err
 	}
