@@ -126,6 +126,7 @@ type chatMessage struct {
 		Name      string `json:"name"`
 		Arguments string `json:"arguments"`
 	} `json:"tool_call"`
+	Name       string `json:"name"`
 	ToolReturn string `json:"tool_return"`
 	Status     string `json:"status"`
 	StopReason string `json:"stop_reason"`
@@ -194,6 +195,9 @@ func printMessage(m chatMessage) {
 			fmt.Printf("  ⚙ %s(%s)\n", m.ToolCall.Name, m.ToolCall.Arguments)
 		}
 	case "tool_return_message":
+		if m.Name == "send_message" && m.Status == "success" {
+			return // the reply itself was shown
+		}
 		ret := m.ToolReturn
 		if len(ret) > 200 {
 			ret = ret[:200] + "…"
