@@ -167,11 +167,16 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		return s.Process(ctx, agentID, seq, opts)
 	}
 	// Watch the run before the input exists, so that no report is missed.
-	reports := make(chan runReport, 64)
+	reports := make(chan runReport, 256)
+	done := make(chan struct{}) // closed when this call returns: reports are dropped after it
+	defer close(done)
 	stop, err := s.cfg.Runs.WatchRun(ids[len(ids)-1], func(b []byte) {
 		var r runReport
 		if json.Unmarshal(b, &r) == nil {
-			reports <- r
+			select {
+			case reports <- r:
+			case <-done:
+			}
 		}
 	})
 	if err != nil {
