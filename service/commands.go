@@ -146,7 +146,7 @@ func (s *Service) rewindow(ctx context.Context, agentID string, decide func([]ev
 	})
 	msgs := make([]*events.MessageAppended, len(ids))
 	for i, id := range ids {
-		env, err := s.log.Load(ctx, seqs[id])
+		env, err := s.load(ctx, seqs[id])
 		if err != nil {
 			return fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}

@@ -67,6 +67,7 @@ type Service struct {
 	cfg       Config
 	conflicts atomic.Int64
 	mailboxes sync.Map // agent id → *sync.Mutex: one run per agent at a time
+	bodies    bodyCache
 }
 
 // Conflicts counts appends that lost a race and were decided again.
