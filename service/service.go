@@ -61,13 +61,15 @@ type Providers interface {
 
 // Service implements every client operation. It is safe for concurrent use.
 type Service struct {
-	log       Log
-	proj      *projections.Projection
-	schema    SchemaDeriver
-	cfg       Config
-	conflicts atomic.Int64
-	mailboxes sync.Map // agent id → *sync.Mutex: one run per agent at a time
-	bodies    bodyCache
+	log         Log
+	proj        *projections.Projection
+	schema      SchemaDeriver
+	cfg         Config
+	conflicts   atomic.Int64
+	mailboxes   sync.Map // agent id → *sync.Mutex: one run per agent at a time
+	bodies      bodyCache
+	tokenMu     sync.Mutex // guards tokenCounts
+	tokenCounts map[string]int
 }
 
 // Conflicts counts appends that lost a race and were decided again.

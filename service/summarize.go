@@ -40,7 +40,7 @@ func (s *Service) tokensOf(m agents.Message) int {
 		for _, tc := range m.ToolCalls {
 			text += tc.Name + tc.Arguments
 		}
-		return s.cfg.CountTokens(text) + 4
+		return s.countCached(text) + 4
 	}
 	return n/4 + 4
 }
@@ -142,4 +142,23 @@ func (s *Service) summarize(ctx context.Context, agentID string, model agents.Mo
 		return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 	}
 	return s.proj.WaitFor(ctx, seq)
+}
+
+// countCached counts tokens, remembering the counts of texts seen before:
+// every step counts the whole context again, and most of it is unchanged.
+func (s *Service) countCached(text string) int {
+	s.tokenMu.Lock()
+	n, ok := s.tokenCounts[text]
+	s.tokenMu.Unlock()
+	if ok {
+		return n
+	}
+	n = s.cfg.CountTokens(text)
+	s.tokenMu.Lock()
+	if s.tokenCounts == nil || len(s.tokenCounts) >= maxCachedBodies {
+		s.tokenCounts = make(map[string]int, 1024)
+	}
+	s.tokenCounts[text] = n
+	s.tokenMu.Unlock()
+	return n
 }
