@@ -47,6 +47,12 @@ func runChild(dir string) {
 		}
 		cfg.Node.Service.Providers = reg
 	}
+	if os.Getenv("ENGRAM_TEST_PAUSE_BEFORE_COMMIT") != "" {
+		cfg.Node.Service.BeforeStepCommit = func() {
+			fmt.Println("PAUSED")
+			select {} // until killed
+		}
+	}
 	s, err := Start(context.Background(), cfg)
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -60,6 +66,25 @@ type child struct {
 	cmd   *exec.Cmd
 	url   string
 	ready time.Duration
+	lines chan string // what the child prints after READY
+}
+
+// waitFor waits until the child prints a line starting with text.
+func (c *child) waitFor(text string, d time.Duration) bool {
+	timeout := time.After(d)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				return false
+			}
+			if strings.HasPrefix(line, text) {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
 }
 
 func startChild(t *testing.T, dir string, env ...string) *child {
@@ -75,7 +100,8 @@ func startChild(t *testing.T, dir string, env ...string) *child {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
+	rd := bufio.NewReader(out)
+	line, err := rd.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "READY ") {
 		t.Fatalf("child did not start: %q %v", line, err)
 	}
@@ -83,6 +109,20 @@ func startChild(t *testing.T, dir string, env ...string) *child {
 	var us int64
 	fmt.Sscanf(strings.TrimPrefix(line, "READY "), "%s %d", &c.url, &us)
 	c.cmd, c.ready = cmd, time.Duration(us)*time.Microsecond
+	c.lines = make(chan string, 16)
+	go func() {
+		defer close(c.lines)
+		for {
+			l, err := rd.ReadString('\n')
+			if err != nil {
+				return
+			}
+			select {
+			case c.lines <- l:
+			default:
+			}
+		}
+	}()
 	return &c
 }
 
@@ -205,5 +245,53 @@ func TestSIGKILLMidStepAnswersOnce(t *testing.T) {
 	}
 	if got := len(script.Requests()); got != 2 {
 		t.Fatalf("%d model calls; want 2 (the interrupted one and the rerun)", got)
+	}
+}
+
+// The process dies after the model answered and before the step committed:
+// the worst moment. After restart the message is answered exactly once.
+func TestSIGKILLBetweenAnswerAndCommit(t *testing.T) {
+	dir := t.TempDir()
+	answer := llmtest.Step{Content: "ok", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"answered once"}`}}}
+	script := llmtest.NewServer(t, answer, answer)
+	env := []string{"OPENAI_BASE_URL=" + script.URL, "OPENAI_API_KEY=test"}
+	c := startChild(t, dir, append(env, "ENGRAM_TEST_PAUSE_BEFORE_COMMIT=1")...)
+	var a struct{ ID string }
+	json.Unmarshal(call(t, "POST", c.url+"/v1/agents/", map[string]any{
+		"llm_config": map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
+	}), &a)
+	go func() {
+		b, _ := json.Marshal(map[string]any{"input": "hello"})
+		req, _ := http.NewRequest("POST", c.url+"/v1/agents/"+a.ID+"/messages", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if !c.waitFor("PAUSED", 10*time.Second) {
+		t.Fatal("the child never reached the moment before the commit")
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.cmd.Wait()
+
+	c2 := startChild(t, dir, env...)
+	var history []api.LettaMessage
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		json.Unmarshal(call(t, "GET", c2.url+"/v1/agents/"+a.ID+"/messages?order=asc&limit=1000", nil), &history)
+		if n := len(history); n > 0 && history[n-1].MessageType == api.ToolReturnMessageType {
+			break
+		}
+	}
+	inputs, replies := 0, 0
+	for _, m := range history {
+		if m.MessageType == api.UserMessageType && strings.Contains(*m.Content, `"message": "hello"`) {
+			inputs++
+		}
+		if m.MessageType == api.AssistantMessageType && *m.Content == "answered once" {
+			replies++
+		}
+	}
+	if inputs != 1 || replies != 1 || len(script.Requests()) != 2 {
+		t.Fatalf("after restart: %d inputs, %d replies, %d model calls; want 1, 1, 2", inputs, replies, len(script.Requests()))
 	}
 }

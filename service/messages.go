@@ -747,6 +747,9 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		if err := checkSize(d.evs); err != nil {
 			return stepResult{}, err
 		}
+		if s.cfg.BeforeStepCommit != nil {
+			s.cfg.BeforeStepCommit()
+		}
 		seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
 		for tries := 0; tries < 10 && err != nil; tries++ {
 			// New client inputs queue on the agent while it runs; they do not

@@ -50,6 +50,10 @@ type Config struct {
 	MaxSteps        int                  // longest heartbeat chain of one send; 0 means 50
 	CountTokens     func(string) int     // token counter for summarizing; nil: about 4 bytes a token
 	Runs            RunBus               // carries runs to waiting callers; nil: SendMessage runs the agent itself
+	// BeforeStepCommit, when set, is called after the model answered and
+	// before the step's events are appended. It exists for fault-injection
+	// tests (killing the process at that moment); leave it nil.
+	BeforeStepCommit func()
 }
 
 // Providers finds the chat model behind a handle such as "openai/gpt-4o-mini".
