@@ -224,22 +224,7 @@ func TestSIGKILLMidStepAnswersOnce(t *testing.T) {
 	c.cmd.Wait()
 
 	c2 := startChild(t, dir, env...)
-	var history []api.LettaMessage
-	for deadline = time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		json.Unmarshal(call(t, "GET", c2.url+"/v1/agents/"+a.ID+"/messages?order=asc&limit=1000", nil), &history)
-		if n := len(history); n > 0 && history[n-1].MessageType == api.ToolReturnMessageType {
-			break
-		}
-	}
-	inputs, replies := 0, 0
-	for _, m := range history {
-		if m.MessageType == api.UserMessageType && strings.Contains(*m.Content, `"message": "hello"`) {
-			inputs++
-		}
-		if m.MessageType == api.AssistantMessageType && *m.Content == "answered once" {
-			replies++
-		}
-	}
+	inputs, replies := answers(t, c2, a.ID)
 	if inputs != 1 || replies != 1 {
 		t.Fatalf("after restart: %d copies of the input, %d replies; want 1 and 1", inputs, replies)
 	}
@@ -275,14 +260,24 @@ func TestSIGKILLBetweenAnswerAndCommit(t *testing.T) {
 	c.cmd.Wait()
 
 	c2 := startChild(t, dir, env...)
+	inputs, replies := answers(t, c2, a.ID)
+	if inputs != 1 || replies != 1 || len(script.Requests()) != 2 {
+		t.Fatalf("after restart: %d inputs, %d replies, %d model calls; want 1, 1, 2", inputs, replies, len(script.Requests()))
+	}
+}
+
+// answers waits for the agent's history to end with a tool return (a
+// finished run) and counts the copies of the input "hello" and of the reply
+// "answered once" in it.
+func answers(t *testing.T, c *child, agentID string) (inputs, replies int) {
+	t.Helper()
 	var history []api.LettaMessage
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		json.Unmarshal(call(t, "GET", c2.url+"/v1/agents/"+a.ID+"/messages?order=asc&limit=1000", nil), &history)
+		json.Unmarshal(call(t, "GET", c.url+"/v1/agents/"+agentID+"/messages?order=asc&limit=1000", nil), &history)
 		if n := len(history); n > 0 && history[n-1].MessageType == api.ToolReturnMessageType {
 			break
 		}
 	}
-	inputs, replies := 0, 0
 	for _, m := range history {
 		if m.MessageType == api.UserMessageType && strings.Contains(*m.Content, `"message": "hello"`) {
 			inputs++
@@ -291,7 +286,5 @@ func TestSIGKILLBetweenAnswerAndCommit(t *testing.T) {
 			replies++
 		}
 	}
-	if inputs != 1 || replies != 1 || len(script.Requests()) != 2 {
-		t.Fatalf("after restart: %d inputs, %d replies, %d model calls; want 1, 1, 2", inputs, replies, len(script.Requests()))
-	}
+	return inputs, replies
 }

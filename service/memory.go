@@ -169,32 +169,24 @@ func (s *Service) ListMessages(ctx context.Context, agentID string, p api.Page) 
 
 // ArchivalSummary counts an agent's archival passages.
 func (s *Service) ArchivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error) {
-	var (
-		out api.ArchivalMemorySummary
-		err error
-	)
-	s.read(func(st *projections.State) {
-		var a *projections.Agent
-		if a, err = s.lookupAgent(st, agentID); err == nil {
-			out.Size = len(a.Passages)
-		}
-	})
-	return out, err
+	n, err := s.count(agentID, func(a *projections.Agent) int { return len(a.Passages) })
+	return api.ArchivalMemorySummary{Size: n}, err
 }
 
 // RecallSummary counts an agent's stored messages.
 func (s *Service) RecallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error) {
-	var (
-		out api.RecallMemorySummary
-		err error
-	)
+	n, err := s.count(agentID, func(a *projections.Agent) int { return len(a.Messages) })
+	return api.RecallMemorySummary{Size: n}, err
+}
+
+func (s *Service) count(agentID string, of func(*projections.Agent) int) (n int, err error) {
 	s.read(func(st *projections.State) {
 		var a *projections.Agent
 		if a, err = s.lookupAgent(st, agentID); err == nil {
-			out.Size = len(a.Messages)
+			n = of(a)
 		}
 	})
-	return out, err
+	return n, err
 }
 
 // ListContextMessages returns the messages in an agent's context window,
