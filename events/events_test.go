@@ -219,6 +219,20 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"message_appended","aggregate":{"kind":"agent","id":"x"},"data":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The fast path, when it accepts, must agree with the general one.
+		if fast, ok := decodeFast(b); ok {
+			var w wire
+			if err := json.Unmarshal(b, &w); err != nil {
+				t.Fatalf("fast path accepted what the general path refuses: %v", err)
+			}
+			if w.Type != fast.Type || w.Aggregate != fast.Aggregate || w.Command != fast.Command || w.Actor != fast.Actor || !w.Time.Equal(fast.Time) {
+				t.Fatalf("fast path disagrees: %+v vs %+v", fast, w)
+			}
+			ev := registry[w.Type]()
+			if err := json.Unmarshal(w.Data, ev); err != nil || !reflect.DeepEqual(ev, fast.Event) {
+				t.Fatalf("fast path event %+v, general %+v (%v)", fast.Event, ev, err)
+			}
+		}
 		env, err := Decode(b)
 		if err != nil {
 			return
