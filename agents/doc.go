@@ -1,6 +1,6 @@
-// Package agents is the agent runtime: the step loop, the model interface,
-// the base tools an agent calls, memory rendering and context management.
-//
-// So far it holds the definitions other packages need before the loop
-// exists: the base tools' names and schemas and the default system prompt.
+// Package agents is the agent runtime's logic: the Model interface, one step
+// of Letta's loop (the request with the compiled system prompt, one tool call,
+// the base tools, what is fed back to the model), memory rendering, and the
+// texts the model sees. It stores nothing: a step returns what it produced
+// and the service commits it as events.
 package agents

@@ -116,11 +116,11 @@ func (s *Service) runNow(ctx context.Context, agentID string, input *string) (ap
 	mb := s.mailbox(agentID)
 	mb.Lock()
 	defer mb.Unlock()
-	model, name, window, err := s.modelFor(agentID)
+	model, name, err := s.modelFor(agentID)
 	if err != nil {
 		return api.LettaResponse{}, err
 	}
-	return s.runFrom(ctx, agentID, model, name, window, input, nil, SendOptions{UseAssistantMessage: true})
+	return s.runFrom(ctx, agentID, model, name, input, nil, SendOptions{UseAssistantMessage: true})
 }
 
 // rewindow replaces an agent's context window. decide sees the window's ids

@@ -151,7 +151,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 			inputs[0].Otid = opts.Key
 		}
 	}
-	if _, _, _, err := s.modelFor(agentID); err != nil {
+	if _, _, err := s.modelFor(agentID); err != nil {
 		return api.LettaResponse{}, err
 	}
 	c := s.command(ctx, "send_message", agentID)
@@ -294,7 +294,7 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		}{fault.Message(err), fault.KindOf(err).String()}})
 		return api.LettaResponse{}, err
 	}
-	model, name, window, err := s.modelFor(agentID)
+	model, name, err := s.modelFor(agentID)
 	if err != nil {
 		return fail(err)
 	}
@@ -316,7 +316,7 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		}
 	}
 	opts.UseAssistantMessage = true // reports carry the assistant form; callers convert
-	resp, err := s.runFrom(ctx, agentID, model, name, window, nil, take, opts)
+	resp, err := s.runFrom(ctx, agentID, model, name, nil, take, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -433,7 +433,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 }
 
 // modelFor finds the model an agent runs on, or says what to configure.
-func (s *Service) modelFor(agentID string) (agents.Model, string, int, error) {
+func (s *Service) modelFor(agentID string) (agents.Model, string, error) {
 	var cfg *api.LLMConfig
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
@@ -441,20 +441,20 @@ func (s *Service) modelFor(agentID string) (agents.Model, string, int, error) {
 		}
 	})
 	if cfg == nil {
-		return nil, "", 0, invalid("agent %s has no model: set one with PATCH /v1/agents/%s {\"model\": \"provider/name\"}, and start the server with a provider configured (OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY)", agentID, agentID)
+		return nil, "", invalid("agent %s has no model: set one with PATCH /v1/agents/%s {\"model\": \"provider/name\"}, and start the server with a provider configured (OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY)", agentID, agentID)
 	}
 	handle := cfg.ModelEndpointType + "/" + cfg.Model
 	if cfg.Handle != nil && *cfg.Handle != "" {
 		handle = *cfg.Handle
 	}
 	if s.cfg.Providers == nil {
-		return nil, "", 0, invalid("no model provider is configured on this server: start it with OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY set (agent %s uses %s)", agentID, handle)
+		return nil, "", invalid("no model provider is configured on this server: start it with OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY set (agent %s uses %s)", agentID, handle)
 	}
 	m, name, err := s.cfg.Providers.Lookup(handle)
 	if err != nil {
-		return nil, "", 0, invalid("agent %s uses model %s, which this server cannot run: %v", agentID, handle, err)
+		return nil, "", invalid("agent %s uses model %s, which this server cannot run: %v", agentID, handle, err)
 	}
-	return m, name, cfg.ContextWindow, nil
+	return m, name, nil
 }
 
 // appendInputs stores the client's messages before anything runs.
@@ -603,7 +603,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 // runFrom steps the agent until the chain ends. The first step takes the
 // client inputs in take into the context, or a chained input (a heartbeat,
 // a warning) given as first.
-func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, window int, first *string, take []taken, opts SendOptions) (api.LettaResponse, error) {
+func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, first *string, take []taken, opts SendOptions) (api.LettaResponse, error) {
 	maxSteps := opts.MaxSteps
 	if maxSteps <= 0 {
 		maxSteps = s.cfg.MaxSteps

@@ -48,7 +48,7 @@ func (s *Service) tokensOf(m agents.Message) int {
 // Summarize compresses an agent's context window now (the /summarize
 // command, and the answer to a context overflow).
 func (s *Service) Summarize(ctx context.Context, agentID string) error {
-	model, name, _, err := s.modelFor(agentID)
+	model, name, err := s.modelFor(agentID)
 	if err != nil {
 		return err
 	}
