@@ -20,7 +20,7 @@ func TestTextsTheModelSees(t *testing.T) {
 			"{\n  \"type\": \"heartbeat\",\n  \"reason\": \"[This is an automated system message hidden from the user] Function called using request_heartbeat=true, returning control\",\n  \"time\": \"2024-10-23 07:29:24 PM UTC+0000\"\n}"},
 		"user message": {UserMessage("héllo 👋", at),
 			"{\n  \"type\": \"user_message\",\n  \"message\": \"héllo 👋\",\n  \"time\": \"2024-10-23 07:29:24 PM UTC+0000\"\n}"},
-		"truncate": {Truncate(strings.Repeat("é", 12), 10), strings.Repeat("é", 10) + "... [NOTE: function output was truncated since it exceeded the character limit (12 > 10)]"},
+		"truncate":    {Truncate(strings.Repeat("é", 12), 10), strings.Repeat("é", 10) + "... [NOTE: function output was truncated since it exceeded the character limit (12 > 10)]"},
 		"no truncate": {Truncate("short", 10), "short"},
 	}
 	for name, c := range cases {
