@@ -27,8 +27,10 @@ type Env interface {
 	// SearchConversationDate returns messages from start up to and including end's day.
 	SearchConversationDate(ctx context.Context, start, end time.Time, page int) ([]string, int, error)
 	// RunTool runs a tool that is not a base tool and returns its result
-	// text; an error is reported to the model as a failed function.
-	RunTool(ctx context.Context, name string, args map[string]any) (string, error)
+	// text and what it printed; an error is reported to the model as a
+	// failed function (an error with an Output method keeps what the tool
+	// printed before it failed).
+	RunTool(ctx context.Context, name string, args map[string]any) (ToolOutput, error)
 	Now() time.Time
 }
 
@@ -46,6 +48,12 @@ type State struct {
 	Stream        func(Delta)
 }
 
+// ToolOutput is what a custom tool returned and printed.
+type ToolOutput struct {
+	Return         string
+	Stdout, Stderr []string
+}
+
 // Output is what one step produced. Nothing in it is stored yet.
 type Output struct {
 	Assistant Message  // the model's turn (content = inner thoughts)
@@ -57,6 +65,8 @@ type Output struct {
 	Warning   bool     // the context is filling up
 	Usage     Usage
 	Sent      []string // what send_message delivered to the user
+	Stdout    []string // what a custom tool printed
+	Stderr    []string
 }
 
 const innerThoughtsParam = "inner_thoughts"
@@ -318,7 +328,12 @@ func runTool(ctx context.Context, name string, args map[string]any, blocks []Blo
 		}
 		return formatResults(results, total, p), nil
 	}
-	return env.RunTool(ctx, name, args)
+	res, err := env.RunTool(ctx, name, args)
+	out.Stdout, out.Stderr = res.Stdout, res.Stderr
+	if o, ok := err.(interface{ Output() ([]string, []string) }); ok {
+		out.Stdout, out.Stderr = o.Output()
+	}
+	return res.Return, err
 }
 
 func formatResults(results []string, total, page int) string {

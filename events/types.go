@@ -319,6 +319,9 @@ type MessageAppended struct {
 	// StreamTokens, on a client's input, asks for the reply's tokens as
 	// they are generated.
 	StreamTokens bool `json:"stream_tokens,omitempty"`
+	// Stdout and Stderr, on a tool's return, are what the tool printed.
+	Stdout []string `json:"stdout,omitempty"`
+	Stderr []string `json:"stderr,omitempty"`
 }
 
 func (AgentCreated) EventType() Type        { return TypeAgentCreated }

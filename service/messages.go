@@ -728,7 +728,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			if len(am.ToolCalls) > 0 {
 				fn = am.ToolCalls[0].Name
 			}
-			add(&events.MessageAppended{Role: "tool", Text: out.Tool.Content, Name: fn, ToolCallID: out.Tool.ToolCallID})
+			add(&events.MessageAppended{Role: "tool", Text: out.Tool.Content, Name: fn, ToolCallID: out.Tool.ToolCallID, Stdout: out.Stdout, Stderr: out.Stderr})
 		}
 		for _, b := range out.Edits {
 			v := b.Value
@@ -824,8 +824,8 @@ type env struct {
 
 func (e env) Now() time.Time { return e.now }
 
-func (e env) RunTool(ctx context.Context, name string, args map[string]any) (string, error) {
-	return "", fmt.Errorf("tool %s cannot run on this server yet: custom tool execution is not built", name)
+func (e env) RunTool(ctx context.Context, name string, args map[string]any) (agents.ToolOutput, error) {
+	return agents.ToolOutput{}, fmt.Errorf("tool %s cannot run on this server yet: custom tool execution is not built", name)
 }
 
 // SearchArchival matches passages containing every word of the query (case

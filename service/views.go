@@ -201,6 +201,7 @@ func messageViews(env events.Envelope) []api.LettaMessage {
 			status = "error"
 		}
 		m.MessageType, m.ToolReturn, m.Status, m.ToolCallID = api.ToolReturnMessageType, &text, &status, strp(e.ToolCallID)
+		m.Stdout, m.Stderr = e.Stdout, e.Stderr
 		return []api.LettaMessage{m}
 	}
 	var out []api.LettaMessage
