@@ -20,6 +20,7 @@ import (
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
+	"github.com/engram-dev/engram/sandbox"
 	"github.com/engram-dev/engram/service"
 	"github.com/engram-dev/engram/tokens"
 )
@@ -119,6 +120,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Service.CountTokens = countTokens
 	}
 	cfg.Service.Runs = runBus{ns: ns, tenant: l.Tenant()}
+	if cfg.Service.Tools == nil {
+		sb := sandbox.DefaultConfig()
+		if cfg.Python != "" {
+			sb.Python = cfg.Python
+		}
+		runner := sandbox.New(sb)
+		cfg.Service.Tools = runner
+		logger.Info("tool sandbox", "isolation", runner.Isolation())
+	}
 	n.Service = service.New(l, proj, deriver, cfg.Service)
 	if err := n.Service.EnsureBaseTools(ctx); err != nil {
 		n.Close(context.Background())

@@ -824,10 +824,6 @@ type env struct {
 
 func (e env) Now() time.Time { return e.now }
 
-func (e env) RunTool(ctx context.Context, name string, args map[string]any) (agents.ToolOutput, error) {
-	return agents.ToolOutput{}, fmt.Errorf("tool %s cannot run on this server yet: custom tool execution is not built", name)
-}
-
 // SearchArchival matches passages containing every word of the query (case
 // does not matter), oldest first. Ranked search arrives with the search index.
 func (e env) SearchArchival(ctx context.Context, query string, page int) ([]string, int, error) {

@@ -526,3 +526,53 @@ func TestManyAgentsRunInParallel(t *testing.T) {
 	}
 	t.Logf("up to %d agents ran at once", counter.max)
 }
+
+func TestCustomPythonToolRuns(t *testing.T) {
+	r := startRig(t, t.TempDir(), nil)
+	ctx := context.Background()
+	src := `def roll_dice(sides: int, agent_state: "AgentState") -> str:
+    """Roll a die.
+
+    Args:
+        sides (int): how many sides the die has
+    """
+    print("rolling for", agent_state["name"])
+    if sides < 1:
+        raise ValueError("a die needs sides")
+    return f"rolled {sides} for {agent_state['memory']['human']['value']}"
+`
+	tool, err := r.n.Service.CreateTool(ctx, api.CreateTool{SourceCode: src}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.agent(t)
+	if _, err := r.n.Service.AttachTool(ctx, a.ID, tool.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.llm.Push(
+		llmtest.Step{ToolCalls: []agents.ToolCall{call("roll_dice", map[string]any{"sides": 6, "request_heartbeat": true})}},
+		say("Six!"),
+	)
+	resp := send(t, r, a.ID, "roll a die")
+	var ret api.LettaMessage
+	for _, m := range resp.Messages {
+		if m.MessageType == api.ToolReturnMessageType && ret.ToolReturn == nil {
+			ret = m
+		}
+	}
+	if ret.ToolReturn == nil || !strings.Contains(*ret.ToolReturn, "rolled 6 for Name: Ada") || *ret.Status != "success" {
+		t.Fatalf("tool return %+v", ret)
+	}
+	if len(ret.Stdout) == 0 || !strings.Contains(strings.Join(ret.Stdout, "\n"), "rolling for") {
+		t.Fatalf("stdout not captured: %v", ret.Stdout)
+	}
+	// An exception is reported to the model as a failed function, with its type.
+	r.llm.Push(
+		llmtest.Step{ToolCalls: []agents.ToolCall{call("roll_dice", map[string]any{"sides": 0, "request_heartbeat": true})}},
+		say("That die had no sides."),
+	)
+	resp = send(t, r, a.ID, "roll a die with no sides")
+	if got := firstReturn(resp); !strings.Contains(got, `"status": "Failed"`) || !strings.Contains(got, "ValueError: a die needs sides") {
+		t.Fatalf("failed tool return: %s", got)
+	}
+}

@@ -54,6 +54,7 @@ type Config struct {
 	// before the step's events are appended. It exists for fault-injection
 	// tests (killing the process at that moment); leave it nil.
 	BeforeStepCommit func()
+	Tools            ToolRunner // runs custom Python tools; nil: they cannot run
 }
 
 // Providers finds the chat model behind a handle such as "openai/gpt-4o-mini".

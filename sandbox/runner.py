@@ -1,0 +1,131 @@
+# runner.py: run one tool call for package sandbox.
+#
+# Protocol: the call arrives as one JSON object on stdin. Fd 3 carries the
+# answer, one JSON object per line: {"ready": true} once the limits are set
+# and before any tool code runs, then the result. The tool's own prints go to
+# fds 1 and 2, which the Go side captures separately, so they cannot corrupt
+# the protocol. Only the standard library is used (python3 -I -S).
+import inspect
+import json
+import os
+import resource
+import sys
+
+
+def set_limit(which, soft, hard):
+    """Lowers both limits, so the tool cannot raise them again."""
+    _, current = resource.getrlimit(which)
+    if current != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current), min(hard, current)
+    resource.setrlimit(which, (soft, hard))
+
+
+class ReadOnlyDict(dict):
+    """A dict the tool can read and json.dumps but not change."""
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("agent_state is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
+
+
+def freeze(value):
+    if isinstance(value, dict):
+        return ReadOnlyDict((k, freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def json_default(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def package(value):
+    """Turns a return value into text the way Letta does."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "None"
+    if isinstance(value, (dict, list)):
+        try:
+            return json.dumps(value, indent=2, ensure_ascii=False, default=json_default)
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
+def call_tool(req):
+    code = compile(req["source"], "<tool>", "exec")
+    scope = {"__name__": "__tool__"}
+    exec(code, scope)
+    name = req["function"]
+    fn = scope.get(name)
+    if not callable(fn):
+        raise NameError(f"function {name!r} is not defined in the tool source")
+    kwargs = dict(req.get("args") or {})
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    state = freeze(req.get("agent_state")) if req.get("has_agent_state") else None
+    names = list(params)
+    if names and names[0] == "self":
+        # Letta 0.5 calls fn(**args, self=agent).
+        kwargs["self"] = state
+    elif req.get("has_agent_state") and (
+        "agent_state" in params
+        or any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
+    ):
+        kwargs["agent_state"] = state
+    value = fn(**kwargs)
+    if inspect.iscoroutine(value):
+        import asyncio
+
+        value = asyncio.run(value)
+    return package(value)
+
+
+def main():
+    req = json.loads(sys.stdin.buffer.read())
+    proto = os.fdopen(3, "w", encoding="utf-8")
+    os.set_inheritable(3, False)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(encoding="utf-8", errors="backslashreplace", line_buffering=True)
+
+    limits = req["limits"]
+    set_limit(resource.RLIMIT_AS, limits["memory_bytes"], limits["memory_bytes"])
+    # SIGXCPU at the soft limit, SIGKILL a second later if it is caught.
+    set_limit(resource.RLIMIT_CPU, limits["cpu_seconds"], limits["cpu_seconds"] + 1)
+    set_limit(resource.RLIMIT_NOFILE, limits["open_files"], limits["open_files"])
+    set_limit(resource.RLIMIT_FSIZE, limits["file_bytes"], limits["file_bytes"])
+    proto.write('{"ready": true}\n')
+    proto.flush()
+
+    cap = req["output_bytes"]
+    try:
+        text = call_tool(req)
+        result = {"ok": True, "return": text[:cap], "return_chars": len(text)}
+    except BaseException as e:  # SystemExit and KeyboardInterrupt are tool failures too
+        message = str(e)
+        if isinstance(e, MemoryError) and not message:
+            message = f"memory limit exceeded ({limits['memory_bytes']} bytes of address space)"
+        result = {"ok": False, "type": type(e).__name__, "message": message[:cap]}
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    proto.write(json.dumps(result) + "\n")
+    proto.flush()
+    # Skip atexit handlers and the wait for the tool's non-daemon threads.
+    os._exit(0)
+
+
+main()

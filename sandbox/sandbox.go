@@ -1,0 +1,464 @@
+// Package sandbox runs users' Python tools in a separate python3 process with
+// limits, a clean environment and a fresh working directory.
+//
+// Each Run starts one interpreter, "python3 -I -S -c <runner>", where the
+// runner is a Python script embedded in the binary (runner.py). The call goes
+// to the runner as JSON on stdin. Before any tool code runs, the runner lowers
+// its own resource limits (address space, CPU time, open files, file size;
+// soft and hard, so the tool cannot raise them again) and empties stdin. It
+// then executes the tool's source in a fresh globals dict, calls the function
+// with the keyword arguments and packages the return value as Letta 0.5 does.
+// The answer comes back on file descriptor 3; the tool's prints go to stdout
+// and stderr, which are captured separately, so they cannot corrupt it.
+//
+// The process gets only PATH=/usr/bin:/bin and HOME=<its working directory>
+// in its environment, and a new temporary working directory that is removed
+// afterwards. It runs in its own process group, which is killed when the call
+// times out, when ctx is cancelled, and after the runner exits (so background
+// children do not outlive the call). When util-linux unshare may create a user
+// and network namespace ("unshare --net --map-root-user", probed once per
+// Runner), the process has no network; otherwise it has the host's network,
+// and Isolation says so.
+//
+// What it does not protect against: the process runs as the server's user, so
+// without further confinement (a container, a separate uid) a tool can read
+// and write whatever files that user can. Inside the user namespace it cannot
+// read the server's /proc/<pid>/environ; without one it can, so keep secrets
+// out of the server's environment when Isolation reports no namespace. There
+// is no pid or mount namespace, and -S means only the standard library is
+// importable.
+package sandbox
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+//go:embed runner.py
+var runnerScript string
+
+// Defaults used for zero Config fields.
+const (
+	DefaultPython      = "python3"
+	DefaultTimeout     = 30 * time.Second
+	DefaultMemoryBytes = 512 << 20
+	DefaultOutputBytes = 64 << 10
+)
+
+// Limits the Config does not expose.
+const (
+	openFiles = 64       // RLIMIT_NOFILE
+	fileBytes = 16 << 20 // RLIMIT_FSIZE: the largest file a tool may write
+)
+
+// Config says how to run tools. The zero value of each field means its
+// default.
+type Config struct {
+	// Python is the interpreter, a path or a name looked up in the server's
+	// PATH. "" means "python3". It is resolved once, to the real executable
+	// (so that version-manager shims work with a clean environment).
+	Python string
+	// Timeout is the wall-clock limit per call; 0 means 30s.
+	Timeout time.Duration
+	// MemoryBytes is the address-space limit (RLIMIT_AS); 0 means 512 MiB.
+	MemoryBytes int64
+	// CPUSeconds is the CPU-time limit (RLIMIT_CPU); 0 means the call's
+	// timeout rounded up to whole seconds.
+	CPUSeconds int
+	// OutputBytes caps the captured stdout and stderr together, and
+	// separately the returned text; 0 means 64 KiB.
+	OutputBytes int
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Python:      DefaultPython,
+		Timeout:     DefaultTimeout,
+		MemoryBytes: DefaultMemoryBytes,
+		OutputBytes: DefaultOutputBytes,
+	}
+}
+
+// Validate reports a negative limit.
+func (c Config) Validate() error {
+	switch {
+	case c.Timeout < 0:
+		return fmt.Errorf("sandbox: negative Timeout %s", c.Timeout)
+	case c.MemoryBytes < 0:
+		return fmt.Errorf("sandbox: negative MemoryBytes %d", c.MemoryBytes)
+	case c.CPUSeconds < 0:
+		return fmt.Errorf("sandbox: negative CPUSeconds %d", c.CPUSeconds)
+	case c.OutputBytes < 0:
+		return fmt.Errorf("sandbox: negative OutputBytes %d", c.OutputBytes)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Python == "" {
+		c.Python = d.Python
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.MemoryBytes == 0 {
+		c.MemoryBytes = d.MemoryBytes
+	}
+	if c.OutputBytes == 0 {
+		c.OutputBytes = d.OutputBytes
+	}
+	return c
+}
+
+// Call is one invocation of a tool.
+type Call struct {
+	// Source is the tool's whole Python source.
+	Source string
+	// Function is the function to call (the tool's name).
+	Function string
+	// Args are the keyword arguments.
+	Args map[string]any
+	// AgentState, when non-nil, is decoded and passed as a read-only dict
+	// (lists become tuples) to a function that has an agent_state parameter
+	// or **kwargs. A legacy function whose first parameter is named self
+	// receives it (or None, when AgentState is nil) as self instead, as
+	// Letta 0.5 passes self=agent.
+	AgentState json.RawMessage
+	// Timeout overrides Config.Timeout when non-zero.
+	Timeout time.Duration
+}
+
+// Result is what a tool that returned normally produced.
+type Result struct {
+	// Return is the return value packaged as Letta does: a str as is, None
+	// as "None", a dict or list as JSON (indent 2, non-ASCII kept), anything
+	// else as str(x). Text over Config.OutputBytes is cut there and ends with
+	// a note saying so.
+	Return string
+	// Stdout and Stderr are the lines the tool printed. When together they
+	// exceed Config.OutputBytes, the rest is dropped and the stream that
+	// overflowed ends with a note saying so.
+	Stdout []string
+	Stderr []string
+}
+
+// Failure is the error for anything the tool did wrong: an exception it raised
+// (Type is the exception class, such as "ValueError", and Message its str), a
+// timeout ("TimeoutError"), exhausted memory ("MemoryError"), another limit
+// such as CPU time, file size, output size or a fatal signal
+// ("ResourceLimit"), exiting without returning ("SystemExit"), or source that
+// does not compile ("SyntaxError") or lacks the function ("NameError").
+// Stdout and Stderr hold what the tool printed before it failed.
+type Failure struct {
+	Type    string
+	Message string
+	Stdout  []string
+	Stderr  []string
+}
+
+func (f *Failure) Error() string { return f.Type + ": " + f.Message }
+
+// Runner runs tool calls. It is safe for concurrent use; every call gets its
+// own process and directory.
+type Runner struct {
+	cfg Config
+
+	setupOnce sync.Once
+	// Written once by setup, read-only afterwards.
+	python    string // the resolved interpreter
+	pythonErr error  // why the interpreter cannot be used
+	unshare   string // path of unshare if network isolation works, else ""
+	netNote   string // why the network is not isolated
+}
+
+// New returns a Runner for cfg. Zero fields take their defaults; a config
+// that does not Validate makes every Run fail.
+func New(cfg Config) *Runner {
+	return &Runner{cfg: cfg.withDefaults()}
+}
+
+// setup resolves the interpreter and probes unshare, once.
+func (r *Runner) setup() {
+	r.setupOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.python, r.pythonErr = resolvePython(ctx, r.cfg.Python)
+		if r.pythonErr != nil {
+			r.netNote = "not isolated (no interpreter to probe with)"
+			return
+		}
+		r.unshare, r.netNote = probeUnshare(ctx, r.python)
+	})
+}
+
+// resolvePython finds the executable behind name. It asks the interpreter
+// itself, with the server's environment, so that a shim (pyenv, asdf) that
+// needs its environment is resolved to the real binary, which does not.
+func resolvePython(ctx context.Context, name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: find python %q: %w", name, err)
+	}
+	out, err := exec.CommandContext(ctx, path, "-I", "-S", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		return "", fmt.Errorf("sandbox: run %s: %w", path, err)
+	}
+	if exe := strings.TrimSpace(string(out)); filepath.IsAbs(exe) {
+		return exe, nil
+	}
+	return path, nil
+}
+
+// probeUnshare reports the path of unshare if it may run python in a new user
+// and network namespace, or why not.
+func probeUnshare(ctx context.Context, python string) (path, note string) {
+	path, err := exec.LookPath("unshare")
+	if err != nil {
+		return "", "not isolated (unshare not found)"
+	}
+	cmd := exec.CommandContext(ctx, path, "--net", "--map-root-user", python, "-I", "-S", "-c", "pass")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Sprintf("not isolated (unshare not permitted: %s)", firstLine(msg))
+	}
+	return path, "isolated (unshare --net --map-root-user)"
+}
+
+// Isolation describes, in one line, the isolation in force.
+func (r *Runner) Isolation() string {
+	r.setup()
+	cpu := "CPU time up to the call's timeout"
+	if r.cfg.CPUSeconds > 0 {
+		cpu = fmt.Sprintf("CPU time %ds", r.cfg.CPUSeconds)
+	}
+	return fmt.Sprintf("rlimits (address space %s, %s, %d open files, files up to %s), clean env, fresh temp dir, process-group kill; network: %s",
+		sizeString(r.cfg.MemoryBytes), cpu, openFiles, sizeString(fileBytes), r.netNote)
+}
+
+// request is what runner.py reads on stdin.
+type request struct {
+	Source        string          `json:"source"`
+	Function      string          `json:"function"`
+	Args          map[string]any  `json:"args"`
+	HasAgentState bool            `json:"has_agent_state"`
+	AgentState    json.RawMessage `json:"agent_state,omitempty"`
+	OutputBytes   int             `json:"output_bytes"`
+	Limits        requestLimits   `json:"limits"`
+}
+
+type requestLimits struct {
+	MemoryBytes int64 `json:"memory_bytes"`
+	CPUSeconds  int   `json:"cpu_seconds"`
+	OpenFiles   int   `json:"open_files"`
+	FileBytes   int64 `json:"file_bytes"`
+}
+
+// response is the result line runner.py writes on fd 3.
+type response struct {
+	OK          bool   `json:"ok"`
+	Return      string `json:"return"`
+	ReturnChars int    `json:"return_chars"`
+	Type        string `json:"type"`
+	Message     string `json:"message"`
+}
+
+// Run calls c.Function from c.Source in a new process and waits for it.
+//
+// Three things might happen. The tool returns: Run returns its Result and a
+// nil error. The tool fails (see Failure): Run returns a *Failure. Or the
+// call could not be made at all (no interpreter, ctx cancelled or past its
+// deadline, an invalid Config or Call): Run returns another error.
+func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
+	if err := r.cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	if c.Function == "" {
+		return Result{}, errors.New("sandbox: empty Function")
+	}
+	if c.Timeout < 0 {
+		return Result{}, fmt.Errorf("sandbox: negative Timeout %s", c.Timeout)
+	}
+	r.setup()
+	if r.pythonErr != nil {
+		return Result{}, r.pythonErr
+	}
+
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = r.cfg.Timeout
+	}
+	cpu := r.cfg.CPUSeconds
+	if cpu == 0 {
+		cpu = max(1, int(math.Ceil(timeout.Seconds())))
+	}
+	input, err := json.Marshal(request{
+		Source:        c.Source,
+		Function:      c.Function,
+		Args:          c.Args,
+		HasAgentState: c.AgentState != nil,
+		AgentState:    c.AgentState,
+		OutputBytes:   r.cfg.OutputBytes,
+		Limits: requestLimits{
+			MemoryBytes: r.cfg.MemoryBytes,
+			CPUSeconds:  cpu,
+			OpenFiles:   openFiles,
+			FileBytes:   fileBytes,
+		},
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: encode call %s: %w", c.Function, err)
+	}
+
+	dir, err := os.MkdirTemp("", "engram-sandbox-")
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: %w", err)
+	}
+	defer removeDir(dir)
+
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, err := r.start(runCtx, dir, input)
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: start %s: %w", c.Function, err)
+	}
+	out.wait()
+
+	stdout, stderr := out.lines()
+	fail := func(typ, format string, args ...any) (Result, error) {
+		return Result{}, &Failure{Type: typ, Message: fmt.Sprintf(format, args...), Stdout: stdout, Stderr: stderr}
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("sandbox: run %s: %w", c.Function, err)
+	}
+	if out.protoOverflow {
+		return fail("ResourceLimit", "the runner's answer exceeded %d bytes", out.protoLimit)
+	}
+	ready, res, err := parseProtocol(out.proto.Bytes())
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: run %s: %w", c.Function, err)
+	}
+	if res != nil {
+		if !res.OK {
+			return fail(res.Type, "%s", res.Message)
+		}
+		return Result{Return: r.capReturn(res.Return, res.ReturnChars), Stdout: stdout, Stderr: stderr}, nil
+	}
+	if runCtx.Err() != nil {
+		return fail("TimeoutError", "tool %s timed out after %s", c.Function, timeout)
+	}
+	if !ready {
+		return Result{}, fmt.Errorf("sandbox: run %s: python runner did not start (%s)%s", c.Function, out.state, tail(stderr))
+	}
+	if out.state == nil {
+		return Result{}, fmt.Errorf("sandbox: run %s: no exit status", c.Function)
+	}
+	ws, _ := out.state.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		switch sig := ws.Signal(); sig {
+		case syscall.SIGXCPU:
+			return fail("ResourceLimit", "CPU time limit of %ds exceeded", cpu)
+		case syscall.SIGKILL:
+			return fail("ResourceLimit", "killed (CPU time limit of %ds or out of memory)", cpu)
+		case syscall.SIGXFSZ:
+			return fail("ResourceLimit", "file size limit of %s exceeded", sizeString(fileBytes))
+		default:
+			return fail("ResourceLimit", "terminated by signal %d (%s)", int(sig), sig)
+		}
+	}
+	return fail("SystemExit", "tool %s exited with status %d without returning", c.Function, out.state.ExitCode())
+}
+
+// capReturn cuts text to OutputBytes, at a rune boundary, adding a note.
+func (r *Runner) capReturn(text string, chars int) string {
+	limit := r.cfg.OutputBytes
+	if len(text) <= limit && utf8.RuneCountInString(text) >= chars {
+		return text
+	}
+	cut := min(limit, len(text))
+	for cut > 0 && !utf8.RuneStart(text[cut]) && cut < len(text) {
+		cut--
+	}
+	return fmt.Sprintf("%s\n[sandbox: return value truncated: %d characters, limit %d bytes]", text[:cut], chars, limit)
+}
+
+// parseProtocol reads the runner's fd-3 lines: the ready line, then the result.
+func parseProtocol(b []byte) (ready bool, res *response, err error) {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) == 0 || lines[0] != `{"ready": true}` {
+		return false, nil, nil
+	}
+	if len(lines) < 2 {
+		return true, nil, nil
+	}
+	var resp response
+	if err := json.Unmarshal([]byte(lines[1]), &resp); err != nil {
+		return true, nil, fmt.Errorf("decode runner answer: %w", err)
+	}
+	if !resp.OK && resp.Type == "" {
+		resp.Type = "Exception"
+	}
+	return true, &resp, nil
+}
+
+// tail formats the end of stderr for an infrastructure error.
+func tail(lines []string) string {
+	s := strings.TrimSpace(strings.Join(lines, "\n"))
+	if s == "" {
+		return ""
+	}
+	const keep = 2000
+	if len(s) > keep {
+		s = "..." + s[len(s)-keep:]
+	}
+	return ": " + s
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// removeDir removes a call's directory, first making its subdirectories
+// writable again in case the tool took that away.
+func removeDir(dir string) {
+	if os.RemoveAll(dir) == nil {
+		return
+	}
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
+}
