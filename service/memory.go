@@ -156,15 +156,7 @@ func (s *Service) ListMessages(ctx context.Context, agentID string, p api.Page) 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.LettaMessage, 0, len(refs))
-	for _, r := range refs {
-		env, err := s.load(ctx, r.Seq)
-		if err != nil {
-			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
-		}
-		out = append(out, messageViews(env)...)
-	}
-	return out, nil
+	return s.messageBodies(ctx, refs)
 }
 
 // ArchivalSummary counts an agent's archival passages.
@@ -201,20 +193,17 @@ func (s *Service) ListContextMessages(ctx context.Context, agentID string) ([]ap
 		if a, err = s.lookupAgent(st, agentID); err != nil {
 			return
 		}
-		byID := make(map[string]projections.Ref, len(a.Messages))
-		for _, r := range a.Messages {
-			byID[r.ID] = r
-		}
-		for _, id := range a.MessageIDs {
-			if r, ok := byID[string(id)]; ok {
-				refs = append(refs, r)
-			}
-		}
+		refs = windowRefs(a)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := []api.LettaMessage{}
+	return s.messageBodies(ctx, refs)
+}
+
+// messageBodies loads stored messages and expands them into LettaMessages.
+func (s *Service) messageBodies(ctx context.Context, refs []projections.Ref) ([]api.LettaMessage, error) {
+	out := make([]api.LettaMessage, 0, len(refs))
 	for _, r := range refs {
 		env, err := s.load(ctx, r.Seq)
 		if err != nil {
@@ -223,4 +212,19 @@ func (s *Service) ListContextMessages(ctx context.Context, agentID string) ([]ap
 		out = append(out, messageViews(env)...)
 	}
 	return out, nil
+}
+
+// windowRefs locates the messages of an agent's context window, in order.
+func windowRefs(a *projections.Agent) []projections.Ref {
+	byID := make(map[string]projections.Ref, len(a.Messages))
+	for _, r := range a.Messages {
+		byID[r.ID] = r
+	}
+	refs := make([]projections.Ref, 0, len(a.MessageIDs))
+	for _, id := range a.MessageIDs {
+		if r, ok := byID[string(id)]; ok {
+			refs = append(refs, r)
+		}
+	}
+	return refs
 }

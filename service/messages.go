@@ -548,15 +548,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 			toolDefs = append(toolDefs, agents.Tool{Name: t.Name, Description: schema.Description, Parameters: schema.Parameters})
 			limits[t.Name] = t.ReturnCharLimit
 		}
-		byID := make(map[string]projections.Ref, len(a.Messages))
-		for _, r := range a.Messages {
-			byID[r.ID] = r
-		}
-		for _, id := range a.MessageIDs {
-			if r, ok := byID[string(id)]; ok {
-				refs = append(refs, r)
-			}
-		}
+		refs = windowRefs(a)
 	})
 	if err != nil {
 		return sc, err
