@@ -3,6 +3,8 @@ package bus
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +23,7 @@ type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	snaps  jetstream.ObjectStore
+	files  jetstream.ObjectStore
 	tenant string
 }
 
@@ -67,7 +70,16 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: bucket %s: %w", SnapshotBucket, err)
 	}
-	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, tenant: cfg.Tenant}, nil
+	files, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      FileBucket,
+		Description: "bytes of files loaded into sources (events hold the name and digest)",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log: bucket %s: %w", FileBucket, err)
+	}
+	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, files: files, tenant: cfg.Tenant}, nil
 }
 
 // JetStream error codes an append treats as "someone else wrote first".
@@ -328,6 +340,43 @@ func (l *Log) LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte
 		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
 	}
 	return events.Seq(seq), data, nil
+}
+
+// ErrNoFile is returned by GetFile when no object has the name.
+var ErrNoFile = errors.New("no such file object")
+
+// PutFile stores a file's bytes under name and returns their digest,
+// "sha256:<hex>". Storing the same name again replaces the object.
+func (l *Log) PutFile(ctx context.Context, name string, data []byte) (string, error) {
+	sum := sha256.Sum256(data)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	_, err := l.files.Put(ctx, jetstream.ObjectMeta{
+		Name:     name,
+		Metadata: map[string]string{"digest": digest},
+	}, bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("store file %s: %w", name, err)
+	}
+	return digest, nil
+}
+
+// GetFile returns the bytes stored under name, checked against digest when
+// digest is not empty.
+func (l *Log) GetFile(ctx context.Context, name, digest string) ([]byte, error) {
+	data, err := l.files.GetBytes(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, ErrNoFile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read file %s: %w", name, err)
+	}
+	if digest != "" {
+		sum := sha256.Sum256(data)
+		if got := "sha256:" + hex.EncodeToString(sum[:]); got != digest {
+			return nil, fmt.Errorf("read file %s: digest %s, want %s", name, got, digest)
+		}
+	}
+	return data, nil
 }
 
 // Tenant is the tenant token this log writes under.

@@ -1,9 +1,11 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,5 +171,25 @@ func TestStartServerBadStore(t *testing.T) {
 	defer cancel()
 	if _, err := StartServer(ctx, DefaultConfig("/proc/nope")); err == nil {
 		t.Fatal("started on an unwritable store")
+	}
+}
+
+func TestFiles(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	if _, err := l.GetFile(ctx, "file-x", ""); !errors.Is(err, ErrNoFile) {
+		t.Fatalf("missing file: %v", err)
+	}
+	data := bytes.Repeat([]byte("engram "), 200_000) // 1.4 MB: several chunks
+	digest, err := l.PutFile(ctx, "file-x", data)
+	if err != nil || !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("PutFile = %q, %v", digest, err)
+	}
+	got, err := l.GetFile(ctx, "file-x", digest)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("GetFile = %d bytes, %v", len(got), err)
+	}
+	if _, err := l.GetFile(ctx, "file-x", "sha256:00"); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Fatalf("wrong digest accepted: %v", err)
 	}
 }

@@ -29,6 +29,10 @@ const (
 	Partitions = 64
 	// SnapshotBucket is the Object Store bucket that holds projection snapshots.
 	SnapshotBucket = "SNAPSHOTS"
+	// FileBucket is the Object Store bucket that holds the bytes of files
+	// loaded into sources; file_created events name the object and its
+	// digest. Renaming it orphans every stored file.
+	FileBucket = "FILES"
 )
 
 // Header names engram writes on every event message.

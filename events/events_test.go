@@ -84,7 +84,13 @@ func samples() map[Type]Event {
 			ID: "message-01JD000000000000000000000N", Role: "user", Text: "{\"type\": \"user_message\", \"message\": \"hi\"}",
 			Name: "ada", Otid: "client-otid-1",
 		}},
-		TypeInputTaken: &InputTaken{IDs: []MessageID{"message-01JD000000000000000000000N"}},
+		TypeFileCreated: &FileCreated{
+			ID: "file-01JD000000000000000000000F", Name: "docs/a.txt", OriginalName: "a.txt", MIME: "text/plain",
+			Size: 12, Digest: "sha256:00ff", Object: "file-01JD000000000000000000000F", JobID: "job-01JD000000000000000000000J",
+		},
+		TypeFileUpdated: &FileUpdated{ID: "file-01JD000000000000000000000F", Status: "error", Error: "corrupt PDF", Passages: 3},
+		TypeFileDeleted: &FileDeleted{ID: "file-01JD000000000000000000000F"},
+		TypeInputTaken:  &InputTaken{IDs: []MessageID{"message-01JD000000000000000000000N"}},
 		TypeMessageAppended: &MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},

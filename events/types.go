@@ -33,6 +33,9 @@ const (
 	TypeMessageAppended     Type = "message_appended"
 	TypeMessageReceived     Type = "message_received"
 	TypeInputTaken          Type = "input_taken"
+	TypeFileCreated         Type = "file_created"
+	TypeFileUpdated         Type = "file_updated"
+	TypeFileDeleted         Type = "file_deleted"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -62,6 +65,9 @@ var registry = map[Type]func() Event{
 	TypeMessageAppended:     func() Event { return new(MessageAppended) },
 	TypeMessageReceived:     func() Event { return new(MessageReceived) },
 	TypeInputTaken:          func() Event { return new(InputTaken) },
+	TypeFileCreated:         func() Event { return new(FileCreated) },
+	TypeFileUpdated:         func() Event { return new(FileUpdated) },
+	TypeFileDeleted:         func() Event { return new(FileDeleted) },
 }
 
 var typeOrder = []Type{
@@ -77,6 +83,7 @@ var typeOrder = []Type{
 	TypeMessageAppended,
 	TypeMessageReceived,
 	TypeInputTaken,
+	TypeFileCreated, TypeFileUpdated, TypeFileDeleted,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -266,6 +273,35 @@ type PassageInserted struct {
 	CreatedAt       *time.Time      `json:"created_at,omitempty"` // when absent, the envelope time
 }
 
+// FileCreated records a file uploaded into a source (on the source
+// aggregate). Its bytes are in the object store under Object; Digest is
+// "sha256:<hex>" of those bytes. Status starts as "parsing".
+type FileCreated struct {
+	ID           FileID `json:"id"`
+	Name         string `json:"name"`          // Letta's file_name: "<source>/<original>", suffixed for duplicates
+	OriginalName string `json:"original_name"` // the name the client gave
+	MIME         string `json:"mime,omitempty"`
+	Size         int64  `json:"size"`
+	Digest       string `json:"digest"`
+	Object       string `json:"object"`
+	JobID        JobID  `json:"job_id,omitempty"`
+}
+
+// FileUpdated moves a file's processing along parsing → embedding →
+// completed | error.
+type FileUpdated struct {
+	ID       FileID `json:"id"`
+	Status   string `json:"status"`
+	Error    string `json:"error,omitempty"`
+	Passages int    `json:"passages,omitempty"` // passages written from the file, once completed
+}
+
+// FileDeleted removes a file from its source. Its passages are removed by
+// PassageDeleted events appended before it.
+type FileDeleted struct {
+	ID FileID `json:"id"`
+}
+
 // PassageDeleted removes a passage from its aggregate's archival memory.
 type PassageDeleted struct {
 	ID PassageID `json:"id"`
@@ -324,6 +360,9 @@ type MessageAppended struct {
 	Stderr []string `json:"stderr,omitempty"`
 }
 
+func (FileCreated) EventType() Type         { return TypeFileCreated }
+func (FileUpdated) EventType() Type         { return TypeFileUpdated }
+func (FileDeleted) EventType() Type         { return TypeFileDeleted }
 func (AgentCreated) EventType() Type        { return TypeAgentCreated }
 func (AgentUpdated) EventType() Type        { return TypeAgentUpdated }
 func (AgentDeleted) EventType() Type        { return TypeAgentDeleted }

@@ -267,10 +267,48 @@ func (s *State) applySource(env events.Envelope) {
 		for _, a := range s.Agents {
 			a.SourceIDs = remove(a.SourceIDs, id)
 		}
+		for _, p := range src.Passages {
+			delete(s.SourcePassages, events.PassageID(p.ID))
+		}
 	case *events.PassageInserted:
-		src.Passages = append(src.Passages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano()})
+		if s.SourcePassages == nil {
+			s.SourcePassages = map[events.PassageID]events.SourceID{}
+		}
+		if _, dup := s.SourcePassages[e.ID]; dup {
+			return
+		}
+		at := env.Time
+		if e.CreatedAt != nil {
+			at = *e.CreatedAt
+		}
+		s.SourcePassages[e.ID] = id
+		src.Passages = append(src.Passages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: at.UnixNano()})
+		if f := src.File(e.FileID); f != nil && e.FileID != "" {
+			f.Passages = append(f.Passages, e.ID)
+		}
 	case *events.PassageDeleted:
+		if s.SourcePassages[e.ID] != id {
+			return
+		}
+		delete(s.SourcePassages, e.ID)
 		src.Passages = slices.DeleteFunc(src.Passages, func(r Ref) bool { return r.ID == string(e.ID) })
+		for _, f := range src.Files {
+			f.Passages = slices.DeleteFunc(f.Passages, func(p events.PassageID) bool { return p == e.ID })
+		}
+	case *events.FileCreated:
+		if src.File(e.ID) != nil {
+			return
+		}
+		src.Files = append(src.Files, &File{
+			ID: e.ID, Name: e.Name, OriginalName: e.OriginalName, MIME: e.MIME, Size: e.Size, Digest: e.Digest,
+			Object: e.Object, JobID: e.JobID, Status: "parsing", CreatedAt: env.Time, UpdatedAt: env.Time,
+		})
+	case *events.FileUpdated:
+		if f := src.File(e.ID); f != nil {
+			f.Status, f.Error, f.UpdatedAt = e.Status, e.Error, env.Time
+		}
+	case *events.FileDeleted:
+		src.Files = slices.DeleteFunc(src.Files, func(f *File) bool { return f.ID == e.ID })
 	}
 }
 

@@ -129,6 +129,34 @@ type Source struct {
 	Created         events.Seq
 	Version         Version
 	Passages        []Ref
+	Files           []*File // in upload order
+}
+
+// File is the read model of one file loaded into a source.
+type File struct {
+	ID           events.FileID
+	Name         string
+	OriginalName string
+	MIME         string
+	Size         int64
+	Digest       string
+	Object       string
+	JobID        events.JobID
+	Status       string // parsing | embedding | completed | error
+	Error        string
+	Passages     []events.PassageID // written from this file, in order
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// File returns the source's file with the given id, or nil.
+func (s *Source) File(id events.FileID) *File {
+	for _, f := range s.Files {
+		if f.ID == id {
+			return f
+		}
+	}
+	return nil
 }
 
 // Job is the read model of one job.
@@ -159,6 +187,8 @@ type State struct {
 	Gone     map[string]Version         // versions of deleted aggregates, by id
 	Skipped  int                        // events that could not be applied (unknown type, bad bytes)
 	Passages map[events.PassageID]events.AgentID
+	// SourcePassages maps each passage of a source to its source.
+	SourcePassages map[events.PassageID]events.SourceID
 }
 
 // NewState returns an empty state.
@@ -172,6 +202,8 @@ func NewState() *State {
 		Kinds:    map[events.Kind]events.Seq{},
 		Gone:     map[string]Version{},
 		Passages: map[events.PassageID]events.AgentID{},
+
+		SourcePassages: map[events.PassageID]events.SourceID{},
 	}
 }
 
