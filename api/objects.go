@@ -137,6 +137,45 @@ type Source struct {
 	UpdatedAt       time.Time        `json:"updated_at"`
 }
 
+// FileMetadata is a file loaded into a source (Letta's folder file).
+type FileMetadata struct {
+	ID               string    `json:"id"`
+	SourceID         string    `json:"source_id"`
+	FileName         string    `json:"file_name"`
+	OriginalFileName string    `json:"original_file_name"`
+	FilePath         string    `json:"file_path"`
+	FileType         string    `json:"file_type"`
+	FileSize         int64     `json:"file_size"`
+	ProcessingStatus string    `json:"processing_status"` // parsing | embedding | completed | error
+	ErrorMessage     *string   `json:"error_message"`
+	TotalChunks      *int      `json:"total_chunks"`
+	ChunksEmbedded   *int      `json:"chunks_embedded"`
+	Content          *string   `json:"content,omitempty"`
+	Digest           string    `json:"digest,omitempty"` // engram: sha256 of the stored bytes
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// AgentFile is one file of an agent's sources, as GET /v1/agents/{id}/files
+// lists it.
+type AgentFile struct {
+	ID         string  `json:"id"`
+	FileID     string  `json:"file_id"`
+	FileName   string  `json:"file_name"`
+	FolderID   string  `json:"folder_id"`
+	FolderName string  `json:"folder_name"`
+	IsOpen     bool    `json:"is_open"`
+	Status     string  `json:"processing_status"`
+	Visible    *string `json:"visible_content"`
+}
+
+// FilesPage is Letta's NextFilesPage.
+type FilesPage struct {
+	Files      []AgentFile `json:"files"`
+	NextCursor *string     `json:"next_cursor"`
+	HasMore    bool        `json:"has_more"`
+}
+
 // Job statuses.
 const (
 	JobCreated   = "created"

@@ -210,6 +210,20 @@ type Client interface {
 	// order they were attached.
 	ListAttachedSources(ctx context.Context, agentID string) ([]api.Source, error)
 
+	// LoadFileToSource loads the file at filename (read on this machine)
+	// into a source: plain text, Markdown, JSON, HTML or PDF, split into
+	// passages. It returns the loading job; with blocking, once the job is
+	// completed or failed. A file over the size limit is fault.TooLarge and
+	// one of an unsupported type fault.Unsupported; neither changes anything.
+	LoadFileToSource(ctx context.Context, filename, sourceID string, blocking bool) (*api.Job, error)
+	// ListFilesFromSource lists every file loaded into a source, oldest
+	// first, with its processing status.
+	ListFilesFromSource(ctx context.Context, sourceID string) ([]api.FileMetadata, error)
+	// DeleteFileFromSource removes a file and its passages from a source.
+	DeleteFileFromSource(ctx context.Context, sourceID, fileID string) error
+	// ListSourcePassages lists every passage of a source, oldest first.
+	ListSourcePassages(ctx context.Context, sourceID string) ([]api.Passage, error)
+
 	// GetJob returns a job (such as loading a file into a source).
 	GetJob(ctx context.Context, id string) (*api.Job, error)
 	// ListJobs lists every job, oldest first.

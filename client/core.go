@@ -6,6 +6,7 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/service"
 )
 
 // backend is one way to reach a node: the service in the process, or a
@@ -60,6 +61,12 @@ type backend interface {
 	deleteSource(ctx context.Context, id string) error
 
 	getJob(ctx context.Context, id string) (api.Job, error)
+	// loadFiles stores files in a source and starts loading them; it
+	// answers the jobs it started (Local: one; REST: one per file).
+	loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, error)
+	listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error)
+	deleteFile(ctx context.Context, sourceID, fileID string) error
+	sourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error)
 	listJobs(ctx context.Context, p api.Page) ([]api.Job, error)
 
 	listModels(ctx context.Context) ([]api.Model, error)

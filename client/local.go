@@ -209,6 +209,26 @@ func (l local) deleteSource(ctx context.Context, id string) error { return l.svc
 
 func (l local) getJob(ctx context.Context, id string) (api.Job, error) { return l.svc.GetJob(ctx, id) }
 
+func (l local) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, error) {
+	res, err := l.svc.LoadFiles(ctx, sourceID, files, service.DupSuffix)
+	if err != nil || res.Job.ID == "" {
+		return nil, err
+	}
+	return []api.Job{res.Job}, nil
+}
+
+func (l local) listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error) {
+	return l.svc.ListFiles(ctx, sourceID, p, false)
+}
+
+func (l local) deleteFile(ctx context.Context, sourceID, fileID string) error {
+	return l.svc.DeleteFile(ctx, sourceID, fileID)
+}
+
+func (l local) sourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error) {
+	return l.svc.ListSourcePassages(ctx, sourceID, p)
+}
+
 func (l local) listJobs(ctx context.Context, p api.Page) ([]api.Job, error) {
 	return l.svc.ListJobs(ctx, "", p)
 }

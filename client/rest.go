@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/service"
 )
 
 // REST is a Client of an engram server over HTTP, speaking the modern Letta
@@ -162,7 +165,10 @@ func (t *transport) call(ctx context.Context, method string, q url.Values, in, o
 		u += "?" + q.Encode()
 	}
 	var body io.Reader
-	if in != nil {
+	ctype := "application/json"
+	if raw, ok := in.(rawBody); ok {
+		body, ctype = bytes.NewReader(raw.data), raw.contentType
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fault.Wrap(fault.Invalid, err, "%s %s: cannot encode the request", method, path)
@@ -176,7 +182,7 @@ func (t *transport) call(ctx context.Context, method string, q url.Values, in, o
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "engram-go-client")
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	if t.token != "" {
 		req.Header.Set("Authorization", "Bearer "+t.token)
@@ -441,6 +447,56 @@ func (t *transport) deleteSource(ctx context.Context, id string) error {
 
 func (t *transport) getJob(ctx context.Context, id string) (api.Job, error) {
 	return fetch[api.Job](ctx, t, http.MethodGet, nil, nil, "/v1/jobs/%s", id)
+}
+
+// rawBody is a request body that is not JSON (a multipart upload).
+type rawBody struct {
+	contentType string
+	data        []byte
+}
+
+// loadFiles uploads each file with 0.5's route, which answers the job.
+func (t *transport) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, error) {
+	var jobs []api.Job
+	for _, f := range files {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, f.Name))
+		typ := f.MIME
+		if typ == "" {
+			typ = "application/octet-stream"
+		}
+		h.Set("Content-Type", typ)
+		part, err := w.CreatePart(h)
+		if err == nil {
+			_, err = part.Write(f.Data)
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			return jobs, fault.Wrap(fault.Invalid, err, "cannot encode the upload of %s", f.Name)
+		}
+		job, err := fetch[api.Job](ctx, t, http.MethodPost, nil, rawBody{w.FormDataContentType(), buf.Bytes()}, "/v1/sources/%s/upload", sourceID)
+		if err != nil {
+			return jobs, err
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, nil
+}
+
+func (t *transport) listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error) {
+	return list[api.FileMetadata](ctx, t, pageQuery(nil, p), "/v1/folders/%s/files", sourceID)
+}
+
+func (t *transport) deleteFile(ctx context.Context, sourceID, fileID string) error {
+	return t.call(ctx, http.MethodDelete, nil, nil, nil, "/v1/folders/%s/%s", sourceID, fileID)
+}
+
+func (t *transport) sourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error) {
+	return list[api.Passage](ctx, t, pageQuery(nil, p), "/v1/folders/%s/passages", sourceID)
 }
 
 func (t *transport) listJobs(ctx context.Context, p api.Page) ([]api.Job, error) {

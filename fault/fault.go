@@ -19,6 +19,8 @@ const (
 	Permission                // the caller may not do this
 	Unavailable               // a dependency is down or overloaded; retry later
 	Unprocessable             // well-formed input that fails validation (HTTP 422)
+	TooLarge                  // the input is over a size limit (HTTP 413)
+	Unsupported               // the input's media type is not supported (HTTP 415)
 )
 
 func (k Kind) String() string {
@@ -35,6 +37,10 @@ func (k Kind) String() string {
 		return "unavailable"
 	case Unprocessable:
 		return "unprocessable"
+	case TooLarge:
+		return "too large"
+	case Unsupported:
+		return "unsupported media type"
 	}
 	return "internal"
 }

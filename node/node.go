@@ -129,6 +129,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Service.Tools = runner
 		logger.Info("tool sandbox", "isolation", runner.Isolation())
 	}
+	if cfg.Service.Files == nil {
+		cfg.Service.Files = l
+	}
+	if cfg.Service.Logger == nil {
+		cfg.Service.Logger = logger.With("component", "service")
+	}
 	n.Service = service.New(l, proj, deriver, cfg.Service)
 	if err := n.Service.EnsureBaseTools(ctx); err != nil {
 		n.Close(context.Background())
@@ -146,6 +152,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.inputs, err = l.ConsumeInputs(ctx, n.dispatch); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
+	}
+	if k := n.Service.ResumeLoads(); k > 0 {
+		logger.Info("resuming unfinished file loads", "jobs", k)
 	}
 	n.Ready = time.Since(began)
 	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
@@ -266,6 +275,9 @@ func (n *Node) Close(ctx context.Context) {
 		n.dmu.Unlock()
 		n.cancel()
 		n.wg.Wait()
+		if n.Service != nil {
+			n.Service.Close()
+		}
 		if n.snapshots {
 			if err := n.Projection.Snapshot(ctx); err != nil {
 				n.log.Warn("final snapshot failed", "err", err)

@@ -61,6 +61,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			code = http.StatusConflict
 		case fault.Unavailable:
 			code = http.StatusServiceUnavailable
+		case fault.TooLarge:
+			code = http.StatusRequestEntityTooLarge
+		case fault.Unsupported:
+			code = http.StatusUnsupportedMediaType
 		}
 		if code != http.StatusInternalServerError {
 			msg = fault.Message(err)

@@ -56,6 +56,9 @@ type Config struct {
 	// MaxBodyBytes caps the size of a request body; a larger one is refused
 	// with 413. Zero or negative means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxUploadBytes limits the body of a file upload (POST .../upload).
+	// Zero or negative means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
 	// Logger receives internal errors and recovered panics; nil discards.
 	Logger *slog.Logger
 }
@@ -81,6 +84,9 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
 	h := &handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token))}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -100,6 +106,10 @@ func (h *handler) handle(pattern string, e endpoint) {
 		v, err := e(r)
 		if err != nil {
 			h.fail(w, r, err)
+			return
+		}
+		if _, ok := v.(noContent); ok {
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		h.reply(w, r, http.StatusOK, v)
@@ -131,7 +141,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(service.WithIdempotencyKey(r.Context(), key))
 	}
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(tw, r.Body, h.cfg.MaxBodyBytes)
+		limit := h.cfg.MaxBodyBytes
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/upload") {
+			limit = h.cfg.MaxUploadBytes
+		}
+		r.Body = http.MaxBytesReader(tw, r.Body, limit)
 	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		if allow := h.allowed(r); len(allow) > 0 {

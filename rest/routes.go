@@ -39,6 +39,7 @@ func (h *handler) routes() {
 	// Agent sources (folders).
 	h.handle("GET /v1/agents/{agent_id}/folders", h.listAgentSources)
 	h.handle("GET /v1/agents/{agent_id}/sources", h.listAgentSources) // 0.5
+	h.handle("GET /v1/agents/{agent_id}/files", h.listAgentFiles)
 	h.handle("PATCH /v1/agents/{agent_id}/folders/attach/{source_id}", h.attachSource)
 	h.handle("PATCH /v1/agents/{agent_id}/folders/detach/{source_id}", h.detachSource)
 	h.handle("PATCH /v1/agents/{agent_id}/sources/attach/{source_id}", h.attachSource) // deprecated alias
@@ -88,6 +89,11 @@ func (h *handler) routes() {
 		// /name/agents, which ServeMux refuses to register; one
 		// pattern serves both.
 		h.handle("GET "+p+"/{first}/{second}", h.sourceByNameOrAgents)
+		h.handle("POST "+p+"/{source_id}/upload", h.uploadFile)
+		h.handle("GET "+p+"/{source_id}/files", h.listFiles)
+		h.handle("GET "+p+"/{source_id}/files/{file_id}", h.getFile)
+		h.handle("DELETE "+p+"/{source_id}/{file_id}", h.deleteFile)
+		h.handle("GET "+p+"/{source_id}/passages", h.listSourcePassages)
 	}
 	h.handle("POST /v1/sources/{source_id}/attach", h.attachSourceOld) // 0.5
 	h.handle("POST /v1/sources/{source_id}/detach", h.detachSourceOld) // 0.5

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -33,19 +34,33 @@ func (s *Service) InsertArchival(ctx context.Context, agentID string, req api.Cr
 		t = t.UTC()
 		at = &t
 	}
+	var embCfg json.RawMessage
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			embCfg = a.EmbeddingConfig
+		}
+	})
+	vecs, err := s.embed(ctx, embCfg, []string{req.Text})
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "the embedding provider failed; nothing was stored")
+	}
 	c := s.command(ctx, "insert_passage", agentID)
 	var id string
-	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+	err = s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		a, err := s.lookupAgent(st, agentID)
 		if err != nil {
 			return err
 		}
 		id = c.newID(events.PrefixPassage)
 		d.expectAt(st, agentAgg(agentID))
-		d.add(c, agentAgg(agentID), &events.PassageInserted{
+		p := &events.PassageInserted{
 			ID: events.PassageID(id), AgentID: a.ID, Text: req.Text, Tags: dedupe(req.Tags),
 			EmbeddingConfig: a.EmbeddingConfig, CreatedAt: at,
-		})
+		}
+		if vecs != nil && string(a.EmbeddingConfig) == string(embCfg) {
+			p.Embedding = vecs[0]
+		}
+		d.add(c, agentAgg(agentID), p)
 		return nil
 	})
 	if err != nil {

@@ -733,8 +733,18 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 				embedding = a.EmbeddingConfig
 			}
 		})
-		for _, text := range out.Inserts {
-			d.add(c, agg, &events.PassageInserted{ID: events.PassageID(c.newID(events.PrefixPassage)), AgentID: events.AgentID(agentID), Text: text, EmbeddingConfig: embedding})
+		vecs, err := s.embed(ctx, embedding, out.Inserts)
+		if err != nil {
+			// The passage is kept, found by its words until re-embedded.
+			s.cfg.Logger.Warn("embedding an archival insert failed; stored without a vector", "agent", agentID, "err", err)
+			vecs = nil
+		}
+		for i, text := range out.Inserts {
+			p := &events.PassageInserted{ID: events.PassageID(c.newID(events.PrefixPassage)), AgentID: events.AgentID(agentID), Text: text, EmbeddingConfig: embedding}
+			if vecs != nil {
+				p.Embedding = vecs[i]
+			}
+			d.add(c, agg, p)
 		}
 		if err := checkSize(d.evs); err != nil {
 			return stepResult{}, err

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,13 @@ type Config struct {
 	// tests (killing the process at that moment); leave it nil.
 	BeforeStepCommit func()
 	Tools            ToolRunner // runs custom Python tools; nil: they cannot run
+	Files            FileStore  // keeps uploaded files; nil: sources cannot load files
+	Ingest           Ingester   // splits files into passages; nil: sources cannot load files
+	// Embed returns the embedder for an embedding config, or nil when its
+	// model is not served (then passages are stored without vectors and
+	// search is by words alone). A nil Embed serves none.
+	Embed  func(api.EmbeddingConfig) Embedder
+	Logger *slog.Logger // nil means slog.Default()
 }
 
 // Providers finds the chat model behind a handle such as "openai/gpt-4o-mini".
@@ -75,6 +83,17 @@ type Service struct {
 	bodies      bodyCache
 	tokenMu     sync.Mutex // guards tokenCounts
 	tokenCounts map[string]int
+	bg          context.Context // background work (loading files) runs under it
+	stopBG      context.CancelFunc
+	bgWG        sync.WaitGroup
+	loading     sync.Map // job id → true while the job runs here
+}
+
+// Close stops background work (a file load in progress resumes at the next
+// start) and waits for it to end.
+func (s *Service) Close() {
+	s.stopBG()
+	s.bgWG.Wait()
 }
 
 // Conflicts counts appends that lost a race and were decided again.
@@ -94,7 +113,12 @@ func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config
 	if cfg.MaxSteps == 0 {
 		cfg.MaxSteps = 50
 	}
-	return &Service{log: log, proj: proj, schema: schema, cfg: cfg}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{log: log, proj: proj, schema: schema, cfg: cfg}
+	s.bg, s.stopBG = context.WithCancel(context.Background())
+	return s
 }
 
 type ctxKey int
