@@ -10,6 +10,8 @@
 //	POST /v1/messages          Anthropic messages; SSE events when "stream": true
 //	GET  /v1/models            the model list, in OpenAI's format (Anthropic's when
 //	                           the request carries an anthropic-version header)
+//	POST /v1/embeddings        OpenAI embeddings from a scripted function
+//	                           ([Server.SetEmbedder]); consumes no step
 //
 // Every completion request, of either protocol, consumes the next [Step] of
 // the script, in order; a retry by the client is a request like any other and
@@ -150,6 +152,8 @@ type Server struct {
 	def   *Step
 	reqs  []Recorded
 	seq   int // numbers replies, for their IDs
+
+	emb embeddings // POST /v1/embeddings (embeddings.go)
 }
 
 // NewServer starts a server that replays steps, and closes it when the test
@@ -165,6 +169,7 @@ func NewServer(t testing.TB, steps ...Step) *Server {
 	mux.HandleFunc("POST /v1/chat/completions", s.serveOpenAI)
 	mux.HandleFunc("POST /v1/messages", s.serveAnthropic)
 	mux.HandleFunc("GET /v1/models", s.serveModels)
+	mux.HandleFunc("POST /v1/embeddings", s.serveEmbeddings)
 	mux.HandleFunc("/", s.serveNotFound)
 	s.srv = httptest.NewServer(mux)
 	s.AnthropicURL = s.srv.URL

@@ -1,0 +1,341 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search/query"
+)
+
+// Tag matching modes of Query.TagMatch.
+const (
+	TagsAny = "any"
+	TagsAll = "all"
+)
+
+// Search limits.
+const (
+	DefaultLimit = 10
+	MaxLimit     = 1000
+	// RRFK is the k of reciprocal rank fusion: score = Σ 1/(RRFK + rank).
+	RRFK = 60
+	// FusionWindow is how many of each ranking a hybrid search fuses, at
+	// least; a deeper page widens it to Offset+Limit.
+	FusionWindow = 100
+)
+
+// Query selects and ranks documents.
+//
+// With Text only, documents are ranked by BM25 over the text; with Vector
+// only, by cosine similarity to it (documents without a vector of the same
+// dimension are not candidates); with both, by reciprocal rank fusion of the
+// two rankings; with neither, every document that passes the filters is
+// listed newest first. Ties are broken by id, so a ranking is reproducible.
+type Query struct {
+	Owners   []string // required: the documents of any of these owners
+	Kind     string   // KindPassage, KindMessage, or "" for both
+	Text     string
+	Vector   []float32
+	Tags     []string // documents with any (TagMatch "any", the default) or all of these tags
+	TagMatch string
+	Roles    []string  // documents with any of these roles
+	After    time.Time // documents at or after this time, when set
+	Before   time.Time // documents strictly before this time, when set
+	Offset   int
+	Limit    int // zero means DefaultLimit; at most MaxLimit
+}
+
+// Result is one page of hits.
+type Result struct {
+	Hits []Hit
+	// Total is the number of documents the query matches: the text's
+	// matches, the vector's candidates, or their union.
+	Total int
+}
+
+// Hit is one matching document. Score is BM25, cosine similarity or the
+// fused RRF score, by the kind of query; 0 for a listing.
+type Hit struct {
+	ID    string
+	Owner string
+	Score float64
+	Time  time.Time
+}
+
+func (q *Query) check() error {
+	if len(q.Owners) == 0 {
+		return errors.New("query without owners")
+	}
+	if slices.Contains(q.Owners, "") {
+		return errors.New("query with an empty owner")
+	}
+	if q.Kind != "" && q.Kind != KindPassage && q.Kind != KindMessage {
+		return fmt.Errorf("kind %q is not %q or %q", q.Kind, KindPassage, KindMessage)
+	}
+	if q.TagMatch != "" && q.TagMatch != TagsAny && q.TagMatch != TagsAll {
+		return fmt.Errorf("tag match %q is not %q or %q", q.TagMatch, TagsAny, TagsAll)
+	}
+	if q.Offset < 0 {
+		return fmt.Errorf("negative offset %d", q.Offset)
+	}
+	if q.Limit < 0 || q.Limit > MaxLimit {
+		return fmt.Errorf("limit %d is outside 0..%d", q.Limit, MaxLimit)
+	}
+	if !q.After.IsZero() && !q.Before.IsZero() && !q.After.Before(q.Before) {
+		return fmt.Errorf("empty time range: %v is not before %v", q.After, q.Before)
+	}
+	return nil
+}
+
+// filters builds the Bleve query of everything but the text.
+func (q *Query) filters() []query.Query {
+	qs := []query.Query{filterQuery(q.Owners, q.Kind)}
+	if len(q.Tags) > 0 {
+		qs = append(qs, termsQuery(fieldTags, q.Tags, q.TagMatch == TagsAll))
+	}
+	if len(q.Roles) > 0 {
+		qs = append(qs, termsQuery(fieldRole, q.Roles, false))
+	}
+	if !q.After.IsZero() || !q.Before.IsZero() {
+		incl, excl := true, false
+		dq := bleve.NewDateRangeInclusiveQuery(q.After.UTC(), q.Before.UTC(), &incl, &excl)
+		dq.SetField(fieldTime)
+		dq.SetBoost(0)
+		qs = append(qs, dq)
+	}
+	return qs
+}
+
+func (q *Query) vecFilter() *vecFilter {
+	f := &vecFilter{kind: q.Kind, roles: q.Roles, tags: q.Tags, allTags: q.TagMatch == TagsAll, after: math.MinInt64}
+	if !q.After.IsZero() {
+		f.after = q.After.UnixNano()
+	}
+	if !q.Before.IsZero() {
+		f.before = q.Before.UnixNano()
+	}
+	return f
+}
+
+// Search runs q. A query vector that is empty or zero counts as none.
+func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
+	if err := q.check(); err != nil {
+		return Result{}, fmt.Errorf("search: %w", err)
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultLimit
+	}
+	text := strings.TrimSpace(q.Text) != ""
+	vec := normalize(q.Vector)
+	var (
+		res Result
+		err error
+	)
+	switch {
+	case text && vec != nil:
+		res, err = ix.hybrid(ctx, q, vec)
+	case text:
+		res, err = ix.bm25(ctx, q)
+	case vec != nil:
+		res, err = ix.vector(q, vec)
+	default:
+		res, err = ix.list(ctx, q)
+	}
+	if errors.Is(err, bleve.ErrorIndexClosed) {
+		err = ErrClosed
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("search: %w", err)
+	}
+	return res, nil
+}
+
+func (ix *Index) textQuery(q Query) query.Query {
+	mq := bleve.NewMatchQuery(q.Text)
+	mq.SetField(fieldText)
+	return bleve.NewConjunctionQuery(append([]query.Query{mq}, q.filters()...)...)
+}
+
+// bm25 ranks the text's matches.
+func (ix *Index) bm25(ctx context.Context, q Query) (Result, error) {
+	req := bleve.NewSearchRequestOptions(ix.textQuery(q), q.Limit, q.Offset, false)
+	req.SortBy([]string{"-_score", "_id"})
+	req.Fields = []string{fieldOwner, fieldAt}
+	res, err := ix.bleve().SearchInContext(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	out := Result{Total: int(res.Total), Hits: make([]Hit, 0, len(res.Hits))}
+	for _, h := range res.Hits {
+		out.Hits = append(out.Hits, hitOf(h.ID, h.Score, h.Fields))
+	}
+	return out, nil
+}
+
+func hitOf(id string, score float64, fields map[string]any) Hit {
+	h := Hit{ID: id, Score: score}
+	h.Owner, _ = fields[fieldOwner].(string)
+	if at, ok := fields[fieldAt].(string); ok {
+		h.Time, _ = time.Parse(time.RFC3339Nano, at)
+	}
+	return h
+}
+
+// list returns the filtered documents, newest first.
+func (ix *Index) list(ctx context.Context, q Query) (Result, error) {
+	req := bleve.NewSearchRequestOptions(bleve.NewConjunctionQuery(q.filters()...), q.Limit, q.Offset, false)
+	req.SortBy([]string{"-" + fieldTime, "-_id"})
+	req.Score = "none"
+	req.Fields = []string{fieldOwner, fieldAt}
+	res, err := ix.bleve().SearchInContext(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	out := Result{Total: int(res.Total), Hits: make([]Hit, 0, len(res.Hits))}
+	for _, h := range res.Hits {
+		out.Hits = append(out.Hits, hitOf(h.ID, 0, h.Fields))
+	}
+	return out, nil
+}
+
+// vectorTop ranks the candidates' vectors against vec, keeping the best k.
+func (ix *Index) vectorTop(q Query, vec []float32, k int) ([]scored, int, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return nil, 0, ErrClosed
+	}
+	var blocks []*vecBlock
+	for _, o := range dedup(q.Owners) {
+		if b := ix.vecs.blocks[vecKey{o, len(vec)}]; b != nil {
+			blocks = append(blocks, b)
+		}
+	}
+	top, total := scan(blocks, vec, q.vecFilter(), k)
+	return top, total, nil
+}
+
+func dedup(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (ix *Index) vector(q Query, vec []float32) (Result, error) {
+	top, total, err := ix.vectorTop(q, vec, q.Offset+q.Limit)
+	if err != nil {
+		return Result{}, err
+	}
+	out := Result{Total: total}
+	for i := q.Offset; i < len(top); i++ {
+		s := top[i]
+		out.Hits = append(out.Hits, Hit{ID: s.id, Owner: s.owner, Score: float64(s.score), Time: fromNano(s.time)})
+	}
+	return out, nil
+}
+
+// hybrid fuses the BM25 and vector rankings by reciprocal rank fusion.
+func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, error) {
+	window := max(FusionWindow, q.Offset+q.Limit)
+	req := bleve.NewSearchRequestOptions(ix.textQuery(q), window, 0, false)
+	req.SortBy([]string{"-_score", "_id"})
+	res, err := ix.bleve().SearchInContext(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	top, vtotal, err := ix.vectorTop(q, vec, window)
+	if err != nil {
+		return Result{}, err
+	}
+
+	// Total: the vector candidates, plus the text matches that are not
+	// candidates because they have no vector of this dimension.
+	noVec := bleve.NewBooleanQuery()
+	noVec.AddMust(ix.textQuery(q))
+	dq := bleve.NewTermQuery(fmt.Sprint(len(vec)))
+	dq.SetField(fieldDim)
+	noVec.AddMustNot(dq)
+	creq := bleve.NewSearchRequestOptions(noVec, 0, 0, false)
+	creq.Score = "none"
+	cres, err := ix.bleve().SearchInContext(ctx, creq)
+	if err != nil {
+		return Result{}, err
+	}
+
+	type fused struct {
+		id    string
+		score float64
+		vec   *scored
+	}
+	byID := map[string]*fused{}
+	var all []*fused
+	get := func(id string) *fused {
+		f := byID[id]
+		if f == nil {
+			f = &fused{id: id}
+			byID[id] = f
+			all = append(all, f)
+		}
+		return f
+	}
+	for i, h := range res.Hits {
+		get(h.ID).score += 1 / float64(RRFK+i+1)
+	}
+	for i := range top {
+		f := get(top[i].id)
+		f.score += 1 / float64(RRFK+i+1)
+		f.vec = &top[i]
+	}
+	slices.SortFunc(all, func(a, b *fused) int {
+		if a.score != b.score {
+			if a.score > b.score {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	out := Result{Total: vtotal + int(cres.Total)}
+	if q.Offset >= len(all) {
+		return out, nil
+	}
+	page := all[q.Offset:min(len(all), q.Offset+q.Limit)]
+
+	// Owner and time: from the vector store, or from the index for text
+	// matches without a vector.
+	var missing []string
+	for _, f := range page {
+		if f.vec == nil {
+			missing = append(missing, f.id)
+		}
+	}
+	stored := map[string]Hit{}
+	if len(missing) > 0 {
+		req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(missing), len(missing), 0, false)
+		req.Fields = []string{fieldOwner, fieldAt}
+		req.Score = "none"
+		r, err := ix.bleve().SearchInContext(ctx, req)
+		if err != nil {
+			return Result{}, err
+		}
+		for _, h := range r.Hits {
+			stored[h.ID] = hitOf(h.ID, 0, h.Fields)
+		}
+	}
+	for _, f := range page {
+		h := Hit{ID: f.id, Score: f.score}
+		if f.vec != nil {
+			h.Owner, h.Time = f.vec.owner, fromNano(f.vec.time)
+		} else if s, ok := stored[f.id]; ok {
+			h.Owner, h.Time = s.Owner, s.Time
+		}
+		out.Hits = append(out.Hits, h)
+	}
+	return out, nil
+}
