@@ -209,6 +209,20 @@ type Passage struct {
 	CreatedAt       time.Time        `json:"created_at"`
 }
 
+// ArchivalSearch is the answer of GET /v1/agents/{id}/archival-memory/search.
+type ArchivalSearch struct {
+	Results []ArchivalResult `json:"results"`
+	Count   int              `json:"count"`
+}
+
+// ArchivalResult is one passage an archival search found.
+type ArchivalResult struct {
+	ID        string   `json:"id"`
+	Content   string   `json:"content"`
+	Timestamp string   `json:"timestamp"`
+	Tags      []string `json:"tags"`
+}
+
 // ArchivalMemorySummary counts an agent's archival passages.
 type ArchivalMemorySummary struct {
 	Size int `json:"size"`

@@ -26,6 +26,7 @@ import (
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/node"
+	"github.com/engram-dev/engram/service"
 )
 
 // Client is a connection to engram: agents, their memory, block templates,
@@ -221,6 +222,9 @@ type Client interface {
 	ListFilesFromSource(ctx context.Context, sourceID string) ([]api.FileMetadata, error)
 	// DeleteFileFromSource removes a file and its passages from a source.
 	DeleteFileFromSource(ctx context.Context, sourceID, fileID string) error
+	// SearchArchivalMemory ranks the passages an agent's archival search
+	// sees: its own and those of its attached sources.
+	SearchArchivalMemory(ctx context.Context, agentID string, q service.ArchivalQuery) (*api.ArchivalSearch, error)
 	// ListSourcePassages lists every passage of a source, oldest first.
 	ListSourcePassages(ctx context.Context, sourceID string) ([]api.Passage, error)
 

@@ -34,6 +34,7 @@ type backend interface {
 	listPassages(ctx context.Context, agentID string, p api.Page) ([]api.Passage, error)
 	deletePassage(ctx context.Context, agentID, passageID string) error
 	archivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error)
+	searchPassages(ctx context.Context, agentID string, q service.ArchivalQuery) (api.ArchivalSearch, error)
 	recallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error)
 	listMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error)
 	send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error)

@@ -97,3 +97,10 @@ func (c core) ListSourcePassages(ctx context.Context, sourceID string) ([]api.Pa
 		return c.b.sourcePassages(ctx, sourceID, p)
 	})
 }
+
+// SearchArchivalMemory ranks the passages an agent's archival search sees
+// (its own and its attached sources'): BM25 over their words, fused with
+// vector similarity when the agent's embedding model is served.
+func (c core) SearchArchivalMemory(ctx context.Context, agentID string, q service.ArchivalQuery) (*api.ArchivalSearch, error) {
+	return one(c.b.searchPassages(ctx, agentID, q))
+}

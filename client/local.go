@@ -129,6 +129,10 @@ func (l local) archivalSummary(ctx context.Context, agentID string) (api.Archiva
 	return l.svc.ArchivalSummary(ctx, agentID)
 }
 
+func (l local) searchPassages(ctx context.Context, agentID string, q service.ArchivalQuery) (api.ArchivalSearch, error) {
+	return l.svc.SearchArchival(ctx, agentID, q)
+}
+
 func (l local) recallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error) {
 	return l.svc.RecallSummary(ctx, agentID)
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
@@ -456,6 +457,26 @@ type rawBody struct {
 }
 
 // loadFiles uploads each file with 0.5's route, which answers the job.
+func (t *transport) searchPassages(ctx context.Context, agentID string, q service.ArchivalQuery) (api.ArchivalSearch, error) {
+	v := url.Values{"query": {q.Query}}
+	for _, tag := range q.Tags {
+		v.Add("tags", tag)
+	}
+	if q.TagMatch != "" {
+		v.Set("tag_match_mode", q.TagMatch)
+	}
+	if q.Limit != 0 {
+		v.Set("top_k", strconv.Itoa(q.Limit))
+	}
+	if !q.After.IsZero() {
+		v.Set("start_datetime", q.After.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.Before.IsZero() {
+		v.Set("end_datetime", q.Before.UTC().Format(time.RFC3339Nano))
+	}
+	return fetch[api.ArchivalSearch](ctx, t, http.MethodGet, v, nil, "/v1/agents/%s/archival-memory/search", agentID)
+}
+
 func (t *transport) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, error) {
 	var jobs []api.Job
 	for _, f := range files {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
@@ -62,8 +63,16 @@ type Node struct {
 	busy      map[string][]bus.Input // agents with a running goroutine, and their queued inputs
 	closing   bool
 	lock      *os.File
+	index     *indexer
 	Ready     time.Duration // how long Start took
 }
+
+// RebuildIndex builds the search index afresh from the whole log, beside
+// the live one (which keeps serving), and swaps it in.
+func (n *Node) RebuildIndex(ctx context.Context) error { return n.index.rebuild(ctx) }
+
+// IndexedSeq is the last log sequence the search index holds.
+func (n *Node) IndexedSeq() events.Seq { return n.index.Applied() }
 
 // Start starts a node and returns once its projections hold everything in
 // the log. The caller must Close it.
@@ -132,6 +141,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Service.Files == nil {
 		cfg.Service.Files = l
 	}
+	if n.index, err = openIndexer(filepath.Join(cfg.DataDir, "index"), l, logger.With("component", "index")); err != nil {
+		n.Close(context.Background())
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	n.index.start()
+	cfg.Service.Search = n.index
 	if cfg.Service.Logger == nil {
 		cfg.Service.Logger = logger.With("component", "service")
 	}
@@ -277,6 +292,11 @@ func (n *Node) Close(ctx context.Context) {
 		n.wg.Wait()
 		if n.Service != nil {
 			n.Service.Close()
+		}
+		if n.index != nil {
+			if err := n.index.close(); err != nil {
+				n.log.Warn("closing the search index failed", "err", err)
+			}
 		}
 		if n.snapshots {
 			if err := n.Projection.Snapshot(ctx); err != nil {

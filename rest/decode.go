@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/engram-dev/engram/api"
 )
@@ -161,6 +162,22 @@ func (q *query) boolean(key string, def bool) bool {
 }
 
 // page reads before, after (or its old alias cursor), limit and order.
+// datetime reads an ISO 8601 time (a date alone means its midnight UTC);
+// absent is the zero time.
+func (q *query) datetime(key string) time.Time {
+	v := q.str(key)
+	if v == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC()
+		}
+	}
+	q.fail(unprocessable("query parameter %s must be an ISO 8601 time, not %q", key, v))
+	return time.Time{}
+}
+
 func (q *query) page() api.Page {
 	p := api.Page{Before: q.str("before"), After: q.str("after"), Order: q.str("order")}
 	if p.After == "" {

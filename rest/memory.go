@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
@@ -139,6 +140,28 @@ func (h *handler) listArchival(r *http.Request) (any, error) {
 		return nil, q.err
 	}
 	return h.svc.ListArchival(r.Context(), r.PathValue("agent_id"), p)
+}
+
+// searchArchival serves GET /v1/agents/{agent_id}/archival-memory/search.
+func (h *handler) searchArchival(r *http.Request) (any, error) {
+	q := queryOf(r)
+	aq := service.ArchivalQuery{Query: q.str("query"), Tags: q.strs("tags"), TagMatch: q.str("tag_match_mode")}
+	if !q.has("query") {
+		q.fail(unprocessable("query parameter query is required"))
+	}
+	if k := q.str("top_k"); k != "" {
+		n, err := strconv.Atoi(k)
+		if err != nil || n < 1 {
+			q.fail(unprocessable("query parameter top_k must be a positive integer, not %q", k))
+		}
+		aq.Limit = n
+	}
+	aq.After = q.datetime("start_datetime")
+	aq.Before = q.datetime("end_datetime")
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.SearchArchival(r.Context(), r.PathValue("agent_id"), aq)
 }
 
 func (h *handler) deleteArchival(r *http.Request) (any, error) {

@@ -51,6 +51,7 @@ func (h *handler) routes() {
 		h.handle("GET /v1/agents/{agent_id}/"+p, h.listArchival)
 		h.handle("DELETE /v1/agents/{agent_id}/"+p+"/{memory_id}", h.deleteArchival)
 	}
+	h.handle("GET /v1/agents/{agent_id}/archival-memory/search", h.searchArchival)
 	h.handle("GET /v1/agents/{agent_id}/memory/archival", h.archivalSummary) // 0.5
 	h.handle("GET /v1/agents/{agent_id}/memory/recall", h.recallSummary)     // 0.5
 	h.handle("GET /v1/agents/{agent_id}/context", h.contextSummary)

@@ -33,6 +33,7 @@ const (
 	fieldTags  = "tags"
 	fieldTime  = "time" // datetime, for ranges and sorting
 	fieldAt    = "at"   // the time as RFC 3339 text, stored only, for hits
+	fieldSeq   = "seq"  // the log sequence of the document's event, stored only, for hits
 	fieldText  = "text"
 	fieldDim   = "vdim" // the vector's dimension, "" when there is none
 )
@@ -53,6 +54,7 @@ type Doc struct {
 	Role  string // messages: user, assistant, ...
 	Tags  []string
 	Time  time.Time
+	Seq   uint64 // the log sequence of the event that wrote it, returned in hits
 	// Vector is the document's embedding, if it has one. It is normalised
 	// on insert; an empty, zero or non-finite vector is ignored.
 	Vector []float32
@@ -165,6 +167,7 @@ func indexMapping() mapping.IndexMapping {
 	at := bleve.NewTextFieldMapping()
 	at.Index, at.Store, at.IncludeTermVectors, at.DocValues, at.IncludeInAll = false, true, false, false, false
 	dm.AddFieldMappingsAt(fieldAt, at)
+	dm.AddFieldMappingsAt(fieldSeq, at)
 
 	im.DefaultMapping = dm
 	return im
@@ -387,6 +390,9 @@ func bleveDoc(d Doc) map[string]any {
 		fieldText:  d.Text,
 		fieldTime:  d.Time.UTC(),
 		fieldAt:    d.Time.UTC().Format(time.RFC3339Nano),
+	}
+	if d.Seq != 0 {
+		m[fieldSeq] = strconv.FormatUint(d.Seq, 10)
 	}
 	if d.Role != "" {
 		m[fieldRole] = d.Role

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,7 @@ type Hit struct {
 	Owner string
 	Score float64
 	Time  time.Time
+	Seq   uint64 // the document's Doc.Seq
 }
 
 func (q *Query) check() error {
@@ -147,6 +149,9 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	default:
 		res, err = ix.list(ctx, q)
 	}
+	if err == nil {
+		err = ix.fillSeqs(ctx, res.Hits)
+	}
 	if errors.Is(err, bleve.ErrorIndexClosed) {
 		err = ErrClosed
 	}
@@ -166,7 +171,7 @@ func (ix *Index) textQuery(q Query) query.Query {
 func (ix *Index) bm25(ctx context.Context, q Query) (Result, error) {
 	req := bleve.NewSearchRequestOptions(ix.textQuery(q), q.Limit, q.Offset, false)
 	req.SortBy([]string{"-_score", "_id"})
-	req.Fields = []string{fieldOwner, fieldAt}
+	req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
 	res, err := ix.bleve().SearchInContext(ctx, req)
 	if err != nil {
 		return Result{}, err
@@ -184,7 +189,43 @@ func hitOf(id string, score float64, fields map[string]any) Hit {
 	if at, ok := fields[fieldAt].(string); ok {
 		h.Time, _ = time.Parse(time.RFC3339Nano, at)
 	}
+	if seq, ok := fields[fieldSeq].(string); ok {
+		h.Seq, _ = strconv.ParseUint(seq, 10, 64)
+	}
 	return h
+}
+
+// fillSeqs reads the stored sequence of hits that were ranked without
+// their stored fields (vector and fused rankings).
+func (ix *Index) fillSeqs(ctx context.Context, hits []Hit) error {
+	var ids []string
+	for _, h := range hits {
+		if h.Seq == 0 {
+			ids = append(ids, h.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(ids), len(ids), 0, false)
+	req.Fields = []string{fieldSeq}
+	req.Score = "none"
+	res, err := ix.bleve().SearchInContext(ctx, req)
+	if err != nil {
+		return err
+	}
+	seqs := make(map[string]uint64, len(res.Hits))
+	for _, h := range res.Hits {
+		if s, ok := h.Fields[fieldSeq].(string); ok {
+			seqs[h.ID], _ = strconv.ParseUint(s, 10, 64)
+		}
+	}
+	for i := range hits {
+		if hits[i].Seq == 0 {
+			hits[i].Seq = seqs[hits[i].ID]
+		}
+	}
+	return nil
 }
 
 // list returns the filtered documents, newest first.
@@ -192,7 +233,7 @@ func (ix *Index) list(ctx context.Context, q Query) (Result, error) {
 	req := bleve.NewSearchRequestOptions(bleve.NewConjunctionQuery(q.filters()...), q.Limit, q.Offset, false)
 	req.SortBy([]string{"-" + fieldTime, "-_id"})
 	req.Score = "none"
-	req.Fields = []string{fieldOwner, fieldAt}
+	req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
 	res, err := ix.bleve().SearchInContext(ctx, req)
 	if err != nil {
 		return Result{}, err
@@ -318,7 +359,7 @@ func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, er
 	stored := map[string]Hit{}
 	if len(missing) > 0 {
 		req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(missing), len(missing), 0, false)
-		req.Fields = []string{fieldOwner, fieldAt}
+		req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
 		req.Score = "none"
 		r, err := ix.bleve().SearchInContext(ctx, req)
 		if err != nil {

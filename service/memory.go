@@ -174,9 +174,19 @@ func (s *Service) ListMessages(ctx context.Context, agentID string, p api.Page) 
 	return s.messageBodies(ctx, refs)
 }
 
-// ArchivalSummary counts an agent's archival passages.
+// ArchivalSummary counts the passages an agent's archival search sees: its
+// own and those of its attached sources.
 func (s *Service) ArchivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error) {
-	n, err := s.count(agentID, func(a *projections.Agent) int { return len(a.Passages) })
+	var (
+		n   int
+		err error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err == nil {
+			n = archivalCount(st, a)
+		}
+	})
 	return api.ArchivalMemorySummary{Size: n}, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -524,7 +523,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		}
 		sc.version = a.Version.Seq
 		sc.blocks = map[string]projections.Version{}
-		prompt, recall, archival, updatedAt = a.System, len(a.Messages), len(a.Passages), a.UpdatedAt
+		prompt, recall, archival, updatedAt = a.System, len(a.Messages), archivalCount(st, a), a.UpdatedAt
 		llm = llmConfig(a.LLMConfig)
 		for _, id := range a.BlockIDs {
 			if b := st.Blocks[id]; b != nil {
@@ -825,113 +824,6 @@ type env struct {
 }
 
 func (e env) Now() time.Time { return e.now }
-
-// SearchArchival matches passages containing every word of the query (case
-// does not matter), oldest first. Ranked search arrives with the search index.
-func (e env) SearchArchival(ctx context.Context, query string, page int) ([]string, int, error) {
-	var refs []projections.Ref
-	e.s.read(func(st *projections.State) {
-		if a := st.Agents[events.AgentID(e.agentID)]; a != nil {
-			refs = append(refs, a.Passages...)
-		}
-	})
-	var hits []string
-	for _, r := range refs {
-		env, err := e.s.load(ctx, r.Seq)
-		if err != nil {
-			return nil, 0, err
-		}
-		if p, ok := env.Event.(*events.PassageInserted); ok && containsWords(p.Text, query) {
-			hits = append(hits, fmt.Sprintf("timestamp: %s, memory: %s", agents.LocalTime(e.now), p.Text))
-		}
-	}
-	return pageOf(hits, page), len(hits), nil
-}
-
-// SearchConversation matches user and assistant messages containing the
-// query (case does not matter).
-func (e env) SearchConversation(ctx context.Context, query string, page int) ([]string, int, error) {
-	return e.searchMessages(ctx, page, func(m *events.MessageAppended, _ time.Time) bool {
-		return strings.Contains(strings.ToLower(messageText(m)), strings.ToLower(query))
-	})
-}
-
-// SearchConversationDate matches user and assistant messages from start's
-// day through end's day.
-func (e env) SearchConversationDate(ctx context.Context, start, end time.Time, page int) ([]string, int, error) {
-	end = end.AddDate(0, 0, 1)
-	return e.searchMessages(ctx, page, func(_ *events.MessageAppended, at time.Time) bool {
-		return !at.Before(start) && at.Before(end)
-	})
-}
-
-func (e env) searchMessages(ctx context.Context, page int, match func(*events.MessageAppended, time.Time) bool) ([]string, int, error) {
-	var refs []projections.Ref
-	e.s.read(func(st *projections.State) {
-		if a := st.Agents[events.AgentID(e.agentID)]; a != nil {
-			refs = append(refs, a.Messages...)
-		}
-	})
-	var hits []string
-	for _, r := range refs {
-		env, err := e.s.load(ctx, r.Seq)
-		if err != nil {
-			return nil, 0, err
-		}
-		m, ok := events.AsMessage(env.Event)
-		if !ok || (m.Role != "user" && m.Role != "assistant") || !match(m, env.Time) {
-			continue
-		}
-		hits = append(hits, fmt.Sprintf("timestamp: %s, %s - %s", env.Time.UTC().Format("2006-01-02 15:04:05.000000+00:00"), m.Role, messageText(m)))
-	}
-	return pageOf(hits, page), len(hits), nil
-}
-
-// messageText is what a search sees of a message: the user's words (not
-// the envelope), or the assistant's thoughts and what it said.
-func messageText(m *events.MessageAppended) string {
-	text := m.Text
-	var env struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	}
-	if m.Role == "user" && json.Unmarshal([]byte(text), &env) == nil && env.Type == "user_message" {
-		text = env.Message
-	}
-	for _, tc := range m.ToolCalls {
-		if tc.Name == agents.ToolSendMessage {
-			var args struct {
-				Message string `json:"message"`
-			}
-			if json.Unmarshal([]byte(tc.Arguments), &args) == nil {
-				text += " " + args.Message
-			}
-		}
-	}
-	return strings.TrimSpace(text)
-}
-
-func containsWords(text, query string) bool {
-	text = strings.ToLower(text)
-	words := strings.Fields(strings.ToLower(query))
-	if len(words) == 0 {
-		return false
-	}
-	for _, w := range words {
-		if !strings.Contains(text, w) {
-			return false
-		}
-	}
-	return true
-}
-
-func pageOf(hits []string, page int) []string {
-	start := page * agents.RetrievalPageSize
-	if page < 0 || start >= len(hits) {
-		return nil
-	}
-	return hits[start:min(start+agents.RetrievalPageSize, len(hits))]
-}
 
 // contextTokens estimates the tokens a step's request takes: the system
 // message, every message, and the tool schemas.

@@ -21,6 +21,7 @@ import (
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
+	"github.com/engram-dev/engram/search"
 )
 
 // Log is the event log as the service uses it.
@@ -63,6 +64,15 @@ type Config struct {
 	// search is by words alone). A nil Embed serves none.
 	Embed  func(api.EmbeddingConfig) Embedder
 	Logger *slog.Logger // nil means slog.Default()
+	Search Searcher     // the search index; nil: searches scan the log
+}
+
+// Searcher is the search index as the service uses it.
+type Searcher interface {
+	// Search ranks or lists documents (see search.Query).
+	Search(ctx context.Context, q search.Query) (search.Result, error)
+	// WaitFor waits until the index holds the event at seq.
+	WaitFor(ctx context.Context, seq events.Seq) error
 }
 
 // Providers finds the chat model behind a handle such as "openai/gpt-4o-mini".

@@ -1,0 +1,218 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/engram-dev/engram/agents"
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/projections"
+	"github.com/engram-dev/engram/search"
+)
+
+// indexWait bounds how long a search waits for the index to hold the
+// caller's own writes before it answers from what is indexed.
+const indexWait = 5 * time.Second
+
+// archivalOwners are the owners of the passages an agent's archival search
+// sees: the agent's own, and those of the sources attached to it (attached,
+// not copied: one source serves every agent it is attached to).
+func archivalOwners(st *projections.State, a *projections.Agent) []string {
+	owners := []string{string(a.ID)}
+	for _, id := range a.SourceIDs {
+		if st.Sources[id] != nil {
+			owners = append(owners, string(id))
+		}
+	}
+	return owners
+}
+
+// archivalCount counts the passages an agent's archival search sees.
+func archivalCount(st *projections.State, a *projections.Agent) int {
+	n := len(a.Passages)
+	for _, id := range a.SourceIDs {
+		if src := st.Sources[id]; src != nil {
+			n += len(src.Passages)
+		}
+	}
+	return n
+}
+
+// searchIndex runs q once the index holds everything the projections do,
+// so a search sees the caller's own writes.
+func (s *Service) searchIndex(ctx context.Context, q search.Query) (search.Result, error) {
+	if s.cfg.Search == nil {
+		return search.Result{}, fault.E(fault.Unavailable, "this server has no search index")
+	}
+	wctx, cancel := context.WithTimeout(ctx, indexWait)
+	err := s.cfg.Search.WaitFor(wctx, s.proj.Applied())
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return search.Result{}, fault.Wrap(fault.Unavailable, ctx.Err(), "search cancelled")
+		}
+		s.cfg.Logger.Warn("search index is behind the log; answering from what it holds", "err", err)
+	}
+	res, err := s.cfg.Search.Search(ctx, q)
+	if err != nil {
+		return search.Result{}, fault.Wrap(fault.Unavailable, err, "the search index failed")
+	}
+	return res, nil
+}
+
+// passageHit is one passage a search found.
+type passageHit struct {
+	ID    string
+	Text  string
+	Tags  []string
+	Time  time.Time
+	Score float64
+}
+
+// ArchivalQuery is a search of an agent's archival memory.
+type ArchivalQuery struct {
+	Query    string
+	Tags     []string
+	TagMatch string // "any" (default) or "all"
+	After    time.Time
+	Before   time.Time
+	Offset   int
+	Limit    int // 0 means 10
+}
+
+// searchArchival ranks the passages an agent sees: BM25 over their words,
+// fused with vector similarity when the agent's embedding model is served.
+func (s *Service) searchArchival(ctx context.Context, agentID string, aq ArchivalQuery) ([]passageHit, int, error) {
+	var (
+		owners []string
+		embCfg json.RawMessage
+		err    error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err == nil {
+			owners, embCfg = archivalOwners(st, a), a.EmbeddingConfig
+		}
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	q := search.Query{
+		Owners: owners, Kind: search.KindPassage, Text: aq.Query, Tags: aq.Tags, TagMatch: aq.TagMatch,
+		After: aq.After, Before: aq.Before, Offset: aq.Offset, Limit: aq.Limit,
+	}
+	if strings.TrimSpace(aq.Query) != "" {
+		vecs, err := s.embed(ctx, embCfg, []string{aq.Query})
+		if err != nil {
+			s.cfg.Logger.Warn("embedding a search query failed; searching by words alone", "agent", agentID, "err", err)
+		} else if vecs != nil {
+			q.Vector = vecs[0]
+		}
+	}
+	res, err := s.searchIndex(ctx, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]passageHit, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		env, err := s.load(ctx, events.Seq(h.Seq))
+		if err != nil {
+			return nil, 0, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", h.ID)
+		}
+		p, ok := env.Event.(*events.PassageInserted)
+		if !ok || string(p.ID) != h.ID {
+			return nil, 0, fault.E(fault.Internal, "the index points passage %s at event %d, which is not it", h.ID, h.Seq)
+		}
+		out = append(out, passageHit{ID: h.ID, Text: p.Text, Tags: p.Tags, Time: h.Time, Score: h.Score})
+	}
+	return out, res.Total, nil
+}
+
+// SearchArchival searches an agent's archival memory (the passages it
+// inserted and those of its attached sources).
+func (s *Service) SearchArchival(ctx context.Context, agentID string, aq ArchivalQuery) (api.ArchivalSearch, error) {
+	if strings.TrimSpace(aq.Query) == "" {
+		return api.ArchivalSearch{}, unprocessable("query must not be empty")
+	}
+	if aq.TagMatch != "" && aq.TagMatch != "any" && aq.TagMatch != "all" {
+		return api.ArchivalSearch{}, unprocessable("tag_match_mode must be any or all, not %q", aq.TagMatch)
+	}
+	if aq.Limit < 0 || aq.Limit > search.MaxLimit {
+		return api.ArchivalSearch{}, unprocessable("top_k must be in 1..%d", search.MaxLimit)
+	}
+	hits, _, err := s.searchArchival(ctx, agentID, aq)
+	if err != nil {
+		return api.ArchivalSearch{}, err
+	}
+	out := api.ArchivalSearch{Results: make([]api.ArchivalResult, len(hits)), Count: len(hits)}
+	for i, h := range hits {
+		tags := h.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		out.Results[i] = api.ArchivalResult{ID: h.ID, Content: h.Text, Timestamp: h.Time.UTC().Format(time.RFC3339Nano), Tags: tags}
+	}
+	return out, nil
+}
+
+// SearchArchival serves archival_memory_search: ranked passages, five a
+// page, each with the time it was written (Letta showed the search's time).
+func (e env) SearchArchival(ctx context.Context, query string, page int) ([]string, int, error) {
+	if page < 0 {
+		return nil, 0, nil
+	}
+	hits, total, err := e.s.searchArchival(ctx, e.agentID, ArchivalQuery{
+		Query: query, Offset: page * agents.RetrievalPageSize, Limit: agents.RetrievalPageSize,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]string, len(hits))
+	for i, h := range hits {
+		out[i] = fmt.Sprintf("timestamp: %s, memory: %s", agents.LocalTime(h.Time), h.Text)
+	}
+	return out, total, nil
+}
+
+// SearchConversation ranks the agent's user and assistant messages by
+// their words (BM25).
+func (e env) SearchConversation(ctx context.Context, query string, page int) ([]string, int, error) {
+	return e.searchMessages(ctx, page, search.Query{Text: query})
+}
+
+// SearchConversationDate lists the agent's user and assistant messages
+// from start's day through end's day, newest first.
+func (e env) SearchConversationDate(ctx context.Context, start, end time.Time, page int) ([]string, int, error) {
+	return e.searchMessages(ctx, page, search.Query{After: start, Before: end.AddDate(0, 0, 1)})
+}
+
+func (e env) searchMessages(ctx context.Context, page int, q search.Query) ([]string, int, error) {
+	if page < 0 {
+		return nil, 0, nil
+	}
+	q.Owners, q.Kind, q.Roles = []string{e.agentID}, search.KindMessage, []string{"user", "assistant"}
+	q.Offset, q.Limit = page*agents.RetrievalPageSize, agents.RetrievalPageSize
+	res, err := e.s.searchIndex(ctx, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]string, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		env, err := e.s.load(ctx, events.Seq(h.Seq))
+		if err != nil {
+			return nil, 0, err
+		}
+		m, ok := events.AsMessage(env.Event)
+		if !ok {
+			return nil, 0, fault.E(fault.Internal, "the index points message %s at event %d, which is not it", h.ID, h.Seq)
+		}
+		text, _ := search.MessageText(m)
+		out = append(out, fmt.Sprintf("timestamp: %s, %s - %s", env.Time.UTC().Format("2006-01-02 15:04:05.000000+00:00"), m.Role, text))
+	}
+	return out, res.Total, nil
+}
