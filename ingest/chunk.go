@@ -118,7 +118,10 @@ type chunker struct {
 	counter *tokens.Counter
 	cache   map[string]int // token counts of short pieces (words repeat)
 	pieces  []piece
-	spans   []Span
+	// dirty[i] is the number of joins among pieces[:i+1] where the
+	// tokenizer may read across the cut (see cleanJoin).
+	dirty []int
+	spans []Span
 }
 
 func newChunker(text string, opt ChunkOptions) *chunker {
@@ -193,7 +196,7 @@ func (c *chunker) splitSpaces() {
 func (c *chunker) add(start, end int, newlines bool) {
 	n := c.pieceCount(start, end)
 	if n <= c.size {
-		c.pieces = append(c.pieces, piece{start, end, c.count(c.text[start:end]), -1})
+		c.push(piece{start, end, c.count(c.text[start:end]), -1})
 		return
 	}
 	if newlines && strings.IndexByte(c.text[start+1:end], '\n') >= 0 {
@@ -209,9 +212,41 @@ func (c *chunker) add(start, end int, newlines bool) {
 	}
 	for start < end {
 		p := c.longestPrefix(start, end)
-		c.pieces = append(c.pieces, piece{start, p, c.count(c.text[start:p]), -1})
+		c.push(piece{start, p, c.count(c.text[start:p]), -1})
 		start = p
 	}
+}
+
+// push appends p to the pieces.
+func (c *chunker) push(p piece) {
+	d := 0
+	if n := len(c.pieces); n > 0 {
+		d = c.dirty[n-1]
+		if !c.cleanJoin(p.start) {
+			d++
+		}
+	}
+	c.pieces = append(c.pieces, p)
+	c.dirty = append(c.dirty, d)
+}
+
+// cleanJoin reports whether cutting the text at i leaves the token count
+// additive: the text before i ends with a character that is not white space
+// and the text after it is a space and then such a character. No pattern of
+// the cl100k_base or o200k_base pre-tokenizer matches across such a cut (a
+// letter, digit or punctuation run stops at the space; a space attaches only
+// to what follows it), so the pre-tokens, and hence the token counts, of
+// the two sides add up to those of the whole.
+func (c *chunker) cleanJoin(i int) bool {
+	if i <= 0 || i+1 >= len(c.text) || c.text[i] != ' ' {
+		return false
+	}
+	before, n := utf8.DecodeLastRuneInString(c.text[:i])
+	if (before == utf8.RuneError && n <= 1) || unicode.IsSpace(before) {
+		return false
+	}
+	after, n := utf8.DecodeRuneInString(c.text[i+1:])
+	return !(after == utf8.RuneError && n <= 1) && !unicode.IsSpace(after)
 }
 
 // longestPrefix returns the end of the longest prefix of text[start:end],
@@ -296,11 +331,11 @@ func (c *chunker) overlapCount(lo int) int {
 		return 0
 	}
 	end := c.spans[len(c.spans)-1].End
-	s, _ := trimSpan(c.text, c.pieces[lo].start, c.pieces[lo].end)
-	if s >= end {
+	if c.pieces[lo].start >= end {
 		return 0
 	}
-	return c.counter.Count(c.text[s:end])
+	s, e := trimSpan(c.text, c.pieces[lo].start, end)
+	return c.counter.Count(c.text[s:e])
 }
 
 // lead returns the token count of pieces[i] without its leading white space.
@@ -326,7 +361,7 @@ func (c *chunker) emit(lo, hi int) int {
 	var s, e int
 	for {
 		s, e = trimSpan(c.text, c.pieces[lo].start, c.pieces[k-1].end)
-		if k-lo == 1 || s >= e || c.counter.Count(c.text[s:e]) <= c.size {
+		if k-lo == 1 || s >= e || c.fits(lo, k, s, e) {
 			break
 		}
 		k--
@@ -339,6 +374,37 @@ func (c *chunker) emit(lo, hi int) int {
 	}
 	c.spans = append(c.spans, Span{s, e})
 	return k
+}
+
+// fits reports whether text[s:e], the trimmed text of pieces[lo:hi], has at
+// most size tokens. It counts the text in segments cut at clean joins (see
+// cleanJoin), where counts add up: a segment of one whole piece is already
+// counted, so only the few segments with a doubtful join, and the trimmed
+// ends, are counted again.
+func (c *chunker) fits(lo, hi, s, e int) bool {
+	n := 0
+	for a := lo; a < hi; {
+		b := a + 1
+		for b < hi && c.dirty[b] != c.dirty[b-1] {
+			b++
+		}
+		start, end := c.pieces[a].start, c.pieces[b-1].end
+		switch {
+		case b-a == 1 && start >= s && end <= e:
+			n += c.pieces[a].n
+		case b-a == 1 && a == lo && end <= e:
+			n += c.lead(a)
+		default:
+			if from, to := max(start, s), min(end, e); from < to {
+				n += c.counter.Count(c.text[from:to])
+			}
+		}
+		if n > c.size {
+			return false
+		}
+		a = b
+	}
+	return true
 }
 
 // trimSpan narrows text[s:e] to exclude leading and trailing white space.

@@ -226,8 +226,8 @@ func FuzzChunk(f *testing.F) {
 // spaces and newlines, digits next to letters, invalid UTF-8).
 func TestChunkRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	alpha := []string{"A", "B", "0", " ", "  ", "\n", "\n\n", "\t", "\xff", "é", "日", "'s", ".", "ab"}
-	for range 3000 {
+	alpha := []string{"A", "B", "0", "12", " ", "  ", "\n", "\n\n", "\t", "\r\n", "\xff", "é", "日", "'s", "'", ".", ",", "-", "ab", "Hello", "é\u0301", "🙂"}
+	for range 5000 {
 		var b strings.Builder
 		for range r.IntN(60) {
 			b.WriteString(alpha[r.IntN(len(alpha))])
