@@ -141,6 +141,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Service.Files == nil {
 		cfg.Service.Files = l
 	}
+	if cfg.Service.Ingest == nil {
+		cfg.Service.Ingest = ingester{}
+	}
 	if n.index, err = openIndexer(filepath.Join(cfg.DataDir, "index"), l, logger.With("component", "index")); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)

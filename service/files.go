@@ -26,13 +26,15 @@ type FileStore interface {
 
 // Ingester turns files into passage texts.
 type Ingester interface {
-	// Check refuses, before anything is read or stored, a file that is too
-	// large (a fault.TooLarge error) or of a type it cannot read
-	// (fault.Unsupported).
-	Check(name, mime string, size int64) error
-	// Passages extracts a file's text and splits it into passages of about
-	// chunkTokens tokens. A file that cannot be parsed is an error that says
-	// why; an empty file gives no passages and no error.
+	// Check refuses, before anything is stored, a file that is too large (a
+	// fault.TooLarge error) or of a type it cannot read (fault.Unsupported).
+	// It returns the file's MIME type.
+	Check(name, mime string, data []byte) (string, error)
+	// Text extracts a file's text. A file that cannot be parsed is an error
+	// that says why; an empty file gives "" and no error.
+	Text(name, mime string, data []byte) (string, error)
+	// Passages extracts a file's text and splits it into passages of at
+	// most chunkTokens tokens.
 	Passages(name, mime string, data []byte, chunkTokens int) ([]string, error)
 }
 
@@ -97,7 +99,7 @@ type jobProgress struct {
 // refused up front is an error (413 or 415) and changes nothing.
 func (s *Service) UploadFile(ctx context.Context, sourceID string, up Upload, dup string) (api.FileMetadata, api.Job, error) {
 	if s.cfg.Ingest != nil {
-		if err := s.cfg.Ingest.Check(path.Base(up.Name), up.MIME, int64(len(up.Data))); err != nil {
+		if _, err := s.cfg.Ingest.Check(path.Base(up.Name), up.MIME, up.Data); err != nil {
 			return api.FileMetadata{}, api.Job{}, err
 		}
 	}
@@ -156,7 +158,8 @@ func (s *Service) LoadFiles(ctx context.Context, sourceID string, ups []Upload, 
 		if err := checkName("file", base); err != nil {
 			return LoadResult{}, err
 		}
-		if err := s.cfg.Ingest.Check(base, up.MIME, int64(len(up.Data))); err != nil {
+		typ, err := s.cfg.Ingest.Check(base, up.MIME, up.Data)
+		if err != nil {
 			if k := fault.KindOf(err); k != fault.TooLarge && k != fault.Unsupported {
 				return LoadResult{}, err
 			}
@@ -170,6 +173,7 @@ func (s *Service) LoadFiles(ctx context.Context, sourceID string, ups []Upload, 
 				for _, f := range src.Files {
 					if f.OriginalName == base {
 						existing = f
+						break
 					}
 				}
 			}
@@ -194,7 +198,7 @@ func (s *Service) LoadFiles(ctx context.Context, sourceID string, ups []Upload, 
 			return LoadResult{}, fault.Wrap(fault.Unavailable, err, "cannot store file %s", base)
 		}
 		st := stored{ev: events.FileCreated{
-			ID: events.FileID(id), Name: name, OriginalName: base, MIME: up.MIME, Size: int64(len(up.Data)),
+			ID: events.FileID(id), Name: name, OriginalName: base, MIME: typ, Size: int64(len(up.Data)),
 			Digest: digest, Object: id,
 		}}
 		if dup == DupReplace && existing != nil {
@@ -629,11 +633,11 @@ func (s *Service) fileContent(ctx context.Context, f projections.File) (string, 
 	if err != nil {
 		return "", fault.Wrap(fault.Unavailable, err, "cannot read file %s", f.ID)
 	}
-	texts, err := s.cfg.Ingest.Passages(f.OriginalName, f.MIME, data, 1<<30)
+	text, err := s.cfg.Ingest.Text(f.OriginalName, f.MIME, data)
 	if err != nil {
 		return "", invalid("file %s cannot be read: %v", f.OriginalName, err)
 	}
-	return strings.Join(texts, "\n"), nil
+	return text, nil
 }
 
 // ListFiles lists a source's files, newest first unless the page says

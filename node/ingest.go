@@ -1,0 +1,64 @@
+package node
+
+import (
+	"errors"
+
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/ingest"
+)
+
+// ingester reads files for the service with the ingest package, giving
+// its errors the fault kinds the API maps to status codes.
+type ingester struct {
+	limit int64 // largest file accepted; 0 means ingest.MaxFileSize
+}
+
+func (g ingester) Check(name, mime string, data []byte) (string, error) {
+	if err := ingest.CheckSize(int64(len(data)), g.limit); err != nil {
+		return "", fault.Wrap(fault.TooLarge, err, "%s is %d bytes; the limit is %d", name, len(data), g.max())
+	}
+	_, typ, err := ingest.Detect(name, mime, data)
+	if err != nil {
+		return "", faultOf(err)
+	}
+	return typ, nil
+}
+
+func (g ingester) max() int64 {
+	if g.limit > 0 {
+		return g.limit
+	}
+	return ingest.MaxFileSize
+}
+
+func (g ingester) Text(name, mime string, data []byte) (string, error) {
+	text, err := ingest.Extract(name, mime, data)
+	if err != nil {
+		return "", faultOf(err)
+	}
+	return text, nil
+}
+
+func (g ingester) Passages(name, mime string, data []byte, chunkTokens int) ([]string, error) {
+	text, err := g.Text(name, mime, data)
+	if err != nil {
+		return nil, err
+	}
+	opt := ingest.DefaultChunkOptions()
+	if chunkTokens > 0 {
+		opt.Size = chunkTokens
+	}
+	return ingest.Chunk(text, opt), nil
+}
+
+func faultOf(err error) error {
+	switch {
+	case errors.Is(err, ingest.ErrTooLarge):
+		return fault.Wrap(fault.TooLarge, err, "%v", err)
+	case errors.Is(err, ingest.ErrUnsupported):
+		return fault.Wrap(fault.Unsupported, err, "%v", err)
+	case errors.Is(err, ingest.ErrCorrupt):
+		return fault.Wrap(fault.Invalid, err, "%v", err)
+	}
+	return err
+}
