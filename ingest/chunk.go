@@ -84,7 +84,9 @@ type Span struct{ Start, End int }
 // every non-space character of text is in some chunk, in order — the chunks,
 // each with the overlap it shares with the one before removed, concatenate to
 // text less white space at the cut points; and each chunk adds text beyond
-// the end of the one before. Text with no non-space characters gives no
+// the end of the one before and shares at most opt.Overlap tokens with it
+// (none after the rare chunk that had to be cut short because its text
+// counted more tokens than its pieces). Text with no non-space characters gives no
 // chunks. Invalid UTF-8 is chunked as bytes and never panics.
 func Chunk(text string, opt ChunkOptions) []string {
 	spans := ChunkSpans(text, opt)
