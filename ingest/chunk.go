@@ -84,7 +84,9 @@ type Span struct{ Start, End int }
 // every non-space character of text is in some chunk, in order — the chunks,
 // each with the overlap it shares with the one before removed, concatenate to
 // text less white space at the cut points; and each chunk adds text beyond
-// the end of the one before. Text with no non-space characters gives no
+// the end of the one before and shares at most opt.Overlap tokens with it
+// (none after the rare chunk that had to be cut short because its text
+// counted more tokens than its pieces). Text with no non-space characters gives no
 // chunks. Invalid UTF-8 is chunked as bytes and never panics.
 func Chunk(text string, opt ChunkOptions) []string {
 	spans := ChunkSpans(text, opt)
@@ -101,7 +103,6 @@ func ChunkSpans(text string, opt ChunkOptions) []Span {
 	if c == nil {
 		return nil
 	}
-	c.splitSpaces()
 	c.merge()
 	return c.spans
 }
@@ -117,11 +118,20 @@ type chunker struct {
 	overlap int
 	counter *tokens.Counter
 	cache   map[string]int // token counts of short pieces (words repeat)
-	pieces  []piece
-	// dirty[i] is the number of joins among pieces[:i+1] where the
-	// tokenizer may read across the cut (see cleanJoin).
-	dirty []int
-	spans []Span
+	spans   []Span
+
+	// Pieces are made as merge needs them and forgotten once behind the
+	// current chunk, so memory stays proportional to a chunk, not the text.
+	// Piece i (counting from the start of the text) is pieces[i-base].
+	pieces []piece
+	base   int
+	next   int // where in text the pieces made so far end
+	// dirty[i-base] is the number of joins up to piece i where the
+	// tokenizer may read across the cut (see cleanJoin); lastDirty is the
+	// latest value and made says whether any piece has been made.
+	dirty     []int
+	lastDirty int
+	made      bool
 }
 
 func newChunker(text string, opt ChunkOptions) *chunker {
@@ -176,18 +186,38 @@ func (c *chunker) pieceCount(start, end int) int {
 	return n
 }
 
-// splitSpaces cuts the text before each space, keeping the space with the
-// piece that follows it, and splits further any piece over the size.
-func (c *chunker) splitSpaces() {
-	start := 0
-	for start < len(c.text) {
+// has reports whether piece i exists, making pieces up to it as needed:
+// the text is cut before each space, the space going with the piece that
+// follows it, and any piece over the size is split further (see add).
+func (c *chunker) has(i int) bool {
+	for i-c.base >= len(c.pieces) {
+		start := c.next
+		if start >= len(c.text) {
+			return false
+		}
 		end := len(c.text)
-		if i := strings.IndexByte(c.text[start+1:], ' '); i >= 0 {
-			end = start + 1 + i
+		if j := strings.IndexByte(c.text[start+1:], ' '); j >= 0 {
+			end = start + 1 + j
 		}
 		c.add(start, end, true)
-		start = end
+		c.next = end
 	}
+	return true
+}
+
+// at returns piece i, which has been made and not forgotten.
+func (c *chunker) at(i int) *piece { return &c.pieces[i-c.base] }
+
+// forget drops the pieces before lo, when that frees enough to be worth
+// the copy.
+func (c *chunker) forget(lo int) {
+	n := lo - c.base
+	if n < 4096 || 2*n < len(c.pieces) {
+		return
+	}
+	c.pieces = c.pieces[:copy(c.pieces, c.pieces[n:])]
+	c.dirty = c.dirty[:copy(c.dirty, c.dirty[n:])]
+	c.base = lo
 }
 
 // add records text[start:end] as a piece, or splits it before each newline
@@ -219,15 +249,12 @@ func (c *chunker) add(start, end int, newlines bool) {
 
 // push appends p to the pieces.
 func (c *chunker) push(p piece) {
-	d := 0
-	if n := len(c.pieces); n > 0 {
-		d = c.dirty[n-1]
-		if !c.cleanJoin(p.start) {
-			d++
-		}
+	if c.made && !c.cleanJoin(p.start) {
+		c.lastDirty++
 	}
+	c.made = true
 	c.pieces = append(c.pieces, p)
-	c.dirty = append(c.dirty, d)
+	c.dirty = append(c.dirty, c.lastDirty)
 }
 
 // cleanJoin reports whether cutting the text at i leaves the token count
@@ -296,29 +323,32 @@ func (c *chunker) longestPrefix(start, end int) int {
 // the next piece. The first piece of a chunk is counted without its leading
 // space, as it will appear.
 func (c *chunker) merge() {
-	lo, sum := 0, 0 // the current chunk is pieces[lo:i]; sum is their n
-	est := func(sum int) int { return sum - c.pieces[lo].n + c.lead(lo) }
-	for i := 0; lo < len(c.pieces); {
-		if i < len(c.pieces) && (i == lo || est(sum+c.pieces[i].n) <= c.size) {
-			sum += c.pieces[i].n
+	lo, sum := 0, 0 // the current chunk is pieces lo to i-1; sum is their n
+	est := func(sum int) int { return sum - c.at(lo).n + c.lead(lo) }
+	for i := 0; c.has(lo); {
+		if c.has(i) && (i == lo || est(sum+c.at(i).n) <= c.size) {
+			sum += c.at(i).n
 			i++
 			continue
 		}
 		if k := c.emit(lo, i); k < i {
-			// The text of pieces[lo:i] counts more tokens than the estimate:
-			// only pieces[lo:k] went out. The rest starts the next chunk,
-			// without overlap, so that the same window is not tried again.
+			// The text of pieces lo to i-1 counts more tokens than the
+			// estimate: only those before k went out. The rest starts the
+			// next chunk, without overlap, so that the same window is not
+			// tried again.
 			lo, i, sum = k, k, 0
+			c.forget(lo)
 			continue
 		}
-		if i == len(c.pieces) {
+		if !c.has(i) {
 			return
 		}
-		next := c.pieces[i].n
+		next := c.at(i).n
 		for lo < i && (est(sum) > c.overlap || est(sum)+next > c.size || c.overlapCount(lo) > c.overlap) {
-			sum -= c.pieces[lo].n
+			sum -= c.at(lo).n
 			lo++
 		}
+		c.forget(lo)
 	}
 }
 
@@ -331,16 +361,16 @@ func (c *chunker) overlapCount(lo int) int {
 		return 0
 	}
 	end := c.spans[len(c.spans)-1].End
-	if c.pieces[lo].start >= end {
+	if c.at(lo).start >= end {
 		return 0
 	}
-	s, e := trimSpan(c.text, c.pieces[lo].start, end)
+	s, e := trimSpan(c.text, c.at(lo).start, end)
 	return c.counter.Count(c.text[s:e])
 }
 
 // lead returns the token count of pieces[i] without its leading white space.
 func (c *chunker) lead(i int) int {
-	p := &c.pieces[i]
+	p := c.at(i)
 	if p.lead < 0 {
 		p.lead = p.n
 		if s, e := trimSpan(c.text, p.start, p.end); s != p.start && s < e {
@@ -360,7 +390,7 @@ func (c *chunker) emit(lo, hi int) int {
 	k := hi
 	var s, e int
 	for {
-		s, e = trimSpan(c.text, c.pieces[lo].start, c.pieces[k-1].end)
+		s, e = trimSpan(c.text, c.at(lo).start, c.at(k-1).end)
 		if k-lo == 1 || s >= e || c.fits(lo, k, s, e) {
 			break
 		}
@@ -385,13 +415,13 @@ func (c *chunker) fits(lo, hi, s, e int) bool {
 	n := 0
 	for a := lo; a < hi; {
 		b := a + 1
-		for b < hi && c.dirty[b] != c.dirty[b-1] {
+		for b < hi && c.dirty[b-c.base] != c.dirty[b-1-c.base] {
 			b++
 		}
-		start, end := c.pieces[a].start, c.pieces[b-1].end
+		start, end := c.at(a).start, c.at(b-1).end
 		switch {
 		case b-a == 1 && start >= s && end <= e:
-			n += c.pieces[a].n
+			n += c.at(a).n
 		case b-a == 1 && a == lo && end <= e:
 			n += c.lead(a)
 		default:

@@ -30,16 +30,14 @@ func extractPDF(data []byte) (text, detail string, err error) {
 		}
 		return "", detail, err
 	}
-	n := r.NumPage()
-	if n <= 0 {
-		return "", "the PDF has no page tree", nil
+	pages, detail := pdfPages(r)
+	if detail != "" {
+		return "", detail, nil
 	}
 	var b strings.Builder
-	for i := 1; i <= n; i++ {
-		p := r.Page(i)
-		if p.V.IsNull() {
-			return "", fmt.Sprintf("page %d of %d is missing", i, n), nil
-		}
+	n := len(pages)
+	for i, p := range pages {
+		i++
 		// Font names ("F1") are local to a page, so each page decodes with
 		// its own fonts (nil asks the library to load them).
 		t, err := p.GetPlainText(nil)
@@ -56,4 +54,50 @@ func extractPDF(data []byte) (text, detail string, err error) {
 		b.WriteString(t)
 	}
 	return b.String(), "", nil
+}
+
+// Limits on the page tree, which a malformed file can make cyclic or
+// endless (the library's own Page lookup loops forever on a cycle).
+const (
+	maxPDFTreeDepth = 64
+	maxPDFTreeNodes = 1 << 17
+)
+
+// pdfPages lists the pages in document order by walking the page tree. A
+// node is a page tree node if its Type is Pages or, lacking a Type, it has
+// Kids; otherwise it is a page.
+func pdfPages(r *pdf.Reader) ([]pdf.Page, string) {
+	root := r.Trailer().Key("Root").Key("Pages")
+	if root.IsNull() {
+		return nil, "the PDF has no page tree"
+	}
+	var (
+		pages []pdf.Page
+		nodes int
+		walk  func(v pdf.Value, depth int) bool
+	)
+	walk = func(v pdf.Value, depth int) bool {
+		nodes++
+		if depth > maxPDFTreeDepth || nodes > maxPDFTreeNodes {
+			return false
+		}
+		typ := v.Key("Type").Name()
+		if typ == "Pages" || (typ == "" && v.Key("Kids").Kind() == pdf.Array) {
+			kids := v.Key("Kids")
+			for i := 0; i < kids.Len(); i++ {
+				if !walk(kids.Index(i), depth+1) {
+					return false
+				}
+			}
+			return true
+		}
+		if v.Kind() == pdf.Dict {
+			pages = append(pages, pdf.Page{V: v})
+		}
+		return true
+	}
+	if !walk(root, 0) {
+		return nil, fmt.Sprintf("the page tree is more than %d deep or has more than %d nodes (a cycle?)", maxPDFTreeDepth, maxPDFTreeNodes)
+	}
+	return pages, ""
 }

@@ -2,9 +2,12 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +72,64 @@ func TestPDFFixtures(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs from what makePDF writes; run go test -run TestPDFFixtures -update", filepath.Base(name))
 		}
+	}
+}
+
+// rawPDF assembles a PDF from object bodies (object i+1 is objs[i]), with a
+// correct cross-reference table, so that tests can build malformed structure
+// in an otherwise well-formed file. Object 1 is the catalog.
+func rawPDF(objs ...string) []byte {
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.4\n")
+	offsets := make([]int, len(objs))
+	for i, o := range objs {
+		offsets[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
+	for _, off := range offsets {
+		fmt.Fprintf(&b, "%010d 00000 n \n", off)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
+	return b.Bytes()
+}
+
+func TestPDFMalformed(t *testing.T) {
+	content := "BT /F1 12 Tf 72 712 Td (hand made page) Tj ET"
+	page := func(parent int) string {
+		return fmt.Sprintf("<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "+
+			"/Resources << /Font << /F1 5 0 R >> >> >>", parent)
+	}
+	stream := fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content)
+	font := "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+	tests := []struct {
+		name   string
+		data   []byte
+		want   string
+		detail string
+	}{
+		{"hand-made", rawPDF("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+			page(2), stream, font), "hand made page", ""},
+		{"no pages", rawPDF("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [] /Count 0 >>"), "", ""},
+		{"cycle", rawPDF("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 1 >>",
+			page(2), stream, font), "", "page tree"},
+		{"no page tree", rawPDF("<< /Type /Catalog >>"), "", "no page tree"},
+		{"bad content", rawPDF("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+			page(2), "<< /Length 9 >>\nstream\n] ] Tj Tf\nendstream", font), "", "cannot"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Extract("x.pdf", "", tt.data)
+			if tt.detail == "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("Extract = %q, %v; want %q", got, err, tt.want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tt.detail) {
+				t.Fatalf("Extract = %q, %v; want ErrCorrupt saying %q", got, err, tt.detail)
+			}
+		})
 	}
 }
