@@ -25,6 +25,7 @@ import (
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/ingest"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/service"
 )
@@ -217,6 +218,12 @@ type Client interface {
 	// completed or failed. A file over the size limit is fault.TooLarge and
 	// one of an unsupported type fault.Unsupported; neither changes anything.
 	LoadFileToSource(ctx context.Context, filename, sourceID string, blocking bool) (*api.Job, error)
+	// LoadData loads every document a connector yields (see
+	// ingest.FileConnector and ingest.DirectoryConnector) into the source
+	// named sourceName, and waits until they are loaded. Documents that
+	// cannot be loaded are listed in the report with the reason; the others
+	// load. progress, when not nil, is called as the work advances.
+	LoadData(ctx context.Context, conn ingest.Connector, sourceName string, progress func(LoadProgress)) (*LoadReport, error)
 	// ListFilesFromSource lists every file loaded into a source, oldest
 	// first, with its processing status.
 	ListFilesFromSource(ctx context.Context, sourceID string) ([]api.FileMetadata, error)

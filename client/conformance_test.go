@@ -68,6 +68,7 @@ func RunConformance(t *testing.T, newClient func(t *testing.T) client.Client) {
 		{"Blocks", testBlocks},
 		{"Tools", testTools},
 		{"Sources", testSources},
+		{"Files", testFiles},
 		{"JobsAndModels", testJobsAndModels},
 		{"UnknownIDs", testUnknownIDs},
 		{"RunAgent", testRunAgent},

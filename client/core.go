@@ -63,8 +63,9 @@ type backend interface {
 
 	getJob(ctx context.Context, id string) (api.Job, error)
 	// loadFiles stores files in a source and starts loading them; it
-	// answers the jobs it started (Local: one; REST: one per file).
-	loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, error)
+	// answers the jobs it started (Local: one; REST: one per file) and the
+	// files refused up front (too large, unsupported) that no job covers.
+	loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, []service.Refusal, error)
 	listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error)
 	deleteFile(ctx context.Context, sourceID, fileID string) error
 	sourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error)

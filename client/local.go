@@ -213,12 +213,12 @@ func (l local) deleteSource(ctx context.Context, id string) error { return l.svc
 
 func (l local) getJob(ctx context.Context, id string) (api.Job, error) { return l.svc.GetJob(ctx, id) }
 
-func (l local) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, error) {
+func (l local) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, []service.Refusal, error) {
 	res, err := l.svc.LoadFiles(ctx, sourceID, files, service.DupSuffix)
 	if err != nil || res.Job.ID == "" {
-		return nil, err
+		return nil, nil, err
 	}
-	return []api.Job{res.Job}, nil
+	return []api.Job{res.Job}, nil, nil // the job reports the refusals
 }
 
 func (l local) listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error) {

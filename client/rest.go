@@ -88,6 +88,10 @@ func statusKind(status int) fault.Kind {
 		return fault.Conflict
 	case http.StatusUnprocessableEntity:
 		return fault.Unprocessable
+	case http.StatusRequestEntityTooLarge:
+		return fault.TooLarge
+	case http.StatusUnsupportedMediaType:
+		return fault.Unsupported
 	case http.StatusRequestTimeout, http.StatusTooManyRequests,
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return fault.Unavailable
@@ -477,8 +481,11 @@ func (t *transport) searchPassages(ctx context.Context, agentID string, q servic
 	return fetch[api.ArchivalSearch](ctx, t, http.MethodGet, v, nil, "/v1/agents/%s/archival-memory/search", agentID)
 }
 
-func (t *transport) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, error) {
-	var jobs []api.Job
+func (t *transport) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, []service.Refusal, error) {
+	var (
+		jobs    []api.Job
+		refused []service.Refusal
+	)
 	for _, f := range files {
 		var buf bytes.Buffer
 		w := multipart.NewWriter(&buf)
@@ -497,15 +504,19 @@ func (t *transport) loadFiles(ctx context.Context, sourceID string, files []serv
 			err = w.Close()
 		}
 		if err != nil {
-			return jobs, fault.Wrap(fault.Invalid, err, "cannot encode the upload of %s", f.Name)
+			return jobs, refused, fault.Wrap(fault.Invalid, err, "cannot encode the upload of %s", f.Name)
 		}
 		job, err := fetch[api.Job](ctx, t, http.MethodPost, nil, rawBody{w.FormDataContentType(), buf.Bytes()}, "/v1/sources/%s/upload", sourceID)
+		if k := fault.KindOf(err); k == fault.TooLarge || k == fault.Unsupported {
+			refused = append(refused, service.Refusal{Name: f.Name, Error: fault.Message(err)})
+			continue
+		}
 		if err != nil {
-			return jobs, err
+			return jobs, refused, err
 		}
 		jobs = append(jobs, job)
 	}
-	return jobs, nil
+	return jobs, refused, nil
 }
 
 func (t *transport) listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error) {
