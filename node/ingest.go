@@ -15,7 +15,7 @@ type ingester struct {
 
 func (g ingester) Check(name, mime string, data []byte) (string, error) {
 	if err := ingest.CheckSize(int64(len(data)), g.limit); err != nil {
-		return "", fault.Wrap(fault.TooLarge, err, "%s is %d bytes; the limit is %d", name, len(data), g.max())
+		return "", fault.E(fault.TooLarge, "%s is %d bytes; the limit is %d", name, len(data), g.max())
 	}
 	_, typ, err := ingest.Detect(name, mime, data)
 	if err != nil {
@@ -54,11 +54,11 @@ func (g ingester) Passages(name, mime string, data []byte, chunkTokens int) ([]s
 func faultOf(err error) error {
 	switch {
 	case errors.Is(err, ingest.ErrTooLarge):
-		return fault.Wrap(fault.TooLarge, err, "%v", err)
+		return fault.E(fault.TooLarge, "%v", err)
 	case errors.Is(err, ingest.ErrUnsupported):
-		return fault.Wrap(fault.Unsupported, err, "%v", err)
+		return fault.E(fault.Unsupported, "%v", err)
 	case errors.Is(err, ingest.ErrCorrupt):
-		return fault.Wrap(fault.Invalid, err, "%v", err)
+		return fault.E(fault.Invalid, "%v", err)
 	}
 	return err
 }

@@ -38,6 +38,8 @@ func main() {
 		err = runServer(os.Args[2:])
 	case "chat":
 		err = runChat(os.Args[2:])
+	case "load":
+		err = runLoad(os.Args[2:])
 	case "version", "--version":
 		fmt.Println("engram", version)
 	case "help", "-h", "--help":
@@ -58,6 +60,7 @@ func usage() {
 
 commands:
   server    run the server (REST API on :8283, embedded NATS)
+  load      load a file or directory into a source: engram load PATH --source NAME
   chat      chat with an agent in the terminal: engram chat AGENT
   version   print the version
 
