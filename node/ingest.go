@@ -2,9 +2,13 @@ package node
 
 import (
 	"errors"
+	"sync"
 
+	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/ingest"
+	"github.com/engram-dev/engram/search"
+	"github.com/engram-dev/engram/service"
 )
 
 // ingester reads files for the service with the ingest package, giving
@@ -61,4 +65,33 @@ func faultOf(err error) error {
 		return fault.E(fault.Invalid, "%v", err)
 	}
 	return err
+}
+
+// OpenAIEmbedders serves the embedding models of an OpenAI-compatible
+// endpoint (baseURL "" means OpenAI's own): the returned function gives the
+// embedder for an embedding config whose endpoint type is "openai", one per
+// model, and nil for any other. The endpoint is the server's; an agent's
+// embedding_endpoint is not followed, so clients cannot point the server at
+// other hosts.
+func OpenAIEmbedders(baseURL, apiKey string) func(api.EmbeddingConfig) service.Embedder {
+	var (
+		mu    sync.Mutex
+		cache = map[string]service.Embedder{}
+	)
+	return func(cfg api.EmbeddingConfig) service.Embedder {
+		if cfg.EmbeddingEndpointType != "openai" || cfg.EmbeddingModel == "" {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if e, ok := cache[cfg.EmbeddingModel]; ok {
+			return e
+		}
+		e, err := search.NewOpenAIEmbedder(search.OpenAIEmbedderConfig{BaseURL: baseURL, APIKey: apiKey, Model: cfg.EmbeddingModel, BatchSize: cfg.BatchSize})
+		if err != nil {
+			return nil
+		}
+		cache[cfg.EmbeddingModel] = e
+		return e
+	}
 }

@@ -65,6 +65,15 @@ func (s *Service) searchIndex(ctx context.Context, q search.Query) (search.Resul
 	return res, nil
 }
 
+// WaitIndexed waits until the search index holds every event the read
+// models hold.
+func (s *Service) WaitIndexed(ctx context.Context) error {
+	if s.cfg.Search == nil {
+		return nil
+	}
+	return s.cfg.Search.WaitFor(ctx, s.proj.Applied())
+}
+
 // passageHit is one passage a search found.
 type passageHit struct {
 	ID    string

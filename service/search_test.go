@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/llmtest"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/service"
 )
@@ -146,5 +148,67 @@ func TestIndexRebuiltFromTheLog(t *testing.T) {
 		if got := searchIDs(t, n.Service, a.ID, q); !reflect.DeepEqual(got, before[q]) && !(len(got) == 0 && len(before[q]) == 0) {
 			t.Fatalf("%q after online rebuild: %v, before %v", q, got, before[q])
 		}
+	}
+}
+
+// With an embedding model served, passages carry vectors from the moment
+// they are written, and a query that shares no word with a passage finds
+// it by meaning; the log is never re-embedded on restart.
+func TestHybridSearchWithEmbeddings(t *testing.T) {
+	ctx := context.Background()
+	emb := llmtest.NewServer(t)
+	// A toy semantic space: two concepts, each a direction.
+	concept := map[string]int{"dog": 0, "puppy": 0, "hound": 0, "money": 1, "cash": 1, "salary": 1}
+	emb.SetEmbedder(func(text string) []float32 {
+		v := make([]float32, 8)
+		v[7] = 0.01
+		for _, w := range strings.Fields(strings.ToLower(text)) {
+			if c, ok := concept[strings.Trim(w, ".,!?")]; ok {
+				v[c]++
+			}
+		}
+		return v
+	})
+	dir := t.TempDir()
+	cfg := node.DefaultConfig(dir)
+	cfg.SyncAlways = false
+	handle := "openai/test-embed"
+	cfg.Service.EmbeddingModels = []api.EmbeddingModel{{EmbeddingConfig: api.EmbeddingConfig{
+		EmbeddingEndpointType: "openai", EmbeddingModel: "test-embed", EmbeddingDim: 8, Handle: &handle}}}
+	cfg.Service.Embed = node.OpenAIEmbedders(emb.URL, "sk-test")
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := plainAgent(t, n.Service, "semantic")
+	pet, _ := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "We adopted a puppy last spring."})
+	pay, _ := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "The salary arrives on the first of the month."})
+	if pet[0].Embedding == nil || len(pet[0].Embedding) != 8 {
+		t.Fatalf("passage stored without its vector: %+v", pet[0])
+	}
+	if got := searchIDs(t, n.Service, a.ID, "hound"); len(got) == 0 || got[0] != pet[0].ID {
+		t.Fatalf("semantic query 'hound' found %v, want %s first", got, pet[0].ID)
+	}
+	if got := searchIDs(t, n.Service, a.ID, "cash"); len(got) == 0 || got[0] != pay[0].ID {
+		t.Fatalf("semantic query 'cash' found %v, want %s first", got, pay[0].ID)
+	}
+	calls := len(emb.EmbeddingRequests())
+	n.Close(ctx)
+	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	n, err = node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(ctx)
+	if err := n.Service.WaitIndexed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(emb.EmbeddingRequests()); got != calls {
+		t.Fatalf("rebuilding the index called the embedding provider %d times", got-calls)
+	}
+	if got := searchIDs(t, n.Service, a.ID, "hound"); len(got) == 0 || got[0] != pet[0].ID {
+		t.Fatalf("after rebuild 'hound' found %v", got)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/llm"
+	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/server"
 )
 
@@ -139,6 +140,11 @@ func runServer(args []string) error {
 		return err
 	}
 	cfg.Node.Service.Providers = providers
+	if key, base := os.Getenv("OPENAI_API_KEY"), *openaiURL; key != "" || base != "" {
+		cfg.Node.Service.Embed = node.OpenAIEmbedders(base, key)
+	} else {
+		logger.Info("no embedding provider configured: search ranks by words alone (BM25)")
+	}
 	if len(models) == 0 {
 		if listed := providerModels(providers, logger); len(listed) > 0 {
 			cfg.Node.Service.Models = listed
