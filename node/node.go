@@ -125,6 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if cfg.Python != "" {
 			sb.Python = cfg.Python
 		}
+		sb.HideDirs = []string{cfg.DataDir}
 		runner := sandbox.New(sb)
 		cfg.Service.Tools = runner
 		logger.Info("tool sandbox", "isolation", runner.Isolation())

@@ -44,7 +44,14 @@ func (r *Runner) start(ctx context.Context, dir string, input []byte) (*process,
 	name := r.python
 	if r.unshare != "" {
 		name = r.unshare
-		args = append([]string{"--net", "--map-root-user", r.python}, args...)
+		ns := []string{"--net", "--map-root-user"}
+		if len(r.hide) > 0 {
+			ns = append([]string{"--mount"}, ns...)
+			for _, d := range r.hide {
+				args = append(args, "--hide", d)
+			}
+		}
+		args = append(append(ns, r.python), args...)
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir

@@ -11,6 +11,57 @@ import os
 import resource
 import sys
 
+# Linux constants for hide().
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+
+
+def hide(paths):
+    """Covers each path with an empty read-only tmpfs, then locks the mounts.
+
+    The process must be in its own mount namespace, as root of a user
+    namespace (unshare --mount --map-root-user). After the mounts it moves
+    into a further user and mount namespace: mounts inherited from a more
+    privileged namespace are locked there, so the tool cannot unmount the
+    tmpfs (or bind-mount a parent without it) to see what lies beneath.
+    Any failure ends the process before tool code runs.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.unshare.argtypes = [ctypes.c_int]
+
+    def check(what, rc):
+        if rc != 0:
+            err = ctypes.get_errno()
+            sys.stderr.write(f"sandbox: {what}: {os.strerror(err)}\n")
+            sys.stderr.flush()
+            os._exit(70)
+
+    for path in paths:
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+        check(f"mount tmpfs over {path}", libc.mount(b"none", os.fsencode(path), b"tmpfs", flags, b"size=4k,mode=555"))
+    uid, gid = os.getuid(), os.getgid()
+    check("unshare", libc.unshare(CLONE_NEWUSER | CLONE_NEWNS))
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
+def probe(paths):
+    """Checks that hide() works: the paths look empty and stay covered."""
+    import ctypes
+
+    hide(paths)
+    libc = ctypes.CDLL(None, use_errno=True)
+    for path in paths:
+        if os.listdir(path):
+            sys.exit(f"sandbox: {path} is still visible")
+        if libc.umount2(os.fsencode(path), 2) == 0:
+            sys.exit(f"sandbox: the tmpfs over {path} can be unmounted")
+    print("ok")
+
 
 def set_limit(which, soft, hard):
     """Lowers both limits, so the tool cannot raise them again."""
@@ -90,6 +141,13 @@ def call_tool(req):
 
 
 def main():
+    args = sys.argv[1:]
+    paths = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--hide"]
+    if "--probe" in args:
+        probe(paths)
+        return
+    if paths:
+        hide(paths)
     req = json.loads(sys.stdin.buffer.read())
     proto = os.fdopen(3, "w", encoding="utf-8")
     os.set_inheritable(3, False)

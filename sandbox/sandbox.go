@@ -20,13 +20,20 @@
 // Runner), the process has no network; otherwise it has the host's network,
 // and Isolation says so.
 //
+// Config.HideDirs (the node passes its data directory) are hidden when a mount
+// namespace is permitted too ("unshare --mount --net --map-root-user"): the
+// runner mounts an empty read-only tmpfs over each, then moves into a nested
+// user and mount namespace, where those mounts are locked, so the tool (root
+// of its namespaces) cannot unmount them. Where that is not permitted the
+// directories stay readable and Isolation says so.
+//
 // What it does not protect against: the process runs as the server's user, so
 // without further confinement (a container, a separate uid) a tool can read
-// and write whatever files that user can. Inside the user namespace it cannot
-// read the server's /proc/<pid>/environ; without one it can, so keep secrets
-// out of the server's environment when Isolation reports no namespace. There
-// is no pid or mount namespace, and -S means only the standard library is
-// importable.
+// and write whatever other files that user can. Inside the user namespace it
+// cannot read the server's /proc/<pid>/environ or /proc/<pid>/root; without
+// one it can, so keep secrets out of the server's environment when Isolation
+// reports no namespace. There is no pid namespace, and -S means only the
+// standard library is importable.
 package sandbox
 
 import (
@@ -39,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,6 +88,13 @@ type Config struct {
 	// OutputBytes caps the captured stdout and stderr together, and
 	// separately the returned text; 0 means 64 KiB.
 	OutputBytes int
+	// HideDirs are directories tools must not see, such as the server's data
+	// directory. Where the kernel permits a mount namespace, each is covered
+	// by an empty read-only tmpfs for the call; where it does not, they stay
+	// readable and Isolation says so. Paths are resolved (made absolute,
+	// symlinks followed) when the Runner is first used; missing ones are
+	// skipped.
+	HideDirs []string
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -179,10 +194,12 @@ type Runner struct {
 
 	setupOnce sync.Once
 	// Written once by setup, read-only afterwards.
-	python    string // the resolved interpreter
-	pythonErr error  // why the interpreter cannot be used
-	unshare   string // path of unshare if network isolation works, else ""
-	netNote   string // why the network is not isolated
+	python    string   // the resolved interpreter
+	pythonErr error    // why the interpreter cannot be used
+	unshare   string   // path of unshare if network isolation works, else ""
+	netNote   string   // why the network is not isolated
+	hide      []string // resolved HideDirs, when they can be hidden
+	hideNote  string   // whether HideDirs are hidden, and how
 }
 
 // New returns a Runner for cfg. Zero fields take their defaults; a config
@@ -199,10 +216,61 @@ func (r *Runner) setup() {
 		r.python, r.pythonErr = resolvePython(ctx, r.cfg.Python)
 		if r.pythonErr != nil {
 			r.netNote = "not isolated (no interpreter to probe with)"
+			r.hideNote = "not hidden (no interpreter to probe with)"
 			return
 		}
 		r.unshare, r.netNote = probeUnshare(ctx, r.python)
+		r.hide, r.hideNote = r.probeHide(ctx)
 	})
+}
+
+// probeHide resolves HideDirs and checks, with a directory of its own, that a
+// mount namespace can cover them from the tools.
+func (r *Runner) probeHide(ctx context.Context) (dirs []string, note string) {
+	for _, d := range r.cfg.HideDirs {
+		abs, err := filepath.Abs(d)
+		if err == nil {
+			abs, err = filepath.EvalSymlinks(abs)
+		}
+		if err != nil || abs == "/" {
+			continue
+		}
+		if fi, err := os.Stat(abs); err == nil && fi.IsDir() && !slices.Contains(dirs, abs) {
+			dirs = append(dirs, abs)
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, "none to hide"
+	}
+	list := strings.Join(dirs, ", ")
+	if tmp, err := filepath.EvalSymlinks(os.TempDir()); err == nil {
+		for _, d := range dirs {
+			if tmp == d || strings.HasPrefix(tmp, d+string(filepath.Separator)) {
+				return nil, fmt.Sprintf("%s NOT hidden (the temporary directory %s is inside it)", list, tmp)
+			}
+		}
+	}
+	if r.unshare == "" {
+		return nil, fmt.Sprintf("%s NOT hidden (no user namespace)", list)
+	}
+	dir, err := os.MkdirTemp("", "engram-sandbox-probe-")
+	if err != nil {
+		return nil, fmt.Sprintf("%s NOT hidden (probe: %v)", list, err)
+	}
+	defer removeDir(dir)
+	if err := os.WriteFile(filepath.Join(dir, "visible"), nil, 0o600); err != nil {
+		return nil, fmt.Sprintf("%s NOT hidden (probe: %v)", list, err)
+	}
+	cmd := exec.CommandContext(ctx, r.unshare, "--mount", "--net", "--map-root-user", r.python, "-I", "-S", "-c", runnerScript, "--probe", "--hide", dir)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if msg := strings.TrimSpace(string(out)); err != nil || msg != "ok" {
+		if msg == "" && err != nil {
+			msg = err.Error()
+		}
+		return nil, fmt.Sprintf("%s NOT hidden (mount namespace not permitted: %s)", list, firstLine(msg))
+	}
+	return dirs, fmt.Sprintf("%s hidden (empty read-only tmpfs in a mount namespace, locked by a nested user namespace)", list)
 }
 
 // resolvePython finds the executable behind name. It asks the interpreter
@@ -249,8 +317,8 @@ func (r *Runner) Isolation() string {
 	if r.cfg.CPUSeconds > 0 {
 		cpu = fmt.Sprintf("CPU time %ds", r.cfg.CPUSeconds)
 	}
-	return fmt.Sprintf("rlimits (address space %s, %s, %d open files, files up to %s), clean env, fresh temp dir, process-group kill; network: %s",
-		sizeString(r.cfg.MemoryBytes), cpu, openFiles, sizeString(fileBytes), r.netNote)
+	return fmt.Sprintf("rlimits (address space %s, %s, %d open files, files up to %s), clean env, fresh temp dir, process-group kill; network: %s; data: %s",
+		sizeString(r.cfg.MemoryBytes), cpu, openFiles, sizeString(fileBytes), r.netNote, r.hideNote)
 }
 
 // request is what runner.py reads on stdin.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -502,5 +503,77 @@ func TestWithoutNamespace(t *testing.T) {
 	f := mustFail(t, r, Call{Source: "def tool():\n    while True:\n        pass\n", Function: "tool", Timeout: time.Second})
 	if f.Type != "TimeoutError" {
 		t.Errorf("Failure = %v, want TimeoutError", f)
+	}
+}
+
+// TestHideDirs checks that a hidden directory looks empty and read-only to a
+// tool, which cannot unmount the cover, while the server still sees it.
+func TestHideDirs(t *testing.T) {
+	data := t.TempDir()
+	secret := filepath.Join(data, "secret.txt")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, Config{HideDirs: []string{data, filepath.Join(data, "missing")}})
+	iso := r.Isolation()
+	t.Logf("Isolation: %s", iso)
+	if !strings.Contains(iso, "data: "+data+" hidden") {
+		if strings.Contains(iso, "NOT hidden") {
+			t.Skip("no mount namespace here")
+		}
+		t.Fatalf("Isolation = %q, want the data directory named", iso)
+	}
+	src := fmt.Sprintf(`
+import ctypes, os
+def tool(what: str):
+    if what == "list":
+        return os.listdir(%[1]q)
+    if what == "read":
+        return open(%[2]q).read()
+    if what == "write":
+        open(%[1]q + "/x", "w").write("x")
+    if what == "umount":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.umount2(%[1]q.encode(), 2) != 0:
+            raise OSError(ctypes.get_errno(), "umount refused")
+        return os.listdir(%[1]q)
+    if what == "parent":
+        return os.listdir(%[3]q)
+`, data, secret, filepath.Dir(data))
+	res, err := run(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "list"}})
+	if err != nil || res.Return != "[]" {
+		t.Errorf("list = %q, %v; want []", res.Return, err)
+	}
+	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "read"}}); f.Type != "FileNotFoundError" {
+		t.Errorf("read = %v, want FileNotFoundError", f)
+	}
+	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "write"}}); f.Type != "OSError" || !strings.Contains(f.Message, "Read-only") {
+		t.Errorf("write = %v, want a read-only OSError", f)
+	}
+	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "umount"}}); f.Type != "OSError" {
+		t.Errorf("umount = %v, want OSError", f)
+	}
+	// The parent stays visible, with the data directory in it.
+	res, err = run(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "parent"}})
+	if err != nil || !strings.Contains(res.Return, filepath.Base(data)) {
+		t.Errorf("parent = %q, %v", res.Return, err)
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "s3cret" {
+		t.Errorf("server reads %q, %v", b, err)
+	}
+}
+
+// TestHideDirsWithoutNamespace: without a user namespace nothing can be
+// hidden, and Isolation says so.
+func TestHideDirsWithoutNamespace(t *testing.T) {
+	data := t.TempDir()
+	r := newRunner(t, Config{HideDirs: []string{data}})
+	r.setupOnce.Do(func() {
+		r.python, r.pythonErr = resolvePython(context.Background(), r.cfg.Python)
+		r.netNote = "not isolated (forced by the test)"
+		r.hide, r.hideNote = r.probeHide(context.Background())
+	})
+	if want := "data: " + data + " NOT hidden (no user namespace)"; !strings.Contains(r.Isolation(), want) {
+		t.Errorf("Isolation = %q, want %q", r.Isolation(), want)
 	}
 }
