@@ -331,6 +331,9 @@ type CreateToolOptions struct {
 	// updates it, false fails with fault.Invalid.
 	Update *bool
 	Tags   []string
+	// TimeoutSeconds is engram's wall-clock limit per call (0 < t <= 3600);
+	// 0 means the server's default, 30 s.
+	TimeoutSeconds float64
 }
 
 // UpdateToolOptions are the parameters of the seed's update_tool. Zero
@@ -339,6 +342,9 @@ type UpdateToolOptions struct {
 	Name       string   // a new name; with SourceCode it must match the function
 	SourceCode string   // new Python source; re-derives name and schema
 	Tags       []string // nil leaves the tags; non-nil (even empty) replaces them
+	// TimeoutSeconds, when set, is the new wall-clock limit per call; 0
+	// restores the server's default.
+	TimeoutSeconds *float64
 }
 
 // request turns the options into the body of PATCH /v1/tools/{id}.
@@ -353,6 +359,10 @@ func (o UpdateToolOptions) request() api.UpdateTool {
 	if o.Tags != nil {
 		tags := append([]string{}, o.Tags...)
 		req.Tags = &tags
+	}
+	if o.TimeoutSeconds != nil {
+		t := *o.TimeoutSeconds
+		req.TimeoutSeconds = &t
 	}
 	return req
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/events"
@@ -52,7 +53,8 @@ func (e env) RunTool(ctx context.Context, name string, args map[string]any) (age
 	if e.s.cfg.Tools == nil || tool.SourceType != "python" || tool.SourceCode == "" {
 		return agents.ToolOutput{}, fmt.Errorf("tool %s cannot run on this server: no %s runner is configured", name, tool.SourceType)
 	}
-	res, err := e.s.cfg.Tools.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state})
+	timeout := time.Duration(tool.TimeoutSeconds * float64(time.Second))
+	res, err := e.s.cfg.Tools.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state, Timeout: timeout})
 	var f *sandbox.Failure
 	if errors.As(err, &f) {
 		return agents.ToolOutput{Stdout: f.Stdout, Stderr: f.Stderr}, err
