@@ -40,9 +40,12 @@ import (
 // return every item, oldest first, fetching it a page at a time; an item
 // deleted between two pages may end the listing with fault.NotFound.
 //
+// The seed's add_tool (a function as a tool) is Local.AddTool, which takes a
+// Go function; it is not in this interface because a Go function cannot
+// cross HTTP, so the REST implementation has no such method.
+//
 // Seed methods that arrive with later issues, and are not here yet:
-// load_file_to_source and load_data (file ingestion); add_tool and
-// create_tool with a Go function (tools implemented in Go); streaming
+// load_file_to_source and load_data (file ingestion); streaming
 // send_message; save (a node stores every change as it happens, so it may
 // never be needed). Seed arguments that name an agent or source either by id or by
 // name take the id here; use GetAgentID or GetSourceID to turn a name into

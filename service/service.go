@@ -75,6 +75,7 @@ type Service struct {
 	bodies      bodyCache
 	tokenMu     sync.Mutex // guards tokenCounts
 	tokenCounts map[string]int
+	goTools     goTools // Go functions registered as tools in this process
 }
 
 // Conflicts counts appends that lost a race and were decided again.

@@ -50,6 +50,9 @@ func (e env) RunTool(ctx context.Context, name string, args map[string]any) (age
 	if tool == nil {
 		return agents.ToolOutput{}, fmt.Errorf("tool %s is not attached to this agent", name)
 	}
+	if tool.SourceType == SourceTypeGo && tool.ToolType == "custom" {
+		return e.runGo(ctx, tool, args)
+	}
 	if e.s.cfg.Tools == nil || tool.SourceType != "python" || tool.SourceCode == "" {
 		return agents.ToolOutput{}, fmt.Errorf("tool %s cannot run on this server: no %s runner is configured", name, tool.SourceType)
 	}
