@@ -71,6 +71,7 @@ func RunConformance(t *testing.T, newClient func(t *testing.T) client.Client) {
 		{"JobsAndModels", testJobsAndModels},
 		{"UnknownIDs", testUnknownIDs},
 		{"RunAgent", testRunAgent},
+		{"RunCustomTool", testRunCustomTool},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
