@@ -1,8 +1,9 @@
 # runner.py: run one tool call for package sandbox.
 #
-# Protocol: the call arrives as one JSON object on stdin. Fd 3 carries the
-# answer, one JSON object per line: {"ready": true} once the limits are set
-# and before any tool code runs, then the result. The tool's own prints go to
+# Protocol: fd 3 carries the runner's side, one JSON object per line:
+# {"waiting": true} once it has started (and hidden what it must hide), then,
+# after the call arrives as one JSON object on stdin, {"ready": true} once the
+# limits are set and before any tool code runs, then the result. The tool's own prints go to
 # fds 1 and 2, which the Go side captures separately, so they cannot corrupt
 # the protocol. Only the standard library is used (python3 -I -S).
 import inspect
@@ -10,6 +11,10 @@ import json
 import os
 import resource
 import sys
+
+# The runner's own encoder, bound before tool code runs, so that a tool that
+# replaces json.dumps cannot garble its answer.
+answer = json.JSONEncoder().encode
 
 # Linux constants for hide().
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -148,8 +153,10 @@ def main():
         return
     if paths:
         hide(paths)
-    req = json.loads(sys.stdin.buffer.read())
     proto = os.fdopen(3, "w", encoding="utf-8")
+    proto.write('{"waiting": true}\n')
+    proto.flush()
+    req = json.loads(sys.stdin.buffer.read())
     os.set_inheritable(3, False)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -180,7 +187,7 @@ def main():
             stream.flush()
         except BaseException:
             pass
-    proto.write(json.dumps(result) + "\n")
+    proto.write(answer(result) + "\n")
     proto.flush()
     # Skip atexit handlers and the wait for the tool's non-daemon threads.
     os._exit(0)

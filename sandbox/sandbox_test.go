@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,8 +24,17 @@ func newRunner(t *testing.T, cfg Config) *Runner {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not found")
 	}
-	return New(cfg)
+	if cfg.Pool == 0 {
+		cfg.Pool = testPool
+	}
+	r := New(cfg)
+	t.Cleanup(func() { r.Close() })
+	return r
 }
+
+// testPool is the Pool newRunner gives runners; TestPooled sets it to run
+// the other tests with warm interpreters.
+var testPool int
 
 func run(t *testing.T, r *Runner, c Call) (Result, error) {
 	t.Helper()
@@ -577,3 +587,127 @@ func TestHideDirsWithoutNamespace(t *testing.T) {
 		t.Errorf("Isolation = %q, want %q", r.Isolation(), want)
 	}
 }
+
+// TestPooled runs the behavioural tests again with a pool of warm
+// interpreters: a pooled call must behave exactly like a cold one.
+func TestPooled(t *testing.T) {
+	testPool = 2
+	defer func() { testPool = 0 }()
+	for name, test := range map[string]func(*testing.T){
+		"Returns": TestReturns, "ArgsAndPrints": TestArgsAndPrints, "Failures": TestFailures,
+		"Timeout": TestTimeout, "TimeoutKillsChildren": TestTimeoutKillsChildren,
+		"ContextCancelIsNotAFailure": TestContextCancelIsNotAFailure, "MemoryLimit": TestMemoryLimit,
+		"CPULimit": TestCPULimit, "CleanEnvironment": TestCleanEnvironment,
+		"FreshWorkingDirectory": TestFreshWorkingDirectory, "AgentState": TestAgentState,
+		"OutputLimits": TestOutputLimits, "ConcurrentCallsDoNotShareState": TestConcurrentCallsDoNotShareState,
+		"NetworkIsolation": TestNetworkIsolation, "ServerEnvironUnreadable": TestServerEnvironUnreadable,
+		"WithoutNamespace": TestWithoutNamespace, "HideDirs": TestHideDirs,
+	} {
+		t.Run(name, test)
+	}
+}
+
+// TestPoolServesOneCallPerInterpreter: each pooled interpreter runs one call
+// and exits, so what a call leaves in the interpreter is gone by the next;
+// the pool refills, and Close kills the idle interpreters.
+func TestPoolServesOneCallPerInterpreter(t *testing.T) {
+	r := newRunner(t, Config{Pool: 2})
+	src := `
+import builtins, json, os
+def tool():
+    seen = getattr(builtins, "left_behind", None)
+    builtins.left_behind = os.getpid()
+    json.dumps = None  # the runner must still answer
+    return f"{os.getpid()} {seen}"
+`
+	pids := map[string]bool{}
+	for i := range 4 {
+		res, err := run(t, r, Call{Source: src, Function: "tool"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, seen, _ := strings.Cut(res.Return, " ")
+		if seen != "None" {
+			t.Errorf("call %d saw state left by process %s", i, seen)
+		}
+		if pids[pid] {
+			t.Errorf("process %s served two calls", pid)
+		}
+		pids[pid] = true
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			if stat, _ := os.ReadFile("/proc/" + pid + "/stat"); !strings.Contains(string(stat), ") Z ") {
+				t.Errorf("process %s still running after its call", pid)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Idle() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pool holds %d idle interpreters, want 2", r.Idle())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.poolMu.Lock()
+	idle := append([]*process(nil), r.idle...)
+	r.poolMu.Unlock()
+	r.Close()
+	for _, p := range idle {
+		if p.alive() {
+			t.Errorf("idle interpreter %d alive after Close", p.cmd.Process.Pid)
+		}
+		if _, err := os.Stat(p.dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("idle directory %s left after Close", p.dir)
+		}
+	}
+	// After Close, calls still run, each in a new interpreter.
+	if _, err := run(t, r, Call{Source: src, Function: "tool"}); err != nil {
+		t.Errorf("Run after Close: %v", err)
+	}
+	if r.Idle() != 0 {
+		t.Errorf("pool refilled after Close")
+	}
+}
+
+// benchmarkCall runs a trivial tool call.
+func benchmarkCall(b *testing.B, pool int) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		b.Skip("python3 not found")
+	}
+	r := New(Config{Pool: pool})
+	defer r.Close()
+	b.Logf("isolation: %s", r.Isolation())
+	c := Call{Source: "def tool(x: int):\n    return x + 1\n", Function: "tool", Args: map[string]any{"x": 41}}
+	ctx := context.Background()
+	if _, err := r.Run(ctx, c); err != nil { // fills the pool
+		b.Fatal(err)
+	}
+	before := childCPU()
+	for b.Loop() {
+		if pool > 0 {
+			// Measure a call that finds a warm interpreter, as a server
+			// that is not saturated does; the refill is not timed.
+			b.StopTimer()
+			for r.Idle() < pool {
+				time.Sleep(time.Millisecond)
+			}
+			b.StartTimer()
+		}
+		res, err := r.Run(ctx, c)
+		if err != nil || res.Return != "42" {
+			b.Fatalf("Run = %q, %v", res.Return, err)
+		}
+	}
+	// CPU of the interpreters that finished (user+system): the work a call
+	// costs, wherever its latency goes.
+	b.ReportMetric(float64(childCPU()-before)/float64(time.Millisecond)/float64(b.N), "child-cpu-ms/op")
+}
+
+// childCPU is the user+system time of the finished children of this process.
+func childCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkCallCold(b *testing.B)   { benchmarkCall(b, 0) }
+func BenchmarkCallPooled(b *testing.B) { benchmarkCall(b, 2) }
