@@ -35,12 +35,13 @@ type Config struct {
 	NoRestore     bool           // ignore saved snapshots and replay the whole log
 	Service       service.Config // models, version, clock
 	Python        string         // interpreter for tool schemas; "" means python3
+	ToolPool      int            // pre-started interpreters for custom tools (see sandbox.Config.Pool)
 	Logger        *slog.Logger   // nil discards
 }
 
 // DefaultConfig returns the configuration of a durable single node.
 func DefaultConfig(dataDir string) Config {
-	return Config{DataDir: dataDir, SyncAlways: true}
+	return Config{DataDir: dataDir, SyncAlways: true, ToolPool: 2}
 }
 
 // Node is a running engram node.
@@ -62,7 +63,8 @@ type Node struct {
 	busy      map[string][]bus.Input // agents with a running goroutine, and their queued inputs
 	closing   bool
 	lock      *os.File
-	Ready     time.Duration // how long Start took
+	tools     *sandbox.Runner // the node's own tool runner, if it made one
+	Ready     time.Duration   // how long Start took
 }
 
 // Start starts a node and returns once its projections hold everything in
@@ -126,8 +128,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			sb.Python = cfg.Python
 		}
 		sb.HideDirs = []string{cfg.DataDir}
+		sb.Pool = cfg.ToolPool
 		runner := sandbox.New(sb)
 		cfg.Service.Tools = runner
+		n.tools = runner
 		logger.Info("tool sandbox", "isolation", runner.Isolation())
 	}
 	n.Service = service.New(l, proj, deriver, cfg.Service)
@@ -271,6 +275,9 @@ func (n *Node) Close(ctx context.Context) {
 			if err := n.Projection.Snapshot(ctx); err != nil {
 				n.log.Warn("final snapshot failed", "err", err)
 			}
+		}
+		if n.tools != nil {
+			n.tools.Close()
 		}
 		n.NATS.Close()
 		n.lock.Close()
