@@ -163,7 +163,7 @@ func TestTimeout(t *testing.T) {
 	if f.Type != "TimeoutError" {
 		t.Errorf("Failure = %v, want TimeoutError", f)
 	}
-	if elapsed > 2*time.Second {
+	if elapsed > 5*time.Second { // well under the Runner's 10s; the machine may be loaded
 		t.Errorf("took %s, want about 1s", elapsed)
 	}
 	if diff := cmp.Diff([]string{"spinning"}, f.Stdout); diff != "" {
