@@ -243,14 +243,38 @@ func (r *Runner) setup() {
 			r.hideNote = "not hidden (no interpreter to probe with)"
 			return
 		}
-		r.unshare, r.netNote = probeUnshare(ctx, r.python)
-		r.hide, r.hideNote = r.probeHide(ctx)
+		r.unshare, r.netNote, r.hide, r.hideNote = r.probe(ctx)
 	})
 }
 
-// probeHide resolves HideDirs and checks, with a directory of its own, that a
-// mount namespace can cover them from the tools.
-func (r *Runner) probeHide(ctx context.Context) (dirs []string, note string) {
+// probe finds the isolation this host permits. When there are directories to
+// hide it first tries the whole ("unshare --mount --net --map-root-user"), so
+// that the usual case costs one process; then the network namespace alone.
+func (r *Runner) probe(ctx context.Context) (unshare, netNote string, hide []string, hideNote string) {
+	dirs, hideNote := r.hideDirs()
+	list := strings.Join(dirs, ", ")
+	mountErr := ""
+	if hideNote == "" {
+		if path, err := exec.LookPath("unshare"); err == nil {
+			if mountErr = r.probeMount(ctx, path); mountErr == "" {
+				return path, "isolated (unshare --net --map-root-user)", dirs,
+					list + " hidden (empty read-only tmpfs in a mount namespace, locked by a nested user namespace)"
+			}
+		}
+	}
+	unshare, netNote = probeUnshare(ctx, r.python)
+	switch {
+	case hideNote != "":
+	case unshare == "":
+		hideNote = list + " NOT hidden (no user namespace)"
+	default:
+		hideNote = fmt.Sprintf("%s NOT hidden (mount namespace not permitted: %s)", list, mountErr)
+	}
+	return unshare, netNote, nil, hideNote
+}
+
+// hideDirs resolves HideDirs. A non-empty note says why none will be hidden.
+func (r *Runner) hideDirs() (dirs []string, note string) {
 	for _, d := range r.cfg.HideDirs {
 		abs, err := filepath.Abs(d)
 		if err == nil {
@@ -266,35 +290,37 @@ func (r *Runner) probeHide(ctx context.Context) (dirs []string, note string) {
 	if len(dirs) == 0 {
 		return nil, "none to hide"
 	}
-	list := strings.Join(dirs, ", ")
 	if tmp, err := filepath.EvalSymlinks(os.TempDir()); err == nil {
 		for _, d := range dirs {
 			if tmp == d || strings.HasPrefix(tmp, d+string(filepath.Separator)) {
-				return nil, fmt.Sprintf("%s NOT hidden (the temporary directory %s is inside it)", list, tmp)
+				return dirs, fmt.Sprintf("%s NOT hidden (the temporary directory %s is inside it)", strings.Join(dirs, ", "), tmp)
 			}
 		}
 	}
-	if r.unshare == "" {
-		return nil, fmt.Sprintf("%s NOT hidden (no user namespace)", list)
-	}
+	return dirs, ""
+}
+
+// probeMount checks, with a directory of its own, that the runner can hide a
+// directory in a mount namespace. It returns "" when it can, else why not.
+func (r *Runner) probeMount(ctx context.Context, unshare string) string {
 	dir, err := os.MkdirTemp("", "engram-sandbox-probe-")
 	if err != nil {
-		return nil, fmt.Sprintf("%s NOT hidden (probe: %v)", list, err)
+		return err.Error()
 	}
 	defer removeDir(dir)
 	if err := os.WriteFile(filepath.Join(dir, "visible"), nil, 0o600); err != nil {
-		return nil, fmt.Sprintf("%s NOT hidden (probe: %v)", list, err)
+		return err.Error()
 	}
-	cmd := exec.CommandContext(ctx, r.unshare, "--mount", "--net", "--map-root-user", r.python, "-I", "-S", "-c", runnerScript, "--probe", "--hide", dir)
+	cmd := exec.CommandContext(ctx, unshare, "--mount", "--net", "--map-root-user", r.python, "-I", "-S", "-c", runnerScript, "--probe", "--hide", dir)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	out, err := cmd.CombinedOutput()
 	if msg := strings.TrimSpace(string(out)); err != nil || msg != "ok" {
 		if msg == "" && err != nil {
 			msg = err.Error()
 		}
-		return nil, fmt.Sprintf("%s NOT hidden (mount namespace not permitted: %s)", list, firstLine(msg))
+		return firstLine(msg)
 	}
-	return dirs, fmt.Sprintf("%s hidden (empty read-only tmpfs in a mount namespace, locked by a nested user namespace)", list)
+	return ""
 }
 
 // resolvePython finds the executable behind name. It asks the interpreter

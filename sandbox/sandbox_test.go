@@ -573,18 +573,25 @@ def tool(what: str):
 	}
 }
 
-// TestHideDirsWithoutNamespace: without a user namespace nothing can be
-// hidden, and Isolation says so.
+// TestHideDirsWithoutNamespace: where unshare cannot be used (here: not
+// found), nothing can be hidden, and Isolation says so.
 func TestHideDirsWithoutNamespace(t *testing.T) {
+	python, err := resolvePython(context.Background(), "python3")
+	if err != nil {
+		t.Skip(err)
+	}
 	data := t.TempDir()
-	r := newRunner(t, Config{HideDirs: []string{data}})
-	r.setupOnce.Do(func() {
-		r.python, r.pythonErr = resolvePython(context.Background(), r.cfg.Python)
-		r.netNote = "not isolated (forced by the test)"
-		r.hide, r.hideNote = r.probeHide(context.Background())
-	})
-	if want := "data: " + data + " NOT hidden (no user namespace)"; !strings.Contains(r.Isolation(), want) {
-		t.Errorf("Isolation = %q, want %q", r.Isolation(), want)
+	r := newRunner(t, Config{Python: python, HideDirs: []string{data}})
+	t.Setenv("PATH", t.TempDir()) // no unshare on it when the Runner looks
+	iso := r.Isolation()
+	for _, want := range []string{"network: not isolated (unshare not found)", "data: " + data + " NOT hidden (no user namespace)"} {
+		if !strings.Contains(iso, want) {
+			t.Errorf("Isolation = %q, want %q in it", iso, want)
+		}
+	}
+	res, err := run(t, r, Call{Source: "def tool():\n    return 'ran'\n", Function: "tool"})
+	if err != nil || res.Return != "ran" {
+		t.Errorf("Run = %q, %v", res.Return, err)
 	}
 }
 
