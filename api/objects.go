@@ -120,9 +120,12 @@ type Tool struct {
 	Tags            []string        `json:"tags"`
 	ToolType        string          `json:"tool_type"`
 	ReturnCharLimit int             `json:"return_char_limit"`
-	Metadata        json.RawMessage `json:"metadata_"` // Tool keeps the underscore
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
+	// TimeoutSeconds is engram's wall-clock limit per call; absent means the
+	// server's default (30 s).
+	TimeoutSeconds *float64        `json:"timeout_seconds,omitempty"`
+	Metadata       json.RawMessage `json:"metadata_"` // Tool keeps the underscore
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
 }
 
 // Source is a data source of files (Letta's "folder").

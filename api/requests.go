@@ -179,6 +179,7 @@ type CreateTool struct {
 	SourceType      *string         `json:"source_type,omitempty"`
 	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
 	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
+	TimeoutSeconds  *float64        `json:"timeout_seconds,omitempty"` // engram: wall-clock limit per call, 0 < t <= 3600
 
 	ArgsJSONSchema          Ignored `json:"args_json_schema,omitempty"`
 	PipRequirements         Ignored `json:"pip_requirements,omitempty"`
@@ -201,6 +202,7 @@ type UpdateTool struct {
 	SourceType      *string         `json:"source_type,omitempty"`
 	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
 	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
+	TimeoutSeconds  *float64        `json:"timeout_seconds,omitempty"` // engram: 0 restores the server's default
 	Metadata        json.RawMessage `json:"metadata_,omitempty"`
 
 	ArgsJSONSchema          Ignored `json:"args_json_schema,omitempty"`

@@ -42,9 +42,12 @@ import (
 // return every item, oldest first, fetching it a page at a time; an item
 // deleted between two pages may end the listing with fault.NotFound.
 //
+// The seed's add_tool (a function as a tool) is Local.AddTool, which takes a
+// Go function; it is not in this interface because a Go function cannot
+// cross HTTP, so the REST implementation has no such method.
+//
 // Seed methods that arrive with later issues, and are not here yet:
-// load_file_to_source and load_data (file ingestion); add_tool and
-// create_tool with a Go function (tools implemented in Go); streaming
+// load_file_to_source and load_data (file ingestion); streaming
 // send_message; save (a node stores every change as it happens, so it may
 // never be needed). Seed arguments that name an agent or source either by id or by
 // name take the id here; use GetAgentID or GetSourceID to turn a name into
@@ -356,6 +359,9 @@ type CreateToolOptions struct {
 	// updates it, false fails with fault.Invalid.
 	Update *bool
 	Tags   []string
+	// TimeoutSeconds is engram's wall-clock limit per call (0 < t <= 3600);
+	// 0 means the server's default, 30 s.
+	TimeoutSeconds float64
 }
 
 // UpdateToolOptions are the parameters of the seed's update_tool. Zero
@@ -364,6 +370,9 @@ type UpdateToolOptions struct {
 	Name       string   // a new name; with SourceCode it must match the function
 	SourceCode string   // new Python source; re-derives name and schema
 	Tags       []string // nil leaves the tags; non-nil (even empty) replaces them
+	// TimeoutSeconds, when set, is the new wall-clock limit per call; 0
+	// restores the server's default.
+	TimeoutSeconds *float64
 }
 
 // request turns the options into the body of PATCH /v1/tools/{id}.
@@ -378,6 +387,10 @@ func (o UpdateToolOptions) request() api.UpdateTool {
 	if o.Tags != nil {
 		tags := append([]string{}, o.Tags...)
 		req.Tags = &tags
+	}
+	if o.TimeoutSeconds != nil {
+		t := *o.TimeoutSeconds
+		req.TimeoutSeconds = &t
 	}
 	return req
 }

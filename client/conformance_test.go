@@ -72,6 +72,7 @@ func RunConformance(t *testing.T, newClient func(t *testing.T) client.Client) {
 		{"JobsAndModels", testJobsAndModels},
 		{"UnknownIDs", testUnknownIDs},
 		{"RunAgent", testRunAgent},
+		{"RunCustomTool", testRunCustomTool},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -783,6 +784,41 @@ func testTools(t *testing.T, ctx context.Context, c client.Client) {
 	}
 	_, err = c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{Name: "flip_coin"})
 	wantKind(t, "UpdateTool to a taken name", err, fault.Invalid)
+
+	// New source with another function renames the tool, keeping its id.
+	renamed := strings.Replace(diceSourceBonus, "def roll_dice(", "def roll_bonus(", 1)
+	up = must(c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{SourceCode: renamed}))(t)
+	if up.ID != tool.ID || up.Name != "roll_bonus" || schemaOf(t, up).Name != "roll_bonus" {
+		t.Errorf("UpdateTool(source of roll_bonus) = id %s name %q schema %s", up.ID, up.Name, up.JSONSchema)
+	}
+	if id := must(c.GetToolID(ctx, "roll_bonus"))(t); id != tool.ID {
+		t.Errorf("GetToolID(roll_bonus) = %q", id)
+	}
+	_, err = c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{SourceCode: coinSource})
+	wantKind(t, "UpdateTool to source of a taken name", err, fault.Invalid)
+	_, err = c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{SourceCode: "def roll(sides):\n    return sides\n"})
+	wantKind(t, "UpdateTool to source without annotations", err, fault.Invalid)
+	up = must(c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{Name: "roll"}))(t)
+
+	// Timeouts: default (absent), set, restored.
+	if up.TimeoutSeconds != nil {
+		t.Errorf("default timeout_seconds = %v, want absent", *up.TimeoutSeconds)
+	}
+	up = must(c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{TimeoutSeconds: ptr(2.5)}))(t)
+	if up.TimeoutSeconds == nil || *up.TimeoutSeconds != 2.5 {
+		t.Errorf("timeout_seconds after update = %v", up.TimeoutSeconds)
+	}
+	up = must(c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{TimeoutSeconds: ptr(0.0)}))(t)
+	if up.TimeoutSeconds != nil {
+		t.Errorf("timeout_seconds after restoring the default = %v", *up.TimeoutSeconds)
+	}
+	_, err = c.UpdateTool(ctx, tool.ID, client.UpdateToolOptions{TimeoutSeconds: ptr(-1.0)})
+	wantKind(t, "UpdateTool with a negative timeout", err, fault.Invalid)
+	slow := must(c.CreateTool(ctx, strings.Replace(coinSource, "flip_coin", "flip_slowly", 1), client.CreateToolOptions{TimeoutSeconds: 90}))(t)
+	if slow.TimeoutSeconds == nil || *slow.TimeoutSeconds != 90 {
+		t.Errorf("CreateTool timeout_seconds = %v", slow.TimeoutSeconds)
+	}
+	noErr(t, "DeleteTool(flip_slowly)", c.DeleteTool(ctx, slow.ID))
 
 	a := must(c.CreateAgent(ctx, client.CreateAgentOptions{IncludeBaseTools: ptr(false)}))(t)
 	if len(a.Tools) != 0 {

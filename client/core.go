@@ -417,6 +417,9 @@ func (c core) CreateTool(ctx context.Context, sourceCode string, opts CreateTool
 	if opts.Name != "" {
 		req.Name = &opts.Name
 	}
+	if opts.TimeoutSeconds != 0 {
+		req.TimeoutSeconds = &opts.TimeoutSeconds
+	}
 	upsert := opts.Update == nil || *opts.Update
 	return one(c.b.createTool(ctx, req, upsert))
 }

@@ -121,3 +121,55 @@ func testRunAgent(t *testing.T, ctx context.Context, c client.Client) {
 	_, err = c.UserMessage(ctx, unknownID(events.PrefixAgent), "hi")
 	wantKind(t, "UserMessage to an unknown agent", err, fault.NotFound)
 }
+
+// testRunCustomTool: an agent calls a Python tool made with CreateTool and
+// gets its result, its prints and, past the tool's timeout, a failure.
+func testRunCustomTool(t *testing.T, ctx context.Context, c client.Client) {
+	src := `def shout(text: str, times: int = 1) -> str:
+    """
+    Shout some text.
+
+    Args:
+        text (str): What to shout.
+        times (int): How many times.
+    """
+    import time
+    print("shouting", text)
+    if text == "slowly":
+        time.sleep(30)
+    return " ".join([text.upper()] * times)
+`
+	tool := must(c.CreateTool(ctx, src, client.CreateToolOptions{TimeoutSeconds: 1}))(t)
+	s, cfg := script(t)
+	a := must(c.CreateAgent(ctx, client.CreateAgentOptions{LLMConfig: cfg, Tools: []string{tool.Name}}))(t)
+	shout := func(args string) api.LettaMessage {
+		t.Helper()
+		s.Push(llmtest.Step{ToolCalls: []agents.ToolCall{{Name: "shout", Arguments: args}}}, reply("done"))
+		resp := must(c.UserMessage(ctx, a.ID, "shout"))(t)
+		for _, m := range resp.Messages {
+			if m.MessageType == api.ToolReturnMessageType {
+				return m
+			}
+		}
+		t.Fatalf("no tool return in %d messages", len(resp.Messages))
+		return api.LettaMessage{}
+	}
+	m := shout(`{"text":"hey","times":2,"request_heartbeat":true}`)
+	if !strings.Contains(*m.ToolReturn, "HEY HEY") || *m.Status != "success" || strings.Join(m.Stdout, "\n") != "shouting hey" {
+		t.Errorf("shout returned %s (status %s, stdout %q)", *m.ToolReturn, *m.Status, m.Stdout)
+	}
+	reqs := s.Requests()
+	var sent string
+	for _, msg := range reqs[len(reqs)-1].Messages {
+		if msg.Role == "tool" {
+			sent = msg.Content
+		}
+	}
+	if !strings.Contains(sent, "HEY HEY") {
+		t.Errorf("the model was sent the tool message %q", sent)
+	}
+	m = shout(`{"text":"slowly","request_heartbeat":true}`)
+	if !strings.Contains(*m.ToolReturn, "TimeoutError: tool shout timed out after 1s") || *m.Status != "error" {
+		t.Errorf("slow shout returned %s (status %s)", *m.ToolReturn, *m.Status)
+	}
+}

@@ -57,10 +57,11 @@ func samples() map[Type]Event {
 			SourceCode: "def roll_dice(sides: int) -> str:\n    ...", SourceType: "python",
 			JSONSchema: json.RawMessage(`{"name":"roll_dice","description":"Roll a die.","parameters":{"type":"object","properties":{},"required":[]}}`),
 			Tags:       []string{"games"}, ToolType: "custom", ReturnCharLimit: 6000, AgentState: true,
+			TimeoutSeconds: 2.5,
 		},
 		TypeToolUpdated: &ToolUpdated{
 			Name: ptr("roll_die"), SourceCode: ptr("def roll_die(): ..."), Tags: ptr([]string{}),
-			ReturnCharLimit: ptr(100), AgentState: ptr(false),
+			ReturnCharLimit: ptr(100), AgentState: ptr(false), TimeoutSeconds: ptr(10.0),
 		},
 		TypeToolDeleted: &ToolDeleted{},
 		TypeSourceCreated: &SourceCreated{

@@ -199,7 +199,8 @@ type ToolCreated struct {
 	ToolType        string          `json:"tool_type,omitempty"`
 	ReturnCharLimit int             `json:"return_char_limit,omitempty"`
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
-	AgentState      bool            `json:"agent_state,omitempty"` // the function takes the agent's state
+	AgentState      bool            `json:"agent_state,omitempty"`     // the function takes the agent's state
+	TimeoutSeconds  float64         `json:"timeout_seconds,omitempty"` // wall-clock limit per call; 0 means the server's default
 }
 
 // ToolUpdated changes the fields that are set; nil means unchanged.
@@ -213,6 +214,7 @@ type ToolUpdated struct {
 	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
 	AgentState      *bool           `json:"agent_state,omitempty"`
+	TimeoutSeconds  *float64        `json:"timeout_seconds,omitempty"` // 0 means the server's default
 }
 
 // ToolDeleted ends a tool; agents that had it lose it.

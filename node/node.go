@@ -36,12 +36,13 @@ type Config struct {
 	NoRestore     bool           // ignore saved snapshots and replay the whole log
 	Service       service.Config // models, version, clock
 	Python        string         // interpreter for tool schemas; "" means python3
+	ToolPool      int            // pre-started interpreters for custom tools (see sandbox.Config.Pool)
 	Logger        *slog.Logger   // nil discards
 }
 
 // DefaultConfig returns the configuration of a durable single node.
 func DefaultConfig(dataDir string) Config {
-	return Config{DataDir: dataDir, SyncAlways: true}
+	return Config{DataDir: dataDir, SyncAlways: true, ToolPool: 2}
 }
 
 // Node is a running engram node.
@@ -64,7 +65,8 @@ type Node struct {
 	closing   bool
 	lock      *os.File
 	index     *indexer
-	Ready     time.Duration // how long Start took
+	tools     *sandbox.Runner // the node's own tool runner, if it made one
+	Ready     time.Duration   // how long Start took
 }
 
 // RebuildIndex builds the search index afresh from the whole log, beside
@@ -134,8 +136,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if cfg.Python != "" {
 			sb.Python = cfg.Python
 		}
+		sb.HideDirs = []string{cfg.DataDir}
+		sb.Pool = cfg.ToolPool
 		runner := sandbox.New(sb)
 		cfg.Service.Tools = runner
+		n.tools = runner
 		logger.Info("tool sandbox", "isolation", runner.Isolation())
 	}
 	if cfg.Service.Files == nil {
@@ -305,6 +310,9 @@ func (n *Node) Close(ctx context.Context) {
 			if err := n.Projection.Snapshot(ctx); err != nil {
 				n.log.Warn("final snapshot failed", "err", err)
 			}
+		}
+		if n.tools != nil {
+			n.tools.Close()
 		}
 		n.NATS.Close()
 		n.lock.Close()

@@ -193,7 +193,7 @@ func (s *State) applyTool(env events.Envelope) {
 		t = &Tool{
 			ID: id, Name: e.Name, Description: e.Description, SourceCode: e.SourceCode, SourceType: e.SourceType,
 			JSONSchema: e.JSONSchema, Tags: e.Tags, ToolType: e.ToolType, ReturnCharLimit: e.ReturnCharLimit,
-			Metadata: e.Metadata, AgentState: e.AgentState, CreatedAt: env.Time, UpdatedAt: env.Time,
+			Metadata: e.Metadata, AgentState: e.AgentState, TimeoutSeconds: e.TimeoutSeconds, CreatedAt: env.Time, UpdatedAt: env.Time,
 			Created: env.Seq, Version: s.Gone[string(id)],
 		}
 		delete(s.Gone, string(id))
@@ -218,6 +218,7 @@ func (s *State) applyTool(env events.Envelope) {
 		setIf(&t.Tags, e.Tags)
 		setIf(&t.ReturnCharLimit, e.ReturnCharLimit)
 		setIf(&t.AgentState, e.AgentState)
+		setIf(&t.TimeoutSeconds, e.TimeoutSeconds)
 		setRaw(&t.JSONSchema, e.JSONSchema)
 		setRaw(&t.Metadata, e.Metadata)
 	case *events.ToolDeleted:

@@ -110,6 +110,7 @@ type Tool struct {
 	ReturnCharLimit int
 	Metadata        json.RawMessage
 	AgentState      bool
+	TimeoutSeconds  float64 // 0 means the server's default
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	Created         events.Seq

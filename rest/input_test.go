@@ -35,6 +35,7 @@ func TestBadInput(t *testing.T) {
 	a := x.agent(api.CreateAgent{MemoryBlocks: []api.CreateBlock{{Label: "human", Value: "Name: Ada", Limit: intp(50)}}})
 	b := x.block(api.CreateBlock{Label: "notes", Value: "short", Limit: intp(10)})
 	src := x.source("docs")
+	tool := x.tool("tool_for_input_tests")
 	now := time.Now()
 	var (
 		noAgent   = events.NewID(events.PrefixAgent, now)
@@ -83,6 +84,10 @@ func TestBadInput(t *testing.T) {
 		{"0.5 memory not a string", "PATCH", agent + "/memory", `{"human": 5}`, nil, 422, `value of "human" must be a string`},
 		{"0.5 memory unknown label", "PATCH", agent + "/memory", `{"human": "ok", "nope": "x"}`, nil, 404, "No block with label 'nope'"},
 		{"empty tool source", "POST", "/v1/tools/", map[string]any{"source_code": ""}, nil, 400, "source_code must not be empty"},
+		{"tool parameter without annotation", "POST", "/v1/tools/", map[string]any{"source_code": "def f(a: int, b):\n    \"\"\"Do.\n\n    Args:\n        a: A.\n        b: B.\n    \"\"\"\n"}, nil, 400, "Parameter 'b' in function 'f' lacks a type annotation"},
+		{"tool without docstring", "POST", "/v1/tools/", map[string]any{"source_code": "def f(a: int):\n    return a\n"}, nil, 400, "Parameter 'a' in function 'f' lacks a description in the docstring"},
+		{"tool timeout zero", "POST", "/v1/tools/", map[string]any{"source_code": "def f():\n    \"\"\"Do.\"\"\"\n", "timeout_seconds": 0}, nil, 400, "timeout_seconds must be more than 0 and at most 3600"},
+		{"tool timeout too long", "PATCH", "/v1/tools/" + tool.ID, map[string]any{"timeout_seconds": 3601}, nil, 400, "timeout_seconds must be more than 0"},
 		{"empty passage", "POST", agent + "/archival-memory", map[string]any{"text": " "}, nil, 400, "text must not be empty"},
 
 		// Unknown ids.

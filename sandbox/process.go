@@ -18,11 +18,17 @@ import (
 // in case something that escaped the group still holds a pipe.
 const drainWait = time.Second
 
-// process is one running interpreter and the capture of its output.
+// process is one running interpreter and the capture of its output. It
+// serves exactly one call: the runner reads one request, answers it and
+// exits.
 type process struct {
 	cmd     *exec.Cmd
+	dir     string         // its working directory, removed after the call
+	stdin   *os.File       // parent end of its stdin
 	readers []*os.File     // parent ends of stdout, stderr, fd 3
 	wg      sync.WaitGroup // the reading goroutines
+	exited  chan struct{}  // closed once the interpreter has exited and its group is killed
+	warm    chan struct{}  // closed once the runner waits for its request
 	state   *os.ProcessState
 
 	mu            sync.Mutex // guards budget, stdout, stderr and the dropped flags
@@ -37,35 +43,61 @@ type process struct {
 	protoOverflow bool
 }
 
-// start runs the runner in dir with input on stdin. The process group is
-// killed when ctx is done.
-func (r *Runner) start(ctx context.Context, dir string, input []byte) (*process, error) {
+// start runs the runner in a new directory. It waits on stdin for its one
+// request (see send); until then it has hidden HideDirs and imported what it
+// needs, and nothing else.
+func (r *Runner) start() (*process, error) {
+	dir, err := os.MkdirTemp("", "engram-sandbox-")
+	if err != nil {
+		return nil, err
+	}
 	args := []string{"-I", "-S", "-c", runnerScript}
 	name := r.python
 	if r.unshare != "" {
 		name = r.unshare
-		args = append([]string{"--net", "--map-root-user", r.python}, args...)
+		ns := []string{"--net", "--map-root-user"}
+		if len(r.hide) > 0 {
+			ns = append([]string{"--mount"}, ns...)
+			for _, d := range r.hide {
+				args = append(args, "--hide", d)
+			}
+		}
+		args = append(append(ns, r.python), args...)
 	}
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
-	cmd.Stdin = bytes.NewReader(input)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd) }
-	cmd.WaitDelay = drainWait
 
 	p := &process{
 		cmd:        cmd,
+		dir:        dir,
+		exited:     make(chan struct{}),
+		warm:       make(chan struct{}),
 		budget:     r.cfg.OutputBytes,
 		capBytes:   r.cfg.OutputBytes,
 		protoLimit: 12*r.cfg.OutputBytes + 64<<10, // JSON-escaped return and message
 	}
 	var writers []*os.File
 	closeAll := func() {
-		for _, f := range append(writers, p.readers...) {
+		for _, f := range writers {
 			f.Close()
 		}
+		for _, f := range p.readers {
+			f.Close()
+		}
+		if p.stdin != nil {
+			p.stdin.Close()
+		}
+		removeDir(dir)
 	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	p.stdin = inW
+	writers = append(writers, inR)
 	for range 3 {
 		pr, pw, err := os.Pipe()
 		if err != nil {
@@ -75,8 +107,9 @@ func (r *Runner) start(ctx context.Context, dir string, input []byte) (*process,
 		p.readers = append(p.readers, pr)
 		writers = append(writers, pw)
 	}
-	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
-	cmd.ExtraFiles = []*os.File{writers[2]} // fd 3
+	cmd.Stdin = inR
+	cmd.Stdout, cmd.Stderr = writers[1], writers[2]
+	cmd.ExtraFiles = []*os.File{writers[3]} // fd 3
 	if err := cmd.Start(); err != nil {
 		closeAll()
 		return nil, err
@@ -88,15 +121,67 @@ func (r *Runner) start(ctx context.Context, dir string, input []byte) (*process,
 	go p.capture(p.readers[0], &p.stdout, &p.outFull)
 	go p.capture(p.readers[1], &p.stderr, &p.errFull)
 	go p.readProto(p.readers[2])
+	go func() {
+		cmd.Wait()
+		p.state = cmd.ProcessState
+		killGroup(cmd) // children that outlived the interpreter
+		close(p.exited)
+	}()
 	return p, nil
 }
 
-// wait waits for the interpreter, kills what is left of its process group and
-// finishes reading its output.
-func (p *process) wait() {
-	p.cmd.Wait()
-	p.state = p.cmd.ProcessState
+// send gives the process its request and closes its stdin. It does not block:
+// a process that does not read (it died, or hangs before reading) is dealt
+// with by the caller's timeout.
+func (p *process) send(input []byte) {
+	go func() {
+		p.stdin.Write(input)
+		p.stdin.Close()
+	}()
+}
+
+// isWarm reports whether the runner has started and waits for its request.
+func (p *process) isWarm() bool {
+	select {
+	case <-p.warm:
+		return true
+	default:
+		return false
+	}
+}
+
+// alive reports whether the process has not exited.
+func (p *process) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// watch kills the process group when ctx is done before the process exits.
+func (p *process) watch(ctx context.Context) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			killGroup(p.cmd)
+		case <-p.exited:
+		}
+	}()
+}
+
+// discard kills an unused process and removes its directory.
+func (p *process) discard() {
 	killGroup(p.cmd)
+	p.wait()
+	removeDir(p.dir)
+}
+
+// wait waits for the interpreter and its group to be gone and finishes
+// reading its output.
+func (p *process) wait() {
+	<-p.exited
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {
@@ -146,9 +231,19 @@ func (p *process) capture(f *os.File, buf *bytes.Buffer, full *bool) {
 	}
 }
 
-// readProto reads fd 3 up to protoLimit bytes.
+// waitingLine is what the runner writes on fd 3 once it has started and is
+// about to read its request.
+const waitingLine = `{"waiting": true}` + "\n"
+
+// readProto reads fd 3 up to protoLimit bytes, first the waiting line.
 func (p *process) readProto(f *os.File) {
 	defer p.wg.Done()
+	line := make([]byte, len(waitingLine))
+	if _, err := io.ReadFull(f, line); err != nil || string(line) != waitingLine {
+		p.proto.Write(line) // not the runner speaking: kept for the error
+	} else {
+		close(p.warm)
+	}
 	n, _ := io.Copy(&p.proto, io.LimitReader(f, int64(p.protoLimit)+1))
 	if n > int64(p.protoLimit) {
 		p.protoOverflow = true

@@ -1,8 +1,9 @@
 # runner.py: run one tool call for package sandbox.
 #
-# Protocol: the call arrives as one JSON object on stdin. Fd 3 carries the
-# answer, one JSON object per line: {"ready": true} once the limits are set
-# and before any tool code runs, then the result. The tool's own prints go to
+# Protocol: fd 3 carries the runner's side, one JSON object per line:
+# {"waiting": true} once it has started (and hidden what it must hide), then,
+# after the call arrives as one JSON object on stdin, {"ready": true} once the
+# limits are set and before any tool code runs, then the result. The tool's own prints go to
 # fds 1 and 2, which the Go side captures separately, so they cannot corrupt
 # the protocol. Only the standard library is used (python3 -I -S).
 import inspect
@@ -10,6 +11,61 @@ import json
 import os
 import resource
 import sys
+
+# The runner's own encoder, bound before tool code runs, so that a tool that
+# replaces json.dumps cannot garble its answer.
+answer = json.JSONEncoder().encode
+
+# Linux constants for hide().
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+
+
+def hide(paths):
+    """Covers each path with an empty read-only tmpfs, then locks the mounts.
+
+    The process must be in its own mount namespace, as root of a user
+    namespace (unshare --mount --map-root-user). After the mounts it moves
+    into a further user and mount namespace: mounts inherited from a more
+    privileged namespace are locked there, so the tool cannot unmount the
+    tmpfs (or bind-mount a parent without it) to see what lies beneath.
+    Any failure ends the process before tool code runs.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.unshare.argtypes = [ctypes.c_int]
+
+    def check(what, rc):
+        if rc != 0:
+            err = ctypes.get_errno()
+            sys.stderr.write(f"sandbox: {what}: {os.strerror(err)}\n")
+            sys.stderr.flush()
+            os._exit(70)
+
+    for path in paths:
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+        check(f"mount tmpfs over {path}", libc.mount(b"none", os.fsencode(path), b"tmpfs", flags, b"size=4k,mode=555"))
+    uid, gid = os.getuid(), os.getgid()
+    check("unshare", libc.unshare(CLONE_NEWUSER | CLONE_NEWNS))
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
+def probe(paths):
+    """Checks that hide() works: the paths look empty and stay covered."""
+    import ctypes
+
+    hide(paths)
+    libc = ctypes.CDLL(None, use_errno=True)
+    for path in paths:
+        if os.listdir(path):
+            sys.exit(f"sandbox: {path} is still visible")
+        if libc.umount2(os.fsencode(path), 2) == 0:
+            sys.exit(f"sandbox: the tmpfs over {path} can be unmounted")
+    print("ok")
 
 
 def set_limit(which, soft, hard):
@@ -90,8 +146,17 @@ def call_tool(req):
 
 
 def main():
-    req = json.loads(sys.stdin.buffer.read())
+    args = sys.argv[1:]
+    paths = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--hide"]
+    if "--probe" in args:
+        probe(paths)
+        return
+    if paths:
+        hide(paths)
     proto = os.fdopen(3, "w", encoding="utf-8")
+    proto.write('{"waiting": true}\n')
+    proto.flush()
+    req = json.loads(sys.stdin.buffer.read())
     os.set_inheritable(3, False)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -122,7 +187,7 @@ def main():
             stream.flush()
         except BaseException:
             pass
-    proto.write(json.dumps(result) + "\n")
+    proto.write(answer(result) + "\n")
     proto.flush()
     # Skip atexit handlers and the wait for the tool's non-daemon threads.
     os._exit(0)

@@ -20,13 +20,28 @@
 // Runner), the process has no network; otherwise it has the host's network,
 // and Isolation says so.
 //
+// With Config.Pool, interpreters are started ahead of calls: each enters its
+// namespaces, hides HideDirs, imports the runner's modules and then waits for
+// its one request on stdin; a call takes a waiting one, and another is
+// started in its place. A pooled interpreter still serves exactly one call
+// and exits, so nothing a tool does can reach the next call; pooling moves
+// the interpreter's start-up (most of a trivial call's latency) off the
+// call's path without saving any CPU.
+//
+// Config.HideDirs (the node passes its data directory) are hidden when a mount
+// namespace is permitted too ("unshare --mount --net --map-root-user"): the
+// runner mounts an empty read-only tmpfs over each, then moves into a nested
+// user and mount namespace, where those mounts are locked, so the tool (root
+// of its namespaces) cannot unmount them. Where that is not permitted the
+// directories stay readable and Isolation says so.
+//
 // What it does not protect against: the process runs as the server's user, so
 // without further confinement (a container, a separate uid) a tool can read
-// and write whatever files that user can. Inside the user namespace it cannot
-// read the server's /proc/<pid>/environ; without one it can, so keep secrets
-// out of the server's environment when Isolation reports no namespace. There
-// is no pid or mount namespace, and -S means only the standard library is
-// importable.
+// and write whatever other files that user can. Inside the user namespace it
+// cannot read the server's /proc/<pid>/environ or /proc/<pid>/root; without
+// one it can, so keep secrets out of the server's environment when Isolation
+// reports no namespace. There is no pid namespace, and -S means only the
+// standard library is importable.
 package sandbox
 
 import (
@@ -39,6 +54,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,6 +96,21 @@ type Config struct {
 	// OutputBytes caps the captured stdout and stderr together, and
 	// separately the returned text; 0 means 64 KiB.
 	OutputBytes int
+	// HideDirs are directories tools must not see, such as the server's data
+	// directory. Where the kernel permits a mount namespace, each is covered
+	// by an empty read-only tmpfs for the call; where it does not, they stay
+	// readable and Isolation says so. Paths are resolved (made absolute,
+	// symlinks followed) when the Runner is first used; missing ones are
+	// skipped.
+	HideDirs []string
+	// Pool is how many interpreters to keep started and waiting for a call
+	// (0: none, every call starts its own). A pooled interpreter has done
+	// only what every call does before reading its request (start, enter
+	// its namespaces, hide HideDirs, import the runner's modules); it then
+	// serves exactly one call and exits, like an unpooled one, so no state
+	// passes between calls. The pool is filled on the first Run; Close
+	// stops it.
+	Pool int
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -103,6 +134,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sandbox: negative CPUSeconds %d", c.CPUSeconds)
 	case c.OutputBytes < 0:
 		return fmt.Errorf("sandbox: negative OutputBytes %d", c.OutputBytes)
+	case c.Pool < 0:
+		return fmt.Errorf("sandbox: negative Pool %d", c.Pool)
 	}
 	return nil
 }
@@ -179,10 +212,18 @@ type Runner struct {
 
 	setupOnce sync.Once
 	// Written once by setup, read-only afterwards.
-	python    string // the resolved interpreter
-	pythonErr error  // why the interpreter cannot be used
-	unshare   string // path of unshare if network isolation works, else ""
-	netNote   string // why the network is not isolated
+	python    string   // the resolved interpreter
+	pythonErr error    // why the interpreter cannot be used
+	unshare   string   // path of unshare if network isolation works, else ""
+	netNote   string   // why the network is not isolated
+	hide      []string // resolved HideDirs, when they can be hidden
+	hideNote  string   // whether HideDirs are hidden, and how
+
+	poolOnce sync.Once
+	poolMu   sync.Mutex // guards idle, closed and filling
+	idle     []*process // started interpreters waiting for a call
+	filling  int        // interpreters being started for the pool
+	closed   bool
 }
 
 // New returns a Runner for cfg. Zero fields take their defaults; a config
@@ -199,10 +240,87 @@ func (r *Runner) setup() {
 		r.python, r.pythonErr = resolvePython(ctx, r.cfg.Python)
 		if r.pythonErr != nil {
 			r.netNote = "not isolated (no interpreter to probe with)"
+			r.hideNote = "not hidden (no interpreter to probe with)"
 			return
 		}
-		r.unshare, r.netNote = probeUnshare(ctx, r.python)
+		r.unshare, r.netNote, r.hide, r.hideNote = r.probe(ctx)
 	})
+}
+
+// probe finds the isolation this host permits. When there are directories to
+// hide it first tries the whole ("unshare --mount --net --map-root-user"), so
+// that the usual case costs one process; then the network namespace alone.
+func (r *Runner) probe(ctx context.Context) (unshare, netNote string, hide []string, hideNote string) {
+	dirs, hideNote := r.hideDirs()
+	list := strings.Join(dirs, ", ")
+	mountErr := ""
+	if hideNote == "" {
+		if path, err := exec.LookPath("unshare"); err == nil {
+			if mountErr = r.probeMount(ctx, path); mountErr == "" {
+				return path, "isolated (unshare --net --map-root-user)", dirs,
+					list + " hidden (empty read-only tmpfs in a mount namespace, locked by a nested user namespace)"
+			}
+		}
+	}
+	unshare, netNote = probeUnshare(ctx, r.python)
+	switch {
+	case hideNote != "":
+	case unshare == "":
+		hideNote = list + " NOT hidden (no user namespace)"
+	default:
+		hideNote = fmt.Sprintf("%s NOT hidden (mount namespace not permitted: %s)", list, mountErr)
+	}
+	return unshare, netNote, nil, hideNote
+}
+
+// hideDirs resolves HideDirs. A non-empty note says why none will be hidden.
+func (r *Runner) hideDirs() (dirs []string, note string) {
+	for _, d := range r.cfg.HideDirs {
+		abs, err := filepath.Abs(d)
+		if err == nil {
+			abs, err = filepath.EvalSymlinks(abs)
+		}
+		if err != nil || abs == "/" {
+			continue
+		}
+		if fi, err := os.Stat(abs); err == nil && fi.IsDir() && !slices.Contains(dirs, abs) {
+			dirs = append(dirs, abs)
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, "none to hide"
+	}
+	if tmp, err := filepath.EvalSymlinks(os.TempDir()); err == nil {
+		for _, d := range dirs {
+			if tmp == d || strings.HasPrefix(tmp, d+string(filepath.Separator)) {
+				return dirs, fmt.Sprintf("%s NOT hidden (the temporary directory %s is inside it)", strings.Join(dirs, ", "), tmp)
+			}
+		}
+	}
+	return dirs, ""
+}
+
+// probeMount checks, with a directory of its own, that the runner can hide a
+// directory in a mount namespace. It returns "" when it can, else why not.
+func (r *Runner) probeMount(ctx context.Context, unshare string) string {
+	dir, err := os.MkdirTemp("", "engram-sandbox-probe-")
+	if err != nil {
+		return err.Error()
+	}
+	defer removeDir(dir)
+	if err := os.WriteFile(filepath.Join(dir, "visible"), nil, 0o600); err != nil {
+		return err.Error()
+	}
+	cmd := exec.CommandContext(ctx, unshare, "--mount", "--net", "--map-root-user", r.python, "-I", "-S", "-c", runnerScript, "--probe", "--hide", dir)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if msg := strings.TrimSpace(string(out)); err != nil || msg != "ok" {
+		if msg == "" && err != nil {
+			msg = err.Error()
+		}
+		return firstLine(msg)
+	}
+	return ""
 }
 
 // resolvePython finds the executable behind name. It asks the interpreter
@@ -249,8 +367,12 @@ func (r *Runner) Isolation() string {
 	if r.cfg.CPUSeconds > 0 {
 		cpu = fmt.Sprintf("CPU time %ds", r.cfg.CPUSeconds)
 	}
-	return fmt.Sprintf("rlimits (address space %s, %s, %d open files, files up to %s), clean env, fresh temp dir, process-group kill; network: %s",
-		sizeString(r.cfg.MemoryBytes), cpu, openFiles, sizeString(fileBytes), r.netNote)
+	pool := "none"
+	if r.cfg.Pool > 0 {
+		pool = fmt.Sprintf("%d pre-started interpreters, one call each", r.cfg.Pool)
+	}
+	return fmt.Sprintf("rlimits (address space %s, %s, %d open files, files up to %s), clean env, fresh temp dir, process-group kill; network: %s; data: %s; pool: %s",
+		sizeString(r.cfg.MemoryBytes), cpu, openFiles, sizeString(fileBytes), r.netNote, r.hideNote, pool)
 }
 
 // request is what runner.py reads on stdin.
@@ -327,18 +449,15 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox: encode call %s: %w", c.Function, err)
 	}
 
-	dir, err := os.MkdirTemp("", "engram-sandbox-")
-	if err != nil {
-		return Result{}, fmt.Errorf("sandbox: %w", err)
-	}
-	defer removeDir(dir)
-
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, err := r.start(runCtx, dir, input)
+	out, err := r.take()
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: start %s: %w", c.Function, err)
 	}
+	defer removeDir(out.dir)
+	out.watch(runCtx)
+	out.send(input)
 	out.wait()
 
 	stdout, stderr := out.lines()
@@ -384,6 +503,99 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 		}
 	}
 	return fail("SystemExit", "tool %s exited with status %d without returning", c.Function, out.state.ExitCode())
+}
+
+// take returns a started interpreter: an idle one from the pool if there is
+// one (starting another in its place), else a new one.
+func (r *Runner) take() (*process, error) {
+	if r.cfg.Pool == 0 {
+		return r.start()
+	}
+	r.poolOnce.Do(func() {
+		for range r.cfg.Pool {
+			r.refill()
+		}
+	})
+	r.poolMu.Lock()
+	// Drop the dead, then prefer one that is warm; one still starting
+	// beats a new one.
+	live := r.idle[:0]
+	for _, p := range r.idle {
+		if p.alive() {
+			live = append(live, p)
+		} else {
+			go p.discard()
+		}
+	}
+	r.idle = live
+	if len(r.idle) > 0 {
+		i := slices.IndexFunc(r.idle, (*process).isWarm)
+		if i < 0 {
+			i = 0
+		}
+		p := r.idle[i]
+		r.idle = slices.Delete(r.idle, i, i+1)
+		r.poolMu.Unlock()
+		r.refill()
+		return p, nil
+	}
+	r.poolMu.Unlock()
+	r.refill()
+	return r.start()
+}
+
+// refill starts one interpreter for the pool in the background, unless the
+// pool is full (counting those being started) or closed.
+func (r *Runner) refill() {
+	r.poolMu.Lock()
+	if r.closed || len(r.idle)+r.filling >= r.cfg.Pool {
+		r.poolMu.Unlock()
+		return
+	}
+	r.filling++
+	r.poolMu.Unlock()
+	go func() {
+		p, err := r.start()
+		r.poolMu.Lock()
+		r.filling--
+		if err != nil || r.closed {
+			r.poolMu.Unlock()
+			if p != nil {
+				p.discard()
+			}
+			return
+		}
+		r.idle = append(r.idle, p)
+		r.poolMu.Unlock()
+	}()
+}
+
+// Idle returns how many pooled interpreters have started and wait for a
+// call.
+func (r *Runner) Idle() int {
+	r.poolMu.Lock()
+	defer r.poolMu.Unlock()
+	n := 0
+	for _, p := range r.idle {
+		if p.isWarm() && p.alive() {
+			n++
+		}
+	}
+	return n
+}
+
+// Close stops the pool: idle interpreters are killed and their directories
+// removed. Calls in progress finish; later calls start their own
+// interpreter. It is safe to call more than once.
+func (r *Runner) Close() error {
+	r.poolMu.Lock()
+	idle := r.idle
+	r.idle, r.closed = nil, true
+	r.poolMu.Unlock()
+	for _, p := range idle {
+		p.discard()
+	}
+	return nil
 }
 
 // capReturn cuts text to OutputBytes, at a rune boundary, adding a note.

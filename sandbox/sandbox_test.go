@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,8 +24,17 @@ func newRunner(t *testing.T, cfg Config) *Runner {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not found")
 	}
-	return New(cfg)
+	if cfg.Pool == 0 {
+		cfg.Pool = testPool
+	}
+	r := New(cfg)
+	t.Cleanup(func() { r.Close() })
+	return r
 }
+
+// testPool is the Pool newRunner gives runners; TestPooled sets it to run
+// the other tests with warm interpreters.
+var testPool int
 
 func run(t *testing.T, r *Runner, c Call) (Result, error) {
 	t.Helper()
@@ -152,7 +163,7 @@ func TestTimeout(t *testing.T) {
 	if f.Type != "TimeoutError" {
 		t.Errorf("Failure = %v, want TimeoutError", f)
 	}
-	if elapsed > 2*time.Second {
+	if elapsed > 5*time.Second { // well under the Runner's 10s; the machine may be loaded
 		t.Errorf("took %s, want about 1s", elapsed)
 	}
 	if diff := cmp.Diff([]string{"spinning"}, f.Stdout); diff != "" {
@@ -504,3 +515,206 @@ func TestWithoutNamespace(t *testing.T) {
 		t.Errorf("Failure = %v, want TimeoutError", f)
 	}
 }
+
+// TestHideDirs checks that a hidden directory looks empty and read-only to a
+// tool, which cannot unmount the cover, while the server still sees it.
+func TestHideDirs(t *testing.T) {
+	data := t.TempDir()
+	secret := filepath.Join(data, "secret.txt")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, Config{HideDirs: []string{data, filepath.Join(data, "missing")}})
+	iso := r.Isolation()
+	t.Logf("Isolation: %s", iso)
+	if !strings.Contains(iso, "data: "+data+" hidden") {
+		if strings.Contains(iso, "NOT hidden") {
+			t.Skip("no mount namespace here")
+		}
+		t.Fatalf("Isolation = %q, want the data directory named", iso)
+	}
+	src := fmt.Sprintf(`
+import ctypes, os
+def tool(what: str):
+    if what == "list":
+        return os.listdir(%[1]q)
+    if what == "read":
+        return open(%[2]q).read()
+    if what == "write":
+        open(%[1]q + "/x", "w").write("x")
+    if what == "umount":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.umount2(%[1]q.encode(), 2) != 0:
+            raise OSError(ctypes.get_errno(), "umount refused")
+        return os.listdir(%[1]q)
+    if what == "parent":
+        return os.listdir(%[3]q)
+`, data, secret, filepath.Dir(data))
+	res, err := run(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "list"}})
+	if err != nil || res.Return != "[]" {
+		t.Errorf("list = %q, %v; want []", res.Return, err)
+	}
+	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "read"}}); f.Type != "FileNotFoundError" {
+		t.Errorf("read = %v, want FileNotFoundError", f)
+	}
+	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "write"}}); f.Type != "OSError" || !strings.Contains(f.Message, "Read-only") {
+		t.Errorf("write = %v, want a read-only OSError", f)
+	}
+	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "umount"}}); f.Type != "OSError" {
+		t.Errorf("umount = %v, want OSError", f)
+	}
+	// The parent stays visible, with the data directory in it.
+	res, err = run(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "parent"}})
+	if err != nil || !strings.Contains(res.Return, filepath.Base(data)) {
+		t.Errorf("parent = %q, %v", res.Return, err)
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "s3cret" {
+		t.Errorf("server reads %q, %v", b, err)
+	}
+}
+
+// TestHideDirsWithoutNamespace: where unshare cannot be used (here: not
+// found), nothing can be hidden, and Isolation says so.
+func TestHideDirsWithoutNamespace(t *testing.T) {
+	python, err := resolvePython(context.Background(), "python3")
+	if err != nil {
+		t.Skip(err)
+	}
+	data := t.TempDir()
+	r := newRunner(t, Config{Python: python, HideDirs: []string{data}})
+	t.Setenv("PATH", t.TempDir()) // no unshare on it when the Runner looks
+	iso := r.Isolation()
+	for _, want := range []string{"network: not isolated (unshare not found)", "data: " + data + " NOT hidden (no user namespace)"} {
+		if !strings.Contains(iso, want) {
+			t.Errorf("Isolation = %q, want %q in it", iso, want)
+		}
+	}
+	res, err := run(t, r, Call{Source: "def tool():\n    return 'ran'\n", Function: "tool"})
+	if err != nil || res.Return != "ran" {
+		t.Errorf("Run = %q, %v", res.Return, err)
+	}
+}
+
+// TestPooled runs the behavioural tests again with a pool of warm
+// interpreters: a pooled call must behave exactly like a cold one.
+func TestPooled(t *testing.T) {
+	testPool = 2
+	defer func() { testPool = 0 }()
+	for name, test := range map[string]func(*testing.T){
+		"Returns": TestReturns, "ArgsAndPrints": TestArgsAndPrints, "Failures": TestFailures,
+		"Timeout": TestTimeout, "TimeoutKillsChildren": TestTimeoutKillsChildren,
+		"ContextCancelIsNotAFailure": TestContextCancelIsNotAFailure, "MemoryLimit": TestMemoryLimit,
+		"CPULimit": TestCPULimit, "CleanEnvironment": TestCleanEnvironment,
+		"FreshWorkingDirectory": TestFreshWorkingDirectory, "AgentState": TestAgentState,
+		"OutputLimits": TestOutputLimits, "ConcurrentCallsDoNotShareState": TestConcurrentCallsDoNotShareState,
+		"NetworkIsolation": TestNetworkIsolation, "ServerEnvironUnreadable": TestServerEnvironUnreadable,
+		"WithoutNamespace": TestWithoutNamespace, "HideDirs": TestHideDirs,
+	} {
+		t.Run(name, test)
+	}
+}
+
+// TestPoolServesOneCallPerInterpreter: each pooled interpreter runs one call
+// and exits, so what a call leaves in the interpreter is gone by the next;
+// the pool refills, and Close kills the idle interpreters.
+func TestPoolServesOneCallPerInterpreter(t *testing.T) {
+	r := newRunner(t, Config{Pool: 2})
+	src := `
+import builtins, json, os
+def tool():
+    seen = getattr(builtins, "left_behind", None)
+    builtins.left_behind = os.getpid()
+    json.dumps = None  # the runner must still answer
+    return f"{os.getpid()} {seen}"
+`
+	pids := map[string]bool{}
+	for i := range 4 {
+		res, err := run(t, r, Call{Source: src, Function: "tool"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, seen, _ := strings.Cut(res.Return, " ")
+		if seen != "None" {
+			t.Errorf("call %d saw state left by process %s", i, seen)
+		}
+		if pids[pid] {
+			t.Errorf("process %s served two calls", pid)
+		}
+		pids[pid] = true
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			if stat, _ := os.ReadFile("/proc/" + pid + "/stat"); !strings.Contains(string(stat), ") Z ") {
+				t.Errorf("process %s still running after its call", pid)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Idle() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pool holds %d idle interpreters, want 2", r.Idle())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.poolMu.Lock()
+	idle := append([]*process(nil), r.idle...)
+	r.poolMu.Unlock()
+	r.Close()
+	for _, p := range idle {
+		if p.alive() {
+			t.Errorf("idle interpreter %d alive after Close", p.cmd.Process.Pid)
+		}
+		if _, err := os.Stat(p.dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("idle directory %s left after Close", p.dir)
+		}
+	}
+	// After Close, calls still run, each in a new interpreter.
+	if _, err := run(t, r, Call{Source: src, Function: "tool"}); err != nil {
+		t.Errorf("Run after Close: %v", err)
+	}
+	if r.Idle() != 0 {
+		t.Errorf("pool refilled after Close")
+	}
+}
+
+// benchmarkCall runs a trivial tool call.
+func benchmarkCall(b *testing.B, pool int) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		b.Skip("python3 not found")
+	}
+	r := New(Config{Pool: pool})
+	defer r.Close()
+	b.Logf("isolation: %s", r.Isolation())
+	c := Call{Source: "def tool(x: int):\n    return x + 1\n", Function: "tool", Args: map[string]any{"x": 41}}
+	ctx := context.Background()
+	if _, err := r.Run(ctx, c); err != nil { // fills the pool
+		b.Fatal(err)
+	}
+	before := childCPU()
+	for b.Loop() {
+		if pool > 0 {
+			// Measure a call that finds a warm interpreter, as a server
+			// that is not saturated does; the refill is not timed.
+			b.StopTimer()
+			for r.Idle() < pool {
+				time.Sleep(time.Millisecond)
+			}
+			b.StartTimer()
+		}
+		res, err := r.Run(ctx, c)
+		if err != nil || res.Return != "42" {
+			b.Fatalf("Run = %q, %v", res.Return, err)
+		}
+	}
+	// CPU of the interpreters that finished (user+system): the work a call
+	// costs, wherever its latency goes.
+	b.ReportMetric(float64(childCPU()-before)/float64(time.Millisecond)/float64(b.N), "child-cpu-ms/op")
+}
+
+// childCPU is the user+system time of the finished children of this process.
+func childCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkCallCold(b *testing.B)   { benchmarkCall(b, 0) }
+func BenchmarkCallPooled(b *testing.B) { benchmarkCall(b, 2) }

@@ -93,6 +93,7 @@ type Service struct {
 	bodies      bodyCache
 	tokenMu     sync.Mutex // guards tokenCounts
 	tokenCounts map[string]int
+	goTools     goTools         // Go functions registered as tools in this process
 	bg          context.Context // background work (loading files) runs under it
 	stopBG      context.CancelFunc
 	bgWG        sync.WaitGroup

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/events"
@@ -49,10 +50,14 @@ func (e env) RunTool(ctx context.Context, name string, args map[string]any) (age
 	if tool == nil {
 		return agents.ToolOutput{}, fmt.Errorf("tool %s is not attached to this agent", name)
 	}
+	if tool.SourceType == SourceTypeGo && tool.ToolType == "custom" {
+		return e.runGo(ctx, tool, args)
+	}
 	if e.s.cfg.Tools == nil || tool.SourceType != "python" || tool.SourceCode == "" {
 		return agents.ToolOutput{}, fmt.Errorf("tool %s cannot run on this server: no %s runner is configured", name, tool.SourceType)
 	}
-	res, err := e.s.cfg.Tools.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state})
+	timeout := time.Duration(tool.TimeoutSeconds * float64(time.Second))
+	res, err := e.s.cfg.Tools.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state, Timeout: timeout})
 	var f *sandbox.Failure
 	if errors.As(err, &f) {
 		return agents.ToolOutput{Stdout: f.Stdout, Stderr: f.Stderr}, err

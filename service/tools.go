@@ -23,6 +23,21 @@ func toolAgg(id string) events.Aggregate { return events.Aggregate{Kind: events.
 // DefaultReturnCharLimit is the return size limit of a tool created without one.
 const DefaultReturnCharLimit = 6000
 
+// MaxToolTimeout is the largest per-tool wall-clock limit, in seconds.
+const MaxToolTimeout = 3600
+
+// checkTimeout checks a tool's timeout_seconds; zero is allowed only when
+// zeroOK (an update that restores the default).
+func checkTimeout(t *float64, zeroOK bool) error {
+	if t == nil || (zeroOK && *t == 0) {
+		return nil
+	}
+	if !(*t > 0 && *t <= MaxToolTimeout) { // also rejects NaN
+		return invalid("timeout_seconds must be more than 0 and at most %d", MaxToolTimeout)
+	}
+	return nil
+}
+
 func lookupTool(st *projections.State, id string) (*projections.Tool, error) {
 	if err := events.CheckID(events.PrefixTool, id); err != nil {
 		return nil, unprocessable("%v", err)
@@ -122,6 +137,9 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 		}
 		limit = *req.ReturnCharLimit
 	}
+	if err := checkTimeout(req.TimeoutSeconds, false); err != nil {
+		return api.Tool{}, err
+	}
 	srcType := "python"
 	if req.SourceType != nil && *req.SourceType != "" {
 		srcType = *req.SourceType
@@ -144,6 +162,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 			d.add(c, toolAgg(id), &events.ToolUpdated{
 				Description: &def.description, SourceCode: &req.SourceCode, SourceType: &srcType,
 				JSONSchema: def.schema, Tags: &tags, ReturnCharLimit: &limit, AgentState: &def.agentState,
+				TimeoutSeconds: req.TimeoutSeconds,
 			})
 			return nil
 		}
@@ -151,7 +170,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 		d.add(c, toolAgg(id), &events.ToolCreated{
 			ID: events.ToolID(id), Name: def.name, Description: def.description, SourceCode: req.SourceCode,
 			SourceType: srcType, JSONSchema: def.schema, Tags: req.Tags, ToolType: "custom",
-			ReturnCharLimit: limit, AgentState: def.agentState,
+			ReturnCharLimit: limit, AgentState: def.agentState, TimeoutSeconds: deref(req.TimeoutSeconds),
 		})
 		return nil
 	})
@@ -221,7 +240,10 @@ func (s *Service) ListTools(ctx context.Context, name string, p api.Page) ([]api
 
 // UpdateTool changes a tool. New source re-derives the name and schema.
 func (s *Service) UpdateTool(ctx context.Context, id string, req api.UpdateTool) (api.Tool, error) {
-	e := &events.ToolUpdated{Description: req.Description, SourceType: req.SourceType, Tags: req.Tags, ReturnCharLimit: req.ReturnCharLimit}
+	e := &events.ToolUpdated{Description: req.Description, SourceType: req.SourceType, Tags: req.Tags, ReturnCharLimit: req.ReturnCharLimit, TimeoutSeconds: req.TimeoutSeconds}
+	if err := checkTimeout(req.TimeoutSeconds, true); err != nil {
+		return api.Tool{}, err
+	}
 	if req.SourceCode != nil || (len(req.JSONSchema) > 0 && string(req.JSONSchema) != "null") {
 		src := ""
 		if req.SourceCode != nil {
@@ -325,4 +347,12 @@ func (s *Service) EnsureBaseTools(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

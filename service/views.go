@@ -44,12 +44,17 @@ func blockView(b *projections.Block) api.Block {
 
 func toolView(t *projections.Tool) api.Tool {
 	src, typ := strp(t.SourceCode), strp(t.SourceType)
-	return api.Tool{
+	out := api.Tool{
 		ID: string(t.ID), Name: t.Name, Description: strp(t.Description), SourceCode: src, SourceType: typ,
 		JSONSchema: rawOr(t.JSONSchema, "null"), Tags: nonNil(t.Tags), ToolType: t.ToolType,
 		ReturnCharLimit: t.ReturnCharLimit, Metadata: rawOr(t.Metadata, "{}"),
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
+	if t.TimeoutSeconds > 0 {
+		v := t.TimeoutSeconds
+		out.TimeoutSeconds = &v
+	}
+	return out
 }
 
 func sourceView(s *projections.Source) api.Source {

@@ -1,0 +1,181 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/engram-dev/engram/agents"
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/rest"
+	"github.com/engram-dev/engram/sandbox"
+)
+
+// toolMessage is the last tool message the model was sent.
+func toolMessage(t *testing.T, s *llmtest.Server) string {
+	t.Helper()
+	reqs := s.Requests()
+	for i := len(reqs) - 1; i >= 0; i-- {
+		ms := reqs[i].Messages
+		for j := len(ms) - 1; j >= 0; j-- {
+			if ms[j].Role == "tool" {
+				return ms[j].Content
+			}
+		}
+	}
+	t.Fatal("the model was sent no tool message")
+	return ""
+}
+
+// hostileTool is a tool body and what the model must be told about it.
+type hostileTool struct {
+	name    string
+	body    string
+	timeout float64  // timeout_seconds, 0 for the default
+	want    []string // substrings of what the model is sent
+	not     []string // must not appear in it, nor in the response
+}
+
+// TestHostileToolsAreContained has an agent call tools that misbehave in
+// different ways. Each is contained, the model is told what happened, and the
+// server goes on answering.
+func TestHostileToolsAreContained(t *testing.T) {
+	const secret = "s3cret-provider-key-7f2c"
+	t.Setenv("ENGRAM_TEST_PROVIDER_KEY", secret)
+	dir := t.TempDir()
+	r := startRig(t, dir, nil)
+	ctx := context.Background()
+	srv := httptest.NewServer(rest.NewHandler(r.n.Service, rest.Config{}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+
+	// A file the node wrote in its data directory.
+	var dataFile string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && dataFile == "" {
+			dataFile = path
+		}
+		return nil
+	})
+	if dataFile == "" {
+		t.Fatal("the node wrote no file in its data directory")
+	}
+	// What this host permits, as the node's own runner found it.
+	iso := sandbox.New(sandbox.Config{HideDirs: []string{dir}}).Isolation()
+	hidden := strings.Contains(iso, " hidden (")
+	netIsolated := strings.Contains(iso, "network: isolated")
+	t.Logf("isolation: %s", iso)
+
+	doc := `"""Misbehave.
+
+    Args:
+        x (str): anything
+    """`
+	cases := []hostileTool{
+		{name: "works", body: "return 'echo ' + x", want: []string{`"status": "OK"`, "echo hi"}},
+		{name: "raises", body: "raise KeyError('no such key ' + x)", want: []string{`"status": "Failed"`, "KeyError", "no such key hi"}},
+		{name: "sleeps", body: "import time\n    time.sleep(60)", timeout: 1,
+			want: []string{`"status": "Failed"`, "TimeoutError", "timed out after 1s"}},
+		{name: "allocates", body: "chunks = []\n    while True:\n        chunks.append(bytearray(1 << 24))",
+			want: []string{`"status": "Failed"`, "MemoryError"}},
+		{name: "prints_megabytes", body: "import sys\n    for _ in range(64):\n        sys.stdout.write('y' * (1 << 16))\n    return 'printed'",
+			want: []string{`"status": "OK"`, "printed"}},
+		{name: "reads_secret", body: "import os\n    return repr(os.environ.get('ENGRAM_TEST_PROVIDER_KEY')) + ' ' + repr(sorted(os.environ))",
+			want: []string{`"status": "OK"`, "None ['HOME', 'LC_CTYPE', 'PATH']"}, not: []string{secret}},
+	}
+	if hidden {
+		cases = append(cases, hostileTool{name: "opens_data_file", body: fmt.Sprintf("return open(%q, 'rb').read(64).hex()", dataFile),
+			want: []string{`"status": "Failed"`, "FileNotFoundError"}})
+	} else {
+		t.Logf("the data directory is not hidden here; skipping the data-file case")
+	}
+	if netIsolated {
+		cases = append(cases, hostileTool{name: "connects_to_server", body: fmt.Sprintf("import urllib.request\n    return urllib.request.urlopen('http://%s/v1/health/', timeout=3).read().decode()", u.Host),
+			want: []string{`"status": "Failed"`, "URLError", "Network is unreachable"}})
+	} else {
+		t.Logf("the network is not isolated here; skipping the connect case")
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := fmt.Sprintf("def %s(x: str) -> str:\n    %s\n    %s\n", tc.name, doc, tc.body)
+			req := api.CreateTool{SourceCode: src}
+			if tc.timeout > 0 {
+				req.TimeoutSeconds = &tc.timeout
+			}
+			a := r.agent(t) // a fresh context each time, so no summary runs
+			tool, err := r.n.Service.CreateTool(ctx, req, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.n.Service.AttachTool(ctx, a.ID, tool.ID); err != nil {
+				t.Fatal(err)
+			}
+			r.llm.Push(
+				llmtest.Step{ToolCalls: []agents.ToolCall{call(tc.name, map[string]any{"x": "hi", "request_heartbeat": true})}},
+				say("done"),
+			)
+			began := time.Now()
+			resp := send(t, r, a.ID, "call "+tc.name)
+			took := time.Since(began)
+			seen := toolMessage(t, r.llm)
+			for _, w := range tc.want {
+				if !strings.Contains(seen, w) {
+					t.Errorf("the model was sent %q; want %q in it", seen, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(seen, n) || strings.Contains(fmt.Sprint(resp), n) {
+					t.Errorf("the secret %q leaked: %q", n, seen)
+				}
+			}
+			if said(resp) != "done" {
+				t.Errorf("the agent did not finish its step: %q", said(resp))
+			}
+			if took > 20*time.Second {
+				t.Errorf("the call took %s", took)
+			}
+			for _, m := range resp.Messages {
+				// The first return is the tool's; the second, send_message's.
+				if m.MessageType == api.ToolReturnMessageType && m.ToolReturn != nil && strings.Contains(*m.ToolReturn, tc.name) || tc.name == "prints_megabytes" && len(m.Stdout) > 0 {
+					out := strings.Join(m.Stdout, "\n") + strings.Join(m.Stderr, "\n")
+					if len(out) > 128<<10 {
+						t.Errorf("tool_return_message carries %d bytes of output", len(out))
+					}
+					if tc.name == "prints_megabytes" && !strings.Contains(out, "output truncated") {
+						t.Errorf("no truncation note in %d bytes of stdout", len(out))
+					}
+				}
+			}
+			t.Logf("%s (%s): %.200s", tc.name, took.Round(time.Millisecond), seen)
+
+			// The server stays healthy: its port answers and the agent
+			// takes the next message.
+			res, err := http.Get(srv.URL + "/v1/health/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				t.Errorf("health after %s: %d %s", tc.name, res.StatusCode, body)
+			}
+			r.llm.Push(say("still here"))
+			if got := said(send(t, r, a.ID, "are you there?")); got != "still here" {
+				t.Errorf("follow-up said %q", got)
+			}
+		})
+	}
+	if _, err := os.Stat(dataFile); err != nil {
+		t.Errorf("data file after the tools ran: %v", err)
+	}
+}
