@@ -13,7 +13,7 @@ import (
 	"github.com/engram-dev/engram/service"
 )
 
-func start(t *testing.T) *node.Node {
+func start(t testing.TB) *node.Node {
 	t.Helper()
 	cfg := node.DefaultConfig(t.TempDir())
 	cfg.SyncAlways = false
