@@ -522,3 +522,5 @@ func TestSecondOpenFails(t *testing.T) {
 var _ = filepath.Join
 var _ = os.Remove
 var _ = strings.Contains
+
+func timeStep(i int) time.Duration { return time.Duration(i) * 90 * time.Minute }
