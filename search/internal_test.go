@@ -182,8 +182,9 @@ func TestCompaction(t *testing.T) {
 	}
 }
 
-// TestFiltersDoNotScore checks that the owner and kind filters leave BM25
-// scores as Bleve gives them for the bare match query.
+// TestFiltersDoNotScore checks that the owner and kind restriction leaves
+// BM25 scores as Bleve gives them for the bare match query of the same
+// scoped terms, with the same statistics.
 func TestFiltersDoNotScore(t *testing.T) {
 	ix, err := Open(t.TempDir(), Options{})
 	if err != nil {
@@ -198,9 +199,9 @@ func TestFiltersDoNotScore(t *testing.T) {
 	if err := ix.Apply(Batch{Seq: 1, Put: docs}); err != nil {
 		t.Fatal(err)
 	}
-	mq := bleve.NewMatchQuery("red sky")
+	mq := bleve.NewMatchQuery("only/passage:red only/passage:sky")
 	mq.SetField(fieldText)
-	raw, err := ix.idx.Search(bleve.NewSearchRequest(mq))
+	raw, err := ix.idx.SearchInContext(ix.bm25Stats(context.Background()), bleve.NewSearchRequest(mq))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,5 +216,42 @@ func TestFiltersDoNotScore(t *testing.T) {
 		if raw.Hits[i].ID != res.Hits[i].ID || math.Abs(raw.Hits[i].Score-res.Hits[i].Score) > 1e-9 {
 			t.Errorf("rank %d: raw %s %v, ours %s %v", i, raw.Hits[i].ID, raw.Hits[i].Score, res.Hits[i].ID, res.Hits[i].Score)
 		}
+	}
+}
+
+// TestBM25Statistics checks the token total through puts, replacements,
+// deletes and owner deletes, and across a reopen.
+func TestBM25Statistics(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(dir, Options{MaxBatch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		b      Batch
+		tokens uint64
+		docs   uint64
+	}{
+		{Batch{Seq: 1, Put: []Doc{{ID: "a", Kind: KindPassage, Owner: "x", Text: "red green blue"}, {ID: "b", Kind: KindPassage, Owner: "y", Text: "one two"}}}, 5, 2},
+		{Batch{Seq: 2, Put: []Doc{{ID: "a", Kind: KindPassage, Owner: "x", Text: "red"}, {ID: "c", Kind: KindMessage, Owner: "x", Text: "the cats"}}}, 4, 3}, // "the" is a stop word
+		{Batch{Seq: 3, Delete: []string{"b", "zzz"}}, 2, 2},
+		{Batch{Seq: 4, DeleteOwner: []string{"x"}, Put: []Doc{{ID: "d", Kind: KindPassage, Owner: "x", Text: "four five six seven"}}}, 4, 1},
+	}
+	for i, st := range steps {
+		if err := ix.Apply(st.b); err != nil {
+			t.Fatal(err)
+		}
+		if ix.tokens != st.tokens || ix.docs != st.docs {
+			t.Fatalf("step %d: %d tokens in %d docs, want %d in %d", i, ix.tokens, ix.docs, st.tokens, st.docs)
+		}
+	}
+	ix.Close()
+	ix, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if ix.tokens != 4 || ix.docs != 1 {
+		t.Fatalf("after reopen: %d tokens in %d docs", ix.tokens, ix.docs)
 	}
 }
