@@ -37,9 +37,9 @@ const (
 	fieldOwner = "owner"
 	fieldRole  = "role"
 	fieldTags  = "tags"
-	fieldTime  = "time" // datetime, for ranges and sorting
-	fieldAt    = "at"   // the time as RFC 3339 text, stored only, for hits
-	fieldText  = "text" // scoped terms: see scopedTerms
+	fieldTime  = "time"  // datetime, for ranges and sorting
+	fieldAt    = "at"    // the time as RFC 3339 text, stored only, for hits
+	fieldText  = "text"  // scoped terms: see scopedTerms
 	fieldDim   = "vdim"  // the vector's dimension, "" when there is none
 	fieldScope = "scope" // "<owner>/<kind>:", for counting
 	fieldNTok  = "ntok"  // the text's token count, stored only, for BM25's statistics
