@@ -39,7 +39,7 @@ const (
 	fieldTags  = "tags"
 	fieldTime  = "time"  // datetime, for ranges and sorting
 	fieldAt    = "at"    // the time as RFC 3339 text, stored only, for hits
-	fieldText  = "text"  // scoped terms: see scopedTerms
+	fieldText  = "text"  // scoped terms: see scopedText
 	fieldDim   = "vdim"  // the vector's dimension, "" when there is none
 	fieldScope = "scope" // "<owner>/<kind>:", for counting
 	fieldNTok  = "ntok"  // the text's token count, stored only, for BM25's statistics
