@@ -202,7 +202,7 @@ func TestModels(t *testing.T) {
 	if got := get(true); !strings.Contains(got, `"has_more":false`) || !strings.Contains(got, `"type":"model","id":"gpt-4o-mini"`) {
 		t.Errorf("anthropic list: %s", got)
 	}
-	if code, _, _ := post(t, s.URL+"/moderations", `{}`); code != 404 {
+	if code, _, _ := post(t, s.URL+"/no-such-endpoint", `{}`); code != 404 {
 		t.Errorf("unknown path: %d", code)
 	}
 }

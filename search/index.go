@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,12 +9,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/whitespace"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
@@ -31,18 +37,21 @@ const (
 	fieldOwner = "owner"
 	fieldRole  = "role"
 	fieldTags  = "tags"
-	fieldTime  = "time" // datetime, for ranges and sorting
-	fieldAt    = "at"   // the time as RFC 3339 text, stored only, for hits
-	fieldSeq   = "seq"  // the log sequence of the document's event, stored only, for hits
-	fieldText  = "text"
-	fieldDim   = "vdim" // the vector's dimension, "" when there is none
+	fieldTime  = "time"  // datetime, for ranges and sorting
+	fieldAt    = "at"    // the time as RFC 3339 text, stored only, for hits
+	fieldSeq   = "seq"   // the log sequence of the document's event, stored only, for hits
+	fieldText  = "text"  // scoped terms: see scopedText
+	fieldDim   = "vdim"  // the vector's dimension, "" when there is none
+	fieldScope = "scope" // "<owner>/<kind>:", for counting
+	fieldNTok  = "ntok"  // the text's token count, stored only, for BM25's statistics
 )
 
 // bleveDir is the Bleve index inside an index directory.
 const bleveDir = "bleve"
 
 // checkpointKey is the Bleve internal key holding the log sequence and the
-// generation of the last Apply.
+// generation of the last Apply, and the number of tokens of all documents'
+// texts.
 var checkpointKey = []byte("engram.checkpoint")
 
 // Doc is one searchable document: an archival passage or a message.
@@ -126,6 +135,7 @@ type Index struct {
 	dir string
 	opt Options
 	idx bleve.Index
+	en  analysis.Analyzer // the text analyzer, before scoping
 
 	applyMu sync.Mutex // serializes Apply, Close and SwapInto
 
@@ -134,6 +144,8 @@ type Index struct {
 	vlog *vecLog
 	seq  uint64
 	gen  uint64
+	// tokens and docs are the index's BM25 statistics (see bm25Stats).
+	tokens, docs uint64
 
 	closed bool
 }
@@ -141,19 +153,37 @@ type Index struct {
 // ErrClosed is returned by calls on a closed Index.
 var ErrClosed = errors.New("search: index closed")
 
-func indexMapping() mapping.IndexMapping {
+// The text field holds scoped terms: every token of a document's text,
+// analysed with Bleve's "en" analyzer (unicode words, possessives,
+// lowercase, English stop words, Porter stemming), prefixed with the
+// document's owner and kind, "<owner>/<kind>:<token>". A query for some
+// owners' passages asks for exactly their terms, so the owner and kind
+// restrict the postings read instead of filtering them afterwards (a
+// conjunction with a dense owner term cost 10-20x the bare match at 100k
+// documents), and BM25's document frequencies are each owner's own.
+const scopedAnalyzer = "engram_scoped"
+
+func scope(owner, kind string) string { return owner + "/" + kind + ":" }
+
+func indexMapping() (mapping.IndexMapping, error) {
 	im := bleve.NewIndexMapping()
 	im.ScoringModel = "bm25" // Bleve's default is tf-idf
-	im.DefaultAnalyzer = "en"
+	im.DefaultAnalyzer = en.AnalyzerName
 	im.IndexDynamic, im.StoreDynamic, im.DocValuesDynamic = false, false, false
+	if err := im.AddCustomAnalyzer(scopedAnalyzer, map[string]any{
+		"type":      "custom",
+		"tokenizer": whitespace.Name,
+	}); err != nil {
+		return nil, err
+	}
 	dm := bleve.NewDocumentStaticMapping()
 
 	text := bleve.NewTextFieldMapping()
-	text.Analyzer = "en" // unicode tokens, possessives, lowercase, English stop words, Porter stemming
+	text.Analyzer = scopedAnalyzer
 	text.Store, text.IncludeTermVectors, text.DocValues, text.IncludeInAll = false, false, false, false
 	dm.AddFieldMappingsAt(fieldText, text)
 
-	for _, f := range []string{fieldKind, fieldOwner, fieldRole, fieldTags, fieldDim} {
+	for _, f := range []string{fieldKind, fieldOwner, fieldRole, fieldTags, fieldDim, fieldScope} {
 		kw := bleve.NewKeywordFieldMapping()
 		kw.Store = f == fieldOwner
 		kw.IncludeTermVectors, kw.IncludeInAll, kw.DocValues, kw.SkipFreqNorm = false, false, false, true
@@ -164,13 +194,38 @@ func indexMapping() mapping.IndexMapping {
 	dt.Store, dt.IncludeInAll, dt.DocValues = false, false, true
 	dm.AddFieldMappingsAt(fieldTime, dt)
 
+	nt := bleve.NewNumericFieldMapping()
+	nt.Index, nt.Store, nt.DocValues, nt.IncludeInAll = false, true, false, false
+	dm.AddFieldMappingsAt(fieldNTok, nt)
+
 	at := bleve.NewTextFieldMapping()
 	at.Index, at.Store, at.IncludeTermVectors, at.DocValues, at.IncludeInAll = false, true, false, false, false
 	dm.AddFieldMappingsAt(fieldAt, at)
 	dm.AddFieldMappingsAt(fieldSeq, at)
 
 	im.DefaultMapping = dm
-	return im
+	return im, nil
+}
+
+// analyze analyses text as the index does, before scoping.
+func (ix *Index) analyze(text string) analysis.TokenStream {
+	return ix.en.Analyze([]byte(text))
+}
+
+// scopedText is the text field's value for a document, and its number of
+// tokens.
+func (ix *Index) scopedText(d Doc) (string, int) {
+	toks := ix.analyze(d.Text)
+	sc := scope(d.Owner, d.Kind)
+	var b strings.Builder
+	for i, t := range toks {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(sc)
+		b.Write(t.Term)
+	}
+	return b.String(), len(toks)
 }
 
 // Open opens the index in dir, creating it if dir holds none. A directory
@@ -187,12 +242,20 @@ func Open(dir string, opt Options) (*Index, error) {
 	path := filepath.Join(dir, bleveDir)
 	idx, err := bleve.OpenUsing(path, cfg)
 	if errors.Is(err, bleve.ErrorIndexPathDoesNotExist) {
-		idx, err = bleve.NewUsing(path, indexMapping(), scorch.Name, scorch.Name, cfg)
+		var im mapping.IndexMapping
+		if im, err = indexMapping(); err == nil {
+			idx, err = bleve.NewUsing(path, im, scorch.Name, scorch.Name, cfg)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
-	seq, gen, err := readCheckpoint(idx)
+	analyzer := idx.Mapping().AnalyzerNamed(en.AnalyzerName)
+	if analyzer == nil {
+		idx.Close()
+		return nil, fmt.Errorf("open index %s: no %q analyzer", dir, en.AnalyzerName)
+	}
+	seq, gen, tokens, err := readCheckpoint(idx)
 	if err != nil {
 		idx.Close()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
@@ -202,21 +265,27 @@ func Open(dir string, opt Options) (*Index, error) {
 		idx.Close()
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
-	return &Index{dir: dir, opt: opt, idx: idx, vecs: vecs, vlog: vlog, seq: seq, gen: gen}, nil
+	docs, err := idx.DocCount()
+	if err != nil {
+		idx.Close()
+		vlog.close()
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	return &Index{dir: dir, opt: opt, idx: idx, en: analyzer, vecs: vecs, vlog: vlog, seq: seq, gen: gen, tokens: tokens, docs: docs}, nil
 }
 
-func readCheckpoint(idx bleve.Index) (seq, gen uint64, err error) {
+func readCheckpoint(idx bleve.Index) (seq, gen, tokens uint64, err error) {
 	b, err := idx.GetInternal(checkpointKey)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
+		return 0, 0, 0, fmt.Errorf("read checkpoint: %w", err)
 	}
 	switch len(b) {
 	case 0:
-		return 0, 0, nil
-	case 16:
-		return binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), nil
+		return 0, 0, 0, nil
+	case 24:
+		return binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[16:]), nil
 	}
-	return 0, 0, fmt.Errorf("read checkpoint: %d bytes, want 16", len(b))
+	return 0, 0, 0, fmt.Errorf("read checkpoint: %d bytes, want 24", len(b))
 }
 
 // bleve returns the current Bleve index (SwapInto replaces it).
@@ -249,6 +318,8 @@ func validDoc(d Doc) error {
 		return fmt.Errorf("document %s: kind %q is not %q or %q", d.ID, d.Kind, KindPassage, KindMessage)
 	case d.Owner == "":
 		return fmt.Errorf("document %s has no owner", d.ID)
+	case strings.ContainsFunc(d.Owner, unicode.IsSpace):
+		return fmt.Errorf("document %s: owner %q contains white space", d.ID, d.Owner)
 	}
 	return nil
 }
@@ -317,20 +388,32 @@ func (ix *Index) Apply(b Batch) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 
+	// The token total after this batch: minus the documents it removes or
+	// replaces, plus the ones it puts.
+	tokens, err := ix.tokensAfter(b, ownerIDs)
+	if err != nil {
+		ix.vlog.rollback(before)
+		return fmt.Errorf("apply: %w", err)
+	}
+
 	// The Bleve side, in parts of at most MaxBatch documents; the last part
 	// carries the checkpoint.
-	if err := ix.writeBleve(b, ownerIDs, gen); err != nil {
+	if err := ix.writeBleve(b, ownerIDs, gen, tokens); err != nil {
 		if rerr := ix.vlog.rollback(before); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back vectors: %w", rerr))
 		}
 		return fmt.Errorf("apply: %w", err)
 	}
 
+	docs, err := ix.idx.DocCount()
+	if err != nil {
+		return fmt.Errorf("apply: %w", err) // committed; only the statistics are stale
+	}
 	ix.mu.Lock()
 	for _, o := range ops {
 		ix.vecs.apply(o)
 	}
-	ix.seq, ix.gen = b.Seq, gen
+	ix.seq, ix.gen, ix.tokens, ix.docs = b.Seq, gen, tokens, docs
 	ix.mu.Unlock()
 
 	if len(b.Delete) > 0 || len(b.DeleteOwner) > 0 || len(ops) > 0 {
@@ -344,7 +427,51 @@ func (ix *Index) Apply(b Batch) error {
 	return nil
 }
 
-func (ix *Index) writeBleve(b Batch, ownerIDs []string, gen uint64) error {
+// tokensAfter returns the index's token total after b.
+func (ix *Index) tokensAfter(b Batch, ownerIDs []string) (uint64, error) {
+	ix.mu.RLock()
+	total := int64(ix.tokens)
+	ix.mu.RUnlock()
+	seen := map[string]bool{}
+	var ids []string
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ownerIDs {
+		add(id)
+	}
+	for _, id := range b.Delete {
+		add(id)
+	}
+	last := map[string]int{} // id → tokens of its last put
+	for _, d := range b.Put {
+		add(d.ID)
+		last[d.ID] = len(ix.analyze(d.Text))
+	}
+	for lo := 0; lo < len(ids); lo += 1000 {
+		part := ids[lo:min(lo+1000, len(ids))]
+		req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(part), len(part), 0, false)
+		req.Fields = []string{fieldNTok}
+		req.Score = "none"
+		res, err := ix.idx.Search(req)
+		if err != nil {
+			return 0, fmt.Errorf("read token counts: %w", err)
+		}
+		for _, h := range res.Hits {
+			n, _ := h.Fields[fieldNTok].(float64)
+			total -= int64(n)
+		}
+	}
+	for _, n := range last {
+		total += int64(n)
+	}
+	return uint64(max(total, 0)), nil
+}
+
+func (ix *Index) writeBleve(b Batch, ownerIDs []string, gen, tokens uint64) error {
 	batch := ix.idx.NewBatch()
 	flush := func() error {
 		if batch.Size() == 0 {
@@ -367,7 +494,7 @@ func (ix *Index) writeBleve(b Batch, ownerIDs []string, gen uint64) error {
 		}
 	}
 	for _, d := range b.Put {
-		if err := batch.Index(d.ID, bleveDoc(d)); err != nil {
+		if err := batch.Index(d.ID, ix.bleveDoc(d)); err != nil {
 			return fmt.Errorf("index %s: %w", d.ID, err)
 		}
 		if batch.Size() >= ix.opt.MaxBatch {
@@ -376,18 +503,22 @@ func (ix *Index) writeBleve(b Batch, ownerIDs []string, gen uint64) error {
 			}
 		}
 	}
-	var cp [16]byte
+	var cp [24]byte
 	binary.BigEndian.PutUint64(cp[:], b.Seq)
 	binary.BigEndian.PutUint64(cp[8:], gen)
+	binary.BigEndian.PutUint64(cp[16:], tokens)
 	batch.SetInternal(checkpointKey, cp[:])
 	return ix.idx.Batch(batch)
 }
 
-func bleveDoc(d Doc) map[string]any {
+func (ix *Index) bleveDoc(d Doc) map[string]any {
+	text, ntok := ix.scopedText(d)
 	m := map[string]any{
 		fieldKind:  d.Kind,
 		fieldOwner: d.Owner,
-		fieldText:  d.Text,
+		fieldText:  text,
+		fieldNTok:  float64(ntok),
+		fieldScope: scope(d.Owner, d.Kind),
 		fieldTime:  d.Time.UTC(),
 		fieldAt:    d.Time.UTC().Format(time.RFC3339Nano),
 	}
@@ -435,21 +566,48 @@ func (ix *Index) ownerDocIDs(owner string) ([]string, error) {
 }
 
 // Count returns how many documents of kind ("" for both) the owners have.
+// It reads the index's term statistics, so it costs microseconds whatever
+// the count.
 func (ix *Index) Count(owners []string, kind string) (int, error) {
 	if len(owners) == 0 {
 		return 0, errors.New("count: no owners")
 	}
-	q := filterQuery(owners, kind)
-	req := bleve.NewSearchRequestOptions(q, 0, 0, false)
-	req.Score = "none"
-	res, err := ix.bleve().Search(req)
+	if kind != "" && kind != KindPassage && kind != KindMessage {
+		return 0, fmt.Errorf("count: kind %q is not %q or %q", kind, KindPassage, KindMessage)
+	}
+	kinds := []string{KindPassage, KindMessage}
+	if kind != "" {
+		kinds = []string{kind}
+	}
+	ix.mu.RLock() // Close waits for the reader to be closed
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return 0, ErrClosed
+	}
+	adv, err := ix.idx.Advanced()
+	if err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	r, err := adv.Reader()
 	if err != nil {
 		if errors.Is(err, bleve.ErrorIndexClosed) {
 			return 0, ErrClosed
 		}
 		return 0, fmt.Errorf("count: %w", err)
 	}
-	return int(res.Total), nil
+	defer r.Close()
+	n := 0
+	for _, o := range dedup(owners) {
+		for _, k := range kinds {
+			tfr, err := r.TermFieldReader(context.Background(), []byte(scope(o, k)), fieldScope, false, false, false)
+			if err != nil {
+				return 0, fmt.Errorf("count: %w", err)
+			}
+			n += int(tfr.Count())
+			tfr.Close()
+		}
+	}
+	return n, nil
 }
 
 // termsQuery matches documents whose field holds any of values (all of
@@ -492,12 +650,11 @@ func (ix *Index) Close() error {
 	ix.applyMu.Lock()
 	defer ix.applyMu.Unlock()
 	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	if ix.closed {
-		ix.mu.Unlock()
 		return nil
 	}
 	ix.closed = true
-	ix.mu.Unlock()
 	err := ix.idx.Close() // waits for searches in flight
 	if verr := ix.vlog.close(); err == nil {
 		err = verr

@@ -380,6 +380,9 @@ func TestReopenKeepsCheckpointAndVectors(t *testing.T) {
 	if err := ix.Apply(search.Batch{Seq: 50}); err == nil {
 		t.Fatal("apply on a closed index succeeded")
 	}
+	if _, err := ix.Count([]string{"agent-a"}, ""); err == nil {
+		t.Fatal("count on a closed index succeeded")
+	}
 	ix = open(t, dir)
 	if ix.Seq() != 41 {
 		t.Fatalf("Seq = %d, want 41", ix.Seq())
@@ -522,3 +525,5 @@ func TestSecondOpenFails(t *testing.T) {
 var _ = filepath.Join
 var _ = os.Remove
 var _ = strings.Contains
+
+func timeStep(i int) time.Duration { return time.Duration(i) * 90 * time.Minute }

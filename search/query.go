@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/blevesearch/bleve/v2"
+	bsearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
 
@@ -74,8 +76,10 @@ func (q *Query) check() error {
 	if len(q.Owners) == 0 {
 		return errors.New("query without owners")
 	}
-	if slices.Contains(q.Owners, "") {
-		return errors.New("query with an empty owner")
+	for _, o := range q.Owners {
+		if o == "" || strings.ContainsFunc(o, unicode.IsSpace) {
+			return fmt.Errorf("owner %q is not an id", o)
+		}
 	}
 	if q.Kind != "" && q.Kind != KindPassage && q.Kind != KindMessage {
 		return fmt.Errorf("kind %q is not %q or %q", q.Kind, KindPassage, KindMessage)
@@ -104,14 +108,22 @@ func (q *Query) filters() []query.Query {
 	if len(q.Roles) > 0 {
 		qs = append(qs, termsQuery(fieldRole, q.Roles, false))
 	}
-	if !q.After.IsZero() || !q.Before.IsZero() {
-		incl, excl := true, false
-		dq := bleve.NewDateRangeInclusiveQuery(q.After.UTC(), q.Before.UTC(), &incl, &excl)
-		dq.SetField(fieldTime)
-		dq.SetBoost(0)
-		qs = append(qs, dq)
+	if d := q.dateQuery(); d != nil {
+		qs = append(qs, d)
 	}
 	return qs
+}
+
+// dateQuery is the date range filter, or nil.
+func (q *Query) dateQuery() query.Query {
+	if q.After.IsZero() && q.Before.IsZero() {
+		return nil
+	}
+	incl, excl := true, false
+	dq := bleve.NewDateRangeInclusiveQuery(q.After.UTC(), q.Before.UTC(), &incl, &excl)
+	dq.SetField(fieldTime)
+	dq.SetBoost(0)
+	return dq
 }
 
 func (q *Query) vecFilter() *vecFilter {
@@ -135,6 +147,9 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	text := strings.TrimSpace(q.Text) != ""
 	vec := normalize(q.Vector)
+	if text {
+		ctx = ix.bm25Stats(ctx)
+	}
 	var (
 		res Result
 		err error
@@ -161,23 +176,113 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	return res, nil
 }
 
+// bm25Stats puts the index's BM25 statistics in ctx for Bleve's scorers.
+// Left to itself, Bleve takes the average field length to be the number of
+// distinct terms in the field's dictionaries over the number of documents,
+// which depends on how the index happens to be split into segments and on
+// deleted documents not yet merged away; a rebuilt index would then rank
+// differently. These are exact: the documents, and the tokens of their
+// texts, as of the last Apply.
+func (ix *Index) bm25Stats(ctx context.Context) context.Context {
+	ix.mu.RLock()
+	docs, tokens := ix.docs, ix.tokens
+	ix.mu.RUnlock()
+	card := map[string]int{fieldText: int(tokens)}
+	for _, f := range []string{fieldKind, fieldOwner, fieldRole, fieldTags, fieldDim, fieldScope, fieldTime, "*", "_id"} {
+		card[f] = int(docs) // filters: scored with boost 0, but Bleve asks
+	}
+	return context.WithValue(ctx, bsearch.BM25StatsKey, &bsearch.BM25Stats{DocCount: float64(docs), FieldCardinality: card})
+}
+
+// textQuery matches the text's tokens in the scopes of the query's owners
+// and kind, and the other filters. Each token is asked once per scope, as
+// Bleve's match query asks each token once.
 func (ix *Index) textQuery(q Query) query.Query {
-	mq := bleve.NewMatchQuery(q.Text)
-	mq.SetField(fieldText)
-	return bleve.NewConjunctionQuery(append([]query.Query{mq}, q.filters()...)...)
+	kinds := []string{KindPassage, KindMessage}
+	if q.Kind != "" {
+		kinds = []string{q.Kind}
+	}
+	toks := ix.analyze(q.Text)
+	var tqs []query.Query
+	for _, o := range dedup(q.Owners) {
+		for _, k := range kinds {
+			sc := scope(o, k)
+			for _, t := range toks {
+				tq := bleve.NewTermQuery(sc + string(t.Term))
+				tq.SetField(fieldText)
+				tqs = append(tqs, tq)
+			}
+		}
+	}
+	if len(tqs) == 0 {
+		return bleve.NewMatchNoneQuery()
+	}
+	match := bleve.NewDisjunctionQuery(tqs...)
+	match.SetMin(1)
+	var filters []query.Query
+	if len(q.Tags) > 0 {
+		filters = append(filters, termsQuery(fieldTags, q.Tags, q.TagMatch == TagsAll))
+	}
+	if len(q.Roles) > 0 {
+		filters = append(filters, termsQuery(fieldRole, q.Roles, false))
+	}
+	if d := q.dateQuery(); d != nil {
+		filters = append(filters, d)
+	}
+	if len(filters) == 0 {
+		return match
+	}
+	return bleve.NewConjunctionQuery(append([]query.Query{match}, filters...)...)
+}
+
+// ranked returns the best n hits of a scored query, ties broken by id.
+// Sorting by id in Bleve loads the id of every match (milliseconds at 100k
+// documents), so Bleve ranks by score alone and ties are ordered here. A tie
+// that straddles the n-th place decides which of the tied documents make the
+// cut: the window is widened until the tie ends inside it, and if the tie is
+// too large for that, Bleve is asked to sort everything by id after all.
+func (ix *Index) ranked(ctx context.Context, q query.Query, n int, fields []string) (*bleve.SearchResult, error) {
+	const widest = 1000
+	for size := n + 1; ; size *= 4 {
+		req := bleve.NewSearchRequestOptions(q, size, 0, false)
+		req.Fields = fields
+		res, err := ix.bleve().SearchInContext(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		h := res.Hits
+		if len(h) < size || h[size-1].Score != h[n-1].Score {
+			slices.SortStableFunc(h, func(a, b *bsearch.DocumentMatch) int {
+				if a.Score != b.Score {
+					if a.Score > b.Score {
+						return -1
+					}
+					return 1
+				}
+				return strings.Compare(a.ID, b.ID)
+			})
+			res.Hits = h[:min(n, len(h))]
+			return res, nil
+		}
+		if size > widest {
+			break
+		}
+	}
+	req := bleve.NewSearchRequestOptions(q, n, 0, false)
+	req.SortBy([]string{"-_score", "_id"})
+	req.Fields = fields
+	return ix.bleve().SearchInContext(ctx, req)
 }
 
 // bm25 ranks the text's matches.
 func (ix *Index) bm25(ctx context.Context, q Query) (Result, error) {
-	req := bleve.NewSearchRequestOptions(ix.textQuery(q), q.Limit, q.Offset, false)
-	req.SortBy([]string{"-_score", "_id"})
-	req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
-	res, err := ix.bleve().SearchInContext(ctx, req)
+	res, err := ix.ranked(ctx, ix.textQuery(q), q.Offset+q.Limit, []string{fieldOwner, fieldAt, fieldSeq})
 	if err != nil {
 		return Result{}, err
 	}
-	out := Result{Total: int(res.Total), Hits: make([]Hit, 0, len(res.Hits))}
-	for _, h := range res.Hits {
+	out := Result{Total: int(res.Total), Hits: make([]Hit, 0, q.Limit)}
+	for i := q.Offset; i < len(res.Hits); i++ {
+		h := res.Hits[i]
 		out.Hits = append(out.Hits, hitOf(h.ID, h.Score, h.Fields))
 	}
 	return out, nil
@@ -284,9 +389,7 @@ func (ix *Index) vector(q Query, vec []float32) (Result, error) {
 // hybrid fuses the BM25 and vector rankings by reciprocal rank fusion.
 func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, error) {
 	window := max(FusionWindow, q.Offset+q.Limit)
-	req := bleve.NewSearchRequestOptions(ix.textQuery(q), window, 0, false)
-	req.SortBy([]string{"-_score", "_id"})
-	res, err := ix.bleve().SearchInContext(ctx, req)
+	res, err := ix.ranked(ctx, ix.textQuery(q), window, nil)
 	if err != nil {
 		return Result{}, err
 	}

@@ -495,6 +495,11 @@ type vecFilter struct {
 	after, before int64 // unix nanoseconds; before 0 = none; after math.MinInt64 = none
 }
 
+// all reports whether f lets every vector through.
+func (f *vecFilter) all() bool {
+	return f.kind == "" && len(f.roles) == 0 && len(f.tags) == 0 && f.after == math.MinInt64 && f.before == 0
+}
+
 func (f *vecFilter) match(m *vecMeta) bool {
 	if f.kind != "" && m.kind != f.kind {
 		return false
@@ -624,21 +629,22 @@ func scan(blocks []*vecBlock, q []float32, f *vecFilter, k int) ([]scored, int) 
 	}
 	tops := make([]topK, workers)
 	counts := make([]int, workers)
+	everything := f.all()
 	run := func(w int) {
 		t := &tops[w]
 		t.k = k
 		for p := w; p < len(parts); p += workers {
 			pt := parts[p]
 			dim := pt.b.key.dim
+			data := pt.b.data
 			for i := pt.lo; i < pt.hi; i++ {
-				m := &pt.b.meta[i]
-				if !f.match(m) {
+				if !everything && !f.match(&pt.b.meta[i]) {
 					continue
 				}
 				counts[w]++
-				s := dot(q, pt.b.data[i*dim:(i+1)*dim])
+				s := vek32.Dot(q, data[i*dim:(i+1)*dim])
 				if len(t.h) < t.k || s >= t.h[0].score {
-					t.offer(scored{score: s, id: pt.b.ids[i], owner: pt.b.key.owner, time: m.time})
+					t.offer(scored{score: s, id: pt.b.ids[i], owner: pt.b.key.owner, time: pt.b.meta[i].time})
 				}
 			}
 		}
