@@ -144,8 +144,7 @@ func (s *Service) LoadFiles(ctx context.Context, sourceID string, ups []Upload, 
 
 	var res LoadResult
 	type stored struct {
-		ev  events.FileCreated
-		old events.FileID // the file a DupReplace replaces
+		ev events.FileCreated
 	}
 	var keep []stored
 	taken := map[string]bool{}
@@ -202,7 +201,11 @@ func (s *Service) LoadFiles(ctx context.Context, sourceID string, ups []Upload, 
 			Digest: digest, Object: id,
 		}}
 		if dup == DupReplace && existing != nil {
-			st.old = existing.ID
+			// The old file and its passages go first; the new one loads as
+			// any other.
+			if err := s.DeleteFile(ctx, sourceID, string(existing.ID)); err != nil && fault.KindOf(err) != fault.NotFound {
+				return LoadResult{}, err
+			}
 		}
 		keep = append(keep, st)
 	}
@@ -228,17 +231,6 @@ func (s *Service) LoadFiles(ctx context.Context, sourceID string, ups []Upload, 
 			ID: events.JobID(jobID), JobType: JobLoadFiles, SourceID: events.SourceID(sourceID), Metadata: meta,
 		})
 		for _, k := range keep {
-			if k.old != "" {
-				if f := st.Sources[events.SourceID(sourceID)].File(k.old); f != nil {
-					if len(f.Passages) > passagesPerAdd {
-						return invalid("replacing a file of %d passages: delete it first", len(f.Passages))
-					}
-					for _, p := range f.Passages {
-						d.add(c, sourceAgg(sourceID), &events.PassageDeleted{ID: p})
-					}
-					d.add(c, sourceAgg(sourceID), &events.FileDeleted{ID: k.old})
-				}
-			}
 			ev := k.ev
 			ev.JobID = events.JobID(jobID)
 			d.add(c, sourceAgg(sourceID), &ev)

@@ -244,3 +244,27 @@ func TestUploadToUnknownSource(t *testing.T) {
 		t.Fatalf("unknown source: %v", err)
 	}
 }
+
+func TestUploadReplace(t *testing.T) {
+	ctx := context.Background()
+	n := start(t)
+	src := newSource(t, n.Service, "docs")
+	f1, j1, err := n.Service.UploadFile(ctx, src.ID, service.Upload{Name: "a.txt", Data: []byte(prose(300))}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, n.Service, j1.ID)
+	f2, j2, err := n.Service.UploadFile(ctx, src.ID, service.Upload{Name: "a.txt", Data: []byte("replacement text")}, service.DupReplace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, n.Service, j2.ID)
+	files, _ := n.Service.ListFiles(ctx, src.ID, api.Page{}, false)
+	if len(files) != 1 || files[0].ID != f2.ID || files[0].ID == f1.ID || files[0].FileName != "docs/a.txt" {
+		t.Fatalf("after replace: %+v", files)
+	}
+	ps, _ := n.Service.ListSourcePassages(ctx, src.ID, api.Page{})
+	if len(ps) != 1 || ps[0].Text != "replacement text" {
+		t.Fatalf("passages after replace: %+v", ps)
+	}
+}
