@@ -10,7 +10,6 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
-	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/service"
 )
 
@@ -193,12 +192,7 @@ func TestLoadMixedFilesOneCorrupt(t *testing.T) {
 func TestLoadResumesAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cfg := node.DefaultConfig(dir)
-	cfg.SyncAlways = false
-	n, err := node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startAt(t, dir)
 	src := newSource(t, n.Service, "big")
 	text := prose(20000) // ~1.3 MB: many appends
 	res, err := n.Service.LoadFiles(ctx, src.ID, []service.Upload{{Name: "big.txt", Data: []byte(text)}}, "")
@@ -208,10 +202,7 @@ func TestLoadResumesAfterRestart(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	n.Close(ctx)
 
-	n, err = node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = startAt(t, dir)
 	defer n.Close(ctx)
 	j := waitJob(t, n.Service, res.Job.ID)
 	if j.Status != api.JobCompleted {

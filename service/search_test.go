@@ -96,12 +96,7 @@ func TestSourceAttachedToTwoAgents(t *testing.T) {
 func TestIndexRebuiltFromTheLog(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cfg := node.DefaultConfig(dir)
-	cfg.SyncAlways = false
-	n, err := node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := startAt(t, dir)
 	a := plainAgent(t, n.Service, "keeper")
 	texts := []string{
 		"The tide tables are kept in the blue binder.",
@@ -129,10 +124,7 @@ func TestIndexRebuiltFromTheLog(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
 		t.Fatal(err)
 	}
-	n, err = node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = startAt(t, dir)
 	defer n.Close(ctx)
 	for _, q := range queries {
 		if got := searchIDs(t, n.Service, a.ID, q); !reflect.DeepEqual(got, before[q]) && !(len(got) == 0 && len(before[q]) == 0) {
@@ -170,16 +162,13 @@ func TestHybridSearchWithEmbeddings(t *testing.T) {
 		return v
 	})
 	dir := t.TempDir()
-	cfg := node.DefaultConfig(dir)
-	cfg.SyncAlways = false
 	handle := "openai/test-embed"
-	cfg.Service.EmbeddingModels = []api.EmbeddingModel{{EmbeddingConfig: api.EmbeddingConfig{
-		EmbeddingEndpointType: "openai", EmbeddingModel: "test-embed", EmbeddingDim: 8, Handle: &handle}}}
-	cfg.Service.Embed = node.OpenAIEmbedders(emb.URL, "sk-test")
-	n, err := node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
+	withEmbeddings := func(cfg *node.Config) {
+		cfg.Service.EmbeddingModels = []api.EmbeddingModel{{EmbeddingConfig: api.EmbeddingConfig{
+			EmbeddingEndpointType: "openai", EmbeddingModel: "test-embed", EmbeddingDim: 8, Handle: &handle}}}
+		cfg.Service.Embed = node.OpenAIEmbedders(emb.URL, "sk-test")
 	}
+	n := startAt(t, dir, withEmbeddings)
 	a := plainAgent(t, n.Service, "semantic")
 	pet, _ := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "We adopted a puppy last spring."})
 	pay, _ := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "The salary arrives on the first of the month."})
@@ -197,10 +186,7 @@ func TestHybridSearchWithEmbeddings(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
 		t.Fatal(err)
 	}
-	n, err = node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n = startAt(t, dir, withEmbeddings)
 	defer n.Close(ctx)
 	if err := n.Service.WaitIndexed(ctx); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,22 @@ func start(t testing.TB) *node.Node {
 	return n
 }
 
+// startAt starts a node on dir (fsync off) for a test that restarts it; the
+// caller closes it.
+func startAt(t testing.TB, dir string, edit ...func(*node.Config)) *node.Node {
+	t.Helper()
+	cfg := node.DefaultConfig(dir)
+	cfg.SyncAlways = false
+	for _, e := range edit {
+		e(&cfg)
+	}
+	n, err := node.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func TestConcurrentBlockUpdatesLoseNothing(t *testing.T) {
