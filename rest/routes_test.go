@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/google/go-cmp/cmp"
@@ -289,9 +290,14 @@ func TestMessageRoutes(t *testing.T) {
 	agg := events.Aggregate{Kind: events.KindAgent, ID: a.ID}
 	m1 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
 	m2 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
+	m3 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
+	m4 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
+	login := agents.LoginEvent(time.Now())
 	x.appendEvents(agg,
 		&events.MessageAppended{ID: m1, Role: "user", Text: "hello"},
 		&events.MessageAppended{ID: m2, Role: "system", Text: "be kind"},
+		&events.MessageAppended{ID: m3, Role: "user", Text: agents.UserMessage("what's up?", time.Now())},
+		&events.MessageAppended{ID: m4, Role: "user", Text: login},
 	)
 	base := "/v1/agents/" + a.ID
 	messagesAre := func(want ...string) func(*testing.T, []byte) {
@@ -302,11 +308,23 @@ func TestMessageRoutes(t *testing.T) {
 		}
 	}
 	x.run([]step{
-		{name: "list newest first", method: "GET", path: base + "/messages?limit=2", check: messagesAre(string(m2), string(m1))},
+		{name: "list newest first", method: "GET", path: base + "/messages?limit=2", check: messagesAre(string(m4), string(m3))},
 		{name: "list oldest first, one before m2", method: "GET", path: base + "/messages?order=asc&limit=1&before=" + string(m2), check: func(t *testing.T, b []byte) {
 			got := decodeAs[[]api.LettaMessage](t, b)
 			if len(got) != 1 || got[0].MessageType != api.UserMessageType || *got[0].Content != "hello" {
 				t.Errorf("messages %+v", got)
+			}
+		}},
+		{name: "user messages show what the client sent", method: "GET", path: base + "/messages?after=" + string(m2) + "&order=asc", check: func(t *testing.T, b []byte) {
+			got := decodeAs[[]api.LettaMessage](t, b)
+			if len(got) != 2 || got[0].ID != string(m3) || got[1].ID != string(m4) {
+				t.Fatalf("messages %+v", got)
+			}
+			if got[0].MessageType != api.UserMessageType || *got[0].Content != "what's up?" {
+				t.Errorf("a client's message is shown packed: %q", *got[0].Content)
+			}
+			if *got[1].Content != login {
+				t.Errorf("a login event is shown as %q, want it as stored", *got[1].Content)
 			}
 		}},
 		{name: "list before", method: "GET", path: base + "/messages?before=" + string(m2) + "&order=asc&limit=1", check: messagesAre(string(m1))},
