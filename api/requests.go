@@ -259,6 +259,7 @@ type AgentFilter struct {
 	Tags        []string
 	MatchAllTag bool
 	QueryText   string
+	BlockID     string // agents whose core memory holds this block; the block must exist
 }
 
 // BlockFilter narrows ListBlocks.

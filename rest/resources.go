@@ -44,6 +44,17 @@ func (h *handler) deleteBlock(r *http.Request) (any, error) {
 	return nil, h.svc.DeleteBlock(r.Context(), r.PathValue("block_id"))
 }
 
+// listBlockAgents answers the agents whose core memory holds the block,
+// newest first unless the page says otherwise.
+func (h *handler) listBlockAgents(r *http.Request) (any, error) {
+	q := queryOf(r)
+	p := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.ListAgents(r.Context(), api.AgentFilter{BlockID: r.PathValue("block_id")}, p)
+}
+
 // Tools.
 
 // upsertTool serves POST and PUT /v1/tools/: both update a tool of the same

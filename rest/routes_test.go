@@ -377,6 +377,25 @@ func TestBlockRoutes(t *testing.T) {
 		}},
 		{name: "delete", method: "DELETE", path: "/v1/blocks/" + tmpl.ID, check: isNull},
 		{name: "deleted is gone", method: "GET", path: "/v1/blocks/" + tmpl.ID, want: 404},
+		{name: "agents of a deleted block", method: "GET", path: "/v1/blocks/" + tmpl.ID + "/agents", want: 404},
+	})
+
+	// The agents holding a block, newest first, paged.
+	x.run([]step{{name: "agents of a block: none", method: "GET", path: "/v1/blocks/" + created.ID + "/agents", check: func(t *testing.T, b []byte) {
+		wantIDs(t, agentIDs(decodeAs[[]api.AgentState](t, b)), []string{})
+	}}})
+	var holders []string
+	for range 3 {
+		holders = append(holders, x.agent(api.CreateAgent{BlockIDs: []string{created.ID}}).ID)
+	}
+	x.agent(api.CreateAgent{}) // holds other blocks
+	x.run([]step{
+		{name: "agents of a block", method: "GET", path: "/v1/blocks/" + created.ID + "/agents/", check: func(t *testing.T, b []byte) {
+			wantIDs(t, agentIDs(decodeAs[[]api.AgentState](t, b)), []string{holders[2], holders[1], holders[0]})
+		}},
+		{name: "agents of a block, paged", method: "GET", path: "/v1/blocks/" + created.ID + "/agents?order=asc&limit=1&after=" + holders[0], check: func(t *testing.T, b []byte) {
+			wantIDs(t, agentIDs(decodeAs[[]api.AgentState](t, b)), []string{holders[1]})
+		}},
 	})
 }
 
