@@ -261,6 +261,10 @@ func TestArchivalRoutes(t *testing.T) {
 		{name: "list", method: "GET", path: base + "/archival-memory", check: texts("likes tea", "hates coffee")},
 		{name: "list descending", method: "GET", path: base + "/archival-memory?ascending=false", check: texts("hates coffee", "likes tea")},
 		{name: "0.5 list with limit", method: "GET", path: base + "/archival?limit=1", check: texts("likes tea")},
+		{name: "list with search", method: "GET", path: base + "/archival-memory?search=TEA", check: texts("likes tea")},
+		{name: "list with search, descending", method: "GET", path: base + "/archival-memory?search=e&ascending=false", check: texts("hates coffee", "likes tea")},
+		{name: "list with search, limit counts matches", method: "GET", path: base + "/archival-memory?search=coffee&limit=1", check: texts("hates coffee")},
+		{name: "list with search, no match", method: "GET", path: base + "/archival-memory?search=juice", check: texts()},
 		{name: "archival summary", method: "GET", path: base + "/memory/archival", check: size(2)},
 		{name: "recall summary", method: "GET", path: base + "/memory/recall", check: size(4)}, // the initial system, boot and login messages
 		{name: "context", method: "GET", path: base + "/context", check: func(t *testing.T, b []byte) {
@@ -268,6 +272,10 @@ func TestArchivalRoutes(t *testing.T) {
 				t.Errorf("context %+v", got)
 			}
 		}},
+	})
+	x.run([]step{
+		{name: "list with search before a cursor", method: "GET", path: base + "/archival-memory?search=e&before=" + second.ID, check: texts("likes tea")},
+		{name: "list with search after a cursor", method: "GET", path: base + "/archival-memory?search=e&after=" + first.ID, check: texts("hates coffee")},
 	})
 	x.run([]step{
 		{name: "delete", method: "DELETE", path: base + "/archival-memory/" + first.ID, check: func(t *testing.T, b []byte) {
