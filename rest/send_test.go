@@ -1,0 +1,131 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/engram-dev/engram/agents"
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/llm"
+	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/node"
+	"github.com/engram-dev/engram/service"
+)
+
+// newModelHarness is newHarness with a scripted model behind
+// openai/gpt-4o-mini.
+func newModelHarness(t *testing.T) (*harness, *llmtest.Server) {
+	t.Helper()
+	script := llmtest.NewServer(t)
+	reg := llm.NewRegistry()
+	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: script.URL, MaxRetries: -1, Timeout: 5 * time.Second}))
+	cfg := node.DefaultConfig(t.TempDir())
+	cfg.SyncAlways = false
+	cfg.Service = service.Config{Version: "test", Models: testModels, EmbeddingModels: testEmbeddingModels, Providers: reg}
+	n, err := node.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(context.Background()) })
+	x := &harness{t: t, n: n, logs: &syncBuffer{}}
+	x.h = newHandler(n.Service, Config{})
+	x.srv = httptest.NewServer(x.h)
+	t.Cleanup(x.srv.Close)
+	x.client = x.srv.Client()
+	return x, script
+}
+
+func say(text string) llmtest.Step {
+	return llmtest.Step{Content: "thinking", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"` + text + `"}`}}}
+}
+
+func messageTypesOf(ms []api.LettaMessage) string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.MessageType)
+	}
+	return strings.Join(out, ",")
+}
+
+// sseData returns the data of each event of an SSE body.
+func sseData(body string) []string {
+	var out []string
+	for _, ev := range strings.Split(body, "\n\n") {
+		if d, ok := strings.CutPrefix(strings.TrimSpace(ev), "data: "); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestIncludeReturnMessageTypes(t *testing.T) {
+	x, script := newModelHarness(t)
+	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	base := "/v1/agents/" + a.ID
+
+	script.Push(say("just this"))
+	var resp api.LettaResponse
+	x.do("POST", base+"/messages", map[string]any{"input": "hi", "include_return_message_types": []string{"assistant_message"}}, 200, &resp)
+	if got := messageTypesOf(resp.Messages); got != "assistant_message" || *resp.Messages[0].Content != "just this" {
+		t.Errorf("non-streaming send returned %s", got)
+	}
+	if resp.StopReason.StopReason != "end_turn" || resp.Usage.StepCount != 1 {
+		t.Errorf("stop %+v usage %+v", resp.StopReason, resp.Usage)
+	}
+
+	script.Push(say("streamed"))
+	res, err := x.client.Post(x.srv.URL+base+"/messages", "application/json",
+		strings.NewReader(`{"input": "hi", "streaming": true, "include_return_message_types": ["reasoning_message", "assistant_message"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("streaming send: %d %s", res.StatusCode, body)
+	}
+	var types []string
+	for _, d := range sseData(string(body)) {
+		var m struct {
+			MessageType string `json:"message_type"`
+		}
+		if d != "[DONE]" && json.Unmarshal([]byte(d), &m) == nil {
+			types = append(types, m.MessageType)
+		}
+	}
+	if got := strings.Join(types, ","); got != "reasoning_message,assistant_message,stop_reason,usage_statistics" {
+		t.Errorf("streamed %s", got)
+	}
+
+	var history []api.LettaMessage
+	x.do("GET", base+"/messages?order=asc&include_return_message_types=user_message&include_return_message_types=assistant_message", nil, 200, &history)
+	var said []string
+	for _, m := range history {
+		if m.MessageType != api.UserMessageType && m.MessageType != api.AssistantMessageType {
+			t.Errorf("history holds a %s", m.MessageType)
+		}
+		if m.MessageType == api.AssistantMessageType {
+			said = append(said, *m.Content)
+		}
+	}
+	if got := strings.Join(said, "|"); !strings.HasSuffix(got, "just this|streamed") {
+		t.Errorf("assistant messages in history: %s", got)
+	}
+
+	code, body := x.call("GET", base+"/messages?include_return_message_types=bogus", nil)
+	if code != 422 || !strings.Contains(string(body), "bogus") {
+		t.Errorf("unknown type in a listing: %d %s", code, body)
+	}
+	code, body = x.call("POST", base+"/messages", map[string]any{"input": "hi", "include_return_message_types": []string{"bogus"}})
+	if code != 422 || !strings.Contains(string(body), "bogus") {
+		t.Errorf("unknown type in a send: %d %s", code, body)
+	}
+	if n := script.Pending(); n != 0 {
+		t.Errorf("%d scripted steps left", n)
+	}
+}
