@@ -61,6 +61,13 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		opts.Key = inputs[0].Otid
 	}
 	agentID := r.PathValue("agent_id")
+	if opts.Key == "" {
+		// The input is stored before the agent runs, so a send that failed
+		// may have been kept, and sending the same body again stores it
+		// twice. The official SDKs retry a 5xx on their own unless told
+		// not to; without a key that makes the retry safe, tell them.
+		w.Header().Set("X-Should-Retry", "false")
+	}
 	if !streaming {
 		resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
 		if err != nil {

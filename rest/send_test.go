@@ -129,3 +129,53 @@ func TestIncludeReturnMessageTypes(t *testing.T) {
 		t.Errorf("%d scripted steps left", n)
 	}
 }
+
+// A failed send may have stored its input, so without a key that makes a
+// retry safe the answer tells the SDKs (which retry a 5xx on their own) not
+// to send it again; with one, a retry answers the stored input once.
+func TestSendRetryAdvice(t *testing.T) {
+	x, script := newModelHarness(t)
+	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	base := "/v1/agents/" + a.ID
+
+	script.Push(llmtest.Step{Status: 500})
+	code, hdr, body := x.callHeader("POST", base+"/messages", map[string]any{"input": "no key"})
+	if code < 500 || hdr.Get("X-Should-Retry") != "false" {
+		t.Errorf("failed send without a key: %d, X-Should-Retry %q, %s", code, hdr.Get("X-Should-Retry"), body)
+	}
+
+	script.Push(llmtest.Step{Status: 500}, say("answered"))
+	for _, key := range []string{"Idempotency-Key", "otid"} {
+		var hdrs []string
+		req := map[string]any{"input": "with a key"}
+		if key == "otid" {
+			req = map[string]any{"messages": []map[string]any{{"role": "user", "content": "with an otid", "otid": "otid-1"}}}
+		} else {
+			hdrs = []string{"Idempotency-Key", "key-1"}
+		}
+		code, hdr, body := x.callHeader("POST", base+"/messages", req, hdrs...)
+		if hdr.Get("X-Should-Retry") != "" {
+			t.Errorf("send with %s: X-Should-Retry %q (%d %s)", key, hdr.Get("X-Should-Retry"), code, body)
+		}
+		if key == "Idempotency-Key" {
+			if code < 500 {
+				t.Fatalf("send with %s: %d %s, want the scripted failure", key, code, body)
+			}
+			// The retry the SDK makes: the same body and key.
+			var resp api.LettaResponse
+			x.do("POST", base+"/messages", req, 200, &resp, hdrs...)
+			if got := messageTypesOf(resp.Messages); !strings.Contains(got, "assistant_message") {
+				t.Errorf("retry answered %s", got)
+			}
+		}
+	}
+	var history []api.LettaMessage
+	x.do("GET", base+"/messages?order=asc&include_return_message_types=user_message", nil, 200, &history)
+	count := map[string]int{}
+	for _, m := range history {
+		count[*m.Content]++
+	}
+	if count["with a key"] != 1 {
+		t.Errorf("the retried input is stored %d times: %v", count["with a key"], count)
+	}
+}
