@@ -2,10 +2,10 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { APIError, UnprocessableEntityError } from '@letta-ai/letta-client';
+import { APIError, InternalServerError, UnprocessableEntityError } from '@letta-ai/letta-client';
 import * as shape from '../lib/shapes.mjs';
 import { call, collect, createAgent, say, unique } from '../lib/fixtures.mjs';
-import { token } from '../lib/harness.mjs';
+import { newClient, token } from '../lib/harness.mjs';
 
 const shoutSource = (name) => `def ${name}(text: str) -> str:
     """Shout a text back.
@@ -192,6 +192,36 @@ export function register(ctx) {
       const chunks = [];
       for await (const c of stream) chunks.push(c);
       assert.deepEqual(types(chunks).filter((t) => t !== 'ping'), ['assistant_message', 'stop_reason', 'usage_statistics']);
+    });
+
+    it('the SDK\'s own retries never store an input twice', async () => {
+      // A client as users build it: retries on (maxRetries 2, the default).
+      const client = newClient(ctx.h, { maxRetries: 2 });
+      const calls = async () => (await ctx.h.requests()).length;
+      const userTexts = async (id) =>
+        (await client.agents.messages.list(id, { include_return_message_types: ['user_message'] })).items.map((m) => m.content);
+
+      // Without an otid a retry would store the input again: engram tells
+      // the SDK not to retry.
+      const a = await createAgent(client);
+      await ctx.h.script({ Status: 500 });
+      let before = await calls();
+      await assert.rejects(client.agents.messages.create(a.id, { input: 'no otid' }), (err) => {
+        assert.ok(err instanceof InternalServerError, `${err}`);
+        assert.equal(typeof err.error?.detail, 'string');
+        return true;
+      });
+      assert.equal((await calls()) - before, 1, 'the SDK did not retry the send');
+      assert.deepEqual((await userTexts(a.id)).filter((t) => t === 'no otid'), ['no otid']);
+
+      // With an otid the SDK retries, and the retry answers the one stored input.
+      const b = await createAgent(client);
+      await ctx.h.script({ Status: 500 }, say('Answered after a retry.'));
+      before = await calls();
+      const r = await client.agents.messages.create(b.id, { messages: [{ role: 'user', content: 'with an otid', otid: unique('otid') }] });
+      assert.equal((await calls()) - before, 2, 'the SDK retried once');
+      assert.equal(r.messages.find((m) => m.message_type === 'assistant_message')?.content, 'Answered after a retry.');
+      assert.deepEqual((await userTexts(b.id)).filter((t) => t === 'with an otid'), ['with an otid']);
     });
 
     it('bad send bodies are UnprocessableEntityError', async () => {
