@@ -179,3 +179,51 @@ func TestSendRetryAdvice(t *testing.T) {
 		t.Errorf("the retried input is stored %d times: %v", count["with a key"], count)
 	}
 }
+
+// With stream_tokens the thoughts of each step arrive once, as deltas that
+// share one id per step.
+func TestStreamTokens(t *testing.T) {
+	x, script := newModelHarness(t)
+	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	script.Push(
+		llmtest.Step{Content: "First I note that Ada likes tea.", ToolCalls: []agents.ToolCall{{Name: "core_memory_append", Arguments: `{"name":"human","content":"Likes tea","request_heartbeat":true}`}}},
+		llmtest.Step{Content: "Now I answer her.", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"Noted!"}`}}},
+	)
+	res, err := x.client.Post(x.srv.URL+"/v1/agents/"+a.ID+"/messages", "application/json",
+		strings.NewReader(`{"input": "I like tea", "streaming": true, "stream_tokens": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var ids []string
+	thoughts := map[string]string{}
+	var types []string
+	for _, d := range sseData(string(body)) {
+		var m struct {
+			ID          string `json:"id"`
+			MessageType string `json:"message_type"`
+			Reasoning   string `json:"reasoning"`
+		}
+		if d == "[DONE]" || json.Unmarshal([]byte(d), &m) != nil {
+			continue
+		}
+		types = append(types, m.MessageType)
+		if m.MessageType == api.ReasoningMessageType {
+			if _, ok := thoughts[m.ID]; !ok {
+				ids = append(ids, m.ID)
+			}
+			thoughts[m.ID] += m.Reasoning
+		}
+	}
+	var got []string
+	for _, id := range ids {
+		got = append(got, thoughts[id])
+	}
+	if want := []string{"First I note that Ada likes tea.", "Now I answer her."}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("thoughts by id = %q, want %q (events %s)", got, want, strings.Join(types, ","))
+	}
+	if n := len(types); n < 2 || types[n-2] != "stop_reason" || types[n-1] != "usage_statistics" {
+		t.Errorf("events %s", strings.Join(types, ","))
+	}
+}
