@@ -154,6 +154,12 @@ export function register(ctx) {
       }
       const said = chunks.filter((c) => c.message_type === 'assistant_message').map((c) => c.content).join('');
       assert.ok(said.includes('Token by token.'), said);
+      // Joined by id, as a client assembles deltas, each thought appears once.
+      const byId = new Map();
+      for (const c of chunks.filter((c) => c.message_type === 'reasoning_message')) {
+        byId.set(c.id, (byId.get(c.id) ?? '') + c.reasoning);
+      }
+      assert.deepEqual([...byId.values()], ['Thinking in tokens.']);
     });
 
     it('an error after the stream started is thrown by the SDK as an APIError', async () => {
