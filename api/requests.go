@@ -262,6 +262,17 @@ type AgentFilter struct {
 	BlockID     string // agents whose core memory holds this block; the block must exist
 }
 
+// ToolFilter narrows a tool listing; a tool must pass every condition set.
+type ToolFilter struct {
+	Name         string   // exactly this name
+	Names        []string // any of these names
+	IDs          []string // any of these ids
+	Search       string   // the name contains it, ignoring case
+	Types        []string // any of these tool types
+	ExcludeTypes []string // none of these tool types
+	LettaOnly    bool     // only Letta's own tools (tool types letta_*)
+}
+
 // BlockFilter narrows ListBlocks.
 type BlockFilter struct {
 	Label         string

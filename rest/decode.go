@@ -142,6 +142,20 @@ func (q *query) strs(key string) []string {
 	return out
 }
 
+// list returns the values of key, each split at commas, without empty ones:
+// "k=a&k=b" and "k=a,b" are the same list.
+func (q *query) list(key string) []string {
+	var out []string
+	for _, s := range q.v[key] {
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
 // has reports whether key has a non-empty value.
 func (q *query) has(key string) bool { return q.str(key) != "" }
 

@@ -74,14 +74,21 @@ func (h *handler) upsertTool(r *http.Request) (any, error) {
 	return h.svc.CreateTool(r.Context(), req, upsert)
 }
 
+// listTools takes Letta's filters: name, names, tool_ids, search,
+// tool_types, exclude_tool_types (lists repeat the key or are
+// comma-separated) and return_only_letta_tools.
 func (h *handler) listTools(r *http.Request) (any, error) {
 	q := queryOf(r)
-	name := q.str("name")
+	f := api.ToolFilter{
+		Name: q.str("name"), Names: q.list("names"), IDs: q.list("tool_ids"), Search: q.str("search"),
+		Types: q.list("tool_types"), ExcludeTypes: q.list("exclude_tool_types"),
+		LettaOnly: q.boolean("return_only_letta_tools", false),
+	}
 	p := q.page()
 	if q.err != nil {
 		return nil, q.err
 	}
-	return h.svc.ListTools(r.Context(), name, p)
+	return h.svc.ListToolsMatching(r.Context(), f, p)
 }
 
 func (h *handler) getTool(r *http.Request) (any, error) {

@@ -544,3 +544,35 @@ func TestJobRoutes(t *testing.T) {
 		}},
 	})
 }
+
+func TestToolListFilters(t *testing.T) {
+	x := newHarness(t, Config{})
+	dice := x.tool("roll_dice")
+	coin := x.tool("flip_coin")
+	names := func(want ...string) func(*testing.T, []byte) {
+		return func(t *testing.T, b []byte) {
+			t.Helper()
+			got := ids(decodeAs[[]api.Tool](t, b), func(t api.Tool) string { return t.Name })
+			slices.Sort(got)
+			slices.Sort(want)
+			if diff := cmp.Diff(append([]string{}, want...), got); diff != "" {
+				t.Errorf("names (-want +got):\n%s", diff)
+			}
+		}
+	}
+	var baseNames []string
+	for _, bt := range agents.BaseTools() {
+		baseNames = append(baseNames, bt.Name)
+	}
+	x.run([]step{
+		{name: "names, repeated", method: "GET", path: "/v1/tools/?names=roll_dice&names=flip_coin", check: names("roll_dice", "flip_coin")},
+		{name: "names, comma-separated", method: "GET", path: "/v1/tools/?names=roll_dice,send_message", check: names("roll_dice", "send_message")},
+		{name: "tool_ids", method: "GET", path: "/v1/tools/?tool_ids=" + dice.ID + "," + coin.ID, check: names("roll_dice", "flip_coin")},
+		{name: "search, ignoring case", method: "GET", path: "/v1/tools/?search=COIN", check: names("flip_coin")},
+		{name: "tool_types", method: "GET", path: "/v1/tools/?tool_types=custom", check: names("roll_dice", "flip_coin")},
+		{name: "exclude_tool_types", method: "GET", path: "/v1/tools/?exclude_tool_types=custom&limit=100", check: names(baseNames...)},
+		{name: "return_only_letta_tools", method: "GET", path: "/v1/tools/?return_only_letta_tools=true&limit=100", check: names(baseNames...)},
+		{name: "conditions combine", method: "GET", path: "/v1/tools/?search=o&tool_types=custom&names=flip_coin", check: names("flip_coin")},
+		{name: "unknown tool type", method: "GET", path: "/v1/tools/?tool_types=magic", want: 400},
+	})
+}
