@@ -260,6 +260,7 @@ type AgentFilter struct {
 	MatchAllTag bool
 	QueryText   string
 	BlockID     string // agents whose core memory holds this block; the block must exist
+	SourceID    string // agents this source is attached to; the source must exist
 }
 
 // ToolFilter narrows a tool listing; a tool must pass every condition set.

@@ -154,7 +154,8 @@ func (h *handler) deleteSource(r *http.Request) (any, error) {
 
 // sourceByNameOrAgents serves GET /name/{name} (the source's id as a JSON
 // string) and GET /{source_id}/agents (the ids of the agents it is attached
-// to). "name" is never a source id, so /name/agents is the source named
+// to, a plain array paged by before, after, limit and order, newest first by
+// default). "name" is never a source id, so /name/agents is the source named
 // "agents".
 func (h *handler) sourceByNameOrAgents(r *http.Request) (any, error) {
 	first, second := r.PathValue("first"), r.PathValue("second")
@@ -166,7 +167,20 @@ func (h *handler) sourceByNameOrAgents(r *http.Request) (any, error) {
 		}
 		return src.ID, nil
 	case second == "agents":
-		return h.svc.ListSourceAgents(r.Context(), first)
+		q := queryOf(r)
+		p := q.page()
+		if q.err != nil {
+			return nil, q.err
+		}
+		list, err := h.svc.ListAgents(r.Context(), api.AgentFilter{SourceID: first}, p)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(list))
+		for i, a := range list {
+			out[i] = a.ID
+		}
+		return out, nil
 	}
 	return nil, errNotFound
 }

@@ -219,6 +219,24 @@ func TestAgentSourceRoutes(t *testing.T) {
 		{name: "0.5 detached", method: "GET", path: base + "/sources", check: sourcesAre()},
 		{name: "0.5 attach needs agent_id", method: "POST", path: "/v1/sources/" + src.ID + "/attach?agent_id=", want: 422},
 	})
+
+	// The agents of a folder: ids, newest first, paged.
+	var holders []string
+	for range 3 {
+		holders = append(holders, x.agent(api.CreateAgent{SourceIDs: []string{src.ID}}).ID)
+	}
+	agentsAre := func(want ...string) func(*testing.T, []byte) {
+		return func(t *testing.T, b []byte) {
+			t.Helper()
+			wantIDs(t, decodeAs[[]string](t, b), append([]string{}, want...))
+		}
+	}
+	x.run([]step{
+		{name: "folder agents, newest first", method: "GET", path: "/v1/folders/" + src.ID + "/agents/", check: agentsAre(holders[2], holders[1], holders[0])},
+		{name: "folder agents, paged", method: "GET", path: "/v1/folders/" + src.ID + "/agents?order=asc&limit=1&after=" + holders[0], check: agentsAre(holders[1])},
+		{name: "folder agents, limit", method: "GET", path: "/v1/folders/" + src.ID + "/agents?limit=2", check: agentsAre(holders[2], holders[1])},
+		{name: "agents of an unknown folder", method: "GET", path: "/v1/folders/" + events.NewID(events.PrefixSource, time.Now()) + "/agents", want: 404},
+	})
 }
 
 func TestArchivalRoutes(t *testing.T) {
