@@ -61,6 +61,15 @@ export function register(ctx) {
       await assert.rejects(ctx.client.folders.retrieve(f.id), (err) => !!shape.notFound(err, NotFoundError));
     });
 
+    it('folders.agents.list() is a plain array of ids, newest first, paged', async () => {
+      const f = await ctx.client.folders.create({ name: unique('shared'), embedding: embeddingHandle });
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await createAgent(ctx.client, { folder_ids: [f.id] })).id);
+      assert.deepEqual(await ctx.client.folders.agents.list(f.id), [...ids].reverse());
+      assert.deepEqual(await ctx.client.folders.agents.list(f.id, { order: 'asc', limit: 2 }), ids.slice(0, 2));
+      assert.deepEqual(await ctx.client.folders.agents.list(f.id, { order: 'asc', after: ids[1] }), ids.slice(2));
+    });
+
     it('files: upload, poll processing_status to completion, list, delete', { skip: pending('folder-files') }, async () => {
       const folder = await ctx.client.folders.create({ name: unique('files'), embedding: embeddingHandle });
       const agent = await createAgent(ctx.client);

@@ -93,6 +93,21 @@ export function register(ctx) {
       await assert.rejects(ctx.client.tools.retrieve(t.id), (err) => !!shape.notFound(err, NotFoundError));
     });
 
+    it('list() takes the SDK\'s filters', async () => {
+      const stem = unique('flt').replace(/-/g, '_');
+      const a = await ctx.client.tools.create({ source_code: pySource(`${stem}_alpha`) });
+      const b = await ctx.client.tools.create({ source_code: pySource(`${stem}_beta`) });
+      const names = async (q) => (await collect(ctx.client.tools.list(q))).map((t) => t.name).sort();
+      assert.deepEqual(await names({ search: stem.toUpperCase() }), [a.name, b.name].sort());
+      assert.deepEqual(await names({ names: [a.name, 'send_message'] }), [a.name, 'send_message'].sort());
+      assert.deepEqual(await names({ tool_ids: [b.id] }), [b.name]);
+      assert.deepEqual(await names({ search: stem, tool_types: ['custom'] }), [a.name, b.name].sort());
+      assert.deepEqual(await names({ search: stem, exclude_tool_types: ['custom'] }), []);
+      const letta = await collect(ctx.client.tools.list({ return_only_letta_tools: true }));
+      assert.ok(letta.length > 0 && letta.every((t) => t.tool_type.startsWith('letta_')), JSON.stringify(letta.map((t) => t.tool_type)));
+      await assert.rejects(ctx.client.tools.list({ tool_types: ['magic'] }), BadRequestError);
+    });
+
     it('agents.tools.list() pages at the SDK\'s page size', async () => {
       const agent = await createAgent(ctx.client);
       const all = await collect(ctx.client.agents.tools.list(agent.id, { limit: 50 }));
