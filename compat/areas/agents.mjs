@@ -127,6 +127,18 @@ export function register(ctx) {
       assert.deepEqual([...again.tags].sort(), ['after', 'second']);
     });
 
+    it('update() with block_ids and tool_ids replaces the sets', async () => {
+      const a = await createAgent(ctx.client);
+      const extra = await ctx.client.blocks.create({ label: unique('extra'), value: 'e' });
+      const persona = a.blocks.find((b) => b.label === 'persona');
+      const send = a.tools.find((t) => t.name === 'send_message');
+      const u = shape.agent(await ctx.client.agents.update(a.id, { block_ids: [persona.id, extra.id], tool_ids: [send.id] }));
+      assert.deepEqual(u.blocks.map((b) => b.id).sort(), [persona.id, extra.id].sort());
+      assert.deepEqual(u.tools.map((t) => t.id), [send.id]);
+      const again = await ctx.client.agents.retrieve(a.id);
+      assert.deepEqual(again.memory.blocks.map((b) => b.id).sort(), [persona.id, extra.id].sort());
+    });
+
     it('delete() removes the agent; retrieving it is then NotFoundError', async () => {
       const a = await createAgent(ctx.client);
       await ctx.client.agents.delete(a.id);
