@@ -274,9 +274,18 @@ type ToolFilter struct {
 	LettaOnly    bool     // only Letta's own tools (tool types letta_*)
 }
 
-// BlockFilter narrows ListBlocks.
+// BlockFilter narrows ListBlocks; a block must pass every condition set.
 type BlockFilter struct {
-	Label         string
-	TemplatesOnly bool
-	Name          string // template name
+	Label             string
+	TemplatesOnly     bool
+	Name              string   // template name
+	LabelSearch       string   // the label contains it, ignoring case
+	ValueSearch       string   // the value contains it, ignoring case
+	DescriptionSearch string   // the description contains it, ignoring case
+	Tags              []string // any of them (all of them with MatchAllTags)
+	MatchAllTags      bool
+	// Agent counts: how many agents hold the block. A nil bound is unset;
+	// AgentsEq keeps blocks whose count is any of its values.
+	AgentsGT, AgentsLT *int
+	AgentsEq           []int
 }

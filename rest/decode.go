@@ -156,6 +156,34 @@ func (q *query) list(key string) []string {
 	return out
 }
 
+// intp reads an optional integer: nil when absent, 422 when not a number.
+func (q *query) intp(key string) *int {
+	s := q.str(key)
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		q.fail(unprocessable("query parameter %s must be an integer, not %q", key, s))
+		return nil
+	}
+	return &n
+}
+
+// ints reads a repeated integer parameter.
+func (q *query) ints(key string) []int {
+	var out []int
+	for _, s := range q.strs(key) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			q.fail(unprocessable("query parameter %s must be integers, not %q", key, s))
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // has reports whether key has a non-empty value.
 func (q *query) has(key string) bool { return q.str(key) != "" }
 

@@ -18,9 +18,18 @@ func (h *handler) createBlock(r *http.Request) (any, error) {
 	return h.svc.CreateBlock(r.Context(), req)
 }
 
+// listBlocks takes Letta's filters: label, name, templates_only,
+// label_search, value_search, description_search, tags (repeated) with
+// match_all_tags, and connected_to_agents_count_gt, _lt and _eq (repeated).
 func (h *handler) listBlocks(r *http.Request) (any, error) {
 	q := queryOf(r)
-	f := api.BlockFilter{Label: q.str("label"), TemplatesOnly: q.boolean("templates_only", false), Name: q.str("name")}
+	f := api.BlockFilter{
+		Label: q.str("label"), TemplatesOnly: q.boolean("templates_only", false), Name: q.str("name"),
+		LabelSearch: q.str("label_search"), ValueSearch: q.str("value_search"), DescriptionSearch: q.str("description_search"),
+		Tags: q.strs("tags"), MatchAllTags: q.boolean("match_all_tags", false),
+		AgentsGT: q.intp("connected_to_agents_count_gt"), AgentsLT: q.intp("connected_to_agents_count_lt"),
+		AgentsEq: q.ints("connected_to_agents_count_eq"),
+	}
 	p := q.page()
 	if q.err != nil {
 		return nil, q.err

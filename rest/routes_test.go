@@ -594,3 +594,30 @@ func TestToolListFilters(t *testing.T) {
 		{name: "unknown tool type", method: "GET", path: "/v1/tools/?tool_types=magic", want: 400},
 	})
 }
+
+func TestBlockListFilters(t *testing.T) {
+	x := newHarness(t, Config{})
+	tea := x.block(api.CreateBlock{Label: "Food", Value: "Likes green TEA", Description: strp("what Ada eats"), Tags: []string{"ada", "food"}})
+	cat := x.block(api.CreateBlock{Label: "pets", Value: "A cat called Turing", Tags: []string{"ada"}})
+	lone := x.block(api.CreateBlock{Label: "notes", Value: "nothing yet"})
+	x.agent(api.CreateAgent{BlockIDs: []string{tea.ID, cat.ID}})
+	x.agent(api.CreateAgent{BlockIDs: []string{tea.ID}})
+	are := func(want ...string) func(*testing.T, []byte) {
+		return func(t *testing.T, b []byte) {
+			t.Helper()
+			wantIDs(t, blockIDs(decodeAs[[]api.Block](t, b)), append([]string{}, want...))
+		}
+	}
+	x.run([]step{
+		{name: "label_search", method: "GET", path: "/v1/blocks/?label_search=FOO", check: are(tea.ID)},
+		{name: "value_search", method: "GET", path: "/v1/blocks/?value_search=turing", check: are(cat.ID)},
+		{name: "description_search", method: "GET", path: "/v1/blocks/?description_search=ada%20eats", check: are(tea.ID)},
+		{name: "tags, any", method: "GET", path: "/v1/blocks/?tags=food&tags=ada", check: are(tea.ID, cat.ID)},
+		{name: "tags, all", method: "GET", path: "/v1/blocks/?tags=food&tags=ada&match_all_tags=true", check: are(tea.ID)},
+		{name: "held by more than one agent", method: "GET", path: "/v1/blocks/?connected_to_agents_count_gt=1", check: are(tea.ID)},
+		{name: "held by no agent", method: "GET", path: "/v1/blocks/?connected_to_agents_count_lt=1", check: are(lone.ID)},
+		{name: "held by exactly one or two", method: "GET", path: "/v1/blocks/?connected_to_agents_count_eq=2&connected_to_agents_count_eq=1&value_search=a", check: are(tea.ID, cat.ID)},
+		{name: "conditions combine", method: "GET", path: "/v1/blocks/?tags=ada&value_search=cat", check: are(cat.ID)},
+		{name: "a count that is not a number", method: "GET", path: "/v1/blocks/?connected_to_agents_count_gt=many", want: 422},
+	})
+}
