@@ -72,6 +72,21 @@ export function register(ctx) {
       assert.deepEqual((await ctx.client.blocks.list({ label })).items, []);
     });
 
+    it('list() takes the SDK\'s filters', async () => {
+      const stem = unique('flt');
+      const tea = await ctx.client.blocks.create({ label: `${stem}-food`, value: 'Likes green TEA', description: 'what Ada eats', tags: [stem, 'food'] });
+      const cat = await ctx.client.blocks.create({ label: `${stem}-pets`, value: 'A cat called Turing', tags: [stem] });
+      await createAgent(ctx.client, { block_ids: [tea.id, cat.id] });
+      await createAgent(ctx.client, { block_ids: [tea.id] });
+      const ids = async (q) => (await collect(ctx.client.blocks.list({ label_search: stem, ...q }))).map((b) => b.id).sort();
+      assert.deepEqual(await ids({}), [tea.id, cat.id].sort());
+      assert.deepEqual(await ids({ value_search: 'tea' }), [tea.id]);
+      assert.deepEqual(await ids({ description_search: 'ADA EATS' }), [tea.id]);
+      assert.deepEqual(await ids({ tags: [stem, 'food'], match_all_tags: true }), [tea.id]);
+      assert.deepEqual(await ids({ connected_to_agents_count_gt: 1 }), [tea.id]);
+      assert.deepEqual(await ids({ connected_to_agents_count_eq: [1] }), [cat.id]);
+    });
+
     it('list() auto-paginates, oldest first by default', async () => {
       const label = unique('paged');
       const ids = [];
