@@ -261,11 +261,33 @@ type AgentFilter struct {
 	Tags        []string
 	MatchAllTag bool
 	QueryText   string
+	BlockID     string // agents whose core memory holds this block; the block must exist
+	SourceID    string // agents this source is attached to; the source must exist
 }
 
-// BlockFilter narrows ListBlocks.
+// ToolFilter narrows a tool listing; a tool must pass every condition set.
+type ToolFilter struct {
+	Name         string   // exactly this name
+	Names        []string // any of these names
+	IDs          []string // any of these ids
+	Search       string   // the name contains it, ignoring case
+	Types        []string // any of these tool types
+	ExcludeTypes []string // none of these tool types
+	LettaOnly    bool     // only Letta's own tools (tool types letta_*)
+}
+
+// BlockFilter narrows ListBlocks; a block must pass every condition set.
 type BlockFilter struct {
-	Label         string
-	TemplatesOnly bool
-	Name          string // template name
+	Label             string
+	TemplatesOnly     bool
+	Name              string   // template name
+	LabelSearch       string   // the label contains it, ignoring case
+	ValueSearch       string   // the value contains it, ignoring case
+	DescriptionSearch string   // the description contains it, ignoring case
+	Tags              []string // any of them (all of them with MatchAllTags)
+	MatchAllTags      bool
+	// Agent counts: how many agents hold the block. A nil bound is unset;
+	// AgentsEq keeps blocks whose count is any of its values.
+	AgentsGT, AgentsLT *int
+	AgentsEq           []int
 }

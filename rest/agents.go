@@ -124,11 +124,21 @@ func (h *handler) detachSource(r *http.Request) (any, error) {
 
 // Messages.
 
+// listMessages pages through the history; include_return_message_types
+// (repeated) keeps the messages of those types, from the page as cut.
 func (h *handler) listMessages(r *http.Request) (any, error) {
 	q := queryOf(r)
 	p := q.page()
+	keep, err := messageTypes(q.strs("include_return_message_types"))
+	if err != nil {
+		return nil, err
+	}
 	if q.err != nil {
 		return nil, q.err
 	}
-	return h.svc.ListMessages(r.Context(), r.PathValue("agent_id"), p)
+	ms, err := h.svc.ListMessages(r.Context(), r.PathValue("agent_id"), p)
+	if err != nil {
+		return nil, err
+	}
+	return keepTypes(ms, keep), nil
 }

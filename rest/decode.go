@@ -143,6 +143,48 @@ func (q *query) strs(key string) []string {
 	return out
 }
 
+// list returns the values of key, each split at commas, without empty ones:
+// "k=a&k=b" and "k=a,b" are the same list.
+func (q *query) list(key string) []string {
+	var out []string
+	for _, s := range q.v[key] {
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// intp reads an optional integer: nil when absent, 422 when not a number.
+func (q *query) intp(key string) *int {
+	s := q.str(key)
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		q.fail(unprocessable("query parameter %s must be an integer, not %q", key, s))
+		return nil
+	}
+	return &n
+}
+
+// ints reads a repeated integer parameter.
+func (q *query) ints(key string) []int {
+	var out []int
+	for _, s := range q.strs(key) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			q.fail(unprocessable("query parameter %s must be integers, not %q", key, s))
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // has reports whether key has a non-empty value.
 func (q *query) has(key string) bool { return q.str(key) != "" }
 

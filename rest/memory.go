@@ -125,8 +125,8 @@ func (h *handler) insertArchival(r *http.Request) (any, error) {
 	return h.svc.InsertArchival(r.Context(), r.PathValue("agent_id"), req)
 }
 
-// listArchival takes after, before and limit, and ascending (default true)
-// for the order.
+// listArchival takes after, before and limit, ascending (default true) for
+// the order, and search, which keeps the passages containing its text.
 func (h *handler) listArchival(r *http.Request) (any, error) {
 	q := queryOf(r)
 	p := q.page()
@@ -136,10 +136,11 @@ func (h *handler) listArchival(r *http.Request) (any, error) {
 			p.Order = "asc"
 		}
 	}
+	search := q.str("search")
 	if q.err != nil {
 		return nil, q.err
 	}
-	return h.svc.ListArchival(r.Context(), r.PathValue("agent_id"), p)
+	return h.svc.ListArchivalContaining(r.Context(), r.PathValue("agent_id"), p, search)
 }
 
 // searchArchival serves GET /v1/agents/{agent_id}/archival-memory/search.

@@ -18,9 +18,18 @@ func (h *handler) createBlock(r *http.Request) (any, error) {
 	return h.svc.CreateBlock(r.Context(), req)
 }
 
+// listBlocks takes Letta's filters: label, name, templates_only,
+// label_search, value_search, description_search, tags (repeated) with
+// match_all_tags, and connected_to_agents_count_gt, _lt and _eq (repeated).
 func (h *handler) listBlocks(r *http.Request) (any, error) {
 	q := queryOf(r)
-	f := api.BlockFilter{Label: q.str("label"), TemplatesOnly: q.boolean("templates_only", false), Name: q.str("name")}
+	f := api.BlockFilter{
+		Label: q.str("label"), TemplatesOnly: q.boolean("templates_only", false), Name: q.str("name"),
+		LabelSearch: q.str("label_search"), ValueSearch: q.str("value_search"), DescriptionSearch: q.str("description_search"),
+		Tags: q.strs("tags"), MatchAllTags: q.boolean("match_all_tags", false),
+		AgentsGT: q.intp("connected_to_agents_count_gt"), AgentsLT: q.intp("connected_to_agents_count_lt"),
+		AgentsEq: q.ints("connected_to_agents_count_eq"),
+	}
 	p := q.page()
 	if q.err != nil {
 		return nil, q.err
@@ -44,6 +53,17 @@ func (h *handler) deleteBlock(r *http.Request) (any, error) {
 	return nil, h.svc.DeleteBlock(r.Context(), r.PathValue("block_id"))
 }
 
+// listBlockAgents answers the agents whose core memory holds the block,
+// newest first unless the page says otherwise.
+func (h *handler) listBlockAgents(r *http.Request) (any, error) {
+	q := queryOf(r)
+	p := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.ListAgents(r.Context(), api.AgentFilter{BlockID: r.PathValue("block_id")}, p)
+}
+
 // Tools.
 
 // upsertTool serves POST and PUT /v1/tools/: both update a tool of the same
@@ -63,14 +83,21 @@ func (h *handler) upsertTool(r *http.Request) (any, error) {
 	return h.svc.CreateTool(r.Context(), req, upsert)
 }
 
+// listTools takes Letta's filters: name, names, tool_ids, search,
+// tool_types, exclude_tool_types (lists repeat the key or are
+// comma-separated) and return_only_letta_tools.
 func (h *handler) listTools(r *http.Request) (any, error) {
 	q := queryOf(r)
-	name := q.str("name")
+	f := api.ToolFilter{
+		Name: q.str("name"), Names: q.list("names"), IDs: q.list("tool_ids"), Search: q.str("search"),
+		Types: q.list("tool_types"), ExcludeTypes: q.list("exclude_tool_types"),
+		LettaOnly: q.boolean("return_only_letta_tools", false),
+	}
 	p := q.page()
 	if q.err != nil {
 		return nil, q.err
 	}
-	return h.svc.ListTools(r.Context(), name, p)
+	return h.svc.ListToolsMatching(r.Context(), f, p)
 }
 
 func (h *handler) getTool(r *http.Request) (any, error) {
@@ -136,7 +163,8 @@ func (h *handler) deleteSource(r *http.Request) (any, error) {
 
 // sourceByNameOrAgents serves GET /name/{name} (the source's id as a JSON
 // string) and GET /{source_id}/agents (the ids of the agents it is attached
-// to). "name" is never a source id, so /name/agents is the source named
+// to, a plain array paged by before, after, limit and order, newest first by
+// default). "name" is never a source id, so /name/agents is the source named
 // "agents".
 func (h *handler) sourceByNameOrAgents(r *http.Request) (any, error) {
 	first, second := r.PathValue("first"), r.PathValue("second")
@@ -148,7 +176,20 @@ func (h *handler) sourceByNameOrAgents(r *http.Request) (any, error) {
 		}
 		return src.ID, nil
 	case second == "agents":
-		return h.svc.ListSourceAgents(r.Context(), first)
+		q := queryOf(r)
+		p := q.page()
+		if q.err != nil {
+			return nil, q.err
+		}
+		list, err := h.svc.ListAgents(r.Context(), api.AgentFilter{SourceID: first}, p)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(list))
+		for i, a := range list {
+			out[i] = a.ID
+		}
+		return out, nil
 	}
 	return nil, errNotFound
 }

@@ -69,6 +69,7 @@ func (h *handler) routes() {
 	h.handle("GET /v1/blocks/{block_id}", h.getBlock)
 	h.handle("PATCH /v1/blocks/{block_id}", h.updateBlock)
 	h.handle("DELETE /v1/blocks/{block_id}", h.deleteBlock)
+	h.handle("GET /v1/blocks/{block_id}/agents", h.listBlockAgents)
 
 	// Tools.
 	h.handle("POST /v1/tools", h.upsertTool)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/google/go-cmp/cmp"
@@ -218,6 +219,24 @@ func TestAgentSourceRoutes(t *testing.T) {
 		{name: "0.5 detached", method: "GET", path: base + "/sources", check: sourcesAre()},
 		{name: "0.5 attach needs agent_id", method: "POST", path: "/v1/sources/" + src.ID + "/attach?agent_id=", want: 422},
 	})
+
+	// The agents of a folder: ids, newest first, paged.
+	var holders []string
+	for range 3 {
+		holders = append(holders, x.agent(api.CreateAgent{SourceIDs: []string{src.ID}}).ID)
+	}
+	agentsAre := func(want ...string) func(*testing.T, []byte) {
+		return func(t *testing.T, b []byte) {
+			t.Helper()
+			wantIDs(t, decodeAs[[]string](t, b), append([]string{}, want...))
+		}
+	}
+	x.run([]step{
+		{name: "folder agents, newest first", method: "GET", path: "/v1/folders/" + src.ID + "/agents/", check: agentsAre(holders[2], holders[1], holders[0])},
+		{name: "folder agents, paged", method: "GET", path: "/v1/folders/" + src.ID + "/agents?order=asc&limit=1&after=" + holders[0], check: agentsAre(holders[1])},
+		{name: "folder agents, limit", method: "GET", path: "/v1/folders/" + src.ID + "/agents?limit=2", check: agentsAre(holders[2], holders[1])},
+		{name: "agents of an unknown folder", method: "GET", path: "/v1/folders/" + events.NewID(events.PrefixSource, time.Now()) + "/agents", want: 404},
+	})
 }
 
 func TestArchivalRoutes(t *testing.T) {
@@ -260,6 +279,10 @@ func TestArchivalRoutes(t *testing.T) {
 		{name: "list", method: "GET", path: base + "/archival-memory", check: texts("likes tea", "hates coffee")},
 		{name: "list descending", method: "GET", path: base + "/archival-memory?ascending=false", check: texts("hates coffee", "likes tea")},
 		{name: "0.5 list with limit", method: "GET", path: base + "/archival?limit=1", check: texts("likes tea")},
+		{name: "list with search", method: "GET", path: base + "/archival-memory?search=TEA", check: texts("likes tea")},
+		{name: "list with search, descending", method: "GET", path: base + "/archival-memory?search=e&ascending=false", check: texts("hates coffee", "likes tea")},
+		{name: "list with search, limit counts matches", method: "GET", path: base + "/archival-memory?search=coffee&limit=1", check: texts("hates coffee")},
+		{name: "list with search, no match", method: "GET", path: base + "/archival-memory?search=juice", check: texts()},
 		{name: "archival summary", method: "GET", path: base + "/memory/archival", check: size(2)},
 		{name: "recall summary", method: "GET", path: base + "/memory/recall", check: size(4)}, // the initial system, boot and login messages
 		{name: "context", method: "GET", path: base + "/context", check: func(t *testing.T, b []byte) {
@@ -267,6 +290,10 @@ func TestArchivalRoutes(t *testing.T) {
 				t.Errorf("context %+v", got)
 			}
 		}},
+	})
+	x.run([]step{
+		{name: "list with search before a cursor", method: "GET", path: base + "/archival-memory?search=e&before=" + second.ID, check: texts("likes tea")},
+		{name: "list with search after a cursor", method: "GET", path: base + "/archival-memory?search=e&after=" + first.ID, check: texts("hates coffee")},
 	})
 	x.run([]step{
 		{name: "delete", method: "DELETE", path: base + "/archival-memory/" + first.ID, check: func(t *testing.T, b []byte) {
@@ -289,9 +316,14 @@ func TestMessageRoutes(t *testing.T) {
 	agg := events.Aggregate{Kind: events.KindAgent, ID: a.ID}
 	m1 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
 	m2 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
+	m3 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
+	m4 := events.MessageID(events.NewID(events.PrefixMessage, time.Now()))
+	login := agents.LoginEvent(time.Now())
 	x.appendEvents(agg,
 		&events.MessageAppended{ID: m1, Role: "user", Text: "hello"},
 		&events.MessageAppended{ID: m2, Role: "system", Text: "be kind"},
+		&events.MessageAppended{ID: m3, Role: "user", Text: agents.UserMessage("what's up?", time.Now())},
+		&events.MessageAppended{ID: m4, Role: "user", Text: login},
 	)
 	base := "/v1/agents/" + a.ID
 	messagesAre := func(want ...string) func(*testing.T, []byte) {
@@ -302,11 +334,23 @@ func TestMessageRoutes(t *testing.T) {
 		}
 	}
 	x.run([]step{
-		{name: "list newest first", method: "GET", path: base + "/messages?limit=2", check: messagesAre(string(m2), string(m1))},
+		{name: "list newest first", method: "GET", path: base + "/messages?limit=2", check: messagesAre(string(m4), string(m3))},
 		{name: "list oldest first, one before m2", method: "GET", path: base + "/messages?order=asc&limit=1&before=" + string(m2), check: func(t *testing.T, b []byte) {
 			got := decodeAs[[]api.LettaMessage](t, b)
 			if len(got) != 1 || got[0].MessageType != api.UserMessageType || *got[0].Content != "hello" {
 				t.Errorf("messages %+v", got)
+			}
+		}},
+		{name: "user messages show what the client sent", method: "GET", path: base + "/messages?after=" + string(m2) + "&order=asc", check: func(t *testing.T, b []byte) {
+			got := decodeAs[[]api.LettaMessage](t, b)
+			if len(got) != 2 || got[0].ID != string(m3) || got[1].ID != string(m4) {
+				t.Fatalf("messages %+v", got)
+			}
+			if got[0].MessageType != api.UserMessageType || *got[0].Content != "what's up?" {
+				t.Errorf("a client's message is shown packed: %q", *got[0].Content)
+			}
+			if *got[1].Content != login {
+				t.Errorf("a login event is shown as %q, want it as stored", *got[1].Content)
 			}
 		}},
 		{name: "list before", method: "GET", path: base + "/messages?before=" + string(m2) + "&order=asc&limit=1", check: messagesAre(string(m1))},
@@ -359,6 +403,25 @@ func TestBlockRoutes(t *testing.T) {
 		}},
 		{name: "delete", method: "DELETE", path: "/v1/blocks/" + tmpl.ID, check: isNull},
 		{name: "deleted is gone", method: "GET", path: "/v1/blocks/" + tmpl.ID, want: 404},
+		{name: "agents of a deleted block", method: "GET", path: "/v1/blocks/" + tmpl.ID + "/agents", want: 404},
+	})
+
+	// The agents holding a block, newest first, paged.
+	x.run([]step{{name: "agents of a block: none", method: "GET", path: "/v1/blocks/" + created.ID + "/agents", check: func(t *testing.T, b []byte) {
+		wantIDs(t, agentIDs(decodeAs[[]api.AgentState](t, b)), []string{})
+	}}})
+	var holders []string
+	for range 3 {
+		holders = append(holders, x.agent(api.CreateAgent{BlockIDs: []string{created.ID}}).ID)
+	}
+	x.agent(api.CreateAgent{}) // holds other blocks
+	x.run([]step{
+		{name: "agents of a block", method: "GET", path: "/v1/blocks/" + created.ID + "/agents/", check: func(t *testing.T, b []byte) {
+			wantIDs(t, agentIDs(decodeAs[[]api.AgentState](t, b)), []string{holders[2], holders[1], holders[0]})
+		}},
+		{name: "agents of a block, paged", method: "GET", path: "/v1/blocks/" + created.ID + "/agents?order=asc&limit=1&after=" + holders[0], check: func(t *testing.T, b []byte) {
+			wantIDs(t, agentIDs(decodeAs[[]api.AgentState](t, b)), []string{holders[1]})
+		}},
 	})
 }
 
@@ -497,5 +560,64 @@ func TestJobRoutes(t *testing.T) {
 				t.Errorf("job %+v", got)
 			}
 		}},
+	})
+}
+
+func TestToolListFilters(t *testing.T) {
+	x := newHarness(t, Config{})
+	dice := x.tool("roll_dice")
+	coin := x.tool("flip_coin")
+	names := func(want ...string) func(*testing.T, []byte) {
+		return func(t *testing.T, b []byte) {
+			t.Helper()
+			got := ids(decodeAs[[]api.Tool](t, b), func(t api.Tool) string { return t.Name })
+			slices.Sort(got)
+			slices.Sort(want)
+			if diff := cmp.Diff(append([]string{}, want...), got); diff != "" {
+				t.Errorf("names (-want +got):\n%s", diff)
+			}
+		}
+	}
+	var baseNames []string
+	for _, bt := range agents.BaseTools() {
+		baseNames = append(baseNames, bt.Name)
+	}
+	x.run([]step{
+		{name: "names, repeated", method: "GET", path: "/v1/tools/?names=roll_dice&names=flip_coin", check: names("roll_dice", "flip_coin")},
+		{name: "names, comma-separated", method: "GET", path: "/v1/tools/?names=roll_dice,send_message", check: names("roll_dice", "send_message")},
+		{name: "tool_ids", method: "GET", path: "/v1/tools/?tool_ids=" + dice.ID + "," + coin.ID, check: names("roll_dice", "flip_coin")},
+		{name: "search, ignoring case", method: "GET", path: "/v1/tools/?search=COIN", check: names("flip_coin")},
+		{name: "tool_types", method: "GET", path: "/v1/tools/?tool_types=custom", check: names("roll_dice", "flip_coin")},
+		{name: "exclude_tool_types", method: "GET", path: "/v1/tools/?exclude_tool_types=custom&limit=100", check: names(baseNames...)},
+		{name: "return_only_letta_tools", method: "GET", path: "/v1/tools/?return_only_letta_tools=true&limit=100", check: names(baseNames...)},
+		{name: "conditions combine", method: "GET", path: "/v1/tools/?search=o&tool_types=custom&names=flip_coin", check: names("flip_coin")},
+		{name: "unknown tool type", method: "GET", path: "/v1/tools/?tool_types=magic", want: 400},
+	})
+}
+
+func TestBlockListFilters(t *testing.T) {
+	x := newHarness(t, Config{})
+	tea := x.block(api.CreateBlock{Label: "Food", Value: "Likes green TEA", Description: strp("what Ada eats"), Tags: []string{"ada", "food"}})
+	cat := x.block(api.CreateBlock{Label: "pets", Value: "A cat called Turing", Tags: []string{"ada"}})
+	lone := x.block(api.CreateBlock{Label: "notes", Value: "nothing yet"})
+	x.agent(api.CreateAgent{BlockIDs: []string{tea.ID, cat.ID}})
+	x.agent(api.CreateAgent{BlockIDs: []string{tea.ID}})
+	are := func(want ...string) func(*testing.T, []byte) {
+		return func(t *testing.T, b []byte) {
+			t.Helper()
+			wantIDs(t, blockIDs(decodeAs[[]api.Block](t, b)), append([]string{}, want...))
+		}
+	}
+	x.run([]step{
+		{name: "label_search", method: "GET", path: "/v1/blocks/?label_search=FOO", check: are(tea.ID)},
+		{name: "value_search", method: "GET", path: "/v1/blocks/?value_search=turing", check: are(cat.ID)},
+		{name: "description_search", method: "GET", path: "/v1/blocks/?description_search=ada%20eats", check: are(tea.ID)},
+		{name: "tags, any", method: "GET", path: "/v1/blocks/?tags=food&tags=ada", check: are(tea.ID, cat.ID)},
+		{name: "tags, all", method: "GET", path: "/v1/blocks/?tags=food&tags=ada&match_all_tags=true", check: are(tea.ID)},
+		{name: "held by more than one agent", method: "GET", path: "/v1/blocks/?connected_to_agents_count_gt=1", check: are(tea.ID)},
+		{name: "held by no agent", method: "GET", path: "/v1/blocks/?connected_to_agents_count_lt=1", check: are(lone.ID)},
+		{name: "held by exactly one or two", method: "GET", path: "/v1/blocks/?connected_to_agents_count_eq=2&connected_to_agents_count_eq=1&value_search=a", check: are(tea.ID, cat.ID)},
+		{name: "conditions combine", method: "GET", path: "/v1/blocks/?tags=ada&value_search=cat", check: are(cat.ID)},
+		{name: "a count that is not a number", method: "GET", path: "/v1/blocks/?connected_to_agents_count_gt=many", want: 422},
 	})
 }

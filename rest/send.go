@@ -3,6 +3,7 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,11 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		h.fail(w, r, unprocessable("stream_tokens and include_pings need streaming: true"))
 		return
 	}
+	keep, err := messageTypes(req.IncludeReturnMessageTypes)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage}
 	if req.MaxSteps != nil {
 		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
@@ -55,12 +61,20 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		opts.Key = inputs[0].Otid
 	}
 	agentID := r.PathValue("agent_id")
+	if opts.Key == "" {
+		// The input is stored before the agent runs, so a send that failed
+		// may have been kept, and sending the same body again stores it
+		// twice. The official SDKs retry a 5xx on their own unless told
+		// not to; without a key that makes the retry safe, tell them.
+		w.Header().Set("X-Should-Retry", "false")
+	}
 	if !streaming {
 		resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
+		resp.Messages = keepTypes(resp.Messages, keep)
 		h.reply(w, r, http.StatusOK, resp)
 		return
 	}
@@ -70,13 +84,39 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		return
 	}
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
-	opts.OnMessage = func(m api.LettaMessage) { sse.data(m) }
-	if isTrue(req.StreamTokens) {
-		id := events.NewID(events.PrefixMessage, timeNow())
+	// With stream_tokens the model's thoughts go out as reasoning deltas
+	// that share an id, one id per step. The complete reasoning message that
+	// follows is then not sent again: a client joining the deltas by id has
+	// it already.
+	var (
+		mu       sync.Mutex // guards deltaID and streamed
+		deltaID  string
+		streamed strings.Builder
+	)
+	opts.OnMessage = func(m api.LettaMessage) {
+		mu.Lock()
+		seen := m.MessageType == api.ReasoningMessageType && m.Reasoning != nil && streamed.Len() > 0 &&
+			strings.TrimSpace(*m.Reasoning) == strings.TrimSpace(streamed.String())
+		deltaID = ""
+		streamed.Reset()
+		mu.Unlock()
+		if keep(m.MessageType) && !seen {
+			sse.data(m)
+		}
+	}
+	if isTrue(req.StreamTokens) && keep(api.ReasoningMessageType) {
 		opts.OnDelta = func(d agents.Delta) {
-			if d.Content != "" {
-				sse.data(map[string]any{"message_type": api.ReasoningMessageType, "id": id, "date": timeNow().UTC(), "reasoning": d.Content})
+			if d.Content == "" {
+				return
 			}
+			mu.Lock()
+			if deltaID == "" {
+				deltaID = events.NewID(events.PrefixMessage, timeNow())
+			}
+			id := deltaID
+			streamed.WriteString(d.Content)
+			mu.Unlock()
+			sse.data(map[string]any{"message_type": api.ReasoningMessageType, "id": id, "date": timeNow().UTC().Truncate(time.Second), "reasoning": d.Content})
 		}
 	}
 	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
@@ -96,6 +136,42 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
+
+// lettaMessageTypes are the message_type values of Letta's message union, as
+// include_return_message_types names them.
+var lettaMessageTypes = []string{
+	api.SystemMessageType, api.UserMessageType, api.AssistantMessageType, api.ReasoningMessageType,
+	"hidden_reasoning_message", api.ToolCallMessageType, api.ToolReturnMessageType,
+	"approval_request_message", "approval_response_message", "summary_message", "event_message",
+}
+
+// messageTypes reads include_return_message_types: keep reports whether a
+// message of a type is returned. No types keeps every message; an unknown
+// type is 422.
+func messageTypes(types []string) (keep func(string) bool, err error) {
+	if len(types) == 0 {
+		return func(string) bool { return true }, nil
+	}
+	set := make(map[string]bool, len(types))
+	for _, t := range types {
+		if !slices.Contains(lettaMessageTypes, t) {
+			return nil, unprocessable("include_return_message_types: unknown message type %q (known: %s)", t, strings.Join(lettaMessageTypes, ", "))
+		}
+		set[t] = true
+	}
+	return func(t string) bool { return set[t] }, nil
+}
+
+// keepTypes returns the messages keep keeps, in order.
+func keepTypes(ms []api.LettaMessage, keep func(string) bool) []api.LettaMessage {
+	out := make([]api.LettaMessage, 0, len(ms))
+	for _, m := range ms {
+		if keep(m.MessageType) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // sseWriter writes server-sent events in the modern Letta framing: unnamed
 // data events carrying JSON, "event: error" for failures, "[DONE]" last.

@@ -279,7 +279,7 @@ func answers(t *testing.T, c *child, agentID string) (inputs, replies int) {
 		}
 	}
 	for _, m := range history {
-		if m.MessageType == api.UserMessageType && strings.Contains(*m.Content, `"message": "hello"`) {
+		if m.MessageType == api.UserMessageType && *m.Content == "hello" {
 			inputs++
 		}
 		if m.MessageType == api.AssistantMessageType && *m.Content == "answered once" {

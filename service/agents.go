@@ -428,9 +428,25 @@ func (s *Service) ListAgents(ctx context.Context, f api.AgentFilter, p api.Page)
 		err error
 	)
 	s.read(func(st *projections.State) {
+		if f.BlockID != "" {
+			if _, err = lookupBlock(st, f.BlockID); err != nil {
+				return
+			}
+		}
+		if f.SourceID != "" {
+			if _, err = lookupSource(st, f.SourceID); err != nil {
+				return
+			}
+		}
 		list := make([]*projections.Agent, 0, len(st.Agents))
 		for _, a := range st.Agents {
 			if f.Name != "" && a.Name != f.Name {
+				continue
+			}
+			if f.BlockID != "" && !slices.Contains(a.BlockIDs, events.BlockID(f.BlockID)) {
+				continue
+			}
+			if f.SourceID != "" && !slices.Contains(a.SourceIDs, events.SourceID(f.SourceID)) {
 				continue
 			}
 			if f.QueryText != "" && !strings.Contains(strings.ToLower(a.Name), strings.ToLower(f.QueryText)) {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
@@ -63,9 +64,28 @@ func (s *Service) ListBlocks(ctx context.Context, f api.BlockFilter, p api.Page)
 		err error
 	)
 	s.read(func(st *projections.State) {
+		var holders map[events.BlockID]int
+		if f.AgentsGT != nil || f.AgentsLT != nil || len(f.AgentsEq) > 0 {
+			holders = make(map[events.BlockID]int)
+			for _, a := range st.Agents {
+				for _, id := range a.BlockIDs {
+					holders[id]++
+				}
+			}
+		}
 		list := make([]*projections.Block, 0)
 		for _, b := range st.Blocks {
 			if (f.Label != "" && b.Label != f.Label) || (f.TemplatesOnly && !b.IsTemplate) || (f.Name != "" && b.Name != f.Name) {
+				continue
+			}
+			if !containsFold(b.Label, f.LabelSearch) || !containsFold(b.Value, f.ValueSearch) || !containsFold(b.Description, f.DescriptionSearch) {
+				continue
+			}
+			if len(f.Tags) > 0 && !tagsMatch(b.Tags, f.Tags, f.MatchAllTags) {
+				continue
+			}
+			if n := holders[b.ID]; (f.AgentsGT != nil && n <= *f.AgentsGT) || (f.AgentsLT != nil && n >= *f.AgentsLT) ||
+				(len(f.AgentsEq) > 0 && !slices.Contains(f.AgentsEq, n)) {
 				continue
 			}
 			list = append(list, b)
@@ -81,6 +101,12 @@ func (s *Service) ListBlocks(ctx context.Context, f api.BlockFilter, p api.Page)
 		}
 	})
 	return out, err
+}
+
+// containsFold reports whether s contains sub, ignoring case; an empty sub
+// is in everything.
+func containsFold(s, sub string) bool {
+	return sub == "" || strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
 // blockUpdate validates an update against the block's current state.

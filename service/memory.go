@@ -114,6 +114,9 @@ func (s *Service) passageBodies(ctx context.Context, refs []projections.Ref) ([]
 	return out, nil
 }
 
+// defaultArchivalLimit is the page size of archival listings.
+const defaultArchivalLimit = 1000
+
 // ListArchival lists an agent's archival passages, oldest first unless the
 // page says otherwise.
 func (s *Service) ListArchival(ctx context.Context, agentID string, p api.Page) ([]api.Passage, error) {
@@ -126,12 +129,68 @@ func (s *Service) ListArchival(ctx context.Context, agentID string, p api.Page) 
 		if a, err = s.lookupAgent(st, agentID); err != nil {
 			return
 		}
-		refs, err = page(a.Passages, func(r projections.Ref) string { return r.ID }, p, "asc", 1000, "Passage")
+		refs, err = page(a.Passages, func(r projections.Ref) string { return r.ID }, p, "asc", defaultArchivalLimit, "Passage")
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.passageBodies(ctx, refs)
+}
+
+// ListArchivalContaining is ListArchival keeping only the passages whose
+// text contains text, ignoring case; the page's limit counts matches. An
+// empty text lists everything. It reads passage bodies from the log, so it
+// looks at no more than MaxPageLimit passages past the cursor.
+func (s *Service) ListArchivalContaining(ctx context.Context, agentID string, p api.Page, text string) ([]api.Passage, error) {
+	if text == "" {
+		return s.ListArchival(ctx, agentID, p)
+	}
+	if p.Limit < 0 {
+		return nil, unprocessable("limit must not be negative")
+	}
+	limit := p.Limit
+	if limit == 0 {
+		limit = defaultArchivalLimit
+	}
+	window := p
+	window.Limit = MaxPageLimit
+	var (
+		refs []projections.Ref
+		err  error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err != nil {
+			return
+		}
+		refs, err = page(a.Passages, func(r projections.Ref) string { return r.ID }, window, "asc", MaxPageLimit, "Passage")
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A page just before a cursor holds the matches nearest to it.
+	backwards := p.Before != "" && p.After == ""
+	if backwards {
+		slices.Reverse(refs)
+	}
+	needle := strings.ToLower(text)
+	out := []api.Passage{}
+	for _, r := range refs {
+		if len(out) == limit {
+			break
+		}
+		ps, err := s.passageBodies(ctx, []projections.Ref{r})
+		if err != nil {
+			return nil, err
+		}
+		if len(ps) == 1 && strings.Contains(strings.ToLower(ps[0].Text), needle) {
+			out = append(out, ps[0])
+		}
+	}
+	if backwards {
+		slices.Reverse(out)
+	}
+	return out, nil
 }
 
 // DeleteArchival deletes a passage from an agent's archival memory.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/engram-dev/engram/api"
@@ -175,6 +176,25 @@ func passageView(env events.Envelope) (api.Passage, bool) {
 	}, true
 }
 
+// unpackUser returns what a client sent for a stored user message. The
+// runtime stores a client's text packed as {"type": "user_message",
+// "message": ..., "time": ...}, and Letta's listings show the message
+// alone; other user-role texts (login, heartbeat, system alerts) are shown
+// as stored, as Letta shows them.
+func unpackUser(text string) string {
+	if !strings.HasPrefix(strings.TrimSpace(text), "{") {
+		return text
+	}
+	var p struct {
+		Type    string  `json:"type"`
+		Message *string `json:"message"`
+	}
+	if json.Unmarshal([]byte(text), &p) != nil || p.Type != "user_message" || p.Message == nil {
+		return text
+	}
+	return *p.Message
+}
+
 // messageViews expands one stored message into the LettaMessages clients
 // see. They all share the stored message's id.
 func messageViews(env events.Envelope) []api.LettaMessage {
@@ -194,6 +214,7 @@ func messageViews(env events.Envelope) []api.LettaMessage {
 		return []api.LettaMessage{m}
 	case "user":
 		m := base
+		text = unpackUser(text)
 		m.MessageType, m.Content = api.UserMessageType, &text
 		return []api.LettaMessage{m}
 	case "tool":

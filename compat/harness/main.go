@@ -1,0 +1,376 @@
+// Command harness runs an engram server against a scripted model, for the
+// Letta SDK compatibility suite in compat/.
+//
+// It starts, all on loopback:
+//
+//   - an llmtest server (the scripted chat model, OpenAI's protocol),
+//   - in front of it a model endpoint that forwards chat completions and
+//     model listings to llmtest and answers /v1/embeddings itself with
+//     deterministic vectors (bag of words hashed into the dimensions),
+//   - an engram server (REST only, no NATS listener) in a fresh temporary
+//     data directory on a random port, with the model endpoint as its
+//     OpenAI-compatible provider,
+//   - a control endpoint through which the tests script the model.
+//
+// When all are up it prints one JSON line on stdout:
+//
+//	{"engram":"http://127.0.0.1:P1","model":"http://127.0.0.1:P2/v1","control":"http://127.0.0.1:P3","data_dir":"/tmp/..."}
+//
+// and runs until stdin closes or it gets SIGINT or SIGTERM; it then shuts the
+// server down and removes the data directory. Closing stdin is how the suite
+// stops it, so a harness never outlives a crashed test runner.
+//
+// The control endpoint:
+//
+//	POST /script    a JSON array of llmtest steps, appended to the script
+//	                ({"Content": "...", "ToolCalls": [{"Name": "...", "Arguments": "{...}"}]})
+//	GET  /pending   {"pending": n}: steps not consumed yet
+//	GET  /requests  every completion request the model received, decoded
+//	GET  /embeddings {"requests": n, "inputs": n}: what /v1/embeddings served
+//
+// Flags: -chat-model and -embedding-model name the handles engram lists
+// (provider/name:size), -token sets the token engram requires of clients,
+// -v logs the server to stderr.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/llm"
+	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	chat := flag.String("chat-model", "openai/gpt-4o-mini:128000", "chat model handle engram lists, provider/name:context_window")
+	embed := flag.String("embedding-model", "openai/text-embedding-3-small:64", "embedding model handle engram lists, provider/name:dim")
+	token := flag.String("token", "", "token engram requires of clients (Authorization: Bearer); empty for none")
+	verbose := flag.Bool("v", false, "log the server to stderr")
+	flag.Parse()
+
+	chatHandle, window, err := splitHandle(*chat)
+	if err != nil {
+		return fmt.Errorf("-chat-model: %w", err)
+	}
+	embedHandle, dim, err := splitHandle(*embed)
+	if err != nil {
+		return fmt.Errorf("-embedding-model: %w", err)
+	}
+
+	t := &owner{}
+	defer t.cleanup()
+	script := llmtest.NewServer(t)
+	script.Models = []string{strings.SplitN(chatHandle, "/", 2)[1]}
+
+	emb := &embedder{dim: dim}
+	modelURL, err := serve(t, modelEndpoint(script, emb))
+	if err != nil {
+		return err
+	}
+	controlURL, err := serve(t, control(script, emb))
+	if err != nil {
+		return err
+	}
+
+	dir, err := os.MkdirTemp("", "engram-compat-")
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	cfg := server.DefaultConfig(dir)
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Node.NATSAddr = ""
+	cfg.Token = *token
+	cfg.Logger = logger
+	cfg.Node.Service.Version = "compat"
+	reg := llm.NewRegistry()
+	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "sk-compat", BaseURL: modelURL + "/v1", MaxRetries: -1, Timeout: 30 * time.Second}))
+	cfg.Node.Service.Providers = reg
+	cfg.Node.Service.Models = []api.Model{chatModel(chatHandle, window)}
+	cfg.Node.Service.EmbeddingModels = []api.EmbeddingModel{embeddingModel(embedHandle, dim)}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	s, err := server.Start(startCtx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.Close(ctx)
+	})
+
+	line, _ := json.Marshal(map[string]string{
+		"engram": s.URL, "model": modelURL + "/v1", "control": controlURL, "data_dir": dir,
+	})
+	fmt.Println(string(line))
+
+	stdinClosed := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+		close(stdinClosed)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-stdinClosed:
+	}
+	return nil
+}
+
+// owner stands in for the testing.TB that llmtest.NewServer takes: it
+// collects the cleanups, which run when the harness exits. NewServer calls
+// only Helper and Cleanup; the embedded nil TB makes anything else panic
+// loudly rather than pass silently.
+type owner struct {
+	testing.TB
+	mu       sync.Mutex // guards cleanups
+	cleanups []func()
+}
+
+func (o *owner) Helper() {}
+
+func (o *owner) Cleanup(f func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.cleanups = append(o.cleanups, f)
+}
+
+// cleanup runs the cleanups, last registered first.
+func (o *owner) cleanup() {
+	o.mu.Lock()
+	fs := o.cleanups
+	o.cleanups = nil
+	o.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// serve runs h on a random loopback port until the owner's cleanup and
+// returns its base URL.
+func serve(o *owner, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	o.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String(), nil
+}
+
+// modelEndpoint answers /v1/embeddings with emb and forwards everything
+// else to the scripted model, flushing each streamed chunk at once.
+func modelEndpoint(script *llmtest.Server, emb *embedder) http.Handler {
+	target, _ := url.Parse(script.AnthropicURL) // the server's root; OpenAI paths carry /v1
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.FlushInterval = -1
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/embeddings", emb)
+	mux.Handle("/", proxy)
+	return mux
+}
+
+// control serves the endpoint through which tests script the model.
+func control(script *llmtest.Server, emb *embedder) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /script", func(w http.ResponseWriter, r *http.Request) {
+		var steps []llmtest.Step
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&steps); err != nil {
+			http.Error(w, "want a JSON array of llmtest steps: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		script.Push(steps...)
+		writeJSON(w, map[string]int{"pending": script.Pending()})
+	})
+	mux.HandleFunc("GET /pending", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]int{"pending": script.Pending()})
+	})
+	mux.HandleFunc("GET /requests", func(w http.ResponseWriter, r *http.Request) {
+		var out []llmtest.Recorded
+		for _, rec := range script.Requests() {
+			if rec.Method == http.MethodPost { // completions; not model listings
+				out = append(out, rec)
+			}
+		}
+		writeJSON(w, out)
+	})
+	mux.HandleFunc("GET /embeddings", func(w http.ResponseWriter, r *http.Request) {
+		emb.mu.Lock()
+		defer emb.mu.Unlock()
+		writeJSON(w, map[string]int{"requests": emb.requests, "inputs": emb.inputs})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// embedder answers OpenAI's POST /v1/embeddings with deterministic vectors:
+// each lowercased word adds 1 to the dimension its FNV hash picks, and the
+// vector is normalised. Texts sharing words are near; a query finds the
+// passages that use its words.
+type embedder struct {
+	dim int
+
+	mu       sync.Mutex // guards the counters
+	requests int
+	inputs   int
+}
+
+func (e *embedder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Input          json.RawMessage `json:"input"`
+		Model          string          `json:"model"`
+		Dimensions     int             `json:"dimensions"`
+		EncodingFormat string          `json:"encoding_format"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		openAIError(w, "invalid JSON body: "+err.Error())
+		return
+	}
+	var texts []string
+	var one string
+	if err := json.Unmarshal(req.Input, &one); err == nil {
+		texts = []string{one}
+	} else if err := json.Unmarshal(req.Input, &texts); err != nil {
+		openAIError(w, "input must be a string or an array of strings")
+		return
+	}
+	if req.EncodingFormat != "" && req.EncodingFormat != "float" {
+		openAIError(w, "this endpoint serves encoding_format float only")
+		return
+	}
+	dim := e.dim
+	if req.Dimensions > 0 {
+		dim = req.Dimensions
+	}
+	e.mu.Lock()
+	e.requests++
+	e.inputs += len(texts)
+	e.mu.Unlock()
+
+	type datum struct {
+		Object    string    `json:"object"`
+		Index     int       `json:"index"`
+		Embedding []float32 `json:"embedding"`
+	}
+	data := make([]datum, len(texts))
+	tokens := 0
+	for i, text := range texts {
+		v, n := vectorOf(text, dim)
+		data[i] = datum{Object: "embedding", Index: i, Embedding: v}
+		tokens += n
+	}
+	writeJSON(w, map[string]any{
+		"object": "list", "data": data, "model": req.Model,
+		"usage": map[string]int{"prompt_tokens": tokens, "total_tokens": tokens},
+	})
+}
+
+// vectorOf embeds text in dim dimensions and reports how many words it had.
+func vectorOf(text string, dim int) ([]float32, int) {
+	v := make([]float32, dim)
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	for _, w := range words {
+		h := fnv.New32a()
+		h.Write([]byte(w))
+		v[h.Sum32()%uint32(dim)]++
+	}
+	var norm float64
+	for _, x := range v {
+		norm += float64(x) * float64(x)
+	}
+	if norm == 0 {
+		v[0], norm = 1, 1 // an empty text still gets a unit vector
+	}
+	scale := float32(1 / math.Sqrt(norm))
+	for i := range v {
+		v[i] *= scale
+	}
+	return v, len(words)
+}
+
+func openAIError(w http.ResponseWriter, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": "invalid_request_error", "param": nil, "code": nil}})
+}
+
+// splitHandle splits "provider/name:n" into the handle and n.
+func splitHandle(s string) (string, int, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q: want provider/name:number", s)
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil || n <= 0 {
+		return "", 0, fmt.Errorf("%q: bad number", s)
+	}
+	handle := s[:i]
+	if p, m, ok := strings.Cut(handle, "/"); !ok || p == "" || m == "" {
+		return "", 0, fmt.Errorf("%q: want provider/name", s)
+	}
+	return handle, n, nil
+}
+
+// chatModel and embeddingModel describe the handles as engram's command
+// line does for --model and --embedding-model.
+func chatModel(handle string, window int) api.Model {
+	provider, name, _ := strings.Cut(handle, "/")
+	h := handle
+	return api.Model{
+		LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: provider, ContextWindow: window, Handle: &h},
+		Name:      name, DisplayName: name, ProviderType: provider, MaxContextWindow: window, ModelType: "llm",
+	}
+}
+
+func embeddingModel(handle string, dim int) api.EmbeddingModel {
+	provider, name, _ := strings.Cut(handle, "/")
+	h, chunk := handle, 300
+	return api.EmbeddingModel{
+		EmbeddingConfig: api.EmbeddingConfig{EmbeddingEndpointType: provider, EmbeddingModel: name, EmbeddingDim: dim, EmbeddingChunkSize: &chunk, Handle: &h, BatchSize: 32},
+		Name:            name, DisplayName: name, ProviderName: provider, ProviderType: provider, ModelType: "embedding",
+	}
+}
