@@ -60,6 +60,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/server"
 )
 
@@ -122,6 +123,7 @@ func run() error {
 	cfg.Node.Service.Providers = reg
 	cfg.Node.Service.Models = []api.Model{chatModel(chatHandle, window)}
 	cfg.Node.Service.EmbeddingModels = []api.EmbeddingModel{embeddingModel(embedHandle, dim)}
+	cfg.Node.Service.Embed = node.OpenAIEmbedders(modelURL+"/v1", "sk-compat")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

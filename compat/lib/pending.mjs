@@ -2,10 +2,7 @@
 // written against the Letta wire spec and skipped, with the reason, while
 // their name is listed here. $ENGRAM_COMPAT_PENDING overrides the list (a
 // comma-separated list of names; empty runs everything).
-const defaults = {
-  'folder-files': 'uploading files into folders arrives with the search-and-sources issue (4)',
-  'archival-search': 'archival search arrives with the search-and-sources issue (4)',
-};
+const defaults = {};
 
 const names =
   process.env.ENGRAM_COMPAT_PENDING === undefined
