@@ -236,16 +236,24 @@ func (ix *Index) textQuery(q Query) query.Query {
 }
 
 // ranked returns the best n hits of a scored query, ties broken by id.
+//
 // Sorting by id in Bleve loads the id of every match (milliseconds at 100k
-// documents), so Bleve ranks by score alone and ties are ordered here. A tie
-// that straddles the n-th place decides which of the tied documents make the
-// cut: the window is widened until the tie ends inside it, and if the tie is
-// too large for that, Bleve is asked to sort everything by id after all.
+// documents), so Bleve ranks by score alone, in a window somewhat wider than
+// n, and ties are ordered here. A tie that straddles the window's end could
+// change which tied documents make the cut: the window is widened until the
+// tie ends inside it, and if the tie is too large for that, Bleve is asked to
+// sort every match by id after all.
+//
+// The first try, the common case, asks for just n+1 hits, with fields;
+// wider tries ask for no fields, and the caller reads what it needs of the
+// hits that lack them.
 func (ix *Index) ranked(ctx context.Context, q query.Query, n int, fields []string) (*bleve.SearchResult, error) {
-	const widest = 1000
-	for size := n + 1; ; size *= 4 {
+	const widest = 4000
+	for size := n + 1; ; size = max(4*size, 4*n+16) {
 		req := bleve.NewSearchRequestOptions(q, size, 0, false)
-		req.Fields = fields
+		if size == n+1 {
+			req.Fields = fields
+		}
 		res, err := ix.bleve().SearchInContext(ctx, req)
 		if err != nil {
 			return nil, err
@@ -270,7 +278,6 @@ func (ix *Index) ranked(ctx context.Context, q query.Query, n int, fields []stri
 	}
 	req := bleve.NewSearchRequestOptions(q, n, 0, false)
 	req.SortBy([]string{"-_score", "_id"})
-	req.Fields = fields
 	return ix.bleve().SearchInContext(ctx, req)
 }
 
@@ -281,9 +288,43 @@ func (ix *Index) bm25(ctx context.Context, q Query) (Result, error) {
 		return Result{}, err
 	}
 	out := Result{Total: int(res.Total), Hits: make([]Hit, 0, q.Limit)}
+	var missing []string
 	for i := q.Offset; i < len(res.Hits); i++ {
-		h := res.Hits[i]
-		out.Hits = append(out.Hits, hitOf(h.ID, h.Score, h.Fields))
+		if res.Hits[i].Fields == nil {
+			missing = append(missing, res.Hits[i].ID)
+		}
+	}
+	stored, err := ix.stored(ctx, missing)
+	if err != nil {
+		return Result{}, err
+	}
+	for i := q.Offset; i < len(res.Hits); i++ {
+		d := res.Hits[i]
+		h, ok := stored[d.ID]
+		if !ok {
+			h = hitOf(d.ID, 0, d.Fields)
+		}
+		h.ID, h.Score = d.ID, d.Score
+		out.Hits = append(out.Hits, h)
+	}
+	return out, nil
+}
+
+// stored reads the owner and time of documents.
+func (ix *Index) stored(ctx context.Context, ids []string) (map[string]Hit, error) {
+	out := make(map[string]Hit, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(ids), len(ids), 0, false)
+	req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
+	req.Score = "none"
+	r, err := ix.bleve().SearchInContext(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range r.Hits {
+		out[h.ID] = hitOf(h.ID, 0, h.Fields)
 	}
 	return out, nil
 }
@@ -459,18 +500,9 @@ func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, er
 			missing = append(missing, f.id)
 		}
 	}
-	stored := map[string]Hit{}
-	if len(missing) > 0 {
-		req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(missing), len(missing), 0, false)
-		req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
-		req.Score = "none"
-		r, err := ix.bleve().SearchInContext(ctx, req)
-		if err != nil {
-			return Result{}, err
-		}
-		for _, h := range r.Hits {
-			stored[h.ID] = hitOf(h.ID, 0, h.Fields)
-		}
+	stored, err := ix.stored(ctx, missing)
+	if err != nil {
+		return Result{}, err
 	}
 	for _, f := range page {
 		h := Hit{ID: f.id, Score: f.score}
