@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/blevesearch/bleve/v2"
 )
 
 // Benchmarks use synthetic passages: 40 to 120 words (80 on average) drawn
@@ -176,13 +174,7 @@ func BenchmarkSearch(b *testing.B) {
 				// (scoped, as the index stores them), no filters, default
 				// sort, no stored fields.
 				{"raw-bleve", func(c *benchCorpus) error {
-					var words []string
-					for _, t := range ix.analyze(c.query()) {
-						words = append(words, scope("agent-bench", KindPassage)+string(t.Term))
-					}
-					mq := bleve.NewMatchQuery(strings.Join(words, " "))
-					mq.SetField(fieldText)
-					_, err := ix.bleve().Search(bleve.NewSearchRequest(mq))
+					_, err := ix.RawMatch(context.Background(), "agent-bench", KindPassage, c.query())
 					return err
 				}},
 			}

@@ -42,3 +42,17 @@ func TestHitsCarrySeq(t *testing.T) {
 		}
 	}
 }
+
+func TestRawMatch(t *testing.T) {
+	ix := open(t, t.TempDir())
+	err := ix.Apply(search.Batch{Seq: 1, Put: []search.Doc{
+		{ID: "p1", Kind: search.KindPassage, Owner: "agent-1", Text: "red kites nest", Time: time.Now()},
+		{ID: "p2", Kind: search.KindPassage, Owner: "agent-2", Text: "red kites fly", Time: time.Now()},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ix.RawMatch(context.Background(), "agent-1", search.KindPassage, "kite"); err != nil || n != 1 {
+		t.Fatalf("RawMatch = %d, %v; want the one passage of agent-1", n, err)
+	}
+}
