@@ -177,7 +177,7 @@ func follow(ctx context.Context, nd *node.Node, total int, decode bool) error {
 	count := 0
 	err := nd.Log.Follow(fctx, 1, func(seq events.Seq, data []byte) error {
 		if decode {
-			if _, err := events.Decode(data); err != nil {
+			if _, err := events.DecodeAll(data); err != nil {
 				return err
 			}
 		}
