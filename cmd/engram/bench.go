@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -22,6 +23,7 @@ func runBench(args []string) error {
 	only := fs.String("only", "", "comma-separated workloads to run: "+strings.Join(bench.Names(), ","))
 	events := fs.Int("replay-events", 0, "events in the replay workload's log (default 1,000,000; 20,000 with --quick)")
 	idle := fs.Int("idle-agents", 0, "agents in the memory workload (default 10,000; 500 with --quick)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	dir := fs.String("tmp", "", "directory for the workloads' temporary data (default: the system's)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: engram bench [--quick] [--json FILE] [--only a,b]")
@@ -43,6 +45,17 @@ func runBench(args []string) error {
 				opts.Only = append(opts.Only, n)
 			}
 		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
