@@ -114,25 +114,36 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 	if b.Command == "" {
 		return 0, errors.New("append: batch has no command id")
 	}
-	msgs := make([]*nats.Msg, len(b.Events))
-	for i, env := range b.Events {
-		env.Command = b.Command
-		data, err := events.Encode(env)
-		if err != nil {
-			return 0, fmt.Errorf("append %s: %w", b.Command, err)
+	msgs, packed, err := l.pack(b)
+	if err != nil {
+		return 0, fmt.Errorf("append %s: %w", b.Command, err)
+	}
+	if !packed {
+		msgs = make([]*nats.Msg, len(b.Events))
+		for i, env := range b.Events {
+			env.Command = b.Command
+			data, err := events.Encode(env)
+			if err != nil {
+				return 0, fmt.Errorf("append %s: %w", b.Command, err)
+			}
+			m := nats.NewMsg(Subject(l.tenant, env.Aggregate, env.Event.EventType()))
+			m.Data = data
+			m.Header.Set(hdrCommand, b.Command)
+			if i == 0 {
+				// The JetStream duplicate window catches a retried command even
+				// when no expectation does; one id per batch suffices.
+				m.Header.Set(hdrMsgID, b.Command)
+			}
+			msgs[i] = m
 		}
-		m := nats.NewMsg(Subject(l.tenant, env.Aggregate, env.Event.EventType()))
-		m.Data = data
-		m.Header.Set(hdrCommand, b.Command)
-		if i == 0 {
-			// The JetStream duplicate window catches a retried command even
-			// when no expectation does; one id per batch suffices.
-			m.Header.Set(hdrMsgID, b.Command)
-		}
-		msgs[i] = m
 	}
 	for _, x := range b.Expect {
-		i := l.carrier(b.Events, x)
+		i := 0
+		if !packed {
+			i = l.carrier(b.Events, x)
+		} else if l.carrier(b.Events, x) < 0 {
+			i = -1
+		}
 		if i < 0 {
 			return 0, fmt.Errorf("append %s: expectation on %s matches no event", b.Command, x.Aggregate)
 		}
@@ -158,6 +169,43 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		return l.resolveConflict(ctx, b)
 	}
 	return 0, fmt.Errorf("append %s: jetstream error %d: %s", b.Command, ack.Error.ErrCode, ack.Error.Description)
+}
+
+// maxPacked bounds a packed message, well under the stream's MaxMsgSize; a
+// bigger command is appended as an atomic batch of one message per event.
+const maxPacked = 512 << 10
+
+// pack returns the command as one packed message when that keeps its
+// meaning: several events, all of one aggregate, at most one expectation,
+// and no event that a consumer selects by its subject's type token (agent
+// inputs, which the partition consumers filter on). One message needs no
+// atomic batch, which on a single-replica stream costs the server a
+// temporary file store per batch (see the reference notes on JetStream).
+func (l *Log) pack(b events.Batch) ([]*nats.Msg, bool, error) {
+	if len(b.Events) < 2 || len(b.Expect) > 1 {
+		return nil, false, nil
+	}
+	agg := b.Events[0].Aggregate
+	envs := make([]events.Envelope, len(b.Events))
+	for i, env := range b.Events {
+		if env.Aggregate != agg || env.Event == nil || env.Event.EventType() == events.TypeMessageReceived {
+			return nil, false, nil
+		}
+		env.Command = b.Command
+		envs[i] = env
+	}
+	data, err := events.EncodePacked(envs)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(data) > maxPacked {
+		return nil, false, nil
+	}
+	m := nats.NewMsg(Subject(l.tenant, agg, events.SubjectPacked))
+	m.Data = data
+	m.Header.Set(hdrCommand, b.Command)
+	m.Header.Set(hdrMsgID, b.Command)
+	return []*nats.Msg{m}, true, nil
 }
 
 // carrier picks the event that carries expectation x: the first event of
@@ -231,16 +279,21 @@ func (l *Log) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
 	return &ack, nil
 }
 
-// Load reads the event stored at seq.
-func (l *Log) Load(ctx context.Context, seq events.Seq) (events.Envelope, error) {
+// Load reads the event stored at seq and, when the message there is packed,
+// at index part in it (0 for a message of one event).
+func (l *Log) Load(ctx context.Context, seq events.Seq, part int) (events.Envelope, error) {
 	m, err := l.stream.GetMsg(ctx, uint64(seq))
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
 	}
-	env, err := events.Decode(m.Data)
+	envs, err := events.DecodeAll(m.Data)
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
 	}
+	if part < 0 || part >= len(envs) {
+		return events.Envelope{}, fmt.Errorf("load %d: no event %d in a message of %d", seq, part, len(envs))
+	}
+	env := envs[part]
 	env.Seq = seq
 	return env, nil
 }

@@ -129,7 +129,7 @@ func TestFollowAndLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env, err := l.Load(ctx, 3)
+	env, err := l.Load(ctx, 3, 0)
 	if err != nil || env.Seq != 3 || env.Aggregate.ID != "agent-2" || env.Command != "agent-2" {
 		t.Fatalf("Load(3) = %+v, %v", env, err)
 	}
@@ -191,5 +191,78 @@ func TestFiles(t *testing.T) {
 	}
 	if _, err := l.GetFile(ctx, "file-x", "sha256:00"); err == nil || !strings.Contains(err.Error(), "digest") {
 		t.Fatalf("wrong digest accepted: %v", err)
+	}
+}
+
+// A command of several events on one aggregate is stored as one packed
+// message: one sequence, each event loadable by its part, with the same
+// expectation and retry semantics as a batch. Agent inputs are never packed
+// (the partition consumers select them by subject).
+func TestAppendPacked(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-P"}
+	s1, err := l.Append(ctx, events.Batch{Command: "c1", Expect: []events.Expectation{{Aggregate: a}},
+		Events: []events.Envelope{agentEnv(a.ID, &events.AgentCreated{ID: "agent-P", Name: "p"})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := events.Batch{Command: "c2", Expect: []events.Expectation{{Aggregate: a, Version: s1}}, Events: []events.Envelope{
+		agentEnv(a.ID, &events.InputTaken{IDs: []events.MessageID{"message-1"}}),
+		agentEnv(a.ID, &events.MessageAppended{ID: "message-2", Role: "assistant", Text: "hi"}),
+		agentEnv(a.ID, &events.MessageAppended{ID: "message-3", Role: "tool", Text: "ok"}),
+	}}
+	s2, err := l.Append(ctx, step)
+	if err != nil || s2 != s1+1 {
+		t.Fatalf("packed append = %d, %v; want %d (one message)", s2, err, s1+1)
+	}
+	for i, want := range []string{"", "message-2", "message-3"} {
+		env, err := l.Load(ctx, s2, i)
+		if err != nil || env.Seq != s2 || env.Part != i || env.Command != "c2" {
+			t.Fatalf("Load(%d, %d) = %+v, %v", s2, i, env, err)
+		}
+		if m, ok := events.AsMessage(env.Event); ok != (want != "") || ok && string(m.ID) != want {
+			t.Fatalf("Load(%d, %d) = %+v, want message %q", s2, i, env.Event, want)
+		}
+	}
+	if _, err := l.Load(ctx, s2, 3); err == nil {
+		t.Fatal("loaded a part past the end")
+	}
+	// Retried: the same sequence, nothing new.
+	if again, err := l.Append(ctx, step); err != nil || again != s2 {
+		t.Fatalf("retried packed append = %d, %v; want %d", again, err, s2)
+	}
+	// Stale: a conflict, nothing stored.
+	stale := step
+	stale.Command = "c3"
+	var ce *events.ConflictError
+	if _, err := l.Append(ctx, stale); !errors.As(err, &ce) || ce.Latest != s2 {
+		t.Fatalf("stale packed append err = %v, want conflict at %d", err, s2)
+	}
+	// Two inputs of one send stay separate messages under their own subjects.
+	in := events.Batch{Command: "c4", Events: []events.Envelope{
+		agentEnv(a.ID, &events.MessageReceived{MessageAppended: events.MessageAppended{ID: "message-4", Role: "user", Text: "a"}}),
+		agentEnv(a.ID, &events.MessageReceived{MessageAppended: events.MessageAppended{ID: "message-5", Role: "user", Text: "b"}}),
+	}}
+	s4, err := l.Append(ctx, in)
+	if err != nil || s4 != s2+2 {
+		t.Fatalf("inputs append = %d, %v; want %d (two messages)", s4, err, s2+2)
+	}
+	var types []string
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l.Follow(fctx, 1, func(seq events.Seq, data []byte) error {
+		envs, err := events.DecodeAll(data)
+		if err != nil {
+			return err
+		}
+		types = append(types, fmt.Sprint(len(envs)))
+		if seq == s4 {
+			cancel()
+		}
+		return nil
+	})
+	if got := strings.Join(types, ","); got != "1,3,1,1" {
+		t.Fatalf("events per message = %s, want 1,3,1,1", got)
 	}
 }

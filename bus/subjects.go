@@ -56,11 +56,20 @@ func Partition(agentID string) int {
 }
 
 // aggregatePrefix is the subject of an aggregate without the type token.
+// It is built by concatenation: it is on every append's path, where
+// fmt.Sprintf cost ~3% of an append's CPU.
 func aggregatePrefix(tenant string, a events.Aggregate) string {
 	if a.Kind == events.KindAgent {
-		return fmt.Sprintf("%s.%s.%s."+partitionFormat+".%s", SubjectPrefix, tenant, a.Kind, Partition(a.ID), a.ID)
+		return SubjectPrefix + "." + tenant + "." + string(a.Kind) + "." + partitionToken(Partition(a.ID)) + "." + a.ID
 	}
-	return fmt.Sprintf("%s.%s.%s.%s", SubjectPrefix, tenant, a.Kind, a.ID)
+	return SubjectPrefix + "." + tenant + "." + string(a.Kind) + "." + a.ID
+}
+
+// partitionToken formats a partition as partitionFormat does: two
+// lowercase hex digits.
+func partitionToken(p int) string {
+	const hex = "0123456789abcdef"
+	return string([]byte{hex[p>>4&0xf], hex[p&0xf]})
 }
 
 // Subject is the subject an event of type t on aggregate a is stored under.

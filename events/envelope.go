@@ -40,9 +40,10 @@ type Event interface {
 }
 
 // Envelope is one entry of the log: an event with the facts every event
-// carries. Seq is assigned by the log and is not part of the encoded bytes.
+// carries. Seq and Part are assigned by the log and are not part of the encoded bytes.
 type Envelope struct {
 	Seq       Seq       `json:"-"`
+	Part      int       `json:"-"` // index in a packed message (see EncodePacked); 0 otherwise
 	Type      Type      `json:"type"`
 	Aggregate Aggregate `json:"aggregate"`
 	Command   string    `json:"command"`         // idempotency id of the command that produced it

@@ -263,3 +263,72 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestGoldenPacked pins the packed form (a JSON array of envelopes) and
+// checks that DecodeAll reads it, and reads a single-envelope message (the
+// only form older logs hold) as one event.
+func TestGoldenPacked(t *testing.T) {
+	s := samples()
+	envs := []Envelope{envelope(s[TypeInputTaken]), envelope(s[TypeMessageAppended]), envelope(s[TypePassageInserted])}
+	got, err := EncodePacked(envs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "packed.json")
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./events -update)", err)
+	}
+	if !bytes.Equal(append(got, '\n'), want) {
+		t.Errorf("packed wire form changed:\n got %s\nwant %s", got, want)
+	}
+	back, err := DecodeAll(bytes.TrimSpace(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != len(envs) {
+		t.Fatalf("decoded %d events, want %d", len(back), len(envs))
+	}
+	for i := range back {
+		if back[i].Part != i || !reflect.DeepEqual(back[i].Event, envs[i].Event) || back[i].Aggregate != envs[i].Aggregate {
+			t.Errorf("event %d: %+v, want %+v at part %d", i, back[i], envs[i], i)
+		}
+	}
+	single, err := os.ReadFile(filepath.Join("testdata", string(TypeMessageAppended)+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, single); err != nil {
+		t.Fatal(err)
+	}
+	one, err := DecodeAll(compact.Bytes())
+	if err != nil || len(one) != 1 || one[0].Part != 0 || !reflect.DeepEqual(one[0].Event, s[TypeMessageAppended]) {
+		t.Fatalf("DecodeAll(single) = %+v, %v", one, err)
+	}
+}
+
+func TestPackedRejectsBadInput(t *testing.T) {
+	s := samples()
+	a := envelope(s[TypeMessageAppended])
+	b := envelope(s[TypeBlockUpdated])
+	b.Aggregate = Aggregate{Kind: KindBlock, ID: "block-1"}
+	if _, err := EncodePacked([]Envelope{a}); err == nil {
+		t.Error("packed one event")
+	}
+	if _, err := EncodePacked([]Envelope{a, b}); err == nil {
+		t.Error("packed two aggregates")
+	}
+	one, _ := Encode(a)
+	two, _ := Encode(b)
+	for _, bad := range []string{"[", "[]", "[" + string(one) + "]", "[" + string(one) + "," + string(two) + "]", `[{"type":"nope"},{}]`, "[1,2]"} {
+		if _, err := DecodeAll([]byte(bad)); err == nil {
+			t.Errorf("DecodeAll(%.60q) succeeded", bad)
+		}
+	}
+}

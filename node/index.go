@@ -109,14 +109,7 @@ func (x *indexer) follow(ctx context.Context) error {
 	go func() {
 		defer close(queue)
 		err := x.log.Follow(ctx, events.Seq(from), func(seq events.Seq, data []byte) error {
-			b := search.Batch{Seq: uint64(seq)}
-			if env, err := events.Decode(data); err == nil {
-				env.Seq = seq
-				if eb, ok := search.FromEvent(env); ok {
-					b = eb
-					b.Seq = uint64(seq)
-				}
-			}
+			b := batchOf(seq, data)
 			select {
 			case queue <- b:
 				return nil
@@ -167,6 +160,25 @@ func (x *indexer) follow(ctx context.Context) error {
 		x.waitCh = make(chan struct{})
 		x.waitMu.Unlock()
 	}
+}
+
+// batchOf turns the message at seq (one event, or a packed message of
+// several) into one index batch that brings the index to seq. Events that
+// cannot be decoded change nothing, as in the projections.
+func batchOf(seq events.Seq, data []byte) search.Batch {
+	b := search.Batch{Seq: uint64(seq)}
+	envs, err := events.DecodeAll(data)
+	if err != nil {
+		return b
+	}
+	for _, env := range envs {
+		env.Seq = seq
+		if eb, ok := search.FromEvent(env); ok {
+			b.Merge(eb)
+		}
+	}
+	b.Seq = uint64(seq)
+	return b
 }
 
 // Search runs a query on the index.
@@ -223,13 +235,7 @@ func (x *indexer) rebuild(ctx context.Context) error {
 		}
 		n := 0
 		err = x.log.Follow(fctx, 1, func(seq events.Seq, data []byte) error {
-			if env, err := events.Decode(data); err == nil {
-				env.Seq = seq
-				if eb, ok := search.FromEvent(env); ok {
-					b.Merge(eb)
-				}
-			}
-			b.Seq = uint64(seq)
+			b.Merge(batchOf(seq, data))
 			if n++; n%maxIndexBatch == 0 {
 				if err := flush(); err != nil {
 					return err

@@ -9,14 +9,15 @@ import (
 
 // Apply folds one event into the state. It is deterministic: the same events
 // in the same order always give the same state. Events at or below the
-// applied sequence are ignored, so redelivery is harmless. Events about an
+// applied sequence (and, within a packed message, at or below the applied
+// part) are ignored, so redelivery is harmless. Events about an
 // aggregate that does not exist (or no longer does) change nothing but the
 // applied sequence.
 func (s *State) Apply(env events.Envelope) {
-	if env.Seq != 0 && env.Seq <= s.Applied {
+	if env.Seq != 0 && (env.Seq < s.Applied || env.Seq == s.Applied && env.Part <= s.AppliedPart) {
 		return
 	}
-	s.Applied = env.Seq
+	s.Applied, s.AppliedPart = env.Seq, env.Part
 	s.Kinds[env.Aggregate.Kind] = env.Seq
 	switch env.Aggregate.Kind {
 	case events.KindAgent:
@@ -106,7 +107,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		if e.CreatedAt != nil {
 			at = *e.CreatedAt
 		}
-		a.Passages = append(a.Passages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: at.UnixNano()})
+		a.Passages = append(a.Passages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: at.UnixNano()})
 		s.Passages[e.ID] = id
 	case *events.PassageDeleted:
 		if s.Passages[e.ID] != id {
@@ -117,7 +118,7 @@ func (s *State) applyAgent(env events.Envelope) {
 	case *events.MessageReceived:
 		// Recall memory holds it at once; the context window only when a
 		// run takes it (InputTaken), so queued inputs wait their turn.
-		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano(), Input: true})
+		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true})
 	case *events.InputTaken:
 		for _, id := range e.IDs {
 			for i := len(a.Messages) - 1; i >= 0; i-- {
@@ -133,7 +134,7 @@ func (s *State) applyAgent(env events.Envelope) {
 	case *events.MessageAppended:
 		// A new message joins the context window; AgentUpdated.MessageIDs
 		// rewrites the window (summaries, pops).
-		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: env.Time.UnixNano()})
+		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()})
 		a.MessageIDs = append(slices.Clip(a.MessageIDs), e.ID)
 	}
 }
@@ -283,7 +284,7 @@ func (s *State) applySource(env events.Envelope) {
 			at = *e.CreatedAt
 		}
 		s.SourcePassages[e.ID] = id
-		src.Passages = append(src.Passages, Ref{ID: string(e.ID), Seq: env.Seq, CreatedAt: at.UnixNano()})
+		src.Passages = append(src.Passages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: at.UnixNano()})
 		if f := src.File(e.FileID); f != nil && e.FileID != "" {
 			f.Passages = append(f.Passages, e.ID)
 		}

@@ -108,17 +108,19 @@ func (p *Projection) follow(ctx context.Context) error {
 		if seq < from {
 			return nil
 		}
-		env, err := events.Decode(data)
+		envs, err := events.DecodeAll(data)
 		p.mu.Lock()
 		if err != nil {
 			// Unknown or damaged events are skipped the same way on every node.
-			p.st.Applied = seq
+			p.st.Applied, p.st.AppliedPart = seq, 0
 			p.st.Skipped++
 			p.mu.Unlock()
 			p.cfg.Logger.Warn("skipping event", "seq", seq, "err", err)
 		} else {
-			env.Seq = seq
-			p.st.Apply(env)
+			for _, env := range envs {
+				env.Seq = seq
+				p.st.Apply(env)
+			}
 			p.mu.Unlock()
 		}
 		p.advance(seq)

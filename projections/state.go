@@ -77,6 +77,7 @@ type Ref struct {
 	Seq       events.Seq
 	CreatedAt int64 // unix nanoseconds
 	Input     bool  // a message a client sent (message_received)
+	Part      int32 // index in the packed message at Seq (events.DecodeAll); 0 otherwise
 }
 
 // Block is the read model of one block.
@@ -178,16 +179,19 @@ type Job struct {
 // State is the whole read model. Its zero value is not ready; use NewState.
 // It is not safe for concurrent use: Projection guards it.
 type State struct {
-	Applied  events.Seq
-	Agents   map[events.AgentID]*Agent
-	Blocks   map[events.BlockID]*Block
-	Tools    map[events.ToolID]*Tool
-	Sources  map[events.SourceID]*Source
-	Jobs     map[events.JobID]*Job
-	Kinds    map[events.Kind]events.Seq // last sequence per aggregate kind
-	Gone     map[string]Version         // versions of deleted aggregates, by id
-	Skipped  int                        // events that could not be applied (unknown type, bad bytes)
-	Passages map[events.PassageID]events.AgentID
+	Applied events.Seq
+	// AppliedPart is the index, in the message at Applied, of the last
+	// event applied (0 unless that message is packed).
+	AppliedPart int
+	Agents      map[events.AgentID]*Agent
+	Blocks      map[events.BlockID]*Block
+	Tools       map[events.ToolID]*Tool
+	Sources     map[events.SourceID]*Source
+	Jobs        map[events.JobID]*Job
+	Kinds       map[events.Kind]events.Seq // last sequence per aggregate kind
+	Gone        map[string]Version         // versions of deleted aggregates, by id
+	Skipped     int                        // events that could not be applied (unknown type, bad bytes)
+	Passages    map[events.PassageID]events.AgentID
 	// SourcePassages maps each passage of a source to its source.
 	SourcePassages map[events.PassageID]events.SourceID
 }

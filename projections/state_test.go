@@ -151,3 +151,31 @@ func BenchmarkApply(b *testing.B) {
 		st.Apply(e)
 	}
 }
+
+// The events of a packed message share its sequence and are told apart by
+// Part: each is applied once, in order, and refers to its own part.
+func TestApplyPacked(t *testing.T) {
+	s := NewState()
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.Apply(events.Envelope{Seq: 1, Aggregate: agg, Command: "c1", Time: now, Event: &events.AgentCreated{ID: "agent-1", Name: "a"}})
+	packed := []events.Envelope{
+		{Seq: 2, Part: 0, Aggregate: agg, Command: "c2", Time: now, Event: &events.MessageAppended{ID: "message-1", Role: "assistant", Text: "a"}},
+		{Seq: 2, Part: 1, Aggregate: agg, Command: "c2", Time: now, Event: &events.MessageAppended{ID: "message-2", Role: "tool", Text: "b"}},
+	}
+	for round := 0; round < 2; round++ { // the second round is a redelivery
+		for _, env := range packed {
+			s.Apply(env)
+		}
+	}
+	a := s.Agents["agent-1"]
+	if len(a.Messages) != 2 || a.Messages[0].Part != 0 || a.Messages[1].Part != 1 || a.Messages[1].Seq != 2 {
+		t.Fatalf("messages %+v", a.Messages)
+	}
+	if len(a.MessageIDs) != 2 || s.Applied != 2 || s.AppliedPart != 1 {
+		t.Fatalf("context %v, applied %d/%d", a.MessageIDs, s.Applied, s.AppliedPart)
+	}
+	if seq, ok := a.Version.Done("c2"); !ok || seq != 2 {
+		t.Fatalf("Done(c2) = %d, %v", seq, ok)
+	}
+}

@@ -38,7 +38,7 @@ func FromEvent(env events.Envelope) (Batch, bool) {
 		if e.CreatedAt != nil {
 			at = *e.CreatedAt
 		}
-		b.Put = []Doc{{ID: string(e.ID), Kind: KindPassage, Owner: owner, Text: e.Text, Tags: e.Tags, Time: at.UTC(), Vector: e.Embedding, Seq: uint64(env.Seq)}}
+		b.Put = []Doc{{ID: string(e.ID), Kind: KindPassage, Owner: owner, Text: e.Text, Tags: e.Tags, Time: at.UTC(), Vector: e.Embedding, Seq: uint64(env.Seq), Part: int32(env.Part)}}
 		return b, true
 	case *events.PassageDeleted:
 		b.Delete = []string{string(e.ID)}
@@ -55,7 +55,7 @@ func FromEvent(env events.Envelope) (Batch, bool) {
 	if !ok {
 		return b, false
 	}
-	b.Put = []Doc{{ID: string(m.ID), Kind: KindMessage, Owner: env.Aggregate.ID, Text: text, Role: m.Role, Time: env.Time.UTC(), Seq: uint64(env.Seq)}}
+	b.Put = []Doc{{ID: string(m.ID), Kind: KindMessage, Owner: env.Aggregate.ID, Text: text, Role: m.Role, Time: env.Time.UTC(), Seq: uint64(env.Seq), Part: int32(env.Part)}}
 	return b, true
 }
 

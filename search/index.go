@@ -64,6 +64,7 @@ type Doc struct {
 	Tags  []string
 	Time  time.Time
 	Seq   uint64 // the log sequence of the event that wrote it, returned in hits
+	Part  int32  // the event's index in a packed message at Seq (events.Envelope.Part)
 	// Vector is the document's embedding, if it has one. It is normalised
 	// on insert; an empty, zero or non-finite vector is ignored.
 	Vector []float32
@@ -523,7 +524,7 @@ func (ix *Index) bleveDoc(d Doc) map[string]any {
 		fieldAt:    d.Time.UTC().Format(time.RFC3339Nano),
 	}
 	if d.Seq != 0 {
-		m[fieldSeq] = strconv.FormatUint(d.Seq, 10)
+		m[fieldSeq] = formatSeq(d.Seq, d.Part)
 	}
 	if d.Role != "" {
 		m[fieldRole] = d.Role

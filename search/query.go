@@ -70,6 +70,7 @@ type Hit struct {
 	Score float64
 	Time  time.Time
 	Seq   uint64 // the document's Doc.Seq
+	Part  int32  // the document's Doc.Part
 }
 
 func (q *Query) check() error {
@@ -336,7 +337,7 @@ func hitOf(id string, score float64, fields map[string]any) Hit {
 		h.Time, _ = time.Parse(time.RFC3339Nano, at)
 	}
 	if seq, ok := fields[fieldSeq].(string); ok {
-		h.Seq, _ = strconv.ParseUint(seq, 10, 64)
+		h.Seq, h.Part = parseSeq(seq)
 	}
 	return h
 }
@@ -360,18 +361,34 @@ func (ix *Index) fillSeqs(ctx context.Context, hits []Hit) error {
 	if err != nil {
 		return err
 	}
-	seqs := make(map[string]uint64, len(res.Hits))
+	seqs := make(map[string]string, len(res.Hits))
 	for _, h := range res.Hits {
 		if s, ok := h.Fields[fieldSeq].(string); ok {
-			seqs[h.ID], _ = strconv.ParseUint(s, 10, 64)
+			seqs[h.ID] = s
 		}
 	}
 	for i := range hits {
 		if hits[i].Seq == 0 {
-			hits[i].Seq = seqs[hits[i].ID]
+			hits[i].Seq, hits[i].Part = parseSeq(seqs[hits[i].ID])
 		}
 	}
 	return nil
+}
+
+// formatSeq and parseSeq write and read a document's place in the log:
+// "<seq>", or "<seq>.<part>" for an event inside a packed message.
+func formatSeq(seq uint64, part int32) string {
+	if part == 0 {
+		return strconv.FormatUint(seq, 10)
+	}
+	return strconv.FormatUint(seq, 10) + "." + strconv.Itoa(int(part))
+}
+
+func parseSeq(s string) (uint64, int32) {
+	seqText, partText, _ := strings.Cut(s, ".")
+	seq, _ := strconv.ParseUint(seqText, 10, 64)
+	part, _ := strconv.Atoi(partText)
+	return seq, int32(part)
 }
 
 // list returns the filtered documents, newest first.

@@ -90,7 +90,7 @@ func TestConcurrentRESTBlockUpdates(t *testing.T) {
 	// The log holds each acknowledged value exactly once.
 	var logged []string
 	for seq := before + 1; seq <= s.Node.Projection.Applied(); seq++ {
-		env, err := s.Node.Log.Load(context.Background(), seq)
+		env, err := s.Node.Log.Load(context.Background(), seq, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

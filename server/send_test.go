@@ -14,6 +14,7 @@ import (
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/llmtest"
 )
@@ -149,11 +150,16 @@ func TestSendOverNATS(t *testing.T) {
 	for len(roles) < 3 {
 		select {
 		case m := <-watched:
-			var ev struct {
-				Data struct{ Role string } `json:"data"`
+			// A step's events arrive as one packed message.
+			envs, err := events.DecodeAll(m.Data)
+			if err != nil {
+				t.Fatalf("watched %s: %v", m.Data, err)
 			}
-			json.Unmarshal(m.Data, &ev)
-			roles[ev.Data.Role]++
+			for _, env := range envs {
+				if mm, ok := events.AsMessage(env.Event); ok {
+					roles[mm.Role]++
+				}
+			}
 		case <-timeout:
 			t.Fatalf("watched %v", roles)
 		}

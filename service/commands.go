@@ -133,20 +133,20 @@ func (s *Service) rewindow(ctx context.Context, agentID string, decide func([]ev
 	defer mb.Unlock()
 	var (
 		ids     []events.MessageID
-		seqs    = map[events.MessageID]events.Seq{}
+		refs    = map[events.MessageID]projections.Ref{}
 		version events.Seq
 	)
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
 			ids, version = append([]events.MessageID(nil), a.MessageIDs...), a.Version.Seq
 			for _, r := range a.Messages {
-				seqs[events.MessageID(r.ID)] = r.Seq
+				refs[events.MessageID(r.ID)] = r
 			}
 		}
 	})
 	msgs := make([]*events.MessageAppended, len(ids))
 	for i, id := range ids {
-		env, err := s.load(ctx, seqs[id])
+		env, err := s.load(ctx, refs[id])
 		if err != nil {
 			return fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}

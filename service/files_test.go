@@ -90,6 +90,15 @@ func TestUploadTextFile(t *testing.T) {
 			t.Fatalf("passages lost %q", probe)
 		}
 	}
+	// Passages stored many to a log message are found and read back.
+	a := plainAgent(t, n.Service, "reader")
+	if _, err := n.Service.AttachSource(ctx, a.ID, src.ID); err != nil {
+		t.Fatal(err)
+	}
+	found, err := n.Service.SearchArchival(ctx, a.ID, service.ArchivalQuery{Query: "399", Limit: 3})
+	if err != nil || found.Count == 0 || !strings.Contains(found.Results[0].Content, "Sentence number 399 ") {
+		t.Fatalf("search in a late passage: %+v %v", found, err)
+	}
 	// Same name again: suffixed, skipped or refused as asked.
 	f2, _, err := n.Service.UploadFile(ctx, src.ID, service.Upload{Name: "handbook.txt", Data: []byte("v2")}, service.DupSuffix)
 	if err != nil || f2.FileName != "docs/handbook_(1).txt" {

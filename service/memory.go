@@ -103,7 +103,7 @@ func (s *Service) loadPassages(ctx context.Context, agentID string, ids []string
 func (s *Service) passageBodies(ctx context.Context, refs []projections.Ref) ([]api.Passage, error) {
 	out := make([]api.Passage, 0, len(refs))
 	for _, r := range refs {
-		env, err := s.load(ctx, r.Seq)
+		env, err := s.load(ctx, r)
 		if err != nil {
 			return nil, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", r.ID)
 		}
@@ -289,7 +289,7 @@ func (s *Service) ListContextMessages(ctx context.Context, agentID string) ([]ap
 func (s *Service) messageBodies(ctx context.Context, refs []projections.Ref) ([]api.LettaMessage, error) {
 	out := make([]api.LettaMessage, 0, len(refs))
 	for _, r := range refs {
-		env, err := s.load(ctx, r.Seq)
+		env, err := s.load(ctx, r)
 		if err != nil {
 			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
 		}

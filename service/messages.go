@@ -351,7 +351,7 @@ func (s *Service) untaken(ctx context.Context, agentID string, seq events.Seq) (
 		command string
 	)
 	for _, r := range refs {
-		env, err := s.load(ctx, r.Seq)
+		env, err := s.load(ctx, r)
 		if err != nil {
 			return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
@@ -389,7 +389,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 	start := -1
 	var envs []events.Envelope
 	for i := len(refs) - 1; i >= 0 && start < 0; i-- {
-		env, err := s.load(ctx, refs[i].Seq)
+		env, err := s.load(ctx, refs[i])
 		if err != nil {
 			return api.LettaResponse{}, 0, false, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
@@ -554,7 +554,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 	}
 	var msgs []agents.Message
 	for i, r := range refs {
-		env, err := s.load(ctx, r.Seq)
+		env, err := s.load(ctx, r)
 		if err != nil {
 			return sc, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
 		}

@@ -129,7 +129,7 @@ func (s *Service) searchArchival(ctx context.Context, agentID string, aq Archiva
 	}
 	out := make([]passageHit, 0, len(res.Hits))
 	for _, h := range res.Hits {
-		env, err := s.load(ctx, events.Seq(h.Seq))
+		env, err := s.load(ctx, projections.Ref{Seq: events.Seq(h.Seq), Part: h.Part})
 		if err != nil {
 			return nil, 0, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", h.ID)
 		}
@@ -212,7 +212,7 @@ func (e env) searchMessages(ctx context.Context, page int, q search.Query) ([]st
 	}
 	out := make([]string, 0, len(res.Hits))
 	for _, h := range res.Hits {
-		env, err := e.s.load(ctx, events.Seq(h.Seq))
+		env, err := e.s.load(ctx, projections.Ref{Seq: events.Seq(h.Seq), Part: h.Part})
 		if err != nil {
 			return nil, 0, err
 		}

@@ -30,8 +30,9 @@ type Log interface {
 	// expectation is an error wrapping events.ErrConflict; a batch whose
 	// command was already stored returns the earlier sequence.
 	Append(ctx context.Context, b events.Batch) (events.Seq, error)
-	// Load reads the event at seq.
-	Load(ctx context.Context, seq events.Seq) (events.Envelope, error)
+	// Load reads the event at seq, at index part of the message when it is
+	// packed (0 otherwise).
+	Load(ctx context.Context, seq events.Seq, part int) (events.Envelope, error)
 }
 
 // SchemaDeriver derives a tool's schema from Python source.

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -56,12 +57,16 @@ const sendsPerAgent = 32
 
 // timedModel is an agents.Model that calls the real provider and adds up
 // the wall time spent inside Complete: in total, and in the accumulator
-// that the calling context carries (modelTimeKey), so that each
-// SendMessage knows its own model time even when many run at once.
+// registered for the send the request answers, so that each SendMessage
+// knows its own model time even when many run at once. The step runs on
+// the node's worker goroutine, not the caller's (the input travels through
+// its partition consumer), so a context value would not reach Complete: the
+// send is found by the token in its user message instead.
 type timedModel struct {
 	m     agents.Model
 	total atomic.Int64 // nanoseconds inside Complete, all calls
 	calls atomic.Int64
+	sends sync.Map // token → *int64 nanoseconds
 }
 
 var _ agents.Model = (*timedModel)(nil)
@@ -71,7 +76,7 @@ func (t *timedModel) reset() {
 	t.calls.Store(0)
 }
 
-type modelTimeKey struct{}
+var sendToken = regexp.MustCompile(`send-token-[0-9]+`)
 
 func (t *timedModel) Complete(ctx context.Context, req agents.Request) (agents.Response, error) {
 	start := time.Now()
@@ -79,11 +84,18 @@ func (t *timedModel) Complete(ctx context.Context, req agents.Request) (agents.R
 	d := int64(time.Since(start))
 	t.total.Add(d)
 	t.calls.Add(1)
-	if acc, ok := ctx.Value(modelTimeKey{}).(*int64); ok {
-		atomic.AddInt64(acc, d)
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		if req.Messages[i].Role == "user" {
+			if acc, ok := t.sends.Load(sendToken.FindString(req.Messages[i].Content)); ok {
+				atomic.AddInt64(acc.(*int64), d)
+			}
+			break
+		}
 	}
 	return resp, err
 }
+
+var sendCount atomic.Int64
 
 // stepRig is a node whose only model is an instant scripted one that always
 // answers send_message, seen through a timedModel.
@@ -141,14 +153,19 @@ func (r *stepRig) newAgents(b *testing.B, k int) []string {
 // (wall time minus time inside the model) and its model time.
 func (r *stepRig) sendTimed(agentID string, i int) (engram, model time.Duration, err error) {
 	var acc int64
-	ctx := context.WithValue(context.Background(), modelTimeKey{}, &acc)
+	token := fmt.Sprint("send-token-", sendCount.Add(1))
+	r.model.sends.Store(token, &acc)
+	defer r.model.sends.Delete(token)
 	start := time.Now()
-	resp, err := r.n.Service.SendMessage(ctx, agentID, []service.Input{{Role: "user", Text: fmt.Sprint("message ", i)}}, service.SendOptions{UseAssistantMessage: true})
+	resp, err := r.n.Service.SendMessage(context.Background(), agentID, []service.Input{{Role: "user", Text: fmt.Sprint("message ", i, " ", token)}}, service.SendOptions{UseAssistantMessage: true})
 	wall := time.Since(start)
 	if err == nil && resp.Usage.StepCount != 1 {
 		err = fmt.Errorf("send %d ran %d steps, want 1", i, resp.Usage.StepCount)
 	}
 	model = time.Duration(atomic.LoadInt64(&acc))
+	if err == nil && model == 0 {
+		err = fmt.Errorf("send %d: its model call was not seen", i)
+	}
 	return wall - model, model, err
 }
 

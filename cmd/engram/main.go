@@ -3,6 +3,7 @@
 //
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T]
 //	engram chat [--url URL] [--token T] AGENT
+//	engram bench [--quick] [--json FILE] [--only a,b]
 //	engram version
 package main
 
@@ -41,6 +42,8 @@ func main() {
 		err = runChat(os.Args[2:])
 	case "load":
 		err = runLoad(os.Args[2:])
+	case "bench":
+		err = runBench(os.Args[2:])
 	case "version", "--version":
 		fmt.Println("engram", version)
 	case "help", "-h", "--help":
@@ -63,6 +66,7 @@ commands:
   server    run the server (REST API on :8283, embedded NATS)
   load      load a file or directory into a source: engram load PATH --source NAME
   chat      chat with an agent in the terminal: engram chat AGENT
+  bench     run the benchmark suite: engram bench [--quick] [--json FILE] [--only a,b]
   version   print the version
 
 run "engram server -h" for the server's flags.

@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/node"
+	"github.com/engram-dev/engram/projections"
+)
+
+// runReplay builds a log of n events (1,000 agents, then user messages
+// spread over them) and measures: the projection rebuild rate (a fresh
+// projection following the whole log) beside a raw read of the same log;
+// and a node's time to ready, replaying everything and from a snapshot.
+//
+// The log is written with asynchronous raw publishes of engram's own
+// encoded events under their subjects (building it is set-up, not a
+// measurement), on a bare JetStream server, so no projection applies it
+// while it is written.
+func runReplay(ctx context.Context, env *Env) ([]Row, error) {
+	n := env.ReplayEvents
+	if n == 0 {
+		n = 1_000_000
+		if env.Quick {
+			n = 20_000
+		}
+	}
+	dir, err := env.Dir()
+	if err != nil {
+		return nil, err
+	}
+	cfg := node.DefaultConfig(dir)
+	cfg.SyncAlways = false
+	fillStart := time.Now()
+	bcfg := bus.DefaultConfig(filepath.Join(dir, "nats")) // where node.Start keeps it
+	bcfg.SyncAlways = false
+	s, err := bus.StartServer(ctx, bcfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := bus.OpenLog(ctx, s, bus.LogConfig{})
+	if err == nil {
+		err = fillLog(ctx, s, l, n)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	fillTook := time.Since(fillStart)
+	last, err := l.LastSeq(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	total := int(last)
+
+	// Raw read: follow the log, count, no decoding.
+	rawStart := time.Now()
+	if err := follow(ctx, l, total, false); err != nil {
+		s.Close()
+		return nil, err
+	}
+	rawTook := time.Since(rawStart)
+	// Rebuild: a fresh projection applies the whole log.
+	p := projections.New(l, projections.Config{SnapshotEvery: -1})
+	pctx, cancel := context.WithCancel(ctx)
+	rebuildStart := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	err = p.CatchUp(ctx)
+	rebuildTook := time.Since(rebuildStart)
+	cancel()
+	<-done
+	s.Close()
+	if err != nil {
+		return nil, err
+	}
+	rawRate := float64(total) / rawTook.Seconds()
+	rebuildRate := float64(total) / rebuildTook.Seconds()
+	size := fmt.Sprintf("%s events", thousands(int64(total)))
+	note := fmt.Sprintf("log written in %s (raw async publishes)", fillTook.Round(time.Millisecond))
+	if n < 1_000_000 {
+		note += fmt.Sprintf("; %s events, not the 1,000,000 the target names (--quick or --replay-events)", thousands(int64(total)))
+	}
+	rows := []Row{{
+		What:     fmt.Sprintf("projection rebuild from the log (follow, decode, apply), %s", size),
+		Engram:   rate(rebuildRate, "events/s"),
+		Baseline: fmt.Sprintf("raw ordered-consumer read of the same log, no decoding: %s", rate(rawRate, "events/s")),
+		Ratio:    fmt.Sprintf("%.2f× the raw time", rawRate/rebuildRate),
+		Target:   verdict("≥ 200,000 events/s", rebuildRate >= 200_000),
+		Note:     note,
+		Metrics:  map[string]float64{"events": float64(total), "rebuild_per_s": rebuildRate, "raw_per_s": rawRate},
+	}}
+
+	// Replay everything, then close: Close writes the snapshot that the
+	// second start restores from.
+	for _, snap := range []bool{false, true} {
+		c := cfg
+		c.NoRestore = !snap
+		c.SnapshotEvery = 1 << 30 // none while replaying; one at Close
+		r, err := node.Start(ctx, c)
+		if err != nil {
+			return rows, err
+		}
+		ready := r.Ready
+		got := int(r.Projection.Applied())
+		r.Close(ctx)
+		if got < total {
+			return rows, fmt.Errorf("ready with %d of %d events", got, total)
+		}
+		what, target := "restart, replaying the whole log", "—"
+		if snap {
+			what, target = "restart from a snapshot at the end of the log", "< 2 s with 1,000,000 events: not measured (smaller log)"
+			if total >= 1_000_000 {
+				target = verdict("< 2 s with 1,000,000 events", ready < 2*time.Second)
+			}
+		}
+		rows = append(rows, Row{
+			What:     fmt.Sprintf("%s, %s: time to ready", what, size),
+			Engram:   fmt.Sprintf("%s (%s)", dur(ready), rate(float64(total)/ready.Seconds(), "events/s")),
+			Baseline: "—", Ratio: "—", Target: target, Note: note,
+			Metrics: map[string]float64{"events": float64(total), "ready_s": ready.Seconds()},
+		})
+	}
+	return rows, nil
+}
+
+// fillLog appends about n events: 1,000 agents (fewer for small n), then
+// user messages spread over them, each event its own message under its
+// subject, as engram would have stored it.
+func fillLog(ctx context.Context, s *bus.Server, l *bus.Log, n int) error {
+	now := time.Now().UTC()
+	js := s.JetStream()
+	pub := func(agg events.Aggregate, ev events.Event) error {
+		data, err := events.Encode(events.Envelope{Aggregate: agg, Command: events.NewID("cmd", now), Time: now, Event: ev})
+		if err != nil {
+			return err
+		}
+		_, err = js.PublishAsync(bus.Subject(l.Tenant(), agg, ev.EventType()), data)
+		return err
+	}
+	ids := make([]events.AgentID, min(1000, max(1, n/20)))
+	for i := range ids {
+		ids[i] = events.AgentID(events.NewID(events.PrefixAgent, now))
+		if err := pub(events.Aggregate{Kind: events.KindAgent, ID: string(ids[i])},
+			&events.AgentCreated{ID: ids[i], Name: fmt.Sprint("agent ", i), System: "You are a test agent."}); err != nil {
+			return err
+		}
+	}
+	for i := len(ids); i < n; i++ {
+		a := ids[i%len(ids)]
+		if err := pub(events.Aggregate{Kind: events.KindAgent, ID: string(a)},
+			&events.MessageAppended{ID: events.MessageID(events.NewID(events.PrefixMessage, now)), Role: "user", Text: "hello there, how are you today?"}); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	last, err := l.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if int(last) != n {
+		return fmt.Errorf("log holds %d events after writing %d", last, n)
+	}
+	return nil
+}
+
+// follow reads total events from the start of the log, decoding each when
+// decode is set.
+func follow(ctx context.Context, l *bus.Log, total int, decode bool) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	count := 0
+	err := l.Follow(fctx, 1, func(seq events.Seq, data []byte) error {
+		if decode {
+			if _, err := events.DecodeAll(data); err != nil {
+				return err
+			}
+		}
+		count++
+		if count >= total {
+			cancel()
+		}
+		return nil
+	})
+	if count < total {
+		return fmt.Errorf("read %d of %d events: %w", count, total, err)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+
+	"github.com/engram-dev/engram/bench"
+)
+
+// runBench runs the benchmark workloads, prints the Markdown table and
+// writes the JSON report.
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "run each workload briefly (to check the suite works; figures are not to be trusted)")
+	jsonFile := fs.String("json", "", "also write the report as JSON to this file")
+	only := fs.String("only", "", "comma-separated workloads to run: "+strings.Join(bench.Names(), ","))
+	events := fs.Int("replay-events", 0, "events in the replay workload's log (default 1,000,000; 20,000 with --quick)")
+	idle := fs.Int("idle-agents", 0, "agents in the memory workload (default 10,000; 500 with --quick)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	dir := fs.String("tmp", "", "directory for the workloads' temporary data (default: the system's)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: engram bench [--quick] [--json FILE] [--only a,b]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench takes no arguments, got %q", fs.Args())
+	}
+	opts := bench.Options{Quick: *quick, ReplayEvents: *events, IdleAgents: *idle, TempDir: *dir, Progress: os.Stderr}
+	if *only != "" {
+		for _, n := range strings.Split(*only, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				opts.Only = append(opts.Only, n)
+			}
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := bench.Run(ctx, opts)
+	if r != nil {
+		fmt.Print(r.Markdown())
+		if *jsonFile != "" {
+			data, jerr := r.JSON()
+			if jerr == nil {
+				jerr = os.WriteFile(*jsonFile, append(data, '\n'), 0o644)
+			}
+			if jerr != nil && err == nil {
+				err = fmt.Errorf("write %s: %w", *jsonFile, jerr)
+			}
+		}
+	}
+	return err
+}

@@ -1,0 +1,78 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// A packed message stores several events of one aggregate as one log
+// message: a JSON array of envelopes, each exactly as Encode writes it.
+// Every event in it shares the message's sequence and is told apart by its
+// Part, its index in the array. A command whose events all belong to one
+// aggregate is appended this way, so that it needs one publish with one
+// expectation instead of a multi-message atomic batch. The form was added
+// after the single-envelope form; logs written before hold no packed
+// messages, and DecodeAll reads both.
+
+// SubjectPacked is the type token of a packed message's subject: the
+// message holds events of several types, so it is stored under this one.
+const SubjectPacked Type = "packed"
+
+// EncodePacked returns the wire bytes of a packed message holding envs, in
+// order. It needs at least two envelopes, all of one aggregate.
+func EncodePacked(envs []Envelope) ([]byte, error) {
+	if len(envs) < 2 {
+		return nil, errors.New("encode packed: fewer than two events")
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, e := range envs {
+		if e.Aggregate != envs[0].Aggregate {
+			return nil, fmt.Errorf("encode packed: event %d is of %s, not %s", i, e.Aggregate, envs[0].Aggregate)
+		}
+		b, err := Encode(e)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
+}
+
+// DecodeAll parses the wire bytes of one log message, packed or not, into
+// its envelopes; each envelope's Part is its index in the message.
+func DecodeAll(b []byte) ([]Envelope, error) {
+	if len(b) == 0 || b[0] != '[' {
+		env, err := Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		return []Envelope{env}, nil
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return nil, fmt.Errorf("decode packed: %w", err)
+	}
+	if len(raws) < 2 {
+		return nil, fmt.Errorf("decode packed: %d events, want at least two", len(raws))
+	}
+	out := make([]Envelope, len(raws))
+	for i, raw := range raws {
+		env, err := Decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("decode packed event %d: %w", i, err)
+		}
+		if env.Aggregate != out[0].Aggregate && i > 0 {
+			return nil, fmt.Errorf("decode packed event %d: aggregate %s, not %s", i, env.Aggregate, out[0].Aggregate)
+		}
+		env.Part = i
+		out[i] = env
+	}
+	return out, nil
+}
