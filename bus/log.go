@@ -286,14 +286,13 @@ func (l *Log) Load(ctx context.Context, seq events.Seq, part int) (events.Envelo
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
 	}
-	envs, err := events.DecodeAll(m.Data)
+	if part < 0 {
+		return events.Envelope{}, fmt.Errorf("load %d: no event %d", seq, part)
+	}
+	env, err := events.DecodePart(m.Data, part)
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
 	}
-	if part < 0 || part >= len(envs) {
-		return events.Envelope{}, fmt.Errorf("load %d: no event %d in a message of %d", seq, part, len(envs))
-	}
-	env := envs[part]
 	env.Seq = seq
 	return env, nil
 }

@@ -332,3 +332,38 @@ func TestPackedRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// DecodePart reads each event of a packed message as DecodeAll does, and
+// refuses parts the message does not have.
+func TestDecodePart(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("testdata", "packed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = bytes.TrimSpace(want)
+	all, err := DecodeAll(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range all {
+		got, err := DecodePart(want, i)
+		if err != nil || !reflect.DeepEqual(got, all[i]) {
+			t.Fatalf("part %d: %+v, %v; want %+v", i, got, err, all[i])
+		}
+	}
+	for _, bad := range []int{len(all), len(all) + 5} {
+		if _, err := DecodePart(want, bad); err == nil {
+			t.Errorf("part %d of %d decoded", bad, len(all))
+		}
+	}
+	if _, err := DecodePart(want[:len(want)/2], len(all)-1); err == nil {
+		t.Error("a truncated message decoded")
+	}
+	single, _ := Encode(envelope(samples()[TypeBlockDeleted]))
+	if env, err := DecodePart(single, 0); err != nil || env.Type != TypeBlockDeleted {
+		t.Errorf("single: %+v, %v", env, err)
+	}
+	if _, err := DecodePart(single, 1); err == nil {
+		t.Error("part 1 of a single event decoded")
+	}
+}

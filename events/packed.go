@@ -76,3 +76,69 @@ func DecodeAll(b []byte) ([]Envelope, error) {
 	}
 	return out, nil
 }
+
+// DecodePart decodes the event at index part of one log message (0 for a
+// message of one event) without decoding the others: a packed message of
+// many large events (passages with embeddings) is only scanned up to the
+// one asked for.
+func DecodePart(b []byte, part int) (Envelope, error) {
+	if len(b) == 0 || b[0] != '[' {
+		if part != 0 {
+			return Envelope{}, fmt.Errorf("decode part %d: the message holds one event", part)
+		}
+		return Decode(b)
+	}
+	start, end, err := arrayElement(b, part)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("decode part %d: %w", part, err)
+	}
+	env, err := Decode(b[start:end])
+	if err != nil {
+		return Envelope{}, fmt.Errorf("decode part %d: %w", part, err)
+	}
+	env.Part = part
+	return env, nil
+}
+
+// arrayElement returns the bounds of the element at index i of the JSON
+// array b, scanning strings and nesting but decoding nothing.
+func arrayElement(b []byte, i int) (int, int, error) {
+	depth, idx, start := 0, 0, -1
+	inStr, esc := false, false
+	for j := 1; j < len(b); j++ {
+		c := b[j]
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			if depth == 0 && idx == i {
+				start = j
+			}
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 && start >= 0 {
+				return start, j + 1, nil
+			}
+			if depth < 0 {
+				return 0, 0, fmt.Errorf("no event %d in a message of %d", i, idx+1)
+			}
+		case ',':
+			if depth == 0 {
+				idx++
+			}
+		}
+	}
+	return 0, 0, errors.New("truncated packed message")
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
 	"github.com/engram-dev/engram/sandbox"
+	"github.com/engram-dev/engram/search"
 	"github.com/engram-dev/engram/service"
 	"github.com/engram-dev/engram/tokens"
 )
@@ -72,6 +73,15 @@ type Node struct {
 // RebuildIndex builds the search index afresh from the whole log, beside
 // the live one (which keeps serving), and swaps it in.
 func (n *Node) RebuildIndex(ctx context.Context) error { return n.index.rebuild(ctx) }
+
+// WithIndex calls fn with the live search index, which no rebuild swaps
+// out while fn runs. fn must not keep it. Benchmarks use it to query the
+// index directly.
+func (n *Node) WithIndex(fn func(*search.Index)) {
+	n.index.mu.RLock()
+	defer n.index.mu.RUnlock()
+	fn(n.index.ix)
+}
 
 // IndexedSeq is the last log sequence the search index holds.
 func (n *Node) IndexedSeq() events.Seq { return n.index.Applied() }

@@ -66,7 +66,7 @@ const (
 	FileCompleted  = "completed"
 	FileFailed     = "error"
 	defaultChunk   = 300 // tokens per passage when the source's embedding config names none
-	passagesPerAdd = 100 // passages per append while loading a file
+	passagesPerAdd = 25  // passages per append while loading a file (one packed message: a search reads a whole message to show one passage)
 )
 
 // LoadResult is what LoadFiles started.

@@ -74,6 +74,15 @@ func (s *Service) WaitIndexed(ctx context.Context) error {
 	return s.cfg.Search.WaitFor(ctx, s.proj.Applied())
 }
 
+// hitRefs locates the events of search hits in the log.
+func hitRefs(hits []search.Hit) []projections.Ref {
+	refs := make([]projections.Ref, len(hits))
+	for i, h := range hits {
+		refs[i] = projections.Ref{ID: h.ID, Seq: events.Seq(h.Seq), Part: h.Part}
+	}
+	return refs
+}
+
 // passageHit is one passage a search found.
 type passageHit struct {
 	ID    string
@@ -127,13 +136,13 @@ func (s *Service) searchArchival(ctx context.Context, agentID string, aq Archiva
 	if err != nil {
 		return nil, 0, err
 	}
+	envs, err := s.loadAll(ctx, hitRefs(res.Hits))
+	if err != nil {
+		return nil, 0, fault.Wrap(fault.Unavailable, err, "cannot read passages from the log")
+	}
 	out := make([]passageHit, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		env, err := s.load(ctx, projections.Ref{Seq: events.Seq(h.Seq), Part: h.Part})
-		if err != nil {
-			return nil, 0, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", h.ID)
-		}
-		p, ok := env.Event.(*events.PassageInserted)
+	for i, h := range res.Hits {
+		p, ok := envs[i].Event.(*events.PassageInserted)
 		if !ok || string(p.ID) != h.ID {
 			return nil, 0, fault.E(fault.Internal, "the index points passage %s at event %d, which is not it", h.ID, h.Seq)
 		}
@@ -210,12 +219,13 @@ func (e env) searchMessages(ctx context.Context, page int, q search.Query) ([]st
 	if err != nil {
 		return nil, 0, err
 	}
+	envs, err := e.s.loadAll(ctx, hitRefs(res.Hits))
+	if err != nil {
+		return nil, 0, err
+	}
 	out := make([]string, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		env, err := e.s.load(ctx, projections.Ref{Seq: events.Seq(h.Seq), Part: h.Part})
-		if err != nil {
-			return nil, 0, err
-		}
+	for i, h := range res.Hits {
+		env := envs[i]
 		m, ok := events.AsMessage(env.Event)
 		if !ok {
 			return nil, 0, fault.E(fault.Internal, "the index points message %s at event %d, which is not it", h.ID, h.Seq)
