@@ -40,6 +40,7 @@ const (
 	fieldTime  = "time"  // datetime, for ranges and sorting
 	fieldAt    = "at"    // the time as RFC 3339 text, stored only, for hits
 	fieldSeq   = "seq"   // the log sequence of the document's event, stored only, for hits
+	fieldBody  = "body"  // the text as written, stored only, so a hit needs no log read
 	fieldText  = "text"  // scoped terms: see scopedText
 	fieldDim   = "vdim"  // the vector's dimension, "" when there is none
 	fieldScope = "scope" // "<owner>/<kind>:", for counting
@@ -48,6 +49,16 @@ const (
 
 // bleveDir is the Bleve index inside an index directory.
 const bleveDir = "bleve"
+
+// formatKey holds the index's format; indexFormat is the one this build
+// writes. An index of another format is not read (ErrFormat): it is derived
+// data, and its owner rebuilds it from the log.
+var formatKey = []byte("engram.format")
+
+const indexFormat = "2" // 2: stored bodies, tags and roles
+
+// ErrFormat is returned by Open for an index written in another format.
+var ErrFormat = errors.New("search: index of another format")
 
 // checkpointKey is the Bleve internal key holding the log sequence and the
 // generation of the last Apply, and the number of tokens of all documents'
@@ -186,7 +197,7 @@ func indexMapping() (mapping.IndexMapping, error) {
 
 	for _, f := range []string{fieldKind, fieldOwner, fieldRole, fieldTags, fieldDim, fieldScope} {
 		kw := bleve.NewKeywordFieldMapping()
-		kw.Store = f == fieldOwner
+		kw.Store = f == fieldOwner || f == fieldTags || f == fieldRole
 		kw.IncludeTermVectors, kw.IncludeInAll, kw.DocValues, kw.SkipFreqNorm = false, false, false, true
 		dm.AddFieldMappingsAt(f, kw)
 	}
@@ -203,6 +214,7 @@ func indexMapping() (mapping.IndexMapping, error) {
 	at.Index, at.Store, at.IncludeTermVectors, at.DocValues, at.IncludeInAll = false, true, false, false, false
 	dm.AddFieldMappingsAt(fieldAt, at)
 	dm.AddFieldMappingsAt(fieldSeq, at)
+	dm.AddFieldMappingsAt(fieldBody, at)
 
 	im.DefaultMapping = dm
 	return im, nil
@@ -247,9 +259,16 @@ func Open(dir string, opt Options) (*Index, error) {
 		if im, err = indexMapping(); err == nil {
 			idx, err = bleve.NewUsing(path, im, scorch.Name, scorch.Name, cfg)
 		}
+		if err == nil {
+			err = idx.SetInternal(formatKey, []byte(indexFormat))
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	if f, ferr := idx.GetInternal(formatKey); ferr != nil || string(f) != indexFormat {
+		idx.Close()
+		return nil, fmt.Errorf("open index %s: %w (it has %q, this build writes %q)", dir, ErrFormat, f, indexFormat)
 	}
 	analyzer := idx.Mapping().AnalyzerNamed(en.AnalyzerName)
 	if analyzer == nil {
@@ -526,6 +545,7 @@ func (ix *Index) bleveDoc(d Doc) map[string]any {
 	if d.Seq != 0 {
 		m[fieldSeq] = formatSeq(d.Seq, d.Part)
 	}
+	m[fieldBody] = d.Text
 	if d.Role != "" {
 		m[fieldRole] = d.Role
 	}

@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -253,5 +254,22 @@ func TestBM25Statistics(t *testing.T) {
 	defer ix.Close()
 	if ix.tokens != 4 || ix.docs != 1 {
 		t.Fatalf("after reopen: %d tokens in %d docs", ix.tokens, ix.docs)
+	}
+}
+
+// An index written in another format is refused, so that its owner
+// rebuilds it rather than read fields it lacks.
+func TestOpenRefusesOtherFormat(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.bleve().SetInternal(formatKey, []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrFormat) {
+		t.Fatalf("Open of a format-1 index: %v, want ErrFormat", err)
 	}
 }

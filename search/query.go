@@ -69,8 +69,11 @@ type Hit struct {
 	Owner string
 	Score float64
 	Time  time.Time
-	Seq   uint64 // the document's Doc.Seq
-	Part  int32  // the document's Doc.Part
+	Seq   uint64   // the document's Doc.Seq
+	Part  int32    // the document's Doc.Part
+	Text  string   // the document's Doc.Text
+	Tags  []string // the document's Doc.Tags
+	Role  string   // the document's Doc.Role
 }
 
 func (q *Query) check() error {
@@ -284,7 +287,7 @@ func (ix *Index) ranked(ctx context.Context, q query.Query, n int, fields []stri
 
 // bm25 ranks the text's matches.
 func (ix *Index) bm25(ctx context.Context, q Query) (Result, error) {
-	res, err := ix.ranked(ctx, ix.textQuery(q), q.Offset+q.Limit, []string{fieldOwner, fieldAt, fieldSeq})
+	res, err := ix.ranked(ctx, ix.textQuery(q), q.Offset+q.Limit, hitFields)
 	if err != nil {
 		return Result{}, err
 	}
@@ -311,14 +314,14 @@ func (ix *Index) bm25(ctx context.Context, q Query) (Result, error) {
 	return out, nil
 }
 
-// stored reads the owner and time of documents.
+// stored reads the stored fields of documents.
 func (ix *Index) stored(ctx context.Context, ids []string) (map[string]Hit, error) {
 	out := make(map[string]Hit, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
 	req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(ids), len(ids), 0, false)
-	req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
+	req.Fields = hitFields
 	req.Score = "none"
 	r, err := ix.bleve().SearchInContext(ctx, req)
 	if err != nil {
@@ -339,11 +342,23 @@ func hitOf(id string, score float64, fields map[string]any) Hit {
 	if seq, ok := fields[fieldSeq].(string); ok {
 		h.Seq, h.Part = parseSeq(seq)
 	}
+	h.Text, _ = fields[fieldBody].(string)
+	h.Role, _ = fields[fieldRole].(string)
+	switch t := fields[fieldTags].(type) {
+	case string:
+		h.Tags = []string{t}
+	case []any:
+		for _, v := range t {
+			if s, ok := v.(string); ok {
+				h.Tags = append(h.Tags, s)
+			}
+		}
+	}
 	return h
 }
 
-// fillSeqs reads the stored sequence of hits that were ranked without
-// their stored fields (vector and fused rankings).
+// fillSeqs reads the stored fields of hits that were ranked without them
+// (vector and fused rankings), keeping their scores.
 func (ix *Index) fillSeqs(ctx context.Context, hits []Hit) error {
 	var ids []string
 	for _, h := range hits {
@@ -351,29 +366,21 @@ func (ix *Index) fillSeqs(ctx context.Context, hits []Hit) error {
 			ids = append(ids, h.ID)
 		}
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(ids), len(ids), 0, false)
-	req.Fields = []string{fieldSeq}
-	req.Score = "none"
-	res, err := ix.bleve().SearchInContext(ctx, req)
+	stored, err := ix.stored(ctx, ids)
 	if err != nil {
 		return err
 	}
-	seqs := make(map[string]string, len(res.Hits))
-	for _, h := range res.Hits {
-		if s, ok := h.Fields[fieldSeq].(string); ok {
-			seqs[h.ID] = s
-		}
-	}
-	for i := range hits {
-		if hits[i].Seq == 0 {
-			hits[i].Seq, hits[i].Part = parseSeq(seqs[hits[i].ID])
+	for i, h := range hits {
+		if st, ok := stored[h.ID]; ok && h.Seq == 0 {
+			st.Score = h.Score
+			hits[i] = st
 		}
 	}
 	return nil
 }
+
+// hitFields are the stored fields a hit is made of.
+var hitFields = []string{fieldOwner, fieldAt, fieldSeq, fieldBody, fieldTags, fieldRole}
 
 // formatSeq and parseSeq write and read a document's place in the log:
 // "<seq>", or "<seq>.<part>" for an event inside a packed message.
@@ -396,7 +403,7 @@ func (ix *Index) list(ctx context.Context, q Query) (Result, error) {
 	req := bleve.NewSearchRequestOptions(bleve.NewConjunctionQuery(q.filters()...), q.Limit, q.Offset, false)
 	req.SortBy([]string{"-" + fieldTime, "-_id"})
 	req.Score = "none"
-	req.Fields = []string{fieldOwner, fieldAt, fieldSeq}
+	req.Fields = hitFields
 	res, err := ix.bleve().SearchInContext(ctx, req)
 	if err != nil {
 		return Result{}, err

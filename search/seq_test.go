@@ -8,13 +8,13 @@ import (
 	"github.com/engram-dev/engram/search"
 )
 
-// Every kind of query returns the log sequence of each hit, so callers can
+// Every kind of query returns the log sequence, text and tags of each hit, so callers can
 // read the body from the log without a lookup table.
 func TestHitsCarrySeq(t *testing.T) {
 	ix := open(t, t.TempDir())
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	err := ix.Apply(search.Batch{Seq: 9, Put: []search.Doc{
-		{ID: "p1", Kind: search.KindPassage, Owner: "agent-1", Text: "red kite", Time: at, Seq: 7, Vector: []float32{1, 0}},
+		{ID: "p1", Kind: search.KindPassage, Owner: "agent-1", Text: "red kite", Tags: []string{"birds", "red"}, Time: at, Seq: 7, Vector: []float32{1, 0}},
 		{ID: "p2", Kind: search.KindPassage, Owner: "agent-1", Text: "blue kite", Time: at, Seq: 8},
 	}})
 	if err != nil {
@@ -38,6 +38,9 @@ func TestHitsCarrySeq(t *testing.T) {
 		for _, h := range res.Hits {
 			if h.Seq != want[h.ID] {
 				t.Errorf("%s: hit %s has seq %d, want %d", name, h.ID, h.Seq, want[h.ID])
+			}
+			if h.ID == "p1" && (h.Text != "red kite" || len(h.Tags) != 2 || !h.Time.Equal(at)) {
+				t.Errorf("%s: hit p1 = %+v, want its text, tags and time", name, h)
 			}
 		}
 	}

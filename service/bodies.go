@@ -51,39 +51,3 @@ func (s *Service) load(ctx context.Context, r projections.Ref) (events.Envelope,
 	}
 	return env, nil
 }
-
-// loadAll reads the events refs refer to, in order, several at a time: a
-// search page's hits live in different log messages, and reading them one
-// after another would add each read's round trip.
-func (s *Service) loadAll(ctx context.Context, refs []projections.Ref) ([]events.Envelope, error) {
-	out := make([]events.Envelope, len(refs))
-	if len(refs) <= 1 {
-		for i, r := range refs {
-			env, err := s.load(ctx, r)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = env
-		}
-		return out, nil
-	}
-	errs := make([]error, len(refs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i, r := range refs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i], errs[i] = s.load(ctx, r)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}

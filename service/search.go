@@ -9,7 +9,6 @@ import (
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
-	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/search"
@@ -74,15 +73,6 @@ func (s *Service) WaitIndexed(ctx context.Context) error {
 	return s.cfg.Search.WaitFor(ctx, s.proj.Applied())
 }
 
-// hitRefs locates the events of search hits in the log.
-func hitRefs(hits []search.Hit) []projections.Ref {
-	refs := make([]projections.Ref, len(hits))
-	for i, h := range hits {
-		refs[i] = projections.Ref{ID: h.ID, Seq: events.Seq(h.Seq), Part: h.Part}
-	}
-	return refs
-}
-
 // passageHit is one passage a search found.
 type passageHit struct {
 	ID    string
@@ -136,17 +126,9 @@ func (s *Service) searchArchival(ctx context.Context, agentID string, aq Archiva
 	if err != nil {
 		return nil, 0, err
 	}
-	envs, err := s.loadAll(ctx, hitRefs(res.Hits))
-	if err != nil {
-		return nil, 0, fault.Wrap(fault.Unavailable, err, "cannot read passages from the log")
-	}
-	out := make([]passageHit, 0, len(res.Hits))
+	out := make([]passageHit, len(res.Hits))
 	for i, h := range res.Hits {
-		p, ok := envs[i].Event.(*events.PassageInserted)
-		if !ok || string(p.ID) != h.ID {
-			return nil, 0, fault.E(fault.Internal, "the index points passage %s at event %d, which is not it", h.ID, h.Seq)
-		}
-		out = append(out, passageHit{ID: h.ID, Text: p.Text, Tags: p.Tags, Time: h.Time, Score: h.Score})
+		out[i] = passageHit{ID: h.ID, Text: h.Text, Tags: h.Tags, Time: h.Time, Score: h.Score}
 	}
 	return out, res.Total, nil
 }
@@ -219,19 +201,9 @@ func (e env) searchMessages(ctx context.Context, page int, q search.Query) ([]st
 	if err != nil {
 		return nil, 0, err
 	}
-	envs, err := e.s.loadAll(ctx, hitRefs(res.Hits))
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]string, 0, len(res.Hits))
+	out := make([]string, len(res.Hits))
 	for i, h := range res.Hits {
-		env := envs[i]
-		m, ok := events.AsMessage(env.Event)
-		if !ok {
-			return nil, 0, fault.E(fault.Internal, "the index points message %s at event %d, which is not it", h.ID, h.Seq)
-		}
-		text, _ := search.MessageText(m)
-		out = append(out, fmt.Sprintf("timestamp: %s, %s - %s", env.Time.UTC().Format("2006-01-02 15:04:05.000000+00:00"), m.Role, text))
+		out[i] = fmt.Sprintf("timestamp: %s, %s - %s", h.Time.UTC().Format("2006-01-02 15:04:05.000000+00:00"), h.Role, h.Text)
 	}
 	return out, res.Total, nil
 }
