@@ -57,8 +57,9 @@ func (c *corpus) query() string { return word(2+c.r.Uint64N(499)) + " " + word(2
 // runSearch writes passages into one agent's archival memory through the
 // log, lets the node's index follow it, and times top-10 searches: BM25,
 // vector and hybrid on the index, each beside Bleve's own match query on
-// the same index; and the whole archival search of the service (BM25 plus
-// reading the hits' bodies from the log).
+// the same index; and the whole archival search of the service (waiting
+// for the index to hold the caller's writes, BM25, the hits' text from the
+// index).
 func runSearch(ctx context.Context, env *Env) ([]Row, error) {
 	sizes, queries := []int{10_000, 100_000}, 200
 	if env.Quick {
