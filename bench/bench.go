@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/engram-dev/engram/node"
 )
 
 // Options selects and sizes the workloads.
@@ -95,6 +97,19 @@ func (e *Env) Dir() (string, error) {
 	}
 	e.dirs = append(e.dirs, d)
 	return d, nil
+}
+
+// quietNode starts a node in a fresh data directory with fsync relaxed
+// and no snapshots: the set-up of workloads that measure something else.
+func (e *Env) quietNode(ctx context.Context) (*node.Node, error) {
+	dir, err := e.Dir()
+	if err != nil {
+		return nil, err
+	}
+	cfg := node.DefaultConfig(dir)
+	cfg.SyncAlways = false
+	cfg.SnapshotEvery = -1
+	return node.Start(ctx, cfg)
 }
 
 func (e *Env) cleanup() {

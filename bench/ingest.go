@@ -8,7 +8,6 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/ingest"
-	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/service"
 )
 
@@ -31,14 +30,7 @@ func runIngest(ctx context.Context, env *Env) ([]Row, error) {
 	data := []byte(sb.String())
 	mb := float64(len(data)) / (1 << 20)
 
-	dir, err := env.Dir()
-	if err != nil {
-		return nil, err
-	}
-	cfg := node.DefaultConfig(dir)
-	cfg.SyncAlways = false
-	cfg.SnapshotEvery = -1
-	nd, err := node.Start(ctx, cfg)
+	nd, err := env.quietNode(ctx)
 	if err != nil {
 		return nil, err
 	}

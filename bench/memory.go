@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/engram-dev/engram/api"
-	"github.com/engram-dev/engram/node"
 )
 
 // runMemory creates many idle agents (each with two core-memory blocks, as
@@ -24,14 +23,7 @@ func runMemory(ctx context.Context, env *Env) ([]Row, error) {
 			n = 500
 		}
 	}
-	dir, err := env.Dir()
-	if err != nil {
-		return nil, err
-	}
-	cfg := node.DefaultConfig(dir)
-	cfg.SyncAlways = false
-	cfg.SnapshotEvery = -1
-	nd, err := node.Start(ctx, cfg)
+	nd, err := env.quietNode(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
-	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/search"
 	"github.com/engram-dev/engram/service"
 )
@@ -77,14 +76,7 @@ func runSearch(ctx context.Context, env *Env) ([]Row, error) {
 }
 
 func searchSize(ctx context.Context, env *Env, n, queries int) ([]Row, error) {
-	dir, err := env.Dir()
-	if err != nil {
-		return nil, err
-	}
-	cfg := node.DefaultConfig(dir)
-	cfg.SyncAlways = false
-	cfg.SnapshotEvery = -1
-	nd, err := node.Start(ctx, cfg)
+	nd, err := env.quietNode(ctx)
 	if err != nil {
 		return nil, err
 	}

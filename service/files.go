@@ -58,10 +58,10 @@ const (
 	DupReplace = "replace"
 )
 
-// Job types and file statuses.
+// Job types and file statuses (a file starts "parsing", see
+// projections.File).
 const (
 	JobLoadFiles   = "load_files"
-	FileParsing    = "parsing"
 	FileEmbedding  = "embedding"
 	FileCompleted  = "completed"
 	FileFailed     = "error"

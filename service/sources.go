@@ -195,31 +195,6 @@ func (s *Service) DeleteSource(ctx context.Context, id string) error {
 	})
 }
 
-// ListSourceAgents lists the ids of the agents a source is attached to.
-func (s *Service) ListSourceAgents(ctx context.Context, id string) ([]string, error) {
-	var (
-		out []string
-		err error
-	)
-	s.read(func(st *projections.State) {
-		if _, err = lookupSource(st, id); err != nil {
-			return
-		}
-		var list []*projections.Agent
-		for _, a := range st.Agents {
-			if slices.Contains(a.SourceIDs, events.SourceID(id)) {
-				list = append(list, a)
-			}
-		}
-		slices.SortFunc(list, func(x, y *projections.Agent) int { return int(x.Created) - int(y.Created) })
-		out = make([]string, len(list))
-		for i, a := range list {
-			out[i] = string(a.ID)
-		}
-	})
-	return out, err
-}
-
 // GetJob returns a job.
 func (s *Service) GetJob(ctx context.Context, id string) (api.Job, error) {
 	var (
