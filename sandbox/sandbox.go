@@ -91,7 +91,10 @@ type Config struct {
 	// MemoryBytes is the address-space limit (RLIMIT_AS); 0 means 512 MiB.
 	MemoryBytes int64
 	// CPUSeconds is the CPU-time limit (RLIMIT_CPU); 0 means the call's
-	// timeout rounded up to whole seconds.
+	// timeout rounded up to whole seconds, plus one: a single-threaded tool
+	// that spins then always meets the wall-clock limit first (its CPU time
+	// cannot pass its wall time) and is reported as timed out, while one
+	// that burns CPU on several threads is still stopped.
 	CPUSeconds int
 	// OutputBytes caps the captured stdout and stderr together, and
 	// separately the returned text; 0 means 64 KiB.
@@ -363,7 +366,7 @@ func probeUnshare(ctx context.Context, python string) (path, note string) {
 // Isolation describes, in one line, the isolation in force.
 func (r *Runner) Isolation() string {
 	r.setup()
-	cpu := "CPU time up to the call's timeout"
+	cpu := "CPU time up to the call's timeout + 1 s"
 	if r.cfg.CPUSeconds > 0 {
 		cpu = fmt.Sprintf("CPU time %ds", r.cfg.CPUSeconds)
 	}
@@ -429,7 +432,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 	}
 	cpu := r.cfg.CPUSeconds
 	if cpu == 0 {
-		cpu = max(1, int(math.Ceil(timeout.Seconds())))
+		cpu = max(1, int(math.Ceil(timeout.Seconds()))) + 1
 	}
 	input, err := json.Marshal(request{
 		Source:        c.Source,
