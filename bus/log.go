@@ -297,6 +297,23 @@ func (l *Log) Load(ctx context.Context, seq events.Seq, part int) (events.Envelo
 	return env, nil
 }
 
+// LoadAll reads every event of the message at seq: one, or all of a packed
+// message, each with its Part.
+func (l *Log) LoadAll(ctx context.Context, seq events.Seq) ([]events.Envelope, error) {
+	m, err := l.stream.GetMsg(ctx, uint64(seq))
+	if err != nil {
+		return nil, fmt.Errorf("load %d: %w", seq, err)
+	}
+	envs, err := events.DecodeAll(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("load %d: %w", seq, err)
+	}
+	for i := range envs {
+		envs[i].Seq = seq
+	}
+	return envs, nil
+}
+
 // LastSeq returns the sequence of the last event in the log (0 when empty).
 func (l *Log) LastSeq(ctx context.Context) (events.Seq, error) {
 	info, err := l.stream.Info(ctx)

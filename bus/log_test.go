@@ -266,3 +266,33 @@ func TestAppendPacked(t *testing.T) {
 		t.Fatalf("events per message = %s, want 1,3,1,1", got)
 	}
 }
+
+func TestLoadAll(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-L"}
+	seq, err := l.Append(ctx, events.Batch{Command: "c1", Expect: []events.Expectation{{Aggregate: a}}, Events: []events.Envelope{
+		agentEnv(a.ID, &events.AgentCreated{ID: "agent-L", Name: "l"}),
+		agentEnv(a.ID, &events.PassageInserted{ID: "passage-1", Text: "one"}),
+		agentEnv(a.ID, &events.PassageInserted{ID: "passage-2", Text: "two"}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, err := l.LoadAll(ctx, seq)
+	if err != nil || len(envs) != 3 {
+		t.Fatalf("LoadAll = %d events, %v", len(envs), err)
+	}
+	for i, env := range envs {
+		if env.Seq != seq || env.Part != i {
+			t.Errorf("event %d: seq %d part %d", i, env.Seq, env.Part)
+		}
+		one, err := l.Load(ctx, seq, i)
+		if err != nil || one.Type != env.Type {
+			t.Errorf("Load part %d = %v, %v; LoadAll says %v", i, one.Type, err, env.Type)
+		}
+	}
+	if p, ok := envs[2].Event.(*events.PassageInserted); !ok || p.Text != "two" {
+		t.Fatalf("part 2 = %+v", envs[2].Event)
+	}
+}

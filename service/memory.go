@@ -100,12 +100,30 @@ func (s *Service) loadPassages(ctx context.Context, agentID string, ids []string
 	return s.passageBodies(ctx, refs)
 }
 
+// passageBodies reads passages from the log. Passages written together
+// (a file's, 25 to a message) share a message, which is read once.
 func (s *Service) passageBodies(ctx context.Context, refs []projections.Ref) ([]api.Passage, error) {
 	out := make([]api.Passage, 0, len(refs))
-	for _, r := range refs {
-		env, err := s.load(ctx, r)
-		if err != nil {
-			return nil, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", r.ID)
+	var (
+		msgSeq events.Seq
+		msg    []events.Envelope
+	)
+	for i, r := range refs {
+		var env events.Envelope
+		switch {
+		case r.Seq == msgSeq && int(r.Part) < len(msg):
+			env = msg[r.Part]
+		case r.Part > 0 || (i+1 < len(refs) && refs[i+1].Seq == r.Seq):
+			all, err := s.log.LoadAll(ctx, r.Seq)
+			if err != nil || int(r.Part) >= len(all) {
+				return nil, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", r.ID)
+			}
+			msgSeq, msg, env = r.Seq, all, all[r.Part]
+		default:
+			var err error
+			if env, err = s.load(ctx, r); err != nil {
+				return nil, fault.Wrap(fault.Unavailable, err, "cannot read passage %s from the log", r.ID)
+			}
 		}
 		if p, ok := passageView(env); ok {
 			out = append(out, p)

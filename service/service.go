@@ -33,6 +33,8 @@ type Log interface {
 	// Load reads the event at seq, at index part of the message when it is
 	// packed (0 otherwise).
 	Load(ctx context.Context, seq events.Seq, part int) (events.Envelope, error)
+	// LoadAll reads every event of the message at seq, in order.
+	LoadAll(ctx context.Context, seq events.Seq) ([]events.Envelope, error)
 }
 
 // SchemaDeriver derives a tool's schema from Python source.
