@@ -4,9 +4,10 @@
 // It starts, all on loopback:
 //
 //   - an llmtest server (the scripted chat model, OpenAI's protocol),
-//   - in front of it a model endpoint that forwards chat completions and
-//     model listings to llmtest and answers /v1/embeddings itself with
-//     deterministic vectors (bag of words hashed into the dimensions),
+//   - in front of it a model endpoint that forwards chat completions, model
+//     listings and /v1/embeddings to llmtest, whose embeddings are
+//     deterministic (llmtest.HashEmbed: a bag of words hashed into the
+//     dimensions),
 //   - an engram server (REST only, no NATS listener) in a fresh temporary
 //     data directory on a random port, with the model endpoint as its
 //     OpenAI-compatible provider,
@@ -39,10 +40,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -55,7 +54,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/llm"
@@ -92,12 +90,12 @@ func run() error {
 	script := llmtest.NewServer(t)
 	script.Models = []string{strings.SplitN(chatHandle, "/", 2)[1]}
 
-	emb := &embedder{dim: dim}
-	modelURL, err := serve(t, modelEndpoint(script, emb))
+	script.SetEmbedder(llmtest.HashEmbed(dim))
+	modelURL, err := serve(t, modelEndpoint(script))
 	if err != nil {
 		return err
 	}
-	controlURL, err := serve(t, control(script, emb))
+	controlURL, err := serve(t, control(script))
 	if err != nil {
 		return err
 	}
@@ -198,20 +196,17 @@ func serve(o *owner, h http.Handler) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// modelEndpoint answers /v1/embeddings with emb and forwards everything
-// else to the scripted model, flushing each streamed chunk at once.
-func modelEndpoint(script *llmtest.Server, emb *embedder) http.Handler {
+// modelEndpoint forwards everything to the scripted model (completions,
+// model listings, embeddings), flushing each streamed chunk at once.
+func modelEndpoint(script *llmtest.Server) http.Handler {
 	target, _ := url.Parse(script.AnthropicURL) // the server's root; OpenAI paths carry /v1
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.FlushInterval = -1
-	mux := http.NewServeMux()
-	mux.Handle("POST /v1/embeddings", emb)
-	mux.Handle("/", proxy)
-	return mux
+	return proxy
 }
 
 // control serves the endpoint through which tests script the model.
-func control(script *llmtest.Server, emb *embedder) http.Handler {
+func control(script *llmtest.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /script", func(w http.ResponseWriter, r *http.Request) {
 		var steps []llmtest.Step
@@ -237,9 +232,12 @@ func control(script *llmtest.Server, emb *embedder) http.Handler {
 		writeJSON(w, out)
 	})
 	mux.HandleFunc("GET /embeddings", func(w http.ResponseWriter, r *http.Request) {
-		emb.mu.Lock()
-		defer emb.mu.Unlock()
-		writeJSON(w, map[string]int{"requests": emb.requests, "inputs": emb.inputs})
+		reqs := script.EmbeddingRequests()
+		inputs := 0
+		for _, r := range reqs {
+			inputs += len(r.Input)
+		}
+		writeJSON(w, map[string]int{"requests": len(reqs), "inputs": inputs})
 	})
 	return mux
 }
@@ -247,97 +245,6 @@ func control(script *llmtest.Server, emb *embedder) http.Handler {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
-}
-
-// embedder answers OpenAI's POST /v1/embeddings with deterministic vectors:
-// each lowercased word adds 1 to the dimension its FNV hash picks, and the
-// vector is normalised. Texts sharing words are near; a query finds the
-// passages that use its words.
-type embedder struct {
-	dim int
-
-	mu       sync.Mutex // guards the counters
-	requests int
-	inputs   int
-}
-
-func (e *embedder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Input          json.RawMessage `json:"input"`
-		Model          string          `json:"model"`
-		Dimensions     int             `json:"dimensions"`
-		EncodingFormat string          `json:"encoding_format"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		openAIError(w, "invalid JSON body: "+err.Error())
-		return
-	}
-	var texts []string
-	var one string
-	if err := json.Unmarshal(req.Input, &one); err == nil {
-		texts = []string{one}
-	} else if err := json.Unmarshal(req.Input, &texts); err != nil {
-		openAIError(w, "input must be a string or an array of strings")
-		return
-	}
-	if req.EncodingFormat != "" && req.EncodingFormat != "float" {
-		openAIError(w, "this endpoint serves encoding_format float only")
-		return
-	}
-	dim := e.dim
-	if req.Dimensions > 0 {
-		dim = req.Dimensions
-	}
-	e.mu.Lock()
-	e.requests++
-	e.inputs += len(texts)
-	e.mu.Unlock()
-
-	type datum struct {
-		Object    string    `json:"object"`
-		Index     int       `json:"index"`
-		Embedding []float32 `json:"embedding"`
-	}
-	data := make([]datum, len(texts))
-	tokens := 0
-	for i, text := range texts {
-		v, n := vectorOf(text, dim)
-		data[i] = datum{Object: "embedding", Index: i, Embedding: v}
-		tokens += n
-	}
-	writeJSON(w, map[string]any{
-		"object": "list", "data": data, "model": req.Model,
-		"usage": map[string]int{"prompt_tokens": tokens, "total_tokens": tokens},
-	})
-}
-
-// vectorOf embeds text in dim dimensions and reports how many words it had.
-func vectorOf(text string, dim int) ([]float32, int) {
-	v := make([]float32, dim)
-	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	for _, w := range words {
-		h := fnv.New32a()
-		h.Write([]byte(w))
-		v[h.Sum32()%uint32(dim)]++
-	}
-	var norm float64
-	for _, x := range v {
-		norm += float64(x) * float64(x)
-	}
-	if norm == 0 {
-		v[0], norm = 1, 1 // an empty text still gets a unit vector
-	}
-	scale := float32(1 / math.Sqrt(norm))
-	for i := range v {
-		v[i] *= scale
-	}
-	return v, len(words)
-}
-
-func openAIError(w http.ResponseWriter, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": "invalid_request_error", "param": nil, "code": nil}})
 }
 
 // splitHandle splits "provider/name:n" into the handle and n.
