@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"time"
 )
 
 // MessageCreate is one input message of a send.
@@ -69,4 +70,36 @@ type LettaResponse struct {
 	Messages   []LettaMessage `json:"messages"`
 	StopReason StopReason     `json:"stop_reason"`
 	Usage      Usage          `json:"usage"`
+}
+
+// StoredMessage is a message as it is stored and as the model sees it: one
+// entry of recall memory (Letta 0.5's Message object). Its text is what the
+// model reads (a user's text inside its JSON envelope, a tool's return
+// package).
+type StoredMessage struct {
+	ID         string
+	AgentID    string
+	Role       string // system | user | assistant | tool
+	Text       string
+	Name       string
+	Model      string
+	ToolCalls  []StoredToolCall
+	ToolCallID string
+	CreatedAt  time.Time
+}
+
+// StoredToolCall is a function call inside a stored assistant message.
+type StoredToolCall struct {
+	ID        string
+	Name      string
+	Arguments string
+}
+
+// MessageUpdate changes a stored message; nil fields are kept.
+type MessageUpdate struct {
+	Role       *string
+	Text       *string
+	Name       *string
+	ToolCalls  *[]StoredToolCall
+	ToolCallID *string
 }

@@ -92,6 +92,11 @@ func samples() map[Type]Event {
 		TypeFileUpdated: &FileUpdated{ID: "file-01JD000000000000000000000F", Status: "error", Error: "corrupt PDF", Passages: 3},
 		TypeFileDeleted: &FileDeleted{ID: "file-01JD000000000000000000000F"},
 		TypeInputTaken:  &InputTaken{IDs: []MessageID{"message-01JD000000000000000000000N"}},
+		TypeJobDeleted:  &JobDeleted{},
+		TypeMessageUpdated: &MessageUpdated{MessageAppended: MessageAppended{
+			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking again",
+			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hello"}`}},
+		}},
 		TypeMessageAppended: &MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},

@@ -36,6 +36,8 @@ const (
 	TypeFileCreated         Type = "file_created"
 	TypeFileUpdated         Type = "file_updated"
 	TypeFileDeleted         Type = "file_deleted"
+	TypeMessageUpdated      Type = "message_updated"
+	TypeJobDeleted          Type = "job_deleted"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -68,6 +70,8 @@ var registry = map[Type]func() Event{
 	TypeFileCreated:         func() Event { return new(FileCreated) },
 	TypeFileUpdated:         func() Event { return new(FileUpdated) },
 	TypeFileDeleted:         func() Event { return new(FileDeleted) },
+	TypeMessageUpdated:      func() Event { return new(MessageUpdated) },
+	TypeJobDeleted:          func() Event { return new(JobDeleted) },
 }
 
 var typeOrder = []Type{
@@ -84,6 +88,7 @@ var typeOrder = []Type{
 	TypeMessageReceived,
 	TypeInputTaken,
 	TypeFileCreated, TypeFileUpdated, TypeFileDeleted,
+	TypeMessageUpdated, TypeJobDeleted,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -258,6 +263,10 @@ type JobUpdated struct {
 	Error    string          `json:"error,omitempty"`
 }
 
+// JobDeleted ends a job: it is no longer listed. Its work, if any was
+// done, stays.
+type JobDeleted struct{}
+
 // PassageInserted adds a passage to an agent's archival memory (on the agent
 // aggregate) or to a source (on the source aggregate). The embedding, when
 // there is one, is computed once before the append so replays never call the
@@ -316,6 +325,13 @@ type MessageReceived struct {
 	MessageAppended
 }
 
+// MessageUpdated replaces the body of a stored message of the agent (0.5's
+// update_message): the message keeps its id and its place in history and
+// in the context window; the log keeps the body it replaces.
+type MessageUpdated struct {
+	MessageAppended
+}
+
 // InputTaken records that a run took received messages into the agent's
 // context window, in the order given. It is the first event of the run's
 // first step, so an input is answered exactly when it is taken.
@@ -330,6 +346,8 @@ func AsMessage(ev Event) (*MessageAppended, bool) {
 	case *MessageAppended:
 		return e, true
 	case *MessageReceived:
+		return &e.MessageAppended, true
+	case *MessageUpdated:
 		return &e.MessageAppended, true
 	}
 	return nil, false
@@ -384,6 +402,8 @@ func (SourceCreated) EventType() Type       { return TypeSourceCreated }
 func (SourceUpdated) EventType() Type       { return TypeSourceUpdated }
 func (SourceDeleted) EventType() Type       { return TypeSourceDeleted }
 func (JobCreated) EventType() Type          { return TypeJobCreated }
+func (JobDeleted) EventType() Type          { return TypeJobDeleted }
+func (MessageUpdated) EventType() Type      { return TypeMessageUpdated }
 func (JobUpdated) EventType() Type          { return TypeJobUpdated }
 func (PassageInserted) EventType() Type     { return TypePassageInserted }
 func (PassageDeleted) EventType() Type      { return TypePassageDeleted }

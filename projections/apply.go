@@ -136,6 +136,15 @@ func (s *State) applyAgent(env events.Envelope) {
 		// rewrites the window (summaries, pops).
 		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()})
 		a.MessageIDs = append(slices.Clip(a.MessageIDs), e.ID)
+	case *events.MessageUpdated:
+		// The stored message now reads from this event; it keeps its
+		// place and its time.
+		for i := len(a.Messages) - 1; i >= 0; i-- {
+			if a.Messages[i].ID == string(e.ID) {
+				a.Messages[i].Seq, a.Messages[i].Part = env.Seq, int32(env.Part)
+				break
+			}
+		}
 	}
 }
 
@@ -333,6 +342,10 @@ func (s *State) applyJob(env events.Envelope) {
 		return
 	}
 	j.Version.bump(env)
+	if _, ok := env.Event.(*events.JobDeleted); ok {
+		delete(s.Jobs, id)
+		return
+	}
 	if e, ok := env.Event.(*events.JobUpdated); ok {
 		j.Status = e.Status
 		j.Error = e.Error

@@ -188,17 +188,18 @@ func (q *query) ints(key string) []int {
 // has reports whether key has a non-empty value.
 func (q *query) has(key string) bool { return q.str(key) != "" }
 
-// boolean reads "true" or "false"; anything else is 422.
+// boolean reads "true" or "false" in any case (Python's requests sends
+// "True"), or "1" or "0"; anything else is 422.
 func (q *query) boolean(key string, def bool) bool {
-	switch s := q.str(key); s {
+	switch s := strings.ToLower(q.str(key)); s {
 	case "":
 		return def
-	case "true":
+	case "true", "1":
 		return true
-	case "false":
+	case "false", "0":
 		return false
 	default:
-		q.fail(unprocessable("query parameter %s must be true or false, not %q", key, s))
+		q.fail(unprocessable("query parameter %s must be true or false, not %q", key, q.str(key)))
 		return def
 	}
 }

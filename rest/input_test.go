@@ -125,8 +125,8 @@ func TestBadInput(t *testing.T) {
 		{"bad order", "GET", "/v1/tools/?order=up", nil, nil, 422, `order must be asc or desc, not "up"`},
 		{"bad order on messages", "GET", agent + "/messages?order=sideways", nil, nil, 422, "order must be asc or desc"},
 		{"bad boolean", "GET", "/v1/agents/?match_all_tags=yes", nil, nil, 422, `match_all_tags must be true or false, not "yes"`},
-		{"bad ascending", "GET", agent + "/archival-memory?ascending=1", nil, nil, 422, "ascending must be true or false"},
-		{"bad templates_only", "GET", "/v1/blocks/?templates_only=TRUE", nil, nil, 422, "templates_only must be true or false"},
+		{"bad ascending", "GET", agent + "/archival-memory?ascending=yes", nil, nil, 422, "ascending must be true or false"},
+		{"bad templates_only", "GET", "/v1/blocks/?templates_only=maybe", nil, nil, 422, "templates_only must be true or false"},
 		{"malformed query", "GET", "/v1/agents/?limit=%zz", nil, nil, 400, "malformed query string"},
 		{"0.5 attach without agent", "POST", "/v1/sources/" + src.ID + "/attach", nil, nil, 422, "agent_id is required"},
 

@@ -92,6 +92,7 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.routes()
+	h.routes05()
 	return h
 }
 
@@ -194,7 +195,7 @@ func (h *handler) allowed(r *http.Request) []string {
 // authorized reports whether r may be served: no token is configured, the
 // route is the health check, or r presents the token.
 func (h *handler) authorized(r *http.Request) bool {
-	if h.cfg.Token == "" || r.URL.Path == "/v1/health" {
+	if h.cfg.Token == "" || r.URL.Path == "/v1/health" || r.URL.Path == Prefix05+"/v1/health" {
 		return true
 	}
 	ok := false
