@@ -110,7 +110,18 @@ func TestBadInput(t *testing.T) {
 		{"unknown cursor", "GET", "/v1/agents/?after=" + noAgent, nil, nil, 404, "No Agent found with id"},
 		{"send to unknown agent", "POST", "/v1/agents/" + noAgent + "/messages", map[string]any{"input": "hi"}, nil, 404, "not found"},
 
+		// Well-formed ids in another uuid version (a Letta export's) that name nothing.
+		{"unknown uuid4 agent", "GET", "/v1/agents/agent-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 block", "GET", "/v1/blocks/block-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 tool", "PATCH", agent + "/tools/attach/tool-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 source", "GET", "/v1/folders/source-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 job", "GET", "/v1/jobs/job-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 passage", "DELETE", agent + "/archival-memory/passage-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown legacy ULID agent", "GET", "/v1/agents/agent-01JD000000000000000000000A", nil, nil, 404, "not found"},
+
 		// Malformed ids.
+		{"upper-case uuid agent id", "GET", "/v1/agents/agent-8F5C3B1E-2D4A-4C6B-9E7F-0A1B2C3D4E5F", nil, nil, 422, "agent-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"},
+		{"uuid with the wrong prefix", "GET", "/v1/agents/block-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 422, "not a valid agent id"},
 		{"malformed agent id", "GET", "/v1/agents/agent-123", nil, nil, 422, "not a valid agent id"},
 		{"malformed block id", "DELETE", "/v1/blocks/xyz", nil, nil, 422, "not a valid block id"},
 		{"malformed tool id", "PATCH", agent + "/tools/attach/tool-1", nil, nil, 422, "not a valid tool id"},
