@@ -297,3 +297,45 @@ func TestRouting(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchDateBounds checks archival search's date filters with dates
+// outside what the index holds (1677..2262): such a bound excludes nothing or
+// everything, and is never a 5xx; a range that ends before it starts is the
+// client's error.
+func TestSearchDateBounds(t *testing.T) {
+	x := newHarness(t, Config{})
+	a := x.agent(api.CreateAgent{})
+	x.do("POST", "/v1/agents/"+a.ID+"/archival-memory", map[string]any{"text": "the spare key is under the mat"}, 200, nil)
+	search := "/v1/agents/" + a.ID + "/archival-memory/search?query=key"
+	for _, c := range []struct {
+		name  string
+		query string
+		found int
+	}{
+		{"end in year 9999", "&end_datetime=9999-12-31T23:59:59Z", 1},
+		{"start in year 1", "&start_datetime=0001-01-02T00:00:00Z", 1},
+		{"start in year 1000, end in 9999", "&start_datetime=1000-01-01&end_datetime=9999-12-31", 1},
+		{"start in year 9999", "&start_datetime=9999-01-01T00:00:00Z", 0},
+		{"end in year 1000", "&end_datetime=1000-01-01T00:00:00Z", 0},
+		{"start and end in year 9999", "&start_datetime=9999-01-01&end_datetime=9999-12-31", 0},
+		{"start equal to end", "&start_datetime=2025-01-01&end_datetime=2025-01-01", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var res api.ArchivalSearch
+			x.do("GET", search+c.query, nil, 200, &res)
+			if res.Count != c.found || len(res.Results) != c.found {
+				t.Errorf("found %d (%d results), want %d", res.Count, len(res.Results), c.found)
+			}
+		})
+	}
+	for _, q := range []string{
+		"&start_datetime=2025-01-02&end_datetime=2025-01-01",
+		"&start_datetime=9999-12-31&end_datetime=9999-01-01",
+	} {
+		code, body := x.call("GET", search+q, nil)
+		if code != 422 {
+			t.Errorf("%s: %d %s, want 422", q, code, body)
+		}
+		checkDetail(t, body, "start_datetime must be before end_datetime")
+	}
+}
