@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -207,18 +211,141 @@ func TestIDs(t *testing.T) {
 	if ValidID(PrefixBlock, id) {
 		t.Fatalf("%q accepted as a block id", id)
 	}
-	for _, bad := range []string{"", "agent-", "agent-xyz", "agent-01JD000000000000000000000A.x", "agent-01jd00000000000000000000a0"} {
+	good := []string{
+		"agent-01JD000000000000000000000A",           // a ULID, as logs before the uuid form hold
+		"agent-7ZZZZZZZZZZZZZZZZZZZZZZZZZ",           // the last ULID
+		"agent-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", // a uuid4, as Letta makes
+		"agent-00000000-0000-0000-0000-000000000000", // any version
+	}
+	for _, s := range good {
+		if !ValidID(PrefixAgent, s) {
+			t.Errorf("ValidID(%q) = false", s)
+		}
+	}
+	for _, bad := range []string{
+		"", "agent-", "agent-xyz", "agent-01JD000000000000000000000A.x", "agent-01jd00000000000000000000a0",
+		"agent-8ZZZZZZZZZZZZZZZZZZZZZZZZZ",            // past ULID's range
+		"agent-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5",   // short
+		"agent-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f0", // long
+		"agent-8f5c3b1e2d4a-4c6b-9e7f-0a1b2c3d4e5f0",  // a hyphen missing
+		"agent-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5g",  // not hex
+		"agent-8F5C3B1E-2D4A-4C6B-9E7F-0A1B2C3D4E5F",  // upper case: one spelling per id
+		"agent-8f5c3b1e-2d4a-4c6b-9e7f-0a1b.c3d4e5f",  // a subject separator
+		"agent-{8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f}",
+		"agent-urn:uuid:8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f",
+		"block-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f",
+	} {
 		if ValidID(PrefixAgent, bad) {
 			t.Errorf("ValidID(%q) = true", bad)
 		}
+	}
+	if err := CheckID(PrefixAgent, "agent-xyz"); err == nil || !strings.Contains(err.Error(), "agent-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx") {
+		t.Errorf("CheckID error %v does not name the uuid form", err)
 	}
 	a, b := DerivedID(PrefixAgent, "key-1"), DerivedID(PrefixAgent, "key-1")
 	if a != b || !ValidID(PrefixAgent, a) {
 		t.Fatalf("DerivedID not stable or invalid: %q %q", a, b)
 	}
+	if v := a[len("agent-")+14]; v != '8' {
+		t.Errorf("DerivedID %q has version %c, want 8", a, v)
+	}
+	if v := a[len("agent-")+19]; !strings.ContainsRune("89ab", rune(v)) {
+		t.Errorf("DerivedID %q has variant nibble %c, want 8..b", a, v)
+	}
 	if DerivedID(PrefixAgent, "key-2") == a || DerivedID(PrefixBlock, "key-1")[6:] == a[6:] {
 		t.Fatal("DerivedID collides across keys or prefixes")
 	}
+}
+
+// checkV7 fails unless id is "<prefix>-<UUIDv7>" holding the millisecond ms
+// (or, when ms < 0, any millisecond).
+func checkV7(t *testing.T, prefix, id string, ms int64) {
+	t.Helper()
+	if !ValidID(prefix, id) {
+		t.Fatalf("%q is not a valid %s id", id, prefix)
+	}
+	u := strings.ReplaceAll(strings.TrimPrefix(id, prefix+"-"), "-", "")
+	if u[12] != '7' {
+		t.Fatalf("%q: version %c, want 7", id, u[12])
+	}
+	if !strings.ContainsRune("89ab", rune(u[16])) {
+		t.Fatalf("%q: variant nibble %c, want 8..b (10xx)", id, u[16])
+	}
+	got, err := strconv.ParseInt(u[:12], 16, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms >= 0 && got != ms {
+		t.Fatalf("%q holds millisecond %d, want %d", id, got, ms)
+	}
+}
+
+// TestNewIDOrder checks that ids sort in the order they were made, as
+// strings: many in one millisecond, across milliseconds, and when the clock
+// steps back.
+func TestNewIDOrder(t *testing.T) {
+	// Later than any clock the other tests use: ids never go back in time.
+	base := time.Now().Add(24 * time.Hour).Truncate(time.Millisecond)
+	const n = 100_000
+	prev := NewID(PrefixMessage, base.Add(-time.Hour))
+	ms := uint64(base.UnixMilli())
+	msPrefix := fmt.Sprintf("%s-%08x-%04x-7", PrefixMessage, ms>>16, ms&0xffff)
+	sameMs := 0
+	for i := range n {
+		id := NewID(PrefixMessage, base) // all in one millisecond
+		if id <= prev {
+			t.Fatalf("id %d %q sorts before or equal to the one before, %q", i, id, prev)
+		}
+		if i%997 == 0 {
+			checkV7(t, PrefixMessage, id, -1)
+		}
+		if strings.HasPrefix(id, msPrefix) {
+			sameMs++
+		}
+		prev = id
+	}
+	if sameMs < n*9/10 { // a millisecond holds ~2^41 increments; overflow is rare
+		t.Errorf("only %d of %d ids made in one millisecond carry it", sameMs, n)
+	}
+	for i := range n {
+		at := base.Add(time.Duration(i) * time.Millisecond)
+		id := NewID(PrefixMessage, at)
+		if id <= prev {
+			t.Fatalf("id %d %q sorts before or equal to the one before, %q", i, id, prev)
+		}
+		if i%997 == 0 && i > 0 {
+			checkV7(t, PrefixMessage, id, at.UnixMilli())
+		}
+		prev = id
+	}
+	// A clock that steps back does not make ids go back.
+	id := NewID(PrefixMessage, base)
+	if id <= prev {
+		t.Fatalf("after the clock stepped back: %q sorts before %q", id, prev)
+	}
+	// Concurrent callers get distinct ids.
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]string, 0, 5000)
+			for range 5000 {
+				local = append(local, NewID(PrefixAgent, time.Now()))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range local {
+				if seen[id] {
+					t.Errorf("duplicate id %q", id)
+				}
+				seen[id] = true
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func FuzzDecode(f *testing.F) {

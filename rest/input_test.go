@@ -110,7 +110,18 @@ func TestBadInput(t *testing.T) {
 		{"unknown cursor", "GET", "/v1/agents/?after=" + noAgent, nil, nil, 404, "No Agent found with id"},
 		{"send to unknown agent", "POST", "/v1/agents/" + noAgent + "/messages", map[string]any{"input": "hi"}, nil, 404, "not found"},
 
+		// Well-formed ids in another uuid version (a Letta export's) that name nothing.
+		{"unknown uuid4 agent", "GET", "/v1/agents/agent-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 block", "GET", "/v1/blocks/block-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 tool", "PATCH", agent + "/tools/attach/tool-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 source", "GET", "/v1/folders/source-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 job", "GET", "/v1/jobs/job-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown uuid4 passage", "DELETE", agent + "/archival-memory/passage-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 404, "not found"},
+		{"unknown legacy ULID agent", "GET", "/v1/agents/agent-01JD000000000000000000000A", nil, nil, 404, "not found"},
+
 		// Malformed ids.
+		{"upper-case uuid agent id", "GET", "/v1/agents/agent-8F5C3B1E-2D4A-4C6B-9E7F-0A1B2C3D4E5F", nil, nil, 422, "agent-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"},
+		{"uuid with the wrong prefix", "GET", "/v1/agents/block-8f5c3b1e-2d4a-4c6b-9e7f-0a1b2c3d4e5f", nil, nil, 422, "not a valid agent id"},
 		{"malformed agent id", "GET", "/v1/agents/agent-123", nil, nil, 422, "not a valid agent id"},
 		{"malformed block id", "DELETE", "/v1/blocks/xyz", nil, nil, 422, "not a valid block id"},
 		{"malformed tool id", "PATCH", agent + "/tools/attach/tool-1", nil, nil, 422, "not a valid tool id"},
@@ -285,4 +296,46 @@ func TestRouting(t *testing.T) {
 			t.Errorf("GET on attach = %d %s, want 405", code, data)
 		}
 	})
+}
+
+// TestSearchDateBounds checks archival search's date filters with dates
+// outside what the index holds (1677..2262): such a bound excludes nothing or
+// everything, and is never a 5xx; a range that ends before it starts is the
+// client's error.
+func TestSearchDateBounds(t *testing.T) {
+	x := newHarness(t, Config{})
+	a := x.agent(api.CreateAgent{})
+	x.do("POST", "/v1/agents/"+a.ID+"/archival-memory", map[string]any{"text": "the spare key is under the mat"}, 200, nil)
+	search := "/v1/agents/" + a.ID + "/archival-memory/search?query=key"
+	for _, c := range []struct {
+		name  string
+		query string
+		found int
+	}{
+		{"end in year 9999", "&end_datetime=9999-12-31T23:59:59Z", 1},
+		{"start in year 1", "&start_datetime=0001-01-02T00:00:00Z", 1},
+		{"start in year 1000, end in 9999", "&start_datetime=1000-01-01&end_datetime=9999-12-31", 1},
+		{"start in year 9999", "&start_datetime=9999-01-01T00:00:00Z", 0},
+		{"end in year 1000", "&end_datetime=1000-01-01T00:00:00Z", 0},
+		{"start and end in year 9999", "&start_datetime=9999-01-01&end_datetime=9999-12-31", 0},
+		{"start equal to end", "&start_datetime=2025-01-01&end_datetime=2025-01-01", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var res api.ArchivalSearch
+			x.do("GET", search+c.query, nil, 200, &res)
+			if res.Count != c.found || len(res.Results) != c.found {
+				t.Errorf("found %d (%d results), want %d", res.Count, len(res.Results), c.found)
+			}
+		})
+	}
+	for _, q := range []string{
+		"&start_datetime=2025-01-02&end_datetime=2025-01-01",
+		"&start_datetime=9999-12-31&end_datetime=9999-01-01",
+	} {
+		code, body := x.call("GET", search+q, nil)
+		if code != 422 {
+			t.Errorf("%s: %d %s, want 422", q, code, body)
+		}
+		checkDetail(t, body, "start_datetime must be before end_datetime")
+	}
 }

@@ -125,6 +125,8 @@ func fixture(t *testing.T, ix *search.Index, seq uint64) []search.Doc {
 }
 
 func TestFilters(t *testing.T) {
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
 	ix := open(t, t.TempDir())
 	docs := fixture(t, ix, 1)
 	all := []string{"agent-a", "agent-b", "source-s"}
@@ -155,6 +157,16 @@ func TestFilters(t *testing.T) {
 		{"range and owner", search.Query{Owners: []string{"agent-a"}, After: t0.Add(3 * time.Hour), Before: t0.Add(12 * time.Hour)}, func(d search.Doc) bool {
 			return d.Owner == "agent-a" && !d.Time.Before(t0.Add(3*time.Hour)) && d.Time.Before(t0.Add(12*time.Hour))
 		}},
+		// Bounds past what Bleve's dates (int64 nanoseconds, 1677..2262) hold are
+		// no bound, or exclude everything; never an error.
+		{"before year 9999", search.Query{Owners: all, Before: far}, func(search.Doc) bool { return true }},
+		{"after year 1000", search.Query{Owners: all, After: early}, func(search.Doc) bool { return true }},
+		{"year 1000 to 9999", search.Query{Owners: all, After: early, Before: far}, func(search.Doc) bool { return true }},
+		{"after and before year 9999", search.Query{Owners: all, After: t0.Add(35 * time.Hour), Before: far}, func(d search.Doc) bool { return !d.Time.Before(t0.Add(35 * time.Hour)) }},
+		{"after year 9999", search.Query{Owners: all, After: far}, func(search.Doc) bool { return false }},
+		{"after 9999, before 9999-12-31", search.Query{Owners: all, After: far, Before: far.AddDate(0, 11, 0)}, func(search.Doc) bool { return false }},
+		{"before year 1000", search.Query{Owners: all, Before: early}, func(search.Doc) bool { return false }},
+		{"year 1000 to 1001", search.Query{Owners: all, After: early, Before: early.AddDate(1, 0, 0)}, func(search.Doc) bool { return false }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

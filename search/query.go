@@ -48,7 +48,7 @@ type Query struct {
 	Tags     []string // documents with any (TagMatch "any", the default) or all of these tags
 	TagMatch string
 	Roles    []string  // documents with any of these roles
-	After    time.Time // documents at or after this time, when set
+	After    time.Time // documents at or after this time, when set (any time: see clampTimes)
 	Before   time.Time // documents strictly before this time, when set
 	Offset   int
 	Limit    int // zero means DefaultLimit; at most MaxLimit
@@ -103,6 +103,34 @@ func (q *Query) check() error {
 	return nil
 }
 
+// The times the index can hold: Bleve stores a date as int64 nanoseconds
+// since 1970 and refuses a range bound outside these.
+var (
+	minTime = query.MinRFC3339CompatibleTime // 1677-12-01
+	maxTime = query.MaxRFC3339CompatibleTime // 2262-04-11
+)
+
+// clampTimes brings After and Before into the range the index can hold
+// without changing what they match: a lower bound before it or an upper bound
+// past it excludes nothing, so it is dropped; a lower bound past it or an
+// upper bound before it excludes everything, and so does the range's edge.
+func (q *Query) clampTimes() {
+	switch {
+	case q.After.IsZero():
+	case q.After.Before(minTime):
+		q.After = time.Time{}
+	case q.After.After(maxTime):
+		q.After = maxTime
+	}
+	switch {
+	case q.Before.IsZero():
+	case q.Before.After(maxTime):
+		q.Before = time.Time{}
+	case q.Before.Before(minTime):
+		q.Before = minTime
+	}
+}
+
 // filters builds the Bleve query of everything but the text.
 func (q *Query) filters() []query.Query {
 	qs := []query.Query{filterQuery(q.Owners, q.Kind)}
@@ -146,6 +174,7 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	if err := q.check(); err != nil {
 		return Result{}, fmt.Errorf("search: %w", err)
 	}
+	q.clampTimes()
 	if q.Limit == 0 {
 		q.Limit = DefaultLimit
 	}

@@ -222,6 +222,34 @@ func TestConversationSearchFindsOldMessage(t *testing.T) {
 	}
 }
 
+// TestConversationSearchDateBounds checks conversation_search_date with days
+// outside what the index holds (1677..2262) and days that end before they
+// start: results or none, never a failed tool.
+func TestConversationSearchDateBounds(t *testing.T) {
+	r := startRig(t, t.TempDir(), nil)
+	a := r.agent(t)
+	r.llm.Push(say("Nice to meet you."))
+	send(t, r, a.ID, "My favourite colour is teal")
+	for _, c := range []struct {
+		start, end, want string
+	}{
+		{"1000-01-01", "9999-12-31", "My favourite colour is teal"},
+		{"2000-01-01", "9999-12-31", "My favourite colour is teal"},
+		{"9999-01-01", "9999-12-31", "No results found"},
+		{"1000-01-01", "1001-01-01", "No results found"},
+		{"2025-01-02", "2025-01-01", "No results found"},
+	} {
+		r.llm.Push(
+			llmtest.Step{ToolCalls: []agents.ToolCall{call("conversation_search_date", map[string]any{"start_date": c.start, "end_date": c.end, "request_heartbeat": true})}},
+			say("Done."),
+		)
+		resp := send(t, r, a.ID, "What did I say?")
+		if ret := firstReturn(resp); !strings.Contains(ret, c.want) || !strings.Contains(ret, `"status": "OK"`) {
+			t.Errorf("conversation_search_date %s..%s returned %s, want %q", c.start, c.end, ret, c.want)
+		}
+	}
+}
+
 func TestProviderFailureLeavesNoPartialStep(t *testing.T) {
 	r := startRig(t, t.TempDir(), nil)
 	a := r.agent(t)

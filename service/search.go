@@ -145,9 +145,22 @@ func (s *Service) SearchArchival(ctx context.Context, agentID string, aq Archiva
 	if aq.Limit < 0 || aq.Limit > search.MaxLimit {
 		return api.ArchivalSearch{}, unprocessable("top_k must be in 1..%d", search.MaxLimit)
 	}
-	hits, _, err := s.searchArchival(ctx, agentID, aq)
-	if err != nil {
-		return api.ArchivalSearch{}, err
+	empty := !aq.After.IsZero() && !aq.Before.IsZero() && !aq.After.Before(aq.Before)
+	if empty && aq.After.After(aq.Before) {
+		return api.ArchivalSearch{}, unprocessable("start_datetime must be before end_datetime")
+	}
+	var hits []passageHit
+	if !empty { // start_datetime = end_datetime matches nothing
+		var err error
+		if hits, _, err = s.searchArchival(ctx, agentID, aq); err != nil {
+			return api.ArchivalSearch{}, err
+		}
+	} else {
+		var err error
+		s.read(func(st *projections.State) { _, err = s.lookupAgent(st, agentID) })
+		if err != nil {
+			return api.ArchivalSearch{}, err
+		}
 	}
 	out := api.ArchivalSearch{Results: make([]api.ArchivalResult, len(hits)), Count: len(hits)}
 	for i, h := range hits {
@@ -188,7 +201,10 @@ func (e env) SearchConversation(ctx context.Context, query string, page int) ([]
 // SearchConversationDate lists the agent's user and assistant messages
 // from start's day through end's day, newest first.
 func (e env) SearchConversationDate(ctx context.Context, start, end time.Time, page int) ([]string, int, error) {
-	return e.searchMessages(ctx, page, search.Query{After: start, Before: end.AddDate(0, 0, 1)})
+	if end = end.AddDate(0, 0, 1); !start.Before(end) {
+		return nil, 0, nil // the model asked for days that end before they start
+	}
+	return e.searchMessages(ctx, page, search.Query{After: start, Before: end})
 }
 
 func (e env) searchMessages(ctx context.Context, page int, q search.Query) ([]string, int, error) {

@@ -4,11 +4,11 @@
 // (and the optional ones engram promises), with their JSON types.
 import assert from 'node:assert/strict';
 
-// engram's ids are "<prefix>-<ULID>" (Letta's are "<prefix>-<uuid4>"; the SDK
-// treats both as opaque strings).
-const ulid = '[0-9A-HJKMNP-TV-Z]{26}';
+// engram's ids are "<prefix>-<uuid>" like Letta's (engram makes UUIDv7s, time
+// ordered, where Letta makes uuid4s; the SDK treats both as opaque strings).
+const uuid = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const ID = Object.fromEntries(
-  ['agent', 'block', 'tool', 'source', 'file', 'passage', 'message'].map((p) => [p, new RegExp(`^${p}-${ulid}$`)]),
+  ['agent', 'block', 'tool', 'source', 'file', 'passage', 'message'].map((p) => [p, new RegExp(`^${p}-${uuid}$`)]),
 );
 
 function where(what, obj) {
