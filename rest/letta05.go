@@ -331,7 +331,11 @@ func job05(j api.Job) letta05.Job {
 
 func file05(f api.FileMetadata) letta05.FileMetadata {
 	created, updated := f.CreatedAt, f.UpdatedAt
-	name, path, typ, size := f.FileName, f.FilePath, f.FileType, f.FileSize
+	// 0.5 named a file by its own name; modern Letta prefixes the folder's.
+	name, path, typ, size := f.OriginalFileName, f.FilePath, f.FileType, f.FileSize
+	if name == "" {
+		name = f.FileName
+	}
 	return letta05.FileMetadata{
 		ID: f.ID, OrganizationID: defaultOrg(), SourceID: f.SourceID, FileName: &name, FilePath: &path,
 		FileType: &typ, FileSize: &size, CreatedAt: &created, UpdatedAt: &updated,
@@ -410,11 +414,28 @@ func lettaMessage05(m api.LettaMessage, as assistant05) (letta05.LettaMessage, b
 	return out, true
 }
 
+// lettaMessages05 turns a list of modern LettaMessages into 0.5's. A
+// send_message call shown from its assistant view has lost its call id; it
+// takes the id of the function return that answers it.
 func lettaMessages05(ms []api.LettaMessage, as assistant05) []letta05.LettaMessage {
 	out := make([]letta05.LettaMessage, 0, len(ms))
 	for _, m := range ms {
 		if v, ok := lettaMessage05(m, as); ok {
 			out = append(out, v)
+		}
+	}
+	for i, v := range out {
+		if v.FunctionCall == nil || v.FunctionCall.FunctionCallID != "" {
+			continue
+		}
+		for _, w := range out[i+1:] {
+			if w.MessageType == letta05.FunctionReturnType && w.FunctionCallID != nil {
+				v.FunctionCall.FunctionCallID = *w.FunctionCallID
+				break
+			}
+			if w.MessageType == letta05.FunctionCallType {
+				break
+			}
 		}
 	}
 	return out

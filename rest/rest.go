@@ -165,6 +165,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // redirect: one with empty, "." or ".." segments.
 func normalise(u *url.URL) bool {
 	p := u.EscapedPath()
+	// Letta 0.5's client joins its base URL and "/v1/admin" with a slash
+	// between them, so its admin routes arrive as "/letta-0.5//v1/admin/…".
+	if rest, ok := strings.CutPrefix(p, Prefix05+"//"); ok {
+		p = Prefix05 + "/" + rest
+	}
 	if len(p) > 1 && strings.HasSuffix(p, "/") {
 		p = p[:len(p)-1]
 	}
