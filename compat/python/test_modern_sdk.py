@@ -7,6 +7,7 @@ files, and error shapes. Every response is re-validated against the SDK's own
 pydantic type (the SDK itself builds responses without validating them).
 """
 
+import asyncio
 import json
 import time
 
@@ -493,6 +494,28 @@ def test_history_paginates_and_filters(sdk, conversation):
     some = sdk.agents.messages.list(conversation.id, include_return_message_types=["user_message", "assistant_message"], order="asc").items
     assert len(some) >= 4
     assert set(types_of(some)) <= {"user_message", "assistant_message"}
+
+
+def test_async_client_sends_and_streams(engram_url, model):
+    """AsyncLetta: the SDK's other transport (httpx's async client, its own SSE reader)."""
+
+    async def main():
+        async with letta_client.AsyncLetta(base_url=engram_url, api_key=TOKEN, max_retries=0, timeout=60) as client:
+            a = await client.agents.create(name=unique("async"), model=CHAT_HANDLE, embedding=EMBEDDING_HANDLE)
+            model.script(say("Async hello."))
+            r = await client.agents.messages.create(a.id, input="Hi, async.")
+            model.script(say("Async stream."))
+            stream = await client.agents.messages.create(a.id, input="Stream, async.", streaming=True)
+            chunks = [c async for c in stream]
+            listed = await client.agents.messages.list(a.id, order="asc")
+            return valid(r), chunks, listed.items
+
+    r, chunks, history = asyncio.run(main())
+    assert [m.content for m in r.messages if m.message_type == "assistant_message"] == ["Async hello."]
+    assert [c.content for c in chunks if c.message_type == "assistant_message"] == ["Async stream."]
+    assert [t for t in types_of(chunks) if t != "ping"][-2:] == ["stop_reason", "usage_statistics"]
+    said = [m.content for m in history if m.message_type == "assistant_message"]
+    assert said[-2:] == ["Async hello.", "Async stream."]
 
 
 # --- archival passages ---------------------------------------------------------
