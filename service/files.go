@@ -649,6 +649,7 @@ func (s *Service) ListFiles(ctx context.Context, sourceID string, p api.Page, wi
 		if list, err = page(src.Files, func(f *projections.File) string { return string(f.ID) }, p, "desc", 1000, "File"); err != nil {
 			return
 		}
+		out = make([]api.FileMetadata, 0, len(list)) // an empty list is [], not null
 		for _, f := range list {
 			out = append(out, fileView(sourceID, f))
 			objs = append(objs, *f)

@@ -760,11 +760,6 @@ def test_folder_files_upload_poll_list_delete(sdk, unique):
         sdk.folders.files.retrieve(up.id, folder_id=folder.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engram answers an empty file list with null, not []: GET /v1/folders/{id}/files -> 200 null; "
-    "the SDK's page parser fails on it (AttributeError), so auto-pagination of files always fails at the end",
-)
 def test_folder_files_empty_list_is_an_empty_page(sdk, unique):
     folder = sdk.folders.create(name=unique("empty"), embedding=EMBEDDING_HANDLE)
     assert sdk.folders.files.list(folder.id).items == []
