@@ -82,7 +82,7 @@ func (h *handler) uploadFile(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasPrefix(r.URL.Path, "/v1/sources/") || strings.HasPrefix(r.URL.Path, Prefix05+"/") {
+	if strings.HasPrefix(r.URL.Path, "/v1/sources/") || isOld(r.URL.Path) {
 		return job, nil
 	}
 	return f, nil

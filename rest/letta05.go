@@ -11,9 +11,20 @@ import (
 	"github.com/engram-dev/engram/fault"
 )
 
-// Prefix05 is where Letta 0.5's API is served: a 0.5 client is pointed at
-// http://HOST:PORT/letta-0.5 and calls Prefix05 + "/v1/...".
+// Prefix05 is where Letta 0.5's API is served: a 0.5 client (0.5.5) is
+// pointed at http://HOST:PORT/letta-0.5 and calls Prefix05 + "/v1/...".
 const Prefix05 = "/letta-0.5"
+
+// Prefix051 serves the same routes in Letta 0.5.1's shapes, which differ
+// from 0.5.5's in a few objects that each version's client validates
+// strictly (letta05.Dialect051); a 0.5.1 client is pointed at
+// http://HOST:PORT/letta-0.5.1.
+const Prefix051 = "/letta-0.5.1"
+
+// isOld reports whether a request path is on one of the 0.5 surfaces.
+func isOld(path string) bool {
+	return strings.HasPrefix(path, Prefix05+"/") || strings.HasPrefix(path, Prefix051+"/")
+}
 
 // The Letta 0.5 surface is a translation over the same service as the
 // modern one: each route reads 0.5's request, runs the service's command or
@@ -21,10 +32,24 @@ const Prefix05 = "/letta-0.5"
 // objects, field for field (letta05). An agent made through one surface is
 // seen through the other.
 
-// routes05 registers Letta 0.5's routes under Prefix05.
+// routes05 registers Letta 0.5's routes under Prefix05, and under
+// Prefix051 in 0.5.1's shapes.
 func (h *handler) routes05() {
-	p := Prefix05 + "/v1"
-	v := func(method, path string, e endpoint) { h.handle(method+" "+p+path, e) }
+	h.oldRoutes(Prefix05, func(e endpoint) endpoint { return e })
+	h.oldRoutes(Prefix051, func(e endpoint) endpoint {
+		return func(r *http.Request) (any, error) {
+			v, err := e(r)
+			if err != nil {
+				return nil, err
+			}
+			return letta05.Dialect051(v), nil
+		}
+	})
+}
+
+func (h *handler) oldRoutes(prefix string, shape func(endpoint) endpoint) {
+	p := prefix + "/v1"
+	v := func(method, path string, e endpoint) { h.handle(method+" "+p+path, shape(e)) }
 
 	v("GET", "/health", h.health)
 	v("GET", "/models", to05(h.listModels))
@@ -706,6 +731,8 @@ func (h *handler) createBlock05(r *http.Request) (any, error) {
 	isTemplate := true // 0.5's BlockCreate default
 	if req.IsTemplate != nil {
 		isTemplate = *req.IsTemplate
+	} else if req.Template != nil {
+		isTemplate = *req.Template // 0.5.1
 	}
 	b, err := h.svc.CreateBlock(r.Context(), api.CreateBlock{
 		Label: *req.Label, Value: *req.Value, Limit: req.Limit, TemplateName: name, IsTemplate: &isTemplate,
@@ -726,8 +753,12 @@ func (h *handler) updateBlock05(r *http.Request) (any, error) {
 	if name == nil {
 		name = req.Name
 	}
+	isTemplate := req.IsTemplate
+	if isTemplate == nil {
+		isTemplate = req.Template // 0.5.1
+	}
 	b, err := h.svc.UpdateBlock(r.Context(), r.PathValue("block_id"), api.UpdateBlock{
-		Value: req.Value, Limit: req.Limit, TemplateName: name, IsTemplate: req.IsTemplate,
+		Value: req.Value, Limit: req.Limit, TemplateName: name, IsTemplate: isTemplate,
 		Description: req.Description, OldMetadata: req.Metadata, Label: req.Label,
 	})
 	if err != nil {

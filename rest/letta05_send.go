@@ -94,21 +94,41 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 	}
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
 	var (
-		mu       sync.Mutex // guards deltaID and streamed
+		mu       sync.Mutex // guards deltaID, streamed and held
 		deltaID  string
 		streamed strings.Builder
+		// held is a function call that arrived without its call id (a
+		// send_message shown from its assistant view): it goes out with
+		// the id of the return that follows it.
+		held *letta05.LettaMessage
 	)
+	flush := func() {
+		if held != nil {
+			sse.data(*held)
+			held = nil
+		}
+	}
 	opts.OnMessage = func(m api.LettaMessage) {
 		mu.Lock()
+		defer mu.Unlock()
 		// With stream_tokens the thoughts went out as deltas already.
 		seen := m.MessageType == api.ReasoningMessageType && m.Reasoning != nil && streamed.Len() > 0 &&
 			strings.TrimSpace(*m.Reasoning) == strings.TrimSpace(streamed.String())
 		deltaID = ""
 		streamed.Reset()
-		mu.Unlock()
-		if v, ok := lettaMessage05(m, as); ok && !seen {
-			sse.data(v)
+		v, ok := lettaMessage05(m, as)
+		if !ok || seen {
+			return
 		}
+		if held != nil && v.MessageType == letta05.FunctionReturnType && v.FunctionCallID != nil {
+			held.FunctionCall.FunctionCallID = *v.FunctionCallID
+		}
+		flush()
+		if v.FunctionCall != nil && v.FunctionCall.FunctionCallID == "" {
+			held = &v
+			return
+		}
+		sse.data(v)
 	}
 	if isTrue(req.StreamTokens) {
 		opts.OnDelta = func(d agents.Delta) {
@@ -127,6 +147,9 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
+	mu.Lock()
+	flush()
+	mu.Unlock()
 	if err != nil {
 		if !sse.started {
 			h.fail(w, r, err)
@@ -137,7 +160,9 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sse.raw("data: [DONE_GEN]\n\n")
-	sse.data(map[string]letta05.Usage{"usage": usage05(resp.Usage)})
+	if !strings.HasPrefix(r.URL.Path, Prefix051+"/") { // 0.5.1's reader has no usage chunk
+		sse.data(map[string]letta05.Usage{"usage": usage05(resp.Usage)})
+	}
 	sse.raw("data: [DONE]\n\n")
 }
 

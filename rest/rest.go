@@ -200,7 +200,7 @@ func (h *handler) allowed(r *http.Request) []string {
 // authorized reports whether r may be served: no token is configured, the
 // route is the health check, or r presents the token.
 func (h *handler) authorized(r *http.Request) bool {
-	if h.cfg.Token == "" || r.URL.Path == "/v1/health" || r.URL.Path == Prefix05+"/v1/health" {
+	if h.cfg.Token == "" || r.URL.Path == "/v1/health" || r.URL.Path == Prefix05+"/v1/health" || r.URL.Path == Prefix051+"/v1/health" {
 		return true
 	}
 	ok := false

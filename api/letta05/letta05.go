@@ -338,6 +338,7 @@ type CreateTool struct {
 	JSONSchema  json.RawMessage `json:"json_schema"`
 	Terminal    Ignored         `json:"terminal"` // 0.5.1
 	UserID      Ignored         `json:"user_id"`  // 0.5.1
+	ID          Ignored         `json:"id"`       // 0.5.1: null, or an id engram does not take
 }
 
 // UpdateTool is the body of PATCH /v1/tools/{id}.
@@ -413,4 +414,180 @@ type UpdateMessage struct {
 // CreateOrg is the body of POST /v1/admin/orgs.
 type CreateOrg struct {
 	Name *string `json:"name"`
+}
+
+// Letta 0.5.1 named some fields differently and forbids 0.5.5's names, so
+// its client is served at a base URL of its own with these shapes; every
+// other object is the same as 0.5.5's.
+
+// Block051 is 0.5.1's Block: "name" is the template name and "template" its
+// flag.
+type Block051 struct {
+	ID          string          `json:"id"`
+	Value       string          `json:"value"`
+	Limit       int             `json:"limit"`
+	Name        *string         `json:"name"`
+	Template    bool            `json:"template"`
+	Label       string          `json:"label"`
+	Description *string         `json:"description"`
+	Metadata    json.RawMessage `json:"metadata_"`
+	UserID      *string         `json:"user_id"`
+}
+
+// Memory051 is 0.5.1's Memory.
+type Memory051 struct {
+	Memory         map[string]Block051 `json:"memory"`
+	PromptTemplate string              `json:"prompt_template"`
+}
+
+// AgentState051 is 0.5.1's AgentState: no tags, no tool rules.
+type AgentState051 struct {
+	ID              string           `json:"id"`
+	Name            string           `json:"name"`
+	Description     *string          `json:"description"`
+	Metadata        json.RawMessage  `json:"metadata_"`
+	UserID          *string          `json:"user_id"`
+	CreatedAt       time.Time        `json:"created_at"`
+	MessageIDs      []string         `json:"message_ids"`
+	Memory          Memory051        `json:"memory"`
+	Tools           []string         `json:"tools"`
+	System          string           `json:"system"`
+	AgentType       string           `json:"agent_type"`
+	LLMConfig       *LLMConfig       `json:"llm_config"`
+	EmbeddingConfig *EmbeddingConfig `json:"embedding_config"`
+}
+
+// Tool051 is 0.5.1's Tool: the user, no organization.
+type Tool051 struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Description *string         `json:"description"`
+	SourceType  *string         `json:"source_type"`
+	Module      *string         `json:"module"`
+	UserID      *string         `json:"user_id"`
+	Tags        []string        `json:"tags"`
+	SourceCode  string          `json:"source_code"`
+	JSONSchema  json.RawMessage `json:"json_schema"`
+}
+
+// Source051 is 0.5.1's Source.
+type Source051 struct {
+	ID              string           `json:"id"`
+	Name            string           `json:"name"`
+	Description     *string          `json:"description"`
+	EmbeddingConfig *EmbeddingConfig `json:"embedding_config"`
+	Metadata        json.RawMessage  `json:"metadata_"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UserID          string           `json:"user_id"`
+}
+
+// FileMetadata051 is 0.5.1's FileMetadata.
+type FileMetadata051 struct {
+	ID                   string    `json:"id"`
+	UserID               string    `json:"user_id"`
+	SourceID             string    `json:"source_id"`
+	FileName             *string   `json:"file_name"`
+	FilePath             *string   `json:"file_path"`
+	FileType             *string   `json:"file_type"`
+	FileSize             *int64    `json:"file_size"`
+	FileCreationDate     *string   `json:"file_creation_date"`
+	FileLastModifiedDate *string   `json:"file_last_modified_date"`
+	CreatedAt            time.Time `json:"created_at"`
+}
+
+// Dialect051 turns a 0.5.5 object (or a list of them) into 0.5.1's; other
+// values are returned as they are.
+func Dialect051(v any) any {
+	switch x := v.(type) {
+	case AgentState:
+		return agent051(x)
+	case []AgentState:
+		return mapAll(x, agent051)
+	case Block:
+		return block051(x)
+	case []Block:
+		return mapAll(x, block051)
+	case Memory:
+		return memory051(x)
+	case Tool:
+		return tool051(x)
+	case []Tool:
+		return mapAll(x, tool051)
+	case Source:
+		return source051(x)
+	case []Source:
+		return mapAll(x, source051)
+	case FileMetadata:
+		return file051(x)
+	case []FileMetadata:
+		return mapAll(x, file051)
+	}
+	return v
+}
+
+func mapAll[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, x := range in {
+		out[i] = f(x)
+	}
+	return out
+}
+
+func defaultUser() *string { s := DefaultUserID; return &s }
+
+func block051(b Block) Block051 {
+	return Block051{
+		ID: b.ID, Value: b.Value, Limit: b.Limit, Name: b.Name, Template: b.IsTemplate, Label: b.Label,
+		Description: b.Description, Metadata: b.Metadata, UserID: defaultUser(),
+	}
+}
+
+func memory051(m Memory) Memory051 {
+	out := Memory051{Memory: make(map[string]Block051, len(m.Memory)), PromptTemplate: m.PromptTemplate}
+	for k, b := range m.Memory {
+		out.Memory[k] = block051(b)
+	}
+	return out
+}
+
+func agent051(a AgentState) AgentState051 {
+	return AgentState051{
+		ID: a.ID, Name: a.Name, Description: a.Description, Metadata: a.Metadata, UserID: a.UserID,
+		CreatedAt: a.CreatedAt, MessageIDs: a.MessageIDs, Memory: memory051(a.Memory), Tools: a.Tools,
+		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: a.EmbeddingConfig,
+	}
+}
+
+func tool051(t Tool) Tool051 {
+	schema := t.JSONSchema
+	if len(schema) == 0 || string(schema) == "null" {
+		schema = json.RawMessage("{}") // 0.5.1 requires an object
+	}
+	return Tool051{
+		ID: t.ID, Name: t.Name, Description: t.Description, SourceType: t.SourceType, Module: t.Module,
+		UserID: defaultUser(), Tags: t.Tags, SourceCode: t.SourceCode, JSONSchema: schema,
+	}
+}
+
+func source051(s Source) Source051 {
+	out := Source051{
+		ID: s.ID, Name: s.Name, Description: s.Description, EmbeddingConfig: s.EmbeddingConfig,
+		Metadata: s.Metadata, UserID: DefaultUserID,
+	}
+	if s.CreatedAt != nil {
+		out.CreatedAt = *s.CreatedAt
+	}
+	return out
+}
+
+func file051(f FileMetadata) FileMetadata051 {
+	out := FileMetadata051{
+		ID: f.ID, UserID: DefaultUserID, SourceID: f.SourceID, FileName: f.FileName, FilePath: f.FilePath,
+		FileType: f.FileType, FileSize: f.FileSize, FileCreationDate: f.FileCreationDate,
+		FileLastModifiedDate: f.FileLastModifiedDate,
+	}
+	if f.CreatedAt != nil {
+		out.CreatedAt = *f.CreatedAt
+	}
+	return out
 }

@@ -210,6 +210,7 @@ def test_stream_steps(client, agent, model):
     assert kinds == [InternalMonologue, FunctionCallMessage, FunctionReturn,
                      MessageStreamStatus, LettaUsageStatistics, MessageStreamStatus]
     assert json.loads(chunks[1].function_call.arguments) == {"message": "Streaming hello."}
+    assert chunks[1].function_call.function_call_id == chunks[2].function_call_id != ""
     assert chunks[3] == MessageStreamStatus.done_generation and chunks[5] == MessageStreamStatus.done
     assert chunks[4].step_count == 1
 
