@@ -114,14 +114,32 @@ func TestOversizedBodyIs413(t *testing.T) {
 		}
 		checkDetail(t, data, "larger than")
 	}
-	// Through Go's client, chunked.
-	req, _ := http.NewRequest("POST", s.URL+"/v1/agents/", io.MultiReader(bytes.NewReader(body)))
-	req.ContentLength = -1
-	resp, err := http.DefaultClient.Do(req)
+	// A client that waits for "100 Continue" (curl does, over 1 MB) is
+	// answered at once, without sending its body.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST /v1/agents/ HTTP/1.1\r\nHost: engram\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("100-continue: %d %s", resp.StatusCode, data)
+	}
+	checkDetail(t, data, "larger than")
+	// Through Go's client, chunked.
+	req, _ := http.NewRequest("POST", s.URL+"/v1/agents/", io.MultiReader(bytes.NewReader(body)))
+	req.ContentLength = -1
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked: %d %s", resp.StatusCode, data)
