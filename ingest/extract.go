@@ -46,10 +46,11 @@ func extractFormat(name string, f Format, data []byte) (string, error) {
 		text   string
 		detail string
 		err    error
+		limit  = TextLimit(int64(len(data)))
 	)
 	switch f {
 	case FormatPDF:
-		text, detail, err = extractPDF(data)
+		text, detail, err = extractPDF(data, int(limit))
 	case FormatHTML:
 		var s string
 		if s, detail = decodeText(data); detail == "" {
@@ -58,16 +59,22 @@ func extractFormat(name string, f Format, data []byte) (string, error) {
 	case FormatJSON:
 		var s string
 		if s, detail = decodeText(data); detail == "" {
-			text, detail = extractJSON(s)
+			text, detail, err = extractJSON(s, int(limit))
 		}
 	default:
 		text, detail = decodeText(data)
+	}
+	if errors.Is(err, errTextLimit) || int64(len(text)) > limit {
+		return "", textTooLarge(name, f, int64(len(data)), limit)
 	}
 	if detail != "" || err != nil {
 		return "", &Error{Name: name, Type: string(f), Kind: ErrCorrupt, Detail: detail, Err: err}
 	}
 	return text, nil
 }
+
+// errTextLimit stops an extraction whose text passed the file's limit.
+var errTextLimit = errors.New("the text limit was passed")
 
 // decodeText turns data into UTF-8 text with "\n" line endings. A UTF-8 BOM
 // is dropped; a UTF-16 BOM selects UTF-16. The detail is non-empty if data is
@@ -134,7 +141,9 @@ func invalidUTF8(b []byte) int {
 // lines of "path: value", in document order, so that keys and values are both
 // searchable and each line says where it came from ("users[0].name: Ada").
 // Several top-level documents are separated by a blank line.
-func extractJSON(s string) (string, string) {
+//
+// The error is errTextLimit when the text grows past limit bytes.
+func extractJSON(s string, limit int) (string, string, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var b strings.Builder
@@ -147,13 +156,16 @@ func extractJSON(s string) (string, string) {
 			if n > 0 {
 				b.WriteString("\n")
 			}
-			err = walkJSON(dec, &b, "", tok, 0)
+			err = walkJSON(dec, &b, "", tok, 0, limit)
+		}
+		if errors.Is(err, errTextLimit) {
+			return "", "", err
 		}
 		if err != nil {
-			return "", jsonDetail(s, dec, err)
+			return "", jsonDetail(s, dec, err), nil
 		}
 	}
-	return b.String(), ""
+	return b.String(), "", nil
 }
 
 // maxJSONDepth bounds nesting, as encoding/json does for Unmarshal.
@@ -162,9 +174,12 @@ const maxJSONDepth = 10000
 var errJSONDepth = errors.New("nested too deeply")
 
 // walkJSON writes the value that starts with tok.
-func walkJSON(dec *json.Decoder, b *strings.Builder, path string, tok json.Token, depth int) error {
+func walkJSON(dec *json.Decoder, b *strings.Builder, path string, tok json.Token, depth, limit int) error {
 	if depth > maxJSONDepth {
 		return errJSONDepth
+	}
+	if b.Len() > limit {
+		return errTextLimit
 	}
 	switch t := tok.(type) {
 	case json.Delim:
@@ -190,7 +205,7 @@ func walkJSON(dec *json.Decoder, b *strings.Builder, path string, tok json.Token
 			if err != nil {
 				return err
 			}
-			if err := walkJSON(dec, b, p, v, depth+1); err != nil {
+			if err := walkJSON(dec, b, p, v, depth+1, limit); err != nil {
 				return err
 			}
 		}

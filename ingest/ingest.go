@@ -7,7 +7,8 @@
 // embeddings; the caller stores and embeds the passages. Errors carry a kind
 // that callers branch on with errors.Is: [ErrUnsupported] (the REST layer's
 // 415), [ErrCorrupt] (the file claims a type but cannot be read as it) and
-// [ErrTooLarge] (over the size limit, checked before the bytes are read).
+// [ErrTooLarge] (over the size limit, checked before the bytes are read, or
+// yielding more text than [TextLimit] allows).
 package ingest
 
 import (
@@ -20,6 +21,31 @@ import (
 // this value.
 var MaxFileSize int64 = 50 << 20
 
+// Limits on the text extracted from one file. A small file can hold a great
+// deal of text (a PDF's Flate stream or a deeply nested JSON document
+// expands hundreds of times), and every byte of it becomes passages, events
+// and index entries, so the text is bounded by the file's own size: at most
+// TextRatio times it, never less than MinTextSize, and never more than
+// MaxTextSize. A file over its limit fails with [ErrTooLarge]; extraction
+// stops as soon as the limit is passed, so the text over it is never built.
+var (
+	TextRatio   int64 = 20
+	MinTextSize int64 = 1 << 20
+	MaxTextSize int64 = 2 * MaxFileSize // 100 MiB: a 50 MiB text file, with room for UTF-16 and JSON paths
+)
+
+// TextLimit returns the most bytes of text a file of size bytes may yield.
+func TextLimit(size int64) int64 {
+	return min(MaxTextSize, max(MinTextSize, TextRatio*size))
+}
+
+// textTooLarge is the error of a file whose text is over limit.
+func textTooLarge(name string, f Format, size, limit int64) error {
+	return &Error{Name: name, Type: string(f), Kind: ErrTooLarge, Detail: fmt.Sprintf(
+		"its extracted text is over %d bytes, the limit for a file of %d bytes (%d times its size, at least %d and at most %d bytes)",
+		limit, size, TextRatio, MinTextSize, MaxTextSize)}
+}
+
 // The kinds of error this package returns, matched with errors.Is.
 var (
 	// ErrUnsupported means the file's type is not one this package reads
@@ -29,7 +55,8 @@ var (
 	// be parsed as that type: a truncated PDF, invalid JSON, binary bytes in
 	// a file named .txt.
 	ErrCorrupt = errors.New("corrupt file")
-	// ErrTooLarge means the file is over the size limit.
+	// ErrTooLarge means the file is over the size limit, or its text is
+	// over the limit on extracted text ([TextLimit]).
 	ErrTooLarge = errors.New("file too large")
 )
 

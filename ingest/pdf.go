@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/ledongthuc/pdf"
@@ -13,7 +14,12 @@ import (
 // no header, a missing or broken cross-reference table (a truncated file), an
 // encrypted file, or a page whose content cannot be decoded. The PDF library
 // panics on some malformed input; that is recovered and reported as corrupt.
-func extractPDF(data []byte) (text, detail string, err error) {
+//
+// The error is errTextLimit once the text passes limit bytes, or the pages'
+// content streams decompress to more than contentRatio times limit: the
+// library builds a page's whole text in memory, so a page is measured, by
+// decompressing its content into nothing, before its text is built.
+func extractPDF(data []byte, limit int) (text, detail string, err error) {
 	if !bytes.HasPrefix(bytes.TrimLeft(data[:min(len(data), 1024)], "\x00\t\r\n "), []byte("%PDF-")) {
 		return "", "not a PDF: the %PDF- header is missing", nil
 	}
@@ -36,8 +42,12 @@ func extractPDF(data []byte) (text, detail string, err error) {
 	}
 	var b strings.Builder
 	n := len(pages)
+	content := int64(contentRatio) * int64(limit) // what the pages' content may still decompress to
 	for i, p := range pages {
 		i++
+		if content -= pdfContentSize(p.V.Key("Contents"), content+1); content < 0 {
+			return "", "", errTextLimit
+		}
 		// Font names ("F1") are local to a page, so each page decodes with
 		// its own fonts (nil asks the library to load them).
 		t, err := p.GetPlainText(nil)
@@ -52,8 +62,36 @@ func extractPDF(data []byte) (text, detail string, err error) {
 			b.WriteString("\n\n")
 		}
 		b.WriteString(t)
+		if b.Len() > limit {
+			return "", "", errTextLimit
+		}
 	}
 	return b.String(), "", nil
+}
+
+// contentRatio bounds the decompressed content streams of a PDF's pages
+// relative to its text limit. Content holds drawing operators besides the
+// text, so it is allowed to be several times larger.
+const contentRatio = 4
+
+// pdfContentSize returns the decompressed size of a page's content (one
+// stream or an array of them), reading at most max bytes.
+func pdfContentSize(v pdf.Value, max int64) int64 {
+	var rd io.Reader
+	switch v.Kind() {
+	case pdf.Null:
+		return 0
+	case pdf.Array:
+		rs := make([]io.Reader, 0, v.Len())
+		for i := 0; i < v.Len(); i++ {
+			rs = append(rs, v.Index(i).Reader())
+		}
+		rd = io.MultiReader(rs...)
+	default:
+		rd = v.Reader()
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(rd, max))
+	return n
 }
 
 // Limits on the page tree, which a malformed file can make cyclic or

@@ -26,11 +26,7 @@ func decode(r *http.Request, v any) error {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return errTooLarge(tooLarge.Limit)
-		}
-		return invalid("cannot read the request body")
+		return bodyError(err, "cannot read the request body")
 	}
 	return decodeJSON(body, v)
 }

@@ -54,10 +54,18 @@ func (h *handler) upload(r *http.Request) (string, string, []byte, error) {
 	}
 }
 
+// bodyError is the answer to a failed read of a request body: 413 over the
+// limit, 408 past the deadline, 400 otherwise.
 func bodyError(err error, what string) error {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	var (
+		tooLarge *http.MaxBytesError
+		status   *statusError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
 		return errTooLarge(tooLarge.Limit)
+	case errors.As(err, &status):
+		return status
 	}
 	return invalid("%s: %v", what, err)
 }

@@ -2,7 +2,9 @@ package rest
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -144,5 +146,95 @@ func TestUploadBadInput(t *testing.T) {
 	x.do("GET", "/v1/agents/"+a.ID+"/archival-memory/search?query=x&tag_match_mode=some", nil, 422, nil)
 	if after, _ := x.n.Log.LastSeq(t.Context()); after != before {
 		t.Fatalf("bad searches appended %d events", after-before)
+	}
+}
+
+// flatePDF writes a one-page PDF whose Flate-compressed content stream shows
+// line n times: a small file with a great deal of text.
+func flatePDF(t *testing.T, line string, n int) []byte {
+	t.Helper()
+	var content bytes.Buffer
+	zw := zlib.NewWriter(&content)
+	op := []byte("(" + line + ") Tj T*\n")
+	zw.Write([]byte("BT\n"))
+	for range n {
+		zw.Write(op)
+	}
+	zw.Write([]byte("ET\n"))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	var offsets []int
+	for _, body := range []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+		fmt.Sprintf("<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream", content.Len(), content.Bytes()),
+	} {
+		if b.Len() == 0 {
+			b.WriteString("%PDF-1.4\n")
+		}
+		offsets = append(offsets, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offsets), body)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
+	for _, o := range offsets {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
+	return b.Bytes()
+}
+
+// TestUploadTextLimit uploads a 120 KB PDF whose content expands to 40 MB
+// (the kind of file that once loaded 34,240 passages): the file fails with
+// a message naming the limit, its job fails, and no passage is stored. A
+// small PDF in the same folder still loads.
+func TestUploadTextLimit(t *testing.T) {
+	x := newHarness(t, Config{})
+	src := x.source("docs")
+	upload := func(name string, data []byte) api.FileMetadata {
+		t.Helper()
+		code, body := x.upload("/v1/folders/"+src.ID+"/upload", name, "application/pdf", data)
+		if code != 200 {
+			t.Fatalf("upload %s = %d %s", name, code, body)
+		}
+		f := decodeAs[api.FileMetadata](t, body)
+		deadline := time.Now().Add(30 * time.Second)
+		for f.ProcessingStatus != "completed" && f.ProcessingStatus != "error" {
+			if time.Now().After(deadline) {
+				t.Fatalf("file stuck: %+v", f)
+			}
+			time.Sleep(20 * time.Millisecond)
+			x.do("GET", "/v1/folders/"+src.ID+"/files/"+f.ID, nil, 200, &f)
+		}
+		return f
+	}
+	const line = "All work and no play makes Jack a dull boy."
+	bomb := flatePDF(t, line, 800_000)
+	f := upload("bomb.pdf", bomb)
+	if f.ProcessingStatus != "error" || f.ErrorMessage == nil || !strings.Contains(*f.ErrorMessage, "extracted text is over") {
+		t.Fatalf("bomb.pdf: status %q, error %v", f.ProcessingStatus, f.ErrorMessage)
+	}
+	t.Logf("%d-byte PDF: %s", len(bomb), *f.ErrorMessage)
+	var jobs []api.Job
+	x.do("GET", "/v1/jobs/", nil, 200, &jobs)
+	if len(jobs) != 1 || jobs[0].Status != api.JobFailed {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	ok := upload("small.pdf", flatePDF(t, line, 100))
+	if ok.ProcessingStatus != "completed" {
+		t.Fatalf("small.pdf: %+v", ok)
+	}
+	var passages []api.Passage
+	x.do("GET", "/v1/folders/"+src.ID+"/passages", nil, 200, &passages)
+	for _, p := range passages {
+		if p.FileID == nil || *p.FileID != ok.ID {
+			t.Errorf("passage %s of file %v", p.ID, p.FileID)
+		}
+	}
+	if len(passages) == 0 {
+		t.Error("small.pdf has no passages")
 	}
 }

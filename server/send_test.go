@@ -19,7 +19,7 @@ import (
 	"github.com/engram-dev/engram/llmtest"
 )
 
-func startWithModel(t *testing.T) (*Server, *llmtest.Server, string) {
+func startWithModel(t *testing.T, edit ...func(*Config)) (*Server, *llmtest.Server, string) {
 	t.Helper()
 	script := llmtest.NewServer(t)
 	reg := llm.NewRegistry()
@@ -27,6 +27,9 @@ func startWithModel(t *testing.T) (*Server, *llmtest.Server, string) {
 	cfg := DefaultConfig(t.TempDir())
 	cfg.HTTPAddr, cfg.Node.NATSAddr, cfg.Node.SyncAlways = "127.0.0.1:0", "127.0.0.1:0", false
 	cfg.Node.Service.Providers = reg
+	for _, e := range edit {
+		e(&cfg)
+	}
 	s, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

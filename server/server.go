@@ -22,7 +22,22 @@ type Config struct {
 	HTTPAddr string // "host:port" of the REST API; port 0 picks a free port
 	Token    string // required of REST and NATS clients when set
 	Logger   *slog.Logger
+
+	// HTTP timeouts. Request headers must arrive within 10 s. A request
+	// body must arrive within BodyTimeout (zero: rest.DefaultBodyTimeout,
+	// 30 s), or UploadTimeout for a file upload (zero:
+	// rest.DefaultUploadTimeout, 10 minutes); the answer is then 408. A
+	// keep-alive connection left idle is closed after IdleTimeout (zero:
+	// DefaultIdleTimeout). Nothing bounds how long a response takes: an
+	// agent's step, or its SSE stream, runs as long as it needs.
+	BodyTimeout   time.Duration
+	UploadTimeout time.Duration
+	IdleTimeout   time.Duration
 }
+
+// DefaultIdleTimeout is how long an idle keep-alive connection is kept
+// when Config.IdleTimeout is zero.
+const DefaultIdleTimeout = 90 * time.Second
 
 // DefaultConfig is Letta's port on loopback, NATS clients on 4222 on
 // loopback, and durable writes.
@@ -98,10 +113,23 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	h := rest.NewHandler(n.Service, rest.Config{Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger})
+	h := rest.NewHandler(n.Service, rest.Config{
+		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger,
+		BodyTimeout: cfg.BodyTimeout, UploadTimeout: cfg.UploadTimeout,
+	})
+	idle := cfg.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
 	s := &Server{
 		Node: n, URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
-		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+		// No ReadTimeout: the REST handler gives each body a deadline of its
+		// own, longer for uploads (see rest's body.go). No WriteTimeout: a
+		// step, or its SSE stream, takes as long as it takes.
+		http: &http.Server{
+			Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
