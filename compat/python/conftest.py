@@ -8,6 +8,8 @@ the whole session; it is stopped by closing its stdin when the session ends.
     model       the scripted model: script(*steps), pending(), requests();
                 a test that leaves scripted steps unconsumed errors at teardown
     letta05     Letta 0.5's RESTClient: letta.create_client(base_url=engram_url + "/letta-0.5")
+    letta051    Letta 0.5.1's RESTClient (in .venv051, where letta is 0.5.1):
+                letta.create_client(base_url=engram_url + "/letta-0.5.1")
     sdk         the modern SDK: letta_client.Letta(base_url=engram_url)
     unique      unique(prefix) -> a name no other test uses
 
@@ -54,6 +56,18 @@ def letta05(engram_url):
     from letta import create_client  # slow to import; only tests that use it pay
 
     return create_client(base_url=engram_url + "/letta-0.5", token=engramtest.TOKEN)
+
+
+@pytest.fixture(scope="session")
+def letta051(engram_url):
+    """Letta 0.5.1's own client, unchanged apart from its base URL. Only the
+    0.5.1 venv (.venv051) has letta 0.5.1; the import is lazy, so the other
+    venv never builds this fixture."""
+    import letta
+    from letta import create_client
+
+    assert letta.__version__ == "0.5.1", f"letta {letta.__version__} is installed; the 0.5.1 tests run in .venv051"
+    return create_client(base_url=engram_url + "/letta-0.5.1", token=engramtest.TOKEN)
 
 
 @pytest.fixture(scope="session")
