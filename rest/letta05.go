@@ -3,12 +3,14 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/api/letta05"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/service"
 )
 
 // Prefix05 is where Letta 0.5's API is served: a 0.5 client (0.5.5) is
@@ -606,23 +608,72 @@ func (h *handler) listAgentSources05(r *http.Request) (any, error) {
 	return a.Sources, nil
 }
 
-// listArchival05 serves 0.5's archival listing: before and after are
-// passage ids, limit defaults to 1000 (0.5's client default), oldest first.
+// listArchival05 serves 0.5's archival listing: the agent's passages and
+// those of its attached sources (0.5 copied a source's passages into the
+// agent on attach; engram shares them, and lists them the same), oldest
+// first; before and after are passage ids, limit defaults to 1000 (0.5's
+// client default).
 func (h *handler) listArchival05(r *http.Request) (any, error) {
 	q := queryOf(r)
 	p := q.page()
 	if q.err != nil {
 		return nil, q.err
 	}
-	if p.Limit == 0 {
+	if p.Limit <= 0 {
 		p.Limit = 1000
 	}
-	p.Order = "asc"
-	out, err := h.svc.ListArchival(r.Context(), r.PathValue("agent_id"), p)
+	ctx := r.Context()
+	id := r.PathValue("agent_id")
+	a, err := h.svc.GetAgent(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return mapSlice(out, passage05), nil
+	all, err := everyPassage(func(p api.Page) ([]api.Passage, error) { return h.svc.ListArchival(ctx, id, p) })
+	if err != nil {
+		return nil, err
+	}
+	for _, src := range a.Sources {
+		ps, err := everyPassage(func(p api.Page) ([]api.Passage, error) { return h.svc.ListSourcePassages(ctx, src.ID, p) })
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ps...)
+	}
+	slices.SortStableFunc(all, func(x, y api.Passage) int { return x.CreatedAt.Compare(y.CreatedAt) })
+	start, end := 0, len(all)
+	for i, ps := range all {
+		if p.After != "" && ps.ID == p.After {
+			start = i + 1
+		}
+		if p.Before != "" && ps.ID == p.Before {
+			end = i
+		}
+	}
+	if start > end {
+		start = end
+	}
+	all = all[start:end]
+	if len(all) > p.Limit {
+		all = all[:p.Limit]
+	}
+	return mapSlice(all, passage05), nil
+}
+
+// everyPassage reads a passage list to its end, a page at a time.
+func everyPassage(list func(api.Page) ([]api.Passage, error)) ([]api.Passage, error) {
+	var out []api.Passage
+	p := api.Page{Order: "asc", Limit: service.MaxPageLimit}
+	for {
+		page, err := list(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < p.Limit {
+			return out, nil
+		}
+		p.After = page[len(page)-1].ID
+	}
 }
 
 func (h *handler) insertArchival05(r *http.Request) (any, error) {
@@ -753,18 +804,29 @@ func (h *handler) updateBlock05(r *http.Request) (any, error) {
 	if name == nil {
 		name = req.Name
 	}
-	isTemplate := req.IsTemplate
-	if isTemplate == nil {
-		isTemplate = req.Template // 0.5.1
-	}
+	// 0.5's clients send every field of the block, defaults included
+	// (template false, 0.5.1 even copies the name into the label), so an
+	// update changes what 0.5's server meant to change: the value, the
+	// limit, a given name, description and metadata. Whether the block is a
+	// template and its label stay as they are.
 	b, err := h.svc.UpdateBlock(r.Context(), r.PathValue("block_id"), api.UpdateBlock{
-		Value: req.Value, Limit: req.Limit, TemplateName: name, IsTemplate: isTemplate,
-		Description: req.Description, OldMetadata: req.Metadata, Label: req.Label,
+		Value: req.Value, Limit: req.Limit, TemplateName: name, Description: req.Description,
+		OldMetadata: nonEmptyObject(req.Metadata),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return block05(b), nil
+}
+
+// nonEmptyObject keeps a metadata object only when it says something: {}
+// and null are what 0.5's clients send when nothing was set.
+func nonEmptyObject(raw json.RawMessage) json.RawMessage {
+	t := strings.TrimSpace(string(raw))
+	if t == "" || t == "null" || t == "{}" {
+		return nil
+	}
+	return raw
 }
 
 // deleteBlock05 answers the block as it was (0.5's client returns it).
@@ -801,6 +863,9 @@ func (h *handler) createTool05(r *http.Request) (any, error) {
 	var req letta05.CreateTool
 	if err := decode(r, &req); err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(req.SourceCode) == "" {
+		return nil, unprocessable("source_code is required")
 	}
 	if req.Name != nil && *req.Name != "" {
 		if t, err := h.svc.GetToolByName(r.Context(), *req.Name); err == nil && t.ToolType != "custom" {

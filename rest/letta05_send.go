@@ -14,8 +14,9 @@ import (
 
 // send05 answers 0.5's POST /v1/agents/{id}/messages: a LettaResponse of
 // 0.5's message types (or Message objects with return_message_object), or,
-// with stream_steps or stream_tokens, a stream of 0.5's chunks ending
-// "[DONE_GEN]", {"usage": …}, "[DONE]".
+// with stream_steps or stream_tokens, a stream of 0.5's chunks: each step's
+// items between "[DONE_GEN]" and "[DONE_STEP]", then {"usage": …} (not on
+// the 0.5.1 surface, whose reader has no such chunk) and "[DONE]".
 //
 // Letta 0.5's server refused stream_tokens without stream_steps, although
 // its own client sends exactly that for token streaming; engram streams.
@@ -102,9 +103,24 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 		// the id of the return that follows it.
 		held *letta05.LettaMessage
 	)
+	// Each step's items go out between "[DONE_GEN]" (the model's call
+	// returned) and "[DONE_STEP]" (after the function's return), as 0.5's
+	// server framed them.
+	stepOpen := false
+	send := func(v letta05.LettaMessage) {
+		if !stepOpen {
+			sse.raw("data: [DONE_GEN]\n\n")
+			stepOpen = true
+		}
+		sse.data(v)
+		if v.MessageType == letta05.FunctionReturnType {
+			sse.raw("data: [DONE_STEP]\n\n")
+			stepOpen = false
+		}
+	}
 	flush := func() {
 		if held != nil {
-			sse.data(*held)
+			send(*held)
 			held = nil
 		}
 	}
@@ -128,7 +144,7 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 			held = &v
 			return
 		}
-		sse.data(v)
+		send(v)
 	}
 	if isTrue(req.StreamTokens) {
 		opts.OnDelta = func(d agents.Delta) {
@@ -149,6 +165,9 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
 	mu.Lock()
 	flush()
+	if stepOpen {
+		sse.raw("data: [DONE_STEP]\n\n")
+	}
 	mu.Unlock()
 	if err != nil {
 		if !sse.started {
@@ -159,7 +178,6 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 		sse.raw("data: [DONE]\n\n")
 		return
 	}
-	sse.raw("data: [DONE_GEN]\n\n")
 	if !strings.HasPrefix(r.URL.Path, Prefix051+"/") { // 0.5.1's reader has no usage chunk
 		sse.data(map[string]letta05.Usage{"usage": usage05(resp.Usage)})
 	}

@@ -207,12 +207,12 @@ def test_stream_steps(client, agent, model):
     model.script(say("Streaming hello."))
     chunks = list(client.send_message(agent_id=agent.id, message="stream please", role="user", stream_steps=True))
     kinds = [type(c) for c in chunks]
-    assert kinds == [InternalMonologue, FunctionCallMessage, FunctionReturn,
+    assert kinds == [MessageStreamStatus, InternalMonologue, FunctionCallMessage, FunctionReturn,
                      MessageStreamStatus, LettaUsageStatistics, MessageStreamStatus]
-    assert json.loads(chunks[1].function_call.arguments) == {"message": "Streaming hello."}
-    assert chunks[1].function_call.function_call_id == chunks[2].function_call_id != ""
-    assert chunks[3] == MessageStreamStatus.done_generation and chunks[5] == MessageStreamStatus.done
-    assert chunks[4].step_count == 1
+    assert chunks[0] == MessageStreamStatus.done_generation and chunks[4] == MessageStreamStatus.done_step
+    assert json.loads(chunks[2].function_call.arguments) == {"message": "Streaming hello."}
+    assert chunks[2].function_call.function_call_id == chunks[3].function_call_id != ""
+    assert chunks[5].step_count == 1 and chunks[6] == MessageStreamStatus.done
 
 
 def test_stream_tokens(client, agent, model):
@@ -260,6 +260,11 @@ def test_humans_and_personas(client):
     assert hname in [x.template_name for x in client.list_humans()]
     assert client.update_human(h.id, text="First name: Grace Hopper").value == "First name: Grace Hopper"
     assert client.get_human(h.id).value == "First name: Grace Hopper"
+    # The client sends every field, is_template=False included; the block
+    # stays a template with its label.
+    again = client.get_human(h.id)
+    assert again.is_template and again.label == "human" and again.template_name == hname
+    assert h.id in [x.id for x in client.list_humans()]
     deleted = client.delete_human(h.id)
     assert deleted.id == h.id
     assert client.get_human(h.id) is None

@@ -243,7 +243,9 @@ def test_stream_steps(client, agent, model):
     assert json.loads(messages[1].function_call.arguments) == {"message": "Streaming hello."}
     assert messages[2].status == "success" and messages[2].function_call_id == messages[1].function_call.function_call_id
     assert chunks[-1] == MessageStreamStatus.done and statuses.count(MessageStreamStatus.done) == 1
-    assert MessageStreamStatus.done_generation in statuses
+    # 0.5's framing: [DONE_GEN] before the step's items, [DONE_STEP] after.
+    assert chunks[0] == MessageStreamStatus.done_generation
+    assert chunks[4] == MessageStreamStatus.done_step
     # The streamed step is stored like a plain one.
     history = client.get_messages(agent.id)
     assert any(m.role == "user" and "stream please" in (m.text or "") for m in history)
@@ -268,18 +270,21 @@ def test_stream_tokens(client, agent, model):
     assert chunks[-1] == MessageStreamStatus.done
 
 
-def test_stream_tokens_needs_stream_steps(client, agent, engram_url, model):
-    """send_message(stream_tokens=True) without stream_steps: 0.5.1's client
-    sends it as is, 0.5.1's server answered 400 ("stream_steps must be 'true'
-    if stream_tokens is 'true'") and ran nothing."""
-    before, asked = client.get_recall_memory_summary(agent.id).size, len(model.requests())
-    r = requests.post(f"{engram_url}/letta-0.5.1/v1/agents/{agent.id}/messages",
-                      headers={"Authorization": f"Bearer {TOKEN}"},
-                      json={"messages": [{"role": "user", "text": "hi"}], "stream_tokens": True})
-    assert r.status_code == 400, r.text
-    assert isinstance(r.json()["detail"], str) and r.json()["detail"]
-    assert len(model.requests()) == asked
-    assert client.get_recall_memory_summary(agent.id).size == before
+def test_stream_tokens_alone_streams(client, agent, model):
+    """send_message(stream_tokens=True) sends stream_tokens without
+    stream_steps. 0.5.1's server refused that (400 "stream_steps must be
+    'true' if stream_tokens is 'true'"), so its own client's token streaming
+    never worked; engram does what the caller asked and streams."""
+    from letta.schemas.enums import MessageStreamStatus
+    from letta.schemas.letta_message import FunctionCallMessage, InternalMonologue
+
+    model.script(say("Token hello.", thought="Tokens, one by one."))
+    chunks = list(client.send_message(agent_id=agent.id, message="tokens alone", role="user", stream_tokens=True))
+    thoughts = [c for c in chunks if isinstance(c, InternalMonologue)]
+    assert "".join(t.internal_monologue for t in thoughts) == "Tokens, one by one."
+    calls = [c for c in chunks if isinstance(c, FunctionCallMessage)]
+    assert json.loads(calls[0].function_call.arguments) == {"message": "Token hello."}
+    assert chunks[-1] == MessageStreamStatus.done
 
 
 def test_messages_and_update_message(client, agent, model):
