@@ -84,7 +84,7 @@ func samples() map[Type]Event {
 		TypeMessageReceived: &MessageReceived{MessageAppended: MessageAppended{
 			ID: "message-01JD000000000000000000000N", Role: "user", Text: "{\"type\": \"user_message\", \"message\": \"hi\"}",
 			Name: "ada", Otid: "client-otid-1",
-		}},
+		}, Key: "client-otid-1", Digest: "sha256:00ff"},
 		TypeFileCreated: &FileCreated{
 			ID: "file-01JD000000000000000000000F", Name: "docs/a.txt", OriginalName: "a.txt", MIME: "text/plain",
 			Size: 12, Digest: "sha256:00ff", Object: "file-01JD000000000000000000000F", JobID: "job-01JD000000000000000000000J",

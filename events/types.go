@@ -314,6 +314,13 @@ type PassageDeleted struct {
 // consume inputs without seeing the agents' own output.
 type MessageReceived struct {
 	MessageAppended
+	// Key, on the first input of a send made idempotent by its client (an
+	// Idempotency-Key, or the first message's otid), is that key: a send
+	// with the same key is the same send.
+	Key string `json:"key,omitempty"`
+	// Digest, beside Key, fingerprints the send's inputs, so that a key
+	// reused with another body is told apart from a retry.
+	Digest string `json:"digest,omitempty"`
 }
 
 // InputTaken records that a run took received messages into the agent's
