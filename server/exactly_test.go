@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -375,6 +376,61 @@ func TestEachInputGetsItsOwnReplyAfterRestart(t *testing.T) {
 	want := []turn{{"user", "A"}, {"user", "B"}, {"reply", "re: A"}, {"reply", "re: B"}}
 	if fmt.Sprint(h) != fmt.Sprint(want) {
 		t.Fatalf("history after restart %v; want %v", h, want)
+	}
+}
+
+// Defect 5 of issue 12: an input that is stored is answered, never refused
+// with 409, even when another input arrives while its run summarizes.
+func TestStoredInputIsNeverAnswered409(t *testing.T) {
+	script := llmtest.NewServer(t)
+	var (
+		overflow   atomic.Bool
+		summarized = make(chan struct{}, 1)
+	)
+	script.SetResponder(func(rec llmtest.Recorded) llmtest.Step {
+		if len(rec.Messages) > 0 && strings.Contains(rec.Messages[0].Content, "summarize") {
+			select {
+			case summarized <- struct{}{}:
+			default:
+			}
+			return llmtest.Step{Delay: time.Second, Content: "Ada and Sam talked."}
+		}
+		if newestInput(rec) == "A" && overflow.CompareAndSwap(true, false) {
+			return llmtest.Step{Overflow: true}
+		}
+		return echo(0)(rec)
+	})
+	s := startModelAt(t, t.TempDir(), script)
+	id := newAgent(t, s.URL)
+	for i := 0; i < 3; i++ {
+		if g := sendText(s.URL, id, fmt.Sprint("warm-up ", i), "", ""); g.code != 200 {
+			t.Fatal(g)
+		}
+	}
+	overflow.Store(true)
+	var a, b sent
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a = sendText(s.URL, id, "A", "otid-A", "")
+	}()
+	select {
+	case <-summarized:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never summarized")
+	}
+	go func() {
+		defer wg.Done()
+		b = sendText(s.URL, id, "B", "otid-B", "")
+	}()
+	wg.Wait()
+	if !a.answered("re: A") || !b.answered("re: B") {
+		t.Fatalf("A (its run summarized while B arrived): %v\nB: %v", a, b)
+	}
+	h := history(t, s.URL, id)
+	if count(h, "user", "A") != 1 || count(h, "reply", "re: A") != 1 || count(h, "reply", "re: B") != 1 {
+		t.Fatalf("history %v", h)
 	}
 }
 

@@ -774,14 +774,14 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		sc.state.Stream = opts.OnDelta
 		if w := sc.state.ContextWindow; w > 0 && attempt < 3 && s.contextTokens(sc.state) > w {
 			// The window is already full: summarize before asking the model.
-			if err := s.summarize(ctx, agentID, model, name); err != nil {
+			if err := s.summarize(ctx, agentID, model, name); err != nil && !fault.Is(err, fault.Conflict) {
 				return stepResult{}, err
 			}
-			continue
+			continue // a conflict: the agent changed; decide again from its new state
 		}
 		out, err := agents.Step(ctx, model, sc.state, env{s: s, agentID: agentID, now: now})
 		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
-			if serr := s.summarize(ctx, agentID, model, name); serr != nil {
+			if serr := s.summarize(ctx, agentID, model, name); serr != nil && !fault.Is(serr, fault.Conflict) {
 				return stepResult{}, serr
 			}
 			continue // the step again, on the shorter context
