@@ -26,9 +26,15 @@ import (
 // one answer.
 
 // echo is a model that answers each call with send_message "re: <text>",
-// where text is the newest user message in the context, after delay.
+// where text is the newest user message in the context, after delay. A call
+// whose context does not end with a user's message (a memory warning, a
+// summary request) gets a plain "noted", which says nothing to the user.
 func echo(delay time.Duration) func(llmtest.Recorded) llmtest.Step {
 	return func(rec llmtest.Recorded) llmtest.Step {
+		var env struct{ Type string }
+		if n := len(rec.Messages); n == 0 || json.Unmarshal([]byte(rec.Messages[n-1].Content), &env) != nil || env.Type != "user_message" {
+			return llmtest.Step{Delay: delay, Content: "noted"}
+		}
 		return llmtest.Step{Delay: delay, Content: "thinking", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: quoteArgs("re: " + newestInput(rec))}}}
 	}
 }
