@@ -465,3 +465,25 @@ func TestReusedKeyWithAnotherBodyIs422(t *testing.T) {
 		t.Fatalf("%d model calls; want 2", n)
 	}
 }
+
+// A send whose run failed does not hold up the agent's later sends, and is
+// not run again for them: its own resend runs it and gets its reply.
+func TestFailedSendWaitsForItsOwnRetry(t *testing.T) {
+	script := llmtest.NewServer(t, llmtest.Step{Status: 500})
+	script.SetResponder(echo(0))
+	s := startModelAt(t, t.TempDir(), script)
+	id := newAgent(t, s.URL)
+	if g := sendText(s.URL, id, "F", "otid-F", ""); g.code < 500 {
+		t.Fatalf("the failed run was answered %v", g)
+	}
+	if g := sendText(s.URL, id, "G", "otid-G", ""); !g.answered("re: G") || len(script.Requests()) != 2 {
+		t.Fatalf("the send after a failed one: %v after %d model calls", g, len(script.Requests()))
+	}
+	if g := sendText(s.URL, id, "F", "otid-F", ""); !g.answered("re: F") {
+		t.Fatalf("the failed send resent: %v", g)
+	}
+	h := history(t, s.URL, id)
+	if count(h, "user", "F") != 1 || count(h, "reply", "re: F") != 1 || count(h, "reply", "re: G") != 1 {
+		t.Fatalf("history %v", h)
+	}
+}

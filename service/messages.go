@@ -276,8 +276,9 @@ func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, 
 		return api.LettaResponse{}, unprocessable("the key %q was already used for a send with other messages; use a new key (or otid) for a new message", key)
 	}
 	// Process waits for the run the agent is in, then runs what no run took
-	// up to this input, in order.
-	if _, err := s.Process(ctx, agentID, ref.Seq, SendOptions{MaxSteps: opts.MaxSteps}); err != nil {
+	// up to this input, in order. Those inputs are stored: a run begun for
+	// them goes on if this client goes away, as it would on the worker.
+	if _, err := s.Process(context.WithoutCancel(ctx), agentID, ref.Seq, SendOptions{MaxSteps: opts.MaxSteps}); err != nil {
 		return api.LettaResponse{}, err
 	}
 	resp, err := s.reply(ctx, agentID, ref, opts.UseAssistantMessage)
