@@ -461,6 +461,10 @@ func TestReusedKeyWithAnotherBodyIs422(t *testing.T) {
 			t.Errorf("%s: the other body was stored: %v", tc.name, h)
 		}
 	}
+	// An otid names the send's command, so it is bounded as a key is.
+	if g := sendText(s.URL, id, "long", strings.Repeat("o", 256), ""); g.code != 422 {
+		t.Errorf("a 256-byte otid: %v; want 422", g)
+	}
 	if n := len(script.Requests()); n != 2 {
 		t.Fatalf("%d model calls; want 2", n)
 	}

@@ -95,6 +95,9 @@ func Inputs(req api.SendMessage) ([]Input, error) {
 			in.Name = *m.Name
 		}
 		if m.Otid != nil {
+			if len(*m.Otid) > MaxOtidLen {
+				return nil, unprocessable("messages[%d].otid is %d bytes long; the limit is %d", i, len(*m.Otid), MaxOtidLen)
+			}
 			in.Otid = *m.Otid
 		}
 		out = append(out, in)
