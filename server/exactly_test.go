@@ -129,6 +129,16 @@ func (s sent) String() string {
 	return fmt.Sprintf("%d %s", s.code, s.body)
 }
 
+// messagesOf lists the response's messages as id, type, date and text.
+func messagesOf(s sent) []string {
+	var out []string
+	for _, m := range s.resp.Messages {
+		b, _ := json.Marshal(m)
+		out = append(out, string(b))
+	}
+	return out
+}
+
 // sendText sends one user message, with an otid and an Idempotency-Key when
 // they are not empty.
 func sendText(url, agentID, text, otid, key string) sent {
@@ -209,6 +219,10 @@ func TestConcurrentSendsWithOneKeyStoreAndAnswerOnce(t *testing.T) {
 				if !g.answered("re: x") {
 					t.Errorf("send %d: %v", i, g)
 				}
+				// The same messages, as history shows them: ids, dates, contents.
+				if a, b := fmt.Sprint(messagesOf(got[0])), fmt.Sprint(messagesOf(g)); a != b {
+					t.Errorf("send %d answered other messages than send 0:\n%s\n%s", i, b, a)
+				}
 			}
 			h := history(t, s.URL, id)
 			if count(h, "user", "x") != 1 || count(h, "reply", "re: x") != 1 || len(script.Requests()) != 1 {
@@ -241,8 +255,9 @@ func TestResentSendsAnswerTheirOwnReply(t *testing.T) {
 		if !first[i].answered("re: " + text) {
 			t.Errorf("send %s: %v", text, first[i])
 		}
-		if again := sendText(s.URL, id, text, "otid-"+text, ""); !again.answered("re: " + text) {
-			t.Errorf("resent %s: %v", text, again)
+		if again := sendText(s.URL, id, text, "otid-"+text, ""); !again.answered("re: "+text) ||
+			fmt.Sprint(messagesOf(again)) != fmt.Sprint(messagesOf(first[i])) {
+			t.Errorf("resent %s: %v\nfirst answered %v", text, again, first[i])
 		}
 	}
 	// Resent while its run is still going: the resend waits for the reply.

@@ -885,7 +885,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			if m.Role == "user" {
 				continue // inputs are not echoed
 			}
-			env := events.Envelope{Time: now, Event: m}
+			env := events.Envelope{Time: c.now, Event: m}
 			for _, v := range messageViews(env) {
 				if !opts.UseAssistantMessage && v.MessageType == api.AssistantMessageType {
 					v = asToolCall(m, v)
