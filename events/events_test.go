@@ -96,6 +96,7 @@ func samples() map[Type]Event {
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},
 			Model:     "gpt-4o-mini", Otid: "otid-1",
+			Usage: &Usage{PromptTokens: 120, CompletionTokens: 12, TotalTokens: 132},
 		},
 	}
 }

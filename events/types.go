@@ -367,6 +367,16 @@ type MessageAppended struct {
 	// Stdout and Stderr, on a tool's return, are what the tool printed.
 	Stdout []string `json:"stdout,omitempty"`
 	Stderr []string `json:"stderr,omitempty"`
+	// Usage, on the assistant's message of a step, is what its model call
+	// cost, so that a resent send is answered with the usage the first got.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is the tokens one model call took.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
 }
 
 func (FileCreated) EventType() Type         { return TypeFileCreated }

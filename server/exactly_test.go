@@ -129,14 +129,16 @@ func (s sent) String() string {
 	return fmt.Sprintf("%d %s", s.code, s.body)
 }
 
-// messagesOf lists the response's messages as id, type, date and text.
+// messagesOf lists the response's messages (id, type, date and text), its
+// stop reason and its usage.
 func messagesOf(s sent) []string {
 	var out []string
 	for _, m := range s.resp.Messages {
 		b, _ := json.Marshal(m)
 		out = append(out, string(b))
 	}
-	return out
+	b, _ := json.Marshal([]any{s.resp.StopReason, s.resp.Usage})
+	return append(out, string(b))
 }
 
 // sendText sends one user message, with an otid and an Idempotency-Key when
@@ -219,7 +221,7 @@ func TestConcurrentSendsWithOneKeyStoreAndAnswerOnce(t *testing.T) {
 				if !g.answered("re: x") {
 					t.Errorf("send %d: %v", i, g)
 				}
-				// The same messages, as history shows them: ids, dates, contents.
+				// The same response: messages (ids, dates, contents), stop reason, usage.
 				if a, b := fmt.Sprint(messagesOf(got[0])), fmt.Sprint(messagesOf(g)); a != b {
 					t.Errorf("send %d answered other messages than send 0:\n%s\n%s", i, b, a)
 				}

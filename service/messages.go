@@ -520,6 +520,11 @@ func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref
 		seen = true
 		if m.Role == "assistant" {
 			resp.Usage.StepCount++
+			if u := m.Usage; u != nil {
+				resp.Usage.PromptTokens += u.PromptTokens
+				resp.Usage.CompletionTokens += u.CompletionTokens
+				resp.Usage.TotalTokens += u.TotalTokens
+			}
 		}
 		if m.Role == "user" || m.Role == "system" {
 			continue // a heartbeat or a warning that chained the run
@@ -822,7 +827,8 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		if input != nil {
 			add(&events.MessageAppended{Role: "user", Text: *input})
 		}
-		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Model: name}
+		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Model: name,
+			Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
 		for _, tc := range out.Assistant.ToolCalls {
 			am.ToolCalls = append(am.ToolCalls, events.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 		}
