@@ -321,6 +321,9 @@ type MessageReceived struct {
 	// Digest, beside Key, fingerprints the send's inputs, so that a key
 	// reused with another body is told apart from a retry.
 	Digest string `json:"digest,omitempty"`
+	// MaxSteps, on the first input of a send, is the most steps the client
+	// allows its run (0: the server's default).
+	MaxSteps int `json:"max_steps,omitempty"`
 }
 
 // InputTaken records that a run took received messages into the agent's
@@ -370,6 +373,9 @@ type MessageAppended struct {
 	// Usage, on the assistant's message of a step, is what its model call
 	// cost, so that a resent send is answered with the usage the first got.
 	Usage *Usage `json:"usage,omitempty"`
+	// StopReason, on the assistant's message of the last step of a send's
+	// run, is why the run ended there: end_turn or max_steps.
+	StopReason string `json:"stop_reason,omitempty"`
 }
 
 // Usage is the tokens one model call took.

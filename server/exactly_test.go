@@ -508,3 +508,22 @@ func TestFailedSendWaitsForItsOwnRetry(t *testing.T) {
 		t.Fatalf("history %v", h)
 	}
 }
+
+// A resend answers with the stop reason the first got: here the run stopped
+// at the client's max_steps, although the agent asked to go on.
+func TestResentSendKeepsItsStopReason(t *testing.T) {
+	script := llmtest.NewServer(t, llmtest.Step{Content: "noting", ToolCalls: []agents.ToolCall{
+		{Name: "core_memory_append", Arguments: `{"name":"human","content":"Likes tea","request_heartbeat":true}`}}})
+	s := startModelAt(t, t.TempDir(), script)
+	id := newAgent(t, s.URL)
+	body := map[string]any{"messages": []any{map[string]any{"role": "user", "content": "I like tea", "otid": "otid-tea"}}, "max_steps": 1}
+	var first, again api.LettaResponse
+	json.Unmarshal(call(t, "POST", s.URL+"/v1/agents/"+id+"/messages", body), &first)
+	json.Unmarshal(call(t, "POST", s.URL+"/v1/agents/"+id+"/messages", body), &again)
+	if first.StopReason.StopReason != "max_steps" {
+		t.Fatalf("first: stop reason %+v", first.StopReason)
+	}
+	if a, b := fmt.Sprint(messagesOf(sent{resp: first})), fmt.Sprint(messagesOf(sent{resp: again})); a != b {
+		t.Fatalf("resent:\n%s\nfirst:\n%s", b, a)
+	}
+}

@@ -424,6 +424,9 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 	}
 	opts.UseAssistantMessage = true // reports carry the assistant form; callers convert
 	opts.run = runOf(string(take[0].id))
+	if take[0].maxSteps > 0 { // the sender's limit, whoever runs it
+		opts.MaxSteps = take[0].maxSteps
+	}
 	resp, err := s.runFrom(ctx, agentID, model, name, nil, take, opts)
 	if err != nil {
 		return fail(err)
@@ -438,10 +441,11 @@ func runOf(inputID string) string { return events.DerivedID("run", inputID) }
 
 // taken is a client input a run takes into the context.
 type taken struct {
-	id     events.MessageID
-	seq    events.Seq
-	msg    agents.Message
-	stream bool // the sender asked for tokens as they are generated
+	id       events.MessageID
+	seq      events.Seq
+	msg      agents.Message
+	stream   bool // the sender asked for tokens as they are generated
+	maxSteps int  // on a send's first input: the most steps its client allows (0: the default)
 }
 
 // nextSend lists the inputs of the oldest send no run has taken, received
@@ -470,7 +474,11 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 			}
 			command = env.Command
 			if m, ok := events.AsMessage(env.Event); ok {
-				send = append(send, taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}, stream: m.StreamTokens})
+				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}, stream: m.StreamTokens}
+				if r, ok := env.Event.(*events.MessageReceived); ok {
+					in.maxSteps = r.MaxSteps
+				}
+				send = append(send, in)
 			}
 		}
 		i = j
@@ -520,6 +528,9 @@ func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref
 		seen = true
 		if m.Role == "assistant" {
 			resp.Usage.StepCount++
+			if m.StopReason != "" {
+				resp.StopReason.StopReason = m.StopReason
+			}
 			if u := m.Usage; u != nil {
 				resp.Usage.PromptTokens += u.PromptTokens
 				resp.Usage.CompletionTokens += u.CompletionTokens
@@ -586,7 +597,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			}
 			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Text: text, Name: in.Name, Otid: in.Otid, StreamTokens: opts.OnDelta != nil}}
 			if i == 0 {
-				ev.Key, ev.Digest = key, digest
+				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
 			}
 			d.add(c, agentAgg(agentID), ev)
 		}
@@ -727,7 +738,7 @@ func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Mode
 			resp.StopReason.StopReason = "max_steps"
 			return resp, nil
 		}
-		out, err := s.step(ctx, agentID, model, name, next, take, opts)
+		out, err := s.step(ctx, agentID, model, name, next, take, step+1 >= maxSteps, opts)
 		take = nil
 		if err != nil {
 			return resp, err
@@ -766,7 +777,8 @@ type stepResult struct {
 
 // step runs one model call and commits its events atomically. A conflict
 // with a concurrent write reloads and runs the step again.
-func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *string, take []taken, opts SendOptions) (stepResult, error) {
+// last says that the run may take no further step.
+func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *string, take []taken, last bool, opts SendOptions) (stepResult, error) {
 	for attempt := 0; ; attempt++ {
 		sc, err := s.loadContext(ctx, agentID)
 		if err != nil {
@@ -829,6 +841,11 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		}
 		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Model: name,
 			Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
+		if chains := (out.Warning && !sc.warned) || out.Failed || out.Heartbeat; opts.run != "" && !chains {
+			am.StopReason = "end_turn" // the run ends here (runFrom decides the same)
+		} else if opts.run != "" && last {
+			am.StopReason = "max_steps"
+		}
 		for _, tc := range out.Assistant.ToolCalls {
 			am.ToolCalls = append(am.ToolCalls, events.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 		}
