@@ -368,8 +368,8 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		}
 		own := take[len(take)-1].seq >= seq
 		o := opts
-		if !own { // an earlier send: its sender waits for it, not this caller
-			o.OnMessage, o.OnDelta = nil, nil
+		if !own { // an earlier send: its sender waits for it, not this caller, and set its limit
+			o.OnMessage, o.OnDelta, o.MaxSteps = nil, nil, 0
 		}
 		resp, err := s.runSend(ctx, agentID, take, o)
 		if err != nil {
