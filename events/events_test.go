@@ -88,7 +88,7 @@ func samples() map[Type]Event {
 		TypeMessageReceived: &MessageReceived{MessageAppended: MessageAppended{
 			ID: "message-01JD000000000000000000000N", Role: "user", Text: "{\"type\": \"user_message\", \"message\": \"hi\"}",
 			Name: "ada", Otid: "client-otid-1",
-		}},
+		}, Key: "client-otid-1", Digest: "sha256:00ff", MaxSteps: 5},
 		TypeFileCreated: &FileCreated{
 			ID: "file-01JD000000000000000000000F", Name: "docs/a.txt", OriginalName: "a.txt", MIME: "text/plain",
 			Size: 12, Digest: "sha256:00ff", Object: "file-01JD000000000000000000000F", JobID: "job-01JD000000000000000000000J",
@@ -105,6 +105,7 @@ func samples() map[Type]Event {
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},
 			Model:     "gpt-4o-mini", Otid: "otid-1",
+			Usage: &Usage{PromptTokens: 120, CompletionTokens: 12, TotalTokens: 132}, StopReason: "end_turn",
 		},
 	}
 }

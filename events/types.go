@@ -323,6 +323,16 @@ type PassageDeleted struct {
 // consume inputs without seeing the agents' own output.
 type MessageReceived struct {
 	MessageAppended
+	// Key, on the first input of a send made idempotent by its client (an
+	// Idempotency-Key, or the first message's otid), is that key: a send
+	// with the same key is the same send.
+	Key string `json:"key,omitempty"`
+	// Digest, beside Key, fingerprints the send's inputs, so that a key
+	// reused with another body is told apart from a retry.
+	Digest string `json:"digest,omitempty"`
+	// MaxSteps, on the first input of a send, is the most steps the client
+	// allows its run (0: the server's default).
+	MaxSteps int `json:"max_steps,omitempty"`
 }
 
 // MessageUpdated replaces the body of a stored message of the agent (0.5's
@@ -378,6 +388,19 @@ type MessageAppended struct {
 	// Stdout and Stderr, on a tool's return, are what the tool printed.
 	Stdout []string `json:"stdout,omitempty"`
 	Stderr []string `json:"stderr,omitempty"`
+	// Usage, on the assistant's message of a step, is what its model call
+	// cost, so that a resent send is answered with the usage the first got.
+	Usage *Usage `json:"usage,omitempty"`
+	// StopReason, on the assistant's message of the last step of a send's
+	// run, is why the run ended there: end_turn or max_steps.
+	StopReason string `json:"stop_reason,omitempty"`
+}
+
+// Usage is the tokens one model call took.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
 }
 
 func (FileCreated) EventType() Type         { return TypeFileCreated }

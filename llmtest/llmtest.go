@@ -16,7 +16,8 @@
 // Every completion request, of either protocol, consumes the next [Step] of
 // the script, in order; a retry by the client is a request like any other and
 // consumes a step too. When the script is exhausted the server answers the
-// default step ([Server.SetDefault]), which is at first an HTTP 500 "script
+// step its responder computes from the request ([Server.SetResponder]), or
+// else the default step ([Server.SetDefault]), which is at first an HTTP 500 "script
 // exhausted" that asks the SDKs not to retry, so that a test that sends more
 // requests than it scripted fails at once. A request the real service would
 // reject as malformed (an unknown role, a tool result that answers no call,
@@ -150,6 +151,7 @@ type Server struct {
 	mu    sync.Mutex // guards the fields below
 	steps []Step
 	def   *Step
+	reply func(Recorded) Step
 	reqs  []Recorded
 	seq   int // numbers replies, for their IDs
 
@@ -201,6 +203,17 @@ func (s *Server) SetDefault(step *Step) {
 	s.def = &st
 }
 
+// SetResponder makes the server compute the step it answers from the
+// request, once the script is exhausted (before the default step): a reply
+// that depends on what was asked, for tests that send concurrently and
+// cannot know the order of model calls. f must be safe for concurrent use.
+// nil removes it.
+func (s *Server) SetResponder(f func(Recorded) Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reply = f
+}
+
 // Requests returns every request received so far, in order of arrival.
 func (s *Server) Requests() []Recorded {
 	s.mu.Lock()
@@ -229,6 +242,9 @@ func (s *Server) record(rec Recorded, consume bool) (Step, int) {
 		st := s.steps[0]
 		s.steps = s.steps[1:]
 		return st, s.seq
+	}
+	if s.reply != nil {
+		return s.reply(rec), s.seq
 	}
 	if s.def != nil {
 		return *s.def, s.seq

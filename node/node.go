@@ -210,7 +210,11 @@ func (n *Node) answer(ctx context.Context, agentID string, data []byte) []byte {
 	if err != nil {
 		return fail(err)
 	}
-	resp, err := n.Service.SendMessage(ctx, agentID, inputs, service.SendOptions{UseAssistantMessage: true})
+	opts := service.SendOptions{UseAssistantMessage: true}
+	if len(inputs) > 0 {
+		opts.Key = inputs[0].Otid // a resend with the same otid is the same send
+	}
+	resp, err := n.Service.SendMessage(ctx, agentID, inputs, opts)
 	if err != nil {
 		return fail(err)
 	}

@@ -118,8 +118,19 @@ func (s *State) applyAgent(env events.Envelope) {
 	case *events.MessageReceived:
 		// Recall memory holds it at once; the context window only when a
 		// run takes it (InputTaken), so queued inputs wait their turn.
-		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true})
+		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true}
+		a.Messages = append(a.Messages, ref)
+		a.Pending = append(a.Pending, ref)
+		for _, k := range [...]string{e.Key, e.Otid} {
+			if _, dup := a.Keys[k]; k != "" && !dup {
+				if a.Keys == nil {
+					a.Keys = map[string]Ref{}
+				}
+				a.Keys[k] = ref
+			}
+		}
 	case *events.InputTaken:
+		a.Pending = slices.DeleteFunc(a.Pending, func(r Ref) bool { return slices.Contains(e.IDs, events.MessageID(r.ID)) })
 		for _, id := range e.IDs {
 			for i := len(a.Messages) - 1; i >= 0; i-- {
 				if r := a.Messages[i]; r.ID == string(id) {

@@ -28,7 +28,7 @@ type Log interface {
 // snapshotName names this projection's snapshot; bump the suffix when the
 // State layout changes incompatibly, so old snapshots are ignored (the log
 // replays instead).
-const snapshotName = "projections-v1"
+const snapshotName = "projections-v2" // v2: Agent.Keys and Agent.Pending
 
 // Config tunes a Projection. Zero values take the defaults shown.
 type Config struct {

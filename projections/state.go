@@ -69,6 +69,12 @@ type Agent struct {
 	StateSeq        events.Seq // the last event that changed the agent other than a queued input
 	Passages        []Ref      // archival memory, in insertion order
 	Messages        []Ref      // recall memory, in insertion order
+	// Keys finds a client's input by the key that makes its send idempotent
+	// (MessageReceived.Key) and by its otid: the first input so named. Nil
+	// until the agent receives one.
+	Keys map[string]Ref
+	// Pending are the client inputs no run has taken yet, in arrival order.
+	Pending []Ref
 }
 
 // Ref locates a passage or message body in the log.

@@ -179,3 +179,52 @@ func TestApplyPacked(t *testing.T) {
 		t.Fatalf("Done(c2) = %d, %v", seq, ok)
 	}
 }
+
+// An agent finds a client's input by its send's key or its otid, and lists
+// the inputs no run has taken, in order, whichever runs took others; both
+// survive a snapshot.
+func TestInputsByKeyAndPending(t *testing.T) {
+	st := NewState()
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	seq := events.Seq(0)
+	apply := func(ev events.Event) {
+		seq++
+		st.Apply(events.Envelope{Seq: seq, Aggregate: agg, Command: fmt.Sprint("cmd-", seq), Event: ev})
+	}
+	input := func(id, otid, key string) *events.MessageReceived {
+		return &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: "user", Text: id, Otid: otid}, Key: key}
+	}
+	apply(&events.AgentCreated{ID: "agent-1", Name: "a"})
+	apply(input("message-1", "o1", "k1"))
+	apply(input("message-2", "o2", ""))
+	apply(input("message-3", "", ""))
+	apply(input("message-4", "o1", "")) // a reused otid names the first input
+	apply(&events.InputTaken{IDs: []events.MessageID{"message-2"}})
+
+	check := func(st *State, when string) {
+		t.Helper()
+		a := st.Agents["agent-1"]
+		for key, want := range map[string]string{"k1": "message-1", "o1": "message-1", "o2": "message-2"} {
+			if got := a.Keys[key]; got.ID != want || got.Seq == 0 {
+				t.Errorf("%s: key %s finds %+v; want %s", when, key, got, want)
+			}
+		}
+		var pending []string
+		for _, r := range a.Pending {
+			pending = append(pending, r.ID)
+		}
+		if fmt.Sprint(pending) != "[message-1 message-3 message-4]" {
+			t.Errorf("%s: pending %v", when, pending)
+		}
+	}
+	check(st, "applied")
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewState()
+	if err := gob.NewDecoder(&buf).Decode(restored); err != nil {
+		t.Fatal(err)
+	}
+	check(restored, "restored")
+}

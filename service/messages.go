@@ -1,7 +1,10 @@
 package service
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -42,6 +45,8 @@ type SendOptions struct {
 	// agent runs nothing and answers with what the first one produced. The
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
+
+	run string // the run the messages a step stores belong to (runOf), if any
 }
 
 // Inputs converts a SendMessage body into inputs, refusing malformed ones.
@@ -90,6 +95,9 @@ func Inputs(req api.SendMessage) ([]Input, error) {
 			in.Name = *m.Name
 		}
 		if m.Otid != nil {
+			if len(*m.Otid) > MaxOtidLen {
+				return nil, unprocessable("messages[%d].otid is %d bytes long; the limit is %d", i, len(*m.Otid), MaxOtidLen)
+			}
 			in.Otid = *m.Otid
 		}
 		out = append(out, in)
@@ -130,25 +138,26 @@ func (s *Service) mailbox(agentID string) *sync.Mutex {
 // fails. The messages are appended first, so an accepted message is never
 // lost; the node that owns the agent's partition runs it (Process) and
 // reports each message as its step commits. One agent answers one send at
-// a time, in arrival order.
+// a time, in arrival order, each send with a run of its own.
+//
+// A send with a key (SendOptions.Key) is stored once: a send with a key
+// already used on this agent, however long ago and however many sends ago,
+// stores nothing and answers with the reply of the first, waiting for its
+// run if it still goes (and running it, if it failed before). The same key
+// with other inputs is refused as unprocessable.
 func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Input, opts SendOptions) (api.LettaResponse, error) {
 	if _, err := s.GetAgent(ctx, agentID); err != nil {
 		return api.LettaResponse{}, err
 	}
+	var digest string
 	if opts.Key != "" {
-		resp, seq, ok, err := s.replaySend(ctx, agentID, opts.Key, opts.UseAssistantMessage)
-		if err != nil {
-			return resp, err
+		digest = sendDigest(inputs)
+		if _, ok := s.sentWith(agentID, opts.Key); ok {
+			return s.answerAgain(ctx, agentID, opts.Key, digest, opts)
 		}
-		if ok && resp.Usage.StepCount > 0 {
-			return resp, nil
-		}
-		if ok { // accepted before, never answered (a failed or interrupted run): answer it now
-			return s.Process(ctx, agentID, seq, opts)
-		}
-		if len(inputs) > 0 && inputs[0].Otid == "" {
-			inputs[0].Otid = opts.Key
-		}
+		// The command is named by the key, so that concurrent copies of the
+		// send decide the same ids and the log stores one of them.
+		ctx = WithIdempotencyKey(ctx, opts.Key)
 	}
 	if _, _, err := s.modelFor(agentID); err != nil {
 		return api.LettaResponse{}, err
@@ -159,9 +168,12 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		ids[i] = c.newID(events.PrefixMessage)
 	}
 	if s.cfg.Runs == nil { // no workers: run here
-		seq, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts)
+		seq, appended, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts.Key, digest, opts)
 		if err != nil {
 			return api.LettaResponse{}, err
+		}
+		if !appended {
+			return s.answerAgain(ctx, agentID, opts.Key, digest, opts)
 		}
 		return s.Process(ctx, agentID, seq, opts)
 	}
@@ -182,9 +194,18 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot watch the run")
 	}
 	defer stop()
-	if _, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts); err != nil {
+	_, appended, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts.Key, digest, opts)
+	if err != nil {
 		return api.LettaResponse{}, err
 	}
+	if !appended {
+		// A copy of this send stored it first (it was in the log when this
+		// call decided), and its run may have reported already.
+		stop()
+		return s.answerAgain(ctx, agentID, opts.Key, digest, opts)
+	}
+	// Whoever runs the input reports after the projection applied it, which
+	// is after this call found it missing: every report comes after the watch.
 	resp := api.LettaResponse{Messages: []api.LettaMessage{}}
 	for {
 		select {
@@ -213,6 +234,66 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 			}
 		}
 	}
+}
+
+// sendDigest fingerprints a send's inputs.
+func sendDigest(inputs []Input) string {
+	type part struct{ Role, Text, Name string } // not the otid: a key's resend may carry new ones
+	parts := make([]part, len(inputs))
+	for i, in := range inputs {
+		parts[i] = part{in.Role, in.Text, in.Name}
+	}
+	b, _ := json.Marshal(parts)
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// sentWith finds the first input of the send stored under key.
+func (s *Service) sentWith(agentID, key string) (projections.Ref, bool) {
+	var (
+		ref projections.Ref
+		ok  bool
+	)
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			ref, ok = a.Keys[key]
+		}
+	})
+	return ref, ok
+}
+
+// answerAgain answers a send whose key is stored already: with the reply
+// of the stored send, once its run has ended. If no run took it yet (it
+// waits its turn, or its run failed), it runs now, after the agent's earlier
+// inputs.
+func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, opts SendOptions) (api.LettaResponse, error) {
+	ref, ok := s.sentWith(agentID, key)
+	if !ok {
+		return api.LettaResponse{}, fault.E(fault.Internal, "the send with key %q is not in the projection", key)
+	}
+	env, err := s.load(ctx, ref)
+	if err != nil {
+		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+	}
+	if in, isInput := env.Event.(*events.MessageReceived); isInput && in.Digest != "" && in.Digest != digest {
+		return api.LettaResponse{}, unprocessable("the key %q was already used for a send with other messages; use a new key (or otid) for a new message", key)
+	}
+	// Process waits for the run the agent is in, then runs what no run took
+	// up to this input, in order. Those inputs are stored: a run begun for
+	// them goes on if this client goes away, as it would on the worker.
+	if _, err := s.Process(context.WithoutCancel(ctx), agentID, ref.Seq, SendOptions{MaxSteps: opts.MaxSteps}); err != nil {
+		return api.LettaResponse{}, err
+	}
+	resp, err := s.reply(ctx, agentID, ref, opts.UseAssistantMessage)
+	if err != nil {
+		return resp, err
+	}
+	if opts.OnMessage != nil {
+		for _, m := range resp.Messages {
+			opts.OnMessage(m)
+		}
+	}
+	return resp, nil
 }
 
 // RunBus carries a run's progress from the node that runs an agent to the
@@ -260,11 +341,15 @@ func derefString(s *string) string {
 	return *s
 }
 
-// Process runs an agent on the client input at seq, unless a run already
-// took it: every input received up to seq and not yet taken, and the inputs
-// sent together with it, join the context in one step. The node that owns
-// the agent's partition calls it for each input it is delivered; reports
-// go to the run bus (when there is one) under each taken input's id.
+// Process answers the client inputs of an agent that no run has taken, up
+// to the one at seq: the oldest send first, each send's inputs in a run of
+// their own, after the run already going, if any. The node that owns the
+// agent's partition calls it for each input it is delivered; reports go to
+// the run bus (when there is one) under each taken input's id. It returns
+// the response to the send of the input at seq (empty if another call ran
+// it) or the failure of its run. An earlier send whose run failed in this
+// process is left to its own retry (or to the next start), not run again
+// for a later one.
 func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, opts SendOptions) (api.LettaResponse, error) {
 	// The input may reach this worker before the projection has it.
 	if err := s.proj.WaitFor(ctx, seq); err != nil {
@@ -273,10 +358,33 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 	mb := s.mailbox(agentID)
 	mb.Lock()
 	defer mb.Unlock()
-	take, err := s.untaken(ctx, agentID, seq)
-	if err != nil || len(take) == 0 {
-		return api.LettaResponse{Messages: []api.LettaMessage{}}, err
+	for {
+		take, err := s.nextSend(ctx, agentID, seq)
+		if err != nil {
+			return api.LettaResponse{}, err
+		}
+		if len(take) == 0 {
+			return api.LettaResponse{Messages: []api.LettaMessage{}}, nil
+		}
+		own := take[len(take)-1].seq >= seq
+		o := opts
+		if !own { // an earlier send: its sender waits for it, not this caller, and set its limit
+			o.OnMessage, o.OnDelta, o.MaxSteps = nil, nil, 0
+		}
+		resp, err := s.runSend(ctx, agentID, take, o)
+		if err != nil {
+			s.failed.Store(take[0].id, true)
+		} else {
+			s.failed.Delete(take[0].id)
+		}
+		if own || ctx.Err() != nil {
+			return resp, err
+		}
 	}
+}
+
+// runSend runs the agent on one send's inputs until the chain ends.
+func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opts SendOptions) (api.LettaResponse, error) {
 	report := func(r runReport) {
 		if s.cfg.Runs == nil {
 			return
@@ -315,6 +423,10 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		}
 	}
 	opts.UseAssistantMessage = true // reports carry the assistant form; callers convert
+	opts.run = runOf(string(take[0].id))
+	if take[0].maxSteps > 0 { // the sender's limit, whoever runs it
+		opts.MaxSteps = take[0].maxSteps
+	}
 	resp, err := s.runFrom(ctx, agentID, model, name, nil, take, opts)
 	if err != nil {
 		return fail(err)
@@ -323,103 +435,110 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 	return resp, nil
 }
 
+// runOf names the run that answers the send whose first input is inputID:
+// every message the run stores carries it (MessageAppended.RunID).
+func runOf(inputID string) string { return events.DerivedID("run", inputID) }
+
 // taken is a client input a run takes into the context.
 type taken struct {
-	id     events.MessageID
-	msg    agents.Message
-	stream bool // the sender asked for tokens as they are generated
+	id       events.MessageID
+	seq      events.Seq
+	msg      agents.Message
+	stream   bool // the sender asked for tokens as they are generated
+	maxSteps int  // on a send's first input: the most steps its client allows (0: the default)
 }
 
-// untaken lists the inputs a run for the input at seq takes: those received
-// up to seq and not taken yet, then those sent in the same command after it.
-func (s *Service) untaken(ctx context.Context, agentID string, seq events.Seq) ([]taken, error) {
-	var refs []projections.Ref
+// nextSend lists the inputs of the oldest send no run has taken, received
+// up to seq: its first input and those sent in the same command. A send
+// whose run failed in this process is passed over, unless it holds seq.
+func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) ([]taken, error) {
+	var pending []projections.Ref
 	s.read(func(st *projections.State) {
-		a := st.Agents[events.AgentID(agentID)]
-		if a == nil || seq <= a.Taken {
-			return
-		}
-		for i := len(a.Messages) - 1; i >= 0 && a.Messages[i].Seq > a.Taken; i-- {
-			if a.Messages[i].Input {
-				refs = append(refs, a.Messages[i])
-			}
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			pending = append(pending, a.Pending...)
 		}
 	})
-	slices.Reverse(refs)
-	var (
-		out     []taken
-		command string
-	)
-	for _, r := range refs {
-		env, err := s.load(ctx, r)
-		if err != nil {
-			return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
-		}
-		if r.Seq == seq {
+	for i := 0; i < len(pending) && pending[i].Seq <= seq; {
+		var (
+			send    []taken
+			command string
+		)
+		j := i
+		for ; j < len(pending); j++ { // the inputs of one send are stored together
+			env, err := s.load(ctx, pending[j])
+			if err != nil {
+				return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+			}
+			if j > i && env.Command != command {
+				break
+			}
 			command = env.Command
+			if m, ok := events.AsMessage(env.Event); ok {
+				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}, stream: m.StreamTokens}
+				if r, ok := env.Event.(*events.MessageReceived); ok {
+					in.maxSteps = r.MaxSteps
+				}
+				send = append(send, in)
+			}
 		}
-		if r.Seq > seq && env.Command != command {
-			break
-		}
-		m, ok := events.AsMessage(env.Event)
-		if !ok {
+		i = j
+		if len(send) == 0 {
 			continue
 		}
-		out = append(out, taken{id: m.ID, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}, stream: m.StreamTokens})
+		if _, failed := s.failed.Load(send[0].id); failed && send[len(send)-1].seq < seq {
+			continue
+		}
+		return send, nil
 	}
-	if command == "" {
-		return nil, nil // seq is not an untaken input
-	}
-	return out, nil
+	return nil, nil
 }
 
-// replayWindow is how many recent messages a retried send is looked for in.
-const replayWindow = 500
-
-// replaySend finds an earlier send with the same key and rebuilds its
-// response from the log: what the agent produced after that input, up to
-// the next input from a client.
-func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssistant bool) (api.LettaResponse, events.Seq, bool, error) {
+// reply rebuilds, from the log, the response to the send whose first input
+// is at ref: the messages its run stored, in order.
+func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref, useAssistant bool) (api.LettaResponse, error) {
 	var refs []projections.Ref
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			refs = append(refs, a.Messages[max(0, len(a.Messages)-replayWindow):]...)
+			i, _ := slices.BinarySearchFunc(a.Messages, ref.Seq, func(r projections.Ref, seq events.Seq) int { return cmp.Compare(r.Seq, seq) })
+			refs = append(refs, a.Messages[i:]...)
 		}
 	})
-	start := -1
-	var envs []events.Envelope
-	for i := len(refs) - 1; i >= 0 && start < 0; i-- {
-		env, err := s.load(ctx, refs[i])
-		if err != nil {
-			return api.LettaResponse{}, 0, false, fault.Wrap(fault.Unavailable, err, "cannot read the log")
-		}
-		envs = append(envs, env)
-		if m, ok := events.AsMessage(env.Event); ok && m.Otid == key && (m.Role == "user" || m.Role == "system") {
-			start = i
-		}
-	}
-	if start < 0 {
-		return api.LettaResponse{}, 0, false, nil
-	}
-	slices.Reverse(envs) // oldest first: the keyed input, then what followed
+	run := runOf(ref.ID)
 	resp := api.LettaResponse{
 		Messages:   []api.LettaMessage{},
 		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
 		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
 	}
-	for _, env := range envs[1:] {
-		m, ok := events.AsMessage(env.Event)
-		if !ok {
+	seen := false
+	for _, r := range refs {
+		if r.Input {
 			continue
 		}
-		if m.Otid != "" || (m.Role == "user" && strings.Contains(m.Text, `"type": "user_message"`)) {
-			break // the next client input
+		env, err := s.load(ctx, r)
+		if err != nil {
+			return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
+		m, ok := events.AsMessage(env.Event)
+		if !ok || m.RunID != run {
+			if ok && seen && m.RunID != "" {
+				break // the next run: runs of one agent do not overlap
+			}
+			continue
+		}
+		seen = true
 		if m.Role == "assistant" {
 			resp.Usage.StepCount++
+			if m.StopReason != "" {
+				resp.StopReason.StopReason = m.StopReason
+			}
+			if u := m.Usage; u != nil {
+				resp.Usage.PromptTokens += u.PromptTokens
+				resp.Usage.CompletionTokens += u.CompletionTokens
+				resp.Usage.TotalTokens += u.TotalTokens
+			}
 		}
 		if m.Role == "user" || m.Role == "system" {
-			continue
+			continue // a heartbeat or a warning that chained the run
 		}
 		for _, v := range messageViews(env) {
 			if !useAssistant && v.MessageType == api.AssistantMessageType {
@@ -428,7 +547,7 @@ func (s *Service) replaySend(ctx context.Context, agentID, key string, useAssist
 			resp.Messages = append(resp.Messages, v)
 		}
 	}
-	return resp, refs[start].Seq, true, nil
+	return resp, nil
 }
 
 // modelFor finds the model an agent runs on, or says what to configure.
@@ -456,12 +575,18 @@ func (s *Service) modelFor(agentID string) (agents.Model, string, error) {
 	return m, name, nil
 }
 
-// appendInputs stores the client's messages before anything runs.
-// It returns the sequence of the last one.
-func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, inputs []Input, ids []string, opts SendOptions) (events.Seq, error) {
-	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
-		if _, err := s.lookupAgent(st, agentID); err != nil {
+// appendInputs stores the client's messages before anything runs, the
+// first with the send's key and digest when it has a key. It returns the
+// sequence of the last one, and whether this call stored them (false: a
+// send with the same key was stored already).
+func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, inputs []Input, ids []string, key, digest string, opts SendOptions) (events.Seq, bool, error) {
+	appended, err := s.execAppend(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+		a, err := s.lookupAgent(st, agentID)
+		if err != nil {
 			return err
+		}
+		if _, dup := a.Keys[key]; key != "" && dup {
+			return errNothing
 		}
 		d.expectAt(st, agentAgg(agentID))
 		for i, in := range inputs {
@@ -470,13 +595,16 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			if in.Role == "system" {
 				role, text = "system", agents.SystemAlert(in.Text, c.now)
 			}
-			id := ids[i]
-			d.add(c, agentAgg(agentID), &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: role, Text: text, Name: in.Name, Otid: in.Otid, StreamTokens: opts.OnDelta != nil}})
+			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Text: text, Name: in.Name, Otid: in.Otid, StreamTokens: opts.OnDelta != nil}}
+			if i == 0 {
+				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
+			}
+			d.add(c, agentAgg(agentID), ev)
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, err
+	if err != nil || !appended {
+		return 0, false, err
 	}
 	var seq events.Seq
 	s.read(func(st *projections.State) {
@@ -489,7 +617,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			}
 		}
 	})
-	return seq, nil
+	return seq, true, nil
 }
 
 // stepContext is what a step reads, loaded from the projection and the log.
@@ -610,7 +738,7 @@ func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Mode
 			resp.StopReason.StopReason = "max_steps"
 			return resp, nil
 		}
-		out, err := s.step(ctx, agentID, model, name, next, take, opts)
+		out, err := s.step(ctx, agentID, model, name, next, take, step+1 >= maxSteps, opts)
 		take = nil
 		if err != nil {
 			return resp, err
@@ -649,7 +777,8 @@ type stepResult struct {
 
 // step runs one model call and commits its events atomically. A conflict
 // with a concurrent write reloads and runs the step again.
-func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *string, take []taken, opts SendOptions) (stepResult, error) {
+// last says that the run may take no further step.
+func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *string, take []taken, last bool, opts SendOptions) (stepResult, error) {
 	for attempt := 0; ; attempt++ {
 		sc, err := s.loadContext(ctx, agentID)
 		if err != nil {
@@ -666,14 +795,14 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		sc.state.Stream = opts.OnDelta
 		if w := sc.state.ContextWindow; w > 0 && attempt < 3 && s.contextTokens(sc.state) > w {
 			// The window is already full: summarize before asking the model.
-			if err := s.summarize(ctx, agentID, model, name); err != nil {
+			if err := s.summarize(ctx, agentID, model, name); err != nil && !fault.Is(err, fault.Conflict) {
 				return stepResult{}, err
 			}
-			continue
+			continue // a conflict: the agent changed; decide again from its new state
 		}
 		out, err := agents.Step(ctx, model, sc.state, env{s: s, agentID: agentID, now: now})
 		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
-			if serr := s.summarize(ctx, agentID, model, name); serr != nil {
+			if serr := s.summarize(ctx, agentID, model, name); serr != nil && !fault.Is(serr, fault.Conflict) {
 				return stepResult{}, serr
 			}
 			continue // the step again, on the shorter context
@@ -703,13 +832,20 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		var stored []*events.MessageAppended
 		add := func(m *events.MessageAppended) {
 			m.ID = events.MessageID(c.newID(events.PrefixMessage))
+			m.RunID = opts.run
 			stored = append(stored, m)
 			d.add(c, agg, m)
 		}
 		if input != nil {
 			add(&events.MessageAppended{Role: "user", Text: *input})
 		}
-		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Model: name}
+		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Model: name,
+			Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
+		if chains := (out.Warning && !sc.warned) || out.Failed || out.Heartbeat; opts.run != "" && !chains {
+			am.StopReason = "end_turn" // the run ends here (runFrom decides the same)
+		} else if opts.run != "" && last {
+			am.StopReason = "max_steps"
+		}
 		for _, tc := range out.Assistant.ToolCalls {
 			am.ToolCalls = append(am.ToolCalls, events.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 		}
@@ -751,30 +887,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		if s.cfg.BeforeStepCommit != nil {
 			s.cfg.BeforeStepCommit()
 		}
-		seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
-		for tries := 0; tries < 10 && err != nil; tries++ {
-			// New client inputs queue on the agent while it runs; they do not
-			// change what this step saw, so the step stands: append it again
-			// at the agent's new version instead of asking the model again.
-			var ce *events.ConflictError
-			if !errors.As(err, &ce) || ce.Aggregate != agg {
-				break
-			}
-			if werr := s.proj.WaitFor(ctx, ce.Latest); werr != nil {
-				break
-			}
-			var state, now events.Seq
-			s.read(func(st *projections.State) {
-				if a := st.Agents[events.AgentID(agentID)]; a != nil {
-					state, now = a.StateSeq, a.Version.Seq
-				}
-			})
-			if state > sc.version || now == 0 {
-				break // something the step depends on changed
-			}
-			d.expect[0].Version = now
-			seq, err = s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
-		}
+		seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, sc.version)
 		var ce *events.ConflictError
 		if errors.As(err, &ce) && attempt < 3 {
 			s.conflicts.Add(1)
@@ -795,7 +908,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			if m.Role == "user" {
 				continue // inputs are not echoed
 			}
-			env := events.Envelope{Time: now, Event: m}
+			env := events.Envelope{Time: c.now, Event: m}
 			for _, v := range messageViews(env) {
 				if !opts.UseAssistantMessage && v.MessageType == api.AssistantMessageType {
 					v = asToolCall(m, v)
@@ -805,6 +918,37 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		}
 		return res, nil
 	}
+}
+
+// appendStanding appends a batch decided from the agent as it was at
+// version seen, whose first expectation is on the agent. New client inputs
+// queue on the agent meanwhile; they change nothing the decision read, so
+// it stands: on a conflict they alone caused, the batch is appended again at
+// the agent's new version. Any other conflict is returned.
+func (s *Service) appendStanding(ctx context.Context, agentID string, b events.Batch, seen events.Seq) (events.Seq, error) {
+	agg := agentAgg(agentID)
+	seq, err := s.log.Append(ctx, b)
+	for tries := 0; tries < 10 && err != nil; tries++ {
+		var ce *events.ConflictError
+		if !errors.As(err, &ce) || ce.Aggregate != agg {
+			break
+		}
+		if werr := s.proj.WaitFor(ctx, ce.Latest); werr != nil {
+			break
+		}
+		var state, now events.Seq
+		s.read(func(st *projections.State) {
+			if a := st.Agents[events.AgentID(agentID)]; a != nil {
+				state, now = a.StateSeq, a.Version.Seq
+			}
+		})
+		if state > seen || now == 0 {
+			break // something the decision depends on changed
+		}
+		b.Expect[0].Version = now
+		seq, err = s.log.Append(ctx, b)
+	}
+	return seq, err
 }
 
 // asToolCall shows a send_message call as the tool call it is.
@@ -845,11 +989,8 @@ func (s *Service) Untaken() map[string]events.Seq {
 	out := map[string]events.Seq{}
 	s.read(func(st *projections.State) {
 		for id, a := range st.Agents {
-			for i := len(a.Messages) - 1; i >= 0 && a.Messages[i].Seq > a.Taken; i-- {
-				if a.Messages[i].Input {
-					out[string(id)] = a.Messages[i].Seq
-					break
-				}
+			if n := len(a.Pending); n > 0 {
+				out[string(id)] = a.Pending[n-1].Seq
 			}
 		}
 	})

@@ -93,6 +93,7 @@ type Service struct {
 	cfg         Config
 	conflicts   atomic.Int64
 	mailboxes   sync.Map // agent id → *sync.Mutex: one run per agent at a time
+	failed      sync.Map // first input id of a send whose run failed here → true, until a run of it succeeds
 	bodies      bodyCache
 	tokenMu     sync.Mutex // guards tokenCounts
 	tokenCounts map[string]int
@@ -212,6 +213,14 @@ var errNothing = errors.New("nothing to do")
 // it already holds this command (a retry), nothing is appended. On success
 // the projection has applied the command's events when exec returns.
 func (s *Service) exec(ctx context.Context, c *command, primary events.Aggregate, decide func(st *projections.State, d *decision) error) error {
+	_, err := s.execAppend(ctx, c, primary, decide)
+	return err
+}
+
+// execAppend is exec that also reports whether this call appended the
+// command's events (false: they were there already, or decide had nothing
+// to do).
+func (s *Service) execAppend(ctx context.Context, c *command, primary events.Aggregate, decide func(st *projections.State, d *decision) error) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		var (
 			d    decision
@@ -227,37 +236,37 @@ func (s *Service) exec(ctx context.Context, c *command, primary events.Aggregate
 			err = decide(st, &d)
 		})
 		if done != 0 {
-			return nil
+			return false, nil
 		}
 		if errors.Is(err, errNothing) {
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := checkSize(d.evs); err != nil {
-			return err
+			return false, err
 		}
 		seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
 		if err == nil {
 			if err := s.proj.WaitFor(ctx, seq); err != nil {
-				return fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")
+				return true, fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")
 			}
-			return nil
+			return true, nil
 		}
 		var ce *events.ConflictError
 		if !errors.As(err, &ce) {
 			if ctx.Err() != nil {
-				return fault.Wrap(fault.Unavailable, err, "request cancelled")
+				return false, fault.Wrap(fault.Unavailable, err, "request cancelled")
 			}
-			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+			return false, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 		}
 		s.conflicts.Add(1)
 		if attempt >= s.cfg.MaxRetries {
-			return fault.Wrap(fault.Conflict, err, "too many concurrent changes to %s; retry", ce.Aggregate)
+			return false, fault.Wrap(fault.Conflict, err, "too many concurrent changes to %s; retry", ce.Aggregate)
 		}
 		if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
-			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+			return false, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 		}
 		// Jittered pause so that writers racing on one aggregate spread out.
 		time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)

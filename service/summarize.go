@@ -134,7 +134,7 @@ func (s *Service) summarize(ctx context.Context, agentID string, model agents.Mo
 	d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user",
 		Text: agents.SummaryMessage(resp.Content, cut, hidden, total+1, c.now)})
 	d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
-	seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
+	seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, version)
 	if err != nil {
 		if errors.Is(err, events.ErrConflict) {
 			return fault.Wrap(fault.Conflict, err, "the agent changed while summarizing; retry")

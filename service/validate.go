@@ -26,6 +26,7 @@ const (
 	MaxMetadataBytes = 64 << 10  // bytes of a metadata object
 	MaxTags          = 100       // tags on one object
 	MaxListIDs       = 1000      // ids in one list field
+	MaxOtidLen       = 255       // bytes of a message's otid (it names the send's command, as an Idempotency-Key does)
 	maxEventBytes    = 900 << 10 // a decided event larger than this is refused
 )
 
