@@ -140,6 +140,11 @@ func (s *Service) UpdateMessage(ctx context.Context, agentID, messageID string, 
 		}
 		ref, found = messageRef(a, messageID)
 		version = a.Version.Seq
+		for _, r := range a.Pending {
+			if r.ID == messageID {
+				err = invalid("message %s is an input no run has answered yet; it can be changed once it is answered", messageID)
+			}
+		}
 	})
 	if err != nil {
 		return api.StoredMessage{}, err
