@@ -82,12 +82,10 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, files: files, tenant: cfg.Tenant}, nil
 }
 
-// JetStream error codes an append treats as "someone else wrote first".
-const (
-	errCodeWrongLastSeq      = 10071
-	errCodeWrongLastSeqConst = 10164
-	errCodeBatchDuplicate    = 10201
-)
+// errCodeBatchDuplicate is JetStream's "atomic batch already committed"
+// (nats.go declares no constant for it); with the wrong-last-sequence codes
+// an append treats it as "someone else wrote first".
+const errCodeBatchDuplicate = 10201
 
 type pubAck struct {
 	Stream    string `json:"stream"`
@@ -165,7 +163,7 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		return events.Seq(ack.Seq), nil
 	}
 	switch ack.Error.ErrCode {
-	case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate:
+	case int(jetstream.JSErrCodeStreamWrongLastSequence), int(jetstream.JSErrCodeStreamWrongLastSequenceConstant), errCodeBatchDuplicate:
 		return l.resolveConflict(ctx, b)
 	}
 	return 0, fmt.Errorf("append %s: jetstream error %d: %s", b.Command, ack.Error.ErrCode, ack.Error.Description)

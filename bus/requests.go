@@ -2,22 +2,10 @@ package bus
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
 )
-
-// Request/reply subjects for programs that talk to agents over NATS. Like
-// the event subjects they are public API.
-//
-//	engram.<tenant>.agent.<agentID>.messages   request: a send body (JSON); reply: the response or {"detail": ...}
-const requestPrefix = "engram"
-
-// AgentRequestSubject is the subject that sends messages to an agent.
-func AgentRequestSubject(tenant, agentID string) string {
-	return requestPrefix + "." + tenant + ".agent." + agentID + ".messages"
-}
 
 // Handler answers one request. It returns the reply body.
 type Handler func(ctx context.Context, agentID string, data []byte) []byte
@@ -34,16 +22,15 @@ type Responder struct {
 func (s *Server) ServeAgentRequests(tenant string, h Handler) (*Responder, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Responder{cancel: cancel}
-	subject := requestPrefix + "." + tenant + ".agent.*.messages"
-	sub, err := s.conn.QueueSubscribe(subject, "engram", func(m *nats.Msg) {
-		tokens := strings.Split(m.Subject, ".")
-		if len(tokens) != 5 || m.Reply == "" {
+	sub, err := s.conn.QueueSubscribe(agentRequests(tenant), "engram", func(m *nats.Msg) {
+		_, agentID, ok := parseAgentRequest(m.Subject)
+		if !ok || m.Reply == "" {
 			return
 		}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			_ = m.Respond(h(ctx, tokens[3], m.Data))
+			_ = m.Respond(h(ctx, agentID, m.Data))
 		}()
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package bus
 import (
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	"github.com/engram-dev/engram/events"
 )
@@ -85,4 +86,75 @@ func AggregateFilter(tenant string, a events.Aggregate) string {
 // KindFilter selects every event of every aggregate of one kind.
 func KindFilter(tenant string, k events.Kind) string {
 	return fmt.Sprintf("%s.%s.%s.>", SubjectPrefix, tenant, k)
+}
+
+// partitionInputs selects the client inputs (message_received) of the agents
+// of one partition: the filter of that partition's input consumer.
+func partitionInputs(tenant string, p int) string {
+	return SubjectPrefix + "." + tenant + "." + string(events.KindAgent) + "." + partitionToken(p) + ".*." + string(events.TypeMessageReceived)
+}
+
+// EventSubject is an event subject taken apart.
+type EventSubject struct {
+	Tenant    string
+	Aggregate events.Aggregate
+	Type      events.Type
+}
+
+// ParseSubject takes an event subject apart; ok is false when s is not an
+// event subject of this layout (an agent subject must also name the
+// partition its id belongs to).
+func ParseSubject(s string) (es EventSubject, ok bool) {
+	t := strings.Split(s, ".")
+	if len(t) < 5 || t[0] != SubjectPrefix {
+		return es, false
+	}
+	es.Tenant, es.Aggregate.Kind = t[1], events.Kind(t[2])
+	switch {
+	case es.Aggregate.Kind == events.KindAgent && len(t) == 6:
+		es.Aggregate.ID, es.Type = t[4], events.Type(t[5])
+		if t[3] != partitionToken(Partition(es.Aggregate.ID)) {
+			return EventSubject{}, false
+		}
+	case es.Aggregate.Kind != events.KindAgent && len(t) == 5:
+		es.Aggregate.ID, es.Type = t[3], events.Type(t[4])
+	default:
+		return EventSubject{}, false
+	}
+	if es.Tenant == "" || es.Aggregate.ID == "" || es.Type == "" {
+		return EventSubject{}, false
+	}
+	return es, true
+}
+
+// Request/reply subjects for programs that talk to agents over NATS, and
+// the run subjects that carry a run's progress. Like the event subjects
+// they are public API:
+//
+//	engram.<tenant>.agent.<agentID>.messages   request: a send body (JSON); reply: the response or {"detail": ...}
+//	engram.<tenant>.run.<inputMessageID>       progress of the run answering one input
+const requestPrefix = "engram"
+
+// AgentRequestSubject is the subject that sends messages to an agent.
+func AgentRequestSubject(tenant, agentID string) string {
+	return requestPrefix + "." + tenant + ".agent." + agentID + ".messages"
+}
+
+// agentRequests selects every agent's request subject of a tenant.
+func agentRequests(tenant string) string {
+	return requestPrefix + "." + tenant + ".agent.*.messages"
+}
+
+// parseAgentRequest returns the agent a request subject names.
+func parseAgentRequest(s string) (tenant, agentID string, ok bool) {
+	t := strings.Split(s, ".")
+	if len(t) != 5 || t[0] != requestPrefix || t[2] != "agent" || t[4] != "messages" || t[1] == "" || t[3] == "" {
+		return "", "", false
+	}
+	return t[1], t[3], true
+}
+
+// runSubject carries the progress of the run answering inputID.
+func runSubject(tenant, inputID string) string {
+	return requestPrefix + "." + tenant + ".run." + inputID
 }

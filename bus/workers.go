@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -75,7 +74,7 @@ func (l *Log) consumePartition(ctx context.Context, p int, fn func(Input)) (jets
 	cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:        fmt.Sprintf(inputConsumerFormat, p),
 		Description:    "client messages for the agents of one partition, pinned to one node",
-		FilterSubject:  fmt.Sprintf("%s.%s.agent."+partitionFormat+".*.%s", SubjectPrefix, l.tenant, p, events.TypeMessageReceived),
+		FilterSubject:  partitionInputs(l.tenant, p),
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        InputAckWait,
 		MaxAckPending:  10_000,
@@ -92,13 +91,13 @@ func (l *Log) consumePartition(ctx context.Context, p int, fn func(Input)) (jets
 		if err != nil {
 			return
 		}
-		tokens := strings.Split(m.Subject(), ".")
-		if len(tokens) != 6 {
+		subj, ok := ParseSubject(m.Subject())
+		if !ok || subj.Aggregate.Kind != events.KindAgent {
 			m.Term()
 			return
 		}
 		var once sync.Once
-		fn(Input{Seq: events.Seq(md.Sequence.Stream), AgentID: tokens[4],
+		fn(Input{Seq: events.Seq(md.Sequence.Stream), AgentID: subj.Aggregate.ID,
 			Ack: func() { once.Do(func() { m.Ack() }) }, Progress: func() { m.InProgress() }})
 	}, jetstream.PullPriorityGroup(inputGroup))
 }
@@ -113,12 +112,7 @@ func (in *Inputs) Stop() {
 }
 
 // Run events carry a run's progress from the node that runs an agent to the
-// caller waiting for it, over core NATS:
-//
-//	engram.<tenant>.run.<inputMessageID>
-func runSubject(tenant, inputID string) string {
-	return requestPrefix + "." + tenant + ".run." + inputID
-}
+// caller waiting for it, over core NATS, on runSubject.
 
 // PublishRun sends one progress event of the run answering inputID.
 func (s *Server) PublishRun(tenant, inputID string, data []byte) error {
