@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/rest"
 )
@@ -21,7 +22,10 @@ type Config struct {
 	Node     node.Config
 	HTTPAddr string // "host:port" of the REST API; port 0 picks a free port
 	Token    string // required of REST and NATS clients when set
-	Logger   *slog.Logger
+	// MetricsAddr, when set, is a second listener serving only GET /metrics
+	// (under the same token rule); /metrics is on HTTPAddr either way.
+	MetricsAddr string
+	Logger      *slog.Logger
 }
 
 // DefaultConfig is Letta's port on loopback, NATS clients on 4222 on
@@ -42,7 +46,7 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == "" {
 		return errors.New("no HTTP address")
 	}
-	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}} {
+	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}, {"--metrics-addr", c.MetricsAddr}} {
 		if a.addr == "" {
 			continue
 		}
@@ -70,10 +74,15 @@ func Loopback(host string) bool {
 type Server struct {
 	Node *node.Node
 	URL  string // base URL of the REST API, e.g. http://127.0.0.1:8283
+	// MetricsURL is the base URL of the metrics listener; "" without one.
+	MetricsURL string
+	Metrics    *metrics.Metrics // the server's registry and series
 
-	http *http.Server
-	done chan error
-	log  *slog.Logger
+	http  *http.Server
+	done  chan error
+	mhttp *http.Server // the metrics listener's server, or nil
+	mdone chan error
+	log   *slog.Logger
 }
 
 // Start validates cfg, starts the node and begins serving HTTP.
@@ -93,17 +102,36 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another port with --http-addr)", cfg.HTTPAddr, err)
 	}
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen on %s: %w (choose another port with --metrics-addr)", cfg.MetricsAddr, err)
+		}
+	}
+	m := metrics.New()
+	cfg.Node.Metrics = m
 	n, err := node.Start(ctx, cfg.Node)
 	if err != nil {
 		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
 		return nil, err
 	}
-	h := rest.NewHandler(n.Service, rest.Config{Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger})
+	rc := rest.Config{Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger, Metrics: m}
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	s := &Server{
-		Node: n, URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
-		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+		Node: n, URL: "http://" + ln.Addr().String(), Metrics: m, done: make(chan error, 1), log: logger,
+		http: &http.Server{Handler: rest.NewHandler(n.Service, rc), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog},
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
+	if mln != nil {
+		s.MetricsURL = "http://" + mln.Addr().String()
+		s.mhttp = &http.Server{Handler: rest.NewMetricsHandler(rc), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		s.mdone = make(chan error, 1)
+		go func() { s.mdone <- s.mhttp.Serve(mln) }()
+	}
 	return s, nil
 }
 
@@ -116,6 +144,10 @@ func (s *Server) Close(ctx context.Context) error {
 		s.http.Close()
 	}
 	<-s.done
+	if s.mhttp != nil {
+		s.mhttp.Close()
+		<-s.mdone
+	}
 	s.Node.Close(ctx)
 	return err
 }

@@ -1,7 +1,7 @@
 // Command engram runs the engram server: stateful LLM agents in the style of
 // Letta, event-sourced on embedded NATS JetStream.
 //
-//	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T]
+//	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T] [--metrics-addr HOST:PORT]
 //	engram chat [--url URL] [--token T] AGENT
 //	engram bench [--quick] [--json FILE] [--only a,b]
 //	engram version
@@ -96,6 +96,7 @@ func runServer(args []string) error {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the REST API")
 	fs.StringVar(&cfg.Node.NATSAddr, "nats-addr", cfg.Node.NATSAddr, `address for NATS clients ("" for none)`)
 	fs.StringVar(&cfg.Token, "token", os.Getenv("ENGRAM_TOKEN"), "token clients must present (required beyond loopback)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", `a second listener serving only GET /metrics ("" for none; /metrics is on --http-addr too)`)
 	sync := fs.String("sync", "always", `"always": fsync each event before acknowledging it; "relaxed": let JetStream flush on its interval`)
 	var models, embeds multi
 	fs.Var(&models, "model", "a chat model clients may pick, as provider/name[:context_window] (repeatable)")
