@@ -32,6 +32,7 @@ import (
 	"path"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/engram-dev/engram/metrics"
@@ -89,6 +90,10 @@ type handler struct {
 	patterns  []string
 	series    map[string]*metrics.Route
 	unmatched *metrics.Route
+
+	docOnce sync.Once // guards doc and docErr: the OpenAPI document, made on first request
+	doc     []byte
+	docErr  error
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -116,6 +121,7 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 	if svc != nil {
 		h.routes()
 		h.routes05()
+		h.handleFunc("GET /openapi.json", h.serveOpenAPI)
 	}
 	if cfg.Metrics != nil {
 		h.handleFunc("GET /metrics", cfg.Metrics.Handler().ServeHTTP)
