@@ -44,6 +44,13 @@ type Config struct {
 	// the stream's size, the projections' and index's lag and jobs by
 	// state; nil records nothing.
 	Metrics *metrics.Metrics
+	// OnReplay, when set, is called from Start with the replay's progress
+	// while the projections catch up with the log (every 100 ms, and once
+	// at the end); it must not block.
+	OnReplay func(Progress)
+	// ProgressEvery is how often a long replay or search-index catch-up
+	// logs its progress; 0 means DefaultProgressEvery.
+	ProgressEvery time.Duration
 }
 
 // DefaultConfig returns the configuration of a durable single node.
@@ -137,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			logger.Error("projection stopped", "err", err)
 		}
 	}()
-	if err := proj.CatchUp(ctx); err != nil {
+	if err := n.catchUp(ctx, cfg); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: replay: %w", err)
 	}
@@ -169,6 +176,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.index.start()
+	n.watchIndex(ctx, cfg)
 	cfg.Service.Search = n.index
 	if cfg.Service.Logger == nil {
 		cfg.Service.Logger = logger.With("component", "service")

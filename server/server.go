@@ -26,6 +26,10 @@ type Config struct {
 	// (under the same token rule); /metrics is on HTTPAddr either way.
 	MetricsAddr string
 	Logger      *slog.Logger
+	// OnListen, when set, is called with the REST API's base URL as soon as
+	// it listens, before the node has started (tests watch the start-up
+	// through it).
+	OnListen func(url string)
 }
 
 // DefaultConfig is Letta's port on loopback, NATS clients on 4222 on
@@ -85,7 +89,10 @@ type Server struct {
 	log   *slog.Logger
 }
 
-// Start validates cfg, starts the node and begins serving HTTP.
+// Start validates cfg, begins serving HTTP, starts the node and returns
+// once the API serves. While the node replays the log, GET /v1/health/
+// answers 503 {"status": "replaying 40%"} and other routes 503 with
+// Retry-After.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -109,23 +116,43 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("listen on %s: %w (choose another port with --metrics-addr)", cfg.MetricsAddr, err)
 		}
 	}
+	// Serve at once: while the node replays the log, the health check
+	// says how far it has come and other routes answer 503.
+	g := &gate{version: cfg.Node.Service.Version}
+	if g.version == "" {
+		g.version = "dev"
+	}
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	s := &Server{
+		URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
+		http: &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog},
+	}
+	go func() { s.done <- s.http.Serve(ln) }()
+	if cfg.OnListen != nil {
+		cfg.OnListen(s.URL)
+	}
 	m := metrics.New()
 	cfg.Node.Metrics = m
+	onReplay := cfg.Node.OnReplay
+	cfg.Node.OnReplay = func(p node.Progress) {
+		g.progress(p)
+		if onReplay != nil {
+			onReplay(p)
+		}
+	}
 	n, err := node.Start(ctx, cfg.Node)
 	if err != nil {
-		ln.Close()
+		s.http.Close()
+		<-s.done
 		if mln != nil {
 			mln.Close()
 		}
 		return nil, err
 	}
+	s.Node, s.Metrics = n, m
 	rc := rest.Config{Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger, Metrics: m}
-	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-	s := &Server{
-		Node: n, URL: "http://" + ln.Addr().String(), Metrics: m, done: make(chan error, 1), log: logger,
-		http: &http.Server{Handler: rest.NewHandler(n.Service, rc), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog},
-	}
-	go func() { s.done <- s.http.Serve(ln) }()
+	var api http.Handler = rest.NewHandler(n.Service, rc)
+	g.api.Store(&api)
 	if mln != nil {
 		s.MetricsURL = "http://" + mln.Addr().String()
 		s.mhttp = &http.Server{Handler: rest.NewMetricsHandler(rc), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
