@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/rest"
@@ -26,6 +27,14 @@ type Config struct {
 	// (under the same token rule); /metrics is on HTTPAddr either way.
 	MetricsAddr string
 	Logger      *slog.Logger
+	// LocalModels lists the OpenAI-compatible servers probed once at start
+	// when no model provider is configured (Node.Service.Providers is nil
+	// or an empty *llm.Registry): those that answer become providers named
+	// as listed, and their models the ones clients may pick. Nil probes
+	// nothing; the engram binary probes llm.LocalEndpoints.
+	LocalModels []llm.LocalEndpoint
+	// ProbeTimeout bounds each probe; 0 means llm.DefaultProbeTimeout.
+	ProbeTimeout time.Duration
 	// OnListen, when set, is called with the REST API's base URL as soon as
 	// it listens, before the node has started (tests watch the start-up
 	// through it).
@@ -105,6 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Node.Logger == nil {
 		cfg.Node.Logger = logger
 	}
+	probeLocal(ctx, &cfg, logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another port with --http-addr)", cfg.HTTPAddr, err)
