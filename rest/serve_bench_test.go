@@ -20,7 +20,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}{{"metrics=off", nil}, {"metrics=on", metrics.New()}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := newHandler(n.Service, Config{Metrics: bc.m})
-			a, err := n.Service.CreateAgent(b.Context(), api.CreateAgent{Name: strp("bench-" + bc.name)})
+			a, err := n.Service.CreateAgent(b.Context(), api.CreateAgent{Name: strp("bench " + bc.name[len("metrics="):])})
 			if err != nil {
 				b.Fatal(err)
 			}
