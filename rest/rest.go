@@ -20,6 +20,11 @@
 // "Authorization: Bearer <token>" or "X-BARE-PASSWORD: password <token>".
 // An Idempotency-Key header makes a write safe to retry: the service runs the
 // command under that key once (service.WithIdempotencyKey).
+//
+// Beside the API, GET /openapi.json answers an OpenAPI 3.1 document
+// generated from the registered routes (openapi.go), and, when
+// Config.Metrics is set, GET /metrics answers Prometheus's text format;
+// every request is counted under its route pattern, never its raw path.
 package rest
 
 import (

@@ -175,7 +175,7 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "data", cfg.Node.DataDir,
+	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "metrics", s.MetricsURL, "data", cfg.Node.DataDir,
 		"events", s.Node.Projection.Applied(), "ready_in", s.Node.Ready, "fsync", cfg.Node.SyncAlways)
 	<-ctx.Done()
 	logger.Info("shutting down")
