@@ -67,6 +67,10 @@ type Output struct {
 	Sent      []string // what send_message delivered to the user
 	Stdout    []string // what a custom tool printed
 	Stderr    []string
+	// ModelTime is how long the model call took; ToolTime how long the tool
+	// call ran (zero when there was none). Measured, never stored.
+	ModelTime time.Duration
+	ToolTime  time.Duration
 }
 
 const innerThoughtsParam = "inner_thoughts"
@@ -93,6 +97,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if len(req.Tools) > 0 {
 		req.ToolChoice = "auto"
 	}
+	began := time.Now()
 	resp, err := m.Complete(ctx, req)
 	if err != nil {
 		return Output{}, err
@@ -100,7 +105,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if resp.Content == "" && len(resp.ToolCalls) == 0 {
 		return Output{}, fmt.Errorf("%w: the model returned an empty reply", ErrProvider)
 	}
-	out := Output{Usage: resp.Usage}
+	out := Output{Usage: resp.Usage, ModelTime: time.Since(began)}
 	if st.ContextWindow > 0 && float64(resp.Usage.TotalTokens) > 0.75*float64(st.ContextWindow) {
 		out.Warning = true
 	}
@@ -147,7 +152,9 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		return fail("No function named " + call.Name)
 	}
 	blocks := append([]Block(nil), st.Blocks...)
+	toolBegan := time.Now()
 	result, err := runTool(ctx, call.Name, args, blocks, env, &out)
+	out.ToolTime = time.Since(toolBegan)
 	if err != nil {
 		return fail(fmt.Sprintf("Error calling function %s: %v", call.Name, err))
 	}

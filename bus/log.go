@@ -321,6 +321,23 @@ func (l *Log) LastSeq(ctx context.Context) (events.Seq, error) {
 	return events.Seq(info.State.LastSeq), nil
 }
 
+// Stats is the size of the log's stream.
+type Stats struct {
+	Stream   string
+	Messages uint64
+	Bytes    uint64
+	LastSeq  events.Seq
+}
+
+// Stats reads the stream's size and last sequence from JetStream.
+func (l *Log) Stats(ctx context.Context) (Stats, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("log info: %w", err)
+	}
+	return Stats{Stream: info.Config.Name, Messages: info.State.Msgs, Bytes: info.State.Bytes, LastSeq: events.Seq(info.State.LastSeq)}, nil
+}
+
 // Follow delivers every event from sequence from onwards, in order, to fn,
 // and keeps delivering new ones until ctx ends or fn returns an error. It
 // returns ctx.Err() or fn's error.

@@ -19,6 +19,7 @@ import (
 	"github.com/engram-dev/engram/bus"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
 	"github.com/engram-dev/engram/sandbox"
@@ -39,6 +40,17 @@ type Config struct {
 	Python        string         // interpreter for tool schemas; "" means python3
 	ToolPool      int            // pre-started interpreters for custom tools (see sandbox.Config.Pool)
 	Logger        *slog.Logger   // nil discards
+	// Metrics, when set, records the service's work and gains a collector of
+	// the stream's size, the projections' and index's lag and jobs by
+	// state; nil records nothing.
+	Metrics *metrics.Metrics
+	// OnReplay, when set, is called from Start with the replay's progress
+	// while the projections catch up with the log (every 100 ms, and once
+	// at the end); it must not block.
+	OnReplay func(Progress)
+	// ProgressEvery is how often a long replay or search-index catch-up
+	// logs its progress; 0 means DefaultProgressEvery.
+	ProgressEvery time.Duration
 }
 
 // DefaultConfig returns the configuration of a durable single node.
@@ -132,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			logger.Error("projection stopped", "err", err)
 		}
 	}()
-	if err := proj.CatchUp(ctx); err != nil {
+	if err := n.catchUp(ctx, cfg); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: replay: %w", err)
 	}
@@ -164,11 +176,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.index.start()
+	n.watchIndex(ctx, cfg)
 	cfg.Service.Search = n.index
 	if cfg.Service.Logger == nil {
 		cfg.Service.Logger = logger.With("component", "service")
 	}
-	n.Service = service.New(l, proj, deriver, cfg.Service)
+	var svcLog service.Log = l
+	if cfg.Metrics != nil {
+		cfg.Service.Metrics = cfg.Metrics
+		svcLog = timedLog{Log: l, m: cfg.Metrics}
+	}
+	n.Service = service.New(svcLog, proj, deriver, cfg.Service)
+	cfg.Metrics.Register(collector{n: n})
 	if err := n.Service.EnsureBaseTools(ctx); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: base tools: %w", err)

@@ -80,7 +80,7 @@ func (h *handler) oldRoutes(prefix string, shape func(endpoint) endpoint) {
 
 	// Messages.
 	v("GET", "/agents/{agent_id}/messages", h.listMessages05)
-	h.mux.HandleFunc("POST "+p+"/agents/{agent_id}/messages", h.send05)
+	h.handleFunc("POST "+p+"/agents/{agent_id}/messages", h.send05)
 	v("PATCH", "/agents/{agent_id}/messages/{message_id}", h.updateMessage05)
 
 	// Blocks (humans and personas are template blocks).

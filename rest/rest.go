@@ -20,6 +20,11 @@
 // "Authorization: Bearer <token>" or "X-BARE-PASSWORD: password <token>".
 // An Idempotency-Key header makes a write safe to retry: the service runs the
 // command under that key once (service.WithIdempotencyKey).
+//
+// Beside the API, GET /openapi.json answers an OpenAPI 3.1 document
+// generated from the registered routes (openapi.go), and, when
+// Config.Metrics is set, GET /metrics answers Prometheus's text format;
+// every request is counted under its route pattern, never its raw path.
 package rest
 
 import (
@@ -32,8 +37,10 @@ import (
 	"path"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/service"
 )
 
@@ -77,6 +84,10 @@ type Config struct {
 	UploadTimeout time.Duration
 	// Logger receives internal errors and recovered panics; nil discards.
 	Logger *slog.Logger
+	// Metrics, when set, records every request by route pattern and status
+	// and is served at GET /metrics (under the same token rule); nil
+	// records nothing and serves no /metrics.
+	Metrics *metrics.Metrics
 }
 
 // NewHandler returns the /v1 API over svc. It is safe for concurrent use.
@@ -92,10 +103,29 @@ type handler struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	token [sha256.Size]byte // hash of cfg.Token, compared in constant time
+
+	// patterns lists every registered pattern in registration order, and
+	// series holds each one's HTTP series; both are written only while
+	// newHandler registers routes.
+	patterns  []string
+	series    map[string]*metrics.Route
+	unmatched *metrics.Route
+
+	docOnce sync.Once // guards doc and docErr: the OpenAPI document, made on first request
+	doc     []byte
+	docErr  error
 }
 
 var _ http.Handler = (*handler)(nil)
 
+// NewMetricsHandler serves only GET /metrics from cfg.Metrics, under the
+// same token rule as the API: the handler of a separate metrics listener.
+func NewMetricsHandler(cfg Config) http.Handler {
+	return newHandler(nil, cfg)
+}
+
+// newHandler registers the API's routes over svc, or only /metrics when svc
+// is nil.
 func newHandler(svc *service.Service, cfg Config) *handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -109,13 +139,28 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 	if cfg.UploadTimeout <= 0 {
 		cfg.UploadTimeout = DefaultUploadTimeout
 	}
-	h := &handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token))}
+	h := &handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token)),
+		series: map[string]*metrics.Route{}, unmatched: cfg.Metrics.Route(metrics.Unmatched)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.routes()
-	h.routes05()
+	if svc != nil {
+		h.routes()
+		h.routes05()
+		h.handleFunc("GET /openapi.json", h.serveOpenAPI)
+	}
+	if cfg.Metrics != nil {
+		h.handleFunc("GET /metrics", cfg.Metrics.Handler().ServeHTTP)
+	}
 	return h
+}
+
+// handleFunc registers a route that writes its own response, and records
+// its pattern (for the route table and its series).
+func (h *handler) handleFunc(pattern string, f http.HandlerFunc) {
+	h.mux.HandleFunc(pattern, f)
+	h.patterns = append(h.patterns, pattern)
+	h.series[pattern] = h.cfg.Metrics.Route(pattern)
 }
 
 // endpoint serves one route: it returns the value to send with 200, or an
@@ -125,7 +170,7 @@ type endpoint func(r *http.Request) (any, error)
 // handle registers an endpoint under a ServeMux pattern without a trailing
 // slash (ServeHTTP strips the client's).
 func (h *handler) handle(pattern string, e endpoint) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.handleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		v, err := e(r)
 		if err != nil {
 			h.fail(w, r, err)
@@ -142,6 +187,10 @@ func (h *handler) handle(pattern string, e endpoint) {
 // ServeHTTP normalises the path, authenticates, and dispatches to the route.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tw := &trackingWriter{ResponseWriter: w}
+	pattern := ""
+	if h.cfg.Metrics != nil {
+		defer h.observe(&pattern, tw, time.Now())
+	}
 	defer h.recoverPanic(tw, r)
 
 	r = r.WithContext(r.Context()) // a shallow copy, so the URL and body below are ours to replace
@@ -151,6 +200,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(tw, r, errNotFound)
 		return
 	}
+	_, pattern = h.mux.Handler(r)
 	if !h.authorized(r) {
 		tw.Header().Set("WWW-Authenticate", "Bearer")
 		h.fail(tw, r, errUnauthorized)
@@ -175,7 +225,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = limitBody(tw, r.Body, limit, timeout)
 	}
-	if _, pattern := h.mux.Handler(r); pattern == "" {
+	if pattern == "" {
 		if allow := h.allowed(r); len(allow) > 0 {
 			tw.Header().Set("Allow", strings.Join(allow, ", "))
 			h.fail(tw, r, errMethodNotAllowed)
@@ -185,6 +235,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(tw, r)
+}
+
+// observe records an answered request under its route pattern (*pattern,
+// "" for none).
+func (h *handler) observe(pattern *string, tw *trackingWriter, began time.Time) {
+	series := h.unmatched
+	if s, ok := h.series[*pattern]; ok {
+		series = s
+	}
+	series.Observe(tw.status(), time.Since(began))
 }
 
 // normalise strips one trailing slash from u's path, so that every route
@@ -270,20 +330,36 @@ func (h *handler) recoverPanic(w *trackingWriter, r *http.Request) {
 	h.fail(w, r, err)
 }
 
-// trackingWriter records whether the response has started.
+// trackingWriter records whether the response has started, and its status.
 type trackingWriter struct {
 	http.ResponseWriter
 	wrote bool
+	code  int // the status written; 0 until WriteHeader
 }
 
 func (w *trackingWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.code = code
+	}
 	w.wrote = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *trackingWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.code = http.StatusOK
+	}
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
+}
+
+// status is the response's status code: 200 for a handler that wrote
+// nothing at all, as net/http sends.
+func (w *trackingWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
 }
 
 // Unwrap lets http.ResponseController reach the connection (to flush).

@@ -58,10 +58,10 @@ func (h *handler) routes() {
 
 	// Messages.
 	h.handle("GET /v1/agents/{agent_id}/messages", h.listMessages)
-	h.mux.HandleFunc("POST /v1/agents/{agent_id}/messages", h.sendMessage)
-	h.mux.HandleFunc("POST /v1/agents/{agent_id}/messages/stream", h.streamMessage) // deprecated: always streams
-	h.handle("GET /v1/agents/{agent_id}/memory/messages", h.listContextMessages)    // 0.5
-	h.handle("POST /v1/agents/{agent_id}/command", h.runCommand)                    // engram: the seed's run_command
+	h.handleFunc("POST /v1/agents/{agent_id}/messages", h.sendMessage)
+	h.handleFunc("POST /v1/agents/{agent_id}/messages/stream", h.streamMessage)  // deprecated: always streams
+	h.handle("GET /v1/agents/{agent_id}/memory/messages", h.listContextMessages) // 0.5
+	h.handle("POST /v1/agents/{agent_id}/command", h.runCommand)                 // engram: the seed's run_command
 
 	// Blocks.
 	h.handle("POST /v1/blocks", h.createBlock)

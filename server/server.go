@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/engram-dev/engram/llm"
+	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/rest"
 )
@@ -21,7 +23,22 @@ type Config struct {
 	Node     node.Config
 	HTTPAddr string // "host:port" of the REST API; port 0 picks a free port
 	Token    string // required of REST and NATS clients when set
-	Logger   *slog.Logger
+	// MetricsAddr, when set, is a second listener serving only GET /metrics
+	// (under the same token rule); /metrics is on HTTPAddr either way.
+	MetricsAddr string
+	Logger      *slog.Logger
+	// LocalModels lists the OpenAI-compatible servers probed once at start
+	// when no model provider is configured (Node.Service.Providers is nil
+	// or an empty *llm.Registry): those that answer become providers named
+	// as listed, and their models the ones clients may pick. Nil probes
+	// nothing; the engram binary probes llm.LocalEndpoints.
+	LocalModels []llm.LocalEndpoint
+	// ProbeTimeout bounds each probe; 0 means llm.DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// OnListen, when set, is called with the REST API's base URL as soon as
+	// it listens, before the node has started (tests watch the start-up
+	// through it).
+	OnListen func(url string)
 
 	// HTTP timeouts. Request headers must arrive within 10 s. A request
 	// body must arrive within BodyTimeout (zero: rest.DefaultBodyTimeout,
@@ -57,7 +74,7 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == "" {
 		return errors.New("no HTTP address")
 	}
-	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}} {
+	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}, {"--metrics-addr", c.MetricsAddr}} {
 		if a.addr == "" {
 			continue
 		}
@@ -85,13 +102,21 @@ func Loopback(host string) bool {
 type Server struct {
 	Node *node.Node
 	URL  string // base URL of the REST API, e.g. http://127.0.0.1:8283
+	// MetricsURL is the base URL of the metrics listener; "" without one.
+	MetricsURL string
+	Metrics    *metrics.Metrics // the server's registry and series
 
-	http *http.Server
-	done chan error
-	log  *slog.Logger
+	http  *http.Server
+	done  chan error
+	mhttp *http.Server // the metrics listener's server, or nil
+	mdone chan error
+	log   *slog.Logger
 }
 
-// Start validates cfg, starts the node and begins serving HTTP.
+// Start validates cfg, begins serving HTTP, starts the node and returns
+// once the API serves. While the node replays the log, GET /v1/health/
+// answers 503 {"status": "replaying 40%"} and other routes 503 with
+// Retry-After.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -104,34 +129,71 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Node.Logger == nil {
 		cfg.Node.Logger = logger
 	}
+	probeLocal(ctx, &cfg, logger)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another port with --http-addr)", cfg.HTTPAddr, err)
 	}
-	n, err := node.Start(ctx, cfg.Node)
-	if err != nil {
-		ln.Close()
-		return nil, err
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen on %s: %w (choose another port with --metrics-addr)", cfg.MetricsAddr, err)
+		}
 	}
-	h := rest.NewHandler(n.Service, rest.Config{
-		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger,
-		BodyTimeout: cfg.BodyTimeout, UploadTimeout: cfg.UploadTimeout,
-	})
+	// Serve at once: while the node replays the log, the health check
+	// says how far it has come and other routes answer 503.
+	g := &gate{version: cfg.Node.Service.Version}
+	if g.version == "" {
+		g.version = "dev"
+	}
 	idle := cfg.IdleTimeout
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	s := &Server{
-		Node: n, URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
+		URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
 		// No ReadTimeout: the REST handler gives each body a deadline of its
 		// own, longer for uploads (see rest's body.go). No WriteTimeout: a
 		// step, or its SSE stream, takes as long as it takes.
-		http: &http.Server{
-			Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle,
-			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		},
+		http: &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, ErrorLog: errLog},
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
+	if cfg.OnListen != nil {
+		cfg.OnListen(s.URL)
+	}
+	m := metrics.New()
+	cfg.Node.Metrics = m
+	onReplay := cfg.Node.OnReplay
+	cfg.Node.OnReplay = func(p node.Progress) {
+		g.progress(p)
+		if onReplay != nil {
+			onReplay(p)
+		}
+	}
+	n, err := node.Start(ctx, cfg.Node)
+	if err != nil {
+		s.http.Close()
+		<-s.done
+		if mln != nil {
+			mln.Close()
+		}
+		return nil, err
+	}
+	s.Node, s.Metrics = n, m
+	rc := rest.Config{
+		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger, Metrics: m,
+		BodyTimeout: cfg.BodyTimeout, UploadTimeout: cfg.UploadTimeout,
+	}
+	var api http.Handler = rest.NewHandler(n.Service, rc)
+	g.api.Store(&api)
+	if mln != nil {
+		s.MetricsURL = "http://" + mln.Addr().String()
+		s.mhttp = &http.Server{Handler: rest.NewMetricsHandler(rc), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		s.mdone = make(chan error, 1)
+		go func() { s.mdone <- s.mhttp.Serve(mln) }()
+	}
 	return s, nil
 }
 
@@ -144,6 +206,10 @@ func (s *Server) Close(ctx context.Context) error {
 		s.http.Close()
 	}
 	<-s.done
+	if s.mhttp != nil {
+		s.mhttp.Close()
+		<-s.mdone
+	}
 	s.Node.Close(ctx)
 	return err
 }

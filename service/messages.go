@@ -385,6 +385,7 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 
 // runSend runs the agent on one send's inputs until the chain ends.
 func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opts SendOptions) (api.LettaResponse, error) {
+	defer s.cfg.Metrics.RunStarted()()
 	report := func(r runReport) {
 		if s.cfg.Runs == nil {
 			return
@@ -801,6 +802,14 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			continue // a conflict: the agent changed; decide again from its new state
 		}
 		out, err := agents.Step(ctx, model, sc.state, env{s: s, agentID: agentID, now: now})
+		if err == nil {
+			s.cfg.Metrics.ModelCall(name, out.ModelTime, out.Usage.PromptTokens, out.Usage.CompletionTokens)
+			if len(out.Assistant.ToolCalls) > 0 {
+				s.cfg.Metrics.Tool(out.Failed, out.ToolTime)
+			}
+		} else if !errors.Is(err, agents.ErrContextOverflow) && ctx.Err() == nil {
+			s.cfg.Metrics.ModelError(name)
+		}
 		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
 			if serr := s.summarize(ctx, agentID, model, name); serr != nil && !fault.Is(serr, fault.Conflict) {
 				return stepResult{}, serr
@@ -902,6 +911,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		if err := s.proj.WaitFor(ctx, seq); err != nil {
 			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the step was stored but is not yet visible")
 		}
+		s.cfg.Metrics.Step(name)
 		res := stepResult{Output: out, usage: out.Usage}
 		res.Warning = out.Warning && !sc.warned // once per summarization period
 		for _, m := range stored {

@@ -19,6 +19,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
 	"github.com/engram-dev/engram/search"
@@ -68,6 +69,9 @@ type Config struct {
 	Embed  func(api.EmbeddingConfig) Embedder
 	Logger *slog.Logger // nil means slog.Default()
 	Search Searcher     // the search index; nil: searches scan the log
+	// Metrics records steps, model and tool calls and active runs; nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Searcher is the search index as the service uses it.

@@ -14,6 +14,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/service"
 )
@@ -104,7 +105,7 @@ type stepRig struct {
 	model *timedModel
 }
 
-func startStepRig(b *testing.B, syncAlways bool) *stepRig {
+func startStepRig(b *testing.B, syncAlways bool, withMetrics ...bool) *stepRig {
 	b.Helper()
 	script := llmtest.NewServer(b)
 	script.SetDefault(&llmtest.Step{
@@ -118,6 +119,9 @@ func startStepRig(b *testing.B, syncAlways bool) *stepRig {
 	handle := "openai/gpt-4o-mini"
 	cfg := node.DefaultConfig(b.TempDir())
 	cfg.SyncAlways = syncAlways
+	if len(withMetrics) > 0 && withMetrics[0] {
+		cfg.Metrics = metrics.New()
+	}
 	cfg.Service.Providers = reg
 	cfg.Service.Models = []api.Model{{LLMConfig: api.LLMConfig{Model: "gpt-4o-mini", ModelEndpointType: "openai", ContextWindow: 8000, Handle: &handle}, Name: "gpt-4o-mini"}}
 	n, err := node.Start(context.Background(), cfg)
@@ -206,14 +210,16 @@ func reportLatency(b *testing.B, ds []time.Duration, model *timedModel) {
 }
 
 // BenchmarkStep runs one agent at a time, one step per iteration, with a
-// relaxed log (no fsync per event) and with fsync on.
+// relaxed log (no fsync per event) and with fsync on; relaxed+metrics
+// records every series, as a server does.
 func BenchmarkStep(b *testing.B) {
 	for _, mode := range []struct {
-		name string
-		sync bool
-	}{{"relaxed", false}, {"fsync", true}} {
+		name    string
+		sync    bool
+		metrics bool
+	}{{"relaxed", false, false}, {"relaxed+metrics", false, true}, {"fsync", true, false}} {
 		b.Run(mode.name, func(b *testing.B) {
-			r := startStepRig(b, mode.sync)
+			r := startStepRig(b, mode.sync, mode.metrics)
 			ids := r.newAgents(b, agentsFor(b.N))
 			r.model.reset()
 			b.ReportAllocs()

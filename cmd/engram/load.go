@@ -72,10 +72,12 @@ func runLoad(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "created source %s\n", *source)
 	}
-	out := io.Discard // a bar only on a terminal; logs and pipes get the summary
+	out := io.Discard // a bar only on a terminal; logs and pipes get plain lines
+	terminal := false
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		out = os.Stderr
+		out, terminal = os.Stderr, true
 	}
+	lastDone := -1
 	bar := progressbar.NewOptions(-1,
 		progressbar.OptionSetDescription("loading"),
 		progressbar.OptionSetWriter(out),
@@ -86,6 +88,10 @@ func runLoad(args []string) error {
 		bar.ChangeMax(p.Documents)
 		bar.Describe(fmt.Sprintf("documents (%d passages)", p.Passages))
 		_ = bar.Set(p.DocumentsDone)
+		if !terminal && p.DocumentsDone != lastDone {
+			lastDone = p.DocumentsDone
+			fmt.Fprintf(os.Stderr, "loading: %d of %d documents, %d passages\n", p.DocumentsDone, p.Documents, p.Passages)
+		}
 	})
 	_ = bar.Finish()
 	if err != nil {

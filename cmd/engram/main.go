@@ -1,8 +1,9 @@
 // Command engram runs the engram server: stateful LLM agents in the style of
 // Letta, event-sourced on embedded NATS JetStream.
 //
-//	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T]
+//	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T] [--metrics-addr HOST:PORT]
 //	engram chat [--url URL] [--token T] AGENT
+//	engram models [--local-models LIST]
 //	engram bench [--quick] [--json FILE] [--only a,b]
 //	engram version
 package main
@@ -44,6 +45,8 @@ func main() {
 		err = runLoad(os.Args[2:])
 	case "bench":
 		err = runBench(os.Args[2:])
+	case "models":
+		err = runModels(os.Args[2:])
 	case "version", "--version":
 		fmt.Println("engram", version)
 	case "help", "-h", "--help":
@@ -66,6 +69,7 @@ commands:
   server    run the server (REST API on :8283, embedded NATS)
   load      load a file or directory into a source: engram load PATH --source NAME
   chat      chat with an agent in the terminal: engram chat AGENT
+  models    list what each configured model provider serves (and local servers, when none is)
   bench     run the benchmark suite: engram bench [--quick] [--json FILE] [--only a,b]
   version   print the version
 
@@ -96,12 +100,14 @@ func runServer(args []string) error {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the REST API")
 	fs.StringVar(&cfg.Node.NATSAddr, "nats-addr", cfg.Node.NATSAddr, `address for NATS clients ("" for none)`)
 	fs.StringVar(&cfg.Token, "token", os.Getenv("ENGRAM_TOKEN"), "token clients must present (required beyond loopback)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", `a second listener serving only GET /metrics ("" for none; /metrics is on --http-addr too)`)
 	sync := fs.String("sync", "always", `"always": fsync each event before acknowledging it; "relaxed": let JetStream flush on its interval`)
 	var models, embeds multi
 	fs.Var(&models, "model", "a chat model clients may pick, as provider/name[:context_window] (repeatable)")
 	fs.Var(&embeds, "embedding-model", "an embedding model, as provider/name[:dim] (repeatable)")
 	openaiURL := fs.String("openai-base-url", os.Getenv("OPENAI_BASE_URL"), "OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio, ...); the key comes from OPENAI_API_KEY")
 	anthropicURL := fs.String("anthropic-base-url", os.Getenv("ANTHROPIC_BASE_URL"), "Anthropic endpoint; the key comes from ANTHROPIC_API_KEY")
+	local := fs.String("local-models", formatEndpoints(llm.LocalEndpoints()), `local OpenAI-compatible servers probed at start when no provider is configured, as name=URL,... in order ("" for none)`)
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -154,7 +160,10 @@ func runServer(args []string) error {
 			cfg.Node.Service.Models = listed
 		}
 	}
-	if len(providers.Providers()) == 0 {
+	if cfg.LocalModels, err = parseEndpoints(*local); err != nil {
+		return fmt.Errorf("--local-models: %w", err)
+	}
+	if len(providers.Providers()) == 0 && len(cfg.LocalModels) == 0 {
 		logger.Warn("no model provider configured: agents can be created and edited but not run; set OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server) or ANTHROPIC_API_KEY")
 	}
 
@@ -166,7 +175,7 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "data", cfg.Node.DataDir,
+	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "metrics", s.MetricsURL, "data", cfg.Node.DataDir,
 		"events", s.Node.Projection.Applied(), "ready_in", s.Node.Ready, "fsync", cfg.Node.SyncAlways)
 	<-ctx.Done()
 	logger.Info("shutting down")
