@@ -22,6 +22,11 @@ type Config struct {
 	HTTPAddr string // "host:port" of the REST API; port 0 picks a free port
 	Token    string // required of REST and NATS clients when set
 	Logger   *slog.Logger
+	// AllowedHosts and CORSOrigins go to the REST handler (see
+	// rest.Config): names the Host header may carry besides localhost and
+	// IP literals, and origins browsers may call the API from.
+	AllowedHosts []string
+	CORSOrigins  []string
 }
 
 // DefaultConfig is Letta's port on loopback, NATS clients on 4222 on
@@ -51,7 +56,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s %q: %v", a.what, a.addr, err)
 		}
 		if !Loopback(host) && c.Token == "" {
-			return fmt.Errorf("%s %s listens beyond this machine; set a token with --token (or ENGRAM_TOKEN) so that only clients that know it get in", a.what, a.addr)
+			return fmt.Errorf("%s %s listens beyond this machine; set a token with --token-file (or $ENGRAM_TOKEN) so that only clients that know it get in", a.what, a.addr)
 		}
 	}
 	return nil
@@ -98,7 +103,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	h := rest.NewHandler(n.Service, rest.Config{Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger})
+	h := rest.NewHandler(n.Service, rest.Config{
+		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger,
+		AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins,
+	})
 	s := &Server{
 		Node: n, URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
 		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
