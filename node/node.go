@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ type Config struct {
 	DataDir       string         // everything the node stores lives under it
 	NATSAddr      string         // NATS client listener "host:port"; "" for none
 	NATSToken     string         // token NATS clients must present; "" for none
+	NATSTLS       *tls.Config    // TLS NATS clients must use on NATSAddr; nil for none
 	SyncAlways    bool           // fsync every event before acknowledging it
 	SnapshotEvery int            // events between projection snapshots; 0 = default, <0 = never
 	NoRestore     bool           // ignore saved snapshots and replay the whole log
@@ -106,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ns, err := bus.StartServer(ctx, bus.Config{
 		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: "engram", ClientAddr: cfg.NATSAddr,
-		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"),
+		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"), TLS: cfg.NATSTLS,
 	})
 	if err != nil {
 		lock.Close()

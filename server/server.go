@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,10 @@ type Config struct {
 	// IP literals, and origins browsers may call the API from.
 	AllowedHosts []string
 	CORSOrigins  []string
+	// TLSCert and TLSKey are PEM files of a certificate (with its chain)
+	// and its key. When set, the REST API serves HTTPS only, and NATS
+	// clients on Node.NATSAddr must use TLS. Both or neither.
+	TLSCert, TLSKey string
 }
 
 // DefaultConfig is Letta's port on loopback, NATS clients on 4222 on
@@ -46,6 +51,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPAddr == "" {
 		return errors.New("no HTTP address")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
 	}
 	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}} {
 		if a.addr == "" {
@@ -94,9 +102,27 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Node.Logger == nil {
 		cfg.Node.Logger = logger
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load --tls-cert and --tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		cfg.Node.NATSTLS = tlsConfig.Clone()
+	}
+	for _, a := range []struct{ what, addr string }{{"--http-addr", cfg.HTTPAddr}, {"--nats-addr", cfg.Node.NATSAddr}} {
+		if host, _, err := net.SplitHostPort(a.addr); err == nil && !Loopback(host) && tlsConfig == nil {
+			logger.Warn(a.what+" listens beyond this machine without TLS: the token and all data cross the network in clear text; set --tls-cert and --tls-key", "addr", a.addr)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another port with --http-addr)", cfg.HTTPAddr, err)
+	}
+	scheme := "http://"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https://"
 	}
 	n, err := node.Start(ctx, cfg.Node)
 	if err != nil {
@@ -108,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins,
 	})
 	s := &Server{
-		Node: n, URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
+		Node: n, URL: scheme + ln.Addr().String(), done: make(chan error, 1), log: logger,
 		http: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
 	}
 	go func() { s.done <- s.http.Serve(ln) }()

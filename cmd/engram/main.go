@@ -99,6 +99,8 @@ func runServer(args []string) error {
 	tokenFile := fs.String("token-file", "", "file holding the token clients must present (required beyond loopback); $ENGRAM_TOKEN works too")
 	var allowedHosts, corsOrigins multi
 	fs.Var(&allowedHosts, "allowed-host", "a name clients reach the server by, besides localhost and IP addresses, as host or host:port (repeatable); requests for other names are refused")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (with chain) for HTTPS on --http-addr and TLS on --nats-addr")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.Var(&corsOrigins, "cors-origin", `an origin browsers may call the API from, such as https://app.example, or "*" (repeatable); none by default`)
 	sync := fs.String("sync", "always", `"always": fsync each event before acknowledging it; "relaxed": let JetStream flush on its interval`)
 	var models, embeds multi
