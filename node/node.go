@@ -153,7 +153,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		runner := sandbox.New(sb)
 		cfg.Service.Tools = runner
 		n.tools = runner
-		logger.Info("tool sandbox", "isolation", runner.Isolation())
+		if runner.Contained() {
+			logger.Info("tool sandbox", "isolation", runner.Isolation())
+		} else {
+			logger.Warn("tool sandbox: this host does not permit containing tools (user, mount, network and PID namespaces); tools run with less isolation", "isolation", runner.Isolation())
+		}
 	}
 	if cfg.Service.Files == nil {
 		cfg.Service.Files = l

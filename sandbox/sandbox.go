@@ -465,6 +465,15 @@ func probeUnshare(ctx context.Context, python string) (path, note string) {
 	return path, "isolated (unshare --net --map-root-user)"
 }
 
+// Contained reports whether calls run fully contained: in their own mount,
+// network and PID namespaces with a private /tmp and a process limit, and,
+// when the server is root, as uid 65534. When it is false, Isolation says
+// what is missing and why.
+func (r *Runner) Contained() bool {
+	r.setup()
+	return r.contained
+}
+
 // Isolation describes, in one line, the isolation in force: the limits, the
 // identity tools run as, what contains their processes, their /tmp, their
 // network, and whether HideDirs are hidden. Where the host permits less than
