@@ -60,7 +60,10 @@ func (h *handler) guard(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	ct := r.Header.Get("Content-Type")
-	if ct == "" && (r.ContentLength == 0 || r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions:
+		return true // no route reads their body
+	case ct == "" && r.ContentLength == 0:
 		return true // no body, nothing to decode
 	}
 	want := "application/json"
@@ -81,7 +84,8 @@ func (h *handler) hostAllowed(host string) bool {
 		name = n
 	}
 	name = strings.ToLower(strings.TrimSuffix(strings.Trim(name, "[]"), "."))
-	if name == "localhost" || strings.HasSuffix(name, ".localhost") || net.ParseIP(name) != nil {
+	// Browsers always send Host; an HTTP/1.0 client may not.
+	if name == "" || name == "localhost" || strings.HasSuffix(name, ".localhost") || net.ParseIP(name) != nil {
 		return true
 	}
 	for _, a := range h.cfg.AllowedHosts {

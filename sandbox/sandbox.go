@@ -319,7 +319,11 @@ func (r *Runner) probe(ctx context.Context) {
 		}
 		r.runArgs = args
 		r.netNote = "isolated (own network namespace)"
-		r.procNote = fmt.Sprintf("own PID namespace (/proc shows only the call's processes; no signals beyond them), at most %d processes, all killed when the call ends", processes)
+		limit := fmt.Sprintf("at most %d processes", processes)
+		if root {
+			limit += fmt.Sprintf(" (counted for uid %d, so across concurrent calls)", nobodyUID)
+		}
+		r.procNote = "own PID namespace (/proc shows only the call's processes; no signals beyond them), " + limit + ", all killed when the call ends"
 		r.tmpNote = "private (empty tmpfs over /tmp, /var/tmp and /dev/shm, 64 MiB each; the working directory is /tmp)"
 		if root {
 			r.userNote = fmt.Sprintf("uid %d, gid %d, no supplementary groups, no new privileges (the interpreter's installation reachable read-only)", nobodyUID, nobodyGID)
