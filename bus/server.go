@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,9 @@ type Config struct {
 	MaxMemory int64
 	// Logger receives the server's log lines. Nil discards them.
 	Logger *slog.Logger
+	// TLS, when not nil, is required of every client on the client
+	// listener. The in-process connection does not use it.
+	TLS *tls.Config
 }
 
 // DefaultConfig returns a single-node configuration with durable writes.
@@ -76,6 +80,9 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		SyncAlways:             cfg.SyncAlways,
 		DisableJetStreamBanner: true,
 		Authorization:          cfg.Token,
+	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
 	}
 	if cfg.ClientAddr != "" {
 		host, port, err := net.SplitHostPort(cfg.ClientAddr)

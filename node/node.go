@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ type Config struct {
 	DataDir       string         // everything the node stores lives under it
 	NATSAddr      string         // NATS client listener "host:port"; "" for none
 	NATSToken     string         // token NATS clients must present; "" for none
+	NATSTLS       *tls.Config    // TLS NATS clients must use on NATSAddr; nil for none
 	SyncAlways    bool           // fsync every event before acknowledging it
 	SnapshotEvery int            // events between projection snapshots; 0 = default, <0 = never
 	NoRestore     bool           // ignore saved snapshots and replay the whole log
@@ -118,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ns, err := bus.StartServer(ctx, bus.Config{
 		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: "engram", ClientAddr: cfg.NATSAddr,
-		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"),
+		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"), TLS: cfg.NATSTLS,
 	})
 	if err != nil {
 		lock.Close()
@@ -163,7 +165,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		runner := sandbox.New(sb)
 		cfg.Service.Tools = runner
 		n.tools = runner
-		logger.Info("tool sandbox", "isolation", runner.Isolation())
+		if runner.Contained() {
+			logger.Info("tool sandbox", "isolation", runner.Isolation())
+		} else {
+			logger.Warn("tool sandbox: this host does not permit containing tools (user, mount, network and PID namespaces); tools run with less isolation", "isolation", runner.Isolation())
+		}
 	}
 	if cfg.Service.Files == nil {
 		cfg.Service.Files = l

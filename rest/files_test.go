@@ -134,7 +134,7 @@ func TestUploadBadInput(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d with a detail", tc.name, code, body, tc.want)
 		}
 	}
-	x.do("POST", "/v1/folders/"+src.ID+"/upload", map[string]string{"file": "x"}, 422, nil)
+	x.do("POST", "/v1/folders/"+src.ID+"/upload", map[string]string{"file": "x"}, 415, nil) // JSON where multipart belongs
 	if after, _ := x.n.Log.LastSeq(t.Context()); after != before {
 		t.Fatalf("bad uploads appended %d events", after-before)
 	}

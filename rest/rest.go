@@ -12,6 +12,9 @@
 //   - Paths with empty, "." or ".." segments are not found; nothing
 //     redirects.
 //
+// Requests from browsers are held to stricter rules than clients': see guard
+// in browser.go (Host, Origin, CORS and Content-Type).
+//
 // Every response is JSON. Errors are {"detail": "<message>"}, with the status
 // taken from the error's fault kind (see fail); internal errors and panics
 // answer 500 "internal error" and are logged, never shown.
@@ -88,6 +91,15 @@ type Config struct {
 	// and is served at GET /metrics (under the same token rule); nil
 	// records nothing and serves no /metrics.
 	Metrics *metrics.Metrics
+	// AllowedHosts are the names, besides localhost and IP literals, that
+	// a request's Host header may carry ("engram.example" or
+	// "engram.example:8283"); any other is refused with 421 (see guard).
+	AllowedHosts []string
+	// CORSOrigins are the origins ("https://app.example", or "*" for any)
+	// that browsers may call the API from; they get CORS headers and
+	// preflight answers. Empty means none: CORS is off, and a request
+	// from any other origin than the server's own is refused with 403.
+	CORSOrigins []string
 }
 
 // NewHandler returns the /v1 API over svc. It is safe for concurrent use.
@@ -198,6 +210,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.URL = &u
 	if !normalise(r.URL) {
 		h.fail(tw, r, errNotFound)
+		return
+	}
+	if !h.guard(tw, r) { // Host, Origin, CORS and Content-Type (browser.go)
 		return
 	}
 	_, pattern = h.mux.Handler(r)

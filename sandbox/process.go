@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,26 +48,28 @@ type process struct {
 // request (see send); until then it has hidden HideDirs and imported what it
 // needs, and nothing else.
 func (r *Runner) start() (*process, error) {
-	dir, err := os.MkdirTemp("", "engram-sandbox-")
-	if err != nil {
-		return nil, err
+	// A contained call works in its private /tmp; otherwise it gets a
+	// fresh directory on the host.
+	dir, home := "", "/tmp"
+	if !r.contained {
+		var err error
+		if dir, err = os.MkdirTemp("", "engram-sandbox-"); err != nil {
+			return nil, err
+		}
+		home = dir
 	}
-	args := []string{"-I", "-S", "-c", runnerScript}
+	args := append([]string{"-I", "-S", "-c", runnerScript}, r.runArgs...)
 	name := r.python
 	if r.unshare != "" {
 		name = r.unshare
-		ns := []string{"--net", "--map-root-user"}
-		if len(r.hide) > 0 {
-			ns = append([]string{"--mount"}, ns...)
-			for _, d := range r.hide {
-				args = append(args, "--hide", d)
-			}
-		}
-		args = append(append(ns, r.python), args...)
+		args = append(append(slices.Clone(r.nsFlags), r.python), args...)
 	}
 	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
+	cmd.Dir = home
+	if dir == "" {
+		cmd.Dir = "/"
+	}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
 	p := &process{

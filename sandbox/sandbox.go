@@ -12,13 +12,33 @@
 // and stderr, which are captured separately, so they cannot corrupt it.
 //
 // The process gets only PATH=/usr/bin:/bin and HOME=<its working directory>
-// in its environment, and a new temporary working directory that is removed
-// afterwards. It runs in its own process group, which is killed when the call
-// times out, when ctx is cancelled, and after the runner exits (so background
-// children do not outlive the call). When util-linux unshare may create a user
-// and network namespace ("unshare --net --map-root-user", probed once per
-// Runner), the process has no network; otherwise it has the host's network,
-// and Isolation says so.
+// in its environment. Where the host permits (probed once per Runner), each
+// call is contained: util-linux unshare gives it its own mount, network and
+// PID namespaces ("unshare --mount --net --pid --fork --mount-proc", plus
+// --map-root-user when the server is not root), and the runner, PID 1 there,
+// builds its view before any tool code runs:
+//
+//   - HideDirs are covered by an empty read-only tmpfs;
+//   - /tmp, /var/tmp and /dev/shm get an empty tmpfs each (64 MiB), and /tmp
+//     is the working directory and HOME, so nothing the tool writes there
+//     reaches the host;
+//   - when the server runs as root, the call runs as uid and gid 65534
+//     (nobody) with no supplementary groups and PR_SET_NO_NEW_PRIVS, so
+//     /etc/shadow, /root and the server's files are as closed to it as to
+//     any unprivileged user; an interpreter installed where that user cannot
+//     enter (pyenv under /root) is bind-mounted read-only into an otherwise
+//     empty tmpfs over the closed directory;
+//   - RLIMIT_NPROC caps the processes (and threads) at 128;
+//   - /proc shows only the call's processes, it can signal nothing outside
+//     them, and when the call's process ends PID 1 reports how and exits,
+//     which kills every descendant, setsid-detached or not.
+//
+// Where containment is not permitted the runner falls back, in order, to a
+// mount and network namespace that only hides HideDirs, to a network
+// namespace alone, and to none; the process then runs in a fresh temporary
+// directory on the host, in its own process group, which is killed when the
+// call times out, when ctx is cancelled, and after the runner exits.
+// Isolation says, in one line, what is in force and why the rest is not.
 //
 // With Config.Pool, interpreters are started ahead of calls: each enters its
 // namespaces, hides HideDirs, imports the runner's modules and then waits for
@@ -28,20 +48,14 @@
 // the interpreter's start-up (most of a trivial call's latency) off the
 // call's path without saving any CPU.
 //
-// Config.HideDirs (the node passes its data directory) are hidden when a mount
-// namespace is permitted too ("unshare --mount --net --map-root-user"): the
-// runner mounts an empty read-only tmpfs over each, then moves into a nested
-// user and mount namespace, where those mounts are locked, so the tool (root
-// of its namespaces) cannot unmount them. Where that is not permitted the
-// directories stay readable and Isolation says so.
-//
-// What it does not protect against: the process runs as the server's user, so
-// without further confinement (a container, a separate uid) a tool can read
-// and write whatever other files that user can. Inside the user namespace it
-// cannot read the server's /proc/<pid>/environ or /proc/<pid>/root; without
-// one it can, so keep secrets out of the server's environment when Isolation
-// reports no namespace. There is no pid namespace, and -S means only the
-// standard library is importable.
+// What it does not protect against: when the server is not root, a
+// contained tool runs as the server's own user (root only of its user
+// namespace), so files of that user outside HideDirs stay readable; run the
+// server as a dedicated user. When the server is root, all contained calls
+// share uid 65534, so their process limit is shared, and a tool can read
+// what any unprivileged user can. The kernel is shared: a kernel exploit
+// escapes every layer here. -S means only the standard library is
+// importable.
 package sandbox
 
 import (
@@ -217,10 +231,16 @@ type Runner struct {
 	// Written once by setup, read-only afterwards.
 	python    string   // the resolved interpreter
 	pythonErr error    // why the interpreter cannot be used
-	unshare   string   // path of unshare if network isolation works, else ""
-	netNote   string   // why the network is not isolated
+	unshare   string   // path of unshare if a namespace is used, else ""
+	nsFlags   []string // unshare's flags, when unshare is used
+	runArgs   []string // the runner's own flags (--hide, --init, --private-tmp, --user)
+	contained bool     // a PID namespace, a private /tmp and the process limit are in force
+	netNote   string   // whether the network is isolated, and how
 	hide      []string // resolved HideDirs, when they can be hidden
 	hideNote  string   // whether HideDirs are hidden, and how
+	userNote  string   // the identity tools run as
+	procNote  string   // what contains the call's processes
+	tmpNote   string   // where the tool's /tmp is
 
 	poolOnce sync.Once
 	poolMu   sync.Mutex // guards idle, closed and filling
@@ -244,40 +264,121 @@ func (r *Runner) setup() {
 		if r.pythonErr != nil {
 			r.netNote = "not isolated (no interpreter to probe with)"
 			r.hideNote = "not hidden (no interpreter to probe with)"
+			r.userNote, r.procNote, r.tmpNote = "none (no interpreter)", "none (no interpreter)", "none (no interpreter)"
 			return
 		}
-		r.unshare, r.netNote, r.hide, r.hideNote = r.probe(ctx)
+		r.probe(ctx)
 	})
 }
 
-// probe finds the isolation this host permits. When there are directories to
-// hide it first tries the whole ("unshare --mount --net --map-root-user"), so
-// that the usual case costs one process; then the network namespace alone.
-func (r *Runner) probe(ctx context.Context) (unshare, netNote string, hide []string, hideNote string) {
-	dirs, hideNote := r.hideDirs()
+// Nobody is the identity tools run as when the server runs as root.
+const (
+	nobodyUID = 65534
+	nobodyGID = 65534
+)
+
+// processes is RLIMIT_NPROC for a contained call. The kernel counts it per
+// user: when the server runs as root, every contained call runs as uid
+// 65534 and their processes (and threads) count together.
+const processes = 128
+
+// probe finds the isolation this host permits, best first: full
+// containment (user, mount, network and PID namespaces, a private /tmp, an
+// unprivileged identity), then a mount and network namespace that hides
+// HideDirs, then a network namespace alone, then none. Each probe runs the
+// runner once, as a call would.
+func (r *Runner) probe(ctx context.Context) {
+	dirs, inTemp := r.hideDirs()
 	list := strings.Join(dirs, ", ")
+	r.procNote = "process group only (a tool can see the host's processes and signal those of its own user; a detached child outlives the call)"
+	r.tmpNote = "the host's /tmp (the working directory is a fresh directory in it)"
+	r.userNote = fmt.Sprintf("the server's own user (uid %d), no further restriction", os.Geteuid())
+	if os.Geteuid() == 0 {
+		r.userNote = "root, the server's own user: tools can read every file root can"
+	}
+	path, err := exec.LookPath("unshare")
+	if err != nil {
+		r.netNote = "not isolated (unshare not found)"
+		r.hideNote = notHidden(list, "no user namespace")
+		return
+	}
+
+	flags := []string{"--mount", "--net", "--pid", "--fork", "--mount-proc"}
+	args := []string{"--init", "--private-tmp"}
+	root := os.Geteuid() == 0
+	if root {
+		args = append(args, "--user", fmt.Sprintf("%d:%d", nobodyUID, nobodyGID))
+	} else {
+		flags = append([]string{"--map-root-user"}, flags...)
+	}
+	fullErr := r.probeRun(ctx, path, flags, args)
+	if fullErr == "" {
+		r.unshare, r.nsFlags, r.contained = path, flags, true
+		for _, d := range dirs {
+			args = append(args, "--hide", d)
+		}
+		r.runArgs = args
+		r.netNote = "isolated (own network namespace)"
+		limit := fmt.Sprintf("at most %d processes", processes)
+		if root {
+			limit += fmt.Sprintf(" (counted for uid %d, so across concurrent calls)", nobodyUID)
+		}
+		r.procNote = "own PID namespace (/proc shows only the call's processes; no signals beyond them), " + limit + ", all killed when the call ends"
+		r.tmpNote = "private (empty tmpfs over /tmp, /var/tmp and /dev/shm, 64 MiB each; the working directory is /tmp)"
+		if root {
+			r.userNote = fmt.Sprintf("uid %d, gid %d, no supplementary groups, no new privileges (the interpreter's installation reachable read-only)", nobodyUID, nobodyGID)
+		} else {
+			r.userNote = fmt.Sprintf("the server's own user (uid %d, root of a user namespace): its files stay readable unless hidden", os.Geteuid())
+		}
+		r.hide = dirs
+		if len(dirs) > 0 {
+			r.hideNote = list + " hidden (empty read-only tmpfs in the call's mount namespace)"
+		} else {
+			r.hideNote = "none to hide"
+		}
+		return
+	}
+	r.procNote += "; containment not permitted: " + fullErr
+
 	mountErr := ""
-	if hideNote == "" {
-		if path, err := exec.LookPath("unshare"); err == nil {
-			if mountErr = r.probeMount(ctx, path); mountErr == "" {
-				return path, "isolated (unshare --net --map-root-user)", dirs,
-					list + " hidden (empty read-only tmpfs in a mount namespace, locked by a nested user namespace)"
+	if len(dirs) > 0 && inTemp == "" {
+		if mountErr = r.probeMount(ctx, path); mountErr == "" {
+			r.unshare, r.nsFlags = path, []string{"--mount", "--net", "--map-root-user"}
+			for _, d := range dirs {
+				r.runArgs = append(r.runArgs, "--hide", d)
 			}
+			r.hide = dirs
+			r.netNote = "isolated (unshare --net --map-root-user)"
+			r.hideNote = list + " hidden (empty read-only tmpfs in a mount namespace, locked by a nested user namespace)"
+			return
 		}
 	}
-	unshare, netNote = probeUnshare(ctx, r.python)
-	switch {
-	case hideNote != "":
-	case unshare == "":
-		hideNote = list + " NOT hidden (no user namespace)"
-	default:
-		hideNote = fmt.Sprintf("%s NOT hidden (mount namespace not permitted: %s)", list, mountErr)
+	r.unshare, r.netNote = probeUnshare(ctx, r.python)
+	if r.unshare != "" {
+		r.nsFlags = []string{"--net", "--map-root-user"}
 	}
-	return unshare, netNote, nil, hideNote
+	switch {
+	case len(dirs) == 0:
+		r.hideNote = "none to hide"
+	case inTemp != "":
+		r.hideNote = notHidden(list, "the temporary directory "+inTemp+" is inside it")
+	case r.unshare == "":
+		r.hideNote = notHidden(list, "no user namespace")
+	default:
+		r.hideNote = notHidden(list, "mount namespace not permitted: "+mountErr)
+	}
 }
 
-// hideDirs resolves HideDirs. A non-empty note says why none will be hidden.
-func (r *Runner) hideDirs() (dirs []string, note string) {
+func notHidden(list, why string) string {
+	if list == "" {
+		return "none to hide"
+	}
+	return fmt.Sprintf("%s NOT hidden (%s)", list, why)
+}
+
+// hideDirs resolves HideDirs. inTemp names the temporary directory when it
+// lies inside one of them (so a host working directory would be hidden too).
+func (r *Runner) hideDirs() (dirs []string, inTemp string) {
 	for _, d := range r.cfg.HideDirs {
 		abs, err := filepath.Abs(d)
 		if err == nil {
@@ -290,22 +391,19 @@ func (r *Runner) hideDirs() (dirs []string, note string) {
 			dirs = append(dirs, abs)
 		}
 	}
-	if len(dirs) == 0 {
-		return nil, "none to hide"
-	}
 	if tmp, err := filepath.EvalSymlinks(os.TempDir()); err == nil {
 		for _, d := range dirs {
 			if tmp == d || strings.HasPrefix(tmp, d+string(filepath.Separator)) {
-				return dirs, fmt.Sprintf("%s NOT hidden (the temporary directory %s is inside it)", strings.Join(dirs, ", "), tmp)
+				return dirs, tmp
 			}
 		}
 	}
 	return dirs, ""
 }
 
-// probeMount checks, with a directory of its own, that the runner can hide a
-// directory in a mount namespace. It returns "" when it can, else why not.
-func (r *Runner) probeMount(ctx context.Context, unshare string) string {
+// probeRun runs the runner's probe under unshare with flags, hiding a
+// directory of its own. It returns "" when the probe passed, else why not.
+func (r *Runner) probeRun(ctx context.Context, unshare string, flags, args []string) string {
 	dir, err := os.MkdirTemp("", "engram-sandbox-probe-")
 	if err != nil {
 		return err.Error()
@@ -314,8 +412,10 @@ func (r *Runner) probeMount(ctx context.Context, unshare string) string {
 	if err := os.WriteFile(filepath.Join(dir, "visible"), nil, 0o600); err != nil {
 		return err.Error()
 	}
-	cmd := exec.CommandContext(ctx, unshare, "--mount", "--net", "--map-root-user", r.python, "-I", "-S", "-c", runnerScript, "--probe", "--hide", dir)
+	argv := append(append(slices.Clone(flags), r.python, "-I", "-S", "-c", runnerScript, "--probe", "--hide", dir), args...)
+	cmd := exec.CommandContext(ctx, unshare, argv...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Dir = "/"
 	out, err := cmd.CombinedOutput()
 	if msg := strings.TrimSpace(string(out)); err != nil || msg != "ok" {
 		if msg == "" && err != nil {
@@ -324,6 +424,12 @@ func (r *Runner) probeMount(ctx context.Context, unshare string) string {
 		return firstLine(msg)
 	}
 	return ""
+}
+
+// probeMount checks that the runner can hide a directory in a mount and
+// network namespace. It returns "" when it can, else why not.
+func (r *Runner) probeMount(ctx context.Context, unshare string) string {
+	return r.probeRun(ctx, unshare, []string{"--mount", "--net", "--map-root-user"}, nil)
 }
 
 // resolvePython finds the executable behind name. It asks the interpreter
@@ -363,7 +469,19 @@ func probeUnshare(ctx context.Context, python string) (path, note string) {
 	return path, "isolated (unshare --net --map-root-user)"
 }
 
-// Isolation describes, in one line, the isolation in force.
+// Contained reports whether calls run fully contained: in their own mount,
+// network and PID namespaces with a private /tmp and a process limit, and,
+// when the server is root, as uid 65534. When it is false, Isolation says
+// what is missing and why.
+func (r *Runner) Contained() bool {
+	r.setup()
+	return r.contained
+}
+
+// Isolation describes, in one line, the isolation in force: the limits, the
+// identity tools run as, what contains their processes, their /tmp, their
+// network, and whether HideDirs are hidden. Where the host permits less than
+// full containment, it says what is missing and why.
 func (r *Runner) Isolation() string {
 	r.setup()
 	cpu := "CPU time up to the call's timeout + 1 s"
@@ -374,8 +492,8 @@ func (r *Runner) Isolation() string {
 	if r.cfg.Pool > 0 {
 		pool = fmt.Sprintf("%d pre-started interpreters, one call each", r.cfg.Pool)
 	}
-	return fmt.Sprintf("rlimits (address space %s, %s, %d open files, files up to %s), clean env, fresh temp dir, process-group kill; network: %s; data: %s; pool: %s",
-		sizeString(r.cfg.MemoryBytes), cpu, openFiles, sizeString(fileBytes), r.netNote, r.hideNote, pool)
+	return fmt.Sprintf("rlimits (address space %s, %s, %d open files, files up to %s), clean env; user: %s; processes: %s; tmp: %s; network: %s; data: %s; pool: %s",
+		sizeString(r.cfg.MemoryBytes), cpu, openFiles, sizeString(fileBytes), r.userNote, r.procNote, r.tmpNote, r.netNote, r.hideNote, pool)
 }
 
 // request is what runner.py reads on stdin.
@@ -394,6 +512,7 @@ type requestLimits struct {
 	CPUSeconds  int   `json:"cpu_seconds"`
 	OpenFiles   int   `json:"open_files"`
 	FileBytes   int64 `json:"file_bytes"`
+	Processes   int   `json:"processes,omitempty"`
 }
 
 // response is the result line runner.py writes on fd 3.
@@ -434,6 +553,10 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 	if cpu == 0 {
 		cpu = max(1, int(math.Ceil(timeout.Seconds()))) + 1
 	}
+	procLimit := 0
+	if r.contained {
+		procLimit = processes
+	}
 	input, err := json.Marshal(request{
 		Source:        c.Source,
 		Function:      c.Function,
@@ -446,6 +569,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 			CPUSeconds:  cpu,
 			OpenFiles:   openFiles,
 			FileBytes:   fileBytes,
+			Processes:   procLimit,
 		},
 	})
 	if err != nil {
@@ -473,7 +597,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 	if out.protoOverflow {
 		return fail("ResourceLimit", "the runner's answer exceeded %d bytes", out.protoLimit)
 	}
-	ready, res, err := parseProtocol(out.proto.Bytes())
+	ready, res, status, err := parseProtocol(out.proto.Bytes())
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: run %s: %w", c.Function, err)
 	}
@@ -493,8 +617,12 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox: run %s: no exit status", c.Function)
 	}
 	ws, _ := out.state.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		switch sig := ws.Signal(); sig {
+	signaled, sig, code := ws.Signaled(), ws.Signal(), out.state.ExitCode()
+	if status != nil { // the call ran under the runner's PID 1, which says how it ended
+		signaled, sig, code = status.Signal != 0, syscall.Signal(status.Signal), status.Code
+	}
+	if signaled {
+		switch sig {
 		case syscall.SIGXCPU:
 			return fail("ResourceLimit", "CPU time limit of %ds exceeded", cpu)
 		case syscall.SIGKILL:
@@ -505,7 +633,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 			return fail("ResourceLimit", "terminated by signal %d (%s)", int(sig), sig)
 		}
 	}
-	return fail("SystemExit", "tool %s exited with status %d without returning", c.Function, out.state.ExitCode())
+	return fail("SystemExit", "tool %s exited with status %d without returning", c.Function, code)
 }
 
 // take returns a started interpreter: an idle one from the pool if there is
@@ -614,23 +742,43 @@ func (r *Runner) capReturn(text string, chars int) string {
 	return fmt.Sprintf("%s\n[sandbox: return value truncated: %d characters, limit %d bytes]", text[:cut], chars, limit)
 }
 
-// parseProtocol reads the runner's fd-3 lines: the ready line, then the result.
-func parseProtocol(b []byte) (ready bool, res *response, err error) {
+// exitStatus is how the call's process ended, as the runner's PID 1 saw it.
+type exitStatus struct {
+	Code   int `json:"code"`
+	Signal int `json:"signal"`
+}
+
+// parseProtocol reads the runner's fd-3 lines: the ready line, then the
+// result, then (under --init) PID 1's status line. A call that died has a
+// status line and no result.
+func parseProtocol(b []byte) (ready bool, res *response, status *exitStatus, err error) {
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) == 0 || lines[0] != `{"ready": true}` {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
-	if len(lines) < 2 {
-		return true, nil, nil
+	for _, line := range lines[1:] {
+		if strings.HasPrefix(line, `{"status": `) {
+			var s struct {
+				Status *exitStatus `json:"status"`
+			}
+			if json.Unmarshal([]byte(line), &s) == nil && s.Status != nil {
+				status = s.Status
+			}
+			continue
+		}
+		if res != nil {
+			continue
+		}
+		var resp response
+		if err := json.Unmarshal([]byte(line), &resp); err != nil {
+			return true, nil, nil, fmt.Errorf("decode runner answer: %w", err)
+		}
+		if !resp.OK && resp.Type == "" {
+			resp.Type = "Exception"
+		}
+		res = &resp
 	}
-	var resp response
-	if err := json.Unmarshal([]byte(lines[1]), &resp); err != nil {
-		return true, nil, fmt.Errorf("decode runner answer: %w", err)
-	}
-	if !resp.OK && resp.Type == "" {
-		resp.Type = "Exception"
-	}
-	return true, &resp, nil
+	return true, res, status, nil
 }
 
 // tail formats the end of stderr for an infrastructure error.
@@ -666,7 +814,7 @@ func sizeString(n int64) string {
 // removeDir removes a call's directory, first making its subdirectories
 // writable again in case the tool took that away.
 func removeDir(dir string) {
-	if os.RemoveAll(dir) == nil {
+	if dir == "" || os.RemoveAll(dir) == nil {
 		return
 	}
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {

@@ -175,10 +175,10 @@ func TestTimeoutKillsChildren(t *testing.T) {
 	r := newRunner(t, Config{})
 	// A child that would outlive the tool if only the interpreter were killed.
 	src := `
-import subprocess
+import os, subprocess
 def tool():
     p = subprocess.Popen(["/bin/sleep", "30"])
-    print(p.pid, flush=True)
+    print(p.pid, os.readlink("/proc/self/ns/pid"), flush=True)
     while True:
         pass
 `
@@ -186,18 +186,41 @@ def tool():
 	if f.Type != "TimeoutError" || len(f.Stdout) != 1 {
 		t.Fatalf("Failure = %v, Stdout %q", f, f.Stdout)
 	}
-	// Inside a user namespace the pid is the same (no pid namespace).
+	pid, ns, _ := strings.Cut(f.Stdout[0], " ")
 	deadline := time.Now().Add(2 * time.Second)
-	for {
-		stat, err := os.ReadFile("/proc/" + f.Stdout[0] + "/stat")
-		if err != nil || strings.Contains(string(stat), ") Z ") {
-			return // gone, or a zombie waiting for its reaper
-		}
+	for running(t, pid, ns) {
 		if time.Now().After(deadline) {
 			t.Fatalf("child %s still running after the call timed out", f.Stdout[0])
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// running reports whether the process a tool knows as pid, in the PID
+// namespace ns (a readlink of /proc/self/ns/pid), is still running on the
+// host. In a PID namespace of its own the tool's pid means nothing here, so
+// any live process in that namespace counts. Zombies waiting for their
+// reaper do not.
+func running(t *testing.T, pid, ns string) bool {
+	t.Helper()
+	alive := func(dir string) bool {
+		stat, err := os.ReadFile(dir + "/stat")
+		return err == nil && !strings.Contains(string(stat), ") Z ")
+	}
+	if own, _ := os.Readlink("/proc/self/ns/pid"); own == ns {
+		return alive("/proc/" + pid)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		dir := "/proc/" + e.Name()
+		if link, err := os.Readlink(dir + "/ns/pid"); err == nil && link == ns && alive(dir) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestContextCancelIsNotAFailure(t *testing.T) {
@@ -255,9 +278,9 @@ func TestFreshWorkingDirectory(t *testing.T) {
 	r := newRunner(t, Config{})
 	src := `
 import os
-def tool():
+def tool(name: str):
     before = os.listdir(".")
-    with open("scratch.txt", "w") as f:
+    with open(name, "w") as f:
         f.write("x")
     os.mkdir("locked")
     os.chmod("locked", 0o500)
@@ -267,9 +290,11 @@ def tool():
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.setup()
 	var dirs []string
-	for range 2 {
-		res, err := run(t, r, Call{Source: src, Function: "tool"})
+	for i := range 2 {
+		scratch := fmt.Sprintf("engram-scratch-%d-%d.txt", os.Getpid(), i)
+		res, err := run(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"name": scratch}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,12 +311,23 @@ def tool():
 		if len(got.Before) != 0 {
 			t.Errorf("working directory starts with %q, want empty", got.Before)
 		}
+		if r.contained {
+			// Each call has a /tmp of its own, its working directory;
+			// nothing written there reaches the host's.
+			if got.Cwd != "/tmp" {
+				t.Errorf("cwd %q, want the private /tmp", got.Cwd)
+			}
+			if _, err := os.Stat(filepath.Join("/tmp", scratch)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the tool's /tmp/%s is on the host: %v", scratch, err)
+			}
+			continue
+		}
 		if _, err := os.Stat(got.Cwd); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("working directory %s not removed: %v", got.Cwd, err)
 		}
 		dirs = append(dirs, got.Cwd)
 	}
-	if dirs[0] == dirs[1] {
+	if len(dirs) == 2 && dirs[0] == dirs[1] {
 		t.Errorf("two calls shared the directory %s", dirs[0])
 	}
 }
@@ -477,19 +513,19 @@ func TestServerEnvironUnreadable(t *testing.T) {
 	if !strings.Contains(r.Isolation(), "network: isolated") {
 		t.Skip("no user namespace here; the server's /proc entries are readable by the same user")
 	}
+	// In a PID namespace of its own the tool cannot even name the server.
 	src := `
-import os
-def tool():
-    with open(f"/proc/{os.getppid()}/environ", "rb") as f:
+def tool(pid: int):
+    with open(f"/proc/{pid}/environ", "rb") as f:
         return f.read().count(b"s3cret")
 `
-	res, err := run(t, r, Call{Source: src, Function: "tool"})
+	res, err := run(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"pid": os.Getpid()}})
 	var f *Failure
 	if err == nil {
 		t.Fatalf("tool read the server's environ (%s matches)", res.Return)
 	}
-	if !errors.As(err, &f) || f.Type != "PermissionError" {
-		t.Errorf("Run = %v, want PermissionError", err)
+	if !errors.As(err, &f) || f.Type != "PermissionError" && f.Type != "FileNotFoundError" {
+		t.Errorf("Run = %v, want PermissionError or FileNotFoundError", err)
 	}
 }
 
@@ -519,7 +555,7 @@ func TestWithoutNamespace(t *testing.T) {
 // TestHideDirs checks that a hidden directory looks empty and read-only to a
 // tool, which cannot unmount the cover, while the server still sees it.
 func TestHideDirs(t *testing.T) {
-	data := t.TempDir()
+	data := visibleDir(t)
 	secret := filepath.Join(data, "secret.txt")
 	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
 		t.Fatal(err)
@@ -532,6 +568,9 @@ func TestHideDirs(t *testing.T) {
 			t.Skip("no mount namespace here")
 		}
 		t.Fatalf("Isolation = %q, want the data directory named", iso)
+	}
+	if r.contained && strings.HasPrefix(data, "/tmp/") {
+		t.Skip("the only directory this test could make is under /tmp, which a contained tool does not see at all")
 	}
 	src := fmt.Sprintf(`
 import ctypes, os
@@ -560,7 +599,7 @@ def tool(what: str):
 	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "write"}}); f.Type != "OSError" || !strings.Contains(f.Message, "Read-only") {
 		t.Errorf("write = %v, want a read-only OSError", f)
 	}
-	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "umount"}}); f.Type != "OSError" {
+	if f := mustFail(t, r, Call{Source: src, Function: "tool", Args: map[string]any{"what": "umount"}}); f.Type != "OSError" && f.Type != "PermissionError" {
 		t.Errorf("umount = %v, want OSError", f)
 	}
 	// The parent stays visible, with the data directory in it.
@@ -571,6 +610,20 @@ def tool(what: str):
 	if b, err := os.ReadFile(secret); err != nil || string(b) != "s3cret" {
 		t.Errorf("server reads %q, %v", b, err)
 	}
+}
+
+// visibleDir returns a new directory that a contained tool could read if it
+// were not hidden: one in the package's directory (outside the private
+// /tmp, and open to every user), or else a temporary one.
+func visibleDir(t *testing.T) string {
+	t.Helper()
+	if dir, err := os.MkdirTemp(".", ".hide-test-"); err == nil {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if abs, err := filepath.Abs(dir); err == nil && os.Chmod(dir, 0o755) == nil {
+			return abs
+		}
+	}
+	return t.TempDir()
 }
 
 // TestHideDirsWithoutNamespace: where unshare cannot be used (here: not
@@ -623,9 +676,10 @@ func TestPoolServesOneCallPerInterpreter(t *testing.T) {
 import builtins, json, os
 def tool():
     seen = getattr(builtins, "left_behind", None)
-    builtins.left_behind = os.getpid()
+    me = f"{os.getpid()}@{os.readlink('/proc/self/ns/pid')}"
+    builtins.left_behind = me
     json.dumps = None  # the runner must still answer
-    return f"{os.getpid()} {seen}"
+    return f"{me} {seen}"
 `
 	pids := map[string]bool{}
 	for i := range 4 {
@@ -641,10 +695,8 @@ def tool():
 			t.Errorf("process %s served two calls", pid)
 		}
 		pids[pid] = true
-		if _, err := os.Stat("/proc/" + pid); err == nil {
-			if stat, _ := os.ReadFile("/proc/" + pid + "/stat"); !strings.Contains(string(stat), ") Z ") {
-				t.Errorf("process %s still running after its call", pid)
-			}
+		if p, ns, _ := strings.Cut(pid, "@"); running(t, p, ns) {
+			t.Errorf("process %s still running after its call", pid)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -50,7 +50,7 @@ func rawRequest(t *testing.T, base, method, path string, hdr map[string]string, 
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	var head strings.Builder
-	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: engram\r\n", method, path)
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: localhost\r\n", method, path)
 	if body == nil || hdr["Transfer-Encoding"] == "" {
 		fmt.Fprintf(&head, "Content-Length: %d\r\n", len(body))
 	} else {
@@ -122,7 +122,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "POST /v1/agents/ HTTP/1.1\r\nHost: engram\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	fmt.Fprintf(conn, "POST /v1/agents/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +135,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 	// Through Go's client, chunked.
 	req, _ := http.NewRequest("POST", s.URL+"/v1/agents/", io.MultiReader(bytes.NewReader(body)))
 	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ func TestPartialBodyTimesOut(t *testing.T) {
 	defer conn.Close()
 	start := time.Now()
 	conn.SetDeadline(start.Add(20 * time.Second))
-	fmt.Fprintf(conn, "POST /v1/blocks/ HTTP/1.1\r\nHost: engram\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"label\": ")
+	fmt.Fprintf(conn, "POST /v1/blocks/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"label\": ")
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("no answer after %v: %v", time.Since(start), err)
@@ -188,7 +189,7 @@ func TestIdleConnectionTimesOut(t *testing.T) {
 	defer conn.Close()
 	start := time.Now()
 	conn.SetDeadline(start.Add(20 * time.Second))
-	fmt.Fprintf(conn, "GET /v1/health/ HTTP/1.1\r\nHost: engram\r\n\r\n")
+	fmt.Fprintf(conn, "GET /v1/health/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,15 @@ type Config struct {
 	BodyTimeout   time.Duration
 	UploadTimeout time.Duration
 	IdleTimeout   time.Duration
+	// AllowedHosts and CORSOrigins go to the REST handler (see
+	// rest.Config): names the Host header may carry besides localhost and
+	// IP literals, and origins browsers may call the API from.
+	AllowedHosts []string
+	CORSOrigins  []string
+	// TLSCert and TLSKey are PEM files of a certificate (with its chain)
+	// and its key. When set, the REST API serves HTTPS only, and NATS
+	// clients on Node.NATSAddr must use TLS. Both or neither.
+	TLSCert, TLSKey string
 }
 
 // DefaultIdleTimeout is how long an idle keep-alive connection is kept
@@ -74,6 +84,9 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == "" {
 		return errors.New("no HTTP address")
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
 	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}, {"--metrics-addr", c.MetricsAddr}} {
 		if a.addr == "" {
 			continue
@@ -83,7 +96,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s %q: %v", a.what, a.addr, err)
 		}
 		if !Loopback(host) && c.Token == "" {
-			return fmt.Errorf("%s %s listens beyond this machine; set a token with --token (or ENGRAM_TOKEN) so that only clients that know it get in", a.what, a.addr)
+			return fmt.Errorf("%s %s listens beyond this machine; set a token with --token-file (or $ENGRAM_TOKEN) so that only clients that know it get in", a.what, a.addr)
 		}
 	}
 	return nil
@@ -130,9 +143,27 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Node.Logger = logger
 	}
 	probeLocal(ctx, &cfg, logger)
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load --tls-cert and --tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		cfg.Node.NATSTLS = tlsConfig.Clone()
+	}
+	for _, a := range []struct{ what, addr string }{{"--http-addr", cfg.HTTPAddr}, {"--nats-addr", cfg.Node.NATSAddr}} {
+		if host, _, err := net.SplitHostPort(a.addr); err == nil && !Loopback(host) && tlsConfig == nil {
+			logger.Warn(a.what+" listens beyond this machine without TLS: the token and all data cross the network in clear text; set --tls-cert and --tls-key", "addr", a.addr)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another port with --http-addr)", cfg.HTTPAddr, err)
+	}
+	scheme := "http://"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https://"
 	}
 	var mln net.Listener
 	if cfg.MetricsAddr != "" {
@@ -153,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	s := &Server{
-		URL: "http://" + ln.Addr().String(), done: make(chan error, 1), log: logger,
+		URL: scheme + ln.Addr().String(), done: make(chan error, 1), log: logger,
 		// No ReadTimeout: the REST handler gives each body a deadline of its
 		// own, longer for uploads (see rest's body.go). No WriteTimeout: a
 		// step, or its SSE stream, takes as long as it takes.
@@ -185,6 +216,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	rc := rest.Config{
 		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger, Metrics: m,
 		BodyTimeout: cfg.BodyTimeout, UploadTimeout: cfg.UploadTimeout,
+		AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins,
 	}
 	var api http.Handler = rest.NewHandler(n.Service, rc)
 	g.api.Store(&api)

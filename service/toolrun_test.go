@@ -41,9 +41,10 @@ func toolMessage(t *testing.T, s *llmtest.Server) string {
 type hostileTool struct {
 	name    string
 	body    string
-	timeout float64  // timeout_seconds, 0 for the default
-	want    []string // substrings of what the model is sent
-	not     []string // must not appear in it, nor in the response
+	timeout float64            // timeout_seconds, 0 for the default
+	want    []string           // substrings of what the model is sent
+	not     []string           // must not appear in it, nor in the response
+	after   func(t *testing.T) // checks the host once the call has ended
 }
 
 // TestHostileToolsAreContained has an agent call tools that misbehave in
@@ -105,6 +106,12 @@ func TestHostileToolsAreContained(t *testing.T) {
 	} else {
 		t.Logf("the network is not isolated here; skipping the connect case")
 	}
+	// What the server itself runs as and owns: the tool must reach none of it.
+	if strings.Contains(iso, "containment not permitted") {
+		t.Logf("this host does not permit containing tools; skipping the identity, process and /tmp cases")
+	} else {
+		cases = append(cases, containmentCases(t)...)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			src := fmt.Sprintf("def %s(x: str) -> str:\n    %s\n    %s\n", tc.name, doc, tc.body)
@@ -157,6 +164,9 @@ func TestHostileToolsAreContained(t *testing.T) {
 				}
 			}
 			t.Logf("%s (%s): %.200s", tc.name, took.Round(time.Millisecond), seen)
+			if tc.after != nil {
+				tc.after(t)
+			}
 
 			// The server stays healthy: its port answers and the agent
 			// takes the next message.
@@ -178,4 +188,66 @@ func TestHostileToolsAreContained(t *testing.T) {
 	if _, err := os.Stat(dataFile); err != nil {
 		t.Errorf("data file after the tools ran: %v", err)
 	}
+}
+
+// containmentCases are tools that try to reach beyond their call, with the
+// server running as root as in CI: read root's files, see or signal the
+// server, fork without end, leave a process behind, or leave a file in the
+// host's /tmp.
+func containmentCases(t *testing.T) []hostileTool {
+	pid := os.Getpid() // the server runs in this process
+	marker := fmt.Sprintf("%d.%d", 4000+pid%1000, time.Now().UnixNano()%1000000)
+	tmpFile := fmt.Sprintf("/tmp/engram-hostile-%s", marker)
+	t.Cleanup(func() { os.Remove(tmpFile) })
+	return []hostileTool{
+		{name: "reads_shadow", body: "return open('/etc/shadow').read()",
+			want: []string{`"status": "Failed"`, "PermissionError"}},
+		{name: "lists_root", body: "import os\n    return repr(os.listdir('/root'))",
+			want: []string{`"status": "Failed"`, "PermissionError"}},
+		{name: "sees_server", body: fmt.Sprintf("import os\n    pids = [p for p in os.listdir('/proc') if p.isdigit()]\n    return ('server visible' if os.path.exists('/proc/%d') else 'server invisible') + ' among ' + repr(pids)", pid),
+			want: []string{`"status": "OK"`, "server invisible"}, not: []string{"server visible"}},
+		{name: "reads_server_cmdline", body: fmt.Sprintf("return open('/proc/%d/cmdline').read()", pid),
+			want: []string{`"status": "Failed"`, "FileNotFoundError"}},
+		// Signal 0 asks whether the server could be signalled at all,
+		// without harming a server that can be.
+		{name: "signals_server", body: fmt.Sprintf("import os\n    os.kill(%d, 0)\n    return 'signalled'", pid),
+			want: []string{`"status": "Failed"`, "ProcessLookupError"}, not: []string{"signalled"}},
+		{name: "forks_300", body: "import os, time\n    n, err = 0, 'nothing'\n    for _ in range(300):\n        try:\n            child = os.fork()\n        except OSError as e:\n            err = type(e).__name__\n            break\n        if child == 0:\n            time.sleep(30)\n            os._exit(0)\n        n += 1\n    return f'forked {n}, then {err}'",
+			want: []string{`"status": "OK"`, "then BlockingIOError"}, not: []string{"forked 300"}},
+		{name: "detaches_child", body: fmt.Sprintf("import subprocess\n    subprocess.Popen(['sleep', '%s'], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n    return 'detached'", marker),
+			want: []string{`"status": "OK"`, "detached"},
+			after: func(t *testing.T) {
+				if pids := processesWith(t, "sleep\x00"+marker+"\x00"); len(pids) > 0 {
+					t.Errorf("the detached child still runs after the call: pids %v", pids)
+				}
+			}},
+		{name: "writes_tmp", body: fmt.Sprintf("open(%q, 'w').write('left behind')\n    return 'wrote'", tmpFile),
+			want: []string{`"status": "OK"`, "wrote"},
+			after: func(t *testing.T) {
+				if _, err := os.Stat(tmpFile); err == nil {
+					t.Errorf("the tool's %s is on the host", tmpFile)
+				}
+			}},
+	}
+}
+
+// processesWith lists the host's live processes whose command line contains
+// s (arguments separated by NUL bytes).
+func processesWith(t *testing.T, s string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.Contains(string(b), s) {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

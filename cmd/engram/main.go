@@ -1,7 +1,7 @@
 // Command engram runs the engram server: stateful LLM agents in the style of
 // Letta, event-sourced on embedded NATS JetStream.
 //
-//	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T] [--metrics-addr HOST:PORT]
+//	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token-file FILE] [--metrics-addr HOST:PORT]
 //	engram chat [--url URL] [--token T] AGENT
 //	engram models [--local-models LIST]
 //	engram bench [--quick] [--json FILE] [--only a,b]
@@ -99,7 +99,13 @@ func runServer(args []string) error {
 	fs.StringVar(&cfg.Node.DataDir, "data-dir", cfg.Node.DataDir, "directory for the event log and snapshots")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "address of the REST API")
 	fs.StringVar(&cfg.Node.NATSAddr, "nats-addr", cfg.Node.NATSAddr, `address for NATS clients ("" for none)`)
-	fs.StringVar(&cfg.Token, "token", os.Getenv("ENGRAM_TOKEN"), "token clients must present (required beyond loopback)")
+	token := fs.String("token", "", "token clients must present (required beyond loopback); visible to every user in ps: prefer --token-file or $ENGRAM_TOKEN")
+	tokenFile := fs.String("token-file", "", "file holding the token clients must present (required beyond loopback); $ENGRAM_TOKEN works too")
+	var allowedHosts, corsOrigins multi
+	fs.Var(&allowedHosts, "allowed-host", "a name clients reach the server by, besides localhost and IP addresses, as host or host:port (repeatable); requests for other names are refused")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (with chain) for HTTPS on --http-addr and TLS on --nats-addr")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Var(&corsOrigins, "cors-origin", `an origin browsers may call the API from, such as https://app.example, or "*" (repeatable); none by default`)
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", `a second listener serving only GET /metrics ("" for none; /metrics is on --http-addr too)`)
 	sync := fs.String("sync", "always", `"always": fsync each event before acknowledging it; "relaxed": let JetStream flush on its interval`)
 	var models, embeds multi
@@ -123,14 +129,18 @@ func runServer(args []string) error {
 	default:
 		return fmt.Errorf("--sync must be always or relaxed, not %q", *sync)
 	}
+	var err error
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
+	if cfg.Token, err = serverToken(*token, *tokenFile, os.Getenv("ENGRAM_TOKEN"), logger); err != nil {
+		return err
+	}
+	cfg.AllowedHosts, cfg.CORSOrigins = allowedHosts, corsOrigins
 	cfg.Node.Service.Version = version
-	var err error
 	if cfg.Node.Service.Models, err = chatModels(models); err != nil {
 		return err
 	}
@@ -182,6 +192,32 @@ func runServer(args []string) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return s.Close(shutCtx)
+}
+
+// serverToken picks the token from --token-file, --token or $ENGRAM_TOKEN,
+// in that order; giving both flags is an error. A token given with --token
+// is in the process's command line, which every user of the machine can
+// read (ps, /proc), so it is accepted with a warning.
+func serverToken(flagValue, file, env string, logger *slog.Logger) (string, error) {
+	if flagValue != "" && file != "" {
+		return "", errors.New("give the token with --token-file or --token, not both")
+	}
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--token-file: %w", err)
+		}
+		t := strings.TrimSpace(string(b))
+		if t == "" || strings.ContainsAny(t, "\r\n") {
+			return "", fmt.Errorf("--token-file %s: want one line holding the token", file)
+		}
+		return t, nil
+	case flagValue != "":
+		logger.Warn("the token given with --token is visible to every user of this machine in the process list (ps, /proc/PID/cmdline); use --token-file FILE or $ENGRAM_TOKEN instead")
+		return flagValue, nil
+	}
+	return env, nil
 }
 
 // chatModels builds the model list from --model flags, or from the

@@ -31,23 +31,36 @@
 //
 // Flags: -chat-model and -embedding-model name the handles engram lists
 // (provider/name:size), -token sets the token engram requires of clients,
-// -v logs the server to stderr.
+// -v logs the server to stderr. -tls-dir DIR serves engram over HTTPS with
+// DIR/cert.pem and DIR/key.pem, a self-signed certificate for 127.0.0.1 and
+// localhost that the harness makes there if they are missing (-make-cert
+// makes them and exits, so a client can be told to trust DIR/cert.pem
+// before it starts; compat/tls.sh runs both suites that way).
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,7 +87,20 @@ func run() error {
 	embed := flag.String("embedding-model", "openai/text-embedding-3-small:64", "embedding model handle engram lists, provider/name:dim")
 	token := flag.String("token", "", "token engram requires of clients (Authorization: Bearer); empty for none")
 	verbose := flag.Bool("v", false, "log the server to stderr")
+	tlsDir := flag.String("tls-dir", "", "serve engram over HTTPS with DIR/cert.pem and DIR/key.pem (made if missing)")
+	makeCert := flag.Bool("make-cert", false, "make -tls-dir's certificate and exit")
 	flag.Parse()
+	if *tlsDir != "" {
+		if err := ensureCertificate(*tlsDir); err != nil {
+			return fmt.Errorf("-tls-dir: %w", err)
+		}
+	}
+	if *makeCert {
+		if *tlsDir == "" {
+			return errors.New("-make-cert needs -tls-dir")
+		}
+		return nil
+	}
 
 	chatHandle, window, err := splitHandle(*chat)
 	if err != nil {
@@ -115,6 +141,9 @@ func run() error {
 	cfg.Node.NATSAddr = ""
 	cfg.Token = *token
 	cfg.Logger = logger
+	if *tlsDir != "" {
+		cfg.TLSCert, cfg.TLSKey = filepath.Join(*tlsDir, "cert.pem"), filepath.Join(*tlsDir, "key.pem")
+	}
 	cfg.Node.Service.Version = "compat"
 	reg := llm.NewRegistry()
 	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "sk-compat", BaseURL: modelURL + "/v1", MaxRetries: -1, Timeout: 30 * time.Second}))
@@ -152,6 +181,49 @@ func run() error {
 	case <-stdinClosed:
 	}
 	return nil
+}
+
+// ensureCertificate writes dir/cert.pem and dir/key.pem, a self-signed
+// certificate for 127.0.0.1, ::1 and localhost valid for a day, unless both
+// exist.
+func ensureCertificate(dir string) error {
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if _, err := os.Stat(certFile); err == nil {
+		if _, err := os.Stat(keyFile); err == nil {
+			return nil
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "engram compat harness"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
 // owner stands in for the testing.TB that llmtest.NewServer takes: it

@@ -26,6 +26,9 @@ export async function startHarness() {
   }
   const args = ['-token', token];
   if (process.env.ENGRAM_COMPAT_VERBOSE) args.push('-v');
+  // Over HTTPS (compat/tls.sh): the certificate is made beforehand, and
+  // NODE_EXTRA_CA_CERTS names it, so the SDK checks it like any other.
+  if (process.env.ENGRAM_COMPAT_TLS_DIR) args.push('-tls-dir', process.env.ENGRAM_COMPAT_TLS_DIR);
   const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
 
@@ -45,6 +48,11 @@ export async function startHarness() {
       rej(new Error(`the harness exited (code ${code}, signal ${signal}) before printing its URLs`));
     });
   });
+
+  if (process.env.ENGRAM_COMPAT_TLS_DIR && !urls.engram.startsWith('https://')) {
+    child.stdin.end();
+    throw new Error(`asked for HTTPS, the harness serves ${urls.engram}`);
+  }
 
   const control = async (method, path, body) => {
     const r = await fetch(urls.control + path, {

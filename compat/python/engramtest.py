@@ -108,6 +108,8 @@ class Harness:
         self.proc = proc
         self.urls = urls
         self.engram_url = urls["engram"]
+        if os.environ.get("ENGRAM_COMPAT_TLS_DIR") and not self.engram_url.startswith("https://"):
+            raise RuntimeError(f"asked for HTTPS, the harness serves {self.engram_url}")
         self.model = Model(urls["control"])
         self._build_dir = build_dir
 
@@ -122,6 +124,8 @@ class Harness:
             binary = os.path.join(build_dir, "harness")
             subprocess.run(["go", "build", "-o", binary, "./compat/harness"], cwd=REPO_ROOT, check=True)
         args = [binary, "-token", TOKEN]
+        if os.environ.get("ENGRAM_COMPAT_TLS_DIR"):  # compat/tls.sh: engram over HTTPS
+            args += ["-tls-dir", os.environ["ENGRAM_COMPAT_TLS_DIR"]]
         if verbose:
             args.append("-v")
         proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True)
