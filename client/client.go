@@ -19,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -111,6 +112,14 @@ type Client interface {
 	SendMessage(ctx context.Context, agentID, role, message string) (*api.LettaResponse, error)
 	// UserMessage is SendMessage with role "user".
 	UserMessage(ctx context.Context, agentID, message string) (*api.LettaResponse, error)
+	// SendMessageStream is SendMessage as it happens: the iterator yields
+	// each message the agent produces as its step is stored and, with
+	// tokens, the model's reasoning as it is generated, in pieces:
+	// reasoning_message items sharing one id per step, each holding a piece
+	// of the text (the whole reasoning message then does not follow). A
+	// failure ends the iteration with its error. Stopping the iteration
+	// early stops waiting, not the agent: its run completes on the server.
+	SendMessageStream(ctx context.Context, agentID, role, message string, tokens bool) iter.Seq2[api.LettaMessage, error]
 	// GetInContextMessages returns the messages in the agent's context
 	// window, oldest first.
 	GetInContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error)

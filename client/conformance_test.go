@@ -72,6 +72,7 @@ func RunConformance(t *testing.T, newClient func(t *testing.T) client.Client) {
 		{"JobsAndModels", testJobsAndModels},
 		{"UnknownIDs", testUnknownIDs},
 		{"RunAgent", testRunAgent},
+		{"StreamMessages", testStreamMessages},
 		{"RunCustomTool", testRunCustomTool},
 	}
 	for _, tc := range cases {

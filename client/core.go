@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"iter"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
@@ -38,6 +39,9 @@ type backend interface {
 	recallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error)
 	listMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error)
 	send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error)
+	// stream sends as send does and hands emit each message as it comes;
+	// emit returns false to stop receiving.
+	stream(ctx context.Context, agentID string, req api.SendMessage, tokens bool, emit func(api.LettaMessage) bool) error
 	contextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error)
 	runCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error)
 
@@ -520,6 +524,23 @@ func (c core) ListEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, er
 func (c core) SendMessage(ctx context.Context, agentID, role, message string) (*api.LettaResponse, error) {
 	content, _ := json.Marshal(message)
 	return one(c.b.send(ctx, agentID, api.SendMessage{Messages: []api.MessageCreate{{Role: role, Content: content}}}))
+}
+
+func (c core) SendMessageStream(ctx context.Context, agentID, role, message string, tokens bool) iter.Seq2[api.LettaMessage, error] {
+	content, _ := json.Marshal(message)
+	req := api.SendMessage{Messages: []api.MessageCreate{{Role: role, Content: content}}}
+	return func(yield func(api.LettaMessage, error) bool) {
+		stopped := false
+		err := c.b.stream(ctx, agentID, req, tokens, func(m api.LettaMessage) bool {
+			if !yield(m, nil) {
+				stopped = true
+			}
+			return !stopped
+		})
+		if err != nil && !stopped {
+			yield(api.LettaMessage{}, err)
+		}
+	}
 }
 
 func (c core) UserMessage(ctx context.Context, agentID, message string) (*api.LettaResponse, error) {

@@ -149,6 +149,51 @@ func (l local) send(ctx context.Context, agentID string, req api.SendMessage) (a
 	return l.svc.SendMessage(ctx, agentID, inputs, service.SendOptions{UseAssistantMessage: true})
 }
 
+// stream runs the send on its own goroutine and hands its messages to emit
+// on the caller's; the goroutine is waited for before stream returns.
+func (l local) stream(ctx context.Context, agentID string, req api.SendMessage, tokens bool, emit func(api.LettaMessage) bool) error {
+	inputs, err := service.Inputs(req)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan api.LettaMessage, 64)
+	opts := service.SendOptions{UseAssistantMessage: true}
+	opts.Stream(tokens, func(m api.LettaMessage) {
+		select {
+		case ch <- m:
+		case <-ctx.Done(): // the caller stopped listening
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.svc.SendMessage(ctx, agentID, inputs, opts)
+		done <- err
+	}()
+	for {
+		select {
+		case m := <-ch:
+			if !emit(m) {
+				cancel()
+				<-done
+				return nil
+			}
+		case err := <-done:
+			for { // what the run sent before it returned
+				select {
+				case m := <-ch:
+					if !emit(m) {
+						return nil
+					}
+				default:
+					return err
+				}
+			}
+		}
+	}
+}
+
 func (l local) contextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
 	return l.svc.ListContextMessages(ctx, agentID)
 }

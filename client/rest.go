@@ -17,6 +17,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/service"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // REST is a Client of an engram server over HTTP, speaking the modern Letta
@@ -161,48 +162,14 @@ func route(pattern string, params ...string) (string, error) {
 // call sends one request and decodes a 2xx answer into out (when out is not
 // nil and the body is not empty or null). The path is pattern with params.
 func (t *transport) call(ctx context.Context, method string, q url.Values, in, out any, pattern string, params ...string) error {
-	path, err := route(pattern, params...)
+	resp, path, err := t.do(ctx, method, q, in, "application/json", pattern, params...)
 	if err != nil {
 		return err
-	}
-	u := t.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var body io.Reader
-	ctype := "application/json"
-	if raw, ok := in.(rawBody); ok {
-		body, ctype = bytes.NewReader(raw.data), raw.contentType
-	} else if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fault.Wrap(fault.Invalid, err, "%s %s: cannot encode the request", method, path)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return fault.Wrap(fault.Invalid, err, "%s %s: bad request", method, path)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "engram-go-client")
-	if in != nil {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
-	}
-	resp, err := t.hc.Do(req)
-	if err != nil {
-		return fault.Wrap(fault.Unavailable, err, "%s %s: cannot reach the server at %s", method, path, t.base)
 	}
 	defer func() {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) // let the connection be reused
 		resp.Body.Close()
 	}()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(resp)
-	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
@@ -218,6 +185,102 @@ func (t *transport) call(ctx context.Context, method string, q url.Values, in, o
 		return fault.Wrap(fault.Internal, err, "%s %s: malformed answer", method, path)
 	}
 	return nil
+}
+
+// do sends one request and returns its 2xx answer, whose body the caller
+// must close; any other answer is its *APIError.
+func (t *transport) do(ctx context.Context, method string, q url.Values, in any, accept, pattern string, params ...string) (*http.Response, string, error) {
+	path, err := route(pattern, params...)
+	if err != nil {
+		return nil, "", err
+	}
+	u := t.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var body io.Reader
+	ctype := "application/json"
+	if raw, ok := in.(rawBody); ok {
+		body, ctype = bytes.NewReader(raw.data), raw.contentType
+	} else if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, path, fault.Wrap(fault.Invalid, err, "%s %s: cannot encode the request", method, path)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, path, fault.Wrap(fault.Invalid, err, "%s %s: bad request", method, path)
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("User-Agent", "engram-go-client")
+	if in != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		return nil, path, fault.Wrap(fault.Unavailable, err, "%s %s: cannot reach the server at %s", method, path, t.base)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, path, apiError(resp)
+	}
+	return resp, path, nil
+}
+
+// stream sends with "streaming": true and reads the server-sent events:
+// each data event is a LettaMessage, a stop reason or the usage (both
+// skipped), an "error" event ends the stream with its detail, "[DONE]"
+// ends it.
+func (t *transport) stream(ctx context.Context, agentID string, req api.SendMessage, tokens bool, emit func(api.LettaMessage) bool) error {
+	yes := true
+	req.Streaming = &yes
+	if tokens {
+		req.StreamTokens = &yes
+	}
+	resp, path, err := t.do(ctx, http.MethodPost, nil, req, "text/event-stream", "/v1/agents/%s/messages", agentID)
+	if err != nil {
+		return err
+	}
+	dec := ssestream.NewDecoder(resp)
+	defer dec.Close()
+	for dec.Next() {
+		ev := dec.Event()
+		data := bytes.TrimSpace(ev.Data)
+		if bytes.Equal(data, []byte("[DONE]")) {
+			return nil
+		}
+		if ev.Type == "error" {
+			var e struct {
+				Detail  string `json:"detail"`
+				Message string `json:"message"`
+			}
+			json.Unmarshal(data, &e)
+			if e.Detail == "" {
+				e.Detail = e.Message
+			}
+			return fault.E(fault.Unavailable, "%s: the run failed: %s", path, e.Detail)
+		}
+		var m api.LettaMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fault.Wrap(fault.Internal, err, "%s: malformed event %.200s", path, data)
+		}
+		switch m.MessageType {
+		case "stop_reason", "usage_statistics", "ping":
+			continue
+		}
+		if !emit(m) {
+			return nil
+		}
+	}
+	if err := dec.Err(); err != nil {
+		return fault.Wrap(fault.Unavailable, err, "%s: the stream was cut off", path)
+	}
+	return fault.E(fault.Unavailable, "%s: the stream ended before [DONE]", path)
 }
 
 // fetch is call for a typed answer.

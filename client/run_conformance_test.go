@@ -122,6 +122,82 @@ func testRunAgent(t *testing.T, ctx context.Context, c client.Client) {
 	wantKind(t, "UserMessage to an unknown agent", err, fault.NotFound)
 }
 
+// testStreamMessages covers SendMessageStream: messages as their steps
+// commit, token deltas of the reasoning, stopping early, and errors.
+func testStreamMessages(t *testing.T, ctx context.Context, c client.Client) {
+	s, cfg := script(t)
+	a := must(c.CreateAgent(ctx, client.CreateAgentOptions{LLMConfig: cfg}))(t)
+
+	s.Push(
+		llmtest.Step{Content: "Noting it.", ToolCalls: []agents.ToolCall{{Name: "core_memory_append", Arguments: `{"name":"human","content":"Likes tea","request_heartbeat":true}`}}},
+		reply("Streamed!"),
+	)
+	var types []string
+	var said string
+	for m, err := range c.SendMessageStream(ctx, a.ID, "user", "I like tea", false) {
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		types = append(types, m.MessageType)
+		if m.MessageType == api.AssistantMessageType {
+			said = *m.Content
+		}
+	}
+	want := []string{api.ReasoningMessageType, api.ToolCallMessageType, api.ToolReturnMessageType,
+		api.ReasoningMessageType, api.AssistantMessageType, api.ToolReturnMessageType}
+	if strings.Join(types, ",") != strings.Join(want, ",") || said != "Streamed!" {
+		t.Errorf("streamed %v saying %q; want %v saying %q", types, said, want, "Streamed!")
+	}
+
+	// With tokens, the reasoning comes in pieces that share an id, and is
+	// not repeated whole.
+	s.Push(reply("In tokens."))
+	var pieces []string
+	ids := map[string]bool{}
+	said = ""
+	for m, err := range c.SendMessageStream(ctx, a.ID, "user", "and in tokens?", true) {
+		if err != nil {
+			t.Fatalf("token stream: %v", err)
+		}
+		switch m.MessageType {
+		case api.ReasoningMessageType:
+			pieces = append(pieces, *m.Reasoning)
+			ids[m.ID] = true
+		case api.AssistantMessageType:
+			said = *m.Content
+		}
+	}
+	if strings.Join(pieces, "") != "I will answer." || len(ids) != 1 || said != "In tokens." {
+		t.Errorf("token stream: pieces %q (ids %v), said %q", pieces, ids, said)
+	}
+
+	// Stopping early stops the waiting, not the run.
+	recall := must(c.GetRecallMemorySummary(ctx, a.ID))(t).Size
+	s.Push(reply("Finished anyway."))
+	for _, err := range c.SendMessageStream(ctx, a.ID, "user", "stop listening", false) {
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		break
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for must(c.GetRecallMemorySummary(ctx, a.ID))(t).Size < recall+3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run did not complete after its listener left: recall %d, want %d", must(c.GetRecallMemorySummary(ctx, a.ID))(t).Size, recall+3)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	n := 0
+	for _, err := range c.SendMessageStream(ctx, unknownID(events.PrefixAgent), "user", "hi", false) {
+		n++
+		wantKind(t, "SendMessageStream to an unknown agent", err, fault.NotFound)
+	}
+	if n != 1 {
+		t.Errorf("a failed stream yielded %d items; want its error alone", n)
+	}
+}
+
 // testRunCustomTool: an agent calls a Python tool made with CreateTool and
 // gets its result, its prints and, past the tool's timeout, a failure.
 func testRunCustomTool(t *testing.T, ctx context.Context, c client.Client) {

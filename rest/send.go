@@ -8,9 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
-	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/service"
 )
@@ -85,40 +83,13 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 	}
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
 	// With stream_tokens the model's thoughts go out as reasoning deltas
-	// that share an id, one id per step. The complete reasoning message that
-	// follows is then not sent again: a client joining the deltas by id has
-	// it already.
-	var (
-		mu       sync.Mutex // guards deltaID and streamed
-		deltaID  string
-		streamed strings.Builder
-	)
-	opts.OnMessage = func(m api.LettaMessage) {
-		mu.Lock()
-		seen := m.MessageType == api.ReasoningMessageType && m.Reasoning != nil && streamed.Len() > 0 &&
-			strings.TrimSpace(*m.Reasoning) == strings.TrimSpace(streamed.String())
-		deltaID = ""
-		streamed.Reset()
-		mu.Unlock()
-		if keep(m.MessageType) && !seen {
+	// that share an id, one id per step; the whole reasoning message is
+	// then not sent again (service.SendOptions.Stream).
+	opts.Stream(isTrue(req.StreamTokens) && keep(api.ReasoningMessageType), func(m api.LettaMessage) {
+		if keep(m.MessageType) {
 			sse.data(m)
 		}
-	}
-	if isTrue(req.StreamTokens) && keep(api.ReasoningMessageType) {
-		opts.OnDelta = func(d agents.Delta) {
-			if d.Content == "" {
-				return
-			}
-			mu.Lock()
-			if deltaID == "" {
-				deltaID = events.NewID(events.PrefixMessage, timeNow())
-			}
-			id := deltaID
-			streamed.WriteString(d.Content)
-			mu.Unlock()
-			sse.data(map[string]any{"message_type": api.ReasoningMessageType, "id": id, "date": timeNow().UTC().Truncate(time.Second), "reasoning": d.Content})
-		}
-	}
+	})
 	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
 	if err != nil {
 		if !sse.started {

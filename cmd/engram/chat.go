@@ -2,21 +2,21 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/client"
 )
 
-// runChat is an interactive terminal chat with one agent over the REST API.
-// It streams the agent's thoughts, tool calls and replies as they happen.
-// Lines starting with "/" are commands (run_command); /quit ends the chat.
+// runChat is an interactive terminal chat with one agent over the REST API,
+// through the Go client. It streams the agent's thoughts (token by token),
+// tool calls and replies as they happen. Lines starting with "/" are
+// commands (run_command); /quit ends the chat.
 func runChat(args []string) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	base := fs.String("url", envOr("ENGRAM_URL", "http://127.0.0.1:8283"), "server URL")
@@ -30,8 +30,10 @@ func runChat(args []string) error {
 	if fs.NArg() != 1 {
 		return errors.New("usage: engram chat [--url URL] [--token T] AGENT (id or name)")
 	}
-	c := &chatClient{base: strings.TrimRight(*base, "/"), token: *token}
-	id, err := c.resolve(fs.Arg(0))
+	ctx := context.Background()
+	c := client.NewREST(strings.TrimRight(*base, "/"), *token)
+	defer c.Close()
+	id, err := resolveAgent(ctx, c, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -49,9 +51,9 @@ func runChat(args []string) error {
 		case line == "/quit" || line == "/exit":
 			return nil
 		case strings.HasPrefix(line, "/"):
-			err = c.command(id, line)
+			err = command(ctx, c, id, line)
 		default:
-			err = c.send(id, line)
+			err = say(ctx, c, id, line)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "error:", err)
@@ -66,117 +68,58 @@ func envOr(k, def string) string {
 	return def
 }
 
-type chatClient struct{ base, token string }
-
-func (c *chatClient) do(method, path string, body any) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		var e struct{ Detail string }
-		b, _ := io.ReadAll(resp.Body)
-		if json.Unmarshal(b, &e) == nil && e.Detail != "" {
-			return nil, errors.New(e.Detail)
-		}
-		return nil, fmt.Errorf("%s: %s", resp.Status, b)
-	}
-	return resp, nil
-}
-
-// resolve accepts an agent id or name.
-func (c *chatClient) resolve(agent string) (string, error) {
+// resolveAgent accepts an agent id or name.
+func resolveAgent(ctx context.Context, c client.Client, agent string) (string, error) {
 	if strings.HasPrefix(agent, "agent-") {
 		return agent, nil
 	}
-	resp, err := c.do("GET", "/v1/agents/?name="+url.QueryEscape(agent), nil)
+	id, err := c.GetAgentID(ctx, agent)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	var list []struct{ ID string }
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return "", err
-	}
-	if len(list) == 0 {
+	if id == "" {
 		return "", fmt.Errorf("no agent named %q", agent)
 	}
-	return list[0].ID, nil
+	return id, nil
 }
 
-type chatMessage struct {
-	MessageType string `json:"message_type"`
-	Content     string `json:"content"`
-	Reasoning   string `json:"reasoning"`
-	ToolCall    *struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"tool_call"`
-	Name       string `json:"name"`
-	ToolReturn string `json:"tool_return"`
-	Status     string `json:"status"`
-	StopReason string `json:"stop_reason"`
-	StepCount  int    `json:"step_count"`
-	Message    string `json:"message"`
-	Detail     string `json:"detail"`
-}
-
-func (c *chatClient) send(id, text string) error {
-	resp, err := c.do("POST", "/v1/agents/"+id+"/messages", map[string]any{"input": text, "streaming": true})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	event := ""
-	for sc.Scan() {
-		line := sc.Text()
-		if name, ok := strings.CutPrefix(line, "event: "); ok {
-			event = name
+// say sends a line and prints the agent's work as it streams: thoughts as
+// their tokens arrive, then each tool call, return and reply.
+func say(ctx context.Context, c client.Client, id, text string) error {
+	thinking := "" // the id of the thought being printed, if any
+	for m, err := range c.SendMessageStream(ctx, id, "user", text, true) {
+		if err != nil {
+			if thinking != "" {
+				fmt.Println()
+			}
+			return err
+		}
+		if m.MessageType == api.ReasoningMessageType && m.Reasoning != nil {
+			if thinking != m.ID {
+				if thinking != "" {
+					fmt.Println()
+				}
+				fmt.Print("  💭 ")
+				thinking = m.ID
+			}
+			fmt.Print(*m.Reasoning)
 			continue
 		}
-		data, ok := strings.CutPrefix(line, "data: ")
-		if !ok {
-			continue
-		}
-		if data == "[DONE]" {
-			return nil
-		}
-		var m chatMessage
-		if json.Unmarshal([]byte(data), &m) != nil {
-			continue
-		}
-		if event == "error" {
-			return fmt.Errorf("%s %s", m.Message, m.Detail)
+		if thinking != "" {
+			fmt.Println()
+			thinking = ""
 		}
 		printMessage(m)
 	}
-	return sc.Err()
+	if thinking != "" {
+		fmt.Println()
+	}
+	return nil
 }
 
-func (c *chatClient) command(id, line string) error {
-	resp, err := c.do("POST", "/v1/agents/"+id+"/command", map[string]string{"command": line})
+func command(ctx context.Context, c client.Client, id, line string) error {
+	r, err := c.RunCommand(ctx, id, line)
 	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var r struct{ Messages []chatMessage }
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		return err
 	}
 	for _, m := range r.Messages {
@@ -186,30 +129,30 @@ func (c *chatClient) command(id, line string) error {
 	return nil
 }
 
-func printMessage(m chatMessage) {
+func printMessage(m api.LettaMessage) {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
 	switch m.MessageType {
-	case "reasoning_message":
-		fmt.Printf("  💭 %s\n", m.Reasoning)
-	case "tool_call_message":
+	case api.ReasoningMessageType:
+		fmt.Printf("  💭 %s\n", str(m.Reasoning))
+	case api.ToolCallMessageType:
 		if m.ToolCall != nil {
 			fmt.Printf("  ⚙ %s(%s)\n", m.ToolCall.Name, m.ToolCall.Arguments)
 		}
-	case "tool_return_message":
-		if m.Name == "send_message" && m.Status == "success" {
+	case api.ToolReturnMessageType:
+		if str(m.Name) == "send_message" && str(m.Status) == "success" {
 			return // the reply itself was shown
 		}
-		ret := m.ToolReturn
+		ret := str(m.ToolReturn)
 		if len(ret) > 200 {
 			ret = ret[:200] + "…"
 		}
-		fmt.Printf("  ↩ [%s] %s\n", m.Status, strings.ReplaceAll(ret, "\n", " "))
-	case "assistant_message":
-		fmt.Printf("%s\n", m.Content)
-	case "system_message":
-		fmt.Println(m.Content)
-	case "stop_reason":
-		if m.StopReason != "end_turn" {
-			fmt.Printf("  (stopped: %s)\n", m.StopReason)
-		}
+		fmt.Printf("  ↩ [%s] %s\n", str(m.Status), strings.ReplaceAll(ret, "\n", " "))
+	case api.AssistantMessageType, api.SystemMessageType:
+		fmt.Println(str(m.Content))
 	}
 }
