@@ -5,10 +5,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/api/letta05"
-	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/service"
 )
 
@@ -95,18 +93,16 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 	}
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
 	var (
-		mu       sync.Mutex // guards deltaID, streamed and held
-		deltaID  string
-		streamed strings.Builder
+		mu sync.Mutex // guards held and stepOpen
 		// held is a function call that arrived without its call id (a
 		// send_message shown from its assistant view): it goes out with
 		// the id of the return that follows it.
 		held *letta05.LettaMessage
+		// Each step's items go out between "[DONE_GEN]" (the model's call
+		// returned) and "[DONE_STEP]" (after the function's return), as
+		// 0.5's server framed them.
+		stepOpen bool
 	)
-	// Each step's items go out between "[DONE_GEN]" (the model's call
-	// returned) and "[DONE_STEP]" (after the function's return), as 0.5's
-	// server framed them.
-	stepOpen := false
 	send := func(v letta05.LettaMessage) {
 		if !stepOpen {
 			sse.raw("data: [DONE_GEN]\n\n")
@@ -124,16 +120,13 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 			held = nil
 		}
 	}
-	opts.OnMessage = func(m api.LettaMessage) {
+	// Token deltas of the reasoning come as reasoning messages too; they
+	// go out as 0.5's internal_monologue pieces.
+	opts.Stream(isTrue(req.StreamTokens), func(m api.LettaMessage) {
 		mu.Lock()
 		defer mu.Unlock()
-		// With stream_tokens the thoughts went out as deltas already.
-		seen := m.MessageType == api.ReasoningMessageType && m.Reasoning != nil && streamed.Len() > 0 &&
-			strings.TrimSpace(*m.Reasoning) == strings.TrimSpace(streamed.String())
-		deltaID = ""
-		streamed.Reset()
 		v, ok := lettaMessage05(m, as)
-		if !ok || seen {
+		if !ok {
 			return
 		}
 		if held != nil && v.MessageType == letta05.FunctionReturnType && v.FunctionCallID != nil {
@@ -145,23 +138,7 @@ func (h *handler) send05(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		send(v)
-	}
-	if isTrue(req.StreamTokens) {
-		opts.OnDelta = func(d agents.Delta) {
-			if d.Content == "" {
-				return
-			}
-			mu.Lock()
-			if deltaID == "" {
-				deltaID = events.NewID(events.PrefixMessage, timeNow())
-			}
-			id := deltaID
-			streamed.WriteString(d.Content)
-			mu.Unlock()
-			text := d.Content
-			sse.data(letta05.LettaMessage{ID: id, Date: date05(timeNow()), MessageType: letta05.InternalMonologueType, InternalMonologue: &text})
-		}
-	}
+	})
 	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
 	mu.Lock()
 	flush()

@@ -234,17 +234,7 @@ func (s *Service) DeleteArchival(ctx context.Context, agentID, passageID string)
 // unless the page says otherwise. Cursors name stored messages; one stored
 // message may expand into several LettaMessages that share its id.
 func (s *Service) ListMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
-	var (
-		refs []projections.Ref
-		err  error
-	)
-	s.read(func(st *projections.State) {
-		var a *projections.Agent
-		if a, err = s.lookupAgent(st, agentID); err != nil {
-			return
-		}
-		refs, err = page(a.Messages, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
-	})
+	refs, err := s.historyRefs(agentID, p)
 	if err != nil {
 		return nil, err
 	}
@@ -286,17 +276,7 @@ func (s *Service) count(agentID string, of func(*projections.Agent) int) (n int,
 // ListContextMessages returns the messages in an agent's context window,
 // in order, as LettaMessages.
 func (s *Service) ListContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
-	var (
-		refs []projections.Ref
-		err  error
-	)
-	s.read(func(st *projections.State) {
-		var a *projections.Agent
-		if a, err = s.lookupAgent(st, agentID); err != nil {
-			return
-		}
-		refs = windowRefs(a)
-	})
+	refs, err := s.contextRefs(agentID)
 	if err != nil {
 		return nil, err
 	}

@@ -17,17 +17,7 @@ import (
 // ListStoredMessages pages through an agent's history as stored messages,
 // newest first unless the page says otherwise.
 func (s *Service) ListStoredMessages(ctx context.Context, agentID string, p api.Page) ([]api.StoredMessage, error) {
-	var (
-		refs []projections.Ref
-		err  error
-	)
-	s.read(func(st *projections.State) {
-		var a *projections.Agent
-		if a, err = s.lookupAgent(st, agentID); err != nil {
-			return
-		}
-		refs, err = page(a.Messages, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
-	})
+	refs, err := s.historyRefs(agentID, p)
 	if err != nil {
 		return nil, err
 	}
@@ -37,20 +27,34 @@ func (s *Service) ListStoredMessages(ctx context.Context, agentID string, p api.
 // ContextStoredMessages returns the messages of an agent's context window,
 // in order.
 func (s *Service) ContextStoredMessages(ctx context.Context, agentID string) ([]api.StoredMessage, error) {
-	var (
-		refs []projections.Ref
-		err  error
-	)
+	refs, err := s.contextRefs(agentID)
+	if err != nil {
+		return nil, err
+	}
+	return s.storedMessages(ctx, agentID, refs)
+}
+
+// historyRefs locates a page of an agent's history, newest first unless
+// the page says otherwise.
+func (s *Service) historyRefs(agentID string, p api.Page) (refs []projections.Ref, err error) {
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err == nil {
+			refs, err = page(a.Messages, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
+		}
+	})
+	return refs, err
+}
+
+// contextRefs locates the messages of an agent's context window, in order.
+func (s *Service) contextRefs(agentID string) (refs []projections.Ref, err error) {
 	s.read(func(st *projections.State) {
 		var a *projections.Agent
 		if a, err = s.lookupAgent(st, agentID); err == nil {
 			refs = windowRefs(a)
 		}
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s.storedMessages(ctx, agentID, refs)
+	return refs, err
 }
 
 // StoredMessagesByID returns the named messages of an agent, in the order
