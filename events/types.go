@@ -38,6 +38,7 @@ const (
 	TypeFileDeleted         Type = "file_deleted"
 	TypeMessageUpdated      Type = "message_updated"
 	TypeJobDeleted          Type = "job_deleted"
+	TypeRunCancelled        Type = "run_cancelled"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -72,6 +73,7 @@ var registry = map[Type]func() Event{
 	TypeFileDeleted:         func() Event { return new(FileDeleted) },
 	TypeMessageUpdated:      func() Event { return new(MessageUpdated) },
 	TypeJobDeleted:          func() Event { return new(JobDeleted) },
+	TypeRunCancelled:        func() Event { return new(RunCancelled) },
 }
 
 var typeOrder = []Type{
@@ -89,6 +91,7 @@ var typeOrder = []Type{
 	TypeInputTaken,
 	TypeFileCreated, TypeFileUpdated, TypeFileDeleted,
 	TypeMessageUpdated, TypeJobDeleted,
+	TypeRunCancelled,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -349,6 +352,16 @@ type InputTaken struct {
 	IDs []MessageID `json:"ids"`
 }
 
+// RunCancelled records that a client cancelled one of the agent's runs
+// (the run that answers a send, named by events.DerivedID("run", the id of
+// the send's first input)). A run not yet begun never begins: its inputs
+// leave the queue, kept in recall memory. A run under way stops at its next
+// step boundary; the step in flight, if any, still commits. A run already
+// ended is not changed.
+type RunCancelled struct {
+	RunID string `json:"run_id"`
+}
+
 // AsMessage returns the message an event adds to recall memory, for both
 // MessageAppended and MessageReceived.
 func AsMessage(ev Event) (*MessageAppended, bool) {
@@ -433,3 +446,4 @@ func (PassageDeleted) EventType() Type      { return TypePassageDeleted }
 func (MessageAppended) EventType() Type     { return TypeMessageAppended }
 func (MessageReceived) EventType() Type     { return TypeMessageReceived }
 func (InputTaken) EventType() Type          { return TypeInputTaken }
+func (RunCancelled) EventType() Type        { return TypeRunCancelled }
