@@ -39,6 +39,7 @@ const (
 	TypeMessageUpdated      Type = "message_updated"
 	TypeJobDeleted          Type = "job_deleted"
 	TypeRunCancelled        Type = "run_cancelled"
+	TypeRunFailed           Type = "run_failed"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -74,6 +75,7 @@ var registry = map[Type]func() Event{
 	TypeMessageUpdated:      func() Event { return new(MessageUpdated) },
 	TypeJobDeleted:          func() Event { return new(JobDeleted) },
 	TypeRunCancelled:        func() Event { return new(RunCancelled) },
+	TypeRunFailed:           func() Event { return new(RunFailed) },
 }
 
 var typeOrder = []Type{
@@ -91,7 +93,7 @@ var typeOrder = []Type{
 	TypeInputTaken,
 	TypeFileCreated, TypeFileUpdated, TypeFileDeleted,
 	TypeMessageUpdated, TypeJobDeleted,
-	TypeRunCancelled,
+	TypeRunCancelled, TypeRunFailed,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -362,6 +364,14 @@ type RunCancelled struct {
 	RunID string `json:"run_id"`
 }
 
+// RunFailed records that a run under way (its inputs taken) ended on a
+// failed step, which stored nothing; no run takes its inputs again.
+type RunFailed struct {
+	RunID      string `json:"run_id"`
+	StopReason string `json:"stop_reason"` // error, llm_api_error, ...
+	Detail     string `json:"detail,omitempty"`
+}
+
 // AsMessage returns the message an event adds to recall memory, for both
 // MessageAppended and MessageReceived.
 func AsMessage(ev Event) (*MessageAppended, bool) {
@@ -447,3 +457,4 @@ func (MessageAppended) EventType() Type     { return TypeMessageAppended }
 func (MessageReceived) EventType() Type     { return TypeMessageReceived }
 func (InputTaken) EventType() Type          { return TypeInputTaken }
 func (RunCancelled) EventType() Type        { return TypeRunCancelled }
+func (RunFailed) EventType() Type           { return TypeRunFailed }

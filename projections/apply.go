@@ -66,7 +66,7 @@ func (s *State) applyAgent(env events.Envelope) {
 	a.Version.bump(env)
 	a.UpdatedAt = env.Time
 	switch env.Event.(type) {
-	case *events.MessageReceived, *events.RunCancelled:
+	case *events.MessageReceived, *events.RunCancelled, *events.RunFailed:
 		// A queued input, or a cancel that a step in flight does not read.
 	default:
 		a.StateSeq = env.Seq
@@ -184,6 +184,10 @@ func (s *State) applyAgent(env events.Envelope) {
 			})
 		}
 		r.Status, r.StopReason, r.CompletedAt = RunCancelled, "cancelled", env.Time
+	case *events.RunFailed:
+		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && r.Active() {
+			r.Status, r.StopReason, r.CompletedAt, r.Error = RunFailed, e.StopReason, env.Time, e.Detail
+		}
 	case *events.MessageUpdated:
 		// The stored message now reads from this event; it keeps its
 		// place and its time.

@@ -85,6 +85,7 @@ const (
 	RunRunning   = "running"   // a run took its inputs; steps follow
 	RunCompleted = "completed" // its last step recorded a stop reason
 	RunCancelled = "cancelled" // a client cancelled it (RunCancelled)
+	RunFailed    = "failed"    // a step failed after it began (RunFailed)
 )
 
 // Run is the read model of one run: the work that answers one send. It is
@@ -92,7 +93,7 @@ const (
 // folded from the events a send already writes: its inputs
 // (MessageReceived, created), the first step (InputTaken, running), each
 // step's assistant message (MessageAppended.RunID, with its usage; a stop
-// reason completes it) and RunCancelled.
+// reason completes it), RunCancelled and RunFailed.
 type Run struct {
 	ID          string
 	AgentID     events.AgentID
@@ -100,6 +101,7 @@ type Run struct {
 	Inputs      []Ref  // the send's inputs, in order
 	Status      string
 	StopReason  string // "" while it goes
+	Error       string // why it failed
 	Steps       int
 	Usage       events.Usage
 	CreatedAt   time.Time

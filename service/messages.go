@@ -374,6 +374,7 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		resp, err := s.runSend(ctx, agentID, take, o)
 		if err != nil {
 			s.failed.Store(take[0].id, true)
+			s.failRun(ctx, agentID, runOf(string(take[0].id)), err)
 		} else {
 			s.failed.Delete(take[0].id)
 		}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
 )
 
@@ -23,6 +25,9 @@ func runView(r *projections.Run) api.Run {
 	v := api.Run{
 		ID: r.ID, AgentID: string(r.AgentID), Status: r.Status, CreatedAt: r.CreatedAt,
 		StopReason: strp(r.StopReason), Metadata: rawOr(nil, "{}"),
+	}
+	if r.Error != "" {
+		v.Metadata, _ = json.Marshal(map[string]string{"error": r.Error})
 	}
 	if !r.CompletedAt.IsZero() {
 		t := r.CompletedAt
@@ -270,6 +275,28 @@ func (s *Service) CancelRuns(ctx context.Context, agentID string, runIDs []strin
 		}
 	}
 	return out, nil
+}
+
+// failRun records that a run under way ended on a failed step: its inputs
+// are taken, so no run takes them again. A run that had not begun waits
+// for its retry, and records nothing. It is best effort: the failure is
+// logged, and a failure to record it too.
+func (s *Service) failRun(ctx context.Context, agentID, run string, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	c := s.command(context.Background(), "fail_run", agentID)
+	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+		r := st.Runs[run]
+		if r == nil || r.Status != projections.RunRunning {
+			return errNothing
+		}
+		d.expectAt(st, agentAgg(agentID))
+		d.add(c, agentAgg(agentID), &events.RunFailed{RunID: run, StopReason: "error", Detail: fault.Message(cause)})
+		return nil
+	})
+	if err != nil {
+		s.cfg.Logger.Warn("cannot record a failed run", "agent", agentID, "run", run, "err", err)
+	}
 }
 
 // cancelled reports whether a client cancelled the run.

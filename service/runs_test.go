@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +143,39 @@ func TestRunCancelBetweenSteps(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the cancelled queued send is not run at start
 	if n := len(script.Requests()); n != 4 {
 		t.Fatalf("after the restart the model was called %d times in all, want 4", n)
+	}
+}
+
+// A run whose later step fails is failed, with the failure in its metadata;
+// one whose first step fails has taken nothing and waits for its retry.
+func TestRunFails(t *testing.T) {
+	ctx := context.Background()
+	r := startRig(t, t.TempDir(), nil)
+	a := r.agent(t)
+	r.llm.Push(llmtest.Step{Status: 500})
+	first, err := r.n.Service.SendMessageAsync(ctx, a.ID, []service.Input{{Role: "user", Text: "hi"}}, service.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.llm.Requests()) < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if run, _ := r.n.Service.GetRun(ctx, first.ID); run.Status != "created" {
+		t.Fatalf("a run whose first step failed: %+v", run)
+	}
+
+	b := r.agent(t) // the first agent's send waits for its own retry
+	r.llm.SetDefault(&llmtest.Step{Status: 500})
+	r.llm.Push(heartbeat("x", 0))
+	resp, err := r.n.Service.SendMessage(ctx, b.ID, []service.Input{{Role: "user", Text: "again"}}, service.SendOptions{})
+	if err == nil {
+		t.Fatalf("the send whose second step failed succeeded: %+v", resp)
+	}
+	runs, _ := r.n.Service.ListRuns(ctx, api.RunFilter{AgentIDs: []string{b.ID}}, api.Page{})
+	run := waitRun(t, r, runs[0].ID, func(run api.Run, _ api.Usage) bool { return run.Status != "running" })
+	if run.Status != "failed" || *run.StopReason != "error" || !strings.Contains(string(run.Metadata), "error") {
+		t.Fatalf("a run whose second step failed: %+v", run)
 	}
 }
