@@ -140,7 +140,7 @@ func (s *Service) RunMessages(ctx context.Context, runID string, p api.Page) ([]
 	for _, ref := range inputs {
 		env, err := s.load(ctx, ref)
 		if err != nil {
-			return nil, err
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
 		ms = append(ms, messageViews(env)...)
 	}
@@ -200,11 +200,11 @@ func (s *Service) SendMessageAsync(ctx context.Context, agentID string, inputs [
 	if opts.Key != "" {
 		ref, ok := s.sentWith(agentID, opts.Key)
 		if !ok {
-			return api.Run{}, notFound("the send with key %q is not in the projection", opts.Key)
+			return api.Run{}, fault.E(fault.Internal, "the send with key %q is not in the projection", opts.Key)
 		}
 		env, err := s.load(ctx, ref)
 		if err != nil {
-			return api.Run{}, err
+			return api.Run{}, fault.Wrap(fault.Unavailable, err, "cannot read the log")
 		}
 		if in, isInput := env.Event.(*events.MessageReceived); isInput && in.Digest != "" && in.Digest != digest {
 			return api.Run{}, unprocessable("the key %q was already used for a send with other messages; use a new key (or otid) for a new message", opts.Key)
