@@ -280,3 +280,26 @@ type LettaMessage struct {
 	Stderr     []string   `json:"stderr,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 }
+
+// Run is the work that answers one send (Letta's Run): its status, created,
+// running, completed or cancelled, and why it stopped.
+type Run struct {
+	ID              string          `json:"id"`
+	AgentID         string          `json:"agent_id"`
+	Status          string          `json:"status"`
+	CreatedAt       time.Time       `json:"created_at"`
+	CompletedAt     *time.Time      `json:"completed_at"`
+	StopReason      *string         `json:"stop_reason"`
+	Metadata        json.RawMessage `json:"metadata"`
+	Background      bool            `json:"background"`
+	ConversationID  *string         `json:"conversation_id"`
+	TotalDurationNs *int64          `json:"total_duration_ns"`
+}
+
+// RunFilter narrows ListRuns.
+type RunFilter struct {
+	AgentIDs   []string // any of them; empty: every agent
+	Statuses   []string // any of them; empty: every status
+	StopReason string
+	Active     bool // created or running only
+}

@@ -38,6 +38,8 @@ const (
 	TypeFileDeleted         Type = "file_deleted"
 	TypeMessageUpdated      Type = "message_updated"
 	TypeJobDeleted          Type = "job_deleted"
+	TypeRunCancelled        Type = "run_cancelled"
+	TypeRunFailed           Type = "run_failed"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -72,6 +74,8 @@ var registry = map[Type]func() Event{
 	TypeFileDeleted:         func() Event { return new(FileDeleted) },
 	TypeMessageUpdated:      func() Event { return new(MessageUpdated) },
 	TypeJobDeleted:          func() Event { return new(JobDeleted) },
+	TypeRunCancelled:        func() Event { return new(RunCancelled) },
+	TypeRunFailed:           func() Event { return new(RunFailed) },
 }
 
 var typeOrder = []Type{
@@ -89,6 +93,7 @@ var typeOrder = []Type{
 	TypeInputTaken,
 	TypeFileCreated, TypeFileUpdated, TypeFileDeleted,
 	TypeMessageUpdated, TypeJobDeleted,
+	TypeRunCancelled, TypeRunFailed,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -349,6 +354,24 @@ type InputTaken struct {
 	IDs []MessageID `json:"ids"`
 }
 
+// RunCancelled records that a client cancelled one of the agent's runs
+// (the run that answers a send, named by events.DerivedID("run", the id of
+// the send's first input)). A run not yet begun never begins: its inputs
+// leave the queue, kept in recall memory. A run under way stops at its next
+// step boundary; the step in flight, if any, still commits. A run already
+// ended is not changed.
+type RunCancelled struct {
+	RunID string `json:"run_id"`
+}
+
+// RunFailed records that a run under way (its inputs taken) ended on a
+// failed step, which stored nothing; no run takes its inputs again.
+type RunFailed struct {
+	RunID      string `json:"run_id"`
+	StopReason string `json:"stop_reason"` // error, llm_api_error, ...
+	Detail     string `json:"detail,omitempty"`
+}
+
 // AsMessage returns the message an event adds to recall memory, for both
 // MessageAppended and MessageReceived.
 func AsMessage(ev Event) (*MessageAppended, bool) {
@@ -433,3 +456,5 @@ func (PassageDeleted) EventType() Type      { return TypePassageDeleted }
 func (MessageAppended) EventType() Type     { return TypeMessageAppended }
 func (MessageReceived) EventType() Type     { return TypeMessageReceived }
 func (InputTaken) EventType() Type          { return TypeInputTaken }
+func (RunCancelled) EventType() Type        { return TypeRunCancelled }
+func (RunFailed) EventType() Type           { return TypeRunFailed }

@@ -65,7 +65,10 @@ func (s *State) applyAgent(env events.Envelope) {
 	}
 	a.Version.bump(env)
 	a.UpdatedAt = env.Time
-	if _, input := env.Event.(*events.MessageReceived); !input {
+	switch env.Event.(type) {
+	case *events.MessageReceived, *events.RunCancelled, *events.RunFailed:
+		// A queued input, or a cancel that a step in flight does not read.
+	default:
 		a.StateSeq = env.Seq
 	}
 	switch e := env.Event.(type) {
@@ -84,6 +87,9 @@ func (s *State) applyAgent(env events.Envelope) {
 	case *events.AgentDeleted:
 		for _, p := range a.Passages {
 			delete(s.Passages, events.PassageID(p.ID))
+		}
+		for _, r := range a.Runs {
+			delete(s.Runs, r)
 		}
 		delete(s.Agents, id)
 		s.Gone[string(id)] = a.Version
@@ -121,6 +127,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true}
 		a.Messages = append(a.Messages, ref)
 		a.Pending = append(a.Pending, ref)
+		s.runInput(a, env, ref)
 		for _, k := range [...]string{e.Key, e.Otid} {
 			if _, dup := a.Keys[k]; k != "" && !dup {
 				if a.Keys == nil {
@@ -130,6 +137,11 @@ func (s *State) applyAgent(env events.Envelope) {
 			}
 		}
 	case *events.InputTaken:
+		if len(e.IDs) > 0 {
+			if r := s.Runs[events.DerivedID("run", string(e.IDs[0]))]; r != nil && r.Status == RunCreated {
+				r.Status = RunRunning
+			}
+		}
 		a.Pending = slices.DeleteFunc(a.Pending, func(r Ref) bool { return slices.Contains(e.IDs, events.MessageID(r.ID)) })
 		for _, id := range e.IDs {
 			for i := len(a.Messages) - 1; i >= 0; i-- {
@@ -147,6 +159,35 @@ func (s *State) applyAgent(env events.Envelope) {
 		// rewrites the window (summaries, pops).
 		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()})
 		a.MessageIDs = append(slices.Clip(a.MessageIDs), e.ID)
+		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && e.Role == "assistant" {
+			r.Steps++
+			if u := e.Usage; u != nil {
+				r.Usage.PromptTokens += u.PromptTokens
+				r.Usage.CompletionTokens += u.CompletionTokens
+				r.Usage.TotalTokens += u.TotalTokens
+			}
+			if r.Status == RunCreated {
+				r.Status = RunRunning
+			}
+			if e.StopReason != "" && r.Active() {
+				r.Status, r.StopReason, r.CompletedAt = RunCompleted, e.StopReason, env.Time
+			}
+		}
+	case *events.RunCancelled:
+		r := s.Runs[e.RunID]
+		if r == nil || r.AgentID != id || !r.Active() {
+			return
+		}
+		if r.Status == RunCreated { // it never begins: its inputs leave the queue
+			a.Pending = slices.DeleteFunc(a.Pending, func(p Ref) bool {
+				return slices.ContainsFunc(r.Inputs, func(in Ref) bool { return in.ID == p.ID })
+			})
+		}
+		r.Status, r.StopReason, r.CompletedAt = RunCancelled, "cancelled", env.Time
+	case *events.RunFailed:
+		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && r.Active() {
+			r.Status, r.StopReason, r.CompletedAt, r.Error = RunFailed, e.StopReason, env.Time, e.Detail
+		}
 	case *events.MessageUpdated:
 		// The stored message now reads from this event; it keeps its
 		// place and its time.
@@ -157,6 +198,26 @@ func (s *State) applyAgent(env events.Envelope) {
 			}
 		}
 	}
+}
+
+// runInput adds a client's input to its run: the run of the previous input
+// when both were stored by one command (one send), else a new run.
+func (s *State) runInput(a *Agent, env events.Envelope, ref Ref) {
+	if s.Runs == nil {
+		s.Runs = map[string]*Run{}
+	}
+	if n := len(a.Runs); n > 0 && env.Command != "" {
+		if r := s.Runs[a.Runs[n-1]]; r != nil && r.Command == env.Command && r.Status == RunCreated {
+			r.Inputs = append(r.Inputs, ref)
+			return
+		}
+	}
+	id := events.DerivedID("run", ref.ID)
+	if s.Runs[id] != nil {
+		return
+	}
+	s.Runs[id] = &Run{ID: id, AgentID: a.ID, Command: env.Command, Inputs: []Ref{ref}, Status: RunCreated, CreatedAt: env.Time, Created: env.Seq}
+	a.Runs = append(a.Runs, id)
 }
 
 func (s *State) applyBlock(env events.Envelope) {

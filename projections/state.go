@@ -75,7 +75,42 @@ type Agent struct {
 	Keys map[string]Ref
 	// Pending are the client inputs no run has taken yet, in arrival order.
 	Pending []Ref
+	// Runs are the ids of the agent's runs (State.Runs), oldest first.
+	Runs []string
 }
+
+// Run statuses, as Letta names them.
+const (
+	RunCreated   = "created"   // its inputs wait for the agent
+	RunRunning   = "running"   // a run took its inputs; steps follow
+	RunCompleted = "completed" // its last step recorded a stop reason
+	RunCancelled = "cancelled" // a client cancelled it (RunCancelled)
+	RunFailed    = "failed"    // a step failed after it began (RunFailed)
+)
+
+// Run is the read model of one run: the work that answers one send. It is
+// named by events.DerivedID("run", the id of the send's first input) and
+// folded from the events a send already writes: its inputs
+// (MessageReceived, created), the first step (InputTaken, running), each
+// step's assistant message (MessageAppended.RunID, with its usage; a stop
+// reason completes it), RunCancelled and RunFailed.
+type Run struct {
+	ID          string
+	AgentID     events.AgentID
+	Command     string // the command that stored its inputs
+	Inputs      []Ref  // the send's inputs, in order
+	Status      string
+	StopReason  string // "" while it goes
+	Error       string // why it failed
+	Steps       int
+	Usage       events.Usage
+	CreatedAt   time.Time
+	CompletedAt time.Time // zero while it goes
+	Created     events.Seq
+}
+
+// Active reports whether the run has not ended.
+func (r *Run) Active() bool { return r.Status == RunCreated || r.Status == RunRunning }
 
 // Ref locates a passage or message body in the log.
 type Ref struct {
@@ -200,6 +235,8 @@ type State struct {
 	Passages    map[events.PassageID]events.AgentID
 	// SourcePassages maps each passage of a source to its source.
 	SourcePassages map[events.PassageID]events.SourceID
+	// Runs are every agent's runs, by id.
+	Runs map[string]*Run
 }
 
 // NewState returns an empty state.
@@ -215,6 +252,7 @@ func NewState() *State {
 		Passages: map[events.PassageID]events.AgentID{},
 
 		SourcePassages: map[events.PassageID]events.SourceID{},
+		Runs:           map[string]*Run{},
 	}
 }
 

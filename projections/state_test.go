@@ -228,3 +228,59 @@ func TestInputsByKeyAndPending(t *testing.T) {
 	}
 	check(restored, "restored")
 }
+
+// A send's inputs make one run, created when stored, running from its
+// first step, completed by the stop reason its last step records; a
+// cancelled run that had not begun leaves the queue. All survive a snapshot.
+func TestRuns(t *testing.T) {
+	st := NewState()
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	seq := events.Seq(0)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	apply := func(cmd string, ev events.Event) {
+		seq++
+		st.Apply(events.Envelope{Seq: seq, Aggregate: agg, Command: cmd, Time: at.Add(time.Duration(seq) * time.Second), Event: ev})
+	}
+	input := func(id string) *events.MessageReceived {
+		return &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: "user", Text: id}}
+	}
+	run1, run2 := events.DerivedID("run", "message-1"), events.DerivedID("run", "message-3")
+	apply("c0", &events.AgentCreated{ID: "agent-1", Name: "a"})
+	apply("send-1", input("message-1"))
+	apply("send-1", input("message-2")) // the same send
+	apply("send-2", input("message-3"))
+	if r := st.Runs[run1]; r == nil || r.Status != RunCreated || len(r.Inputs) != 2 {
+		t.Fatalf("run 1 after its inputs: %+v", r)
+	}
+	apply("step-1", &events.InputTaken{IDs: []events.MessageID{"message-1", "message-2"}})
+	apply("step-1", &events.MessageAppended{ID: "message-5", Role: "assistant", RunID: run1, Usage: &events.Usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5}})
+	if r := st.Runs[run1]; r.Status != RunRunning || r.Steps != 1 {
+		t.Fatalf("run 1 after a step: %+v", r)
+	}
+	apply("cancel", &events.RunCancelled{RunID: run2})
+	apply("step-2", &events.MessageAppended{ID: "message-6", Role: "assistant", RunID: run1, StopReason: "end_turn", Usage: &events.Usage{TotalTokens: 5}})
+
+	check := func(st *State, when string) {
+		t.Helper()
+		r1, r2 := st.Runs[run1], st.Runs[run2]
+		if r1.Status != RunCompleted || r1.StopReason != "end_turn" || r1.Steps != 2 || r1.Usage.TotalTokens != 10 || !r1.CompletedAt.Equal(at.Add(8*time.Second)) {
+			t.Errorf("%s: run 1 %+v", when, r1)
+		}
+		if r2.Status != RunCancelled || r2.StopReason != "cancelled" || r2.Steps != 0 {
+			t.Errorf("%s: run 2 %+v", when, r2)
+		}
+		if a := st.Agents["agent-1"]; len(a.Pending) != 0 || fmt.Sprint(a.Runs) != fmt.Sprint([]string{run1, run2}) {
+			t.Errorf("%s: pending %v, runs %v", when, a.Pending, a.Runs)
+		}
+	}
+	check(st, "applied")
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewState()
+	if err := gob.NewDecoder(&buf).Decode(restored); err != nil {
+		t.Fatal(err)
+	}
+	check(restored, "restored")
+}

@@ -59,7 +59,9 @@ func (h *handler) routes() {
 	// Messages.
 	h.handle("GET /v1/agents/{agent_id}/messages", h.listMessages)
 	h.handleFunc("POST /v1/agents/{agent_id}/messages", h.sendMessage)
-	h.handleFunc("POST /v1/agents/{agent_id}/messages/stream", h.streamMessage)  // deprecated: always streams
+	h.handleFunc("POST /v1/agents/{agent_id}/messages/stream", h.streamMessage) // deprecated: always streams
+	h.handle("POST /v1/agents/{agent_id}/messages/async", h.sendAsync)
+	h.handle("POST /v1/agents/{agent_id}/messages/cancel", h.cancel)
 	h.handle("GET /v1/agents/{agent_id}/memory/messages", h.listContextMessages) // 0.5
 	h.handle("POST /v1/agents/{agent_id}/command", h.runCommand)                 // engram: the seed's run_command
 
@@ -99,6 +101,12 @@ func (h *handler) routes() {
 	}
 	h.handle("POST /v1/sources/{source_id}/attach", h.attachSourceOld) // 0.5
 	h.handle("POST /v1/sources/{source_id}/detach", h.detachSourceOld) // 0.5
+
+	// Runs: one per send, a projection of its events.
+	h.handle("GET /v1/runs", h.listRuns)
+	h.handle("GET /v1/runs/{run_id}", h.getRun)
+	h.handle("GET /v1/runs/{run_id}/messages", h.listRunMessages)
+	h.handle("GET /v1/runs/{run_id}/usage", h.getRunUsage)
 
 	// Jobs (0.5; modern Letta keeps them server-side).
 	h.handle("GET /v1/jobs", h.listJobs)

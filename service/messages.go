@@ -374,6 +374,7 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		resp, err := s.runSend(ctx, agentID, take, o)
 		if err != nil {
 			s.failed.Store(take[0].id, true)
+			s.failRun(ctx, agentID, runOf(string(take[0].id)), err)
 		} else {
 			s.failed.Delete(take[0].id)
 		}
@@ -508,7 +509,7 @@ func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref
 	resp := api.LettaResponse{
 		Messages:   []api.LettaMessage{},
 		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
-		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
+		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{run}},
 	}
 	seen := false
 	for _, r := range refs {
@@ -547,6 +548,9 @@ func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref
 			}
 			resp.Messages = append(resp.Messages, v)
 		}
+	}
+	if s.cancelled(run) {
+		resp.StopReason.StopReason = "cancelled"
 	}
 	return resp, nil
 }
@@ -600,6 +604,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
 			}
+			ev.RunID = runOf(ids[0]) // the run that will answer it (projections.Run)
 			d.add(c, agentAgg(agentID), ev)
 		}
 		return nil
@@ -733,8 +738,15 @@ func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Mode
 		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
 		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
 	}
+	if opts.run != "" {
+		resp.Usage.RunIDs = []string{opts.run}
+	}
 	next := first // the chained input of the next step
 	for step := 0; ; step++ {
+		if opts.run != "" && s.cancelled(opts.run) {
+			resp.StopReason.StopReason = "cancelled" // at a step boundary, as RunCancelled says
+			return resp, nil
+		}
 		if step >= maxSteps {
 			resp.StopReason.StopReason = "max_steps"
 			return resp, nil

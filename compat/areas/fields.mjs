@@ -119,5 +119,21 @@ export function register(ctx) {
       const r = await accepted(() => ctx.client.agents.messages.create(agent.id, body));
       assert.ok(r.messages.some((m) => m.content === 'Fields are fine.'));
     });
+
+    it('agents.messages.createAsync and agents.messages.cancel', async () => {
+      await ctx.h.script(say('Async fields are fine.'));
+      const body = withNulls('agents/messages.d.ts', 'MessageCreateAsyncParams', {
+        messages: [{ role: 'user', content: 'hello', otid: null, name: null }],
+      });
+      let run = await accepted(() => ctx.client.agents.messages.createAsync(agent.id, body));
+      const deadline = Date.now() + 20_000;
+      while (run.status !== 'completed') {
+        assert.ok(Date.now() < deadline, `run ${run.id} is still ${run.status}`);
+        await new Promise((res) => setTimeout(res, 20));
+        run = await ctx.client.runs.retrieve(run.id);
+      }
+      const cancel = withNulls('agents/messages.d.ts', 'MessageCancelParams', {});
+      assert.deepEqual(await accepted(() => ctx.client.agents.messages.cancel(agent.id, cancel)), {});
+    });
   });
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 // ordered, where Letta makes uuid4s; the SDK treats both as opaque strings).
 const uuid = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const ID = Object.fromEntries(
-  ['agent', 'block', 'tool', 'source', 'file', 'passage', 'message'].map((p) => [p, new RegExp(`^${p}-${uuid}$`)]),
+  ['agent', 'block', 'tool', 'source', 'file', 'passage', 'message', 'run'].map((p) => [p, new RegExp(`^${p}-${uuid}$`)]),
 );
 
 function where(what, obj) {
@@ -254,6 +254,22 @@ export function usage(u) {
   if (u.message_type !== undefined) assert.equal(u.message_type, 'usage_statistics');
   maybe(u, 'run_ids', 'array', 'usage');
   return u;
+}
+
+export const runStatuses = ['created', 'running', 'completed', 'failed', 'cancelled'];
+
+// run checks a Run (agents.messages.createAsync, runs.retrieve, runs.list).
+export function run(r) {
+  has(r, 'id', ID.run, 'Run');
+  has(r, 'agent_id', ID.agent, 'Run');
+  assert.ok(runStatuses.includes(r.status), where('Run.status', r));
+  isoDate(r, 'created_at', 'Run');
+  if (r.completed_at != null) isoDate(r, 'completed_at', 'Run');
+  if (r.stop_reason != null) assert.ok(stopReasons.includes(r.stop_reason), where('Run.stop_reason', r));
+  maybe(r, 'metadata', 'object', 'Run');
+  maybe(r, 'background', 'boolean', 'Run');
+  maybe(r, 'total_duration_ns', 'number', 'Run');
+  return r;
 }
 
 export function lettaResponse(r) {

@@ -496,6 +496,74 @@ def test_history_paginates_and_filters(sdk, conversation):
     assert set(types_of(some)) <= {"user_message", "assistant_message"}
 
 
+# --- runs -------------------------------------------------------------------
+
+
+def wait_run(sdk, run_id, done, seconds=20):
+    """Polls a run until done(run) holds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        run = valid(sdk.runs.retrieve(run_id))
+        if done(run):
+            return run
+        assert time.monotonic() < deadline, f"run {run_id} is still {run.status}"
+        time.sleep(0.02)
+
+
+def beat(delay_ms=0):
+    """A step that edits memory and asks for another; llmtest's Delay is a Go
+    duration, in nanoseconds."""
+    return {
+        "Delay": delay_ms * 1_000_000,
+        "ToolCalls": [call("core_memory_append", {"name": "human", "content": "noted", "request_heartbeat": True})],
+    }
+
+
+def test_runs_async_send_poll_messages_and_cancel(sdk, model):
+    agent = create_agent(sdk)
+
+    # An async send answers a run at once; polling sees it complete.
+    model.script(say("Done in the background."))
+    run = valid(sdk.agents.messages.create_async(agent.id, messages=[{"role": "user", "content": "Later, please."}]))
+    assert run.agent_id == agent.id and run.status in ("created", "running")
+    done = wait_run(sdk, run.id, lambda r: r.status == "completed")
+    assert done.stop_reason == "end_turn" and done.completed_at is not None
+
+    ms = collect(sdk.runs.messages.list(run.id))
+    assert types_of(ms) == ["user_message", "reasoning_message", "assistant_message", "tool_return_message"]
+    assert all(m.run_id == run.id for m in ms)
+    assert next(m for m in ms if m.message_type == "assistant_message").content == "Done in the background."
+    usage = sdk.runs.usage.retrieve(run.id)
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
+    assert run.id in ids_of(collect(sdk.runs.list(agent_id=agent.id)))
+
+    # A run cancelled between steps stops after the step in flight.
+    model.script(beat(), beat(500), beat(), say("never said"))
+    long = valid(sdk.agents.messages.create_async(agent.id, input="A long task."))
+    deadline = time.monotonic() + 20
+    while not sdk.runs.usage.retrieve(long.id).total_tokens:
+        assert time.monotonic() < deadline, "the first step never committed"
+        time.sleep(0.02)
+    assert sdk.agents.messages.cancel(agent.id, run_ids=[long.id])[long.id] == "cancelled"
+    cancelled = wait_run(sdk, long.id, lambda r: r.status == "cancelled")
+    assert cancelled.stop_reason == "cancelled"
+    time.sleep(0.8)
+    assert model.pending() == 2, "no step after the one in flight"
+    assert "assistant_message" not in types_of(collect(sdk.runs.messages.list(long.id)))
+    runs = collect(sdk.runs.list(agent_id=agent.id, statuses=["cancelled"]))
+    assert ids_of(runs) == [long.id]
+
+    # The agent goes on; a sync send names its run in usage.run_ids.
+    r = valid(sdk.agents.messages.create(agent.id, input="Go on."))
+    assert len(r.usage.run_ids) == 1 and all(m.run_id == r.usage.run_ids[0] for m in r.messages)
+    assert valid(sdk.runs.retrieve(r.usage.run_ids[0])).status == "completed"
+
+
+def test_runs_unknown_run_is_not_found(sdk):
+    with pytest.raises(NotFoundError):
+        sdk.runs.retrieve("run-00000000-0000-4000-8000-000000000000")
+
+
 def test_async_client_sends_and_streams(engram_url, model):
     """AsyncLetta: the SDK's other transport (httpx's async client, its own SSE reader)."""
 

@@ -13,6 +13,7 @@ import * as passages from '../areas/passages.mjs';
 import * as tools from '../areas/tools.mjs';
 import * as folders from '../areas/folders.mjs';
 import * as messages from '../areas/messages.mjs';
+import * as runs from '../areas/runs.mjs';
 import * as errors from '../areas/errors.mjs';
 import * as fields from '../areas/fields.mjs';
 
@@ -27,6 +28,6 @@ after(async () => {
   await ctx.h?.stop();
 });
 
-for (const area of [health, agents, memory, blocks, passages, tools, folders, messages, errors, fields]) {
+for (const area of [health, agents, memory, blocks, passages, tools, folders, messages, runs, errors, fields]) {
   area.register(ctx);
 }
