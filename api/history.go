@@ -1,0 +1,36 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is one entry of an agent's history (GET /v1/agents/{id}/events): an
+// event of the agent or of one of its blocks, as the log stores it.
+type Event struct {
+	Seq       uint64    `json:"seq"`            // the log sequence of the message holding it
+	Part      int       `json:"part,omitempty"` // its index in a packed message
+	Time      time.Time `json:"time"`
+	Type      string    `json:"type"`
+	Aggregate string    `json:"aggregate"` // "agent/agent-…" or "block/block-…"
+	Command   string    `json:"command"`   // the id of the command that wrote it
+	// IssuedBy is who issued the command: "client" for a client's
+	// request, "agent step" for a step of a run, "agent summary" when the
+	// agent summarized its context, or the actor the command names.
+	IssuedBy string `json:"issued_by"`
+	// InputID, on an agent step's events, is the client message the run
+	// answered (when the log names it).
+	InputID string          `json:"input_id,omitempty"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// EventFilter selects a page of an agent's history. Zero values select
+// everything.
+type EventFilter struct {
+	After  uint64    // only events at sequences above this
+	Before uint64    // only events at sequences below this (0: no bound)
+	Limit  int       // at most this many (0: 100)
+	Types  []string  // only these event types
+	Since  time.Time // only events at or after this time
+	Until  time.Time // only events before this time
+}

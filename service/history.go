@@ -1,0 +1,137 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/projections"
+)
+
+// defaultHistoryLimit is the page size of an agent's history.
+const defaultHistoryLimit = 100
+
+// historyOf lists the aggregates whose events make up an agent's history:
+// the agent and every block it has had. A deleted agent's history is its
+// own events.
+func (s *Service) historyOf(agentID string) ([]events.Aggregate, map[string]string, error) {
+	if err := events.CheckID(events.PrefixAgent, agentID); err != nil {
+		return nil, nil, unprocessable("%v", err)
+	}
+	aggs := []events.Aggregate{agentAgg(agentID)}
+	runs := map[string]string{}
+	var err error
+	s.read(func(st *projections.State) {
+		a := st.Agents[events.AgentID(agentID)]
+		if a == nil {
+			if _, gone := st.Gone[agentID]; !gone {
+				err = s.agentNotFound(agentID)
+			}
+			return
+		}
+		for _, x := range a.Related {
+			if x.Kind == events.KindBlock {
+				aggs = append(aggs, x)
+			}
+		}
+		for _, id := range a.BlockIDs {
+			if x := blockAgg(string(id)); !slices.Contains(aggs, x) {
+				aggs = append(aggs, x)
+			}
+		}
+		for _, r := range a.Messages {
+			if r.Input {
+				runs[runOf(r.ID)] = r.ID
+			}
+		}
+	})
+	return aggs, runs, err
+}
+
+// History pages through an agent's events and those of its blocks, in log
+// order.
+func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter) ([]api.Event, error) {
+	limit := f.Limit
+	switch {
+	case limit < 0:
+		return nil, unprocessable("limit must not be negative")
+	case limit == 0:
+		limit = defaultHistoryLimit
+	case limit > MaxPageLimit:
+		limit = MaxPageLimit
+	}
+	if f.Before != 0 && f.Before <= f.After+1 {
+		return []api.Event{}, nil
+	}
+	for _, t := range f.Types {
+		if !slices.Contains(events.Types(), events.Type(t)) {
+			return nil, unprocessable("unknown event type %q", t)
+		}
+	}
+	aggs, runs, err := s.historyOf(agentID)
+	if err != nil {
+		return nil, err
+	}
+	var to events.Seq
+	if f.Before != 0 {
+		to = events.Seq(f.Before - 1)
+	}
+	out := []api.Event{}
+	inputs := map[string]string{} // step command → the input its run answered
+	err = s.log.Read(ctx, aggs, events.Seq(f.After+1), to, func(env events.Envelope) (bool, error) {
+		if !f.Until.IsZero() && !env.Time.Before(f.Until) {
+			return true, nil
+		}
+		by, input := issuer(env, runs, inputs)
+		if len(f.Types) > 0 && !slices.Contains(f.Types, string(env.Type)) || !f.Since.IsZero() && env.Time.Before(f.Since) {
+			return true, nil
+		}
+		data, err := json.Marshal(env.Event)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, api.Event{
+			Seq: uint64(env.Seq), Part: env.Part, Time: env.Time, Type: string(env.Type),
+			Aggregate: env.Aggregate.String(), Command: env.Command, IssuedBy: by, InputID: input, Data: data,
+		})
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "cannot read agent %s's history from the log", agentID)
+	}
+	return out, nil
+}
+
+// issuer says who issued the command that wrote env and, for a step of a
+// run, which input the run answered. runs maps run ids to their inputs;
+// inputs remembers, per step command, the input found on its earlier
+// events (a step's block edits carry no run id).
+func issuer(env events.Envelope, runs, inputs map[string]string) (string, string) {
+	switch {
+	case env.Actor != "":
+		return env.Actor, ""
+	case strings.HasPrefix(env.Command, "summary-"):
+		return "agent summary", ""
+	case !strings.HasPrefix(env.Command, "step-"):
+		return "client", ""
+	}
+	if _, ok := inputs[env.Command]; !ok {
+		switch e := env.Event.(type) {
+		case *events.InputTaken:
+			if len(e.IDs) > 0 {
+				inputs[env.Command] = string(e.IDs[0])
+			}
+		default:
+			if m, ok := events.AsMessage(env.Event); ok && m.RunID != "" {
+				if in, ok := runs[m.RunID]; ok {
+					inputs[env.Command] = in
+				}
+			}
+		}
+	}
+	return "agent step", inputs[env.Command]
+}
