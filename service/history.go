@@ -53,7 +53,9 @@ func (s *Service) historyOf(agentID string) ([]events.Aggregate, map[string]stri
 }
 
 // History pages through an agent's events and those of its blocks, in log
-// order.
+// order. A page holds at least limit events, unless the range ends, and
+// more only to finish a packed message: the next page starts after the
+// last sequence of this one.
 func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter) ([]api.Event, error) {
 	limit := f.Limit
 	switch {
@@ -83,6 +85,12 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 	out := []api.Event{}
 	inputs := map[string]string{} // step command → the input its run answered
 	err = s.log.Read(ctx, aggs, events.Seq(f.After+1), to, func(env events.Envelope) (bool, error) {
+		// A page holds whole messages: one that reaches the limit inside a
+		// packed message ends with the message, so that paging by
+		// sequence misses nothing.
+		if len(out) >= limit && env.Seq != events.Seq(out[len(out)-1].Seq) {
+			return false, nil
+		}
 		if !f.Until.IsZero() && !env.Time.Before(f.Until) {
 			return true, nil
 		}
@@ -98,7 +106,7 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 			Seq: uint64(env.Seq), Part: env.Part, Time: env.Time, Type: string(env.Type),
 			Aggregate: env.Aggregate.String(), Command: env.Command, IssuedBy: by, InputID: input, Data: data,
 		})
-		return len(out) < limit, nil
+		return true, nil
 	})
 	if err != nil {
 		return nil, fault.Wrap(fault.Unavailable, err, "cannot read agent %s's history from the log", agentID)

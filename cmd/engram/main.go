@@ -3,6 +3,7 @@
 //
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token T]
 //	engram chat [--url URL] [--token T] AGENT
+//	engram audit [--url URL] [--token T] [--json] [--follow] AGENT
 //	engram bench [--quick] [--json FILE] [--only a,b]
 //	engram version
 package main
@@ -40,6 +41,8 @@ func main() {
 		err = runServer(os.Args[2:])
 	case "chat":
 		err = runChat(os.Args[2:])
+	case "audit":
+		err = runAudit(os.Args[2:])
 	case "load":
 		err = runLoad(os.Args[2:])
 	case "bench":
@@ -66,6 +69,7 @@ commands:
   server    run the server (REST API on :8283, embedded NATS)
   load      load a file or directory into a source: engram load PATH --source NAME
   chat      chat with an agent in the terminal: engram chat AGENT
+  audit     print an agent's history: engram audit [--json] [--follow] AGENT
   bench     run the benchmark suite: engram bench [--quick] [--json FILE] [--only a,b]
   version   print the version
 
