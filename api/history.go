@@ -34,3 +34,14 @@ type EventFilter struct {
 	Since  time.Time // only events at or after this time
 	Until  time.Time // only events before this time
 }
+
+// At names a past point of the log: the state after the event at sequence
+// Seq, or after the last event written at or before Time. The zero At is
+// now.
+type At struct {
+	Seq  uint64
+	Time time.Time
+}
+
+// IsZero reports whether a names now.
+func (a At) IsZero() bool { return a.Seq == 0 && a.Time.IsZero() }

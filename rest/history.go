@@ -3,6 +3,7 @@ package rest
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/engram-dev/engram/api"
 )
@@ -37,4 +38,22 @@ func (h *handler) listEvents(r *http.Request) (any, error) {
 		return nil, q.err
 	}
 	return h.svc.History(r.Context(), r.PathValue("agent_id"), f)
+}
+
+// at reads the point of the log a read answers as of: a sequence, or an
+// RFC 3339 time. Absent, it is now.
+func (q *query) at() api.At {
+	s := q.str("at")
+	if s == "" {
+		return api.At{}
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil && n > 0 {
+		return api.At{Seq: n}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		q.fail(unprocessable("query parameter at must be a log sequence or an RFC 3339 time, not %q", s))
+		return api.At{}
+	}
+	return api.At{Time: t.UTC()}
 }

@@ -22,28 +22,28 @@ func memoryEdit(label, content string) llmtest.Step {
 // conversation is a scripted conversation over the API: an agent with two
 // blocks learns something from a message, a client edits and detaches a
 // block, stores a passage and talks again. after is called after each
-// change with the log's last sequence.
-func conversation(t *testing.T, x *harness, script interface{ Push(...llmtest.Step) }, after func(step string)) api.AgentState {
+// change with the agent's id and the name of the change.
+func conversation(t *testing.T, x *harness, script interface{ Push(...llmtest.Step) }, after func(agentID, step string)) api.AgentState {
 	t.Helper()
 	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini"), MemoryBlocks: []api.CreateBlock{
 		{Label: "persona", Value: "I am Sam."}, {Label: "human", Value: "Name: Ada"},
 	}})
 	base := "/v1/agents/" + a.ID
-	after("created")
+	after(a.ID, "created")
 	script.Push(memoryEdit("human", "Likes tea"), say("Noted, Ada!"))
 	x.do("POST", base+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "I like tea"}}}, 200, nil)
-	after("learnt tea")
+	after(a.ID, "learnt tea")
 	x.do("PATCH", base+"/core-memory/blocks/persona", map[string]any{"value": "I am Sam, a butler."}, 200, nil)
-	after("client edit")
+	after(a.ID, "client edit")
 	x.do("POST", base+"/archival-memory", map[string]any{"text": "Ada was born in 1815."}, 200, nil)
-	after("passage")
+	after(a.ID, "passage")
 	var human api.Block
 	x.do("GET", base+"/core-memory/blocks/human", nil, 200, &human)
 	x.do("PATCH", base+"/core-memory/blocks/detach/"+human.ID, nil, 200, nil)
-	after("detached human")
+	after(a.ID, "detached human")
 	script.Push(say("Hello again."))
 	x.do("POST", base+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "hello"}}}, 200, nil)
-	after("hello")
+	after(a.ID, "hello")
 	return a
 }
 
@@ -66,7 +66,7 @@ func (x *harness) events(agentID string, q url.Values) []api.Event {
 func TestHistory(t *testing.T) {
 	x, script := newModelHarness(t)
 	other := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
-	a := conversation(t, x, script, func(string) {})
+	a := conversation(t, x, script, func(string, string) {})
 	x.do("PATCH", "/v1/agents/"+other.ID, map[string]any{"description": "noise"}, 200, nil)
 
 	all := x.events(a.ID, url.Values{"limit": {"1000"}})
