@@ -18,12 +18,11 @@ const defaultHistoryLimit = 100
 // historyOf lists the aggregates whose events make up an agent's history:
 // the agent and every block it has had. A deleted agent's history is its
 // own events.
-func (s *Service) historyOf(agentID string) ([]events.Aggregate, map[string]string, error) {
+func (s *Service) historyOf(agentID string) ([]events.Aggregate, error) {
 	if err := events.CheckID(events.PrefixAgent, agentID); err != nil {
-		return nil, nil, unprocessable("%v", err)
+		return nil, unprocessable("%v", err)
 	}
 	aggs := []events.Aggregate{agentAgg(agentID)}
-	runs := map[string]string{}
 	var err error
 	s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(agentID)]
@@ -43,13 +42,23 @@ func (s *Service) historyOf(agentID string) ([]events.Aggregate, map[string]stri
 				aggs = append(aggs, x)
 			}
 		}
-		for _, r := range a.Messages {
-			if r.Input {
-				runs[runOf(r.ID)] = r.ID
+	})
+	return aggs, err
+}
+
+// runsOf maps the run ids of an agent's runs to the inputs they answered.
+func (s *Service) runsOf(agentID string) map[string]string {
+	runs := map[string]string{}
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			for _, r := range a.Messages {
+				if r.Input {
+					runs[runOf(r.ID)] = r.ID
+				}
 			}
 		}
 	})
-	return aggs, runs, err
+	return runs
 }
 
 // History pages through an agent's events and those of its blocks, in log
@@ -74,7 +83,7 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 			return nil, unprocessable("unknown event type %q", t)
 		}
 	}
-	aggs, runs, err := s.historyOf(agentID)
+	aggs, err := s.historyOf(agentID)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +93,13 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 	}
 	out := []api.Event{}
 	inputs := map[string]string{} // step command → the input its run answered
+	var runs map[string]string    // run id → its input, made when first needed
+	inputOf := func(run string) string {
+		if runs == nil {
+			runs = s.runsOf(agentID)
+		}
+		return runs[run]
+	}
 	err = s.log.Read(ctx, aggs, events.Seq(f.After+1), to, func(env events.Envelope) (bool, error) {
 		// A page holds whole messages: one that reaches the limit inside a
 		// packed message ends with the message, so that paging by
@@ -94,7 +110,7 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 		if !f.Until.IsZero() && !env.Time.Before(f.Until) {
 			return true, nil
 		}
-		by, input := issuer(env, runs, inputs)
+		by, input := issuer(env, inputOf, inputs)
 		if len(f.Types) > 0 && !slices.Contains(f.Types, string(env.Type)) || !f.Since.IsZero() && env.Time.Before(f.Since) {
 			return true, nil
 		}
@@ -115,10 +131,10 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 }
 
 // issuer says who issued the command that wrote env and, for a step of a
-// run, which input the run answered. runs maps run ids to their inputs;
+// run, which input the run answered. runs finds the input of a run;
 // inputs remembers, per step command, the input found on its earlier
 // events (a step's block edits carry no run id).
-func issuer(env events.Envelope, runs, inputs map[string]string) (string, string) {
+func issuer(env events.Envelope, runs func(string) string, inputs map[string]string) (string, string) {
 	switch {
 	case env.Actor != "":
 		return env.Actor, ""
@@ -135,7 +151,7 @@ func issuer(env events.Envelope, runs, inputs map[string]string) (string, string
 			}
 		default:
 			if m, ok := events.AsMessage(env.Event); ok && m.RunID != "" {
-				if in, ok := runs[m.RunID]; ok {
+				if in := runs(m.RunID); in != "" {
 					inputs[env.Command] = in
 				}
 			}
