@@ -2,6 +2,8 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -45,3 +47,37 @@ type At struct {
 
 // IsZero reports whether a names now.
 func (a At) IsZero() bool { return a.Seq == 0 && a.Time.IsZero() }
+
+// UnmarshalJSON reads a point of the log as a sequence (a number, or a
+// string of digits) or an RFC 3339 time; null is now.
+func (a *At) UnmarshalJSON(b []byte) error {
+	*a = At{}
+	if string(b) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return json.Unmarshal(b, &a.Seq)
+	}
+	if s == "" {
+		return nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		a.Seq = n
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("at must be a log sequence or an RFC 3339 time, not %q", s)
+	}
+	a.Time = t.UTC()
+	return nil
+}
+
+// ForkAgent is the body of POST /v1/agents/{id}/fork: the point of the
+// agent's history to fork from (absent: now) and the new agent's name
+// (absent: the old name with " fork").
+type ForkAgent struct {
+	At   At      `json:"at"`
+	Name *string `json:"name,omitempty"`
+}

@@ -156,12 +156,20 @@ func (t *Timeline) describe(e api.Event) string {
 		}
 	case "agent_created":
 		var v struct {
-			Name     string
-			BlockIDs []string `json:"block_ids"`
-			ToolIDs  []string `json:"tool_ids"`
+			Name       string
+			BlockIDs   []string `json:"block_ids"`
+			ToolIDs    []string `json:"tool_ids"`
+			ForkedFrom *struct {
+				AgentID string `json:"agent_id"`
+				Seq     uint64 `json:"seq"`
+			} `json:"forked_from"`
 		}
 		if json.Unmarshal(e.Data, &v) == nil {
-			return fmt.Sprintf("agent %q created with %d blocks and %d tools", v.Name, len(v.BlockIDs), len(v.ToolIDs))
+			s := fmt.Sprintf("agent %q created with %d blocks and %d tools", v.Name, len(v.BlockIDs), len(v.ToolIDs))
+			if f := v.ForkedFrom; f != nil {
+				s += fmt.Sprintf(", forked from %s at #%d", f.AgentID, f.Seq)
+			}
+			return s
 		}
 	case "agent_updated":
 		return "agent updated: " + otherFields(e.Data)

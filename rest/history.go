@@ -57,3 +57,12 @@ func (q *query) at() api.At {
 	}
 	return api.At{Time: t.UTC()}
 }
+
+// forkAgent serves POST /v1/agents/{id}/fork {"at": …, "name": …}.
+func (h *handler) forkAgent(r *http.Request) (any, error) {
+	var req api.ForkAgent
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return h.svc.Fork(r.Context(), r.PathValue("agent_id"), req)
+}
