@@ -316,11 +316,18 @@ func (t *Timeline) diff(old, new string) string {
 		s--
 	}
 	o, n := old[p:len(old)-s], new[p:len(new)-s]
+	where := ""
+	if head := []rune(strings.TrimSpace(old[:p])); len(head) > 0 {
+		if len(head) > 20 {
+			head = append([]rune("…"), head[len(head)-20:]...)
+		}
+		where = fmt.Sprintf(" after %q", string(head))
+	}
 	switch {
 	case o == "":
-		return "+ " + t.quote(n)
+		return "+ " + t.quote(n) + where
 	case n == "":
-		return "- " + t.quote(o)
+		return "- " + t.quote(o) + where
 	}
-	return "- " + t.quote(o) + " + " + t.quote(n)
+	return "- " + t.quote(o) + " + " + t.quote(n) + where
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -87,7 +88,7 @@ func TestTimeline(t *testing.T) {
 		`core_memory_append → OK`,
 		`human: + "Likes tea"`,
 		`says "Noted, Ada!"`,
-		`client                     human: + "Lovelace"`,
+		`client                     human: + "Lovelace" after "Name: Ada"`,
 		`archival + "Ada was born in 1815."`,
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -97,6 +98,27 @@ func TestTimeline(t *testing.T) {
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.Contains(line, `human: + "Likes tea"`) && !strings.Contains(line, "agent ← message-…") {
 			t.Errorf("the agent's edit does not name the input it answered: %s", line)
+		}
+	}
+}
+
+func TestDiff(t *testing.T) {
+	tests := []struct{ old, new, want string }{
+		{"Name: Ada", "Name: Ada\nLikes tea", `human: + "Likes tea"`},
+		{"Name: Ada\nLikes tea", "Name: Ada", `human: - "Likes tea"`},
+		{"I am Sam.", "I am Sam, a butler.", `human: + ", a butler" after "I am Sam"`},
+		{"Likes tea", "Likes coffee", `human: - "tea" + "coffee" after "Likes"`},
+		{"a", "b", `human: - "a" + "b"`},
+		{"same", "same", `human: unchanged`},
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		tl := audit.NewTimeline(&out)
+		tl.Write(api.Event{Seq: 1, Type: "block_created", Aggregate: "block/b", IssuedBy: "client", Data: json.RawMessage(fmt.Sprintf(`{"label":"human","value":%q}`, tc.old))})
+		out.Reset()
+		tl.Write(api.Event{Seq: 2, Type: "block_updated", Aggregate: "block/b", IssuedBy: "client", Data: json.RawMessage(fmt.Sprintf(`{"value":%q}`, tc.new))})
+		if got := strings.TrimSpace(out.String()); !strings.HasSuffix(got, tc.want) {
+			t.Errorf("%q → %q: %s, want …%s", tc.old, tc.new, got, tc.want)
 		}
 	}
 }
