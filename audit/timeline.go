@@ -173,6 +173,35 @@ func (t *Timeline) describe(e api.Event) string {
 		}
 	case "agent_updated":
 		return "agent updated: " + otherFields(e.Data)
+	case "file_created":
+		var v struct {
+			ID   string
+			Name string
+			Size int64
+		}
+		if json.Unmarshal(e.Data, &v) == nil {
+			return fmt.Sprintf("file %s %q uploaded (%d bytes)", shortID(v.ID), v.Name, v.Size)
+		}
+	case "file_updated":
+		var v struct {
+			ID, Status, Error string
+			Passages          int
+		}
+		if json.Unmarshal(e.Data, &v) == nil {
+			s := fmt.Sprintf("file %s %s", shortID(v.ID), v.Status)
+			if v.Passages > 0 {
+				s += fmt.Sprintf(", %d passages", v.Passages)
+			}
+			if v.Error != "" {
+				s += ": " + t.quote(v.Error)
+			}
+			return s
+		}
+	case "file_deleted":
+		var v struct{ ID string }
+		if json.Unmarshal(e.Data, &v) == nil {
+			return "file " + shortID(v.ID) + " deleted"
+		}
 	}
 	return strings.ReplaceAll(e.Type, "_", " ") + " " + t.quote(string(e.Data))
 }

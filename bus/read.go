@@ -11,16 +11,16 @@ import (
 	"github.com/engram-dev/engram/events"
 )
 
-// Read delivers to fn, in log order, the events of the given aggregates
-// stored at sequences from through to (to 0: through the last event at the
+// Read delivers to fn, in log order, the events the selectors pick (see
+// events.Selector) stored at sequences from through to (to 0: through the last event at the
 // time of the call). A packed message yields each of its events, with its
 // Part. Read returns when the range is exhausted, when fn returns false or
 // an error (which Read returns), or when ctx ends.
 //
-// It reads with an ordered consumer filtered to the aggregates' subjects,
-// so its cost grows with those aggregates' events, not with the log.
-func (l *Log) Read(ctx context.Context, aggs []events.Aggregate, from, to events.Seq, fn func(events.Envelope) (bool, error)) error {
-	if len(aggs) == 0 {
+// It reads with an ordered consumer filtered to the selected subjects, so
+// its cost grows with those events, not with the log.
+func (l *Log) Read(ctx context.Context, sel []events.Selector, from, to events.Seq, fn func(events.Envelope) (bool, error)) error {
+	if len(sel) == 0 {
 		return nil
 	}
 	if from < 1 {
@@ -36,14 +36,23 @@ func (l *Log) Read(ctx context.Context, aggs []events.Aggregate, from, to events
 	if from > to {
 		return nil
 	}
-	filters := make([]string, 0, len(aggs))
+	filters := make([]string, 0, len(sel))
 	seen := map[string]bool{}
-	for _, a := range aggs {
-		f := AggregateFilter(l.tenant, a)
+	add := func(f string) {
 		if !seen[f] {
 			seen[f] = true
 			filters = append(filters, f)
 		}
+	}
+	for _, x := range sel {
+		if x.Types == nil {
+			add(AggregateFilter(l.tenant, x.Aggregate))
+			continue
+		}
+		for _, t := range x.Types {
+			add(Subject(l.tenant, x.Aggregate, t))
+		}
+		add(Subject(l.tenant, x.Aggregate, events.SubjectPacked))
 	}
 	// An ordered consumer with nothing to deliver would wait for new
 	// events; find the first matching one so that an empty range returns.

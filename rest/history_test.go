@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,6 +169,31 @@ func TestHistory(t *testing.T) {
 			if e.Time.Before(since) || !e.Time.Before(all[len(all)-1].Time) {
 				t.Fatalf("event at %s outside [%s, %s)", e.Time, since, all[len(all)-1].Time)
 			}
+		}
+	})
+	t.Run("files", func(t *testing.T) {
+		src := x.source("docs")
+		x.do("PATCH", "/v1/agents/"+a.ID+"/folders/attach/"+src.ID, nil, 200, nil)
+		code, body := x.upload("/v1/folders/"+src.ID+"/upload", "notes.md", "text/markdown", []byte("# Notes\n\nThe spare key is under the third flowerpot."))
+		if code != 200 {
+			t.Fatalf("upload = %d %s", code, body)
+		}
+		f := decodeAs[api.FileMetadata](t, body)
+		for deadline := time.Now().Add(20 * time.Second); f.ProcessingStatus != "completed"; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) || f.ProcessingStatus == "error" {
+				t.Fatalf("file stuck: %+v", f)
+			}
+			x.do("GET", "/v1/folders/"+src.ID+"/files/"+f.ID, nil, 200, &f)
+		}
+		var kinds []string
+		for _, e := range x.events(a.ID, url.Values{"after": {fmt.Sprint(all[len(all)-1].Seq)}}) {
+			if strings.HasPrefix(e.Aggregate, "source/") {
+				kinds = append(kinds, e.Type)
+			}
+		}
+		// The source's file events, not its passages.
+		if len(kinds) < 2 || kinds[0] != "file_created" || slices.ContainsFunc(kinds, func(k string) bool { return !strings.HasPrefix(k, "file_") }) {
+			t.Fatalf("source events in the history: %q", kinds)
 		}
 	})
 	t.Run("unknown agent", func(t *testing.T) {

@@ -15,14 +15,19 @@ import (
 // defaultHistoryLimit is the page size of an agent's history.
 const defaultHistoryLimit = 100
 
-// historyOf lists the aggregates whose events make up an agent's history:
-// the agent and every block it has had. A deleted agent's history is its
-// own events.
-func (s *Service) historyOf(agentID string) ([]events.Aggregate, error) {
+// fileTypes are the events of a source that an agent's history shows: its
+// files', not its passages (a source's passages are its own history).
+var fileTypes = []events.Type{events.TypeFileCreated, events.TypeFileUpdated, events.TypeFileDeleted}
+
+// historyOf selects the events that make up an agent's history: the
+// agent's, every block's it has had, and the file events of every source
+// it has had. A deleted agent's history is its own events.
+func (s *Service) historyOf(agentID string) ([]events.Selector, error) {
 	if err := events.CheckID(events.PrefixAgent, agentID); err != nil {
 		return nil, unprocessable("%v", err)
 	}
-	aggs := []events.Aggregate{agentAgg(agentID)}
+	var aggs []events.Aggregate
+	var sources []events.Aggregate
 	var err error
 	s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(agentID)]
@@ -33,8 +38,11 @@ func (s *Service) historyOf(agentID string) ([]events.Aggregate, error) {
 			return
 		}
 		for _, x := range a.Related {
-			if x.Kind == events.KindBlock {
+			switch x.Kind {
+			case events.KindBlock:
 				aggs = append(aggs, x)
+			case events.KindSource:
+				sources = append(sources, x)
 			}
 		}
 		for _, id := range a.BlockIDs {
@@ -42,8 +50,20 @@ func (s *Service) historyOf(agentID string) ([]events.Aggregate, error) {
 				aggs = append(aggs, x)
 			}
 		}
+		for _, id := range a.SourceIDs {
+			if x := sourceAgg(string(id)); !slices.Contains(sources, x) {
+				sources = append(sources, x)
+			}
+		}
 	})
-	return aggs, err
+	sel := []events.Selector{{Aggregate: agentAgg(agentID)}}
+	for _, x := range aggs {
+		sel = append(sel, events.Selector{Aggregate: x})
+	}
+	for _, x := range sources {
+		sel = append(sel, events.Selector{Aggregate: x, Types: fileTypes})
+	}
+	return sel, err
 }
 
 // runsOf maps the run ids of an agent's runs to the inputs they answered.
@@ -61,8 +81,8 @@ func (s *Service) runsOf(agentID string) map[string]string {
 	return runs
 }
 
-// History pages through an agent's events and those of its blocks, in log
-// order. A page holds at least limit events, unless the range ends, and
+// History pages through an agent's events, those of its blocks and those
+// of its sources' files, in log order. A page holds at least limit events, unless the range ends, and
 // more only to finish a packed message: the next page starts after the
 // last sequence of this one.
 func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter) ([]api.Event, error) {
@@ -83,7 +103,7 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 			return nil, unprocessable("unknown event type %q", t)
 		}
 	}
-	aggs, err := s.historyOf(agentID)
+	sel, err := s.historyOf(agentID)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +120,10 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 		}
 		return runs[run]
 	}
-	err = s.log.Read(ctx, aggs, events.Seq(f.After+1), to, func(env events.Envelope) (bool, error) {
+	err = s.log.Read(ctx, sel, events.Seq(f.After+1), to, func(env events.Envelope) (bool, error) {
+		if env.Aggregate.Kind == events.KindSource && !slices.Contains(fileTypes, env.Type) {
+			return true, nil // a packed message's passages
+		}
 		// A page holds whole messages: one that reaches the limit inside a
 		// packed message ends with the message, so that paging by
 		// sequence misses nothing.

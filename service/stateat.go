@@ -31,7 +31,7 @@ func (s *Service) StateAt(ctx context.Context, agentID string, at api.At) (*proj
 			related = append(related, x)
 		}
 	}
-	err := s.log.Read(ctx, []events.Aggregate{agentAgg(agentID)}, 1, to, func(env events.Envelope) (bool, error) {
+	err := s.log.Read(ctx, []events.Selector{{Aggregate: agentAgg(agentID)}}, 1, to, func(env events.Envelope) (bool, error) {
 		if !before(env) {
 			return false, nil
 		}
@@ -76,7 +76,11 @@ func (s *Service) StateAt(ctx context.Context, agentID string, at api.At) (*proj
 	st := projections.NewState()
 	i := 0
 	// Fold in log order: the agent's events merged with the others'.
-	err = s.log.Read(ctx, related, 1, to, func(env events.Envelope) (bool, error) {
+	sel := make([]events.Selector, len(related))
+	for i, x := range related {
+		sel[i] = events.Selector{Aggregate: x}
+	}
+	err = s.log.Read(ctx, sel, 1, to, func(env events.Envelope) (bool, error) {
 		if !before(env) {
 			return false, nil
 		}
