@@ -33,6 +33,15 @@ type Aggregate struct {
 
 func (a Aggregate) String() string { return string(a.Kind) + "/" + a.ID }
 
+// Selector picks events of one aggregate for a read of the log: all of
+// them, or those of some types. Events stored together in a packed message
+// are stored under the type SubjectPacked, so a read by type also delivers
+// the aggregate's packed messages whole: the reader keeps what it wants.
+type Selector struct {
+	Aggregate Aggregate
+	Types     []Type // nil: every type
+}
+
 // Event is implemented by every event struct.
 type Event interface {
 	// EventType returns the event's constant wire name.

@@ -32,6 +32,7 @@ func samples() map[Type]Event {
 			Metadata:        json.RawMessage(`{"persona":"sam_pov"}`), Tags: []string{"demo"},
 			ToolIDs: []ToolID{"tool-01JD000000000000000000000T"}, BlockIDs: []BlockID{"block-01JD000000000000000000000B"},
 			SourceIDs: []SourceID{"source-01JD000000000000000000000S"}, ToolRules: json.RawMessage(`[]`),
+			ForkedFrom: &Origin{AgentID: "agent-01JD000000000000000000000F", Seq: 42},
 		},
 		TypeAgentUpdated: &AgentUpdated{
 			Name: ptr("sam2"), Description: ptr("renamed"), System: ptr("You are Sam, again."),

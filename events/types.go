@@ -114,6 +114,16 @@ type AgentCreated struct {
 	BlockIDs        []BlockID       `json:"block_ids,omitempty"`
 	SourceIDs       []SourceID      `json:"source_ids,omitempty"`
 	ToolRules       json.RawMessage `json:"tool_rules,omitempty"`
+	// ForkedFrom, on an agent made by a fork, names the agent it was
+	// forked from and the point of the log its state was taken at.
+	ForkedFrom *Origin `json:"forked_from,omitempty"`
+}
+
+// Origin is the agent and the log sequence a forked agent's state comes
+// from: the state after the event at Seq.
+type Origin struct {
+	AgentID AgentID `json:"agent_id"`
+	Seq     Seq     `json:"seq"`
 }
 
 // AgentUpdated changes the fields that are set; nil means unchanged.

@@ -54,6 +54,15 @@ func (s *State) applyAgent(env events.Envelope) {
 		}
 		delete(s.Gone, string(id))
 		a.Version.bump(env)
+		for _, b := range e.BlockIDs {
+			a.relate(events.KindBlock, string(b))
+		}
+		for _, t := range e.ToolIDs {
+			a.relate(events.KindTool, string(t))
+		}
+		for _, src := range e.SourceIDs {
+			a.relate(events.KindSource, string(src))
+		}
 		s.Agents[id] = a
 		return
 	}
@@ -80,6 +89,16 @@ func (s *State) applyAgent(env events.Envelope) {
 		setIf(&a.ToolIDs, e.ToolIDs)
 		setIf(&a.SourceIDs, e.SourceIDs)
 		setIf(&a.MessageIDs, e.MessageIDs)
+		if e.ToolIDs != nil {
+			for _, t := range *e.ToolIDs {
+				a.relate(events.KindTool, string(t))
+			}
+		}
+		if e.SourceIDs != nil {
+			for _, src := range *e.SourceIDs {
+				a.relate(events.KindSource, string(src))
+			}
+		}
 		setRaw(&a.LLMConfig, e.LLMConfig)
 		setRaw(&a.EmbeddingConfig, e.EmbeddingConfig)
 		setRaw(&a.Metadata, e.Metadata)
@@ -95,14 +114,17 @@ func (s *State) applyAgent(env events.Envelope) {
 		s.Gone[string(id)] = a.Version
 	case *events.CoreBlockAttached:
 		a.BlockIDs = addOnce(a.BlockIDs, e.BlockID)
+		a.relate(events.KindBlock, string(e.BlockID))
 	case *events.CoreBlockDetached:
 		a.BlockIDs = remove(a.BlockIDs, e.BlockID)
 	case *events.AgentToolAttached:
 		a.ToolIDs = addOnce(a.ToolIDs, e.ToolID)
+		a.relate(events.KindTool, string(e.ToolID))
 	case *events.AgentToolDetached:
 		a.ToolIDs = remove(a.ToolIDs, e.ToolID)
 	case *events.AgentSourceAttached:
 		a.SourceIDs = addOnce(a.SourceIDs, e.SourceID)
+		a.relate(events.KindSource, string(e.SourceID))
 	case *events.AgentSourceDetached:
 		a.SourceIDs = remove(a.SourceIDs, e.SourceID)
 	case *events.PassageInserted:

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/engram-dev/engram/events"
@@ -77,6 +78,19 @@ type Agent struct {
 	Pending []Ref
 	// Runs are the ids of the agent's runs (State.Runs), oldest first.
 	Runs []string
+	// Related are the blocks, tools and sources the agent has had at any
+	// time, in the order it first had them: the aggregates whose events
+	// make up its history. A snapshot taken before this field existed
+	// lacks those the agent no longer has.
+	Related []events.Aggregate
+}
+
+// relate records that the agent has had an aggregate.
+func (a *Agent) relate(k events.Kind, id string) {
+	x := events.Aggregate{Kind: k, ID: id}
+	if !slices.Contains(a.Related, x) {
+		a.Related = append(a.Related, x)
+	}
 }
 
 // Run statuses, as Letta names them.

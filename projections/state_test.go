@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -283,4 +284,31 @@ func TestRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(restored, "restored")
+}
+
+// An agent remembers every block, tool and source it has had, so that its
+// history can include the events of those it no longer has.
+func TestAgentRelated(t *testing.T) {
+	t0 := time.Now().UTC()
+	st := NewState()
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	tools := []events.ToolID{"tool-2"}
+	for i, ev := range []events.Event{
+		&events.AgentCreated{ID: "agent-1", BlockIDs: []events.BlockID{"block-1"}, ToolIDs: []events.ToolID{"tool-1"}},
+		&events.CoreBlockAttached{BlockID: "block-2"},
+		&events.CoreBlockDetached{BlockID: "block-1"},
+		&events.AgentUpdated{ToolIDs: &tools},
+		&events.AgentSourceAttached{SourceID: "source-1"},
+		&events.CoreBlockAttached{BlockID: "block-2"},
+	} {
+		st.Apply(events.Envelope{Seq: events.Seq(i + 1), Aggregate: agg, Time: t0, Event: ev})
+	}
+	var got []string
+	for _, x := range st.Agents["agent-1"].Related {
+		got = append(got, x.String())
+	}
+	want := []string{"block/block-1", "tool/tool-1", "block/block-2", "tool/tool-2", "source/source-1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("related = %q, want %q", got, want)
+	}
 }

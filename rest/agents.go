@@ -52,7 +52,12 @@ func (h *handler) listAgents(r *http.Request) (any, error) {
 }
 
 func (h *handler) getAgent(r *http.Request) (any, error) {
-	return h.svc.GetAgent(r.Context(), r.PathValue("agent_id"))
+	q := queryOf(r)
+	at := q.at()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.GetAgentAt(r.Context(), r.PathValue("agent_id"), at)
 }
 
 func (h *handler) updateAgent(r *http.Request) (any, error) {
@@ -129,6 +134,7 @@ func (h *handler) detachSource(r *http.Request) (any, error) {
 func (h *handler) listMessages(r *http.Request) (any, error) {
 	q := queryOf(r)
 	p := q.page()
+	at := q.at()
 	keep, err := messageTypes(q.strs("include_return_message_types"))
 	if err != nil {
 		return nil, err
@@ -136,7 +142,7 @@ func (h *handler) listMessages(r *http.Request) (any, error) {
 	if q.err != nil {
 		return nil, q.err
 	}
-	ms, err := h.svc.ListMessages(r.Context(), r.PathValue("agent_id"), p)
+	ms, err := h.svc.ListMessagesAt(r.Context(), r.PathValue("agent_id"), at, p)
 	if err != nil {
 		return nil, err
 	}

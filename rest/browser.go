@@ -26,8 +26,9 @@ import (
 //     SDKs and curl send no Origin and are not affected.
 //   - A request with a body, or a Content-Type, must be application/json
 //     (multipart/form-data on the upload routes, whose paths end in
-//     /upload), else 415: a form or a text/plain fetch, the kinds a browser
-//     sends cross-origin without asking first, never reaches a route.
+//     /upload, and either on the agent-file import), else 415: a
+//     text/plain fetch never reaches a route, and a form reaches only those
+//     that take files (the Origin rule above stops a foreign page's form).
 //
 // CORS is off unless Config.CORSOrigins names origins: only those get
 // Access-Control-* headers, and only their preflight requests are answered.
@@ -66,12 +67,15 @@ func (h *handler) guard(w http.ResponseWriter, r *http.Request) bool {
 	case ct == "" && r.ContentLength == 0:
 		return true // no body, nothing to decode
 	}
-	want := "application/json"
-	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/upload") {
-		want = "multipart/form-data"
+	want := []string{"application/json"}
+	switch {
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/upload"):
+		want = []string{"multipart/form-data"}
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/agents/import":
+		want = []string{"multipart/form-data", "application/json"} // a Letta Agent File, as a form's file or as the body
 	}
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != want {
-		h.fail(w, r, &statusError{http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type must be %s, not %q", want, ct)})
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || !slices.Contains(want, mt) {
+		h.fail(w, r, &statusError{http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type must be %s, not %q", strings.Join(want, " or "), ct)})
 		return false
 	}
 	return true

@@ -16,16 +16,23 @@ import (
 // Core memory.
 
 func (h *handler) getCoreMemory(r *http.Request) (any, error) {
-	return h.svc.GetCoreMemory(r.Context(), r.PathValue("agent_id"))
+	q := queryOf(r)
+	at := q.at()
+	if q.err != nil {
+		return nil, q.err
+	}
+	a, err := h.svc.GetAgentAt(r.Context(), r.PathValue("agent_id"), at)
+	return a.Memory, err
 }
 
 func (h *handler) listAgentBlocks(r *http.Request) (any, error) {
 	q := queryOf(r)
 	p := q.page()
+	at := q.at()
 	if q.err != nil {
 		return nil, q.err
 	}
-	return h.svc.ListAgentBlocks(r.Context(), r.PathValue("agent_id"), p)
+	return h.svc.ListAgentBlocksAt(r.Context(), r.PathValue("agent_id"), at, p)
 }
 
 func (h *handler) getAgentBlock(r *http.Request) (any, error) {
@@ -137,8 +144,15 @@ func (h *handler) listArchival(r *http.Request) (any, error) {
 		}
 	}
 	search := q.str("search")
+	at := q.at()
 	if q.err != nil {
 		return nil, q.err
+	}
+	if !at.IsZero() {
+		if search != "" {
+			return nil, unprocessable("query parameters at and search cannot be combined")
+		}
+		return h.svc.ListArchivalAt(r.Context(), r.PathValue("agent_id"), at, p)
 	}
 	return h.svc.ListArchivalContaining(r.Context(), r.PathValue("agent_id"), p, search)
 }

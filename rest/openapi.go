@@ -93,6 +93,10 @@ func modernIO() map[string]routeIO {
 		"GET /v1/agents/{agent_id}/memory/archival":                        rw[none, api.ArchivalMemorySummary]("Archival memory size (Letta 0.5)"),
 		"GET /v1/agents/{agent_id}/memory/recall":                          rw[none, api.RecallMemorySummary]("Recall memory size (Letta 0.5)"),
 		"GET /v1/agents/{agent_id}/context":                                rw[none, contextOverview]("Context window overview"),
+		"GET /v1/agents/{agent_id}/events":                                 rw[none, []api.Event]("An agent's history from the log: its events and its blocks' and files', in log order (engram)"),
+		"POST /v1/agents/{agent_id}/fork":                                  rw[api.ForkAgent, api.AgentState]("A new agent from another's state at a point (engram)"),
+		"GET /v1/agents/{agent_id}/export":                                 rw[none, api.AgentFileSchema]("Export an agent as a Letta Agent File"),
+		"POST /v1/agents/import":                                           rw[api.AgentFileSchema, api.ImportedAgents]("Import a Letta Agent File (multipart file, or the file as a JSON body)"),
 		"GET /v1/agents/{agent_id}/messages":                               rw[none, []api.LettaMessage]("List an agent's messages"),
 		"POST /v1/agents/{agent_id}/messages":                              streaming(rw[api.SendMessage, api.LettaResponse]("Send messages to an agent; \"streaming\": true answers Server-Sent Events")),
 		"POST /v1/agents/{agent_id}/messages/stream":                       streaming(rw[api.SendMessage, api.LettaMessage]("Send messages and stream the answer as Server-Sent Events")),
@@ -235,7 +239,7 @@ func ioFor(pattern string) (routeIO, string, bool) {
 	if seg := strings.Split(strings.TrimPrefix(path, "/v1/"), "/"); strings.HasPrefix(path, "/v1/") {
 		tag = seg[0]
 	}
-	if strings.HasSuffix(path, "/command") {
+	if strings.HasSuffix(path, "/command") || strings.HasSuffix(path, "/events") || strings.HasSuffix(path, "/fork") {
 		tag = "engram"
 	}
 	return r, tag, found

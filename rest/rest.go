@@ -230,7 +230,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		limit, timeout := h.cfg.MaxBodyBytes, h.cfg.BodyTimeout
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/upload") {
+		if r.Method == http.MethodPost && (strings.HasSuffix(r.URL.Path, "/upload") || strings.TrimSuffix(r.URL.Path, "/") == "/v1/agents/import") {
 			limit, timeout = h.cfg.MaxUploadBytes, h.cfg.UploadTimeout
 		}
 		if r.ContentLength > limit {

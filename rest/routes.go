@@ -16,6 +16,10 @@ func (h *handler) routes() {
 	h.handle("GET /v1/agents/{agent_id}", h.getAgent)
 	h.handle("PATCH /v1/agents/{agent_id}", h.updateAgent)
 	h.handle("DELETE /v1/agents/{agent_id}", h.deleteAgent)
+	h.handle("GET /v1/agents/{agent_id}/events", h.listEvents)  // engram: the agent's history
+	h.handle("POST /v1/agents/{agent_id}/fork", h.forkAgent)    // engram: a new agent from a past state
+	h.handle("GET /v1/agents/{agent_id}/export", h.exportAgent) // a Letta Agent File
+	h.handle("POST /v1/agents/import", h.importAgent)
 
 	// Core memory. attach/{id} and detach/{id} have one segment more than
 	// {block_label}, so the patterns do not overlap; a label containing "/"

@@ -36,6 +36,11 @@ type Log interface {
 	Load(ctx context.Context, seq events.Seq, part int) (events.Envelope, error)
 	// LoadAll reads every event of the message at seq, in order.
 	LoadAll(ctx context.Context, seq events.Seq) ([]events.Envelope, error)
+	// Read delivers the events the selectors pick (a packed message of a
+	// selector by type comes whole), stored at sequences from through to
+	// (to 0: the last), in log order, until fn returns false or an error,
+	// which Read returns.
+	Read(ctx context.Context, sel []events.Selector, from, to events.Seq, fn func(events.Envelope) (bool, error)) error
 }
 
 // SchemaDeriver derives a tool's schema from Python source.

@@ -4,6 +4,9 @@
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token-file FILE] [--metrics-addr HOST:PORT]
 //	engram chat [--url URL] [--token T] AGENT
 //	engram models [--local-models LIST]
+//	engram audit [--url URL] [--token T] [--json] [--follow] AGENT
+//	engram export [--url URL] [--token T] AGENT > agent.af
+//	engram import [--url URL] [--token T] agent.af
 //	engram bench [--quick] [--json FILE] [--only a,b]
 //	engram version
 package main
@@ -41,6 +44,12 @@ func main() {
 		err = runServer(os.Args[2:])
 	case "chat":
 		err = runChat(os.Args[2:])
+	case "audit":
+		err = runAudit(os.Args[2:])
+	case "export":
+		err = runExport(os.Args[2:])
+	case "import":
+		err = runImport(os.Args[2:])
 	case "load":
 		err = runLoad(os.Args[2:])
 	case "bench":
@@ -70,6 +79,9 @@ commands:
   load      load a file or directory into a source: engram load PATH --source NAME
   chat      chat with an agent in the terminal: engram chat AGENT
   models    list what each configured model provider serves (and local servers, when none is)
+  audit     print an agent's history: engram audit [--json] [--follow] AGENT
+  export    write an agent as a Letta Agent File: engram export AGENT > agent.af
+  import    create the agents of a Letta Agent File: engram import agent.af
   bench     run the benchmark suite: engram bench [--quick] [--json FILE] [--only a,b]
   version   print the version
 

@@ -1,0 +1,98 @@
+package service
+
+import (
+	"context"
+	"slices"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/projections"
+)
+
+// Fork makes a new agent whose state is another's at a point of the log:
+// its settings, copies of its core memory blocks as new blocks, copies of
+// the messages then in its context window, and the tools and sources it
+// had then that still exist. The new agent's AgentCreated names its
+// origin. Archival memory and the messages outside the window are not
+// copied.
+func (s *Service) Fork(ctx context.Context, agentID string, req api.ForkAgent) (api.AgentState, error) {
+	old, err := s.StateAt(ctx, agentID, req.At)
+	if err != nil {
+		return api.AgentState{}, err
+	}
+	from := old.Agents[events.AgentID(agentID)]
+	window := make([]*events.MessageAppended, 0, len(from.MessageIDs))
+	for _, r := range windowRefs(from) {
+		env, err := s.load(ctx, r)
+		if err != nil {
+			return api.AgentState{}, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+		}
+		m, ok := events.AsMessage(env.Event)
+		if !ok {
+			continue
+		}
+		window = append(window, &events.MessageAppended{
+			Role: m.Role, Text: m.Text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID,
+			Model: m.Model, Stdout: m.Stdout, Stderr: m.Stderr,
+		})
+	}
+	name := from.Name + " fork"
+	if req.Name != nil {
+		name = *req.Name
+	}
+	if err := checkAgentName(name); err != nil {
+		return api.AgentState{}, err
+	}
+	c := s.command(ctx, "fork_agent", agentID)
+	newID := c.newID(events.PrefixAgent)
+	c.n = 0
+	err = s.exec(ctx, c, agentAgg(newID), func(st *projections.State, d *decision) error {
+		newID = c.newID(events.PrefixAgent)
+		e := &events.AgentCreated{
+			ID: events.AgentID(newID), Name: name, Description: from.Description, System: from.System, AgentType: from.AgentType,
+			LLMConfig: from.LLMConfig, EmbeddingConfig: from.EmbeddingConfig, Metadata: from.Metadata, ToolRules: from.ToolRules,
+			Tags:       slices.Clone(from.Tags),
+			ForkedFrom: &events.Origin{AgentID: events.AgentID(agentID), Seq: old.Applied},
+		}
+		for _, id := range from.ToolIDs {
+			if st.Tools[id] != nil {
+				e.ToolIDs = append(e.ToolIDs, id)
+			}
+		}
+		for _, id := range from.SourceIDs {
+			if st.Sources[id] != nil {
+				e.SourceIDs = append(e.SourceIDs, id)
+			}
+		}
+		var blocks []*events.BlockCreated
+		for _, id := range from.BlockIDs {
+			b := old.Blocks[id]
+			if b == nil {
+				continue
+			}
+			bc := &events.BlockCreated{
+				ID: events.BlockID(c.newID(events.PrefixBlock)), Label: b.Label, Value: b.Value, Limit: b.Limit,
+				ReadOnly: b.ReadOnly, Description: b.Description, Metadata: b.Metadata, Tags: slices.Clone(b.Tags),
+			}
+			blocks = append(blocks, bc)
+			e.BlockIDs = append(e.BlockIDs, bc.ID)
+		}
+		d.expectAt(st, agentAgg(newID))
+		d.add(c, agentAgg(newID), e)
+		for _, bc := range blocks {
+			d.expectAt(st, blockAgg(string(bc.ID)))
+			d.add(c, blockAgg(string(bc.ID)), bc)
+		}
+		for _, m := range window {
+			cp := *m
+			cp.ID = events.MessageID(c.newID(events.PrefixMessage))
+			d.add(c, agentAgg(newID), &cp)
+		}
+		return nil
+	})
+	if err != nil {
+		return api.AgentState{}, err
+	}
+	return s.GetAgent(ctx, newID)
+}
