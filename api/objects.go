@@ -296,6 +296,20 @@ type Run struct {
 	TotalDurationNs *int64          `json:"total_duration_ns"`
 }
 
+// Step is one model call of a run, as Letta's runs API lists it.
+type Step struct {
+	ID               string    `json:"id"`
+	RunID            string    `json:"run_id"`
+	AgentID          string    `json:"agent_id"`
+	Model            *string   `json:"model"`
+	PromptTokens     int       `json:"prompt_tokens"`
+	CompletionTokens int       `json:"completion_tokens"`
+	TotalTokens      int       `json:"total_tokens"`
+	StopReason       *string   `json:"stop_reason"`
+	Status           string    `json:"status"`
+	CreatedAt        time.Time `json:"created_at"` // engram: when the step was stored
+}
+
 // RunFilter narrows ListRuns.
 type RunFilter struct {
 	AgentIDs   []string // any of them; empty: every agent

@@ -124,6 +124,7 @@ func modernIO() map[string]routeIO {
 		"GET /v1/runs/{run_id}":               rw[none, api.Run]("Get a run"),
 		"GET /v1/runs/{run_id}/messages":      rw[none, []api.LettaMessage]("List a run's messages: its inputs, then what its steps stored"),
 		"GET /v1/runs/{run_id}/usage":         rw[none, api.Usage]("A run's token usage"),
+		"GET /v1/runs/{run_id}/steps":         rw[none, []api.Step]("List a run's steps: one a model call, with its usage"),
 		"GET /v1/jobs":                        rw[none, []api.Job]("List jobs"),
 		"GET /v1/jobs/active":                 rw[none, []api.Job]("List running jobs"),
 		"GET /v1/jobs/{job_id}":               rw[none, api.Job]("Get a job"),

@@ -111,6 +111,7 @@ func (h *handler) routes() {
 	h.handle("GET /v1/runs/{run_id}", h.getRun)
 	h.handle("GET /v1/runs/{run_id}/messages", h.listRunMessages)
 	h.handle("GET /v1/runs/{run_id}/usage", h.getRunUsage)
+	h.handle("GET /v1/runs/{run_id}/steps", h.listRunSteps)
 
 	// Jobs (0.5; modern Letta keeps them server-side).
 	h.handle("GET /v1/jobs", h.listJobs)

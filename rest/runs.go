@@ -93,6 +93,15 @@ func (h *handler) listRunMessages(r *http.Request) (any, error) {
 	return h.svc.RunMessages(r.Context(), r.PathValue("run_id"), p)
 }
 
+func (h *handler) listRunSteps(r *http.Request) (any, error) {
+	q := queryOf(r)
+	p := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	return h.svc.RunSteps(r.Context(), r.PathValue("run_id"), p)
+}
+
 func (h *handler) getRunUsage(r *http.Request) (any, error) {
 	return h.svc.RunUsage(r.Context(), r.PathValue("run_id"))
 }

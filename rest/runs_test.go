@@ -63,6 +63,12 @@ func TestRunRoutes(t *testing.T) {
 	if u.StepCount != 1 || u.TotalTokens == 0 || len(u.RunIDs) != 1 || u.RunIDs[0] != run.ID {
 		t.Fatalf("usage: %+v", u)
 	}
+	var steps []api.Step
+	x.do("GET", "/v1/runs/"+run.ID+"/steps", nil, 200, &steps)
+	if len(steps) != 1 || steps[0].RunID != run.ID || steps[0].AgentID != a.ID || steps[0].TotalTokens != u.TotalTokens ||
+		steps[0].StopReason == nil || *steps[0].StopReason != "end_turn" || !strings.HasPrefix(steps[0].ID, "step-") {
+		t.Fatalf("steps: %+v", steps)
+	}
 
 	// A sync send reports its run in usage.run_ids.
 	script.Push(say("again"))
@@ -98,6 +104,9 @@ func TestRunRoutes(t *testing.T) {
 		t.Fatalf("cancelled run: %+v", long)
 	}
 	time.Sleep(600 * time.Millisecond)
+	if x.do("GET", "/v1/runs/"+long.ID+"/steps", nil, 200, &steps); len(steps) != 2 {
+		t.Errorf("the cancelled run lists %d steps, want the 2 it took", len(steps))
+	}
 	if x.do("GET", "/v1/runs/"+long.ID+"/usage", nil, 200, &u); u.StepCount != 2 {
 		t.Fatalf("the cancelled run took %d steps, want 2", u.StepCount)
 	}

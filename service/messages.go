@@ -498,36 +498,13 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 // reply rebuilds, from the log, the response to the send whose first input
 // is at ref: the messages its run stored, in order.
 func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref, useAssistant bool) (api.LettaResponse, error) {
-	var refs []projections.Ref
-	s.read(func(st *projections.State) {
-		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			i, _ := slices.BinarySearchFunc(a.Messages, ref.Seq, func(r projections.Ref, seq events.Seq) int { return cmp.Compare(r.Seq, seq) })
-			refs = append(refs, a.Messages[i:]...)
-		}
-	})
 	run := runOf(ref.ID)
 	resp := api.LettaResponse{
 		Messages:   []api.LettaMessage{},
 		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
 		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{run}},
 	}
-	seen := false
-	for _, r := range refs {
-		if r.Input {
-			continue
-		}
-		env, err := s.load(ctx, r)
-		if err != nil {
-			return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot read the log")
-		}
-		m, ok := events.AsMessage(env.Event)
-		if !ok || m.RunID != run {
-			if ok && seen && m.RunID != "" {
-				break // the next run: runs of one agent do not overlap
-			}
-			continue
-		}
-		seen = true
+	err := s.eachRunMessage(ctx, agentID, ref, func(env events.Envelope, m *events.MessageAppended) {
 		if m.Role == "assistant" {
 			resp.Usage.StepCount++
 			if m.StopReason != "" {
@@ -540,7 +517,7 @@ func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref
 			}
 		}
 		if m.Role == "user" || m.Role == "system" {
-			continue // a heartbeat or a warning that chained the run
+			return // a heartbeat or a warning that chained the run
 		}
 		for _, v := range messageViews(env) {
 			if !useAssistant && v.MessageType == api.AssistantMessageType {
@@ -548,11 +525,47 @@ func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref
 			}
 			resp.Messages = append(resp.Messages, v)
 		}
+	})
+	if err != nil {
+		return api.LettaResponse{}, err
 	}
 	if s.cancelled(run) {
 		resp.StopReason.StopReason = "cancelled"
 	}
 	return resp, nil
+}
+
+// eachRunMessage hands fn, in log order, each message the run answering the
+// input at ref stored (not the inputs themselves).
+func (s *Service) eachRunMessage(ctx context.Context, agentID string, ref projections.Ref, fn func(events.Envelope, *events.MessageAppended)) error {
+	var refs []projections.Ref
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			i, _ := slices.BinarySearchFunc(a.Messages, ref.Seq, func(r projections.Ref, seq events.Seq) int { return cmp.Compare(r.Seq, seq) })
+			refs = append(refs, a.Messages[i:]...)
+		}
+	})
+	run := runOf(ref.ID)
+	seen := false
+	for _, r := range refs {
+		if r.Input {
+			continue
+		}
+		env, err := s.load(ctx, r)
+		if err != nil {
+			return fault.Wrap(fault.Unavailable, err, "cannot read the log")
+		}
+		m, ok := events.AsMessage(env.Event)
+		if !ok || m.RunID != run {
+			if ok && seen && m.RunID != "" {
+				break // the next run: runs of one agent do not overlap
+			}
+			continue
+		}
+		seen = true
+		fn(env, m)
+	}
+	return nil
 }
 
 // modelFor finds the model an agent runs on, or says what to configure.

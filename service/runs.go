@@ -152,6 +152,52 @@ func (s *Service) RunMessages(ctx context.Context, runID string, p api.Page) ([]
 	return page(ms, func(m api.LettaMessage) string { return m.ID }, p, "asc", 100, "Message")
 }
 
+// RunSteps lists a run's steps, oldest first unless p says otherwise: one
+// a model call, named by the assistant message that call stored, with its
+// model, usage and, on the last, why the run stopped.
+func (s *Service) RunSteps(ctx context.Context, runID string, p api.Page) ([]api.Step, error) {
+	var (
+		agentID string
+		first   projections.Ref
+		err     error
+	)
+	s.read(func(st *projections.State) {
+		var r *projections.Run
+		if r, err = s.lookupRun(st, runID); err == nil {
+			agentID, first = string(r.AgentID), r.Inputs[0]
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	steps := []api.Step{}
+	err = s.eachRunMessage(ctx, agentID, first, func(env events.Envelope, m *events.MessageAppended) {
+		if m.Role != "assistant" {
+			return
+		}
+		st := api.Step{
+			ID: "step-" + strings.TrimPrefix(string(m.ID), events.PrefixMessage+"-"), RunID: runID, AgentID: agentID,
+			Status: "success", CreatedAt: env.Time.UTC(),
+		}
+		if m.Model != "" {
+			model := m.Model
+			st.Model = &model
+		}
+		if u := m.Usage; u != nil {
+			st.PromptTokens, st.CompletionTokens, st.TotalTokens = u.PromptTokens, u.CompletionTokens, u.TotalTokens
+		}
+		if m.StopReason != "" {
+			reason := m.StopReason
+			st.StopReason = &reason
+		}
+		steps = append(steps, st)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page(steps, func(s api.Step) string { return s.ID }, p, "asc", 100, "Step")
+}
+
 // RunUsage returns the tokens a run's steps took.
 func (s *Service) RunUsage(ctx context.Context, runID string) (api.Usage, error) {
 	var (

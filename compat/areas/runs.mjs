@@ -58,6 +58,12 @@ export function register(ctx) {
       assert.ok(u.total_tokens > 0);
       assert.equal(u.total_tokens, u.prompt_tokens + u.completion_tokens);
 
+      const steps = await collect(ctx.client.runs.steps.list(run.id));
+      assert.equal(steps.length, 1);
+      assert.equal(steps[0].run_id, run.id);
+      assert.equal(steps[0].total_tokens, u.total_tokens);
+      assert.equal(steps[0].stop_reason, 'end_turn');
+
       const listed = await collect(ctx.client.runs.list({ agent_id: agent.id }));
       for (const r of listed) shape.run(r);
       assert.ok(listed.some((r) => r.id === run.id));

@@ -535,6 +535,8 @@ def test_runs_async_send_poll_messages_and_cancel(sdk, model):
     assert next(m for m in ms if m.message_type == "assistant_message").content == "Done in the background."
     usage = sdk.runs.usage.retrieve(run.id)
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
+    steps = collect(sdk.runs.steps.list(run.id))
+    assert [(s.run_id, s.total_tokens, s.stop_reason) for s in steps] == [(run.id, usage.total_tokens, "end_turn")]
     assert run.id in ids_of(collect(sdk.runs.list(agent_id=agent.id)))
 
     # A run cancelled between steps stops after the step in flight.
