@@ -355,29 +355,20 @@ func (s *Service) importAgent(ctx context.Context, fa api.AgentFileAgent, name s
 		agentID = c.newID(events.PrefixAgent)
 		e.ID = events.AgentID(agentID)
 		e.BlockIDs = nil
-		var created []*events.BlockCreated
-		labels := map[string]bool{}
+		reqs := make([]api.CreateBlock, 0, len(fa.BlockIDs))
 		for _, id := range fa.BlockIDs {
 			fb := blocks[id]
-			req := api.CreateBlock{Label: fb.Label, Value: fb.Value, Limit: fb.Limit, Description: fb.Description, ReadOnly: &fb.ReadOnly,
-				Metadata: nullToNil(fb.Metadata), Tags: fb.Tags}
-			bc, err := newBlock(c.newID(events.PrefixBlock), req)
-			if err != nil {
-				return err
-			}
-			if labels[bc.Label] {
-				return invalid("two memory blocks have the label %q", bc.Label)
-			}
-			labels[bc.Label] = true
-			created = append(created, bc)
+			reqs = append(reqs, api.CreateBlock{Label: fb.Label, Value: fb.Value, Limit: fb.Limit, Description: fb.Description, ReadOnly: &fb.ReadOnly,
+				Metadata: nullToNil(fb.Metadata), Tags: fb.Tags})
+		}
+		created, err := newBlocks(c, reqs, map[string]bool{})
+		if err != nil {
+			return err
+		}
+		for _, bc := range created {
 			e.BlockIDs = append(e.BlockIDs, bc.ID)
 		}
-		d.expectAt(st, agentAgg(agentID))
-		d.add(c, agentAgg(agentID), e)
-		for _, bc := range created {
-			d.expectAt(st, blockAgg(string(bc.ID)))
-			d.add(c, blockAgg(string(bc.ID)), bc)
-		}
+		addAgent(st, d, c, e, created)
 		return nil
 	})
 	if err != nil {

@@ -81,6 +81,35 @@ func (s *Service) defaultEmbedding() json.RawMessage {
 	return nil
 }
 
+// newBlocks validates the blocks an agent is created with, each with a new
+// id; labels holds the labels the agent has already, and gains theirs.
+func newBlocks(c *command, reqs []api.CreateBlock, labels map[string]bool) ([]*events.BlockCreated, error) {
+	var out []*events.BlockCreated
+	for _, b := range reqs {
+		bc, err := newBlock(c.newID(events.PrefixBlock), b)
+		if err != nil {
+			return nil, err
+		}
+		if labels[bc.Label] {
+			return nil, invalid("two memory blocks have the label %q", bc.Label)
+		}
+		labels[bc.Label] = true
+		out = append(out, bc)
+	}
+	return out, nil
+}
+
+// addAgent decides a new agent and its new blocks, each expected not to
+// exist yet.
+func addAgent(st *projections.State, d *decision, c *command, e *events.AgentCreated, blocks []*events.BlockCreated) {
+	d.expectAt(st, agentAgg(string(e.ID)))
+	d.add(c, agentAgg(string(e.ID)), e)
+	for _, bc := range blocks {
+		d.expectAt(st, blockAgg(string(bc.ID)))
+		d.add(c, blockAgg(string(bc.ID)), bc)
+	}
+}
+
 // newBlock validates a block the client wants created.
 func newBlock(id string, b api.CreateBlock) (*events.BlockCreated, error) {
 	if err := checkLabel(b.Label); err != nil {
@@ -263,18 +292,11 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 			}
 		}
 		labels := map[string]bool{}
-		d.expectAt(st, agentAgg(agentID))
-		var created []*events.BlockCreated
-		for _, b := range blocks {
-			bc, err := newBlock(c.newID(events.PrefixBlock), b)
-			if err != nil {
-				return err
-			}
-			if labels[bc.Label] {
-				return invalid("two memory blocks have the label %q", bc.Label)
-			}
-			labels[bc.Label] = true
-			created = append(created, bc)
+		created, err := newBlocks(c, blocks, labels)
+		if err != nil {
+			return err
+		}
+		for _, bc := range created {
 			e.BlockIDs = append(e.BlockIDs, bc.ID)
 		}
 		if err := checkIDs(events.PrefixBlock, req.BlockIDs); err != nil {
@@ -316,11 +338,7 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		}
 		e.SourceIDs = dedupe(srcs)
 
-		d.add(c, agentAgg(agentID), e)
-		for _, bc := range created {
-			d.expectAt(st, blockAgg(string(bc.ID)))
-			d.add(c, blockAgg(string(bc.ID)), bc)
-		}
+		addAgent(st, d, c, e, created)
 		var mem []agents.Block
 		for _, id := range e.BlockIDs {
 			for _, bc := range created {

@@ -78,12 +78,7 @@ func (s *Service) Fork(ctx context.Context, agentID string, req api.ForkAgent) (
 			blocks = append(blocks, bc)
 			e.BlockIDs = append(e.BlockIDs, bc.ID)
 		}
-		d.expectAt(st, agentAgg(newID))
-		d.add(c, agentAgg(newID), e)
-		for _, bc := range blocks {
-			d.expectAt(st, blockAgg(string(bc.ID)))
-			d.add(c, blockAgg(string(bc.ID)), bc)
-		}
+		addAgent(st, d, c, e, blocks)
 		for _, m := range window {
 			cp := *m
 			cp.ID = events.MessageID(c.newID(events.PrefixMessage))

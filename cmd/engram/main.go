@@ -159,15 +159,7 @@ func runServer(args []string) error {
 	if cfg.Node.Service.EmbeddingModels, err = embeddingModels(embeds); err != nil {
 		return err
 	}
-	providers, err := llm.FromEnv(func(k string) string {
-		switch k {
-		case "OPENAI_BASE_URL":
-			return *openaiURL
-		case "ANTHROPIC_BASE_URL":
-			return *anthropicURL
-		}
-		return os.Getenv(k)
-	})
+	providers, err := providersFrom(*openaiURL, *anthropicURL)
 	if err != nil {
 		return err
 	}

@@ -26,15 +26,7 @@ func runModels(args []string) error {
 		}
 		return err
 	}
-	reg, err := llm.FromEnv(func(k string) string {
-		switch k {
-		case "OPENAI_BASE_URL":
-			return *openaiURL
-		case "ANTHROPIC_BASE_URL":
-			return *anthropicURL
-		}
-		return os.Getenv(k)
-	})
+	reg, err := providersFrom(*openaiURL, *anthropicURL)
 	if err != nil {
 		return err
 	}
@@ -104,4 +96,19 @@ func parseEndpoints(s string) ([]llm.LocalEndpoint, error) {
 		out = append(out, llm.LocalEndpoint{Provider: name, BaseURL: url})
 	}
 	return out, nil
+}
+
+// providersFrom makes the model providers the environment configures, with
+// the --openai-base-url and --anthropic-base-url flags in place of their
+// variables.
+func providersFrom(openaiURL, anthropicURL string) (*llm.Registry, error) {
+	return llm.FromEnv(func(k string) string {
+		switch k {
+		case "OPENAI_BASE_URL":
+			return openaiURL
+		case "ANTHROPIC_BASE_URL":
+			return anthropicURL
+		}
+		return os.Getenv(k)
+	})
 }
