@@ -2,6 +2,7 @@ package rest
 
 import (
 	"errors"
+	"github.com/engram-dev/engram/api"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -73,27 +74,38 @@ func bodyError(err error, what string) error {
 // uploadFile serves POST /v1/folders/{source_id}/upload (FileMetadata) and
 // 0.5's POST /v1/sources/{source_id}/upload (the Job to poll).
 func (h *handler) uploadFile(r *http.Request) (any, error) {
+	f, job, err := h.upload1(r)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/sources/") {
+		return job, nil
+	}
+	return f, nil
+}
+
+// uploadJob answers an upload with its job, as Letta 0.5 did.
+func (h *handler) uploadJob(r *http.Request) (any, error) {
+	_, job, err := h.upload1(r)
+	return job, err
+}
+
+// upload1 stores one uploaded file in a source and starts its load.
+func (h *handler) upload1(r *http.Request) (api.FileMetadata, api.Job, error) {
 	q := queryOf(r)
 	dup := q.str("duplicate_handling")
 	rename := q.str("name")
 	if q.err != nil {
-		return nil, q.err
+		return api.FileMetadata{}, api.Job{}, q.err
 	}
 	name, typ, data, err := h.upload(r)
 	if err != nil {
-		return nil, err
+		return api.FileMetadata{}, api.Job{}, err
 	}
 	if rename != "" {
 		name = rename
 	}
-	f, job, err := h.svc.UploadFile(r.Context(), r.PathValue("source_id"), service.Upload{Name: name, MIME: typ, Data: data}, dup)
-	if err != nil {
-		return nil, err
-	}
-	if strings.HasPrefix(r.URL.Path, "/v1/sources/") || isOld(r.URL.Path) {
-		return job, nil
-	}
-	return f, nil
+	return h.svc.UploadFile(r.Context(), r.PathValue("source_id"), service.Upload{Name: name, MIME: typ, Data: data}, dup)
 }
 
 func (h *handler) listFiles(r *http.Request) (any, error) {

@@ -23,11 +23,6 @@ const Prefix05 = "/letta-0.5"
 // http://HOST:PORT/letta-0.5.1.
 const Prefix051 = "/letta-0.5.1"
 
-// isOld reports whether a request path is on one of the 0.5 surfaces.
-func isOld(path string) bool {
-	return strings.HasPrefix(path, Prefix05+"/") || strings.HasPrefix(path, Prefix051+"/")
-}
-
 // The Letta 0.5 surface is a translation over the same service as the
 // modern one: each route reads 0.5's request, runs the service's command or
 // query (often through the modern endpoint itself), and answers 0.5's
@@ -107,7 +102,7 @@ func (h *handler) oldRoutes(prefix string, shape func(endpoint) endpoint) {
 	v("PATCH", "/sources/{source_id}", h.updateSource05)
 	v("DELETE", "/sources/{source_id}", h.deleteSource)
 	v("GET", "/sources/{first}/{second}", h.sourceByNameOrAgents)
-	v("POST", "/sources/{source_id}/upload", to05(h.uploadFile))
+	v("POST", "/sources/{source_id}/upload", to05(h.uploadJob))
 	v("GET", "/sources/{source_id}/files", to05(h.listFiles))
 	v("DELETE", "/sources/{source_id}/{file_id}", h.deleteFile)
 	v("POST", "/sources/{source_id}/attach", to05(h.attachSourceOld))
