@@ -338,6 +338,15 @@ func (l *Log) Stats(ctx context.Context) (Stats, error) {
 	return Stats{Stream: info.Config.Name, Messages: info.State.Msgs, Bytes: info.State.Bytes, LastSeq: events.Seq(info.State.LastSeq)}, nil
 }
 
+// followBytes bounds the bytes a follower asks the server for at once. A
+// count bound alone let a follower of large events (25 passages with their
+// vectors are ~100 kB) have hundreds of megabytes in flight; the server
+// buffers them for the in-process connection, and past its 64 MiB pending
+// limit it closes that connection as a slow consumer, failing the appends
+// that share it. Several followers at this bound stay well under that
+// limit, and one bound is more than the largest message (MaxMsgSize).
+const followBytes = 8 << 20
+
 // Follow delivers every event from sequence from onwards, in order, to fn,
 // and keeps delivering new ones until ctx ends or fn returns an error. It
 // returns ctx.Err() or fn's error.
@@ -356,7 +365,7 @@ func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(seq events.Se
 	if err != nil {
 		return fmt.Errorf("follow from %d: %w", from, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
+	it, err := cons.Messages(jetstream.PullMaxBytes(followBytes))
 	if err != nil {
 		return fmt.Errorf("follow from %d: %w", from, err)
 	}

@@ -3,6 +3,7 @@ package bus
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/engram-dev/engram/events"
+	"github.com/nats-io/nats.go"
 )
 
 func startLog(t testing.TB, sync bool) (*Server, *Log) {
@@ -294,5 +296,71 @@ func TestLoadAll(t *testing.T) {
 	}
 	if p, ok := envs[2].Event.(*events.PassageInserted); !ok || p.Text != "two" {
 		t.Fatalf("part 2 = %+v", envs[2].Event)
+	}
+}
+
+// TestFollowBoundsBytesInFlight watches the pull requests a follower and a
+// reader send to the server: each must ask for at most followBytes. With only
+// a message count, a follower of large events had hundreds of megabytes in
+// flight and the server closed the shared in-process connection as a slow
+// consumer, failing appends (engram bench's 100k-passage search workload).
+func TestFollowBoundsBytesInFlight(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, l := startLog(t, false)
+	watch, err := nats.Connect("", nats.InProcessServer(s.ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	pulls := make(chan *nats.Msg, 64)
+	sub, err := watch.ChanSubscribe("$JS.API.CONSUMER.MSG.NEXT.>", pulls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		id := fmt.Sprintf("agent-%d", i)
+		if _, err := l.Append(ctx, events.Batch{Command: id, Events: []events.Envelope{agentEnv(id, &events.AgentCreated{ID: events.AgentID(id)})}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fctx, fcancel := context.WithCancel(ctx)
+	n := 0
+	if err := l.Follow(fctx, 1, func(events.Seq, []byte) error {
+		if n++; n == 3 {
+			fcancel()
+		}
+		return nil
+	}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Follow = %v", err)
+	}
+	if err := l.Read(ctx, []events.Selector{{Aggregate: events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}}}, 1, 3, func(events.Envelope) (bool, error) { return true, nil }); err != nil {
+		t.Fatalf("Read = %v", err)
+	}
+	seen := 0
+	for {
+		select {
+		case m := <-pulls:
+			var req struct {
+				Batch    int `json:"batch"`
+				MaxBytes int `json:"max_bytes"`
+			}
+			if err := json.Unmarshal(m.Data, &req); err != nil {
+				t.Fatalf("pull request %q: %v", m.Data, err)
+			}
+			if req.MaxBytes <= 0 || req.MaxBytes > followBytes {
+				t.Fatalf("pull request %s asks for %d bytes; want 1..%d", m.Data, req.MaxBytes, followBytes)
+			}
+			seen++
+		case <-time.After(200 * time.Millisecond):
+			if seen < 2 {
+				t.Fatalf("saw %d pull requests; want one from Follow and one from Read at least", seen)
+			}
+			return
+		}
 	}
 }

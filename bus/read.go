@@ -79,7 +79,7 @@ func (l *Log) Read(ctx context.Context, sel []events.Selector, from, to events.S
 	if err != nil {
 		return fmt.Errorf("read from %d: %w", first, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	it, err := cons.Messages(jetstream.PullMaxBytes(followBytes))
 	if err != nil {
 		return fmt.Errorf("read from %d: %w", first, err)
 	}
