@@ -88,10 +88,17 @@ func KindFilter(tenant string, k events.Kind) string {
 	return fmt.Sprintf("%s.%s.%s.>", SubjectPrefix, tenant, k)
 }
 
-// partitionInputs selects the client inputs (message_received) of the agents
-// of one partition: the filter of that partition's input consumer.
-func partitionInputs(tenant string, p int) string {
-	return SubjectPrefix + "." + tenant + "." + string(events.KindAgent) + "." + partitionToken(p) + ".*." + string(events.TypeMessageReceived)
+// inputTypes are the events a run takes: client messages and run requests.
+var inputTypes = []events.Type{events.TypeMessageReceived, events.TypeRunRequested}
+
+// partitionInputs selects the inputs (inputTypes) of the agents of one
+// partition: the filters of that partition's input consumer.
+func partitionInputs(tenant string, p int) []string {
+	out := make([]string, len(inputTypes))
+	for i, t := range inputTypes {
+		out[i] = SubjectPrefix + "." + tenant + "." + string(events.KindAgent) + "." + partitionToken(p) + ".*." + string(t)
+	}
+	return out
 }
 
 // EventSubject is an event subject taken apart.

@@ -31,14 +31,24 @@ func TestSubjectsRoundTrip(t *testing.T) {
 		}
 	}
 	agent := aggs[0]
-	in := Subject("acme", agent, events.TypeMessageReceived)
-	if !matches(partitionInputs("acme", Partition(agent.ID)), in) {
-		t.Errorf("%s is not selected by its partition's input filter", in)
+	anyOf := func(filters []string, subj string) bool {
+		for _, f := range filters {
+			if matches(f, subj) {
+				return true
+			}
+		}
+		return false
 	}
-	if matches(partitionInputs("acme", (Partition(agent.ID)+1)%Partitions), in) {
-		t.Errorf("%s is selected by another partition's input filter", in)
+	for _, typ := range []events.Type{events.TypeMessageReceived, events.TypeRunRequested} {
+		in := Subject("acme", agent, typ)
+		if !anyOf(partitionInputs("acme", Partition(agent.ID)), in) {
+			t.Errorf("%s is not selected by its partition's input filter", in)
+		}
+		if anyOf(partitionInputs("acme", (Partition(agent.ID)+1)%Partitions), in) {
+			t.Errorf("%s is selected by another partition's input filter", in)
+		}
 	}
-	if matches(partitionInputs("acme", Partition(agent.ID)), Subject("acme", agent, events.TypeMessageAppended)) {
+	if anyOf(partitionInputs("acme", Partition(agent.ID)), Subject("acme", agent, events.TypeMessageAppended)) {
 		t.Error("an agent's own output is selected as an input")
 	}
 	for _, bad := range []string{

@@ -13,8 +13,8 @@ import (
 )
 
 // Agent inputs are consumed by partition. Each partition has one durable
-// consumer, "agent-inputs-<pp>", filtered to the partition's
-// message_received events; its priority group is pinned, so at any time one
+// consumer, "agent-inputs-<pp>", filtered to the partition's inputs
+// (message_received and run_requested events); its priority group is pinned, so at any time one
 // node (the one holding the pin) receives the partition's inputs, in stream
 // order. If that node dies, the pin moves after pinnedTTL and unacknowledged
 // inputs are delivered again. Consumer names are public API: renaming them
@@ -73,8 +73,8 @@ func (l *Log) ConsumeInputs(ctx context.Context, fn func(Input)) (*Inputs, error
 func (l *Log) consumePartition(ctx context.Context, p int, fn func(Input)) (jetstream.ConsumeContext, error) {
 	cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:        fmt.Sprintf(inputConsumerFormat, p),
-		Description:    "client messages for the agents of one partition, pinned to one node",
-		FilterSubject:  partitionInputs(l.tenant, p),
+		Description:    "client messages and run requests for the agents of one partition, pinned to one node",
+		FilterSubjects: partitionInputs(l.tenant, p),
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        InputAckWait,
 		MaxAckPending:  10_000,

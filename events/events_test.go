@@ -100,6 +100,7 @@ func samples() map[Type]Event {
 		TypeJobDeleted:   &JobDeleted{},
 		TypeRunCancelled: &RunCancelled{RunID: "run-0193a5b2-0000-8000-8000-000000000001"},
 		TypeRunFailed:    &RunFailed{RunID: "run-0193a5b2-0000-8000-8000-000000000001", StopReason: "llm_api_error", Detail: "the model provider failed"},
+		TypeRunRequested: &RunRequested{ID: "message-01JD000000000000000000000R", Kind: RunResend, Reason: "why", Input: "message-01JD000000000000000000000N"},
 		TypeMessageUpdated: &MessageUpdated{MessageAppended: MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking again",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hello"}`}},

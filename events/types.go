@@ -40,6 +40,7 @@ const (
 	TypeJobDeleted          Type = "job_deleted"
 	TypeRunCancelled        Type = "run_cancelled"
 	TypeRunFailed           Type = "run_failed"
+	TypeRunRequested        Type = "run_requested"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -76,6 +77,7 @@ var registry = map[Type]func() Event{
 	TypeJobDeleted:          func() Event { return new(JobDeleted) },
 	TypeRunCancelled:        func() Event { return new(RunCancelled) },
 	TypeRunFailed:           func() Event { return new(RunFailed) },
+	TypeRunRequested:        func() Event { return new(RunRequested) },
 }
 
 var typeOrder = []Type{
@@ -94,6 +96,7 @@ var typeOrder = []Type{
 	TypeFileCreated, TypeFileUpdated, TypeFileDeleted,
 	TypeMessageUpdated, TypeJobDeleted,
 	TypeRunCancelled, TypeRunFailed,
+	TypeRunRequested,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -382,6 +385,28 @@ type RunFailed struct {
 	Detail     string `json:"detail,omitempty"`
 }
 
+// The kinds of RunRequested.
+const (
+	RunRetry         = "retry"          // rewind the context to the last user message and answer it again
+	RunHeartbeat     = "heartbeat"      // an automated timer wakes the agent
+	RunMemoryWarning = "memory_warning" // a system alert that the context is nearly full
+	RunResend        = "resend"         // run a send whose run failed, named by Input, again
+)
+
+// RunRequested asks for a run of the agent that no client message starts:
+// a command such as /retry or /heartbeat, or the resend of a send whose run
+// failed. Like a MessageReceived it queues with the agent's inputs, is
+// delivered to the node that owns the agent's partition, and is answered
+// exactly when the first step of its run takes it (InputTaken names ID); it
+// adds nothing to recall memory itself. The run's own input (the heartbeat,
+// the alert) is rendered when the run begins, with that moment's time.
+type RunRequested struct {
+	ID     MessageID `json:"id"`
+	Kind   string    `json:"kind"`             // RunRetry, RunHeartbeat, RunMemoryWarning or RunResend
+	Reason string    `json:"reason,omitempty"` // a heartbeat's reason
+	Input  MessageID `json:"input,omitempty"`  // RunResend: the first input of the send to run again
+}
+
 // AsMessage returns the message an event adds to recall memory, for both
 // MessageAppended and MessageReceived.
 func AsMessage(ev Event) (*MessageAppended, bool) {
@@ -468,3 +493,4 @@ func (MessageReceived) EventType() Type     { return TypeMessageReceived }
 func (InputTaken) EventType() Type          { return TypeInputTaken }
 func (RunCancelled) EventType() Type        { return TypeRunCancelled }
 func (RunFailed) EventType() Type           { return TypeRunFailed }
+func (RunRequested) EventType() Type        { return TypeRunRequested }

@@ -144,7 +144,7 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, seq := s.record(rec, true)
-	if !s.wait(r.Context(), st.Delay) {
+	if !s.wait(r.Context(), st) {
 		return
 	}
 	switch {

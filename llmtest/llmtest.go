@@ -74,6 +74,10 @@ type Step struct {
 	// Delay is waited before answering, to provoke client timeouts. The wait
 	// ends early if the client goes away.
 	Delay time.Duration
+	// Hold, when set, is waited for (closed) before answering, after Delay:
+	// a test holds the model call open while it does something else. A
+	// responder must not block itself: it runs under the server's lock.
+	Hold <-chan struct{}
 	// Malformed answers 200 with a body that is not valid JSON (for a
 	// streaming request, an SSE event whose data is not JSON).
 	Malformed bool
@@ -254,20 +258,28 @@ func (s *Server) record(rec Recorded, consume bool) (Step, int) {
 
 // wait sleeps for d, and reports false if the client or the server went away
 // meanwhile.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
+func (s *Server) wait(ctx context.Context, st Step) bool {
+	if st.Delay > 0 {
+		t := time.NewTimer(st.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		case <-s.done:
+			return false
+		}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
+	if st.Hold != nil {
+		select {
+		case <-st.Hold:
+		case <-ctx.Done():
+			return false
+		case <-s.done:
+			return false
+		}
 	}
+	return true
 }
 
 func newRecorded(protocol string, r *http.Request, body []byte) Recorded {

@@ -23,6 +23,7 @@ import (
 	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
+	"github.com/engram-dev/engram/runner"
 	"github.com/engram-dev/engram/sandbox"
 	"github.com/engram-dev/engram/search"
 	"github.com/engram-dev/engram/service"
@@ -75,9 +76,7 @@ type Node struct {
 	responder *bus.Responder
 	inputs    *bus.Inputs
 	runCtx    context.Context
-	dmu       sync.Mutex             // guards busy and closing
-	busy      map[string][]bus.Input // agents with a running goroutine, and their queued inputs
-	closing   bool
+	runner    *runner.Runner
 	lock      *os.File
 	index     *indexer
 	tools     *sandbox.Runner // the node's own tool runner, if it made one
@@ -138,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock,
-		runCtx: runCtx, busy: map[string][]bus.Input{}}
+		runCtx: runCtx}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -202,12 +201,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	svc := n.Service
+	n.runner = runner.New(runner.ProcessorFunc(func(ctx context.Context, agentID string, seq events.Seq) error {
+		_, err := svc.Process(ctx, agentID, seq, service.SendOptions{})
+		return err
+	}), logger.With("component", "runner"))
 	// Inputs left unanswered by a crash are run now; their consumer
 	// deliveries, when they come again, find them answered.
 	for agentID, seq := range n.Service.Untaken() {
-		n.dispatch(bus.Input{Seq: seq, AgentID: agentID})
+		n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
 	}
-	if n.inputs, err = l.ConsumeInputs(ctx, n.dispatch); err != nil {
+	if n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
 	}
@@ -247,66 +251,6 @@ func (n *Node) answer(ctx context.Context, agentID string, data []byte) []byte {
 	return b
 }
 
-// dispatch queues an input for its agent's goroutine, starting one if the
-// agent is idle: each agent answers its inputs one at a time, in order,
-// while different agents run in parallel.
-func (n *Node) dispatch(in bus.Input) {
-	n.dmu.Lock()
-	defer n.dmu.Unlock()
-	if n.closing {
-		return // not acknowledged: delivered again to whoever runs next
-	}
-	q, running := n.busy[in.AgentID]
-	n.busy[in.AgentID] = append(q, in)
-	if !running {
-		n.wg.Add(1)
-		go n.work(in.AgentID)
-	}
-}
-
-// work answers an agent's queued inputs until none is left.
-func (n *Node) work(agentID string) {
-	defer n.wg.Done()
-	for {
-		n.dmu.Lock()
-		q := n.busy[agentID]
-		if len(q) == 0 || n.closing {
-			delete(n.busy, agentID)
-			n.dmu.Unlock()
-			return
-		}
-		in := q[0]
-		n.busy[agentID] = q[1:]
-		n.dmu.Unlock()
-		done := make(chan struct{})
-		if in.Progress != nil {
-			go func() { // keep the input ours while the run goes on
-				t := time.NewTicker(bus.InputAckWait / 3)
-				defer t.Stop()
-				for {
-					select {
-					case <-done:
-						return
-					case <-t.C:
-						in.Progress()
-					}
-				}
-			}()
-		}
-		_, err := n.Service.Process(n.runCtx, agentID, in.Seq, service.SendOptions{})
-		close(done)
-		if err != nil {
-			if n.runCtx.Err() != nil {
-				return // stopping: the input comes again after restart
-			}
-			n.log.Warn("agent run failed", "agent", agentID, "err", err)
-		}
-		if in.Ack != nil {
-			in.Ack()
-		}
-	}
-}
-
 // runBus carries run reports over the node's NATS connection.
 type runBus struct {
 	ns     *bus.Server
@@ -332,9 +276,11 @@ func (n *Node) Close(ctx context.Context) {
 		if n.inputs != nil {
 			n.inputs.Stop()
 		}
-		n.dmu.Lock()
-		n.closing = true
-		n.dmu.Unlock()
+		if n.runner != nil {
+			if err := n.runner.Close(ctx); err != nil {
+				n.log.Warn("agent runs did not stop in time", "err", err)
+			}
+		}
 		n.cancel()
 		n.wg.Wait()
 		if n.Service != nil {

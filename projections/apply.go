@@ -75,8 +75,9 @@ func (s *State) applyAgent(env events.Envelope) {
 	a.Version.bump(env)
 	a.UpdatedAt = env.Time
 	switch env.Event.(type) {
-	case *events.MessageReceived, *events.RunCancelled, *events.RunFailed:
-		// A queued input, or a cancel that a step in flight does not read.
+	case *events.MessageReceived, *events.RunRequested, *events.RunCancelled, *events.RunFailed:
+		// A queued input or run request, or a cancel that a step in flight
+		// does not read.
 	default:
 		a.StateSeq = env.Seq
 	}
@@ -157,6 +158,14 @@ func (s *State) applyAgent(env events.Envelope) {
 				}
 				a.Keys[k] = ref
 			}
+		}
+	case *events.RunRequested:
+		// Queued with the client inputs and taken like them, but no message
+		// of its own: the run renders its input when it begins.
+		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true}
+		a.Pending = append(a.Pending, ref)
+		if e.Kind != events.RunResend { // a resend runs the send's own run
+			s.runInput(a, env, ref)
 		}
 	case *events.InputTaken:
 		if len(e.IDs) > 0 {

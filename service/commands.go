@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -55,18 +56,9 @@ func (s *Service) RunCommand(ctx context.Context, agentID, command string) (api.
 			return ids[:len(ids)-n], nil, nil
 		})
 	case "retry":
-		err := s.rewindow(ctx, agentID, func(ids []events.MessageID, msgs []*events.MessageAppended) ([]events.MessageID, *events.MessageAppended, error) {
-			for i := len(msgs) - 1; i > 0; i-- {
-				if msgs[i] != nil && msgs[i].Role == "user" {
-					return ids[:i+1], nil, nil
-				}
-			}
-			return nil, nil, invalid("there is no user message to retry")
-		})
-		if err != nil {
-			return empty, err
-		}
-		return s.runNow(ctx, agentID, nil)
+		// The owner of the agent rewinds and runs, after the inputs queued
+		// before this one, so a run in flight never sees half a rewind.
+		return s.requestRun(ctx, agentID, events.RunRequested{Kind: events.RunRetry}, SendOptions{UseAssistantMessage: true})
 	case "rethink", "rewrite":
 		if arg == "" {
 			return empty, invalid("/%s needs the new text", cmd)
@@ -102,35 +94,25 @@ func (s *Service) RunCommand(ctx context.Context, agentID, command string) (api.
 	case "summarize":
 		return empty, s.Summarize(ctx, agentID)
 	case "heartbeat":
-		t := agents.Heartbeat("Automated timer", s.cfg.Clock())
-		return s.runNow(ctx, agentID, &t)
+		return s.requestRun(ctx, agentID, events.RunRequested{Kind: events.RunHeartbeat, Reason: "Automated timer"}, SendOptions{UseAssistantMessage: true})
 	case "memorywarning":
-		t := agents.SystemAlert(agents.MemoryWarning, s.cfg.Clock())
-		return s.runNow(ctx, agentID, &t)
+		return s.requestRun(ctx, agentID, events.RunRequested{Kind: events.RunMemoryWarning}, SendOptions{UseAssistantMessage: true})
 	}
 	return empty, invalid("unknown command /%s (known: /memory, /pop [n], /retry, /rethink <text>, /rewrite <text>, /summarize, /heartbeat, /memorywarning)", cmd)
-}
-
-// runNow steps the agent with an optional chained input.
-func (s *Service) runNow(ctx context.Context, agentID string, input *string) (api.LettaResponse, error) {
-	mb := s.mailbox(agentID)
-	mb.Lock()
-	defer mb.Unlock()
-	model, name, err := s.modelFor(agentID)
-	if err != nil {
-		return api.LettaResponse{}, err
-	}
-	return s.runFrom(ctx, agentID, model, name, input, nil, SendOptions{UseAssistantMessage: true})
 }
 
 // rewindow replaces an agent's context window. decide sees the window's ids
 // and messages (nil where a body could not be read) and returns the new
 // window, and optionally an edited copy of the message at the position it
 // replaces (matched by role from the end).
+//
+// It is optimistic: when the agent changed meanwhile (a step of a run going
+// on committed), it reads the window again and decides anew.
 func (s *Service) rewindow(ctx context.Context, agentID string, decide func([]events.MessageID, []*events.MessageAppended) ([]events.MessageID, *events.MessageAppended, error)) error {
-	mb := s.mailbox(agentID)
-	mb.Lock()
-	defer mb.Unlock()
+	return s.optimistic(ctx, func() error { return s.rewindowOnce(ctx, agentID, decide) })
+}
+
+func (s *Service) rewindowOnce(ctx context.Context, agentID string, decide func([]events.MessageID, []*events.MessageAppended) ([]events.MessageID, *events.MessageAppended, error)) error {
 	var (
 		ids     []events.MessageID
 		refs    = map[events.MessageID]projections.Ref{}
@@ -173,7 +155,10 @@ func (s *Service) rewindow(ctx context.Context, agentID string, decide func([]ev
 	d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
 	seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
 	if err != nil {
-		return fault.Wrap(fault.Conflict, err, "the agent changed meanwhile; retry")
+		if errors.Is(err, events.ErrConflict) {
+			return err
+		}
+		return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 	}
 	return s.proj.WaitFor(ctx, seq)
 }

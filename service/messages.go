@@ -128,11 +128,6 @@ func contentText(raw json.RawMessage) (string, error) {
 	return b.String(), nil
 }
 
-func (s *Service) mailbox(agentID string) *sync.Mutex {
-	m, _ := s.mailboxes.LoadOrStore(agentID, new(sync.Mutex))
-	return m.(*sync.Mutex)
-}
-
 // SendMessage gives an agent messages and waits while the agent answers
 // them: the heartbeat chain ends, the step limit is reached, or a step
 // fails. The messages are appended first, so an accepted message is never
@@ -167,31 +162,10 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	for i := range inputs {
 		ids[i] = c.newID(events.PrefixMessage)
 	}
-	if s.cfg.Runs == nil { // no workers: run here
-		seq, appended, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts.Key, digest, opts)
-		if err != nil {
-			return api.LettaResponse{}, err
-		}
-		if !appended {
-			return s.answerAgain(ctx, agentID, opts.Key, digest, opts)
-		}
-		return s.Process(ctx, agentID, seq, opts)
-	}
 	// Watch the run before the input exists, so that no report is missed.
-	reports := make(chan runReport, 256)
-	done := make(chan struct{}) // closed when this call returns: reports are dropped after it
-	defer close(done)
-	stop, err := s.cfg.Runs.WatchRun(ids[len(ids)-1], func(b []byte) {
-		var r runReport
-		if json.Unmarshal(b, &r) == nil {
-			select {
-			case reports <- r:
-			case <-done:
-			}
-		}
-	})
+	reports, stop, err := s.watchRun(ids[len(ids)-1])
 	if err != nil {
-		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot watch the run")
+		return api.LettaResponse{}, err
 	}
 	defer stop()
 	_, appended, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts.Key, digest, opts)
@@ -206,6 +180,36 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	}
 	// Whoever runs the input reports after the projection applied it, which
 	// is after this call found it missing: every report comes after the watch.
+	return s.awaitRun(ctx, reports, opts)
+}
+
+// watchRun subscribes to the reports of the run that takes the input
+// inputID. stop ends the subscription; reports after it are dropped.
+func (s *Service) watchRun(inputID string) (<-chan runReport, func(), error) {
+	if s.cfg.Runs == nil {
+		return nil, nil, fault.E(fault.Unavailable, "this service runs no agents (it has no run bus)")
+	}
+	reports := make(chan runReport, 256)
+	done := make(chan struct{})
+	unsub, err := s.cfg.Runs.WatchRun(inputID, func(b []byte) {
+		var r runReport
+		if json.Unmarshal(b, &r) == nil {
+			select {
+			case reports <- r:
+			case <-done:
+			}
+		}
+	})
+	if err != nil {
+		return nil, nil, fault.Wrap(fault.Unavailable, err, "cannot watch the run")
+	}
+	var once sync.Once
+	return reports, func() { once.Do(func() { unsub(); close(done) }) }, nil
+}
+
+// awaitRun collects a run's reports into its response until it ends,
+// fails, or ctx ends (the run goes on without this caller).
+func (s *Service) awaitRun(ctx context.Context, reports <-chan runReport, opts SendOptions) (api.LettaResponse, error) {
 	resp := api.LettaResponse{Messages: []api.LettaMessage{}}
 	for {
 		select {
@@ -263,9 +267,11 @@ func (s *Service) sentWith(agentID, key string) (projections.Ref, bool) {
 }
 
 // answerAgain answers a send whose key is stored already: with the reply
-// of the stored send, once its run has ended. If no run took it yet (it
-// waits its turn, or its run failed), it runs now, after the agent's earlier
-// inputs.
+// of the stored send, once its run has ended. If its run has not ended (it
+// waits its turn, goes on, or failed before it began) the owner of the
+// agent is asked to run it (a RunResend request, queued after the agent's
+// earlier inputs) and this call waits for that. A run begun for it goes on
+// if this client goes away, as for any send.
 func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, opts SendOptions) (api.LettaResponse, error) {
 	ref, ok := s.sentWith(agentID, key)
 	if !ok {
@@ -278,11 +284,10 @@ func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, 
 	if in, isInput := env.Event.(*events.MessageReceived); isInput && in.Digest != "" && in.Digest != digest {
 		return api.LettaResponse{}, unprocessable("the key %q was already used for a send with other messages; use a new key (or otid) for a new message", key)
 	}
-	// Process waits for the run the agent is in, then runs what no run took
-	// up to this input, in order. Those inputs are stored: a run begun for
-	// them goes on if this client goes away, as it would on the worker.
-	if _, err := s.Process(context.WithoutCancel(ctx), agentID, ref.Seq, SendOptions{MaxSteps: opts.MaxSteps}); err != nil {
-		return api.LettaResponse{}, err
+	if s.runActive(runOf(ref.ID)) {
+		if _, err := s.requestRun(ctx, agentID, events.RunRequested{Kind: events.RunResend, Input: events.MessageID(ref.ID)}, SendOptions{}); err != nil {
+			return api.LettaResponse{}, err
+		}
 	}
 	resp, err := s.reply(ctx, agentID, ref, opts.UseAssistantMessage)
 	if err != nil {
@@ -294,6 +299,45 @@ func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, 
 		}
 	}
 	return resp, nil
+}
+
+// runActive reports whether a run has yet to end (it waits, goes on, or
+// failed before it began and waits to be run again).
+func (s *Service) runActive(run string) bool {
+	var yes bool
+	s.read(func(st *projections.State) {
+		if r := st.Runs[run]; r != nil {
+			yes = r.Active()
+		}
+	})
+	return yes
+}
+
+// requestRun queues a run with no client message for the agent's owner
+// (RunRequested: /retry, /heartbeat, the resend of a failed send) and
+// waits for it, reporting as a send does.
+func (s *Service) requestRun(ctx context.Context, agentID string, req events.RunRequested, opts SendOptions) (api.LettaResponse, error) {
+	// A fresh command, even under a client's key: each request is a run of
+	// its own (a resend asked twice finds the send answered the second time).
+	c := s.command(context.WithValue(ctx, keyCommand, ""), "request_run", agentID)
+	req.ID = events.MessageID(c.newID(events.PrefixMessage))
+	reports, stop, err := s.watchRun(string(req.ID))
+	if err != nil {
+		return api.LettaResponse{}, err
+	}
+	defer stop()
+	err = s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+		if _, err := s.lookupAgent(st, agentID); err != nil {
+			return err
+		}
+		r := req
+		d.add(c, agentAgg(agentID), &r)
+		return nil
+	})
+	if err != nil {
+		return api.LettaResponse{}, err
+	}
+	return s.awaitRun(ctx, reports, opts)
 }
 
 // RunBus carries a run's progress from the node that runs an agent to the
@@ -355,9 +399,6 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 	if err := s.proj.WaitFor(ctx, seq); err != nil {
 		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 	}
-	mb := s.mailbox(agentID)
-	mb.Lock()
-	defer mb.Unlock()
 	for {
 		take, err := s.nextSend(ctx, agentID, seq)
 		if err != nil {
@@ -374,6 +415,7 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		resp, err := s.runSend(ctx, agentID, take, o)
 		if err != nil {
 			s.failed.Store(take[0].id, true)
+			s.dropRequests(ctx, agentID, take)
 			s.failRun(ctx, agentID, runOf(string(take[0].id)), err)
 		} else {
 			s.failed.Delete(take[0].id)
@@ -407,6 +449,20 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 	if err != nil {
 		return fail(err)
 	}
+	first, err := s.requestedInput(ctx, agentID, take)
+	if err != nil {
+		return fail(err)
+	}
+	if req := take[0].request; req != nil && req.Kind == events.RunResend {
+		// The send it names is answered already: the request only leaves
+		// the queue.
+		if err := s.takeOnly(ctx, agentID, take); err != nil {
+			return fail(err)
+		}
+		report(runReport{Done: &api.LettaResponse{StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
+			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}})
+		return api.LettaResponse{}, nil
+	}
 	if slices.ContainsFunc(take, func(t taken) bool { return t.stream }) || opts.OnDelta != nil {
 		// Someone wants the tokens as they come.
 		localDelta := opts.OnDelta
@@ -429,12 +485,84 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 	if take[0].maxSteps > 0 { // the sender's limit, whoever runs it
 		opts.MaxSteps = take[0].maxSteps
 	}
-	resp, err := s.runFrom(ctx, agentID, model, name, nil, take, opts)
+	resp, err := s.runFrom(ctx, agentID, model, name, first, take, opts)
 	if err != nil {
 		return fail(err)
 	}
 	report(runReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}})
 	return resp, nil
+}
+
+// requestedInput prepares the run of a request: /retry rewinds the context
+// to the last user message; a heartbeat or a memory warning is rendered
+// now, as the input of the run's first step. A send has none.
+func (s *Service) requestedInput(ctx context.Context, agentID string, take []taken) (*string, error) {
+	req := take[0].request
+	if req == nil {
+		return nil, nil
+	}
+	var t string
+	switch req.Kind {
+	case events.RunRetry:
+		return nil, s.rewindow(ctx, agentID, func(ids []events.MessageID, msgs []*events.MessageAppended) ([]events.MessageID, *events.MessageAppended, error) {
+			for i := len(msgs) - 1; i > 0; i-- {
+				if msgs[i] != nil && msgs[i].Role == "user" {
+					return ids[:i+1], nil, nil
+				}
+			}
+			return nil, nil, invalid("there is no user message to retry")
+		})
+	case events.RunHeartbeat:
+		t = agents.Heartbeat(cmp.Or(req.Reason, "Automated timer"), s.cfg.Clock())
+	case events.RunMemoryWarning:
+		t = agents.SystemAlert(agents.MemoryWarning, s.cfg.Clock())
+	case events.RunResend:
+		return nil, nil
+	default:
+		return nil, unprocessable("unknown kind of run request %q", req.Kind)
+	}
+	return &t, nil
+}
+
+// takeOnly takes the requests among take out of the agent's queue without
+// a step: a resend whose send was answered, or a request whose run failed
+// (it is not run again).
+func (s *Service) takeOnly(ctx context.Context, agentID string, take []taken) error {
+	var ids []events.MessageID
+	for _, in := range take {
+		if in.request != nil {
+			ids = append(ids, in.id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	c := s.command(context.WithValue(ctx, keyCommand, ""), "take_requests", agentID)
+	return s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+		a, err := s.lookupAgent(st, agentID)
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(ids, func(id events.MessageID) bool {
+			return !slices.ContainsFunc(a.Pending, func(r projections.Ref) bool { return r.ID == string(id) })
+		})
+		if len(ids) == 0 {
+			return errNothing
+		}
+		d.add(c, agentAgg(agentID), &events.InputTaken{IDs: ids})
+		return nil
+	})
+}
+
+// dropRequests takes the requests of a failed run out of the queue, so that
+// they are not run again at the next start; a failed send stays, for its
+// client's retry. It is best effort, as failRun.
+func (s *Service) dropRequests(ctx context.Context, agentID string, take []taken) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.takeOnly(ctx, agentID, take); err != nil {
+		s.cfg.Logger.Warn("cannot take a failed run request out of the queue", "agent", agentID, "err", err)
+	}
 }
 
 // runOf names the run that answers the send whose first input is inputID:
@@ -448,11 +576,17 @@ type taken struct {
 	msg      agents.Message
 	stream   bool // the sender asked for tokens as they are generated
 	maxSteps int  // on a send's first input: the most steps its client allows (0: the default)
+	// request, when set, is a run asked for without a client message
+	// (msg is empty): taken like an input, adding nothing to the context.
+	request *events.RunRequested
 }
 
 // nextSend lists the inputs of the oldest send no run has taken, received
-// up to seq: its first input and those sent in the same command. A send
-// whose run failed in this process is passed over, unless it holds seq.
+// up to seq: its first input and those sent in the same command; or a run
+// request (RunRequested) on its own. A send whose run failed in this
+// process is passed over, unless it holds seq or a request to resend it is
+// reached; that request joins the send it names, or, when that send is no
+// longer waiting, is returned alone.
 func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) ([]taken, error) {
 	var pending []projections.Ref
 	s.read(func(st *projections.State) {
@@ -460,6 +594,7 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 			pending = append(pending, a.Pending...)
 		}
 	})
+	var sends [][]taken // the sends passed over, for a resend to find
 	for i := 0; i < len(pending) && pending[i].Seq <= seq; {
 		var (
 			send    []taken
@@ -470,6 +605,13 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 			env, err := s.load(ctx, pending[j])
 			if err != nil {
 				return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+			}
+			if req, ok := env.Event.(*events.RunRequested); ok {
+				if j == i {
+					send = append(send, taken{id: req.ID, seq: pending[j].Seq, request: req})
+					j++
+				}
+				break
 			}
 			if j > i && env.Command != command {
 				break
@@ -487,7 +629,17 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 		if len(send) == 0 {
 			continue
 		}
+		if req := send[0].request; req != nil && req.Kind == events.RunResend {
+			for _, old := range sends {
+				if old[0].id == req.Input {
+					s.failed.Delete(old[0].id)
+					return append(old, send[0]), nil
+				}
+			}
+			return send, nil
+		}
 		if _, failed := s.failed.Load(send[0].id); failed && send[len(send)-1].seq < seq {
+			sends = append(sends, send)
 			continue
 		}
 		return send, nil
@@ -812,7 +964,9 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		}
 		now := s.cfg.Clock().UTC()
 		for _, in := range take {
-			sc.state.Context = append(sc.state.Context, in.msg)
+			if in.request == nil {
+				sc.state.Context = append(sc.state.Context, in.msg)
+			}
 		}
 		if input != nil {
 			sc.state.Context = append(sc.state.Context, agents.Message{Role: "user", Content: *input})

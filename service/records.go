@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -122,15 +123,23 @@ var messageRoles = []string{"system", "user", "assistant", "tool"}
 
 // UpdateMessage changes the body of one of an agent's stored messages in
 // place: it keeps its id, its time and its place in history and in the
-// context window, and the log keeps the body it replaces. It waits for the
-// agent's run, if one is going, so a step never reads half an edit.
+// context window, and the log keeps the body it replaces. It appends at the
+// agent's version it read, so a step of a run going on and the edit never
+// interleave: the later of the two reads the other's result.
 func (s *Service) UpdateMessage(ctx context.Context, agentID, messageID string, u api.MessageUpdate) (api.StoredMessage, error) {
 	if u.Role != nil && !slices.Contains(messageRoles, *u.Role) {
 		return api.StoredMessage{}, unprocessable("role must be one of system, user, assistant, tool, not %q", *u.Role)
 	}
-	mb := s.mailbox(agentID)
-	mb.Lock()
-	defer mb.Unlock()
+	var out api.StoredMessage
+	err := s.optimistic(ctx, func() error {
+		var err error
+		out, err = s.updateMessageOnce(ctx, agentID, messageID, u)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) updateMessageOnce(ctx context.Context, agentID, messageID string, u api.MessageUpdate) (api.StoredMessage, error) {
 	var (
 		ref     projections.Ref
 		found   bool
@@ -177,8 +186,11 @@ func (s *Service) UpdateMessage(ctx context.Context, agentID, messageID string, 
 	d.expect = []events.Expectation{{Aggregate: agentAgg(agentID), Version: version}}
 	d.add(c, agentAgg(agentID), &events.MessageUpdated{MessageAppended: edited})
 	seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
+	if errors.Is(err, events.ErrConflict) {
+		return api.StoredMessage{}, err // decided again by optimistic
+	}
 	if err != nil {
-		return api.StoredMessage{}, fault.Wrap(fault.Conflict, err, "the agent changed meanwhile; retry")
+		return api.StoredMessage{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 	}
 	if err := s.proj.WaitFor(ctx, seq); err != nil {
 		return api.StoredMessage{}, fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")

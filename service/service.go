@@ -101,7 +101,6 @@ type Service struct {
 	schema      SchemaDeriver
 	cfg         Config
 	conflicts   atomic.Int64
-	mailboxes   sync.Map // agent id → *sync.Mutex: one run per agent at a time
 	failed      sync.Map // first input id of a send whose run failed here → true, until a run of it succeeds
 	bodies      bodyCache
 	tokenMu     sync.Mutex // guards tokenCounts
@@ -279,6 +278,28 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 		}
 		// Jittered pause so that writers racing on one aggregate spread out.
 		time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
+	}
+}
+
+// optimistic runs attempt, which reads the projection and appends with an
+// expectation, until it stands: on a conflict (the attempt's error wraps
+// events.ErrConflict) it waits for the projection to hold the write that
+// won and tries again, a few times. It is for commands that read the log
+// while deciding (exec decides under the projection's lock alone).
+func (s *Service) optimistic(ctx context.Context, attempt func() error) error {
+	for try := 0; ; try++ {
+		err := attempt()
+		var ce *events.ConflictError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		if try >= 10 {
+			return fault.Wrap(fault.Conflict, err, "the agent changed meanwhile; retry")
+		}
+		s.conflicts.Add(1)
+		if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
+			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+		}
 	}
 }
 

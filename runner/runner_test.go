@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/events"
+)
+
+// TestOneAgentInOrderAgentsInParallel: one agent's inputs are processed one
+// at a time in the order dispatched, and acknowledged after; another agent
+// runs meanwhile; an idle agent holds no goroutine.
+func TestOneAgentInOrderAgentsInParallel(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		order   = map[string][]events.Seq{}
+		running = map[string]int{}
+		overlap bool
+	)
+	gate := make(chan struct{})
+	r := New(ProcessorFunc(func(ctx context.Context, agentID string, seq events.Seq) error {
+		mu.Lock()
+		running[agentID]++
+		if running[agentID] > 1 {
+			overlap = true
+		}
+		order[agentID] = append(order[agentID], seq)
+		mu.Unlock()
+		if agentID == "a" && seq == 1 {
+			<-gate // a is busy with its first input
+		}
+		mu.Lock()
+		running[agentID]--
+		mu.Unlock()
+		return nil
+	}), nil)
+	acks := make(chan events.Seq, 16)
+	in := func(agent string, seq events.Seq) bus.Input {
+		return bus.Input{AgentID: agent, Seq: seq, Ack: func() { acks <- seq }}
+	}
+	r.Dispatch(in("a", 1))
+	r.Dispatch(in("a", 2))
+	r.Dispatch(in("b", 3))
+	r.Dispatch(in("a", 4))
+	if got := <-acks; got != 3 {
+		t.Fatalf("first ack %d; want b's input 3, answered while a is busy", got)
+	}
+	close(gate)
+	for _, want := range []events.Seq{1, 2, 4} {
+		if got := <-acks; got != want {
+			t.Fatalf("ack %d; want %d", got, want)
+		}
+	}
+	mu.Lock()
+	if overlap || len(order["a"]) != 3 || order["a"][0] != 1 || order["a"][1] != 2 || order["a"][2] != 4 {
+		t.Errorf("agent a ran %v (overlapping: %v)", order["a"], overlap)
+	}
+	mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); r.Busy() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d agents still busy after their inputs were answered", r.Busy())
+		}
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCloseCancelsRunsAndLeavesInputsUnacknowledged: Close cancels a run
+// going on, which then is not acknowledged (the log delivers it again), and
+// inputs dispatched after Close are dropped.
+func TestCloseCancelsRunsAndLeavesInputsUnacknowledged(t *testing.T) {
+	started := make(chan struct{})
+	r := New(ProcessorFunc(func(ctx context.Context, agentID string, seq events.Seq) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}), nil)
+	acked := make(chan events.Seq, 4)
+	r.Dispatch(bus.Input{AgentID: "a", Seq: 1, Ack: func() { acked <- 1 }})
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	r.Dispatch(bus.Input{AgentID: "b", Seq: 2, Ack: func() { acked <- 2 }})
+	select {
+	case seq := <-acked:
+		t.Fatalf("input %d acknowledged after Close", seq)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if r.Busy() != 0 {
+		t.Errorf("%d agents busy after Close", r.Busy())
+	}
+}
+
+// TestCloseIsBoundedByItsContext: a run that ignores cancellation does not
+// hold Close past its context.
+func TestCloseIsBoundedByItsContext(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	started := make(chan struct{})
+	r := New(ProcessorFunc(func(context.Context, string, events.Seq) error {
+		close(started)
+		<-hold
+		return nil
+	}), nil)
+	r.Dispatch(bus.Input{AgentID: "a", Seq: 1})
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := r.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v; want the context's deadline", err)
+	}
+}
