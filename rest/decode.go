@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -181,6 +182,32 @@ func (q *query) ints(key string) []int {
 	return out
 }
 
+// atLeast reads an optional integer no smaller than least (a count such as
+// limit): nil when absent, 422 when not a number or too small, with a
+// message that names the range.
+func (q *query) atLeast(key string, least int) *int {
+	s := q.str(key)
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < least {
+		q.fail(unprocessable("query parameter %s must be %s, not %q", key, intRange(least), s))
+		return nil
+	}
+	return &n
+}
+
+func intRange(least int) string {
+	switch least {
+	case 0:
+		return "a non-negative integer"
+	case 1:
+		return "a positive integer"
+	}
+	return fmt.Sprintf("an integer of at least %d", least)
+}
+
 // has reports whether key has a non-empty value.
 func (q *query) has(key string) bool { return q.str(key) != "" }
 
@@ -200,7 +227,6 @@ func (q *query) boolean(key string, def bool) bool {
 	}
 }
 
-// page reads before, after (or its old alias cursor), limit and order.
 // datetime reads an ISO 8601 time (a date alone means its midnight UTC);
 // absent is the zero time.
 func (q *query) datetime(key string) time.Time {
@@ -217,18 +243,14 @@ func (q *query) datetime(key string) time.Time {
 	return time.Time{}
 }
 
+// page reads before, after (or its old alias cursor), limit and order.
 func (q *query) page() api.Page {
 	p := api.Page{Before: q.str("before"), After: q.str("after"), Order: q.str("order")}
 	if p.After == "" {
 		p.After = q.str("cursor")
 	}
-	if s := q.str("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			q.fail(unprocessable("query parameter limit must be a non-negative integer, not %q", s))
-		} else {
-			p.Limit = n
-		}
+	if n := q.atLeast("limit", 0); n != nil {
+		p.Limit = *n
 	}
 	if p.Order != "" && p.Order != "asc" && p.Order != "desc" {
 		q.fail(unprocessable("query parameter order must be asc or desc, not %q", p.Order))

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
@@ -164,12 +163,8 @@ func (h *handler) searchArchival(r *http.Request) (any, error) {
 	if !q.has("query") {
 		q.fail(unprocessable("query parameter query is required"))
 	}
-	if k := q.str("top_k"); k != "" {
-		n, err := strconv.Atoi(k)
-		if err != nil || n < 1 {
-			q.fail(unprocessable("query parameter top_k must be a positive integer, not %q", k))
-		}
-		aq.Limit = n
+	if n := q.atLeast("top_k", 1); n != nil {
+		aq.Limit = *n
 	}
 	aq.After = q.datetime("start_datetime")
 	aq.Before = q.datetime("end_datetime")

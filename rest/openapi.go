@@ -3,9 +3,11 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/invopop/jsonschema"
@@ -19,7 +21,10 @@ import (
 // routes05() registered them), and its schemas are reflected from the Go
 // types in api/ and api/letta05 that each route reads and answers
 // (modernIO and oldIO). A route missing from those tables is still
-// documented, with no schema; TestOpenAPI refuses that.
+// documented, with no schema; TestOpenAPI refuses that. The tables also
+// declare the query parameters each route's handler reads (routeIO.query
+// and paged); TestQueryParams compares them with the keys the handler's
+// code reads through the query helper, so the two cannot drift.
 
 // routeIO is what one route reads and answers.
 type routeIO struct {
@@ -30,6 +35,91 @@ type routeIO struct {
 	stream bool         // may answer text/event-stream (Server-Sent Events)
 	text   bool         // answers text/plain (Prometheus's text format)
 	sum    string       // summary
+	params []queryParam // the query parameters its handler reads
+}
+
+// queryParam is a query parameter a route's handler reads; its kind (a key
+// of queryKinds) follows the query getter that reads it (decode.go).
+type queryParam struct{ name, kind string }
+
+// query declares the query parameters a route's handler reads, each
+// "name" (a string, q.str) or "name:kind". TestQueryParams checks the
+// declarations against the handlers' code, so they cannot drift.
+func (r routeIO) query(specs ...string) routeIO {
+	r.params = slices.Clone(r.params)
+	for _, s := range specs {
+		name, kind, _ := strings.Cut(s, ":")
+		r.params = append(r.params, queryParam{name, kind})
+	}
+	return r
+}
+
+// agentFilters and blockFilters are what listing agents and blocks filter
+// by, on both surfaces.
+var (
+	agentFilters = []string{"name", "tags:strs", "match_all_tags:bool", "query_text"}
+	blockFilters = []string{
+		"label", "templates_only:bool", "name", "label_search", "value_search", "description_search",
+		"tags:strs", "match_all_tags:bool",
+		"connected_to_agents_count_gt:int", "connected_to_agents_count_lt:int", "connected_to_agents_count_eq:ints",
+	}
+)
+
+// paged declares a page's parameters (query.page) and specs.
+func (r routeIO) paged(specs ...string) routeIO {
+	return r.query("before", "after", "cursor", "limit:int", "order").query(specs...)
+}
+
+// queryKinds maps a declared kind to its schema and what a client needs
+// to know beyond it. Each kind is named for the getter that reads it:
+// "" is str (or has), int intp (or atLeast), bool boolean, time datetime.
+var queryKinds = map[string]struct {
+	schema map[string]any
+	note   string
+}{
+	"":     {map[string]any{"type": "string"}, ""},
+	"strs": {arrayOf("string"), "Repeat the key for more than one value."},
+	"list": {arrayOf("string"), "Repeat the key, or separate the values with commas."},
+	"int":  {map[string]any{"type": "integer"}, ""},
+	"ints": {arrayOf("integer"), "Repeat the key for more than one value."},
+	"bool": {map[string]any{"type": "boolean"}, "true or false in any case, or 1 or 0."},
+	"seq":  {map[string]any{"type": "integer", "minimum": 0}, "A log sequence, as the agent's events carry."},
+	"time": {map[string]any{"type": "string", "format": "date-time"}, "ISO 8601; a date alone is its midnight UTC."},
+}
+
+func arrayOf(item string) map[string]any {
+	return map[string]any{"type": "array", "items": map[string]any{"type": item}}
+}
+
+// queryNotes explains the parameters whose name means one thing on every
+// route that reads them.
+var queryNotes = map[string]string{
+	"cursor": "The old name of after.",
+	"order":  "asc or desc.",
+	"at":     "The point of the log to answer as of: a log sequence, or an RFC 3339 time (engram).",
+}
+
+// queryParams documents a route's query parameters; an unknown kind or a
+// parameter declared twice is an error, for the test to catch.
+func queryParams(pattern string, params []queryParam) ([]any, error) {
+	var out []any
+	seen := map[string]bool{}
+	for _, p := range params {
+		k, ok := queryKinds[p.kind]
+		if !ok {
+			return nil, fmt.Errorf("%s: query parameter %s has an unknown kind %q", pattern, p.name, p.kind)
+		}
+		if seen[p.name] {
+			return nil, fmt.Errorf("%s: query parameter %s is declared twice", pattern, p.name)
+		}
+		seen[p.name] = true
+		param := map[string]any{"name": p.name, "in": "query", "schema": k.schema}
+		if note := strings.TrimSpace(queryNotes[p.name] + " " + k.note); note != "" {
+			param["description"] = note
+		}
+		out = append(out, param)
+	}
+	return out, nil
 }
 
 func typ[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -59,75 +149,79 @@ func modernIO() map[string]routeIO {
 		"GET /v1/models/embedding": rw[none, []api.EmbeddingModel]("List the embedding models this server serves"),
 
 		"POST /v1/agents":                                                  rw[api.CreateAgent, api.AgentState]("Create an agent"),
-		"GET /v1/agents":                                                   rw[none, []api.AgentState]("List agents"),
-		"GET /v1/agents/{agent_id}":                                        rw[none, api.AgentState]("Get an agent"),
+		"GET /v1/agents":                                                   rw[none, []api.AgentState]("List agents").paged(agentFilters...),
+		"GET /v1/agents/{agent_id}":                                        rw[none, api.AgentState]("Get an agent").query("at"),
 		"PATCH /v1/agents/{agent_id}":                                      rw[api.UpdateAgent, api.AgentState]("Update an agent"),
 		"DELETE /v1/agents/{agent_id}":                                     rw[none, message]("Delete an agent"),
-		"GET /v1/agents/{agent_id}/core-memory":                            rw[none, api.Memory]("Get an agent's core memory"),
-		"GET /v1/agents/{agent_id}/core-memory/blocks":                     rw[none, []api.Block]("List an agent's memory blocks"),
+		"GET /v1/agents/{agent_id}/core-memory":                            rw[none, api.Memory]("Get an agent's core memory").query("at"),
+		"GET /v1/agents/{agent_id}/core-memory/blocks":                     rw[none, []api.Block]("List an agent's memory blocks").paged("at"),
 		"GET /v1/agents/{agent_id}/core-memory/blocks/{block_label}":       rw[none, api.Block]("Get an agent's block by label"),
 		"PATCH /v1/agents/{agent_id}/core-memory/blocks/{block_label}":     rw[api.UpdateBlock, api.Block]("Update an agent's block by label"),
 		"PATCH /v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}": rw[none, api.AgentState]("Attach a block"),
 		"PATCH /v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}": rw[none, api.AgentState]("Detach a block"),
 		"GET /v1/agents/{agent_id}/memory":                                 rw[none, oldMemory]("Core memory as a label → block map (Letta 0.5)"),
 		"PATCH /v1/agents/{agent_id}/memory":                               rw[map[string]string, oldMemory]("Set blocks by label (Letta 0.5)"),
-		"GET /v1/agents/{agent_id}/tools":                                  rw[none, []api.Tool]("List an agent's tools"),
+		"GET /v1/agents/{agent_id}/tools":                                  rw[none, []api.Tool]("List an agent's tools").paged(),
 		"PATCH /v1/agents/{agent_id}/tools/attach/{tool_id}":               rw[none, api.AgentState]("Attach a tool"),
 		"PATCH /v1/agents/{agent_id}/tools/detach/{tool_id}":               rw[none, api.AgentState]("Detach a tool"),
 		"PATCH /v1/agents/{agent_id}/add-tool/{tool_id}":                   rw[none, api.AgentState]("Attach a tool (Letta 0.5)"),
 		"PATCH /v1/agents/{agent_id}/remove-tool/{tool_id}":                rw[none, api.AgentState]("Detach a tool (Letta 0.5)"),
-		"GET /v1/agents/{agent_id}/folders":                                rw[none, []api.Source]("List the folders attached to an agent"),
-		"GET /v1/agents/{agent_id}/sources":                                rw[none, []api.Source]("List the sources attached to an agent (Letta 0.5)"),
-		"GET /v1/agents/{agent_id}/files":                                  rw[none, api.FilesPage]("List the files an agent sees"),
+		"GET /v1/agents/{agent_id}/folders":                                rw[none, []api.Source]("List the folders attached to an agent").paged(),
+		"GET /v1/agents/{agent_id}/sources":                                rw[none, []api.Source]("List the sources attached to an agent (Letta 0.5)").paged(),
+		"GET /v1/agents/{agent_id}/files":                                  rw[none, api.FilesPage]("List the files an agent sees").paged("is_open:bool"),
 		"PATCH /v1/agents/{agent_id}/folders/attach/{source_id}":           rw[none, api.AgentState]("Attach a folder"),
 		"PATCH /v1/agents/{agent_id}/folders/detach/{source_id}":           rw[none, api.AgentState]("Detach a folder"),
 		"PATCH /v1/agents/{agent_id}/sources/attach/{source_id}":           rw[none, api.AgentState]("Attach a source (deprecated alias)"),
 		"PATCH /v1/agents/{agent_id}/sources/detach/{source_id}":           rw[none, api.AgentState]("Detach a source (deprecated alias)"),
 		"POST /v1/agents/{agent_id}/archival-memory":                       rw[api.CreatePassage, []api.Passage]("Insert archival memory"),
-		"GET /v1/agents/{agent_id}/archival-memory":                        rw[none, []api.Passage]("List archival memory"),
+		"GET /v1/agents/{agent_id}/archival-memory":                        rw[none, []api.Passage]("List archival memory").paged("ascending:bool", "at", "search"),
 		"DELETE /v1/agents/{agent_id}/archival-memory/{memory_id}":         rw[none, message]("Delete a passage"),
 		"POST /v1/agents/{agent_id}/archival":                              rw[api.CreatePassage, []api.Passage]("Insert archival memory (Letta 0.5 path)"),
-		"GET /v1/agents/{agent_id}/archival":                               rw[none, []api.Passage]("List archival memory (Letta 0.5 path)"),
+		"GET /v1/agents/{agent_id}/archival":                               rw[none, []api.Passage]("List archival memory (Letta 0.5 path)").paged("ascending:bool", "at", "search"),
 		"DELETE /v1/agents/{agent_id}/archival/{memory_id}":                rw[none, message]("Delete a passage (Letta 0.5 path)"),
-		"GET /v1/agents/{agent_id}/archival-memory/search":                 rw[none, api.ArchivalSearch]("Search archival memory (BM25, vectors, or both fused)"),
-		"GET /v1/agents/{agent_id}/memory/archival":                        rw[none, api.ArchivalMemorySummary]("Archival memory size (Letta 0.5)"),
-		"GET /v1/agents/{agent_id}/memory/recall":                          rw[none, api.RecallMemorySummary]("Recall memory size (Letta 0.5)"),
-		"GET /v1/agents/{agent_id}/context":                                rw[none, contextOverview]("Context window overview"),
-		"GET /v1/agents/{agent_id}/events":                                 rw[none, []api.Event]("An agent's history from the log: its events and its blocks' and files', in log order (engram)"),
-		"POST /v1/agents/{agent_id}/fork":                                  rw[api.ForkAgent, api.AgentState]("A new agent from another's state at a point (engram)"),
-		"GET /v1/agents/{agent_id}/export":                                 rw[none, api.AgentFileSchema]("Export an agent as a Letta Agent File"),
-		"POST /v1/agents/import":                                           rw[api.AgentFileSchema, api.ImportedAgents]("Import a Letta Agent File (multipart file, or the file as a JSON body)"),
-		"GET /v1/agents/{agent_id}/messages":                               rw[none, []api.LettaMessage]("List an agent's messages"),
-		"POST /v1/agents/{agent_id}/messages":                              streaming(rw[api.SendMessage, api.LettaResponse]("Send messages to an agent; \"streaming\": true answers Server-Sent Events")),
-		"POST /v1/agents/{agent_id}/messages/stream":                       streaming(rw[api.SendMessage, api.LettaMessage]("Send messages and stream the answer as Server-Sent Events")),
-		"POST /v1/agents/{agent_id}/messages/async":                        rw[api.SendMessage, api.Run]("Store a send and return its run at once; the agent runs it"),
-		"POST /v1/agents/{agent_id}/messages/cancel":                       rw[cancelRuns, map[string]string]("Cancel runs (all active ones without run_ids); each stops at its next step boundary"),
-		"GET /v1/agents/{agent_id}/memory/messages":                        rw[none, []api.LettaMessage]("The messages in the agent's context (Letta 0.5)"),
-		"POST /v1/agents/{agent_id}/command":                               rw[command, api.LettaResponse]("Run a command in the agent's chat, as the seed client's run_command (engram)"),
+		"GET /v1/agents/{agent_id}/archival-memory/search": rw[none, api.ArchivalSearch]("Search archival memory (BM25, vectors, or both fused)").query(
+			"query", "tags:strs", "tag_match_mode", "top_k:int", "start_datetime:time", "end_datetime:time"),
+		"GET /v1/agents/{agent_id}/memory/archival": rw[none, api.ArchivalMemorySummary]("Archival memory size (Letta 0.5)"),
+		"GET /v1/agents/{agent_id}/memory/recall":   rw[none, api.RecallMemorySummary]("Recall memory size (Letta 0.5)"),
+		"GET /v1/agents/{agent_id}/context":         rw[none, contextOverview]("Context window overview"),
+		"GET /v1/agents/{agent_id}/events": rw[none, []api.Event]("An agent's history from the log: its events and its blocks' and files', in log order (engram)").query(
+			"after:seq", "before:seq", "limit:int", "types:list", "since:time", "until:time"),
+		"POST /v1/agents/{agent_id}/fork":            rw[api.ForkAgent, api.AgentState]("A new agent from another's state at a point (engram)"),
+		"GET /v1/agents/{agent_id}/export":           rw[none, api.AgentFileSchema]("Export an agent as a Letta Agent File").query("scrub_messages:bool", "use_legacy_format:bool", "max_steps:int"),
+		"POST /v1/agents/import":                     rw[api.AgentFileSchema, api.ImportedAgents]("Import a Letta Agent File (multipart file, or the file as a JSON body)"),
+		"GET /v1/agents/{agent_id}/messages":         rw[none, []api.LettaMessage]("List an agent's messages").paged("at", "include_return_message_types:strs"),
+		"POST /v1/agents/{agent_id}/messages":        streaming(rw[api.SendMessage, api.LettaResponse]("Send messages to an agent; \"streaming\": true answers Server-Sent Events")),
+		"POST /v1/agents/{agent_id}/messages/stream": streaming(rw[api.SendMessage, api.LettaMessage]("Send messages and stream the answer as Server-Sent Events")),
+		"POST /v1/agents/{agent_id}/messages/async":  rw[api.SendMessage, api.Run]("Store a send and return its run at once; the agent runs it"),
+		"POST /v1/agents/{agent_id}/messages/cancel": rw[cancelRuns, map[string]string]("Cancel runs (all active ones without run_ids); each stops at its next step boundary"),
+		"GET /v1/agents/{agent_id}/memory/messages":  rw[none, []api.LettaMessage]("The messages in the agent's context (Letta 0.5)"),
+		"POST /v1/agents/{agent_id}/command":         rw[command, api.LettaResponse]("Run a command in the agent's chat, as the seed client's run_command (engram)"),
 
-		"POST /v1/blocks":                     rw[api.CreateBlock, api.Block]("Create a block"),
-		"GET /v1/blocks":                      rw[none, []api.Block]("List blocks"),
-		"GET /v1/blocks/{block_id}":           rw[none, api.Block]("Get a block"),
-		"PATCH /v1/blocks/{block_id}":         rw[api.UpdateBlock, api.Block]("Update a block"),
-		"DELETE /v1/blocks/{block_id}":        rw[none, any]("Delete a block (answers null)"),
-		"GET /v1/blocks/{block_id}/agents":    rw[none, []api.AgentState]("List the agents that hold a block"),
-		"POST /v1/tools":                      rw[api.CreateTool, api.Tool]("Create a tool"),
-		"PUT /v1/tools":                       rw[api.CreateTool, api.Tool]("Create or replace a tool"),
-		"GET /v1/tools":                       rw[none, []api.Tool]("List tools"),
+		"POST /v1/blocks":                  rw[api.CreateBlock, api.Block]("Create a block"),
+		"GET /v1/blocks":                   rw[none, []api.Block]("List blocks").paged(blockFilters...),
+		"GET /v1/blocks/{block_id}":        rw[none, api.Block]("Get a block"),
+		"PATCH /v1/blocks/{block_id}":      rw[api.UpdateBlock, api.Block]("Update a block"),
+		"DELETE /v1/blocks/{block_id}":     rw[none, any]("Delete a block (answers null)"),
+		"GET /v1/blocks/{block_id}/agents": rw[none, []api.AgentState]("List the agents that hold a block").paged(),
+		"POST /v1/tools":                   rw[api.CreateTool, api.Tool]("Create a tool").query("update:bool"),
+		"PUT /v1/tools":                    rw[api.CreateTool, api.Tool]("Create or replace a tool").query("update:bool"),
+		"GET /v1/tools": rw[none, []api.Tool]("List tools").paged(
+			"name", "names:list", "tool_ids:list", "search", "tool_types:list", "exclude_tool_types:list", "return_only_letta_tools:bool"),
 		"GET /v1/tools/{tool_id}":             rw[none, api.Tool]("Get a tool"),
 		"PATCH /v1/tools/{tool_id}":           rw[api.UpdateTool, api.Tool]("Update a tool"),
 		"DELETE /v1/tools/{tool_id}":          rw[none, any]("Delete a tool (answers null)"),
 		"GET /v1/tools/name/{tool_name}":      rw[none, string]("A tool's id by name (Letta 0.5)"),
-		"POST /v1/sources/{source_id}/attach": rw[none, api.Source]("Attach a source to ?agent_id= (Letta 0.5)"),
-		"POST /v1/sources/{source_id}/detach": rw[none, api.Source]("Detach a source from ?agent_id= (Letta 0.5)"),
-		"GET /v1/runs":                        rw[none, []api.Run]("List runs (agent_id, statuses, stop_reason, active, paging)"),
-		"GET /v1/runs/{run_id}":               rw[none, api.Run]("Get a run"),
-		"GET /v1/runs/{run_id}/messages":      rw[none, []api.LettaMessage]("List a run's messages: its inputs, then what its steps stored"),
-		"GET /v1/runs/{run_id}/usage":         rw[none, api.Usage]("A run's token usage"),
-		"GET /v1/runs/{run_id}/steps":         rw[none, []api.Step]("List a run's steps: one a model call, with its usage"),
-		"GET /v1/jobs":                        rw[none, []api.Job]("List jobs"),
-		"GET /v1/jobs/active":                 rw[none, []api.Job]("List running jobs"),
-		"GET /v1/jobs/{job_id}":               rw[none, api.Job]("Get a job"),
+		"POST /v1/sources/{source_id}/attach": rw[none, api.Source]("Attach a source to ?agent_id= (Letta 0.5)").query("agent_id"),
+		"POST /v1/sources/{source_id}/detach": rw[none, api.Source]("Detach a source from ?agent_id= (Letta 0.5)").query("agent_id"),
+		"GET /v1/runs": rw[none, []api.Run]("List runs (agent_id, statuses, stop_reason, active, paging)").paged(
+			"agent_id:list", "agent_ids:list", "statuses:list", "stop_reason", "active:bool", "ascending:bool", "order_by"),
+		"GET /v1/runs/{run_id}":          rw[none, api.Run]("Get a run"),
+		"GET /v1/runs/{run_id}/messages": rw[none, []api.LettaMessage]("List a run's messages: its inputs, then what its steps stored").paged(),
+		"GET /v1/runs/{run_id}/usage":    rw[none, api.Usage]("A run's token usage"),
+		"GET /v1/runs/{run_id}/steps":    rw[none, []api.Step]("List a run's steps: one a model call, with its usage").paged(),
+		"GET /v1/jobs":                   rw[none, []api.Job]("List jobs").paged("source_id"),
+		"GET /v1/jobs/active":            rw[none, []api.Job]("List running jobs").query("source_id"),
+		"GET /v1/jobs/{job_id}":          rw[none, api.Job]("Get a job"),
 
 		"GET /metrics":      {text: true, sum: "Prometheus metrics in the text format (engram)"},
 		"GET /openapi.json": {resp: typ[map[string]any](), sum: "This document (engram)"},
@@ -136,16 +230,16 @@ func modernIO() map[string]routeIO {
 	for _, p := range []string{"/v1/folders", "/v1/sources"} {
 		for k, v := range map[string]routeIO{
 			"POST " + p:                                 rw[api.CreateSource, api.Source]("Create a folder"),
-			"GET " + p:                                  rw[none, []api.Source]("List folders"),
+			"GET " + p:                                  rw[none, []api.Source]("List folders").paged("name"),
 			"GET " + p + "/{source_id}":                 rw[none, api.Source]("Get a folder"),
 			"PATCH " + p + "/{source_id}":               rw[api.UpdateSource, api.Source]("Update a folder"),
 			"DELETE " + p + "/{source_id}":              rw[none, any]("Delete a folder (answers null)"),
-			"GET " + p + "/{first}/{second}":            {resp: typ[oneOf[string, []api.AgentState]](), sum: "A folder's id by name (/name/{name}), or the agents a folder is attached to (/{source_id}/agents)"},
-			"POST " + p + "/{source_id}/upload":         {upload: true, resp: typ[api.FileMetadata](), sum: "Upload a file into a folder; loading is a job"},
-			"GET " + p + "/{source_id}/files":           rw[none, []api.FileMetadata]("List a folder's files"),
-			"GET " + p + "/{source_id}/files/{file_id}": rw[none, api.FileMetadata]("Get a file"),
+			"GET " + p + "/{first}/{second}":            routeIO{resp: typ[oneOf[string, []api.AgentState]](), sum: "A folder's id by name (/name/{name}), or the agents a folder is attached to (/{source_id}/agents, paged)"}.paged(),
+			"POST " + p + "/{source_id}/upload":         routeIO{upload: true, resp: typ[api.FileMetadata](), sum: "Upload a file into a folder; loading is a job"}.query("duplicate_handling", "name"),
+			"GET " + p + "/{source_id}/files":           rw[none, []api.FileMetadata]("List a folder's files").paged("include_content:bool"),
+			"GET " + p + "/{source_id}/files/{file_id}": rw[none, api.FileMetadata]("Get a file").query("include_content:bool"),
 			"DELETE " + p + "/{source_id}/{file_id}":    {noBody: true, sum: "Delete a file and its passages"},
-			"GET " + p + "/{source_id}/passages":        rw[none, []api.Passage]("List a folder's passages"),
+			"GET " + p + "/{source_id}/passages":        rw[none, []api.Passage]("List a folder's passages").paged(),
 		} {
 			m[k] = v
 		}
@@ -159,35 +253,37 @@ var oldIO = map[string]routeIO{
 	"GET /models":           rw[none, []letta05.LLMConfig]("List the chat models"),
 	"GET /models/embedding": rw[none, []letta05.EmbeddingConfig]("List the embedding models"),
 
-	"GET /agents":                                    rw[none, []letta05.AgentState]("List agents"),
+	"GET /agents":                                    rw[none, []letta05.AgentState]("List agents").paged(agentFilters...),
 	"POST /agents":                                   rw[letta05.CreateAgent, letta05.AgentState]("Create an agent"),
-	"GET /agents/{agent_id}":                         rw[none, letta05.AgentState]("Get an agent"),
+	"GET /agents/{agent_id}":                         rw[none, letta05.AgentState]("Get an agent").query("at"),
 	"PATCH /agents/{agent_id}":                       rw[letta05.UpdateAgent, letta05.AgentState]("Update an agent"),
 	"DELETE /agents/{agent_id}":                      rw[none, message]("Delete an agent"),
 	"GET /agents/{agent_id}/tools":                   rw[none, []letta05.Tool]("List an agent's tools"),
 	"PATCH /agents/{agent_id}/add-tool/{tool_id}":    rw[none, letta05.AgentState]("Attach a tool"),
 	"PATCH /agents/{agent_id}/remove-tool/{tool_id}": rw[none, letta05.AgentState]("Detach a tool"),
 	"GET /agents/{agent_id}/sources":                 rw[none, []letta05.Source]("List an agent's sources"),
-	"GET /agents/{agent_id}/memory":                  rw[none, letta05.Memory]("Get core memory"),
+	"GET /agents/{agent_id}/memory":                  rw[none, letta05.Memory]("Get core memory").query("at"),
 	"PATCH /agents/{agent_id}/memory":                rw[map[string]string, letta05.Memory]("Set blocks by label"),
 	"GET /agents/{agent_id}/memory/archival":         rw[none, api.ArchivalMemorySummary]("Archival memory size"),
 	"GET /agents/{agent_id}/memory/recall":           rw[none, api.RecallMemorySummary]("Recall memory size"),
 	"GET /agents/{agent_id}/memory/messages":         rw[none, []letta05.Message]("The messages in context"),
-	"GET /agents/{agent_id}/archival":                rw[none, []letta05.Passage]("List archival memory"),
+	"GET /agents/{agent_id}/archival":                rw[none, []letta05.Passage]("List archival memory").paged(),
 	"POST /agents/{agent_id}/archival":               rw[letta05.CreateArchival, []letta05.Passage]("Insert archival memory"),
 	"DELETE /agents/{agent_id}/archival/{memory_id}": rw[none, message]("Delete a passage"),
-	"GET /agents/{agent_id}/messages":                rw[none, oneOf[[]letta05.Message, []letta05.LettaMessage]]("List messages (stored messages, or LettaMessages with ?use_assistant_message)"),
+	"GET /agents/{agent_id}/messages": rw[none, oneOf[[]letta05.Message, []letta05.LettaMessage]]("List messages (stored messages, or LettaMessages with ?use_assistant_message)").query(
+		"before", "after", "limit:int", "msg_object:bool",
+		"use_assistant_message:bool", "assistant_message_function_name", "assistant_message_function_kwarg"),
 	"POST /agents/{agent_id}/messages":               streaming(rw[letta05.SendMessage, letta05.LettaResponse]("Send messages; stream_steps or stream_tokens answer Server-Sent Events")),
 	"PATCH /agents/{agent_id}/messages/{message_id}": rw[letta05.UpdateMessage, letta05.Message]("Update a stored message"),
 
-	"GET /blocks":               rw[none, []letta05.Block]("List blocks (humans and personas are template blocks)"),
+	"GET /blocks":               rw[none, []letta05.Block]("List blocks (humans and personas are template blocks)").paged(blockFilters...),
 	"POST /blocks":              rw[letta05.CreateBlock, letta05.Block]("Create a block"),
 	"GET /blocks/{block_id}":    rw[none, letta05.Block]("Get a block"),
 	"POST /blocks/{block_id}":   rw[letta05.UpdateBlock, letta05.Block]("Update a block"),
 	"PATCH /blocks/{block_id}":  rw[letta05.UpdateBlock, letta05.Block]("Update a block"),
 	"DELETE /blocks/{block_id}": rw[none, letta05.Block]("Delete a block"),
 
-	"GET /tools":                  rw[none, []letta05.Tool]("List tools"),
+	"GET /tools":                  rw[none, []letta05.Tool]("List tools").paged(),
 	"POST /tools":                 rw[letta05.CreateTool, letta05.Tool]("Create a tool"),
 	"GET /tools/{tool_id}":        rw[none, letta05.Tool]("Get a tool"),
 	"PATCH /tools/{tool_id}":      rw[letta05.UpdateTool, letta05.Tool]("Update a tool"),
@@ -195,26 +291,26 @@ var oldIO = map[string]routeIO{
 	"GET /tools/name/{tool_name}": rw[none, string]("A tool's id by name"),
 	"POST /tools/add-base-tools":  rw[none, []letta05.Tool]("Add the base tools"),
 
-	"GET /sources":                          rw[none, []letta05.Source]("List sources"),
+	"GET /sources":                          rw[none, []letta05.Source]("List sources").paged("name"),
 	"POST /sources":                         rw[letta05.CreateSource, letta05.Source]("Create a source"),
 	"GET /sources/{source_id}":              rw[none, letta05.Source]("Get a source"),
 	"PATCH /sources/{source_id}":            rw[letta05.UpdateSource, letta05.Source]("Update a source"),
 	"DELETE /sources/{source_id}":           rw[none, any]("Delete a source (answers null)"),
-	"GET /sources/{first}/{second}":         {resp: typ[oneOf[string, []letta05.AgentState]](), sum: "A source's id by name (/name/{name}), or the agents it is attached to"},
-	"POST /sources/{source_id}/upload":      {upload: true, resp: typ[letta05.Job](), sum: "Upload a file; answers the load job"},
-	"GET /sources/{source_id}/files":        rw[none, []letta05.FileMetadata]("List a source's files"),
+	"GET /sources/{first}/{second}":         routeIO{resp: typ[oneOf[string, []letta05.AgentState]](), sum: "A source's id by name (/name/{name}), or the agents it is attached to (/{source_id}/agents, paged)"}.paged(),
+	"POST /sources/{source_id}/upload":      routeIO{upload: true, resp: typ[letta05.Job](), sum: "Upload a file; answers the load job"}.query("duplicate_handling", "name"),
+	"GET /sources/{source_id}/files":        rw[none, []letta05.FileMetadata]("List a source's files").paged("include_content:bool"),
 	"DELETE /sources/{source_id}/{file_id}": {noBody: true, sum: "Delete a file"},
-	"POST /sources/{source_id}/attach":      rw[none, letta05.Source]("Attach a source to ?agent_id="),
-	"POST /sources/{source_id}/detach":      rw[none, letta05.Source]("Detach a source from ?agent_id="),
+	"POST /sources/{source_id}/attach":      rw[none, letta05.Source]("Attach a source to ?agent_id=").query("agent_id"),
+	"POST /sources/{source_id}/detach":      rw[none, letta05.Source]("Detach a source from ?agent_id=").query("agent_id"),
 
-	"GET /jobs":             rw[none, []letta05.Job]("List jobs"),
-	"GET /jobs/active":      rw[none, []letta05.Job]("List running jobs"),
+	"GET /jobs":             rw[none, []letta05.Job]("List jobs").paged("source_id"),
+	"GET /jobs/active":      rw[none, []letta05.Job]("List running jobs").query("source_id"),
 	"GET /jobs/{job_id}":    rw[none, letta05.Job]("Get a job"),
 	"DELETE /jobs/{job_id}": rw[none, letta05.Job]("Delete a finished job"),
 
 	"GET /admin/orgs":    rw[none, []letta05.Organization]("List organizations (engram has one)"),
 	"POST /admin/orgs":   rw[letta05.CreateOrg, letta05.Organization]("Create an organization (refused: engram has one)"),
-	"DELETE /admin/orgs": rw[none, letta05.Organization]("Delete an organization (refused)"),
+	"DELETE /admin/orgs": rw[none, letta05.Organization]("Delete an organization (refused)").query("org_id"),
 }
 
 func streaming(r routeIO) routeIO { r.stream = true; return r }
@@ -267,7 +363,11 @@ func openAPI(version string, patterns []string) ([]byte, error) {
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
-		if len(params) > 0 {
+		query, err := queryParams(pattern, rio.params)
+		if err != nil {
+			return nil, err
+		}
+		if params = append(params, query...); len(params) > 0 {
 			op["parameters"] = params
 		}
 		switch {

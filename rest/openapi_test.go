@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,15 +18,21 @@ type openAPIDoc struct {
 }
 
 type openAPIOp struct {
-	OperationID string                      `json:"operationId"`
-	Tags        []string                    `json:"tags"`
-	Parameters  []struct{ Name, In string } `json:"parameters"`
+	OperationID string         `json:"operationId"`
+	Tags        []string       `json:"tags"`
+	Parameters  []openAPIParam `json:"parameters"`
 	RequestBody *struct {
 		Content map[string]struct{ Schema map[string]any } `json:"content"`
 	} `json:"requestBody"`
 	Responses map[string]struct {
 		Content map[string]struct{ Schema map[string]any } `json:"content"`
 	} `json:"responses"`
+}
+
+type openAPIParam struct {
+	Name, In, Description string
+	Required              bool
+	Schema                map[string]any
 }
 
 var refRE = regexp.MustCompile(`"\$ref":"([^"]*)"`)
@@ -72,9 +79,7 @@ func TestOpenAPI(t *testing.T) {
 		if _, ok := op.Responses["default"]; !ok {
 			t.Errorf("%s documents no error answer", pattern)
 		}
-		if n := strings.Count(path, "{"); len(op.Parameters) != n {
-			t.Errorf("%s documents %d path parameters, has %d", pattern, len(op.Parameters), n)
-		}
+		checkParams(t, pattern, op.Parameters)
 	}
 
 	// Every documented route is served: a request for it reaches the
@@ -127,6 +132,35 @@ func TestOpenAPI(t *testing.T) {
 		t.Error("sending a message documents no stream")
 	}
 
+	// Query parameters are typed by the getter that reads them.
+	for _, c := range []struct{ path, name, typ, item string }{
+		{"/v1/agents", "limit", "integer", ""},
+		{"/v1/agents", "after", "string", ""},
+		{"/v1/agents", "tags", "array", "string"},
+		{"/v1/agents", "match_all_tags", "boolean", ""},
+		{"/v1/runs", "statuses", "array", "string"},
+		{"/v1/blocks", "connected_to_agents_count_eq", "array", "integer"},
+		{"/v1/agents/{agent_id}/events", "after", "integer", ""},
+		{"/v1/agents/{agent_id}/events", "since", "string", ""},
+		{"/letta-0.5/v1/agents/{agent_id}/messages", "use_assistant_message", "boolean", ""},
+	} {
+		p, ok := findQueryParam(doc.Paths[c.path]["get"], c.name)
+		if !ok {
+			t.Errorf("GET %s lists no query parameter %s", c.path, c.name)
+			continue
+		}
+		items, _ := p.Schema["items"].(map[string]any)
+		if p.Schema["type"] != c.typ || c.item != "" && items["type"] != c.item {
+			t.Errorf("GET %s: %s's schema is %v", c.path, c.name, p.Schema)
+		}
+	}
+	if p, _ := findQueryParam(doc.Paths["/v1/agents/{agent_id}/events"]["get"], "since"); p.Schema["format"] != "date-time" {
+		t.Errorf("events' since is %v, not a date-time", p.Schema)
+	}
+	if p, _ := findQueryParam(doc.Paths["/v1/runs"]["get"], "statuses"); !strings.Contains(p.Description, "commas") {
+		t.Errorf("runs' statuses does not say it takes commas: %q", p.Description)
+	}
+
 	// Engram's additions and the 0.5 surfaces are tagged.
 	for path, tag := range map[string]string{
 		"/v1/agents/{agent_id}/command": "engram", "/openapi.json": "engram",
@@ -138,4 +172,57 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkParams checks an operation's parameters: each named, in the path or
+// the query, with a schema; the path's as its pattern has them, required;
+// the query's as modernIO or oldIO declares them, once each.
+func checkParams(t *testing.T, pattern string, params []openAPIParam) {
+	t.Helper()
+	_, path, _ := strings.Cut(pattern, " ")
+	var inPath, inQuery []string
+	seen := map[string]bool{}
+	for _, p := range params {
+		if p.Name == "" || p.Schema["type"] == nil {
+			t.Errorf("%s documents a parameter without a name or a schema type: %+v", pattern, p)
+		}
+		if p.Schema["type"] == "array" && p.Schema["items"] == nil {
+			t.Errorf("%s: parameter %s is an array of nothing", pattern, p.Name)
+		}
+		if seen[p.In+" "+p.Name] {
+			t.Errorf("%s documents %s parameter %s twice", pattern, p.In, p.Name)
+		}
+		seen[p.In+" "+p.Name] = true
+		switch p.In {
+		case "path":
+			inPath = append(inPath, p.Name)
+			if !p.Required {
+				t.Errorf("%s: path parameter %s is not required", pattern, p.Name)
+			}
+		case "query":
+			inQuery = append(inQuery, p.Name)
+		default:
+			t.Errorf("%s documents parameter %s in %q", pattern, p.Name, p.In)
+		}
+	}
+	var wantPath, wantQuery []string
+	for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+		wantPath = append(wantPath, m[1])
+	}
+	rio, _, _ := ioFor(pattern)
+	for _, p := range rio.params {
+		wantQuery = append(wantQuery, p.name)
+	}
+	if !slices.Equal(inPath, wantPath) || !slices.Equal(inQuery, wantQuery) {
+		t.Errorf("%s documents path parameters %v and query parameters %v, want %v and %v", pattern, inPath, inQuery, wantPath, wantQuery)
+	}
+}
+
+func findQueryParam(op openAPIOp, name string) (openAPIParam, bool) {
+	for _, p := range op.Parameters {
+		if p.In == "query" && p.Name == name {
+			return p, true
+		}
+	}
+	return openAPIParam{}, false
 }
