@@ -1,6 +1,9 @@
 package api
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Ignored is a request field engram accepts for compatibility but does not
 // act on; it is listed so that a truly unknown field can be refused.
@@ -263,6 +266,34 @@ type AgentFilter struct {
 	QueryText   string
 	BlockID     string // agents whose core memory holds this block; the block must exist
 	SourceID    string // agents this source is attached to; the source must exist
+}
+
+// ArchivalQuery is a search of an agent's archival memory (GET
+// /v1/agents/{id}/archival-memory/search): the passages it owns and those of
+// its attached sources, ranked.
+type ArchivalQuery struct {
+	Query    string
+	Tags     []string
+	TagMatch string // "any" (default) or "all"
+	After    time.Time
+	Before   time.Time
+	Offset   int
+	Limit    int // 0 means 10
+}
+
+// Upload is one file a client loads into a source (a part of POST
+// /v1/sources/{id}/upload).
+type Upload struct {
+	Name string // the client's file name (a path is reduced to its base)
+	MIME string // the client's content type; "" to detect
+	Data []byte
+}
+
+// Refusal names a file that was not loaded and what was wrong with it, as a
+// load job's metadata lists it.
+type Refusal struct {
+	Name  string `json:"file_name"`
+	Error string `json:"error"`
 }
 
 // ToolFilter narrows a tool listing; a tool must pass every condition set.

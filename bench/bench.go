@@ -6,6 +6,11 @@
 // a temporary data directory, which is removed when it ends. Run runs the
 // workloads in order; Report.Markdown renders the table the README shows,
 // and Report is also the JSON that `engram bench --json FILE` writes.
+//
+// The step and search workloads are also go test benchmarks of this package
+// (BenchmarkStep, BenchmarkStepsParallel, BenchmarkSearch), which run the
+// same rig, fixture and searches, so that each is measured by one piece of
+// code however it is run.
 package bench
 
 import (
@@ -106,6 +111,12 @@ func (e *Env) quietNode(ctx context.Context) (*node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startQuietNode(ctx, dir)
+}
+
+// startQuietNode is quietNode in a directory of the caller's (a
+// benchmark's temporary one).
+func startQuietNode(ctx context.Context, dir string) (*node.Node, error) {
 	cfg := node.DefaultConfig(dir)
 	cfg.SyncAlways = false
 	cfg.SnapshotEvery = -1

@@ -14,23 +14,59 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/service"
 )
 
+// The step workload, and BenchmarkStep and BenchmarkStepsParallel, which
+// run the same rig under go test:
+//
+// One send is one SendMessage whose model reply is an immediate
+// send_message, so it is one step but two appends to the event log: the
+// user's message, then the step's batch (the assistant's call and the
+// tool's return), each waited for in the projection. With fsync on, a send
+// pays two fsyncs.
+//
+// Engram's own time is the wall time of SendMessage minus the wall time
+// spent inside the model's Complete, measured by timedModel. That removes
+// the loopback HTTP round trip to the scripted server (which runs in this
+// process), the OpenAI SDK's JSON encoding and decoding, and engram's small
+// llm adapter, leaving the service: loading the context, compiling the
+// system prompt, running the tool, deciding and appending events, and
+// waiting for the projection.
+//
+// History: every send adds three messages to the agent's context (user,
+// assistant, tool return), and each step loads every in-context message
+// back from the log, so a step's cost grows with the history. A long run on
+// one agent would measure ever longer histories, and the figure would
+// depend on the run's length; so an agent is retired after sendsPerAgent
+// sends and the next send moves to a fresh one, created before timing
+// starts. The scripted reply reports a fixed, small token usage, so the
+// growing request never trips the memory-pressure warning (which would
+// chain a second step).
+
 // sendsPerAgent bounds an agent's history: after this many sends the next
 // one moves to a fresh agent, so the context holds ~50 messages on average
-// whatever the run's length (as service's BenchmarkStep does).
+// whatever the run's length.
 const sendsPerAgent = 32
 
 // timedModel calls the real provider (the scripted server over loopback
 // HTTP, through the OpenAI SDK) and adds the wall time spent inside
-// Complete to the accumulator registered for the send. The step runs on the
-// node's worker goroutine, not the sender's, so the send is found by a token
-// in its user message, the last user message of the request.
+// Complete, and the call, to the sendTime registered for the send. The step
+// runs on the node's worker goroutine, not the sender's (the input travels
+// through its partition consumer), so a context value would not reach
+// Complete: the send is found by a token in its user message, the last user
+// message of the request.
 type timedModel struct {
 	m     agents.Model
-	sends sync.Map // token → *int64 nanoseconds
+	sends sync.Map // token → *sendTime
+}
+
+// sendTime is what the model saw of one send.
+type sendTime struct {
+	ns    atomic.Int64 // inside Complete
+	calls atomic.Int64
 }
 
 var tokenRE = regexp.MustCompile(`bench-token-[0-9]+`)
@@ -43,8 +79,9 @@ func (t *timedModel) Complete(ctx context.Context, req agents.Request) (agents.R
 		if req.Messages[i].Role != "user" {
 			continue
 		}
-		if acc, ok := t.sends.Load(tokenRE.FindString(req.Messages[i].Content)); ok {
-			atomic.AddInt64(acc.(*int64), d)
+		if st, ok := t.sends.Load(tokenRE.FindString(req.Messages[i].Content)); ok {
+			st.(*sendTime).ns.Add(d)
+			st.(*sendTime).calls.Add(1)
 		}
 		break
 	}
@@ -69,13 +106,17 @@ func (c *cleanupTB) close() {
 	}
 }
 
+// stepRig is a node in dir whose only model is an instant scripted one that
+// always answers send_message, seen through a timedModel.
 type stepRig struct {
 	n     *node.Node
 	model *timedModel
 	tb    *cleanupTB
 }
 
-func startStepRig(ctx context.Context, env *Env, syncAlways bool) (*stepRig, error) {
+// startStepRig starts the rig: fsync per append if syncAlways, and every
+// metrics series recorded (as a server does) if withMetrics.
+func startStepRig(ctx context.Context, dir string, syncAlways, withMetrics bool) (*stepRig, error) {
 	tb := &cleanupTB{}
 	script := llmtest.NewServer(tb)
 	args, _ := json.Marshal(map[string]any{"message": "ok"})
@@ -87,14 +128,12 @@ func startStepRig(ctx context.Context, env *Env, syncAlways bool) (*stepRig, err
 	tm := &timedModel{m: llm.NewOpenAI(llm.OpenAIConfig{APIKey: "bench", BaseURL: script.URL, MaxRetries: -1, Timeout: 30 * time.Second})}
 	reg := llm.NewRegistry()
 	reg.Add("openai", tm)
-	dir, err := env.Dir()
-	if err != nil {
-		tb.close()
-		return nil, err
-	}
 	handle := "openai/gpt-4o-mini"
 	cfg := node.DefaultConfig(dir)
 	cfg.SyncAlways = syncAlways
+	if withMetrics {
+		cfg.Metrics = metrics.New()
+	}
 	cfg.Service.Providers = reg
 	cfg.Service.Models = []api.Model{{LLMConfig: api.LLMConfig{Model: "gpt-4o-mini", ModelEndpointType: "openai", ContextWindow: 8000, Handle: &handle}, Name: "gpt-4o-mini"}}
 	n, err := node.Start(ctx, cfg)
@@ -132,18 +171,19 @@ func (r *stepRig) newAgents(ctx context.Context, k int) ([]string, error) {
 
 // drive sends n messages one after another over its agents and returns
 // each send's engram time (wall time minus time inside the model) and
-// model time.
+// model time. A send that is not exactly one step and one model call is an
+// error: the figures would mean something else.
 func (r *stepRig) drive(ctx context.Context, ids []string, n int) (eng, model latencies, err error) {
 	for i := 0; i < n; i++ {
-		var acc int64
+		var st sendTime
 		token := fmt.Sprint("bench-token-", sendSeq.Add(1))
-		r.model.sends.Store(token, &acc)
+		r.model.sends.Store(token, &st)
 		start := time.Now()
 		resp, err := r.n.Service.SendMessage(ctx, ids[i/sendsPerAgent], []service.Input{{Role: "user", Text: "message " + token}}, service.SendOptions{UseAssistantMessage: true})
 		wall := time.Since(start)
 		r.model.sends.Delete(token)
-		if atomic.LoadInt64(&acc) == 0 && err == nil {
-			err = fmt.Errorf("send %d: no model call was seen for it", i)
+		if c := st.calls.Load(); c != 1 && err == nil {
+			err = fmt.Errorf("send %d made %d model calls, want 1", i, c)
 		}
 		if err != nil {
 			return eng, model, err
@@ -151,7 +191,7 @@ func (r *stepRig) drive(ctx context.Context, ids []string, n int) (eng, model la
 		if resp.Usage.StepCount != 1 {
 			return eng, model, fmt.Errorf("send %d ran %d steps, want 1", i, resp.Usage.StepCount)
 		}
-		m := time.Duration(atomic.LoadInt64(&acc))
+		m := time.Duration(st.ns.Load())
 		eng = append(eng, wall-m)
 		model = append(model, m)
 	}
@@ -159,6 +199,49 @@ func (r *stepRig) drive(ctx context.Context, ids []string, n int) (eng, model la
 }
 
 func agentsFor(n int) int { return max(1, (n+sendsPerAgent-1)/sendsPerAgent) }
+
+// busyAgents spreads total sends over k senders and creates the agents each
+// needs; ids[g] are sender g's agents, shares[g] its sends.
+func (r *stepRig) busyAgents(ctx context.Context, k, total int) (ids [][]string, shares []int, err error) {
+	shares = make([]int, k)
+	ids = make([][]string, k)
+	for g := range shares {
+		shares[g] = total / k
+		if g < total%k {
+			shares[g]++
+		}
+		if shares[g] > 0 {
+			if ids[g], err = r.newAgents(ctx, agentsFor(shares[g])); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return ids, shares, nil
+}
+
+// driveBusy runs the senders of busyAgents at once, each on its own
+// goroutine, and returns every send's engram and model time and the wall
+// time of the whole.
+func (r *stepRig) driveBusy(ctx context.Context, ids [][]string, shares []int) (eng, model latencies, took time.Duration, err error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	start := time.Now()
+	for g := range shares {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, m, gerr := r.drive(ctx, ids[g], shares[g])
+			mu.Lock()
+			defer mu.Unlock()
+			eng, model = append(eng, e...), append(model, m...)
+			if gerr != nil && err == nil {
+				err = gerr
+			}
+		}()
+	}
+	wg.Wait()
+	return eng, model, time.Since(start), err
+}
 
 // runStep measures the agent step: engram's own time per step, one agent
 // at a time, relaxed and with fsync; then steps per second with 1, 16 and
@@ -176,7 +259,11 @@ func runStep(ctx context.Context, env *Env) ([]Row, error) {
 		if sync {
 			name = "fsync"
 		}
-		r, err := startStepRig(ctx, env, sync)
+		dir, err := env.Dir()
+		if err != nil {
+			return rows, err
+		}
+		r, err := startStepRig(ctx, dir, sync, false)
 		if err != nil {
 			return rows, err
 		}
@@ -203,46 +290,24 @@ func runStep(ctx context.Context, env *Env) ([]Row, error) {
 		})
 	}
 	for _, k := range []int{1, 16, 100} {
-		r, err := startStepRig(ctx, env, false)
+		dir, err := env.Dir()
+		if err != nil {
+			return rows, err
+		}
+		r, err := startStepRig(ctx, dir, false, false)
 		if err != nil {
 			return rows, err
 		}
 		total := busy[k]
-		shares := make([]int, k)
-		ids := make([][]string, k)
-		for g := range shares {
-			shares[g] = total / k
-			if g < total%k {
-				shares[g]++
-			}
-			if ids[g], err = r.newAgents(ctx, agentsFor(shares[g])); err != nil {
-				r.close()
-				return rows, err
-			}
+		ids, shares, err := r.busyAgents(ctx, k, total)
+		if err != nil {
+			r.close()
+			return rows, err
 		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var all, allModel latencies
-		var firstErr error
-		start := time.Now()
-		for g := range shares {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				e, m, err := r.drive(ctx, ids[g], shares[g])
-				mu.Lock()
-				defer mu.Unlock()
-				all, allModel = append(all, e...), append(allModel, m...)
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-			}()
-		}
-		wg.Wait()
-		took := time.Since(start)
+		all, allModel, took, err := r.driveBusy(ctx, ids, shares)
 		r.close()
-		if firstErr != nil {
-			return rows, firstErr
+		if err != nil {
+			return rows, err
 		}
 		sps := float64(total) / took.Seconds()
 		rows = append(rows, Row{

@@ -1,13 +1,15 @@
-// Package client is engram's Go client: one Client interface with a Local
-// (in-process) and a REST implementation.
+// Package client is engram's Go client: one Client interface, its REST
+// implementation, and the types both share. The in-process implementation,
+// which runs a node, is package client/local; this package does not link the
+// node (no NATS server, no Bleve index), so a program that only talks to a
+// server over HTTP stays small.
 //
 // The interface mirrors the Python client of Letta 0.5 (AbstractClient,
 // LocalClient, RESTClient and create_client): each seed method becomes a Go
 // method of the same name in Go spelling (get_archival_memory becomes
 // GetArchivalMemory), takes a context first and returns the wire types of
-// package api. New chooses an implementation as create_client does: with a
-// base URL it talks to a server over HTTP, without one it runs a node in
-// the process.
+// package api. NewREST is the seed's RESTClient; local.New its LocalClient
+// and local.CreateClient its create_client.
 //
 // Errors carry the kinds of package fault on both implementations, so
 // fault.Is(err, fault.NotFound) means the same whether the node runs in the
@@ -18,17 +20,12 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"iter"
 	"net/http"
-	"os"
-	"path/filepath"
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/ingest"
-	"github.com/engram-dev/engram/node"
-	"github.com/engram-dev/engram/service"
 )
 
 // Client is a connection to engram: agents, their memory, block templates,
@@ -43,8 +40,8 @@ import (
 // return every item, oldest first, fetching it a page at a time; an item
 // deleted between two pages may end the listing with fault.NotFound.
 //
-// The seed's add_tool (a function as a tool) is Local.AddTool, which takes a
-// Go function; it is not in this interface because a Go function cannot
+// The seed's add_tool (a function as a tool) is local.Client.AddTool, which
+// takes a Go function; it is not in this interface because a Go function cannot
 // cross HTTP, so the REST implementation has no such method.
 //
 // Seed methods that arrive with later issues, and are not here yet:
@@ -243,7 +240,7 @@ type Client interface {
 	DeleteFileFromSource(ctx context.Context, sourceID, fileID string) error
 	// SearchArchivalMemory ranks the passages an agent's archival search
 	// sees: its own and those of its attached sources.
-	SearchArchivalMemory(ctx context.Context, agentID string, q service.ArchivalQuery) (*api.ArchivalSearch, error)
+	SearchArchivalMemory(ctx context.Context, agentID string, q api.ArchivalQuery) (*api.ArchivalSearch, error)
 	// ListSourcePassages lists every passage of a source, oldest first.
 	ListSourcePassages(ctx context.Context, sourceID string) ([]api.Passage, error)
 
@@ -257,8 +254,8 @@ type Client interface {
 	// ListEmbeddingModels lists the embedding models the node offers.
 	ListEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, error)
 
-	// Close releases the client: Local stops its node, REST closes idle
-	// connections. It is safe to call more than once; no other method may
+	// Close releases the client: a local client stops its node, REST
+	// closes idle connections. It is safe to call more than once; no other method may
 	// be called after it.
 	Close() error
 }
@@ -404,16 +401,12 @@ func (o UpdateToolOptions) request() api.UpdateTool {
 	return req
 }
 
-// Option configures New, NewLocal or NewREST. An option that does not apply
+// Option configures NewREST or FromBackend. An option that does not apply
 // to the implementation being built is ignored.
 type Option func(*options)
 
 type options struct {
-	baseURL    string
-	token      string
-	dataDir    string
 	httpClient *http.Client
-	nodeConfig func(*node.Config)
 	pageSize   int // for tests: items per request of a full listing
 }
 
@@ -425,40 +418,6 @@ func collectOptions(opts []Option) options {
 	return o
 }
 
-// WithBaseURL makes New return a REST client for the server at url (for
-// example "http://localhost:8283", without "/v1").
-func WithBaseURL(url string) Option { return func(o *options) { o.baseURL = url } }
-
-// WithToken sets the bearer token a REST client presents.
-func WithToken(token string) Option { return func(o *options) { o.token = token } }
-
-// WithDataDir sets where a Local client's node stores its data. The default
-// is ~/.engram.
-func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
-
 // WithHTTPClient sets the HTTP client a REST client uses. The default is a
 // client of its own with no timeout: each call is bounded by its context.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
-
-// WithNodeConfig lets a Local client adjust its node's configuration (models,
-// fsync, logger) after node.DefaultConfig(dataDir) fills it in.
-func WithNodeConfig(fn func(*node.Config)) Option { return func(o *options) { o.nodeConfig = fn } }
-
-// New returns a client as the seed's create_client does: a REST client when
-// WithBaseURL is given, and otherwise a Local client running a node over
-// WithDataDir (default ~/.engram). The caller must Close it.
-func New(ctx context.Context, opts ...Option) (Client, error) {
-	o := collectOptions(opts)
-	if o.baseURL != "" {
-		return NewREST(o.baseURL, o.token, opts...), nil
-	}
-	dir := o.dataDir
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, fmt.Errorf("new client: no data directory given and no home directory: %w", err)
-		}
-		dir = filepath.Join(home, ".engram")
-	}
-	return NewLocal(ctx, dir, opts...)
-}

@@ -7,84 +7,102 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
-	"github.com/engram-dev/engram/service"
 )
 
-// backend is one way to reach a node: the service in the process, or a
-// server over HTTP. Its methods are the node's operations one to one (the
-// REST routes); core builds the seed's methods from them, so both clients
-// share every rule that is not the transport's.
-type backend interface {
-	createAgent(ctx context.Context, req api.CreateAgent) (api.AgentState, error)
-	getAgent(ctx context.Context, id string) (api.AgentState, error)
-	listAgents(ctx context.Context, f api.AgentFilter, p api.Page) ([]api.AgentState, error)
-	updateAgent(ctx context.Context, id string, req api.UpdateAgent) (api.AgentState, error)
-	deleteAgent(ctx context.Context, id string) error
+// Backend is one way to reach a node: a server over HTTP (NewREST), or the
+// service of a node in the process (package client/local, which implements
+// it outside this package so that a REST-only program does not link the
+// node). Its methods are the node's operations one to one (the REST
+// routes); FromBackend builds the seed's methods from them, so every client
+// shares each rule that is not the transport's.
+//
+// Errors carry the kinds of package fault, as Client's do. Methods other
+// than Close must be safe for concurrent use.
+type Backend interface {
+	CreateAgent(ctx context.Context, req api.CreateAgent) (api.AgentState, error)
+	GetAgent(ctx context.Context, id string) (api.AgentState, error)
+	ListAgents(ctx context.Context, f api.AgentFilter, p api.Page) ([]api.AgentState, error)
+	UpdateAgent(ctx context.Context, id string, req api.UpdateAgent) (api.AgentState, error)
+	DeleteAgent(ctx context.Context, id string) error
 
-	coreMemory(ctx context.Context, agentID string) (api.Memory, error)
-	updateCoreBlock(ctx context.Context, agentID, label string, req api.UpdateBlock) (api.Block, error)
-	attachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error)
-	detachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error)
-	attachTool(ctx context.Context, agentID, toolID string) error
-	detachTool(ctx context.Context, agentID, toolID string) error
-	attachSource(ctx context.Context, agentID, sourceID string) error
-	detachSource(ctx context.Context, agentID, sourceID string) error
-	agentSources(ctx context.Context, agentID string, p api.Page) ([]api.Source, error)
+	CoreMemory(ctx context.Context, agentID string) (api.Memory, error)
+	UpdateCoreBlock(ctx context.Context, agentID, label string, req api.UpdateBlock) (api.Block, error)
+	AttachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error)
+	DetachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error)
+	AttachTool(ctx context.Context, agentID, toolID string) error
+	DetachTool(ctx context.Context, agentID, toolID string) error
+	AttachSource(ctx context.Context, agentID, sourceID string) error
+	DetachSource(ctx context.Context, agentID, sourceID string) error
+	AgentSources(ctx context.Context, agentID string, p api.Page) ([]api.Source, error)
 
-	insertPassage(ctx context.Context, agentID string, req api.CreatePassage) ([]api.Passage, error)
-	listPassages(ctx context.Context, agentID string, p api.Page) ([]api.Passage, error)
-	deletePassage(ctx context.Context, agentID, passageID string) error
-	archivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error)
-	searchPassages(ctx context.Context, agentID string, q service.ArchivalQuery) (api.ArchivalSearch, error)
-	recallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error)
-	listMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error)
-	send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error)
-	// stream sends as send does and hands emit each message as it comes;
+	InsertPassage(ctx context.Context, agentID string, req api.CreatePassage) ([]api.Passage, error)
+	ListPassages(ctx context.Context, agentID string, p api.Page) ([]api.Passage, error)
+	DeletePassage(ctx context.Context, agentID, passageID string) error
+	ArchivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error)
+	SearchPassages(ctx context.Context, agentID string, q api.ArchivalQuery) (api.ArchivalSearch, error)
+	RecallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error)
+	ListMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error)
+	Send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error)
+	// Stream sends as Send does and hands emit each message as it comes;
 	// emit returns false to stop receiving.
-	stream(ctx context.Context, agentID string, req api.SendMessage, tokens bool, emit func(api.LettaMessage) bool) error
-	contextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error)
-	runCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error)
+	Stream(ctx context.Context, agentID string, req api.SendMessage, tokens bool, emit func(api.LettaMessage) bool) error
+	ContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error)
+	RunCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error)
 
-	createBlock(ctx context.Context, req api.CreateBlock) (api.Block, error)
-	getBlock(ctx context.Context, id string) (api.Block, error)
-	listBlocks(ctx context.Context, f api.BlockFilter, p api.Page) ([]api.Block, error)
-	updateBlock(ctx context.Context, id string, req api.UpdateBlock) (api.Block, error)
-	deleteBlock(ctx context.Context, id string) error
+	CreateBlock(ctx context.Context, req api.CreateBlock) (api.Block, error)
+	GetBlock(ctx context.Context, id string) (api.Block, error)
+	ListBlocks(ctx context.Context, f api.BlockFilter, p api.Page) ([]api.Block, error)
+	UpdateBlock(ctx context.Context, id string, req api.UpdateBlock) (api.Block, error)
+	DeleteBlock(ctx context.Context, id string) error
 
-	// createTool creates a tool, or updates the tool of the same name when
+	// CreateTool creates a tool, or updates the tool of the same name when
 	// upsert is set; without upsert an existing name is fault.Invalid.
-	createTool(ctx context.Context, req api.CreateTool, upsert bool) (api.Tool, error)
-	getTool(ctx context.Context, id string) (api.Tool, error)
-	listTools(ctx context.Context, name string, p api.Page) ([]api.Tool, error)
-	updateTool(ctx context.Context, id string, req api.UpdateTool) (api.Tool, error)
-	deleteTool(ctx context.Context, id string) error
+	CreateTool(ctx context.Context, req api.CreateTool, upsert bool) (api.Tool, error)
+	GetTool(ctx context.Context, id string) (api.Tool, error)
+	ListTools(ctx context.Context, name string, p api.Page) ([]api.Tool, error)
+	UpdateTool(ctx context.Context, id string, req api.UpdateTool) (api.Tool, error)
+	DeleteTool(ctx context.Context, id string) error
 
-	createSource(ctx context.Context, req api.CreateSource) (api.Source, error)
-	getSource(ctx context.Context, id string) (api.Source, error)
-	listSources(ctx context.Context, name string, p api.Page) ([]api.Source, error)
-	updateSource(ctx context.Context, id string, req api.UpdateSource) (api.Source, error)
-	deleteSource(ctx context.Context, id string) error
+	CreateSource(ctx context.Context, req api.CreateSource) (api.Source, error)
+	GetSource(ctx context.Context, id string) (api.Source, error)
+	ListSources(ctx context.Context, name string, p api.Page) ([]api.Source, error)
+	UpdateSource(ctx context.Context, id string, req api.UpdateSource) (api.Source, error)
+	DeleteSource(ctx context.Context, id string) error
 
-	getJob(ctx context.Context, id string) (api.Job, error)
-	// loadFiles stores files in a source and starts loading them; it
-	// answers the jobs it started (Local: one; REST: one per file) and the
+	GetJob(ctx context.Context, id string) (api.Job, error)
+	// LoadFiles stores files in a source and starts loading them; it
+	// answers the jobs it started (in process: one; REST: one per file) and the
 	// files refused up front (too large, unsupported) that no job covers.
-	loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, []service.Refusal, error)
-	listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error)
-	deleteFile(ctx context.Context, sourceID, fileID string) error
-	sourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error)
-	listJobs(ctx context.Context, p api.Page) ([]api.Job, error)
+	LoadFiles(ctx context.Context, sourceID string, files []api.Upload) ([]api.Job, []api.Refusal, error)
+	ListFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error)
+	DeleteFile(ctx context.Context, sourceID, fileID string) error
+	SourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error)
+	ListJobs(ctx context.Context, p api.Page) ([]api.Job, error)
 
-	listModels(ctx context.Context) ([]api.Model, error)
-	listEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, error)
+	ListModels(ctx context.Context) ([]api.Model, error)
+	ListEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, error)
+
+	// Close releases the backend; it is safe to call more than once.
+	Close() error
 }
 
-// core implements every Client method but Close over a backend. Local and
-// REST embed it.
+// core implements every Client method over a backend. REST embeds it, and
+// FromBackend returns it.
 type core struct {
-	b        backend
+	b        Backend
 	pageSize int // items per request of a full listing; 0 means listPage
 }
+
+var _ Client = core{}
+
+// FromBackend returns the Client that runs the seed's methods over b. Of the
+// options none applies outside tests. Closing the client closes b.
+func FromBackend(b Backend, opts ...Option) Client {
+	return core{b: b, pageSize: collectOptions(opts).pageSize}
+}
+
+// Close closes the backend.
+func (c core) Close() error { return c.b.Close() }
 
 // Defaults of the seed's methods.
 const (
@@ -155,7 +173,7 @@ func jobID(j api.Job) string          { return j.ID }
 // Agents
 
 func (c core) AgentExists(ctx context.Context, id string) (bool, error) {
-	_, err := c.b.getAgent(ctx, id)
+	_, err := c.b.GetAgent(ctx, id)
 	switch {
 	case err == nil:
 		return true, nil
@@ -167,7 +185,7 @@ func (c core) AgentExists(ctx context.Context, id string) (bool, error) {
 
 func (c core) AgentExistsByName(ctx context.Context, name string) (bool, error) {
 	_, ok, err := first(func(p api.Page) ([]api.AgentState, error) {
-		return c.b.listAgents(ctx, api.AgentFilter{Name: name}, p)
+		return c.b.ListAgents(ctx, api.AgentFilter{Name: name}, p)
 	})
 	return ok, err
 }
@@ -177,16 +195,16 @@ func (c core) CreateAgent(ctx context.Context, opts CreateAgentOptions) (*api.Ag
 	if err != nil {
 		return nil, err
 	}
-	return one(c.b.createAgent(ctx, req))
+	return one(c.b.CreateAgent(ctx, req))
 }
 
 func (c core) GetAgent(ctx context.Context, id string) (*api.AgentState, error) {
-	return one(c.b.getAgent(ctx, id))
+	return one(c.b.GetAgent(ctx, id))
 }
 
 func (c core) GetAgentID(ctx context.Context, name string) (string, error) {
 	a, ok, err := first(func(p api.Page) ([]api.AgentState, error) {
-		return c.b.listAgents(ctx, api.AgentFilter{Name: name}, p)
+		return c.b.ListAgents(ctx, api.AgentFilter{Name: name}, p)
 	})
 	if err != nil {
 		return "", err
@@ -199,54 +217,54 @@ func (c core) GetAgentID(ctx context.Context, name string) (string, error) {
 
 func (c core) ListAgents(ctx context.Context) ([]api.AgentState, error) {
 	return collect(c.pageSize, agentID, func(p api.Page) ([]api.AgentState, error) {
-		return c.b.listAgents(ctx, api.AgentFilter{}, p)
+		return c.b.ListAgents(ctx, api.AgentFilter{}, p)
 	})
 }
 
 func (c core) UpdateAgent(ctx context.Context, id string, req api.UpdateAgent) (*api.AgentState, error) {
-	return one(c.b.updateAgent(ctx, id, req))
+	return one(c.b.UpdateAgent(ctx, id, req))
 }
 
 func (c core) RenameAgent(ctx context.Context, id, newName string) (*api.AgentState, error) {
-	return one(c.b.updateAgent(ctx, id, api.UpdateAgent{Name: &newName}))
+	return one(c.b.UpdateAgent(ctx, id, api.UpdateAgent{Name: &newName}))
 }
 
-func (c core) DeleteAgent(ctx context.Context, id string) error { return c.b.deleteAgent(ctx, id) }
+func (c core) DeleteAgent(ctx context.Context, id string) error { return c.b.DeleteAgent(ctx, id) }
 
 // Memory
 
 func (c core) GetInContextMemory(ctx context.Context, agentID string) (*api.Memory, error) {
-	return one(c.b.coreMemory(ctx, agentID))
+	return one(c.b.CoreMemory(ctx, agentID))
 }
 
 func (c core) UpdateInContextMemory(ctx context.Context, agentID, section, value string) (*api.Memory, error) {
-	if _, err := c.b.updateCoreBlock(ctx, agentID, section, api.UpdateBlock{Value: &value}); err != nil {
+	if _, err := c.b.UpdateCoreBlock(ctx, agentID, section, api.UpdateBlock{Value: &value}); err != nil {
 		return nil, err
 	}
-	return one(c.b.coreMemory(ctx, agentID))
+	return one(c.b.CoreMemory(ctx, agentID))
 }
 
 func (c core) GetArchivalMemory(ctx context.Context, agentID, before, after string, limit int) ([]api.Passage, error) {
 	if limit == 0 {
 		limit = defaultArchivalLimit
 	}
-	return c.b.listPassages(ctx, agentID, api.Page{Before: before, After: after, Limit: limit, Order: "asc"})
+	return c.b.ListPassages(ctx, agentID, api.Page{Before: before, After: after, Limit: limit, Order: "asc"})
 }
 
 func (c core) InsertArchivalMemory(ctx context.Context, agentID, text string) ([]api.Passage, error) {
-	return c.b.insertPassage(ctx, agentID, api.CreatePassage{Text: text})
+	return c.b.InsertPassage(ctx, agentID, api.CreatePassage{Text: text})
 }
 
 func (c core) DeleteArchivalMemory(ctx context.Context, agentID, memoryID string) error {
-	return c.b.deletePassage(ctx, agentID, memoryID)
+	return c.b.DeletePassage(ctx, agentID, memoryID)
 }
 
 func (c core) GetArchivalMemorySummary(ctx context.Context, agentID string) (*api.ArchivalMemorySummary, error) {
-	return one(c.b.archivalSummary(ctx, agentID))
+	return one(c.b.ArchivalSummary(ctx, agentID))
 }
 
 func (c core) GetRecallMemorySummary(ctx context.Context, agentID string) (*api.RecallMemorySummary, error) {
-	return one(c.b.recallSummary(ctx, agentID))
+	return one(c.b.RecallSummary(ctx, agentID))
 }
 
 func (c core) GetMessages(ctx context.Context, agentID, before, after string, limit int) ([]api.LettaMessage, error) {
@@ -254,11 +272,11 @@ func (c core) GetMessages(ctx context.Context, agentID, before, after string, li
 		limit = defaultMessageLimit
 	}
 	if after != "" {
-		return c.b.listMessages(ctx, agentID, api.Page{Before: before, After: after, Limit: limit, Order: "asc"})
+		return c.b.ListMessages(ctx, agentID, api.Page{Before: before, After: after, Limit: limit, Order: "asc"})
 	}
 	// The newest limit messages older than before: in newest-first order
 	// they are the ones that come after it.
-	ms, err := c.b.listMessages(ctx, agentID, api.Page{After: before, Limit: limit, Order: "desc"})
+	ms, err := c.b.ListMessages(ctx, agentID, api.Page{After: before, Limit: limit, Order: "desc"})
 	if err != nil {
 		return nil, err
 	}
@@ -288,14 +306,14 @@ const (
 )
 
 func (c core) createTemplate(ctx context.Context, label, name, text string) (*api.Block, error) {
-	return one(c.b.createBlock(ctx, api.CreateBlock{
+	return one(c.b.CreateBlock(ctx, api.CreateBlock{
 		Label: label, Value: text, Limit: ptr(TemplateLimit), TemplateName: &name, IsTemplate: ptr(true),
 	}))
 }
 
 // template returns the block with the id if it is a template of the label.
 func (c core) template(ctx context.Context, label, id string) (api.Block, error) {
-	b, err := c.b.getBlock(ctx, id)
+	b, err := c.b.GetBlock(ctx, id)
 	if err != nil {
 		return b, err
 	}
@@ -307,7 +325,7 @@ func (c core) template(ctx context.Context, label, id string) (api.Block, error)
 
 func (c core) templateID(ctx context.Context, label, name string) (string, error) {
 	b, ok, err := first(func(p api.Page) ([]api.Block, error) {
-		return c.b.listBlocks(ctx, api.BlockFilter{Label: label, TemplatesOnly: true, Name: name}, p)
+		return c.b.ListBlocks(ctx, api.BlockFilter{Label: label, TemplatesOnly: true, Name: name}, p)
 	})
 	if err != nil {
 		return "", err
@@ -322,14 +340,14 @@ func (c core) updateTemplate(ctx context.Context, label, id, text string) (*api.
 	if _, err := c.template(ctx, label, id); err != nil {
 		return nil, err
 	}
-	return one(c.b.updateBlock(ctx, id, api.UpdateBlock{Value: &text}))
+	return one(c.b.UpdateBlock(ctx, id, api.UpdateBlock{Value: &text}))
 }
 
 func (c core) deleteTemplate(ctx context.Context, label, id string) error {
 	if _, err := c.template(ctx, label, id); err != nil {
 		return err
 	}
-	return c.b.deleteBlock(ctx, id)
+	return c.b.DeleteBlock(ctx, id)
 }
 
 func (c core) CreateHuman(ctx context.Context, name, text string) (*api.Block, error) {
@@ -387,7 +405,7 @@ func (c core) CreateBlock(ctx context.Context, label, name, text string) (*api.B
 }
 
 func (c core) GetBlock(ctx context.Context, id string) (*api.Block, error) {
-	return one(c.b.getBlock(ctx, id))
+	return one(c.b.GetBlock(ctx, id))
 }
 
 func (c core) GetBlockID(ctx context.Context, name, label string) (string, error) {
@@ -396,22 +414,22 @@ func (c core) GetBlockID(ctx context.Context, name, label string) (string, error
 
 func (c core) ListBlocks(ctx context.Context, label string, templatesOnly bool) ([]api.Block, error) {
 	return collect(c.pageSize, blockID, func(p api.Page) ([]api.Block, error) {
-		return c.b.listBlocks(ctx, api.BlockFilter{Label: label, TemplatesOnly: templatesOnly}, p)
+		return c.b.ListBlocks(ctx, api.BlockFilter{Label: label, TemplatesOnly: templatesOnly}, p)
 	})
 }
 
 func (c core) UpdateBlock(ctx context.Context, id string, name, text *string) (*api.Block, error) {
-	return one(c.b.updateBlock(ctx, id, api.UpdateBlock{TemplateName: name, Value: text}))
+	return one(c.b.UpdateBlock(ctx, id, api.UpdateBlock{TemplateName: name, Value: text}))
 }
 
-func (c core) DeleteBlock(ctx context.Context, id string) error { return c.b.deleteBlock(ctx, id) }
+func (c core) DeleteBlock(ctx context.Context, id string) error { return c.b.DeleteBlock(ctx, id) }
 
 func (c core) AttachBlock(ctx context.Context, agentID, blockID string) (*api.AgentState, error) {
-	return one(c.b.attachBlock(ctx, agentID, blockID))
+	return one(c.b.AttachBlock(ctx, agentID, blockID))
 }
 
 func (c core) DetachBlock(ctx context.Context, agentID, blockID string) (*api.AgentState, error) {
-	return one(c.b.detachBlock(ctx, agentID, blockID))
+	return one(c.b.DetachBlock(ctx, agentID, blockID))
 }
 
 // Tools
@@ -425,15 +443,15 @@ func (c core) CreateTool(ctx context.Context, sourceCode string, opts CreateTool
 		req.TimeoutSeconds = &opts.TimeoutSeconds
 	}
 	upsert := opts.Update == nil || *opts.Update
-	return one(c.b.createTool(ctx, req, upsert))
+	return one(c.b.CreateTool(ctx, req, upsert))
 }
 
 func (c core) GetTool(ctx context.Context, id string) (*api.Tool, error) {
-	return one(c.b.getTool(ctx, id))
+	return one(c.b.GetTool(ctx, id))
 }
 
 func (c core) GetToolID(ctx context.Context, name string) (string, error) {
-	t, ok, err := first(func(p api.Page) ([]api.Tool, error) { return c.b.listTools(ctx, name, p) })
+	t, ok, err := first(func(p api.Page) ([]api.Tool, error) { return c.b.ListTools(ctx, name, p) })
 	if err != nil || !ok {
 		return "", err
 	}
@@ -441,35 +459,35 @@ func (c core) GetToolID(ctx context.Context, name string) (string, error) {
 }
 
 func (c core) ListTools(ctx context.Context) ([]api.Tool, error) {
-	return collect(c.pageSize, toolID, func(p api.Page) ([]api.Tool, error) { return c.b.listTools(ctx, "", p) })
+	return collect(c.pageSize, toolID, func(p api.Page) ([]api.Tool, error) { return c.b.ListTools(ctx, "", p) })
 }
 
 func (c core) UpdateTool(ctx context.Context, id string, opts UpdateToolOptions) (*api.Tool, error) {
-	return one(c.b.updateTool(ctx, id, opts.request()))
+	return one(c.b.UpdateTool(ctx, id, opts.request()))
 }
 
-func (c core) DeleteTool(ctx context.Context, id string) error { return c.b.deleteTool(ctx, id) }
+func (c core) DeleteTool(ctx context.Context, id string) error { return c.b.DeleteTool(ctx, id) }
 
 func (c core) AddToolToAgent(ctx context.Context, agentID, toolID string) error {
-	return c.b.attachTool(ctx, agentID, toolID)
+	return c.b.AttachTool(ctx, agentID, toolID)
 }
 
 func (c core) RemoveToolFromAgent(ctx context.Context, agentID, toolID string) error {
-	return c.b.detachTool(ctx, agentID, toolID)
+	return c.b.DetachTool(ctx, agentID, toolID)
 }
 
 // Sources
 
 func (c core) CreateSource(ctx context.Context, name string) (*api.Source, error) {
-	return one(c.b.createSource(ctx, api.CreateSource{Name: name}))
+	return one(c.b.CreateSource(ctx, api.CreateSource{Name: name}))
 }
 
 func (c core) GetSource(ctx context.Context, id string) (*api.Source, error) {
-	return one(c.b.getSource(ctx, id))
+	return one(c.b.GetSource(ctx, id))
 }
 
 func (c core) GetSourceID(ctx context.Context, name string) (string, error) {
-	s, ok, err := first(func(p api.Page) ([]api.Source, error) { return c.b.listSources(ctx, name, p) })
+	s, ok, err := first(func(p api.Page) ([]api.Source, error) { return c.b.ListSources(ctx, name, p) })
 	if err != nil {
 		return "", err
 	}
@@ -480,50 +498,50 @@ func (c core) GetSourceID(ctx context.Context, name string) (string, error) {
 }
 
 func (c core) ListSources(ctx context.Context) ([]api.Source, error) {
-	return collect(c.pageSize, sourceID, func(p api.Page) ([]api.Source, error) { return c.b.listSources(ctx, "", p) })
+	return collect(c.pageSize, sourceID, func(p api.Page) ([]api.Source, error) { return c.b.ListSources(ctx, "", p) })
 }
 
 func (c core) UpdateSource(ctx context.Context, id, name string) (*api.Source, error) {
-	return one(c.b.updateSource(ctx, id, api.UpdateSource{Name: &name}))
+	return one(c.b.UpdateSource(ctx, id, api.UpdateSource{Name: &name}))
 }
 
-func (c core) DeleteSource(ctx context.Context, id string) error { return c.b.deleteSource(ctx, id) }
+func (c core) DeleteSource(ctx context.Context, id string) error { return c.b.DeleteSource(ctx, id) }
 
 func (c core) AttachSourceToAgent(ctx context.Context, agentID, sourceID string) error {
-	return c.b.attachSource(ctx, agentID, sourceID)
+	return c.b.AttachSource(ctx, agentID, sourceID)
 }
 
 func (c core) DetachSourceFromAgent(ctx context.Context, agentID, sourceID string) error {
-	return c.b.detachSource(ctx, agentID, sourceID)
+	return c.b.DetachSource(ctx, agentID, sourceID)
 }
 
 func (c core) ListAttachedSources(ctx context.Context, agentID string) ([]api.Source, error) {
 	return collect(c.pageSize, func(s api.Source) string { return s.ID }, func(p api.Page) ([]api.Source, error) {
-		return c.b.agentSources(ctx, agentID, p)
+		return c.b.AgentSources(ctx, agentID, p)
 	})
 }
 
 // Jobs and models
 
 func (c core) GetJob(ctx context.Context, id string) (*api.Job, error) {
-	return one(c.b.getJob(ctx, id))
+	return one(c.b.GetJob(ctx, id))
 }
 
 func (c core) ListJobs(ctx context.Context) ([]api.Job, error) {
-	return collect(c.pageSize, jobID, func(p api.Page) ([]api.Job, error) { return c.b.listJobs(ctx, p) })
+	return collect(c.pageSize, jobID, func(p api.Page) ([]api.Job, error) { return c.b.ListJobs(ctx, p) })
 }
 
-func (c core) ListModels(ctx context.Context) ([]api.Model, error) { return c.b.listModels(ctx) }
+func (c core) ListModels(ctx context.Context) ([]api.Model, error) { return c.b.ListModels(ctx) }
 
 func (c core) ListEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, error) {
-	return c.b.listEmbeddingModels(ctx)
+	return c.b.ListEmbeddingModels(ctx)
 }
 
 // Running agents
 
 func (c core) SendMessage(ctx context.Context, agentID, role, message string) (*api.LettaResponse, error) {
 	content, _ := json.Marshal(message)
-	return one(c.b.send(ctx, agentID, api.SendMessage{Messages: []api.MessageCreate{{Role: role, Content: content}}}))
+	return one(c.b.Send(ctx, agentID, api.SendMessage{Messages: []api.MessageCreate{{Role: role, Content: content}}}))
 }
 
 func (c core) SendMessageStream(ctx context.Context, agentID, role, message string, tokens bool) iter.Seq2[api.LettaMessage, error] {
@@ -531,7 +549,7 @@ func (c core) SendMessageStream(ctx context.Context, agentID, role, message stri
 	req := api.SendMessage{Messages: []api.MessageCreate{{Role: role, Content: content}}}
 	return func(yield func(api.LettaMessage, error) bool) {
 		stopped := false
-		err := c.b.stream(ctx, agentID, req, tokens, func(m api.LettaMessage) bool {
+		err := c.b.Stream(ctx, agentID, req, tokens, func(m api.LettaMessage) bool {
 			if !yield(m, nil) {
 				stopped = true
 			}
@@ -548,9 +566,9 @@ func (c core) UserMessage(ctx context.Context, agentID, message string) (*api.Le
 }
 
 func (c core) GetInContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
-	return c.b.contextMessages(ctx, agentID)
+	return c.b.ContextMessages(ctx, agentID)
 }
 
 func (c core) RunCommand(ctx context.Context, agentID, command string) (*api.LettaResponse, error) {
-	return one(c.b.runCommand(ctx, agentID, command))
+	return one(c.b.RunCommand(ctx, agentID, command))
 }

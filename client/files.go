@@ -12,7 +12,6 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/ingest"
-	"github.com/engram-dev/engram/service"
 )
 
 // MaxFileBytes is the largest file the clients read from disk to load into
@@ -21,27 +20,27 @@ const MaxFileBytes = 50 << 20
 
 // readUpload reads a file from disk for loading, refusing an oversized one
 // before reading it.
-func readUpload(name string) (service.Upload, error) {
+func readUpload(name string) (api.Upload, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return service.Upload{}, fault.Wrap(fault.Invalid, err, "cannot open %s", name)
+		return api.Upload{}, fault.Wrap(fault.Invalid, err, "cannot open %s", name)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return service.Upload{}, fault.Wrap(fault.Invalid, err, "cannot read %s", name)
+		return api.Upload{}, fault.Wrap(fault.Invalid, err, "cannot read %s", name)
 	}
 	if fi.IsDir() {
-		return service.Upload{}, fault.E(fault.Invalid, "%s is a directory; use LoadData with a directory connector", name)
+		return api.Upload{}, fault.E(fault.Invalid, "%s is a directory; use LoadData with a directory connector", name)
 	}
 	if fi.Size() > MaxFileBytes {
-		return service.Upload{}, fault.E(fault.TooLarge, "%s is %d bytes; the limit is %d", name, fi.Size(), MaxFileBytes)
+		return api.Upload{}, fault.E(fault.TooLarge, "%s is %d bytes; the limit is %d", name, fi.Size(), MaxFileBytes)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
-		return service.Upload{}, fault.Wrap(fault.Invalid, err, "cannot read %s", name)
+		return api.Upload{}, fault.Wrap(fault.Invalid, err, "cannot read %s", name)
 	}
-	return service.Upload{Name: filepath.Base(name), Data: data}, nil
+	return api.Upload{Name: filepath.Base(name), Data: data}, nil
 }
 
 // LoadFileToSource loads the file at filename (on this machine) into a
@@ -51,7 +50,7 @@ func (c core) LoadFileToSource(ctx context.Context, filename, sourceID string, b
 	if err != nil {
 		return nil, err
 	}
-	jobs, refused, err := c.b.loadFiles(ctx, sourceID, []service.Upload{up})
+	jobs, refused, err := c.b.LoadFiles(ctx, sourceID, []api.Upload{up})
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +68,7 @@ func (c core) LoadFileToSource(ctx context.Context, filename, sourceID string, b
 }
 
 // refusalError is a file the server refused up front, as an error.
-func refusalError(r service.Refusal) error {
+func refusalError(r api.Refusal) error {
 	return fault.E(fault.Invalid, "%s", r.Error)
 }
 
@@ -77,7 +76,7 @@ func refusalError(r service.Refusal) error {
 func (c core) waitJob(ctx context.Context, id string) (api.Job, error) {
 	delay := 10 * time.Millisecond
 	for {
-		j, err := c.b.getJob(ctx, id)
+		j, err := c.b.GetJob(ctx, id)
 		if err != nil || j.Status == api.JobCompleted || j.Status == api.JobFailed {
 			return j, err
 		}
@@ -93,27 +92,27 @@ func (c core) waitJob(ctx context.Context, id string) (api.Job, error) {
 // ListFilesFromSource lists every file of a source, oldest first.
 func (c core) ListFilesFromSource(ctx context.Context, sourceID string) ([]api.FileMetadata, error) {
 	return collect(c.pageSize, func(f api.FileMetadata) string { return f.ID }, func(p api.Page) ([]api.FileMetadata, error) {
-		return c.b.listFiles(ctx, sourceID, p)
+		return c.b.ListFiles(ctx, sourceID, p)
 	})
 }
 
 // DeleteFileFromSource removes a file and its passages from a source.
 func (c core) DeleteFileFromSource(ctx context.Context, sourceID, fileID string) error {
-	return c.b.deleteFile(ctx, sourceID, fileID)
+	return c.b.DeleteFile(ctx, sourceID, fileID)
 }
 
 // ListSourcePassages lists every passage of a source, oldest first.
 func (c core) ListSourcePassages(ctx context.Context, sourceID string) ([]api.Passage, error) {
 	return collect(c.pageSize, func(p api.Passage) string { return p.ID }, func(p api.Page) ([]api.Passage, error) {
-		return c.b.sourcePassages(ctx, sourceID, p)
+		return c.b.SourcePassages(ctx, sourceID, p)
 	})
 }
 
 // SearchArchivalMemory ranks the passages an agent's archival search sees
 // (its own and its attached sources'): BM25 over their words, fused with
 // vector similarity when the agent's embedding model is served.
-func (c core) SearchArchivalMemory(ctx context.Context, agentID string, q service.ArchivalQuery) (*api.ArchivalSearch, error) {
-	return one(c.b.searchPassages(ctx, agentID, q))
+func (c core) SearchArchivalMemory(ctx context.Context, agentID string, q api.ArchivalQuery) (*api.ArchivalSearch, error) {
+	return one(c.b.SearchPassages(ctx, agentID, q))
 }
 
 // LoadProgress is how far LoadData has come.
@@ -125,10 +124,10 @@ type LoadProgress struct {
 
 // LoadReport is what LoadData did.
 type LoadReport struct {
-	Jobs      []api.Job         // the loading jobs, finished
-	Documents int               // documents the connector yielded
-	Passages  int               // passages stored
-	Failed    []service.Refusal // documents that could not be loaded, and why
+	Jobs      []api.Job     // the loading jobs, finished
+	Documents int           // documents the connector yielded
+	Passages  int           // passages stored
+	Failed    []api.Refusal // documents that could not be loaded, and why
 }
 
 // loadBatchBytes bounds the bytes LoadData reads before starting a job.
@@ -158,14 +157,14 @@ func (c core) LoadData(ctx context.Context, conn ingest.Connector, sourceName st
 		}
 	}
 	var (
-		batch []service.Upload
+		batch []api.Upload
 		bytes int
 	)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		jobs, refused, err := c.b.loadFiles(ctx, sourceID, batch)
+		jobs, refused, err := c.b.LoadFiles(ctx, sourceID, batch)
 		batch, bytes = nil, 0
 		if err != nil {
 			return err
@@ -175,7 +174,7 @@ func (c core) LoadData(ctx context.Context, conn ingest.Connector, sourceName st
 			rep.Jobs = append(rep.Jobs, j)
 			i := len(rep.Jobs) - 1
 			for {
-				j, err := c.b.getJob(ctx, j.ID)
+				j, err := c.b.GetJob(ctx, j.ID)
 				if err != nil {
 					return err
 				}
@@ -206,11 +205,11 @@ func (c core) LoadData(ctx context.Context, conn ingest.Connector, sourceName st
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
-			rep.Failed = append(rep.Failed, service.Refusal{Name: doc.Name, Error: err.Error()})
+			rep.Failed = append(rep.Failed, api.Refusal{Name: doc.Name, Error: err.Error()})
 			report(0)
 			continue
 		}
-		batch = append(batch, service.Upload{Name: path.Base(doc.Name), MIME: doc.MIME, Data: data})
+		batch = append(batch, api.Upload{Name: path.Base(doc.Name), MIME: doc.MIME, Data: data})
 		bytes += len(data)
 		report(0)
 		if bytes >= loadBatchBytes {
@@ -250,10 +249,10 @@ func readDocument(doc ingest.Document) ([]byte, error) {
 
 // loadMeta is the part of a load job's metadata LoadData reads.
 type loadMeta struct {
-	Done     int               `json:"num_documents_done"`
-	Passages int               `json:"num_passages"`
-	Refused  []service.Refusal `json:"refused_documents"`
-	Failed   []service.Refusal `json:"failed_documents"`
+	Done     int           `json:"num_documents_done"`
+	Passages int           `json:"num_passages"`
+	Refused  []api.Refusal `json:"refused_documents"`
+	Failed   []api.Refusal `json:"failed_documents"`
 }
 
 func jobMeta(j api.Job) loadMeta {

@@ -13,13 +13,14 @@ import (
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/client"
+	"github.com/engram-dev/engram/client/local"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/llmtest"
 )
 
-func openLocal(t *testing.T, dir string) *client.Local {
+func openLocal(t *testing.T, dir string) *local.Client {
 	t.Helper()
-	c, err := client.NewLocal(t.Context(), dir, client.WithNodeConfig(testNodeConfig))
+	c, err := local.New(t.Context(), dir, local.WithNodeConfig(testNodeConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ type shapeArgs struct {
 func TestAddToolSchema(t *testing.T) {
 	c := openLocal(t, t.TempDir())
 	fn := func(ctx context.Context, a shapeArgs) (string, error) { return a.Name, nil }
-	tool := must(c.AddTool(t.Context(), "shapes", "Show every shape.", fn, client.AddToolOptions{Tags: []string{"go"}}))(t)
+	tool := must(c.AddTool(t.Context(), "shapes", "Show every shape.", fn, local.AddToolOptions{Tags: []string{"go"}}))(t)
 	if tool.Name != "shapes" || tool.SourceType == nil || *tool.SourceType != "go" || tool.ToolType != "custom" {
 		t.Errorf("tool = %+v", tool)
 	}
@@ -136,15 +137,15 @@ func TestAddToolErrors(t *testing.T) {
 		{"bad name!", "d", ok, "must match"},
 	}
 	for _, tc := range cases {
-		_, err := c.AddTool(ctx, tc.name, tc.desc, tc.fn, client.AddToolOptions{})
+		_, err := c.AddTool(ctx, tc.name, tc.desc, tc.fn, local.AddToolOptions{})
 		if fault.KindOf(err) != fault.Invalid || !strings.Contains(fmt.Sprint(err), tc.want) {
 			t.Errorf("AddTool(%s) = %v; want Invalid with %q", tc.name, err, tc.want)
 		}
 	}
-	must(c.AddTool(ctx, "once", "Once.", ok, client.AddToolOptions{}))(t)
-	_, err := c.AddTool(ctx, "once", "Once.", ok, client.AddToolOptions{Update: ptr(false)})
+	must(c.AddTool(ctx, "once", "Once.", ok, local.AddToolOptions{}))(t)
+	_, err := c.AddTool(ctx, "once", "Once.", ok, local.AddToolOptions{Update: ptr(false)})
 	wantKind(t, "AddTool of a taken name with Update false", err, fault.Invalid)
-	_, err = c.AddTool(ctx, "send_message", "Mine.", ok, client.AddToolOptions{})
+	_, err = c.AddTool(ctx, "send_message", "Mine.", ok, local.AddToolOptions{})
 	wantKind(t, "AddTool over a base tool", err, fault.Invalid)
 }
 
@@ -176,7 +177,7 @@ func TestAgentCallsGoTool(t *testing.T) {
 		}
 		return map[string]int{"sum": a.A + a.B}, nil
 	}
-	tool := must(c.AddTool(ctx, "add", "Add two numbers.", add, client.AddToolOptions{TimeoutSeconds: 1}))(t)
+	tool := must(c.AddTool(ctx, "add", "Add two numbers.", add, local.AddToolOptions{TimeoutSeconds: 1}))(t)
 	s, cfg := script(t)
 	a := must(c.CreateAgent(ctx, client.CreateAgentOptions{LLMConfig: cfg, Tools: []string{"add"}}))(t)
 	if !strings.Contains(fmt.Sprint(toolNames(a.Tools)), "add") {
@@ -230,7 +231,7 @@ func TestAgentCallsGoTool(t *testing.T) {
 	if got := callAdd(`{"a":1,"b":1,"request_heartbeat":true}`); !strings.Contains(got, "has not registered") {
 		t.Errorf("after restart: %s", got)
 	}
-	again := must(c.AddTool(ctx, "add", "Add two numbers.", add, client.AddToolOptions{}))(t)
+	again := must(c.AddTool(ctx, "add", "Add two numbers.", add, local.AddToolOptions{}))(t)
 	if again.ID != tool.ID {
 		t.Errorf("AddTool after restart made a new tool %s (was %s)", again.ID, tool.ID)
 	}

@@ -5,13 +5,14 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/client"
+	"github.com/engram-dev/engram/client/local"
 	"github.com/engram-dev/engram/node"
 )
 
 func newLocal(t *testing.T) client.Client {
 	t.Helper()
 	// Short pages make every full listing take several requests.
-	c, err := client.NewLocal(t.Context(), t.TempDir(), client.WithNodeConfig(testNodeConfig), client.WithListPage(2))
+	c, err := local.New(t.Context(), t.TempDir(), local.WithNodeConfig(testNodeConfig), local.WithClientOptions(client.WithListPage(2)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestLocal(t *testing.T) {
 func TestLocalReopen(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	c, err := client.NewLocal(ctx, dir, client.WithNodeConfig(testNodeConfig))
+	c, err := local.New(ctx, dir, local.WithNodeConfig(testNodeConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestLocalReopen(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 
-	c, err = client.NewLocal(ctx, dir, client.WithNodeConfig(testNodeConfig))
+	c, err = local.New(ctx, dir, local.WithNodeConfig(testNodeConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,36 +59,37 @@ func TestLocalReopen(t *testing.T) {
 	}
 }
 
-// TestNew checks that New picks the implementation as create_client does.
-func TestNew(t *testing.T) {
+// TestCreateClient checks that CreateClient picks the implementation as
+// create_client does.
+func TestCreateClient(t *testing.T) {
 	ctx := t.Context()
-	c, err := client.New(ctx, client.WithDataDir(t.TempDir()), client.WithNodeConfig(testNodeConfig))
+	c, err := local.CreateClient(ctx, "", "", local.WithDataDir(t.TempDir()), local.WithNodeConfig(testNodeConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, ok := c.(*client.Local); !ok {
-		t.Errorf("New without a base URL = %T; want *client.Local", c)
+	if _, ok := c.(*local.Client); !ok {
+		t.Errorf("CreateClient without a base URL = %T; want *local.Client", c)
 	}
 	if ms := must(c.ListModels(ctx))(t); len(ms) != 1 {
 		t.Errorf("the node config option was not applied: models %v", ms)
 	}
 
-	r, err := client.New(ctx, client.WithBaseURL("http://127.0.0.1:1"), client.WithToken("t"), client.WithDataDir(t.TempDir()))
+	r, err := local.CreateClient(ctx, "http://127.0.0.1:1", "t", local.WithDataDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	if _, ok := r.(*client.REST); !ok {
-		t.Errorf("New with a base URL = %T; want *client.REST", r)
+		t.Errorf("CreateClient with a base URL = %T; want *client.REST", r)
 	}
 }
 
-// TestNewLocalConfig checks that WithNodeConfig sees the default config.
-func TestNewLocalConfig(t *testing.T) {
+// TestNewConfig checks that WithNodeConfig sees the default config.
+func TestNewConfig(t *testing.T) {
 	dir := t.TempDir()
 	var seen node.Config
-	c, err := client.NewLocal(t.Context(), dir, client.WithNodeConfig(func(cfg *node.Config) {
+	c, err := local.New(t.Context(), dir, local.WithNodeConfig(func(cfg *node.Config) {
 		seen = *cfg
 		testNodeConfig(cfg)
 		cfg.Service.Models = append(cfg.Service.Models, api.Model{LLMConfig: api.LLMConfig{Model: "m", ModelEndpointType: "ollama", ContextWindow: 1, Handle: ptr("ollama/m")}})

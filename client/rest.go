@@ -16,16 +16,16 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
-	"github.com/engram-dev/engram/service"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // REST is a Client of an engram server over HTTP, speaking the modern Letta
 // routes under /v1, as the seed's RESTClient does. It does not retry: a
-// failed call returns its error.
+// failed call returns its error. Close closes the idle connections of the
+// client's own HTTP transport (not of one given with WithHTTPClient); it is
+// safe to call more than once.
 type REST struct {
 	core
-	t *transport
 }
 
 var _ Client = (*REST)(nil)
@@ -46,21 +46,12 @@ func NewREST(baseURL, token string, opts ...Option) *REST {
 			t.hc.Transport, t.own = dt.Clone(), true
 		}
 	}
-	return &REST{core: core{b: t, pageSize: o.pageSize}, t: t}
-}
-
-// Close closes the idle connections of the client's own HTTP transport (not
-// of one given with WithHTTPClient). It is safe to call more than once.
-func (r *REST) Close() error {
-	if r.t.own {
-		r.t.hc.CloseIdleConnections()
-	}
-	return nil
+	return &REST{core: core{b: t, pageSize: o.pageSize}}
 }
 
 // APIError is an error answer of the server: its HTTP status and the detail
 // text of its {"detail": ...} body. It wraps the fault kind that matches the
-// status, so fault.Is and fault.KindOf work on it as on a Local error.
+// status, so fault.Is and fault.KindOf work on it as on an in-process error.
 type APIError struct {
 	Status int
 	Detail string
@@ -144,6 +135,8 @@ type transport struct {
 	hc    *http.Client
 	own   bool // hc is the client's own, so Close may close its connections
 }
+
+var _ Backend = (*transport)(nil)
 
 // route fills a path pattern's %s verbs with escaped path parameters. An
 // empty, "." or ".." parameter cannot name anything (and would change the
@@ -232,11 +225,11 @@ func (t *transport) do(ctx context.Context, method string, q url.Values, in any,
 	return resp, path, nil
 }
 
-// stream sends with "streaming": true and reads the server-sent events:
+// Stream sends with "streaming": true and reads the server-sent events:
 // each data event is a LettaMessage, a stop reason or the usage (both
 // skipped), an "error" event ends the stream with its detail, "[DONE]"
 // ends it.
-func (t *transport) stream(ctx context.Context, agentID string, req api.SendMessage, tokens bool, emit func(api.LettaMessage) bool) error {
+func (t *transport) Stream(ctx context.Context, agentID string, req api.SendMessage, tokens bool, emit func(api.LettaMessage) bool) error {
 	yes := true
 	req.Streaming = &yes
 	if tokens {
@@ -331,15 +324,15 @@ func nameQuery(name string) url.Values {
 	return q
 }
 
-func (t *transport) createAgent(ctx context.Context, req api.CreateAgent) (api.AgentState, error) {
+func (t *transport) CreateAgent(ctx context.Context, req api.CreateAgent) (api.AgentState, error) {
 	return fetch[api.AgentState](ctx, t, http.MethodPost, nil, req, "/v1/agents/")
 }
 
-func (t *transport) getAgent(ctx context.Context, id string) (api.AgentState, error) {
+func (t *transport) GetAgent(ctx context.Context, id string) (api.AgentState, error) {
 	return fetch[api.AgentState](ctx, t, http.MethodGet, nil, nil, "/v1/agents/%s", id)
 }
 
-func (t *transport) listAgents(ctx context.Context, f api.AgentFilter, p api.Page) ([]api.AgentState, error) {
+func (t *transport) ListAgents(ctx context.Context, f api.AgentFilter, p api.Page) ([]api.AgentState, error) {
 	q := nameQuery(f.Name)
 	for _, tag := range f.Tags {
 		q.Add("tags", tag)
@@ -353,55 +346,55 @@ func (t *transport) listAgents(ctx context.Context, f api.AgentFilter, p api.Pag
 	return list[api.AgentState](ctx, t, pageQuery(q, p), "/v1/agents/")
 }
 
-func (t *transport) updateAgent(ctx context.Context, id string, req api.UpdateAgent) (api.AgentState, error) {
+func (t *transport) UpdateAgent(ctx context.Context, id string, req api.UpdateAgent) (api.AgentState, error) {
 	return fetch[api.AgentState](ctx, t, http.MethodPatch, nil, req, "/v1/agents/%s", id)
 }
 
-func (t *transport) deleteAgent(ctx context.Context, id string) error {
+func (t *transport) DeleteAgent(ctx context.Context, id string) error {
 	return t.call(ctx, http.MethodDelete, nil, nil, nil, "/v1/agents/%s", id)
 }
 
-func (t *transport) coreMemory(ctx context.Context, agentID string) (api.Memory, error) {
+func (t *transport) CoreMemory(ctx context.Context, agentID string) (api.Memory, error) {
 	return fetch[api.Memory](ctx, t, http.MethodGet, nil, nil, "/v1/agents/%s/core-memory", agentID)
 }
 
-func (t *transport) updateCoreBlock(ctx context.Context, agentID, label string, req api.UpdateBlock) (api.Block, error) {
+func (t *transport) UpdateCoreBlock(ctx context.Context, agentID, label string, req api.UpdateBlock) (api.Block, error) {
 	return fetch[api.Block](ctx, t, http.MethodPatch, nil, req, "/v1/agents/%s/core-memory/blocks/%s", agentID, label)
 }
 
-func (t *transport) attachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error) {
+func (t *transport) AttachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error) {
 	return fetch[api.AgentState](ctx, t, http.MethodPatch, nil, nil, "/v1/agents/%s/core-memory/blocks/attach/%s", agentID, blockID)
 }
 
-func (t *transport) detachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error) {
+func (t *transport) DetachBlock(ctx context.Context, agentID, blockID string) (api.AgentState, error) {
 	return fetch[api.AgentState](ctx, t, http.MethodPatch, nil, nil, "/v1/agents/%s/core-memory/blocks/detach/%s", agentID, blockID)
 }
 
-func (t *transport) attachTool(ctx context.Context, agentID, toolID string) error {
+func (t *transport) AttachTool(ctx context.Context, agentID, toolID string) error {
 	return t.call(ctx, http.MethodPatch, nil, nil, nil, "/v1/agents/%s/tools/attach/%s", agentID, toolID)
 }
 
-func (t *transport) detachTool(ctx context.Context, agentID, toolID string) error {
+func (t *transport) DetachTool(ctx context.Context, agentID, toolID string) error {
 	return t.call(ctx, http.MethodPatch, nil, nil, nil, "/v1/agents/%s/tools/detach/%s", agentID, toolID)
 }
 
-func (t *transport) attachSource(ctx context.Context, agentID, sourceID string) error {
+func (t *transport) AttachSource(ctx context.Context, agentID, sourceID string) error {
 	return t.call(ctx, http.MethodPatch, nil, nil, nil, "/v1/agents/%s/folders/attach/%s", agentID, sourceID)
 }
 
-func (t *transport) detachSource(ctx context.Context, agentID, sourceID string) error {
+func (t *transport) DetachSource(ctx context.Context, agentID, sourceID string) error {
 	return t.call(ctx, http.MethodPatch, nil, nil, nil, "/v1/agents/%s/folders/detach/%s", agentID, sourceID)
 }
 
-func (t *transport) agentSources(ctx context.Context, agentID string, p api.Page) ([]api.Source, error) {
+func (t *transport) AgentSources(ctx context.Context, agentID string, p api.Page) ([]api.Source, error) {
 	return list[api.Source](ctx, t, pageQuery(nil, p), "/v1/agents/%s/folders", agentID)
 }
 
-func (t *transport) insertPassage(ctx context.Context, agentID string, req api.CreatePassage) ([]api.Passage, error) {
+func (t *transport) InsertPassage(ctx context.Context, agentID string, req api.CreatePassage) ([]api.Passage, error) {
 	return fetch[[]api.Passage](ctx, t, http.MethodPost, nil, req, "/v1/agents/%s/archival-memory", agentID)
 }
 
-func (t *transport) listPassages(ctx context.Context, agentID string, p api.Page) ([]api.Passage, error) {
+func (t *transport) ListPassages(ctx context.Context, agentID string, p api.Page) ([]api.Passage, error) {
 	// This route takes ascending=true|false where the others take order.
 	order := p.Order
 	p.Order = ""
@@ -412,43 +405,43 @@ func (t *transport) listPassages(ctx context.Context, agentID string, p api.Page
 	return list[api.Passage](ctx, t, q, "/v1/agents/%s/archival-memory", agentID)
 }
 
-func (t *transport) deletePassage(ctx context.Context, agentID, passageID string) error {
+func (t *transport) DeletePassage(ctx context.Context, agentID, passageID string) error {
 	return t.call(ctx, http.MethodDelete, nil, nil, nil, "/v1/agents/%s/archival-memory/%s", agentID, passageID)
 }
 
-func (t *transport) archivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error) {
+func (t *transport) ArchivalSummary(ctx context.Context, agentID string) (api.ArchivalMemorySummary, error) {
 	return fetch[api.ArchivalMemorySummary](ctx, t, http.MethodGet, nil, nil, "/v1/agents/%s/memory/archival", agentID)
 }
 
-func (t *transport) recallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error) {
+func (t *transport) RecallSummary(ctx context.Context, agentID string) (api.RecallMemorySummary, error) {
 	return fetch[api.RecallMemorySummary](ctx, t, http.MethodGet, nil, nil, "/v1/agents/%s/memory/recall", agentID)
 }
 
-func (t *transport) listMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
+func (t *transport) ListMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
 	return list[api.LettaMessage](ctx, t, pageQuery(nil, p), "/v1/agents/%s/messages", agentID)
 }
 
-func (t *transport) send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error) {
+func (t *transport) Send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error) {
 	return fetch[api.LettaResponse](ctx, t, http.MethodPost, nil, req, "/v1/agents/%s/messages", agentID)
 }
 
-func (t *transport) contextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
+func (t *transport) ContextMessages(ctx context.Context, agentID string) ([]api.LettaMessage, error) {
 	return fetch[[]api.LettaMessage](ctx, t, http.MethodGet, nil, nil, "/v1/agents/%s/memory/messages", agentID)
 }
 
-func (t *transport) runCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error) {
+func (t *transport) RunCommand(ctx context.Context, agentID, command string) (api.LettaResponse, error) {
 	return fetch[api.LettaResponse](ctx, t, http.MethodPost, nil, map[string]string{"command": command}, "/v1/agents/%s/command", agentID)
 }
 
-func (t *transport) createBlock(ctx context.Context, req api.CreateBlock) (api.Block, error) {
+func (t *transport) CreateBlock(ctx context.Context, req api.CreateBlock) (api.Block, error) {
 	return fetch[api.Block](ctx, t, http.MethodPost, nil, req, "/v1/blocks/")
 }
 
-func (t *transport) getBlock(ctx context.Context, id string) (api.Block, error) {
+func (t *transport) GetBlock(ctx context.Context, id string) (api.Block, error) {
 	return fetch[api.Block](ctx, t, http.MethodGet, nil, nil, "/v1/blocks/%s", id)
 }
 
-func (t *transport) listBlocks(ctx context.Context, f api.BlockFilter, p api.Page) ([]api.Block, error) {
+func (t *transport) ListBlocks(ctx context.Context, f api.BlockFilter, p api.Page) ([]api.Block, error) {
 	q := nameQuery(f.Name)
 	if f.Label != "" {
 		q.Set("label", f.Label)
@@ -459,17 +452,17 @@ func (t *transport) listBlocks(ctx context.Context, f api.BlockFilter, p api.Pag
 	return list[api.Block](ctx, t, pageQuery(q, p), "/v1/blocks/")
 }
 
-func (t *transport) updateBlock(ctx context.Context, id string, req api.UpdateBlock) (api.Block, error) {
+func (t *transport) UpdateBlock(ctx context.Context, id string, req api.UpdateBlock) (api.Block, error) {
 	return fetch[api.Block](ctx, t, http.MethodPatch, nil, req, "/v1/blocks/%s", id)
 }
 
-func (t *transport) deleteBlock(ctx context.Context, id string) error {
+func (t *transport) DeleteBlock(ctx context.Context, id string) error {
 	return t.call(ctx, http.MethodDelete, nil, nil, nil, "/v1/blocks/%s", id)
 }
 
 // createTool posts the tool; the server upserts by name unless told
 // update=false, in which case an existing name is refused atomically.
-func (t *transport) createTool(ctx context.Context, req api.CreateTool, upsert bool) (api.Tool, error) {
+func (t *transport) CreateTool(ctx context.Context, req api.CreateTool, upsert bool) (api.Tool, error) {
 	var q url.Values
 	if !upsert {
 		q = url.Values{"update": {"false"}}
@@ -477,43 +470,43 @@ func (t *transport) createTool(ctx context.Context, req api.CreateTool, upsert b
 	return fetch[api.Tool](ctx, t, http.MethodPost, q, req, "/v1/tools/")
 }
 
-func (t *transport) getTool(ctx context.Context, id string) (api.Tool, error) {
+func (t *transport) GetTool(ctx context.Context, id string) (api.Tool, error) {
 	return fetch[api.Tool](ctx, t, http.MethodGet, nil, nil, "/v1/tools/%s", id)
 }
 
-func (t *transport) listTools(ctx context.Context, name string, p api.Page) ([]api.Tool, error) {
+func (t *transport) ListTools(ctx context.Context, name string, p api.Page) ([]api.Tool, error) {
 	return list[api.Tool](ctx, t, pageQuery(nameQuery(name), p), "/v1/tools/")
 }
 
-func (t *transport) updateTool(ctx context.Context, id string, req api.UpdateTool) (api.Tool, error) {
+func (t *transport) UpdateTool(ctx context.Context, id string, req api.UpdateTool) (api.Tool, error) {
 	return fetch[api.Tool](ctx, t, http.MethodPatch, nil, req, "/v1/tools/%s", id)
 }
 
-func (t *transport) deleteTool(ctx context.Context, id string) error {
+func (t *transport) DeleteTool(ctx context.Context, id string) error {
 	return t.call(ctx, http.MethodDelete, nil, nil, nil, "/v1/tools/%s", id)
 }
 
-func (t *transport) createSource(ctx context.Context, req api.CreateSource) (api.Source, error) {
+func (t *transport) CreateSource(ctx context.Context, req api.CreateSource) (api.Source, error) {
 	return fetch[api.Source](ctx, t, http.MethodPost, nil, req, "/v1/folders/")
 }
 
-func (t *transport) getSource(ctx context.Context, id string) (api.Source, error) {
+func (t *transport) GetSource(ctx context.Context, id string) (api.Source, error) {
 	return fetch[api.Source](ctx, t, http.MethodGet, nil, nil, "/v1/folders/%s", id)
 }
 
-func (t *transport) listSources(ctx context.Context, name string, p api.Page) ([]api.Source, error) {
+func (t *transport) ListSources(ctx context.Context, name string, p api.Page) ([]api.Source, error) {
 	return list[api.Source](ctx, t, pageQuery(nameQuery(name), p), "/v1/folders/")
 }
 
-func (t *transport) updateSource(ctx context.Context, id string, req api.UpdateSource) (api.Source, error) {
+func (t *transport) UpdateSource(ctx context.Context, id string, req api.UpdateSource) (api.Source, error) {
 	return fetch[api.Source](ctx, t, http.MethodPatch, nil, req, "/v1/folders/%s", id)
 }
 
-func (t *transport) deleteSource(ctx context.Context, id string) error {
+func (t *transport) DeleteSource(ctx context.Context, id string) error {
 	return t.call(ctx, http.MethodDelete, nil, nil, nil, "/v1/folders/%s", id)
 }
 
-func (t *transport) getJob(ctx context.Context, id string) (api.Job, error) {
+func (t *transport) GetJob(ctx context.Context, id string) (api.Job, error) {
 	return fetch[api.Job](ctx, t, http.MethodGet, nil, nil, "/v1/jobs/%s", id)
 }
 
@@ -524,7 +517,7 @@ type rawBody struct {
 }
 
 // loadFiles uploads each file with 0.5's route, which answers the job.
-func (t *transport) searchPassages(ctx context.Context, agentID string, q service.ArchivalQuery) (api.ArchivalSearch, error) {
+func (t *transport) SearchPassages(ctx context.Context, agentID string, q api.ArchivalQuery) (api.ArchivalSearch, error) {
 	v := url.Values{"query": {q.Query}}
 	for _, tag := range q.Tags {
 		v.Add("tags", tag)
@@ -544,10 +537,10 @@ func (t *transport) searchPassages(ctx context.Context, agentID string, q servic
 	return fetch[api.ArchivalSearch](ctx, t, http.MethodGet, v, nil, "/v1/agents/%s/archival-memory/search", agentID)
 }
 
-func (t *transport) loadFiles(ctx context.Context, sourceID string, files []service.Upload) ([]api.Job, []service.Refusal, error) {
+func (t *transport) LoadFiles(ctx context.Context, sourceID string, files []api.Upload) ([]api.Job, []api.Refusal, error) {
 	var (
 		jobs    []api.Job
-		refused []service.Refusal
+		refused []api.Refusal
 	)
 	for _, f := range files {
 		var buf bytes.Buffer
@@ -571,7 +564,7 @@ func (t *transport) loadFiles(ctx context.Context, sourceID string, files []serv
 		}
 		job, err := fetch[api.Job](ctx, t, http.MethodPost, nil, rawBody{w.FormDataContentType(), buf.Bytes()}, "/v1/sources/%s/upload", sourceID)
 		if k := fault.KindOf(err); k == fault.TooLarge || k == fault.Unsupported {
-			refused = append(refused, service.Refusal{Name: f.Name, Error: fault.Message(err)})
+			refused = append(refused, api.Refusal{Name: f.Name, Error: fault.Message(err)})
 			continue
 		}
 		if err != nil {
@@ -582,26 +575,33 @@ func (t *transport) loadFiles(ctx context.Context, sourceID string, files []serv
 	return jobs, refused, nil
 }
 
-func (t *transport) listFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error) {
+func (t *transport) ListFiles(ctx context.Context, sourceID string, p api.Page) ([]api.FileMetadata, error) {
 	return list[api.FileMetadata](ctx, t, pageQuery(nil, p), "/v1/folders/%s/files", sourceID)
 }
 
-func (t *transport) deleteFile(ctx context.Context, sourceID, fileID string) error {
+func (t *transport) DeleteFile(ctx context.Context, sourceID, fileID string) error {
 	return t.call(ctx, http.MethodDelete, nil, nil, nil, "/v1/folders/%s/%s", sourceID, fileID)
 }
 
-func (t *transport) sourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error) {
+func (t *transport) SourcePassages(ctx context.Context, sourceID string, p api.Page) ([]api.Passage, error) {
 	return list[api.Passage](ctx, t, pageQuery(nil, p), "/v1/folders/%s/passages", sourceID)
 }
 
-func (t *transport) listJobs(ctx context.Context, p api.Page) ([]api.Job, error) {
+func (t *transport) ListJobs(ctx context.Context, p api.Page) ([]api.Job, error) {
 	return list[api.Job](ctx, t, pageQuery(nil, p), "/v1/jobs/")
 }
 
-func (t *transport) listModels(ctx context.Context) ([]api.Model, error) {
+func (t *transport) ListModels(ctx context.Context) ([]api.Model, error) {
 	return list[api.Model](ctx, t, nil, "/v1/models/")
 }
 
-func (t *transport) listEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, error) {
+func (t *transport) ListEmbeddingModels(ctx context.Context) ([]api.EmbeddingModel, error) {
 	return list[api.EmbeddingModel](ctx, t, nil, "/v1/models/embedding")
+}
+
+func (t *transport) Close() error {
+	if t.own {
+		t.hc.CloseIdleConnections()
+	}
+	return nil
 }

@@ -44,12 +44,9 @@ type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
-// Upload is one file a client loads into a source.
-type Upload struct {
-	Name string // the client's file name (a path is reduced to its base)
-	MIME string // the client's content type; "" to detect
-	Data []byte
-}
+// Upload is one file a client loads into a source. It is defined in api so
+// that the Go client can name it without linking the service.
+type Upload = api.Upload
 
 // Duplicate handling when a source already holds a file of the same name.
 const (
@@ -78,11 +75,9 @@ type LoadResult struct {
 	Refused []Refusal          // refused up front (too large, unsupported type); not stored
 }
 
-// Refusal names a file and what was wrong with it.
-type Refusal struct {
-	Name  string `json:"file_name"`
-	Error string `json:"error"`
-}
+// Refusal names a file and what was wrong with it (api.Refusal, which the
+// Go client reads from a job without linking the service).
+type Refusal = api.Refusal
 
 // jobProgress is a load job's metadata.
 type jobProgress struct {

@@ -82,16 +82,9 @@ type passageHit struct {
 	Score float64
 }
 
-// ArchivalQuery is a search of an agent's archival memory.
-type ArchivalQuery struct {
-	Query    string
-	Tags     []string
-	TagMatch string // "any" (default) or "all"
-	After    time.Time
-	Before   time.Time
-	Offset   int
-	Limit    int // 0 means 10
-}
+// ArchivalQuery is a search of an agent's archival memory. It is defined in
+// api so that the Go client can name it without linking the service.
+type ArchivalQuery = api.ArchivalQuery
 
 // searchArchival ranks the passages an agent sees: BM25 over their words,
 // fused with vector similarity when the agent's embedding model is served.

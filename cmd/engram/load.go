@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/engram-dev/engram/client"
+	"github.com/engram-dev/engram/client/local"
 	"github.com/engram-dev/engram/ingest"
 )
 
@@ -57,11 +58,12 @@ func runLoad(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	opts := []client.Option{client.WithBaseURL(*base), client.WithToken(*token)}
+	// A data directory means a node in this process; otherwise the server.
+	baseURL := *base
 	if *dataDir != "" {
-		opts = []client.Option{client.WithDataDir(*dataDir)}
+		baseURL = ""
 	}
-	c, err := client.New(ctx, opts...)
+	c, err := local.CreateClient(ctx, baseURL, *token, local.WithDataDir(*dataDir))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package client
+package local
 
 import (
 	"bytes"
@@ -48,7 +48,7 @@ type AddToolOptions struct {
 // node restarts, call AddTool again, or the agent is told the tool is not
 // registered. Go functions cannot cross HTTP, so the REST client has no
 // AddTool.
-func (l *Local) AddTool(ctx context.Context, name, description string, fn any, opts AddToolOptions) (*api.Tool, error) {
+func (l *Client) AddTool(ctx context.Context, name, description string, fn any, opts AddToolOptions) (*api.Tool, error) {
 	params, call, err := goToolFunc(fn)
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, err, "add tool %s", name)
@@ -58,7 +58,10 @@ func (l *Local) AddTool(ctx context.Context, name, description string, fn any, o
 		Func:   call, Tags: opts.Tags, TimeoutSeconds: opts.TimeoutSeconds,
 		Upsert: opts.Update == nil || *opts.Update,
 	})
-	return one(t, err)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 var (
