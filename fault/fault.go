@@ -100,3 +100,44 @@ func Message(err error) string {
 
 // Is reports whether err has kind k.
 func Is(err error, k Kind) bool { return KindOf(err) == k }
+
+// names are the kinds' wire names, stable across versions: errors cross
+// NATS (run reports, agent requests) as {"detail": ..., "kind": name}.
+var names = map[Kind]string{
+	Internal: "internal", Invalid: "invalid", NotFound: "not_found", Conflict: "conflict",
+	Permission: "permission_denied", Unavailable: "unavailable", Unprocessable: "unprocessable",
+	TooLarge: "too_large", Unsupported: "unsupported_media_type",
+}
+
+// Name is k's stable wire name.
+func (k Kind) Name() string {
+	if n, ok := names[k]; ok {
+		return n
+	}
+	return names[Internal]
+}
+
+// ParseKind reads a wire name back; it also reads the display strings
+// (String) that engram 0.x sent before wire names existed. Anything else
+// is Internal.
+func ParseKind(name string) Kind {
+	for k, n := range names {
+		if name == n || name == k.String() {
+			return k
+		}
+	}
+	return Internal
+}
+
+// Wire is an error as it crosses the bus: what a client may see, and the
+// kind that decides its HTTP status.
+type Wire struct {
+	Detail string `json:"detail"`
+	Kind   string `json:"kind"`
+}
+
+// ToWire encodes err for the bus.
+func ToWire(err error) Wire { return Wire{Detail: Message(err), Kind: KindOf(err).Name()} }
+
+// Err decodes w back into an error of its kind.
+func (w Wire) Err() error { return &Error{Kind: ParseKind(w.Kind), Msg: w.Detail} }

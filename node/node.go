@@ -228,7 +228,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 // {"detail": ..., "kind": ...}.
 func (n *Node) answer(ctx context.Context, agentID string, data []byte) []byte {
 	fail := func(err error) []byte {
-		b, _ := json.Marshal(map[string]string{"detail": fault.Message(err), "kind": fault.KindOf(err).String()})
+		b, _ := json.Marshal(fault.ToWire(err))
 		return b
 	}
 	var req api.SendMessage

@@ -231,7 +231,7 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan runReport, opts S
 					opts.OnMessage(m)
 				}
 			case r.Error != nil:
-				return resp, &fault.Error{Kind: faultKind(r.Error.Kind), Msg: r.Error.Detail}
+				return resp, r.Error.Err()
 			case r.Done != nil:
 				resp.StopReason, resp.Usage = r.Done.StopReason, r.Done.Usage
 				return resp, nil
@@ -355,19 +355,7 @@ type runReport struct {
 	Delta   *agents.Delta      `json:"delta,omitempty"`
 	Message *api.LettaMessage  `json:"message,omitempty"`
 	Done    *api.LettaResponse `json:"done,omitempty"`
-	Error   *struct {
-		Detail string `json:"detail"`
-		Kind   string `json:"kind"`
-	} `json:"error,omitempty"`
-}
-
-func faultKind(name string) fault.Kind {
-	for k := fault.Internal; k <= fault.Unprocessable; k++ {
-		if k.String() == name {
-			return k
-		}
-	}
-	return fault.Internal
+	Error   *fault.Wire        `json:"error,omitempty"`
 }
 
 // assistantAsCall shows a send_message reply as the tool call it is.
@@ -439,10 +427,8 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 		}
 	}
 	fail := func(err error) (api.LettaResponse, error) {
-		report(runReport{Error: &struct {
-			Detail string `json:"detail"`
-			Kind   string `json:"kind"`
-		}{fault.Message(err), fault.KindOf(err).String()}})
+		w := fault.ToWire(err)
+		report(runReport{Error: &w})
 		return api.LettaResponse{}, err
 	}
 	model, name, err := s.modelFor(agentID)
