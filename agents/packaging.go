@@ -63,14 +63,11 @@ func Heartbeat(reason string, now time.Time) string {
 	}{"heartbeat", reason, LocalTime(now)})
 }
 
+// FirstLogin is the last login a new agent's first message reports.
+const FirstLogin = "Never (first login)"
+
 // LoginEvent is the first user-role message of a new agent.
-func LoginEvent(now time.Time) string {
-	return dumps(struct {
-		Type      string `json:"type"`
-		LastLogin string `json:"last_login"`
-		Time      string `json:"time"`
-	}{"login", "Never (first login)", LocalTime(now)})
-}
+func LoginEvent(now time.Time) string { return Render(KindLogin, FirstLogin, now) }
 
 // FunctionResponse packages a function's result as the tool message the
 // model reads: {"status": "OK"|"Failed", "message": ..., "time": ...}.
@@ -88,8 +85,44 @@ func FunctionResponse(ok bool, message string, now time.Time) string {
 
 // SummaryMessage is the user-role notice that replaces summarized history.
 func SummaryMessage(summary string, summarized, hidden, total int, now time.Time) string {
-	return SystemAlert(fmt.Sprintf("Note: prior messages (%d of %d total messages) have been hidden from view due to conversation memory constraints.\nThe following is a summary of the previous %d messages:\n %s",
-		hidden, total, summarized, summary), now)
+	return SystemAlert(SummaryText(summary, summarized, hidden, total), now)
+}
+
+// SummaryText is the words of the summary notice (SummaryMessage wraps them
+// in a system alert).
+func SummaryText(summary string, summarized, hidden, total int) string {
+	return fmt.Sprintf("Note: prior messages (%d of %d total messages) have been hidden from view due to conversation memory constraints.\nThe following is a summary of the previous %d messages:\n %s",
+		hidden, total, summarized, summary)
+}
+
+// The kinds of wrapped input Render knows: Letta's envelope types, and the
+// memory warning (a system alert). They equal the events package's Input*
+// constants, which store them.
+const (
+	KindUser          = "user_message"
+	KindSystemAlert   = "system_alert"
+	KindHeartbeat     = "heartbeat"
+	KindLogin         = "login"
+	KindMemoryWarning = "memory_warning"
+)
+
+// Render wraps words of a kind in the envelope the model reads, with the
+// time at: a user's message, a system alert, a heartbeat's reason, a login's
+// last login. An unknown kind is shown as a system alert.
+func Render(kind, words string, at time.Time) string {
+	switch kind {
+	case KindUser:
+		return UserMessage(words, at)
+	case KindHeartbeat:
+		return Heartbeat(words, at)
+	case KindLogin:
+		return dumps(struct {
+			Type      string `json:"type"`
+			LastLogin string `json:"last_login"`
+			Time      string `json:"time"`
+		}{"login", words, LocalTime(at)})
+	}
+	return SystemAlert(words, at)
 }
 
 // Truncate caps a function's return text at limit characters, saying so.

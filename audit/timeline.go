@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
 )
 
 // Timeline writes events as lines of a timeline. It remembers the blocks it
@@ -66,17 +67,8 @@ func (t *Timeline) quote(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-type message struct {
-	ID         string `json:"id"`
-	Role       string `json:"role"`
-	Text       string `json:"text"`
-	Name       string `json:"name"`
-	ToolCallID string `json:"tool_call_id"`
-	ToolCalls  []struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"tool_calls"`
-}
+// message is a stored message as its event's data holds it.
+type message = events.MessageAppended
 
 func (t *Timeline) describe(e api.Event) string {
 	switch e.Type {
@@ -87,7 +79,7 @@ func (t *Timeline) describe(e api.Event) string {
 		}
 		s := t.message(m)
 		if e.Type == "message_updated" {
-			s = "rewrites " + shortID(m.ID) + ": " + s
+			s = "rewrites " + shortID(string(m.ID)) + ": " + s
 		}
 		return s
 	case "input_taken":
@@ -250,21 +242,16 @@ func contains(xs []string, x string) bool {
 func (t *Timeline) message(m message) string {
 	switch m.Role {
 	case "user":
-		text := m.Text
-		var p struct {
-			Type    string  `json:"type"`
-			Message *string `json:"message"`
+		kind, words, ok := m.Words()
+		switch {
+		case !ok:
+			return "user: " + t.quote(m.Text)
+		case kind == events.InputUser:
+			return "user: " + t.quote(words)
+		case kind == events.InputHeartbeat || kind == events.InputLogin || words == "":
+			return kind
 		}
-		if json.Unmarshal([]byte(text), &p) == nil && p.Message != nil {
-			if p.Type == "user_message" {
-				return "user: " + t.quote(*p.Message)
-			}
-			return p.Type + ": " + t.quote(*p.Message)
-		}
-		if json.Unmarshal([]byte(text), &p) == nil && p.Type != "" {
-			return p.Type
-		}
-		return "user: " + t.quote(text)
+		return kind + ": " + t.quote(words)
 	case "system":
 		return fmt.Sprintf("system prompt (%d characters)", len(m.Text))
 	case "tool":

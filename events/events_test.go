@@ -87,7 +87,7 @@ func samples() map[Type]Event {
 		},
 		TypePassageDeleted: &PassageDeleted{ID: "passage-01JD000000000000000000000P"},
 		TypeMessageReceived: &MessageReceived{MessageAppended: MessageAppended{
-			ID: "message-01JD000000000000000000000N", Role: "user", Text: "{\"type\": \"user_message\", \"message\": \"hi\"}",
+			ID: "message-01JD000000000000000000000N", Role: "user", Kind: InputUser, Text: "hi",
 			Name: "ada", Otid: "client-otid-1",
 		}, Key: "client-otid-1", Digest: "sha256:00ff", MaxSteps: 5},
 		TypeFileCreated: &FileCreated{
@@ -502,5 +502,31 @@ func TestDecodePart(t *testing.T) {
 	}
 	if _, err := DecodePart(single, 1); err == nil {
 		t.Error("part 1 of a single event decoded")
+	}
+}
+
+// Words reads a wrapped message's kind and words from both stored forms:
+// kind and text, and, before kinds existed, the rendered envelope.
+func TestWords(t *testing.T) {
+	for _, tc := range []struct {
+		m           MessageAppended
+		kind, words string
+		ok          bool
+	}{
+		{MessageAppended{Role: "user", Kind: InputUser, Text: "hi"}, InputUser, "hi", true},
+		{MessageAppended{Role: "user", Kind: InputHeartbeat, Text: "timer"}, InputHeartbeat, "timer", true},
+		{MessageAppended{Role: "user", Text: "{\n  \"type\": \"user_message\",\n  \"message\": \"{not json}\",\n  \"time\": \"t\"\n}"}, InputUser, "{not json}", true},
+		{MessageAppended{Role: "user", Text: `{"type": "heartbeat", "reason": "why", "time": "t"}`}, InputHeartbeat, "why", true},
+		{MessageAppended{Role: "user", Text: `{"type": "login", "last_login": "Never (first login)", "time": "t"}`}, InputLogin, "Never (first login)", true},
+		{MessageAppended{Role: "system", Text: `{"type": "system_alert", "message": "careful", "time": "t"}`}, InputSystemAlert, "careful", true},
+		{MessageAppended{Role: "user", Text: "plain words"}, "", "", false},
+		{MessageAppended{Role: "user", Text: `{"not": "an envelope"}`}, "", "", false},
+		{MessageAppended{Role: "assistant", Text: `{"type": "user_message", "message": "x"}`}, "", "", false},
+		{MessageAppended{Role: "system", Text: "You are a helpful agent."}, "", "", false},
+	} {
+		kind, words, ok := tc.m.Words()
+		if kind != tc.kind || words != tc.words || ok != tc.ok {
+			t.Errorf("Words(%+v) = %q, %q, %v; want %q, %q, %v", tc.m, kind, words, ok, tc.kind, tc.words, tc.ok)
+		}
 	}
 }

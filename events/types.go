@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -430,8 +431,15 @@ type ToolCall struct {
 
 // MessageAppended adds a message to an agent's recall memory.
 type MessageAppended struct {
-	ID         MessageID  `json:"id"`
-	Role       string     `json:"role"` // system | user | assistant | tool
+	ID   MessageID `json:"id"`
+	Role string    `json:"role"` // system | user | assistant | tool
+	// Kind, on a user- or system-role message the runtime shows the model
+	// wrapped in an envelope (Letta's packaging), is the envelope's type
+	// (InputUser, InputHeartbeat, ...), and Text is the words it wraps; the
+	// envelope is rendered, with the event's time, where the message is
+	// shown. Messages stored before kinds existed have no Kind and hold the
+	// rendered envelope in Text: Words reads them back.
+	Kind       string     `json:"kind,omitempty"`
 	Text       string     `json:"text,omitempty"`
 	Name       string     `json:"name,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
@@ -452,6 +460,49 @@ type MessageAppended struct {
 	// StopReason, on the assistant's message of the last step of a send's
 	// run, is why the run ended there: end_turn or max_steps.
 	StopReason string `json:"stop_reason,omitempty"`
+}
+
+// The kinds of a wrapped message (MessageAppended.Kind): Letta's envelope
+// types, and the memory warning, a system alert told apart so that the
+// runtime need not recognise it by its words.
+const (
+	InputUser          = "user_message"
+	InputSystemAlert   = "system_alert"
+	InputHeartbeat     = "heartbeat"
+	InputLogin         = "login"
+	InputMemoryWarning = "memory_warning"
+)
+
+// Words returns the kind of a wrapped message and the words it wraps: Kind
+// and Text as stored, or, for a message stored before kinds existed, both
+// read back from the rendered envelope in Text. This is the one place that
+// parses that older form. ok is false for a message that is not wrapped.
+func (m *MessageAppended) Words() (kind, text string, ok bool) {
+	if m.Kind != "" {
+		return m.Kind, m.Text, true
+	}
+	if m.Role != "user" && m.Role != "system" {
+		return "", "", false
+	}
+	t := strings.TrimSpace(m.Text)
+	if !strings.HasPrefix(t, "{") {
+		return "", "", false
+	}
+	var env struct {
+		Type      string  `json:"type"`
+		Message   *string `json:"message"`
+		Reason    *string `json:"reason"`
+		LastLogin *string `json:"last_login"`
+	}
+	if json.Unmarshal([]byte(t), &env) != nil || env.Type == "" {
+		return "", "", false
+	}
+	for _, w := range []*string{env.Message, env.Reason, env.LastLogin} {
+		if w != nil {
+			return env.Type, *w, true
+		}
+	}
+	return env.Type, "", true
 }
 
 // Usage is the tokens one model call took.

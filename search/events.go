@@ -67,16 +67,12 @@ const sendMessage = "send_message"
 func MessageText(m *events.MessageAppended) (string, bool) {
 	switch m.Role {
 	case "user":
-		var env struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		}
 		text := m.Text
-		if strings.HasPrefix(strings.TrimSpace(text), "{") && json.Unmarshal([]byte(text), &env) == nil && env.Type != "" {
-			if env.Type != "user_message" {
-				return "", false
+		if kind, words, ok := m.Words(); ok {
+			if kind != events.InputUser {
+				return "", false // the runtime's own: heartbeats, alerts, logins
 			}
-			text = env.Message
+			text = words
 		}
 		text = strings.TrimSpace(text)
 		return text, text != ""

@@ -104,7 +104,7 @@ func (s *Service) ExportAgent(ctx context.Context, agentID string) (api.AgentFil
 		if !ok {
 			continue
 		}
-		content, _ := json.Marshal([]map[string]string{{"type": "text", "text": m.Text}})
+		content, _ := json.Marshal([]map[string]string{{"type": "text", "text": promptText(m, env.Time)}})
 		fm := api.AgentFileMessage{
 			Type: "message", ID: ids[r.ID], Role: m.Role, Content: content, Name: strp(m.Name), Otid: strp(m.Otid),
 			Model: strp(m.Model), AgentID: &fa.ID, ToolCalls: []api.AgentFileToolCall{}, ToolCallID: strp(m.ToolCallID),

@@ -372,7 +372,7 @@ func initialMessages(system string, blocks []agents.Block, c *command) []*events
 		{Role: "assistant", Text: "Bootup sequence complete. Persona activated. Testing messaging functionality.",
 			ToolCalls: []events.ToolCall{{ID: callID, Name: agents.ToolSendMessage, Arguments: `{"message":"More human than human is our motto."}`}}},
 		{Role: "tool", Name: agents.ToolSendMessage, ToolCallID: callID, Text: agents.FunctionResponse(true, "None", c.now)},
-		{Role: "user", Text: agents.LoginEvent(c.now)},
+		{Role: "user", Kind: events.InputLogin, Text: agents.FirstLogin},
 	}
 }
 

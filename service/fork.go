@@ -33,7 +33,7 @@ func (s *Service) Fork(ctx context.Context, agentID string, req api.ForkAgent) (
 			continue
 		}
 		window = append(window, &events.MessageAppended{
-			Role: m.Role, Text: m.Text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID,
+			Role: m.Role, Kind: m.Kind, Text: m.Text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID,
 			Model: m.Model, Stdout: m.Stdout, Stderr: m.Stderr,
 		})
 	}

@@ -482,12 +482,12 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 // requestedInput prepares the run of a request: /retry rewinds the context
 // to the last user message; a heartbeat or a memory warning is rendered
 // now, as the input of the run's first step. A send has none.
-func (s *Service) requestedInput(ctx context.Context, agentID string, take []taken) (*string, error) {
+func (s *Service) requestedInput(ctx context.Context, agentID string, take []taken) (*chained, error) {
 	req := take[0].request
 	if req == nil {
 		return nil, nil
 	}
-	var t string
+	var t chained
 	switch req.Kind {
 	case events.RunRetry:
 		return nil, s.rewindow(ctx, agentID, func(ids []events.MessageID, msgs []*events.MessageAppended) ([]events.MessageID, *events.MessageAppended, error) {
@@ -499,9 +499,9 @@ func (s *Service) requestedInput(ctx context.Context, agentID string, take []tak
 			return nil, nil, invalid("there is no user message to retry")
 		})
 	case events.RunHeartbeat:
-		t = agents.Heartbeat(cmp.Or(req.Reason, "Automated timer"), s.cfg.Clock())
+		t = chained{events.InputHeartbeat, cmp.Or(req.Reason, "Automated timer")}
 	case events.RunMemoryWarning:
-		t = agents.SystemAlert(agents.MemoryWarning, s.cfg.Clock())
+		t = chained{events.InputMemoryWarning, agents.MemoryWarning}
 	case events.RunResend:
 		return nil, nil
 	default:
@@ -604,7 +604,7 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 			}
 			command = env.Command
 			if m, ok := events.AsMessage(env.Event); ok {
-				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: m.Text, Name: m.Name}, stream: m.StreamTokens}
+				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: promptText(m, env.Time), Name: m.Name}, stream: m.StreamTokens}
 				if r, ok := env.Event.(*events.MessageReceived); ok {
 					in.maxSteps = r.MaxSteps
 				}
@@ -746,12 +746,11 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 		}
 		d.expectAt(st, agentAgg(agentID))
 		for i, in := range inputs {
-			text := agents.UserMessage(in.Text, c.now)
-			role := "user"
+			role, kind := "user", events.InputUser
 			if in.Role == "system" {
-				role, text = "system", agents.SystemAlert(in.Text, c.now)
+				role, kind = "system", events.InputSystemAlert
 			}
-			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Text: text, Name: in.Name, Otid: in.Otid, StreamTokens: opts.OnDelta != nil}}
+			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid, StreamTokens: opts.OnDelta != nil}}
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
 			}
@@ -847,10 +846,10 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		if !ok || (i == 0 && e.Role == "system") {
 			continue // the stored system message is compiled afresh below
 		}
-		if e.Role == "user" && strings.Contains(e.Text, "will soon reach its maximum length") {
-			sc.warned = true
+		if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
+			sc.warned = true // the second: as logs before kinds stored it
 		}
-		m := agents.Message{Role: e.Role, Content: e.Text, Name: e.Name, ToolCallID: e.ToolCallID}
+		m := agents.Message{Role: e.Role, Content: promptText(e, env.Time), Name: e.Name, ToolCallID: e.ToolCallID}
 		for _, tc := range e.ToolCalls {
 			m.ToolCalls = append(m.ToolCalls, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 		}
@@ -875,11 +874,15 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 	return sc, nil
 }
 
-// run steps the agent until the chain ends.
+// chained is an input the runtime gives the agent itself: its kind
+// (events.InputHeartbeat, ...) and its words. The step that takes it renders
+// it with the step's time and stores it so.
+type chained struct{ kind, words string }
+
 // runFrom steps the agent until the chain ends. The first step takes the
 // client inputs in take into the context, or a chained input (a heartbeat,
 // a warning) given as first.
-func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, first *string, take []taken, opts SendOptions) (api.LettaResponse, error) {
+func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, first *chained, take []taken, opts SendOptions) (api.LettaResponse, error) {
 	maxSteps := opts.MaxSteps
 	if maxSteps <= 0 {
 		maxSteps = s.cfg.MaxSteps
@@ -919,14 +922,11 @@ func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Mode
 		}
 		switch {
 		case out.Warning:
-			t := agents.SystemAlert(agents.MemoryWarning, s.cfg.Clock())
-			next = &t
+			next = &chained{events.InputMemoryWarning, agents.MemoryWarning}
 		case out.Failed:
-			t := agents.Heartbeat(agents.HeartbeatFailed, s.cfg.Clock())
-			next = &t
+			next = &chained{events.InputHeartbeat, agents.HeartbeatFailed}
 		case out.Heartbeat:
-			t := agents.Heartbeat(agents.HeartbeatRequested, s.cfg.Clock())
-			next = &t
+			next = &chained{events.InputHeartbeat, agents.HeartbeatRequested}
 		default:
 			return resp, nil
 		}
@@ -942,7 +942,7 @@ type stepResult struct {
 // step runs one model call and commits its events atomically. A conflict
 // with a concurrent write reloads and runs the step again.
 // last says that the run may take no further step.
-func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *string, take []taken, last bool, opts SendOptions) (stepResult, error) {
+func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *chained, take []taken, last bool, opts SendOptions) (stepResult, error) {
 	for attempt := 0; ; attempt++ {
 		sc, err := s.loadContext(ctx, agentID)
 		if err != nil {
@@ -955,7 +955,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			}
 		}
 		if input != nil {
-			sc.state.Context = append(sc.state.Context, agents.Message{Role: "user", Content: *input})
+			sc.state.Context = append(sc.state.Context, agents.Message{Role: "user", Content: agents.Render(input.kind, input.words, now)})
 		}
 		sc.state.Model = name
 		sc.state.Stream = opts.OnDelta
@@ -993,6 +993,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		c := s.command(ctx, "step", agentID)
 		c.id = events.NewID("step", now) // each step is its own command
 		c.derived = false
+		c.now = now // the time its chained input was rendered with
 		var d decision
 		agg := agentAgg(agentID)
 		d.expect = append(d.expect, events.Expectation{Aggregate: agg, Version: sc.version})
@@ -1011,7 +1012,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			d.add(c, agg, m)
 		}
 		if input != nil {
-			add(&events.MessageAppended{Role: "user", Text: *input})
+			add(&events.MessageAppended{Role: "user", Kind: input.kind, Text: input.words})
 		}
 		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Model: name,
 			Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}

@@ -109,7 +109,7 @@ func (s *Service) storedMessages(ctx context.Context, agentID string, refs []pro
 
 func storedMessage(agentID string, e *events.MessageAppended, r projections.Ref) api.StoredMessage {
 	m := api.StoredMessage{
-		ID: string(e.ID), AgentID: agentID, Role: e.Role, Text: e.Text, Name: e.Name, Model: e.Model,
+		ID: string(e.ID), AgentID: agentID, Role: e.Role, Text: promptText(e, timeOf(r.CreatedAt)), Name: e.Name, Model: e.Model,
 		ToolCallID: e.ToolCallID, CreatedAt: timeOf(r.CreatedAt),
 	}
 	for _, tc := range e.ToolCalls {
@@ -173,6 +173,15 @@ func (s *Service) updateMessageOnce(ctx context.Context, agentID, messageID stri
 	edited := *old
 	setIf(&edited.Role, u.Role)
 	setIf(&edited.Text, u.Text)
+	if u.Text != nil && edited.Kind != "" {
+		// Letta 0.5's clients edit the text as its listings show it, the
+		// envelope included: such a text is stored as given, not wrapped
+		// again; bare words keep the message's kind.
+		given := events.MessageAppended{Role: edited.Role, Text: *u.Text}
+		if _, _, wrapped := given.Words(); wrapped {
+			edited.Kind = ""
+		}
+	}
 	setIf(&edited.Name, u.Name)
 	setIf(&edited.ToolCallID, u.ToolCallID)
 	if u.ToolCalls != nil {

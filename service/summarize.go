@@ -131,8 +131,8 @@ func (s *Service) summarize(ctx context.Context, agentID string, model agents.Mo
 	window = append(window, kept...)
 	var d decision
 	d.expect = []events.Expectation{{Aggregate: agentAgg(agentID), Version: version}}
-	d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user",
-		Text: agents.SummaryMessage(resp.Content, cut, hidden, total+1, c.now)})
+	d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user", Kind: events.InputSystemAlert,
+		Text: agents.SummaryText(resp.Content, cut, hidden, total+1)})
 	d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
 	seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, version)
 	if err != nil {

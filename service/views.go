@@ -2,9 +2,9 @@ package service
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
+	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/projections"
@@ -176,23 +176,25 @@ func passageView(env events.Envelope) (api.Passage, bool) {
 	}, true
 }
 
-// unpackUser returns what a client sent for a stored user message. The
-// runtime stores a client's text packed as {"type": "user_message",
-// "message": ..., "time": ...}, and Letta's listings show the message
-// alone; other user-role texts (login, heartbeat, system alerts) are shown
-// as stored, as Letta shows them.
-func unpackUser(text string) string {
-	if !strings.HasPrefix(strings.TrimSpace(text), "{") {
-		return text
+// promptText is a stored message's text as the model reads it: a wrapped
+// message (a client's input, a heartbeat, an alert) rendered in its
+// envelope with the time it was stored at; any other as stored.
+func promptText(m *events.MessageAppended, at time.Time) string {
+	if m.Kind != "" {
+		return agents.Render(m.Kind, m.Text, at)
 	}
-	var p struct {
-		Type    string  `json:"type"`
-		Message *string `json:"message"`
+	return m.Text
+}
+
+// shownText is the text Letta's listings show for a user- or system-role
+// message: what a client sent, for its input; the envelope the model read,
+// for the runtime's own (login, heartbeat, system alerts), as Letta shows
+// them.
+func shownText(m *events.MessageAppended, at time.Time) string {
+	if kind, words, ok := m.Words(); ok && kind == events.InputUser {
+		return words
 	}
-	if json.Unmarshal([]byte(text), &p) != nil || p.Type != "user_message" || p.Message == nil {
-		return text
-	}
-	return *p.Message
+	return promptText(m, at)
 }
 
 // messageViews expands one stored message into the LettaMessages clients
@@ -210,11 +212,12 @@ func messageViews(env events.Envelope) []api.LettaMessage {
 	switch e.Role {
 	case "system":
 		m := base
+		text = promptText(e, env.Time)
 		m.MessageType, m.Content = api.SystemMessageType, &text
 		return []api.LettaMessage{m}
 	case "user":
 		m := base
-		text = unpackUser(text)
+		text = shownText(e, env.Time)
 		m.MessageType, m.Content = api.UserMessageType, &text
 		return []api.LettaMessage{m}
 	case "tool":
