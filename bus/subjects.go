@@ -165,3 +165,9 @@ func parseAgentRequest(s string) (tenant, agentID string, ok bool) {
 func runSubject(tenant, inputID string) string {
 	return requestPrefix + "." + tenant + ".run." + inputID
 }
+
+// tokensSubject is where a caller waiting for the run answering inputID
+// says it wants the reply's tokens as they are generated.
+func tokensSubject(tenant, inputID string) string {
+	return requestPrefix + "." + tenant + ".tokens." + inputID
+}

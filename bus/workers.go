@@ -132,3 +132,29 @@ func (s *Server) WatchRun(tenant, inputID string, fn func([]byte)) (cancel func(
 	}
 	return func() { sub.Unsubscribe() }, nil
 }
+
+// Whether a run streams its model's tokens is a delivery preference of the
+// caller waiting for it, not part of the log: the caller answers requests on
+// tokensSubject while it waits, and the node running the agent asks.
+
+// OfferTokens answers, until stop is called, that someone waits for the
+// tokens of the run answering inputID. It is subscribed when it returns.
+func (s *Server) OfferTokens(tenant, inputID string) (stop func(), err error) {
+	sub, err := s.conn.Subscribe(tokensSubject(tenant, inputID), func(m *nats.Msg) { m.Respond(nil) })
+	if err != nil {
+		return nil, err
+	}
+	if err := s.conn.Flush(); err != nil {
+		sub.Unsubscribe()
+		return nil, err
+	}
+	return func() { sub.Unsubscribe() }, nil
+}
+
+// WantsTokens reports whether someone waits for the tokens of the run
+// answering inputID. With nobody listening the server answers "no
+// responders" at once, so asking costs one round trip.
+func (s *Server) WantsTokens(tenant, inputID string) bool {
+	_, err := s.conn.Request(tokensSubject(tenant, inputID), nil, 2*time.Second)
+	return err == nil
+}

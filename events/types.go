@@ -448,9 +448,8 @@ type MessageAppended struct {
 	Otid       string     `json:"otid,omitempty"`
 	RunID      string     `json:"run_id,omitempty"`
 	StepID     string     `json:"step_id,omitempty"`
-	// StreamTokens, on a client's input, asks for the reply's tokens as
-	// they are generated.
-	StreamTokens bool `json:"stream_tokens,omitempty"`
+	// (Logs before 2026-12 may hold "stream_tokens" on inputs, a delivery
+	// preference; it is read and ignored. See bus.Server.OfferTokens.)
 	// Stdout and Stderr, on a tool's return, are what the tool printed.
 	Stdout []string `json:"stdout,omitempty"`
 	Stderr []string `json:"stderr,omitempty"`

@@ -265,6 +265,12 @@ func (r runBus) WatchRun(inputID string, fn func([]byte)) (func(), error) {
 	return r.ns.WatchRun(r.tenant, inputID, fn)
 }
 
+func (r runBus) OfferTokens(inputID string) (func(), error) {
+	return r.ns.OfferTokens(r.tenant, inputID)
+}
+
+func (r runBus) WantsTokens(inputID string) bool { return r.ns.WantsTokens(r.tenant, inputID) }
+
 // Close stops the node in order: stop applying events, write a snapshot,
 // close the NATS connection and stop the embedded server. It is safe to call
 // more than once.

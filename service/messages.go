@@ -168,6 +168,14 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		return api.LettaResponse{}, err
 	}
 	defer stop()
+	if opts.OnDelta != nil {
+		// Asked by whoever runs the input, before its first model call.
+		untake, err := s.cfg.Runs.OfferTokens(ids[len(ids)-1])
+		if err != nil {
+			return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "cannot offer to take the run's tokens")
+		}
+		defer untake()
+	}
 	_, appended, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts.Key, digest, opts)
 	if err != nil {
 		return api.LettaResponse{}, err
@@ -348,6 +356,12 @@ type RunBus interface {
 	// WatchRun delivers every report about the run answering inputID to fn
 	// until stop is called; it is subscribed when it returns.
 	WatchRun(inputID string, fn func([]byte)) (stop func(), err error)
+	// OfferTokens says, until stop is called, that the caller waiting for
+	// the run answering inputID wants the reply's tokens as they come.
+	OfferTokens(inputID string) (stop func(), err error)
+	// WantsTokens reports whether a caller offers to take the tokens of the
+	// run answering inputID.
+	WantsTokens(inputID string) bool
 }
 
 // runReport is one report of a run: a message, the end, or a failure.
@@ -449,7 +463,7 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}})
 		return api.LettaResponse{}, nil
 	}
-	if slices.ContainsFunc(take, func(t taken) bool { return t.stream }) || opts.OnDelta != nil {
+	if opts.OnDelta != nil || slices.ContainsFunc(take, func(t taken) bool { return s.cfg.Runs != nil && s.cfg.Runs.WantsTokens(string(t.id)) }) {
 		// Someone wants the tokens as they come.
 		localDelta := opts.OnDelta
 		opts.OnDelta = func(d agents.Delta) {
@@ -560,8 +574,7 @@ type taken struct {
 	id       events.MessageID
 	seq      events.Seq
 	msg      agents.Message
-	stream   bool // the sender asked for tokens as they are generated
-	maxSteps int  // on a send's first input: the most steps its client allows (0: the default)
+	maxSteps int // on a send's first input: the most steps its client allows (0: the default)
 	// request, when set, is a run asked for without a client message
 	// (msg is empty): taken like an input, adding nothing to the context.
 	request *events.RunRequested
@@ -604,7 +617,7 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 			}
 			command = env.Command
 			if m, ok := events.AsMessage(env.Event); ok {
-				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: promptText(m, env.Time), Name: m.Name}, stream: m.StreamTokens}
+				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: promptText(m, env.Time), Name: m.Name}}
 				if r, ok := env.Event.(*events.MessageReceived); ok {
 					in.maxSteps = r.MaxSteps
 				}
@@ -750,7 +763,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			if in.Role == "system" {
 				role, kind = "system", events.InputSystemAlert
 			}
-			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid, StreamTokens: opts.OnDelta != nil}}
+			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid}}
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
 			}
