@@ -72,6 +72,7 @@ type Node struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	once      sync.Once
+	closeErr  error // what the first Close did not stop cleanly
 	snapshots bool
 	responder *bus.Responder
 	inputs    *bus.Inputs
@@ -271,11 +272,15 @@ func (r runBus) OfferTokens(inputID string) (func(), error) {
 
 func (r runBus) WantsTokens(inputID string) bool { return r.ns.WantsTokens(r.tenant, inputID) }
 
-// Close stops the node in order: stop applying events, write a snapshot,
-// close the NATS connection and stop the embedded server. It is safe to call
-// more than once.
-func (n *Node) Close(ctx context.Context) {
+// Close stops the node in order: stop taking inputs and let the runs going
+// on stop, stop applying events, write a snapshot, close the NATS connection
+// and stop the embedded server. ctx bounds the waits for runs and background
+// work; the node is shut down either way, and the error says what did not
+// stop cleanly. It is safe to call more than once; later calls return the
+// first's error.
+func (n *Node) Close(ctx context.Context) error {
 	n.once.Do(func() {
+		var errs []error
 		if n.responder != nil {
 			n.responder.Close()
 		}
@@ -284,22 +289,24 @@ func (n *Node) Close(ctx context.Context) {
 		}
 		if n.runner != nil {
 			if err := n.runner.Close(ctx); err != nil {
-				n.log.Warn("agent runs did not stop in time", "err", err)
+				errs = append(errs, fmt.Errorf("agent runs did not stop: %w", err))
 			}
 		}
 		n.cancel()
 		n.wg.Wait()
 		if n.Service != nil {
-			n.Service.Close()
+			if err := n.Service.Close(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if n.index != nil {
 			if err := n.index.close(); err != nil {
-				n.log.Warn("closing the search index failed", "err", err)
+				errs = append(errs, fmt.Errorf("close the search index: %w", err))
 			}
 		}
 		if n.snapshots {
 			if err := n.Projection.Snapshot(ctx); err != nil {
-				n.log.Warn("final snapshot failed", "err", err)
+				errs = append(errs, fmt.Errorf("final snapshot: %w", err))
 			}
 		}
 		if n.tools != nil {
@@ -307,7 +314,12 @@ func (n *Node) Close(ctx context.Context) {
 		}
 		n.NATS.Close()
 		n.lock.Close()
+		n.closeErr = errors.Join(errs...)
+		if n.closeErr != nil {
+			n.log.Warn("node stopped uncleanly", "err", n.closeErr)
+		}
 	})
+	return n.closeErr
 }
 
 // countTokens counts with cl100k_base, loading it on first use (loading

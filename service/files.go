@@ -277,16 +277,18 @@ func (s *Service) startLoad(jobID string) {
 	if _, busy := s.loading.LoadOrStore(jobID, true); busy {
 		return
 	}
-	s.bgWG.Add(1)
+	s.work.Add(1)
 	go func() {
-		defer s.bgWG.Done()
+		defer s.work.Done()
 		defer s.loading.Delete(jobID)
-		loaded, err := s.runLoad(s.bg, jobID)
-		if err != nil && s.bg.Err() == nil {
+		ctx, cancel := s.background()
+		defer cancel()
+		loaded, err := s.runLoad(ctx, jobID)
+		if err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("load job failed", "job", jobID, "err", err)
 		}
-		if loaded >= largeLoad && s.bg.Err() == nil {
-			s.returnMemory(s.bg)
+		if loaded >= largeLoad && ctx.Err() == nil {
+			s.returnMemory(ctx)
 		}
 	}()
 }

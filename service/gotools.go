@@ -206,7 +206,11 @@ func (e env) runGo(ctx context.Context, tool *projections.Tool, args map[string]
 		err  error
 	}
 	done := make(chan result, 1)
+	// The call may outlive its timeout (Go code cannot be stopped, only
+	// asked to stop): the service owns it, and Close waits for it.
+	e.s.work.Add(1)
 	go func() {
+		defer e.s.work.Done()
 		defer func() {
 			if p := recover(); p != nil {
 				done <- result{err: fmt.Errorf("panic: %v", p)}

@@ -105,18 +105,43 @@ type Service struct {
 	bodies      bodyCache
 	tokenMu     sync.Mutex // guards tokenCounts
 	tokenCounts map[string]int
-	goTools     goTools         // Go functions registered as tools in this process
-	bg          context.Context // background work (loading files) runs under it
-	stopBG      context.CancelFunc
-	bgWG        sync.WaitGroup
-	loading     sync.Map // job id → true while the job runs here
+	goTools     goTools        // Go functions registered as tools in this process
+	stop        chan struct{}  // closed by Close: background work stops
+	stopOnce    sync.Once      // closes stop
+	work        sync.WaitGroup // background work: file loads, Go tool calls that outlived their timeout
+	loading     sync.Map       // job id → true while the job runs here
 }
 
 // Close stops background work (a file load in progress resumes at the next
-// start) and waits for it to end.
-func (s *Service) Close() {
-	s.stopBG()
-	s.bgWG.Wait()
+// start) and waits for it to end, or for ctx to end: a Go tool that ignores
+// its context's cancellation can outlast it, and Close says so.
+func (s *Service) Close(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	done := make(chan struct{})
+	go func() {
+		s.work.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("background work did not stop: %w", ctx.Err())
+	}
+}
+
+// background returns a context for background work that Close cancels;
+// call cancel when the work ends.
+func (s *Service) background() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // Conflicts counts appends that lost a race and were decided again.
@@ -139,9 +164,7 @@ func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{log: log, proj: proj, schema: schema, cfg: cfg}
-	s.bg, s.stopBG = context.WithCancel(context.Background())
-	return s
+	return &Service{log: log, proj: proj, schema: schema, cfg: cfg, stop: make(chan struct{})}
 }
 
 type ctxKey int
