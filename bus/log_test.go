@@ -308,7 +308,7 @@ func TestFollowBoundsBytesInFlight(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, l := startLog(t, false)
-	watch, err := nats.Connect("", nats.InProcessServer(s.ns))
+	watch, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Token(s.auth.internal)) // sees the server's API traffic
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,9 @@ type Config struct {
 	// ClientAddr is "host:port" for a NATS client listener, or "" for none
 	// (in-process connections only). Port 0 picks a free port.
 	ClientAddr string
-	// Token, when set, is required of every NATS client, in-process included.
+	// Token, when set, is required of every NATS client but engram's own
+	// in-process connection. Whatever their credentials, clients other than
+	// engram may not write the log (see clientAuth).
 	Token string
 	// SyncAlways makes JetStream fsync each write before acknowledging it, so
 	// an acknowledged event survives power loss on a single node. Default true.
@@ -48,6 +50,7 @@ func DefaultConfig(storeDir string) Config {
 // Server is a running embedded NATS server with JetStream, plus the
 // process's own in-process connection to it.
 type Server struct {
+	auth *clientAuth
 	ns   *server.Server
 	conn *nats.Conn
 	js   jetstream.JetStream
@@ -79,8 +82,12 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		DontListen:             cfg.ClientAddr == "",
 		SyncAlways:             cfg.SyncAlways,
 		DisableJetStreamBanner: true,
-		Authorization:          cfg.Token,
 	}
+	auth, err := newClientAuth(cfg.Token)
+	if err != nil {
+		return nil, fmt.Errorf("start nats: %w", err)
+	}
+	opts.CustomClientAuthentication = auth
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
 	}
@@ -119,10 +126,7 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("start nats: JetStream not ready after %s (is %s writable and the client address free?)", deadline, cfg.StoreDir)
 	}
-	copts := []nats.Option{nats.InProcessServer(ns), nats.Name("engram-internal"), nats.MaxReconnects(-1)}
-	if cfg.Token != "" {
-		copts = append(copts, nats.Token(cfg.Token))
-	}
+	copts := []nats.Option{nats.InProcessServer(ns), nats.Name("engram-internal"), nats.MaxReconnects(-1), nats.Token(auth.internal)}
 	conn, err := nats.Connect("", copts...)
 	if err != nil {
 		ns.Shutdown()
@@ -136,7 +140,7 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("start nats: %w", err)
 	}
-	return &Server{ns: ns, conn: conn, js: js, log: logger}, nil
+	return &Server{auth: auth, ns: ns, conn: conn, js: js, log: logger}, nil
 }
 
 // Conn is the in-process connection.
