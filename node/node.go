@@ -41,6 +41,7 @@ type Config struct {
 	NoRestore     bool           // ignore saved snapshots and replay the whole log
 	Service       service.Config // models, version, clock
 	Python        string         // interpreter for tool schemas; "" means python3
+	Tools         ToolsMode      // when custom Python tools run; "" means ToolsContained
 	ToolPool      int            // pre-started interpreters for custom tools (see sandbox.Config.Pool)
 	Logger        *slog.Logger   // nil discards
 	// Metrics, when set, records the service's work and gains a collector of
@@ -54,6 +55,56 @@ type Config struct {
 	// ProgressEvery is how often a long replay or search-index catch-up
 	// logs its progress; 0 means DefaultProgressEvery.
 	ProgressEvery time.Duration
+}
+
+// ToolsMode says when users' Python tools run.
+type ToolsMode string
+
+const (
+	// ToolsContained runs them only where the host permits containing them
+	// (user, mount, network and PID namespaces: an unprivileged identity,
+	// no network, a private /tmp, the data directory hidden); elsewhere a
+	// call is refused with a message saying why. The default.
+	ToolsContained ToolsMode = "contained"
+	// ToolsAny runs them with whatever isolation the host permits, down to
+	// resource limits alone; the log says what that is.
+	ToolsAny ToolsMode = "any"
+	// ToolsOff runs none.
+	ToolsOff ToolsMode = "off"
+)
+
+// ParseToolsMode reads a --tools value.
+func ParseToolsMode(s string) (ToolsMode, error) {
+	switch m := ToolsMode(s); m {
+	case ToolsContained, ToolsAny, ToolsOff:
+		return m, nil
+	case "":
+		return ToolsContained, nil
+	}
+	return "", fmt.Errorf("tools mode must be contained, any or off, not %q", s)
+}
+
+// startTools uses runner for users' tools as cfg.Tools allows on this host.
+func startTools(cfg *Config, n *Node, runner *sandbox.Runner, logger *slog.Logger) {
+	switch {
+	case runner.Contained():
+		cfg.Service.Tools, n.tools = runner, runner
+		logger.Info("tool sandbox", "isolation", runner.Isolation())
+	case cfg.Tools == ToolsAny:
+		cfg.Service.Tools, n.tools = runner, runner
+		logger.Warn("tool sandbox: this host does not permit containing tools (user, mount, network and PID namespaces); they run with less isolation, as --tools=any allows", "isolation", runner.Isolation())
+	default:
+		runner.Close()
+		cfg.Service.Tools = refusedTools{"custom Python tools are refused on this server: its host does not permit containing them (user, mount, network and PID namespaces); an administrator may start engram with --tools=any to run them with less isolation"}
+		logger.Warn("tool sandbox: this host does not permit containing tools (user, mount, network and PID namespaces), so custom Python tools are refused; --tools=any runs them with less isolation", "isolation", runner.Isolation())
+	}
+}
+
+// refusedTools answers every tool call with why tools do not run here.
+type refusedTools struct{ why string }
+
+func (r refusedTools) Run(context.Context, sandbox.Call) (sandbox.Result, error) {
+	return sandbox.Result{}, errors.New(r.why)
 }
 
 // DefaultConfig returns the configuration of a durable single node.
@@ -162,13 +213,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		sb.HideDirs = []string{cfg.DataDir}
 		sb.Pool = cfg.ToolPool
-		runner := sandbox.New(sb)
-		cfg.Service.Tools = runner
-		n.tools = runner
-		if runner.Contained() {
-			logger.Info("tool sandbox", "isolation", runner.Isolation())
+		if cfg.Tools == ToolsOff {
+			cfg.Service.Tools = refusedTools{"custom Python tools are off on this server (it was started with --tools=off)"}
+			logger.Info("tool sandbox: custom Python tools are off")
 		} else {
-			logger.Warn("tool sandbox: this host does not permit containing tools (user, mount, network and PID namespaces); tools run with less isolation", "isolation", runner.Isolation())
+			startTools(&cfg, n, sandbox.New(sb), logger)
 		}
 	}
 	if cfg.Service.Files == nil {

@@ -27,7 +27,7 @@ type rig struct {
 	cfg node.Config
 }
 
-func startRig(t *testing.T, dir string, script *llmtest.Server) *rig {
+func startRig(t *testing.T, dir string, script *llmtest.Server, mods ...func(*node.Config)) *rig {
 	t.Helper()
 	if script == nil {
 		script = llmtest.NewServer(t)
@@ -39,6 +39,12 @@ func startRig(t *testing.T, dir string, script *llmtest.Server) *rig {
 	cfg.SyncAlways = false
 	cfg.Service.Providers = reg
 	cfg.Service.Models = []api.Model{{LLMConfig: api.LLMConfig{Model: "gpt-4o-mini", ModelEndpointType: "openai", ContextWindow: 8000, Handle: &handle}, Name: "gpt-4o-mini"}}
+	// The hostile-tool tests check whatever isolation the host permits,
+	// and say which cases they skip where it is weak.
+	cfg.Tools = node.ToolsAny
+	for _, mod := range mods {
+		mod(&cfg)
+	}
 	n, err := node.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

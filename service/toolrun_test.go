@@ -17,6 +17,7 @@ import (
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/rest"
 	"github.com/engram-dev/engram/sandbox"
 )
@@ -250,4 +251,40 @@ func processesWith(t *testing.T, s string) []string {
 		}
 	}
 	return out
+}
+
+// TestToolsOff: with --tools=off a custom Python tool is never run; the
+// model reads why, and the agent goes on.
+func TestToolsOff(t *testing.T) {
+	ctx := context.Background()
+	r := startRig(t, t.TempDir(), nil, func(c *node.Config) { c.Tools = node.ToolsOff })
+	a := r.agent(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	src := fmt.Sprintf("def touch(x: str) -> str:\n    \"\"\"Touch a file.\n\n    Args:\n        x: ignored\n    \"\"\"\n    open(%q, 'w').write('ran')\n    return 'ran'\n", marker)
+	tool, err := r.n.Service.CreateTool(ctx, api.CreateTool{SourceCode: src}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.n.Service.AttachTool(ctx, a.ID, tool.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.llm.Push(llmtest.Step{ToolCalls: []agents.ToolCall{call("touch", map[string]any{"x": "hi", "request_heartbeat": true})}}, say("done"))
+	resp := send(t, r, a.ID, "touch it")
+	if seen := toolMessage(t, r.llm); !strings.Contains(seen, "--tools=off") || !strings.Contains(seen, `"status": "Failed"`) {
+		t.Errorf("the model was sent %q; want the refusal naming --tools=off", seen)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("the tool ran (%v)", err)
+	}
+	if said(resp) != "done" {
+		t.Errorf("the agent did not go on: %q", said(resp))
+	}
+	for _, s := range []string{"contained", "any", "off", ""} {
+		if _, err := node.ParseToolsMode(s); err != nil {
+			t.Errorf("ParseToolsMode(%q): %v", s, err)
+		}
+	}
+	if _, err := node.ParseToolsMode("on"); err == nil {
+		t.Error(`ParseToolsMode("on") accepted`)
+	}
 }

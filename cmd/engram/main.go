@@ -126,12 +126,17 @@ func runServer(args []string) error {
 	openaiURL := fs.String("openai-base-url", os.Getenv("OPENAI_BASE_URL"), "OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio, ...); the key comes from OPENAI_API_KEY")
 	anthropicURL := fs.String("anthropic-base-url", os.Getenv("ANTHROPIC_BASE_URL"), "Anthropic endpoint; the key comes from ANTHROPIC_API_KEY")
 	local := fs.String("local-models", formatEndpoints(llm.LocalEndpoints()), `local OpenAI-compatible servers probed at start when no provider is configured, as name=URL,... in order ("" for none)`)
+	tools := fs.String("tools", string(node.ToolsContained), `when users' Python tools run: "contained" (only where the host permits containing them), "any" (with whatever isolation it permits), "off"`)
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	var err error
+	if cfg.Node.Tools, err = node.ParseToolsMode(*tools); err != nil {
+		return fmt.Errorf("--tools: %w", err)
 	}
 	switch *sync {
 	case "always":
@@ -141,7 +146,6 @@ func runServer(args []string) error {
 	default:
 		return fmt.Errorf("--sync must be always or relaxed, not %q", *sync)
 	}
-	var err error
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
