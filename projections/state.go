@@ -38,12 +38,22 @@ func (v *Version) bump(env events.Envelope) {
 // Done reports whether command already produced events here, and the
 // sequence of its last one.
 func (v Version) Done(command string) (events.Seq, bool) {
+	seq, _, ok := v.DoneAs(command)
+	return seq, ok
+}
+
+// DoneAs is Done that also returns the command as stored: the id alone, or
+// the id, "@" and the fingerprint of the request that carried it.
+func (v Version) DoneAs(command string) (events.Seq, string, bool) {
+	if command == "" {
+		return 0, "", false
+	}
 	for _, a := range v.Recent {
-		if a.Command == command && command != "" {
-			return a.Seq, true
+		if a.Command == command || (len(a.Command) > len(command) && a.Command[len(command)] == '@' && a.Command[:len(command)] == command) {
+			return a.Seq, a.Command, true
 		}
 	}
-	return 0, false
+	return 0, "", false
 }
 
 // Agent is the read model of one agent.

@@ -33,7 +33,10 @@ package rest
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -240,6 +243,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = limitBody(tw, r.Body, limit, timeout)
 	}
+	if r.Header.Get(idempotencyHeader) != "" {
+		r = withRequestDigest(r)
+	}
 	if pattern == "" {
 		if allow := h.allowed(r); len(allow) > 0 {
 			tw.Header().Set("Allow", strings.Join(allow, ", "))
@@ -379,3 +385,39 @@ func (w *trackingWriter) status() int {
 
 // Unwrap lets http.ResponseController reach the connection (to flush).
 func (w *trackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withRequestDigest fingerprints a keyed request (method, path, query and
+// body) for the service, which refuses a key reused with another request.
+// The body is hashed as the handler reads it; the fingerprint, taken when
+// the command starts, reads whatever the handler left, so it always covers
+// the whole body however the decoder consumed it.
+func withRequestDigest(r *http.Request) *http.Request {
+	h := sha256.New()
+	io.WriteString(h, r.Method+" "+r.URL.RequestURI()+"\n")
+	var body *hashingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &hashingBody{r: r.Body, h: h}
+		r.Body = body
+	}
+	digest := func() string {
+		if body != nil {
+			io.Copy(io.Discard, body)
+		}
+		return hex.EncodeToString(h.Sum(nil)[:12])
+	}
+	return r.WithContext(service.WithRequestDigest(r.Context(), digest))
+}
+
+// hashingBody hashes what is read through it.
+type hashingBody struct {
+	r io.ReadCloser
+	h hash.Hash
+}
+
+func (b *hashingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.h.Write(p[:n])
+	return n, err
+}
+
+func (b *hashingBody) Close() error { return b.r.Close() }

@@ -94,6 +94,28 @@ func TestIdempotency(t *testing.T) {
 	if after := x.n.Projection.Applied(); after != mid {
 		t.Errorf("retried memory update appended %d events", after-mid)
 	}
+
+	// A key used again for another request is refused, not answered with the
+	// first request's result, and changes nothing.
+	mid = x.n.Projection.Applied()
+	var refused struct{ Detail string }
+	x.do("POST", "/v1/blocks/", api.CreateBlock{Label: "notes", Value: "twice"}, 422, &refused, "Idempotency-Key", "k-1")
+	if !strings.Contains(refused.Detail, `"k-1"`) || !strings.Contains(refused.Detail, "another request") {
+		t.Errorf("reused key: %q", refused.Detail)
+	}
+	x.do("PATCH", "/v1/agents/"+a.ID+"/memory", map[string]string{"human": "h3"}, 422, &refused, "Idempotency-Key", "k-3")
+	if after := x.n.Projection.Applied(); after != mid {
+		t.Errorf("refused requests appended %d events", after-mid)
+	}
+	x.do("GET", "/v1/blocks/", nil, 200, &list)
+	if len(list) != 4 { // notes k-1, notes k-2, the agent's human and persona
+		t.Errorf("%d blocks after the refused create, want 4", len(list))
+	}
+	// The same request again is still answered as the first.
+	x.do("POST", "/v1/blocks/", body, 200, &again, "Idempotency-Key", "k-1")
+	if again.ID != first.ID {
+		t.Errorf("retried create after a refusal made %s, want %s", again.ID, first.ID)
+	}
 }
 
 func TestPanicRecovery(t *testing.T) {

@@ -151,8 +151,10 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 			return s.answerAgain(ctx, agentID, opts.Key, digest, opts)
 		}
 		// The command is named by the key, so that concurrent copies of the
-		// send decide the same ids and the log stores one of them.
-		ctx = WithIdempotencyKey(ctx, opts.Key)
+		// send decide the same ids and the log stores one of them. A send
+		// compares its inputs (sendDigest), not the request's bytes: a
+		// resend may carry new otids.
+		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil)
 	}
 	if _, _, err := s.modelFor(agentID); err != nil {
 		return api.LettaResponse{}, err

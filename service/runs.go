@@ -231,7 +231,7 @@ func (s *Service) SendMessageAsync(ctx context.Context, agentID string, inputs [
 	var digest string
 	if opts.Key != "" {
 		digest = sendDigest(inputs)
-		ctx = WithIdempotencyKey(ctx, opts.Key)
+		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil) // as SendMessage
 	}
 	c := s.command(ctx, "send_message", agentID)
 	ids := make([]string, len(inputs))

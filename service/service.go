@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,7 +173,16 @@ type ctxKey int
 const (
 	keyCommand ctxKey = iota
 	keyActor
+	keyDigest
 )
+
+// WithRequestDigest gives the command run under ctx a fingerprint of the
+// request that carried its idempotency key, computed when the command
+// starts. A key used again with another fingerprint is refused (422)
+// rather than answered with the first request's result.
+func WithRequestDigest(ctx context.Context, digest func() string) context.Context {
+	return context.WithValue(ctx, keyDigest, digest)
+}
 
 // WithIdempotencyKey marks the command run under ctx with a client-chosen
 // id: running it again with the same key has no further effect and returns
@@ -189,7 +199,9 @@ func WithActor(ctx context.Context, actor string) context.Context {
 // command is one run of a command: its id and how it names new aggregates.
 type command struct {
 	id      string
-	derived bool // the id came from the client, so new ids derive from it
+	key     string // the client's idempotency key, if any
+	digest  string // the keyed request's fingerprint, if known (WithRequestDigest)
+	derived bool   // the id came from the client, so new ids derive from it
 	actor   string
 	now     time.Time
 	n       int
@@ -201,12 +213,25 @@ type command struct {
 func (s *Service) command(ctx context.Context, op, target string) *command {
 	c := &command{now: s.cfg.Clock().UTC()}
 	if k, ok := ctx.Value(keyCommand).(string); ok && k != "" {
-		c.id, c.derived = "key:"+op+":"+target+":"+k, true
+		c.id, c.key, c.derived = "key:"+op+":"+target+":"+k, k, true
+		if digest, ok := ctx.Value(keyDigest).(func() string); ok && digest != nil {
+			c.digest = digest()
+		}
 	} else {
 		c.id = events.NewID("cmd", c.now)
 	}
 	c.actor, _ = ctx.Value(keyActor).(string)
 	return c
+}
+
+// stored is the command's id as the log stores it: with the request's
+// fingerprint, when there is one, after an "@" (projections.Version.Done
+// matches either form).
+func (c *command) stored() string {
+	if c.digest == "" {
+		return c.id
+	}
+	return c.id + "@" + c.digest
 }
 
 // newID names a new aggregate. Retries of a keyed command get the same ids.
@@ -225,7 +250,7 @@ type decision struct {
 }
 
 func (d *decision) add(c *command, agg events.Aggregate, ev events.Event) {
-	d.evs = append(d.evs, events.Envelope{Aggregate: agg, Command: c.id, Actor: c.actor, Time: c.now, Event: ev})
+	d.evs = append(d.evs, events.Envelope{Aggregate: agg, Command: c.stored(), Actor: c.actor, Time: c.now, Event: ev})
 }
 
 func (d *decision) expectAt(st *projections.State, agg events.Aggregate) {
@@ -258,14 +283,20 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 			err  error
 			done events.Seq
 		)
+		var other bool // the key was used with another request
 		s.proj.Read(func(st *projections.State) {
-			if seq, ok := st.VersionOf(primary).Done(c.id); ok {
+			if seq, as, ok := st.VersionOf(primary).DoneAs(c.id); ok {
 				done = seq
+				_, digest, _ := strings.Cut(as, "@")
+				other = c.digest != "" && digest != "" && digest != c.digest
 				return
 			}
 			c.n = 0
 			err = decide(st, &d)
 		})
+		if other {
+			return false, unprocessable("the idempotency key %q was already used for another request (other method, path or body); use a new key for a new request", c.key)
+		}
 		if done != 0 {
 			return false, nil
 		}
@@ -278,7 +309,7 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 		if err := checkSize(d.evs); err != nil {
 			return false, err
 		}
-		seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
+		seq, err := s.log.Append(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs})
 		if err == nil {
 			if err := s.proj.WaitFor(ctx, seq); err != nil {
 				return true, fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")
