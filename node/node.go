@@ -42,6 +42,7 @@ type Config struct {
 	Service       service.Config // models, version, clock
 	Python        string         // interpreter for tool schemas; "" means python3
 	Tools         ToolsMode      // when custom Python tools run; "" means ToolsContained
+	MaxRuns       int            // agents running at once on this node; 0 means runner.DefaultMaxRuns
 	ToolPool      int            // pre-started interpreters for custom tools (see sandbox.Config.Pool)
 	Logger        *slog.Logger   // nil discards
 	// Metrics, when set, records the service's work and gains a collector of
@@ -255,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.runner = runner.New(runner.ProcessorFunc(func(ctx context.Context, agentID string, seq events.Seq) error {
 		_, err := svc.Process(ctx, agentID, seq, service.SendOptions{})
 		return err
-	}), logger.With("component", "runner"))
+	}), cfg.MaxRuns, logger.With("component", "runner"))
 	// Inputs left unanswered by a crash are run now; their consumer
 	// deliveries, when they come again, find them answered.
 	for agentID, seq := range n.Service.Untaken() {

@@ -31,24 +31,33 @@ func (f ProcessorFunc) Process(ctx context.Context, agentID string, seq events.S
 	return f(ctx, agentID, seq)
 }
 
+// DefaultMaxRuns is how many agents run at once unless configured: runs
+// mostly wait on the model, so many fit, but not without bound.
+const DefaultMaxRuns = 64
+
 // Runner answers agents' inputs. Its zero value is not usable; call New.
 type Runner struct {
-	proc Processor
-	log  *slog.Logger
-	stop chan struct{}  // closed by Close: runs going on are cancelled
-	wg   sync.WaitGroup // one per busy agent's goroutine
+	proc  Processor
+	log   *slog.Logger
+	slots chan struct{}  // one per run going on: at most cap(slots) at once
+	stop  chan struct{}  // closed by Close: runs going on are cancelled
+	wg    sync.WaitGroup // one per busy agent's goroutine
 
 	mu      sync.Mutex             // guards busy and closing
 	busy    map[string][]bus.Input // agents with a running goroutine, and their queued inputs
 	closing bool
 }
 
-// New returns a runner that runs agents with proc.
-func New(proc Processor, logger *slog.Logger) *Runner {
+// New returns a runner that runs agents with proc, at most maxRuns at once
+// (0 means DefaultMaxRuns); busy agents beyond that wait their turn.
+func New(proc Processor, maxRuns int, logger *slog.Logger) *Runner {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{proc: proc, log: logger, stop: make(chan struct{}), busy: map[string][]bus.Input{}}
+	if maxRuns <= 0 {
+		maxRuns = DefaultMaxRuns
+	}
+	return &Runner{proc: proc, log: logger, slots: make(chan struct{}, maxRuns), stop: make(chan struct{}), busy: map[string][]bus.Input{}}
 }
 
 // Dispatch queues an input for its agent's goroutine, starting one if the
@@ -105,8 +114,9 @@ func (r *Runner) work(agentID string) {
 	}
 }
 
-// run processes one input, telling the log it is in progress while the
-// run goes on, so that it is not delivered to another node meanwhile.
+// run processes one input when a slot is free, telling the log it is in
+// progress while it waits and while the run goes on, so that it is not
+// delivered to another node meanwhile.
 func (r *Runner) run(in bus.Input) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -133,6 +143,12 @@ func (r *Runner) run(in bus.Input) error {
 			}
 		}()
 	}
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.slots }()
 	return r.proc.Process(ctx, in.AgentID, in.Seq)
 }
 

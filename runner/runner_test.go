@@ -37,7 +37,7 @@ func TestOneAgentInOrderAgentsInParallel(t *testing.T) {
 		running[agentID]--
 		mu.Unlock()
 		return nil
-	}), nil)
+	}), 0, nil)
 	acks := make(chan events.Seq, 16)
 	in := func(agent string, seq events.Seq) bus.Input {
 		return bus.Input{AgentID: agent, Seq: seq, Ack: func() { acks <- seq }}
@@ -79,7 +79,7 @@ func TestCloseCancelsRunsAndLeavesInputsUnacknowledged(t *testing.T) {
 		close(started)
 		<-ctx.Done()
 		return ctx.Err()
-	}), nil)
+	}), 0, nil)
 	acked := make(chan events.Seq, 4)
 	r.Dispatch(bus.Input{AgentID: "a", Seq: 1, Ack: func() { acked <- 1 }})
 	<-started
@@ -109,12 +109,52 @@ func TestCloseIsBoundedByItsContext(t *testing.T) {
 		close(started)
 		<-hold
 		return nil
-	}), nil)
+	}), 0, nil)
 	r.Dispatch(bus.Input{AgentID: "a", Seq: 1})
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := r.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Close = %v; want the context's deadline", err)
+	}
+}
+
+// TestAtMostMaxRunsAtOnce: with five busy agents and room for two runs, no
+// more than two run at once and every input is answered.
+func TestAtMostMaxRunsAtOnce(t *testing.T) {
+	var (
+		mu        sync.Mutex
+		now, peak int
+	)
+	r := New(ProcessorFunc(func(context.Context, string, events.Seq) error {
+		mu.Lock()
+		now++
+		peak = max(peak, now)
+		mu.Unlock()
+		time.Sleep(30 * time.Millisecond)
+		mu.Lock()
+		now--
+		mu.Unlock()
+		return nil
+	}), 2, nil)
+	acks := make(chan events.Seq, 8)
+	for i := range 5 {
+		seq := events.Seq(i + 1)
+		r.Dispatch(bus.Input{AgentID: string(rune('a' + i)), Seq: seq, Ack: func() { acks <- seq }, Progress: func() {}})
+	}
+	for range 5 {
+		select {
+		case <-acks:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not every input was answered")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if peak != 2 {
+		t.Errorf("%d runs at once at most; want 2", peak)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/node"
+	"github.com/engram-dev/engram/runner"
 	"github.com/engram-dev/engram/server"
 )
 
@@ -127,6 +128,7 @@ func runServer(args []string) error {
 	anthropicURL := fs.String("anthropic-base-url", os.Getenv("ANTHROPIC_BASE_URL"), "Anthropic endpoint; the key comes from ANTHROPIC_API_KEY")
 	local := fs.String("local-models", formatEndpoints(llm.LocalEndpoints()), `local OpenAI-compatible servers probed at start when no provider is configured, as name=URL,... in order ("" for none)`)
 	tools := fs.String("tools", string(node.ToolsContained), `when users' Python tools run: "contained" (only where the host permits containing them), "any" (with whatever isolation it permits), "off"`)
+	fs.IntVar(&cfg.Node.MaxRuns, "max-runs", runner.DefaultMaxRuns, "agents that run at once on this node; busy agents beyond it wait their turn")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
