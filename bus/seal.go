@@ -64,9 +64,10 @@ func NewSealer(key []byte) (*Sealer, error) {
 // KeyID names the key without revealing it: 8 hex digits.
 func (s *Sealer) KeyID() string { return s.id }
 
-// seal sets m's Engram-Seal header. m's subject, data and sealed headers
-// must be final.
-func (s *Sealer) seal(m *nats.Msg) {
+// Seal sets m's Engram-Seal header. m's subject, data and sealed headers
+// must be final: Append seals what it publishes; a test or benchmark
+// building a log by hand seals with it.
+func (s *Sealer) Seal(m *nats.Msg) {
 	m.Header.Set(hdrSeal, sealVersion+" "+s.id+" "+base64.RawURLEncoding.EncodeToString(s.sum(m.Subject, m.Header, m.Data)))
 }
 
@@ -155,6 +156,6 @@ func (l *Log) sealAll(msgs []*nats.Msg) {
 		return
 	}
 	for _, m := range msgs {
-		l.sealer.seal(m)
+		l.sealer.Seal(m)
 	}
 }
