@@ -81,3 +81,38 @@ type ForkAgent struct {
 	At   At      `json:"at"`
 	Name *string `json:"name,omitempty"`
 }
+
+// LogVerification is what walking the log and checking its seals found
+// (GET /v1/admin/log/verify, engram verify). Verified is false when a
+// message's seal or its place in the log is wrong; Problem then names the
+// first such message.
+type LogVerification struct {
+	Verified bool   `json:"verified"`
+	Summary  string `json:"summary"` // one line a person reads
+	// Messages counts the stored messages read (a packed message holds
+	// several events); Sealed those with a seal, Unsealed those written
+	// before sealing began (at FirstSealed), which are reported, not failed.
+	Messages    uint64 `json:"messages"`
+	Sealed      uint64 `json:"sealed"`
+	Unsealed    uint64 `json:"unsealed"`
+	FirstSealed uint64 `json:"first_sealed,omitempty"`
+	LastSeq     uint64 `json:"last_seq"`   // the last sequence read
+	Aggregates  int    `json:"aggregates"` // aggregates seen (agents, blocks, …)
+	// LastCheckpoint is the sequence of the last checkpoint checked, and
+	// CheckpointThrough the last sequence it covers; Uncovered counts the
+	// sealed messages after it, whose truncation no checkpoint would show.
+	LastCheckpoint    uint64      `json:"last_checkpoint,omitempty"`
+	CheckpointThrough uint64      `json:"checkpoint_through,omitempty"`
+	Checkpoints       int         `json:"checkpoints"`
+	Uncovered         uint64      `json:"uncovered"`
+	KeyID             string      `json:"key_id"` // the sealing key's id (not the key)
+	Problem           *LogProblem `json:"problem,omitempty"`
+}
+
+// LogProblem names the first message where the log is not as the server
+// wrote it, and why.
+type LogProblem struct {
+	Seq     uint64 `json:"seq"`
+	Subject string `json:"subject,omitempty"`
+	Reason  string `json:"reason"`
+}

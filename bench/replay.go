@@ -10,6 +10,7 @@ import (
 	"github.com/engram-dev/engram/bus"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/node"
+	"github.com/engram-dev/engram/verify"
 )
 
 // runReplay builds a log of n events (1,000 agents, then user messages
@@ -35,6 +36,9 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 	}
 	cfg := node.DefaultConfig(dir)
 	cfg.SyncAlways = false
+	// No checkpoints: the checkpointer's first read of a log it has never
+	// checkpointed would share the CPUs with the replay being measured.
+	cfg.Checkpoints = verify.CheckpointConfig{Every: -1, Interval: -1}
 	fillStart := time.Now()
 	bcfg := bus.DefaultConfig(filepath.Join(dir, "nats")) // where node.Start keeps it
 	bcfg.SyncAlways = false

@@ -11,6 +11,7 @@ var Workloads = []Workload{
 	{Name: "step", Doc: "agent step with an instant scripted model", Run: runStep},
 	{Name: "search", Doc: "archival search: BM25, vector 384d, hybrid vs raw Bleve", Run: runSearch},
 	{Name: "replay", Doc: "projection rebuild and restart", Run: runReplay},
+	{Name: "verify", Doc: "engram verify (seals, expectations, checkpoints) vs a raw read of the log", Run: runVerify},
 	{Name: "memory", Doc: "resident memory per idle agent", Run: runMemory},
 	{Name: "ingest", Doc: "10 MB text into a source, without embeddings", Run: runIngest},
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/engram-dev/engram/events"
 )
 
@@ -99,4 +101,23 @@ func BenchmarkFollow(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkSeal is the MAC Append adds to each message: HMAC-SHA256 over
+// a ~260-byte event's subject, headers and payload.
+func BenchmarkSeal(b *testing.B) {
+	s, _ := NewSealer(make([]byte, SealKeySize))
+	data, err := events.Encode(events.Envelope{Aggregate: events.Aggregate{Kind: events.KindBlock, ID: "block-1"}, Command: "cmd-1", Event: benchEvent()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := nats.NewMsg("ev.default.block.block-1.block_updated")
+	m.Data = data
+	m.Header.Set(hdrCommand, "cmd-1")
+	m.Header.Set(hdrExpectSeq, "41")
+	m.Header.Set(hdrExpectSubj, "ev.default.block.block-1.>")
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Seal(m)
+	}
 }

@@ -25,12 +25,16 @@ type Log struct {
 	snaps  jetstream.ObjectStore
 	files  jetstream.ObjectStore
 	tenant string
+	sealer *Sealer // nil: messages are appended unsealed
 }
 
 // LogConfig configures the event stream.
 type LogConfig struct {
 	Tenant   string // subject tenant token; "" means DefaultTenant
 	Replicas int    // stream replicas; 0 means 1
+	// Sealer, when set, seals every appended message (see seal.go); nil
+	// appends without seals, as logs were written before sealing.
+	Sealer *Sealer
 }
 
 // Dedup window for Nats-Msg-Id: longer than any client's retry horizon.
@@ -79,7 +83,7 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: bucket %s: %w", FileBucket, err)
 	}
-	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, files: files, tenant: cfg.Tenant}, nil
+	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, files: files, tenant: cfg.Tenant, sealer: cfg.Sealer}, nil
 }
 
 // errCodeBatchDuplicate is JetStream's "atomic batch already committed"
@@ -151,6 +155,8 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		msgs[i].Header.Set(hdrExpectSeq, strconv.FormatUint(uint64(x.Version), 10))
 		msgs[i].Header.Set(hdrExpectSubj, l.filter(x))
 	}
+	// Tamper evidence: the seal covers the headers set above (seal.go).
+	l.sealAll(msgs)
 	ack, err := l.publish(ctx, msgs)
 	if err != nil {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
@@ -250,17 +256,10 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 // publish sends one message, or an atomic batch, and returns the ack.
 func (l *Log) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
 	if len(msgs) > 1 {
-		id := nats.NewInbox()[len(nats.InboxPrefix):]
-		if len(id) > 64 {
-			id = id[:64]
+		if msgs[0].Header.Get(hdrBatchID) == "" {
+			frameBatch(msgs)
 		}
-		for i, m := range msgs {
-			m.Header.Set(hdrBatchID, id)
-			m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
-			if i == len(msgs)-1 {
-				m.Header.Set(hdrBatchCommit, "1")
-				break
-			}
+		for _, m := range msgs[:len(msgs)-1] {
 			if err := l.nc.PublishMsg(m); err != nil {
 				return nil, err
 			}
@@ -275,6 +274,20 @@ func (l *Log) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
 		return nil, fmt.Errorf("bad publish ack %q: %w", resp.Data, err)
 	}
 	return &ack, nil
+}
+
+// frameBatch sets the atomic-batch headers on msgs: one new batch id, each
+// message's place in it, the commit on the last.
+func frameBatch(msgs []*nats.Msg) {
+	id := nats.NewInbox()[len(nats.InboxPrefix):]
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	for i, m := range msgs {
+		m.Header.Set(hdrBatchID, id)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+	}
+	msgs[len(msgs)-1].Header.Set(hdrBatchCommit, "1")
 }
 
 // Load reads the event stored at seq and, when the message there is packed,

@@ -23,7 +23,12 @@ const (
 	KindTool   Kind = "tool"
 	KindSource Kind = "source"
 	KindJob    Kind = "job"
+	// KindLog is the log's own aggregate: its checkpoints (Checkpoints).
+	KindLog Kind = "log"
 )
+
+// Checkpoints is the aggregate the log's checkpoints are appended to.
+var Checkpoints = Aggregate{Kind: KindLog, ID: "checkpoints"}
 
 // Aggregate names the consistency boundary an event belongs to.
 type Aggregate struct {

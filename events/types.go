@@ -42,6 +42,7 @@ const (
 	TypeRunCancelled        Type = "run_cancelled"
 	TypeRunFailed           Type = "run_failed"
 	TypeRunRequested        Type = "run_requested"
+	TypeLogCheckpointed     Type = "log_checkpointed"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -79,6 +80,7 @@ var registry = map[Type]func() Event{
 	TypeRunCancelled:        func() Event { return new(RunCancelled) },
 	TypeRunFailed:           func() Event { return new(RunFailed) },
 	TypeRunRequested:        func() Event { return new(RunRequested) },
+	TypeLogCheckpointed:     func() Event { return new(LogCheckpointed) },
 }
 
 var typeOrder = []Type{
@@ -98,6 +100,7 @@ var typeOrder = []Type{
 	TypeMessageUpdated, TypeJobDeleted,
 	TypeRunCancelled, TypeRunFailed,
 	TypeRunRequested,
+	TypeLogCheckpointed,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -408,6 +411,17 @@ type RunRequested struct {
 	Input  MessageID `json:"input,omitempty"`  // RunResend: the first input of the send to run again
 }
 
+// LogCheckpointed is a checkpoint of the log's tamper evidence, written by
+// the server on the aggregate Checkpoints: it commits to every sealed
+// message stored at or before Through, in log order, by a running SHA-256
+// over each one's sequence and seal (package verify says how). It changes
+// no agent's state.
+type LogCheckpointed struct {
+	Through Seq    `json:"through"` // the last sequence the checkpoint covers
+	Sealed  uint64 `json:"sealed"`  // sealed messages at or before Through
+	Digest  string `json:"digest"`  // hex running digest over them
+}
+
 // AsMessage returns the message an event adds to recall memory, for both
 // MessageAppended and MessageReceived.
 func AsMessage(ev Event) (*MessageAppended, bool) {
@@ -544,3 +558,4 @@ func (InputTaken) EventType() Type          { return TypeInputTaken }
 func (RunCancelled) EventType() Type        { return TypeRunCancelled }
 func (RunFailed) EventType() Type           { return TypeRunFailed }
 func (RunRequested) EventType() Type        { return TypeRunRequested }
+func (LogCheckpointed) EventType() Type     { return TypeLogCheckpointed }

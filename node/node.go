@@ -28,6 +28,7 @@ import (
 	"github.com/engram-dev/engram/search"
 	"github.com/engram-dev/engram/service"
 	"github.com/engram-dev/engram/tokens"
+	"github.com/engram-dev/engram/verify"
 )
 
 // Config configures a node. Start from DefaultConfig.
@@ -56,6 +57,11 @@ type Config struct {
 	// ProgressEvery is how often a long replay or search-index catch-up
 	// logs its progress; 0 means DefaultProgressEvery.
 	ProgressEvery time.Duration
+	// Checkpoints says how often the log's tamper-evidence checkpoints are
+	// written (verify.CheckpointConfig; its HeadFile and Logger are set
+	// here). The zero value takes the defaults; Every and Interval both
+	// negative write none. Messages are sealed either way.
+	Checkpoints verify.CheckpointConfig
 }
 
 // ToolsMode says when users' Python tools run.
@@ -178,7 +184,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{})
+	sealer, err := openSealer(cfg.DataDir, logger)
+	if err != nil {
+		ns.Close()
+		lock.Close()
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{Sealer: sealer})
 	if err != nil {
 		ns.Close()
 		lock.Close()
@@ -198,6 +210,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			logger.Error("projection stopped", "err", err)
 		}
 	}()
+	n.checkpoint(cfg)
 	if err := n.catchUp(ctx, cfg); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: replay: %w", err)
@@ -237,6 +250,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Service.Logger == nil {
 		cfg.Service.Logger = logger.With("component", "service")
 	}
+	cfg.Service.Verifier = logVerifier{log: l, head: filepath.Join(cfg.DataDir, verify.HeadFile)}
 	var svcLog service.Log = l
 	if cfg.Metrics != nil {
 		cfg.Service.Metrics = cfg.Metrics

@@ -89,7 +89,9 @@ func (s *State) applyAgent(env events.Envelope) {
 		setIf(&a.Tags, e.Tags)
 		setIf(&a.ToolIDs, e.ToolIDs)
 		setIf(&a.SourceIDs, e.SourceIDs)
-		setIf(&a.MessageIDs, e.MessageIDs)
+		if e.MessageIDs != nil {
+			a.MessageIDs, a.ownWindow = *e.MessageIDs, false // the event's array
+		}
 		if e.ToolIDs != nil {
 			for _, t := range *e.ToolIDs {
 				a.relate(events.KindTool, string(t))
@@ -180,7 +182,7 @@ func (s *State) applyAgent(env events.Envelope) {
 					if r.Seq > a.Taken {
 						a.Taken = r.Seq
 					}
-					a.MessageIDs = append(slices.Clip(a.MessageIDs), id)
+					a.appendWindow(id)
 					break
 				}
 			}
@@ -189,7 +191,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		// A new message joins the context window; AgentUpdated.MessageIDs
 		// rewrites the window (summaries, pops).
 		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()})
-		a.MessageIDs = append(slices.Clip(a.MessageIDs), e.ID)
+		a.appendWindow(e.ID)
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && e.Role == "assistant" {
 			r.Steps++
 			if u := e.Usage; u != nil {
@@ -457,6 +459,22 @@ func (s *State) applyJob(env events.Envelope) {
 			j.CompletedAt = env.Time
 		}
 	}
+}
+
+// appendWindow adds a message to the agent's context window. The window's
+// array is copied (with room to grow) only when it may be shared — an
+// event's, or a restored one — and appended to in place after that: a
+// window of n messages costs O(n) to build, where copying on every append
+// cost O(n²). In-place appends are safe because the window is never
+// changed in place otherwise: elements are never rewritten and the slice
+// never shortened, only replaced whole (AgentUpdated), so a slice header
+// taken from it earlier keeps seeing the same elements.
+func (a *Agent) appendWindow(id events.MessageID) {
+	if !a.ownWindow {
+		a.MessageIDs = append(make([]events.MessageID, 0, 2*len(a.MessageIDs)+8), a.MessageIDs...)
+		a.ownWindow = true
+	}
+	a.MessageIDs = append(a.MessageIDs, id)
 }
 
 func setIf[T any](dst *T, v *T) {

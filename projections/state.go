@@ -71,7 +71,7 @@ type Agent struct {
 	ToolIDs         []events.ToolID
 	BlockIDs        []events.BlockID
 	SourceIDs       []events.SourceID
-	MessageIDs      []events.MessageID // the context window: in-context messages, in order
+	MessageIDs      []events.MessageID // the context window: in-context messages, in order; never changed in place (see appendWindow)
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	Created         events.Seq
@@ -93,6 +93,11 @@ type Agent struct {
 	// make up its history. A snapshot taken before this field existed
 	// lacks those the agent no longer has.
 	Related []events.Aggregate
+	// ownWindow says MessageIDs' array is this agent's alone, so a
+	// message can join the window in place; false when it may be shared
+	// (an AgentUpdated's ids, or a restored snapshot's before the first
+	// append). Not encoded: a restored agent copies once.
+	ownWindow bool
 }
 
 // relate records that the agent has had an aggregate.

@@ -312,3 +312,59 @@ func TestAgentRelated(t *testing.T) {
 		t.Fatalf("related = %q, want %q", got, want)
 	}
 }
+
+// BenchmarkContextWindow folds one agent's 10,000 messages, never
+// summarized, into a fresh state, as state-at does for such an agent: the
+// window grows to 10,000 ids.
+func BenchmarkContextWindow(b *testing.B) {
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	evs := []events.Envelope{{Seq: 1, Aggregate: agg, Time: t0, Event: &events.AgentCreated{ID: "agent-1"}}}
+	for i := range 10_000 {
+		evs = append(evs, events.Envelope{Seq: events.Seq(i + 2), Aggregate: agg, Time: t0,
+			Event: &events.MessageAppended{ID: events.MessageID(fmt.Sprintf("message-%d", i)), Role: "assistant", Text: "x"}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		st := NewState()
+		for _, e := range evs {
+			st.Apply(e)
+		}
+	}
+}
+
+// Two states folding the same decoded events (state-at beside the live
+// projection) must not share a context window: the window an
+// AgentUpdated sets is the event's, and each state's appends after it are
+// its own.
+func TestContextWindowNotShared(t *testing.T) {
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	window := make([]events.MessageID, 1, 16) // room to grow in place
+	window[0] = "message-0"
+	shared := []events.Envelope{
+		{Seq: 1, Aggregate: agg, Time: t0, Event: &events.AgentCreated{ID: "agent-1"}},
+		{Seq: 2, Aggregate: agg, Time: t0, Event: &events.AgentUpdated{MessageIDs: &window}},
+	}
+	a, b := NewState(), NewState()
+	for _, e := range shared {
+		a.Apply(e)
+		b.Apply(e)
+	}
+	a.Apply(events.Envelope{Seq: 3, Aggregate: agg, Time: t0, Event: &events.MessageAppended{ID: "message-a", Role: "user"}})
+	b.Apply(events.Envelope{Seq: 3, Aggregate: agg, Time: t0, Event: &events.MessageAppended{ID: "message-b", Role: "user"}})
+	held := a.Agents["agent-1"].MessageIDs // a reader's copy of the header
+	a.Apply(events.Envelope{Seq: 4, Aggregate: agg, Time: t0, Event: &events.MessageAppended{ID: "message-a2", Role: "user"}})
+	if got := fmt.Sprint(a.Agents["agent-1"].MessageIDs); got != "[message-0 message-a message-a2]" {
+		t.Errorf("a's window %s", got)
+	}
+	if got := fmt.Sprint(b.Agents["agent-1"].MessageIDs); got != "[message-0 message-b]" {
+		t.Errorf("b's window %s", got)
+	}
+	if got := fmt.Sprint(held); got != "[message-0 message-a]" {
+		t.Errorf("a header taken before an append now reads %s", got)
+	}
+	if got := fmt.Sprint(window[:cap(window)][:2]); got != "[message-0 ]" {
+		t.Errorf("the event's array was written: %s", got)
+	}
+}

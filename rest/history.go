@@ -66,3 +66,9 @@ func (h *handler) forkAgent(r *http.Request) (any, error) {
 	}
 	return h.svc.Fork(r.Context(), r.PathValue("agent_id"), req)
 }
+
+// verifyLog serves GET /v1/admin/log/verify: the whole log walked and its
+// seals checked (engram verify --url).
+func (h *handler) verifyLog(r *http.Request) (any, error) {
+	return h.svc.VerifyLog(r.Context())
+}

@@ -146,6 +146,7 @@ func modernIO() map[string]routeIO {
 	m := map[string]routeIO{
 		"GET /v1/health":           rw[none, api.Health]("Health check (no token needed)"),
 		"GET /v1/models":           rw[none, []api.Model]("List the chat models this server runs"),
+		"GET /v1/admin/log/verify": rw[none, api.LogVerification]("Walk the log and check every message's seal and place: the first message engram did not write as it stands, or what was verified (engram)"),
 		"GET /v1/models/embedding": rw[none, []api.EmbeddingModel]("List the embedding models this server serves"),
 
 		"POST /v1/agents":                                                  rw[api.CreateAgent, api.AgentState]("Create an agent"),

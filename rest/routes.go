@@ -9,6 +9,7 @@ func (h *handler) routes() {
 	h.handle("GET /v1/health", h.health)
 	h.handle("GET /v1/models", h.listModels)
 	h.handle("GET /v1/models/embedding", h.listEmbeddingModels)
+	h.handle("GET /v1/admin/log/verify", h.verifyLog) // engram: tamper evidence
 
 	// Agents.
 	h.handle("POST /v1/agents", h.createAgent)

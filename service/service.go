@@ -78,6 +78,16 @@ type Config struct {
 	// Metrics records steps, model and tool calls and active runs; nil
 	// records nothing.
 	Metrics *metrics.Metrics
+	// Verifier checks the log's seals (VerifyLog); nil: the log cannot be
+	// verified through this service.
+	Verifier LogVerifier
+}
+
+// LogVerifier walks the whole log and checks that engram wrote every
+// message as it stands (package verify). A log that fails is a report
+// with Verified false; an error is an I/O failure.
+type LogVerifier interface {
+	VerifyLog(ctx context.Context) (api.LogVerification, error)
 }
 
 // Searcher is the search index as the service uses it.

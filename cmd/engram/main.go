@@ -30,6 +30,7 @@ import (
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/runner"
 	"github.com/engram-dev/engram/server"
+	"github.com/engram-dev/engram/verify"
 )
 
 var version = "0.1.0-dev"
@@ -47,6 +48,8 @@ func main() {
 		err = runChat(os.Args[2:])
 	case "audit":
 		err = runAudit(os.Args[2:])
+	case "verify":
+		err = runVerify(os.Args[2:])
 	case "export":
 		err = runExport(os.Args[2:])
 	case "import":
@@ -81,6 +84,7 @@ commands:
   chat      chat with an agent in the terminal: engram chat AGENT
   models    list what each configured model provider serves (and local servers, when none is)
   audit     print an agent's history: engram audit [--json] [--follow] AGENT
+  verify    check that every event in the log is as engram wrote it: engram verify [--data-dir DIR]
   export    write an agent as a Letta Agent File: engram export AGENT > agent.af
   import    create the agents of a Letta Agent File: engram import agent.af
   bench     run the benchmark suite: engram bench [--quick] [--json FILE] [--only a,b]
@@ -129,6 +133,8 @@ func runServer(args []string) error {
 	local := fs.String("local-models", formatEndpoints(llm.LocalEndpoints()), `local OpenAI-compatible servers probed at start when no provider is configured, as name=URL,... in order ("" for none)`)
 	tools := fs.String("tools", string(node.ToolsContained), `when users' Python tools run: "contained" (only where the host permits containing them), "any" (with whatever isolation it permits), "off"`)
 	fs.IntVar(&cfg.Node.MaxRuns, "max-runs", runner.DefaultMaxRuns, "agents that run at once on this node; busy agents beyond it wait their turn")
+	fs.IntVar(&cfg.Node.Checkpoints.Every, "checkpoint-every", verify.DefaultCheckpointEvery, "sealed events between tamper-evidence checkpoints (negative: none by count)")
+	fs.DurationVar(&cfg.Node.Checkpoints.Interval, "checkpoint-interval", verify.DefaultCheckpointInterval, "longest wait before a checkpoint covers a sealed event (negative: none by time)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
