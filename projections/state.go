@@ -83,6 +83,9 @@ type Agent struct {
 	// make up its history. A snapshot taken before this field existed
 	// lacks those the agent no longer has.
 	Related []events.Aggregate
+
+	// CompactionSettings are Letta's compaction_settings, as the client sent them.
+	CompactionSettings json.RawMessage
 }
 
 // relate records that the agent has had an aggregate.
