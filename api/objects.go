@@ -58,6 +58,7 @@ type LLMConfig struct {
 	ReasoningEffort    *string `json:"reasoning_effort,omitempty"`
 	EnableReasoner     *bool   `json:"enable_reasoner,omitempty"`
 	MaxReasoningTokens *int    `json:"max_reasoning_tokens,omitempty"`
+	Strict             *bool   `json:"strict,omitempty"`
 }
 
 // EmbeddingConfig says which embedding model a passage or source uses.

@@ -69,7 +69,7 @@ func TestCreateAgentAsLettaCodeDoes(t *testing.T) {
 	// model_settings as Letta 0.16.8 echoes this body (asked of the real
 	// server): its class defaults for what the body left out.
 	ms, _ := json.Marshal(get("model_settings"))
-	want := `{"max_output_tokens":1000,"parallel_tool_calls":true,"provider_type":"openai","reasoning":{"reasoning_effort":"high"},"response_format":null,"strict":false,"temperature":0.7}`
+	want := `{"max_output_tokens":1000,"parallel_tool_calls":true,"provider_type":"openai","reasoning":{"reasoning_effort":"high"},"response_format":null,"strict":true,"temperature":0.7}`
 	if string(ms) != want {
 		t.Errorf("model_settings = %s\nwant             %s", ms, want)
 	}

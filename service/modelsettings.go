@@ -53,6 +53,7 @@ func baseToolsOf(agentType string) []string {
 // modelSettings is the union of the model_settings fields engram reads.
 type modelSettings struct {
 	ProviderType      string   `json:"provider_type"`
+	Strict            *bool    `json:"strict"`
 	Temperature       *float64 `json:"temperature"`
 	MaxOutputTokens   *int     `json:"max_output_tokens"`
 	ParallelToolCalls *bool    `json:"parallel_tool_calls"`
@@ -70,7 +71,8 @@ var reasoningEfforts = []string{"none", "minimal", "low", "medium", "high", "xhi
 // applyModelSettings merges a client's model_settings into cfg as Letta
 // merges them: the fields left out take the defaults of the provider's
 // settings class (temperature 0.7 for OpenAI, 1.0 for Anthropic; parallel
-// tool calls on; reasoning effort high; thinking enabled, 1024 tokens),
+// tool calls on; reasoning effort high; thinking enabled, 1024 tokens;
+// strict on for OpenAI, off for Anthropic),
 // except max_output_tokens, which changes max_tokens only when given.
 func applyModelSettings(cfg *api.LLMConfig, raw json.RawMessage) error {
 	raw = bytes.TrimSpace(raw)
@@ -94,6 +96,7 @@ func applyModelSettings(cfg *api.LLMConfig, raw json.RawMessage) error {
 			return unprocessable("model_settings.reasoning.reasoning_effort must be one of none, minimal, low, medium, high, xhigh, not %q", effort)
 		}
 		cfg.ReasoningEffort = &effort
+		cfg.Strict = cmpOr(ms.Strict, &yes) // OpenAIModelSettings' default
 	case "anthropic":
 		cfg.Temperature = cmpOr(ms.Temperature, f(1.0))
 		on, budget := true, 1024
@@ -109,6 +112,8 @@ func applyModelSettings(cfg *api.LLMConfig, raw json.RawMessage) error {
 			}
 		}
 		cfg.EnableReasoner, cfg.MaxReasoningTokens = &on, &budget
+		no := false
+		cfg.Strict = cmpOr(ms.Strict, &no)
 	default:
 		if ms.Temperature != nil {
 			cfg.Temperature = ms.Temperature
@@ -150,6 +155,7 @@ func modelSettingsView(cfg *api.LLMConfig) json.RawMessage {
 		temp = *cfg.Temperature
 	}
 	parallel := cfg.ParallelToolCalls == nil || *cfg.ParallelToolCalls
+	strict := cfg.Strict != nil && *cfg.Strict // LLMConfig's default: off
 	var v any
 	if cfg.ModelEndpointType == "anthropic" {
 		thinking := "disabled"
@@ -163,7 +169,7 @@ func modelSettingsView(cfg *api.LLMConfig) json.RawMessage {
 		v = map[string]any{
 			"max_output_tokens": maxTokens, "parallel_tool_calls": parallel, "provider_type": "anthropic",
 			"temperature": temp, "thinking": map[string]any{"type": thinking, "budget_tokens": budget},
-			"response_format": nil, "verbosity": nil, "effort": nil, "strict": false,
+			"response_format": nil, "verbosity": nil, "effort": nil, "strict": strict,
 		}
 	} else {
 		effort := "minimal"
@@ -173,7 +179,7 @@ func modelSettingsView(cfg *api.LLMConfig) json.RawMessage {
 		v = map[string]any{
 			"max_output_tokens": maxTokens, "parallel_tool_calls": parallel, "provider_type": "openai",
 			"temperature": temp, "reasoning": map[string]any{"reasoning_effort": effort},
-			"response_format": nil, "strict": false,
+			"response_format": nil, "strict": strict,
 		}
 	}
 	b, _ := json.Marshal(v)
