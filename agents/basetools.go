@@ -19,6 +19,7 @@ type BaseTool struct {
 	Name        string
 	Description string
 	Tags        []string
+	ToolType    string          // Letta's tool_type; "" means letta_core
 	Schema      json.RawMessage // OpenAI function schema
 }
 
@@ -45,35 +46,35 @@ func BaseTools() []BaseTool {
 	base := []string{"base", "letta-base"}
 	memory := []string{"memory", "letta-base"}
 	return []BaseTool{
-		{ToolSendMessage, "Send a message to the user. This is the only way the user sees anything you say.", base,
+		{ToolSendMessage, "Send a message to the user. This is the only way the user sees anything you say.", base, "",
 			schema(ToolSendMessage, "Send a message to the user. This is the only way the user sees anything you say.",
 				`"message":{"type":"string","description":"The text to send. Any unicode, emojis included."}`, "message")},
-		{ToolPauseHeartbeats, "Stop timed heartbeats for a while. Messages and requested heartbeats still arrive.", base,
+		{ToolPauseHeartbeats, "Stop timed heartbeats for a while. Messages and requested heartbeats still arrive.", base, "",
 			schema(ToolPauseHeartbeats, "Stop timed heartbeats for a while. Messages and requested heartbeats still arrive.",
 				`"minutes":{"type":"integer","description":"How many minutes to pause, at most 360."}`, "minutes")},
-		{ToolConversationSearch, "Search earlier messages of the conversation for a phrase (case does not matter).", base,
+		{ToolConversationSearch, "Search earlier messages of the conversation for a phrase (case does not matter).", base, "",
 			schema(ToolConversationSearch, "Search earlier messages of the conversation for a phrase (case does not matter).",
 				`"query":{"type":"string","description":"The phrase to look for."},`+pageParam+`,`+heartbeatParam,
 				"query", "request_heartbeat")},
-		{ToolConversationSearchDate, "Search earlier messages of the conversation by the date they were sent.", base,
+		{ToolConversationSearchDate, "Search earlier messages of the conversation by the date they were sent.", base, "",
 			schema(ToolConversationSearchDate, "Search earlier messages of the conversation by the date they were sent.",
 				`"start_date":{"type":"string","description":"First day to include, as YYYY-MM-DD."},`+
 					`"end_date":{"type":"string","description":"Last day to include, as YYYY-MM-DD."},`+pageParam+`,`+heartbeatParam,
 				"start_date", "end_date", "request_heartbeat")},
-		{ToolArchivalMemoryInsert, "Store a memory in archival memory. Write it so that a later search will find it.", base,
+		{ToolArchivalMemoryInsert, "Store a memory in archival memory. Write it so that a later search will find it.", base, "",
 			schema(ToolArchivalMemoryInsert, "Store a memory in archival memory. Write it so that a later search will find it.",
 				`"content":{"type":"string","description":"What to remember. Any unicode, emojis included."},`+heartbeatParam,
 				"content", "request_heartbeat")},
-		{ToolArchivalMemorySearch, "Search archival memory by meaning and by words.", base,
+		{ToolArchivalMemorySearch, "Search archival memory by meaning and by words.", base, "",
 			schema(ToolArchivalMemorySearch, "Search archival memory by meaning and by words.",
 				`"query":{"type":"string","description":"What to look for."},`+pageParam+`,`+heartbeatParam,
 				"query", "request_heartbeat")},
-		{ToolCoreMemoryAppend, "Add a line to a section of your core memory.", memory,
+		{ToolCoreMemoryAppend, "Add a line to a section of your core memory.", memory, "",
 			schema(ToolCoreMemoryAppend, "Add a line to a section of your core memory.",
 				`"name":{"type":"string","description":"The section to edit, such as persona or human."},`+
 					`"content":{"type":"string","description":"The text to add. Any unicode, emojis included."},`+heartbeatParam,
 				"name", "content", "request_heartbeat")},
-		{ToolCoreMemoryReplace, "Replace text in a section of your core memory. Use an empty new_content to delete.", memory,
+		{ToolCoreMemoryReplace, "Replace text in a section of your core memory. Use an empty new_content to delete.", memory, "",
 			schema(ToolCoreMemoryReplace, "Replace text in a section of your core memory. Use an empty new_content to delete.",
 				`"name":{"type":"string","description":"The section to edit, such as persona or human."},`+
 					`"old_content":{"type":"string","description":"The exact text to replace."},`+

@@ -27,6 +27,9 @@ type Request struct {
 	ToolChoice  string    // "auto" (default), "required" or "none"
 	Temperature *float64
 	MaxTokens   int // 0: the provider's default (Anthropic needs one; use 4096)
+	// ParallelToolCalls lets the model ask for several tool calls in one
+	// reply; false asks for at most one (the MemGPT loop runs one a step).
+	ParallelToolCalls bool
 	// Stream, when set, receives text as it is generated (content deltas),
 	// before Complete returns. Providers that cannot stream ignore it.
 	Stream func(Delta)
@@ -34,9 +37,11 @@ type Request struct {
 
 // Delta is a piece of a reply being generated.
 type Delta struct {
-	Content  string // text added to the reply's content
-	ToolName string // set once, when a tool call starts
-	ToolArgs string // text added to the tool call's arguments
+	Content   string // text added to the reply's content
+	Reasoning string // text added to the reply's native reasoning
+	Reply     string // LoopV1: text added to the reply's content, the answer (Content stays empty)
+	ToolName  string // set once, when a tool call starts
+	ToolArgs  string // text added to the tool call's arguments
 }
 
 // Message is one message of the conversation.
@@ -64,8 +69,12 @@ type Tool struct {
 
 // Response is the model's reply.
 type Response struct {
-	ID           string
-	Content      string
+	ID      string
+	Content string
+	// Reasoning is the model's native reasoning, where the provider returns
+	// it (reasoning_content of OpenAI-compatible servers, Anthropic's
+	// thinking blocks); empty otherwise.
+	Reasoning    string
 	ToolCalls    []ToolCall
 	FinishReason string // "stop", "tool_calls", "length", ...
 	Usage        Usage

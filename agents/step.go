@@ -46,6 +46,11 @@ type State struct {
 	Temperature   *float64
 	InnerThoughts bool // ask for inner thoughts as a tool argument (Letta's put_inner_thoughts_in_kwargs)
 	Stream        func(Delta)
+	// Loop is the agent's loop: LoopMemGPT ("" too) or LoopV1.
+	Loop string
+	// ParallelToolCalls lets the model of a LoopV1 step call several tools
+	// in one reply (the MemGPT loop runs one call a step).
+	ParallelToolCalls bool
 }
 
 // ToolOutput is what a custom tool returned and printed.
@@ -56,8 +61,19 @@ type ToolOutput struct {
 
 // Output is what one step produced. Nothing in it is stored yet.
 type Output struct {
-	Assistant Message  // the model's turn (content = inner thoughts)
-	Tool      *Message // the function's return, when the model called one
+	Assistant Message  // the model's turn (content = inner thoughts; LoopV1: its plain content)
+	Tool      *Message // the function's return, when the model called one (LoopMemGPT)
+	// Returns are the returns of the calls of a LoopV1 step, one a call, in
+	// the order of Assistant.ToolCalls; Name is the function's.
+	Returns []Message
+	// Reply, in a LoopV1 step, is the model's plain content: its answer to
+	// the user. Reasoning is its native reasoning, in either loop, where the
+	// provider gives it.
+	Reply     string
+	Reasoning string
+	// Continue, in a LoopV1 step, says that the model called tools and the
+	// loop goes on.
+	Continue  bool
 	Edits     []Block  // blocks whose value the step changed, with their new value
 	Inserts   []string // archival passages to store
 	Heartbeat bool     // the model asked to continue
@@ -78,7 +94,13 @@ const innerThoughtsParam = "inner_thoughts"
 // Step makes one model call and runs the one tool call it asks for. It
 // returns ErrContextOverflow (wrapped) when the context does not fit, so the
 // caller can summarize and retry, and ErrProvider for provider failures.
+//
+// A LoopV1 state runs a step of the modern loop instead: every tool call of
+// the reply runs, and Output.Continue says whether the loop goes on.
 func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
+	if st.Loop == LoopV1 {
+		return stepV1(ctx, m, st, env)
+	}
 	now := env.Now()
 	req := Request{Model: st.Model, Temperature: st.Temperature, Stream: st.Stream}
 	req.Messages = append(req.Messages, Message{Role: "system", Content: st.System})
@@ -218,16 +240,11 @@ func runTool(ctx context.Context, name string, args map[string]any, blocks []Blo
 		return 0, errors.New("'page' argument must be an integer")
 	}
 	block := func(label string) (*Block, error) {
-		for i := range blocks {
-			if blocks[i].Label == label {
-				return &blocks[i], nil
-			}
+		b, labels := labelled(blocks, label)
+		if b == nil {
+			return nil, fmt.Errorf("Block field %s does not exist (available sections = %s)", label, labels)
 		}
-		labels := make([]string, len(blocks))
-		for i, b := range blocks {
-			labels[i] = b.Label
-		}
-		return nil, fmt.Errorf("Block field %s does not exist (available sections = %s)", label, strings.Join(labels, ", "))
+		return b, nil
 	}
 	setValue := func(b *Block, v string) error {
 		if n := utf8.RuneCountInString(v); n > b.Limit {
@@ -341,6 +358,20 @@ func runTool(ctx context.Context, name string, args map[string]any, blocks []Blo
 		out.Stdout, out.Stderr = o.Output()
 	}
 	return res.Return, err
+}
+
+// labelled finds the block with a label, or lists the labels there are.
+func labelled(blocks []Block, label string) (*Block, string) {
+	for i := range blocks {
+		if blocks[i].Label == label {
+			return &blocks[i], ""
+		}
+	}
+	labels := make([]string, len(blocks))
+	for i, b := range blocks {
+		labels[i] = b.Label
+	}
+	return nil, strings.Join(labels, ", ")
 }
 
 func formatResults(results []string, total, page int) string {

@@ -52,6 +52,13 @@ type LLMConfig struct {
 	PutInnerThoughtsInKwargs *bool    `json:"put_inner_thoughts_in_kwargs"`
 	Temperature              *float64 `json:"temperature"`
 	MaxTokens                *int     `json:"max_tokens"`
+	// Set through model_settings or parallel_tool_calls (Letta's
+	// deprecated llm_config keys); absent until set.
+	ParallelToolCalls  *bool   `json:"parallel_tool_calls,omitempty"`
+	ReasoningEffort    *string `json:"reasoning_effort,omitempty"`
+	EnableReasoner     *bool   `json:"enable_reasoner,omitempty"`
+	MaxReasoningTokens *int    `json:"max_reasoning_tokens,omitempty"`
+	Strict             *bool   `json:"strict,omitempty"`
 }
 
 // EmbeddingConfig says which embedding model a passage or source uses.
@@ -107,6 +114,11 @@ type AgentState struct {
 	ToolRules       json.RawMessage  `json:"tool_rules"`
 	CreatedAt       time.Time        `json:"created_at"`
 	UpdatedAt       time.Time        `json:"updated_at"`
+	// ModelSettings are the model's settings in Letta's model_settings
+	// shape, derived from llm_config as Letta derives them; null without
+	// a model. CompactionSettings are what the client set, or null.
+	ModelSettings      json.RawMessage `json:"model_settings"`
+	CompactionSettings json.RawMessage `json:"compaction_settings"`
 }
 
 // Tool is a function an agent can call.
@@ -270,8 +282,11 @@ type LettaMessage struct {
 	RunID       *string   `json:"run_id,omitempty"`
 	StepID      *string   `json:"step_id,omitempty"`
 
-	Content    *string    `json:"content,omitempty"`   // system, user, assistant
-	Reasoning  *string    `json:"reasoning,omitempty"` // reasoning
+	Content   *string `json:"content,omitempty"`   // system, user, assistant
+	Reasoning *string `json:"reasoning,omitempty"` // reasoning
+	// Source, on a reasoning message, is reasoner_model for the model's
+	// native reasoning; absent for the MemGPT loop's inner thoughts.
+	Source     *string    `json:"source,omitempty"`
 	ToolCall   *ToolCall  `json:"tool_call,omitempty"` // tool_call
 	ToolReturn *string    `json:"tool_return,omitempty"`
 	Status     *string    `json:"status,omitempty"` // tool_return: success | error

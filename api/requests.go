@@ -90,12 +90,21 @@ type CreateAgent struct {
 	Metadata         json.RawMessage `json:"metadata,omitempty"`
 	OldMetadata      json.RawMessage `json:"metadata_,omitempty"`
 	ToolRules        json.RawMessage `json:"tool_rules,omitempty"`
+	// ModelSettings (Letta's model_settings: temperature,
+	// max_output_tokens, parallel_tool_calls, reasoning, thinking) are
+	// merged into the llm_config, as Letta merges them.
+	ModelSettings      json.RawMessage `json:"model_settings,omitempty"`
+	ContextWindowLimit *int            `json:"context_window_limit,omitempty"` // replaces llm_config.context_window
+	ParallelToolCalls  *bool           `json:"parallel_tool_calls,omitempty"`  // sets llm_config.parallel_tool_calls
+	MaxTokens          *int            `json:"max_tokens,omitempty"`           // sets llm_config.max_tokens
+	CompactionSettings json.RawMessage `json:"compaction_settings,omitempty"`  // stored and echoed
+	// InitialMessageSequence, when given, replaces the boot exchange a new
+	// agent starts with; engram accepts only [] (no messages after the
+	// system message).
+	InitialMessageSequence json.RawMessage `json:"initial_message_sequence,omitempty"`
 
 	IncludeBaseToolRules         Ignored `json:"include_base_tool_rules,omitempty"`
-	ModelSettings                Ignored `json:"model_settings,omitempty"`
-	ContextWindowLimit           Ignored `json:"context_window_limit,omitempty"`
 	EmbeddingChunkSize           Ignored `json:"embedding_chunk_size,omitempty"`
-	InitialMessageSequence       Ignored `json:"initial_message_sequence,omitempty"`
 	MessageBufferAutoclear       Ignored `json:"message_buffer_autoclear,omitempty"`
 	EnableSleeptime              Ignored `json:"enable_sleeptime,omitempty"`
 	Timezone                     Ignored `json:"timezone,omitempty"`
@@ -103,11 +112,9 @@ type CreateAgent struct {
 	IdentityIDs                  Ignored `json:"identity_ids,omitempty"`
 	MaxFilesOpen                 Ignored `json:"max_files_open,omitempty"`
 	PerFileViewWindowCharLimit   Ignored `json:"per_file_view_window_char_limit,omitempty"`
-	MaxTokens                    Ignored `json:"max_tokens,omitempty"`
 	Reasoning                    Ignored `json:"reasoning,omitempty"`
 	EnableReasoner               Ignored `json:"enable_reasoner,omitempty"`
 	MaxReasoningTokens           Ignored `json:"max_reasoning_tokens,omitempty"`
-	ParallelToolCalls            Ignored `json:"parallel_tool_calls,omitempty"`
 	ResponseFormat               Ignored `json:"response_format,omitempty"`
 	ToolExecEnvironmentVariables Ignored `json:"tool_exec_environment_variables,omitempty"`
 	Project                      Ignored `json:"project,omitempty"`
@@ -120,7 +127,6 @@ type CreateAgent struct {
 	MemoryVariables              Ignored `json:"memory_variables,omitempty"`
 	IncludeDefaultSource         Ignored `json:"include_default_source,omitempty"`
 	UserID                       Ignored `json:"user_id,omitempty"`
-	CompactionSettings           Ignored `json:"compaction_settings,omitempty"`
 }
 
 // UpdateAgent is the body of PATCH /v1/agents/{id}. Absent and null fields
@@ -143,17 +149,20 @@ type UpdateAgent struct {
 	FolderIDs       *[]string       `json:"folder_ids,omitempty"`
 	MessageIDs      *[]string       `json:"message_ids,omitempty"`
 	ToolRules       json.RawMessage `json:"tool_rules,omitempty"`
+	// As in CreateAgent: merged into the llm_config, or stored.
+	ModelSettings      json.RawMessage `json:"model_settings,omitempty"`
+	ContextWindowLimit *int            `json:"context_window_limit,omitempty"`
+	ParallelToolCalls  *bool           `json:"parallel_tool_calls,omitempty"`
+	MaxTokens          *int            `json:"max_tokens,omitempty"`
+	CompactionSettings json.RawMessage `json:"compaction_settings,omitempty"`
 
 	ID                           Ignored `json:"id,omitempty"` // 0.5 sent it in the body
-	ModelSettings                Ignored `json:"model_settings,omitempty"`
-	ContextWindowLimit           Ignored `json:"context_window_limit,omitempty"`
 	Timezone                     Ignored `json:"timezone,omitempty"`
 	Secrets                      Ignored `json:"secrets,omitempty"`
 	MessageBufferAutoclear       Ignored `json:"message_buffer_autoclear,omitempty"`
 	EnableSleeptime              Ignored `json:"enable_sleeptime,omitempty"`
 	MaxFilesOpen                 Ignored `json:"max_files_open,omitempty"`
 	PerFileViewWindowCharLimit   Ignored `json:"per_file_view_window_char_limit,omitempty"`
-	CompactionSettings           Ignored `json:"compaction_settings,omitempty"`
 	Hidden                       Ignored `json:"hidden,omitempty"`
 	IdentityIDs                  Ignored `json:"identity_ids,omitempty"`
 	ProjectID                    Ignored `json:"project_id,omitempty"`
@@ -164,8 +173,6 @@ type UpdateAgent struct {
 	LastStopReason               Ignored `json:"last_stop_reason,omitempty"`
 	ResponseFormat               Ignored `json:"response_format,omitempty"`
 	Reasoning                    Ignored `json:"reasoning,omitempty"`
-	MaxTokens                    Ignored `json:"max_tokens,omitempty"`
-	ParallelToolCalls            Ignored `json:"parallel_tool_calls,omitempty"`
 	ToolExecEnvironmentVariables Ignored `json:"tool_exec_environment_variables,omitempty"`
 	Memory                       Ignored `json:"memory,omitempty"`
 	UserID                       Ignored `json:"user_id,omitempty"`

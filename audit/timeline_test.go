@@ -42,7 +42,7 @@ func TestTimeline(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	svc := n.Service
-	a, err := svc.CreateAgent(ctx, api.CreateAgent{Name: ptr("sam"), Model: ptr("openai/gpt-4o-mini"), MemoryBlocks: []api.CreateBlock{
+	a, err := svc.CreateAgent(ctx, api.CreateAgent{Name: ptr("sam"), AgentType: ptr("memgpt_agent"), Model: ptr("openai/gpt-4o-mini"), MemoryBlocks: []api.CreateBlock{
 		{Label: "persona", Value: "I am Sam."}, {Label: "human", Value: "Name: Ada"},
 	}})
 	if err != nil {

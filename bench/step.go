@@ -151,11 +151,12 @@ func (r *stepRig) close() {
 
 func (r *stepRig) newAgents(ctx context.Context, k int) ([]string, error) {
 	limit := 200
-	model := "openai/gpt-4o-mini"
+	model, memgpt := "openai/gpt-4o-mini", "memgpt_agent"
 	ids := make([]string, k)
 	for i := range ids {
 		a, err := r.n.Service.CreateAgent(ctx, api.CreateAgent{
-			Model: &model,
+			Model:     &model,
+			AgentType: &memgpt, // the bench's scripts speak the MemGPT loop
 			MemoryBlocks: []api.CreateBlock{
 				{Label: "persona", Value: "I am Sam.", Limit: &limit},
 				{Label: "human", Value: "Name: Ada", Limit: &limit},

@@ -18,6 +18,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"iter"
@@ -278,6 +279,9 @@ type CreateAgentOptions struct {
 	// non-nil empty map stores none.
 	Metadata    map[string]any
 	Description string
+	// AgentType is the agent's loop: "" gives memgpt_agent, the seed's
+	// (Letta 0.5's) loop; letta_v1_agent runs modern Letta's.
+	AgentType string
 }
 
 // defaultMetadata is the seed's create_agent default, typo included.
@@ -295,6 +299,8 @@ func (o CreateAgentOptions) request() (api.CreateAgent, error) {
 	if o.System != "" {
 		req.System = &o.System
 	}
+	typ := cmp.Or(o.AgentType, "memgpt_agent")
+	req.AgentType = &typ
 	var err error
 	if o.LLMConfig != nil {
 		if req.LLMConfig, err = json.Marshal(o.LLMConfig); err != nil {

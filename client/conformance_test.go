@@ -149,6 +149,16 @@ func passageTexts(ps []api.Passage) []string {
 	return ids(ps, func(p api.Passage) string { return p.Text })
 }
 
+// serverToolNames names every tool the server provides, in the order it
+// creates them.
+func serverToolNames() []string {
+	var out []string
+	for _, bt := range agents.ServerTools() {
+		out = append(out, bt.Name)
+	}
+	return out
+}
+
 func baseToolNames() []string {
 	var out []string
 	for _, bt := range agents.BaseTools() {
@@ -341,7 +351,7 @@ func testCreateAgentOptions(t *testing.T, ctx context.Context, c client.Client) 
 	_, err := c.CreateAgent(ctx, client.CreateAgentOptions{Name: "bad/name"})
 	wantKind(t, "agent name with a slash", err, fault.Invalid)
 	_, err = c.CreateAgent(ctx, client.CreateAgentOptions{Tools: []string{"no_such_tool"}})
-	wantKind(t, "unknown tool name", err, fault.NotFound)
+	wantKind(t, "unknown tool name", err, fault.Invalid) // 400 "Tools not found by name", as Letta
 	dup := client.BasicBlockMemory(client.NewBlock("x", "1", 0), client.NewBlock("x", "2", 0))
 	_, err = c.CreateAgent(ctx, client.CreateAgentOptions{Memory: &dup})
 	wantKind(t, "two blocks with one label", err, fault.Invalid)
@@ -716,7 +726,7 @@ func testBlocks(t *testing.T, ctx context.Context, c client.Client) {
 // Tools.
 
 func testTools(t *testing.T, ctx context.Context, c client.Client) {
-	diff(t, "base tools", baseToolNames(), toolNames(must(c.ListTools(ctx))(t)))
+	diff(t, "server tools", serverToolNames(), toolNames(must(c.ListTools(ctx))(t)))
 
 	tool := must(c.CreateTool(ctx, diceSource, client.CreateToolOptions{Tags: []string{"games"}}))(t)
 	if tool.Name != "roll_dice" || tool.SourceCode == nil || *tool.SourceCode != diceSource {
@@ -740,7 +750,7 @@ func testTools(t *testing.T, ctx context.Context, c client.Client) {
 	if id, err := c.GetToolID(ctx, "no_such_tool"); id != "" || err != nil {
 		t.Errorf("GetToolID of a missing tool = %q, %v; want \"\", nil", id, err)
 	}
-	diff(t, "ListTools", append(baseToolNames(), "roll_dice"), toolNames(must(c.ListTools(ctx))(t)))
+	diff(t, "ListTools", append(serverToolNames(), "roll_dice"), toolNames(must(c.ListTools(ctx))(t)))
 
 	// Create again: an update in place.
 	again := must(c.CreateTool(ctx, diceSourceV2, client.CreateToolOptions{}))(t)
@@ -838,7 +848,7 @@ func testTools(t *testing.T, ctx context.Context, c client.Client) {
 	wantKind(t, "GetTool after delete", err, fault.NotFound)
 	wantKind(t, "DeleteTool twice", c.DeleteTool(ctx, tool.ID), fault.NotFound)
 	diff(t, "agent tools after DeleteTool", []string{}, toolNames(must(c.GetAgent(ctx, a.ID))(t).Tools))
-	diff(t, "ListTools after delete", append(baseToolNames(), "flip_coin"), toolNames(must(c.ListTools(ctx))(t)))
+	diff(t, "ListTools after delete", append(serverToolNames(), "flip_coin"), toolNames(must(c.ListTools(ctx))(t)))
 }
 
 // Sources.

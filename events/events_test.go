@@ -32,7 +32,8 @@ func samples() map[Type]Event {
 			Metadata:        json.RawMessage(`{"persona":"sam_pov"}`), Tags: []string{"demo"},
 			ToolIDs: []ToolID{"tool-01JD000000000000000000000T"}, BlockIDs: []BlockID{"block-01JD000000000000000000000B"},
 			SourceIDs: []SourceID{"source-01JD000000000000000000000S"}, ToolRules: json.RawMessage(`[]`),
-			ForkedFrom: &Origin{AgentID: "agent-01JD000000000000000000000F", Seq: 42},
+			ForkedFrom:         &Origin{AgentID: "agent-01JD000000000000000000000F", Seq: 42},
+			CompactionSettings: json.RawMessage(`{"mode":"sliding_window"}`),
 		},
 		TypeAgentUpdated: &AgentUpdated{
 			Name: ptr("sam2"), Description: ptr("renamed"), System: ptr("You are Sam, again."),
@@ -108,6 +109,7 @@ func samples() map[Type]Event {
 		}},
 		TypeMessageAppended: &MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking",
+			Reply: "hello", Reasoning: "the user said hi",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hi"}`}},
 			Model:     "gpt-4o-mini", Otid: "otid-1",
 			Usage: &Usage{PromptTokens: 120, CompletionTokens: 12, TotalTokens: 132}, StopReason: "end_turn",

@@ -121,6 +121,9 @@ type AgentCreated struct {
 	BlockIDs        []BlockID       `json:"block_ids,omitempty"`
 	SourceIDs       []SourceID      `json:"source_ids,omitempty"`
 	ToolRules       json.RawMessage `json:"tool_rules,omitempty"`
+	// CompactionSettings are how the client asked the agent's context to be
+	// compacted (Letta's compaction_settings), kept as sent.
+	CompactionSettings json.RawMessage `json:"compaction_settings,omitempty"`
 	// ForkedFrom, on an agent made by a fork, names the agent it was
 	// forked from and the point of the log its state was taken at.
 	ForkedFrom *Origin `json:"forked_from,omitempty"`
@@ -147,6 +150,8 @@ type AgentUpdated struct {
 	SourceIDs       *[]SourceID     `json:"source_ids,omitempty"`
 	MessageIDs      *[]MessageID    `json:"message_ids,omitempty"`
 	ToolRules       json.RawMessage `json:"tool_rules,omitempty"`
+	// CompactionSettings replaces the agent's compaction settings.
+	CompactionSettings json.RawMessage `json:"compaction_settings,omitempty"`
 }
 
 // AgentDeleted ends an agent aggregate. Its blocks, passages and messages
@@ -453,8 +458,16 @@ type MessageAppended struct {
 	// envelope is rendered, with the event's time, where the message is
 	// shown. Messages stored before kinds existed have no Kind and hold the
 	// rendered envelope in Text: Words reads them back.
-	Kind       string     `json:"kind,omitempty"`
-	Text       string     `json:"text,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	// Text is the message's text; on an assistant message, the MemGPT
+	// loop's inner monologue (shown as reasoning).
+	Text string `json:"text,omitempty"`
+	// Reply, on an assistant message of the modern loop (letta_v1_agent),
+	// is the model's plain content: its answer, shown as assistant_message.
+	Reply string `json:"reply,omitempty"`
+	// Reasoning, on an assistant message, is the model's native reasoning
+	// where the provider gave it (shown as reasoning_message).
+	Reasoning  string     `json:"reasoning,omitempty"`
 	Name       string     `json:"name,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`

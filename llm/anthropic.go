@@ -97,7 +97,9 @@ func NewAnthropic(cfg AnthropicConfig) *Anthropic {
 // role are merged into one; a conversation that does not open with the user
 // gets FirstUserMessage first. Tool calls whose arguments are not a JSON
 // object are sent with input {}. At most one tool call per reply is asked
-// for (disable_parallel_tool_use). Request.Temperature is not sent: the
+// for (disable_parallel_tool_use) unless Request.ParallelToolCalls allows
+// several. Thinking blocks of a reply become Response.Reasoning (they are
+// not sent back: engram does not ask for thinking). Request.Temperature is not sent: the
 // API version the SDK speaks has none.
 //
 // Replies map back with text blocks joined as Content, tool_use blocks as
@@ -204,9 +206,9 @@ func (a *Anthropic) params(req agents.Request) (anthropic.MessageNewParams, erro
 		case "none":
 			p.ToolChoice.OfNone = &anthropic.ToolChoiceNoneParam{}
 		case "required":
-			p.ToolChoice.OfAny = &anthropic.ToolChoiceAnyParam{DisableParallelToolUse: anthropic.Bool(true)}
+			p.ToolChoice.OfAny = &anthropic.ToolChoiceAnyParam{DisableParallelToolUse: anthropic.Bool(!req.ParallelToolCalls)}
 		default:
-			p.ToolChoice.OfAuto = &anthropic.ToolChoiceAutoParam{DisableParallelToolUse: anthropic.Bool(true)}
+			p.ToolChoice.OfAuto = &anthropic.ToolChoiceAutoParam{DisableParallelToolUse: anthropic.Bool(!req.ParallelToolCalls)}
 		}
 	}
 	return p, nil
@@ -276,6 +278,8 @@ func (a *Anthropic) stream(ctx context.Context, params anthropic.MessageNewParam
 			switch ev.Delta.Type {
 			case "text_delta":
 				emit(agents.Delta{Content: ev.Delta.Text})
+			case "thinking_delta":
+				emit(agents.Delta{Reasoning: ev.Delta.Thinking})
 			case "input_json_delta":
 				if ev.Delta.PartialJSON != "" {
 					emit(agents.Delta{ToolArgs: ev.Delta.PartialJSON})
@@ -321,6 +325,8 @@ func (a *Anthropic) response(m *anthropic.Message) (agents.Response, error) {
 		switch b.Type {
 		case "text":
 			texts = append(texts, b.Text)
+		case "thinking":
+			resp.Reasoning += b.Thinking
 		case "tool_use":
 			args := "{}"
 			var c bytes.Buffer

@@ -14,6 +14,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/param"
+	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/shared"
 
@@ -107,6 +108,7 @@ func (o *OpenAI) ListModels(ctx context.Context) ([]string, error) {
 // Complete sends req as one chat completion, streamed if req.Stream is set
 // (with stream_options.include_usage, so that usage is reported either way).
 // It asks for at most one tool call per reply (parallel_tool_calls: false)
+// unless the request allows several (Request.ParallelToolCalls),
 // and sends Request.MaxTokens as max_completion_tokens to api.openai.com,
 // as max_tokens to other servers.
 // A reply cut off at the length limit is an error wrapping
@@ -209,7 +211,7 @@ func (o *OpenAI) params(req agents.Request) (openai.ChatCompletionNewParams, err
 		p.Tools = append(p.Tools, openai.ChatCompletionToolUnionParam{OfFunction: &openai.ChatCompletionFunctionToolParam{Function: fn}})
 	}
 	if len(req.Tools) > 0 {
-		p.ParallelToolCalls = openai.Bool(false)
+		p.ParallelToolCalls = openai.Bool(req.ParallelToolCalls)
 		if req.ToolChoice != "" {
 			p.ToolChoice.OfAuto = openai.String(req.ToolChoice)
 		}
@@ -236,6 +238,7 @@ func (o *OpenAI) response(c *openai.ChatCompletion) (agents.Response, error) {
 	resp := agents.Response{
 		ID:           c.ID,
 		Content:      ch.Message.Content,
+		Reasoning:    reasoningOf(ch.Message.JSON.ExtraFields),
 		FinishReason: ch.FinishReason,
 		Usage: agents.Usage{
 			PromptTokens:     int(c.Usage.PromptTokens),
@@ -260,10 +263,11 @@ func (o *OpenAI) stream(ctx context.Context, params openai.ChatCompletionNewPara
 	s := o.chat.NewStreaming(ctx, params, opts...)
 	defer s.Close()
 	var (
-		resp    agents.Response
-		content strings.Builder
-		calls   []agents.ToolCall
-		choices bool
+		resp      agents.Response
+		content   strings.Builder
+		reasoning strings.Builder
+		calls     []agents.ToolCall
+		choices   bool
 	)
 	for s.Next() {
 		chunk := s.Current()
@@ -282,6 +286,10 @@ func (o *OpenAI) stream(ctx context.Context, params openai.ChatCompletionNewPara
 				continue
 			}
 			choices = true
+			if d := reasoningOf(ch.Delta.JSON.ExtraFields); d != "" {
+				reasoning.WriteString(d)
+				emit(agents.Delta{Reasoning: d})
+			}
 			if d := ch.Delta.Content; d != "" {
 				content.WriteString(d)
 				emit(agents.Delta{Content: d})
@@ -320,7 +328,7 @@ func (o *OpenAI) stream(ctx context.Context, params openai.ChatCompletionNewPara
 	if resp.FinishReason == "" {
 		return agents.Response{}, errorf("openai", o.key, agents.ErrProvider, 0, nil, "stream ended before the reply was finished")
 	}
-	resp.Content = content.String()
+	resp.Content, resp.Reasoning = content.String(), reasoning.String()
 	resp.ToolCalls = calls
 	return resp, nil
 }
@@ -364,6 +372,21 @@ func (o *OpenAI) wrap(ctx context.Context, err error, res *http.Response) error 
 		return errorf("openai", o.key, agents.ErrProvider, 0, err, "unreadable reply: %v", err)
 	}
 	return transportError(ctx, "openai", o.key, o.timeout, err)
+}
+
+// reasoningOf reads the native reasoning OpenAI-compatible servers add to
+// a message or a delta (reasoning_content: DeepSeek, vLLM, llama.cpp;
+// reasoning: OpenRouter, Ollama), which OpenAI's own types lack.
+func reasoningOf(extra map[string]respjson.Field) string {
+	for _, k := range []string{"reasoning_content", "reasoning"} {
+		if f, ok := extra[k]; ok && f.Raw() != "" {
+			var s string
+			if json.Unmarshal([]byte(f.Raw()), &s) == nil && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
 }
 
 // bodyMessage is what an error reply that is not shaped as OpenAI shapes

@@ -230,11 +230,13 @@ func toolInput(args string) json.RawMessage {
 }
 
 type anthropicContent struct {
-	Type  string          `json:"type"`
-	Text  *string         `json:"text,omitempty"`
-	ID    string          `json:"id,omitempty"`
-	Name  string          `json:"name,omitempty"`
-	Input json.RawMessage `json:"input,omitempty"`
+	Type      string          `json:"type"`
+	Text      *string         `json:"text,omitempty"`
+	Thinking  *string         `json:"thinking,omitempty"`
+	Signature *string         `json:"signature,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
 }
 
 type anthropicUsage struct {
@@ -283,6 +285,10 @@ func anthropicReply(st Step, rec Recorded, seq int, start bool) anthropicMessage
 	if st.Empty {
 		return m
 	}
+	if st.Reasoning != "" {
+		sig := "llmtest-signature"
+		m.Content = append(m.Content, anthropicContent{Type: "thinking", Thinking: &st.Reasoning, Signature: &sig})
+	}
 	if st.Content != "" {
 		m.Content = append(m.Content, anthropicContent{Type: "text", Text: &st.Content})
 	}
@@ -310,6 +316,13 @@ func (s *Server) streamAnthropic(w http.ResponseWriter, st Step, rec Recorded, s
 			for _, p := range pieces(*c.Text, 4) {
 				deltas = append(deltas, map[string]string{"type": "text_delta", "text": p})
 			}
+		case "thinking":
+			empty := ""
+			start.Thinking, start.Signature = &empty, &empty
+			for _, p := range pieces(*c.Thinking, 4) {
+				deltas = append(deltas, map[string]string{"type": "thinking_delta", "thinking": p})
+			}
+			deltas = append(deltas, map[string]string{"type": "signature_delta", "signature": *c.Signature})
 		case "tool_use":
 			start.Input = json.RawMessage(`{}`)
 			for _, p := range pieces(string(c.Input), 8) {

@@ -47,7 +47,11 @@ import (
 // content. At most one of Overflow, Status, Malformed and Empty takes effect,
 // in that order.
 type Step struct {
-	Content   string            // assistant text
+	Content string // assistant text
+	// Reasoning is native reasoning sent with the reply: OpenAI-compatible
+	// servers' reasoning_content (whole and in deltas); for Anthropic, a
+	// thinking block before the text.
+	Reasoning string
 	ToolCalls []agents.ToolCall // name and arguments JSON; an empty ID is generated
 	// Finish overrides the finish reason, in OpenAI's words: "stop",
 	// "tool_calls", "length" (truncation), "content_filter". Anthropic replies

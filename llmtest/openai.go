@@ -217,10 +217,11 @@ func model(rec Recorded) string {
 // openAIReply is the chat.completion object answering rec with st.
 func openAIReply(st Step, rec Recorded, seq int) any {
 	type message struct {
-		Role      string           `json:"role"`
-		Content   *string          `json:"content"`
-		Refusal   *string          `json:"refusal"`
-		ToolCalls []openAIToolCall `json:"tool_calls,omitempty"`
+		Role             string           `json:"role"`
+		Content          *string          `json:"content"`
+		ReasoningContent string           `json:"reasoning_content,omitempty"` // as DeepSeek and vLLM send it
+		Refusal          *string          `json:"refusal"`
+		ToolCalls        []openAIToolCall `json:"tool_calls,omitempty"`
 	}
 	type choice struct {
 		Index        int     `json:"index"`
@@ -228,7 +229,7 @@ func openAIReply(st Step, rec Recorded, seq int) any {
 		Logprobs     *string `json:"logprobs"`
 		FinishReason string  `json:"finish_reason"`
 	}
-	msg := message{Role: "assistant"}
+	msg := message{Role: "assistant", ReasoningContent: st.Reasoning}
 	if st.Content != "" || len(st.ToolCalls) == 0 {
 		msg.Content = &st.Content
 	}
@@ -266,9 +267,10 @@ func openAIReply(st Step, rec Recorded, seq int) any {
 // pieces, the finish reason, the usage if asked for, and [DONE].
 func (s *Server) streamOpenAI(w http.ResponseWriter, st Step, rec Recorded, seq int) {
 	type delta struct {
-		Role      string           `json:"role,omitempty"`
-		Content   *string          `json:"content,omitempty"`
-		ToolCalls []openAIToolCall `json:"tool_calls,omitempty"`
+		Role             string           `json:"role,omitempty"`
+		Content          *string          `json:"content,omitempty"`
+		ReasoningContent string           `json:"reasoning_content,omitempty"`
+		ToolCalls        []openAIToolCall `json:"tool_calls,omitempty"`
 	}
 	type choice struct {
 		Index        int     `json:"index"`
@@ -296,6 +298,9 @@ func (s *Server) streamOpenAI(w http.ResponseWriter, st Step, rec Recorded, seq 
 	if !st.Empty {
 		empty := ""
 		send([]choice{{Delta: delta{Role: "assistant", Content: &empty}}}, nil)
+		for _, p := range pieces(st.Reasoning, 4) {
+			send([]choice{{Delta: delta{ReasoningContent: p}}}, nil)
+		}
 		for _, p := range pieces(st.Content, 4) {
 			send([]choice{{Delta: delta{Content: &p}}}, nil)
 		}

@@ -17,8 +17,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := 50
-	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{MemoryBlocks: []api.CreateBlock{{Label: "human", Value: "Name: Ada", Limit: &limit}, {Label: "persona", Value: "I am Sam"}}})
+	limit, memgpt := 50, "memgpt_agent" // eight base tools
+	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{AgentType: &memgpt, MemoryBlocks: []api.CreateBlock{{Label: "human", Value: "Name: Ada", Limit: &limit}, {Label: "persona", Value: "I am Sam"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

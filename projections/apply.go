@@ -48,7 +48,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		a = &Agent{
 			ID: id, Name: e.Name, Description: e.Description, System: e.System, AgentType: e.AgentType,
 			LLMConfig: e.LLMConfig, EmbeddingConfig: e.EmbeddingConfig, Metadata: e.Metadata,
-			ToolRules: e.ToolRules, Tags: e.Tags, ToolIDs: e.ToolIDs, BlockIDs: e.BlockIDs,
+			ToolRules: e.ToolRules, CompactionSettings: e.CompactionSettings, Tags: e.Tags, ToolIDs: e.ToolIDs, BlockIDs: e.BlockIDs,
 			SourceIDs: e.SourceIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, StateSeq: env.Seq,
 			Version: s.Gone[string(id)],
 		}
@@ -106,6 +106,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		setRaw(&a.EmbeddingConfig, e.EmbeddingConfig)
 		setRaw(&a.Metadata, e.Metadata)
 		setRaw(&a.ToolRules, e.ToolRules)
+		setRaw(&a.CompactionSettings, e.CompactionSettings)
 	case *events.AgentDeleted:
 		for _, p := range a.Passages {
 			delete(s.Passages, events.PassageID(p.ID))

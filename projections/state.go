@@ -98,6 +98,9 @@ type Agent struct {
 	// (an AgentUpdated's ids, or a restored snapshot's before the first
 	// append). Not encoded: a restored agent copies once.
 	ownWindow bool
+
+	// CompactionSettings are Letta's compaction_settings, as the client sent them.
+	CompactionSettings json.RawMessage
 }
 
 // relate records that the agent has had an aggregate.

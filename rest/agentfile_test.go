@@ -62,7 +62,7 @@ func TestAgentFileRoundTrip(t *testing.T) {
 	x, script := newModelHarness(t)
 	dice := x.tool("roll_die")
 	src := x.source("notes")
-	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini"), ToolIDs: []string{dice.ID}, Tags: []string{"demo"},
+	a := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini"), ToolIDs: []string{dice.ID}, Tags: []string{"demo"},
 		MemoryBlocks: []api.CreateBlock{{Label: "persona", Value: "I am Sam."}, {Label: "human", Value: "Name: Ada"}}})
 	base := "/v1/agents/" + a.ID
 	x.do("PATCH", base+"/folders/attach/"+src.ID, nil, 200, nil)

@@ -31,7 +31,7 @@ func contextOf(ms []api.LettaMessage, window []string) []string {
 
 func TestFork(t *testing.T) {
 	x, script := newModelHarness(t)
-	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini"), MemoryBlocks: []api.CreateBlock{
+	a := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini"), MemoryBlocks: []api.CreateBlock{
 		{Label: "persona", Value: "I am Sam."}, {Label: "human", Value: "Name: Ada"},
 	}})
 	base := "/v1/agents/" + a.ID

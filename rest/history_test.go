@@ -26,7 +26,7 @@ func memoryEdit(label, content string) llmtest.Step {
 // change with the agent's id and the name of the change.
 func conversation(t *testing.T, x *harness, script interface{ Push(...llmtest.Step) }, after func(agentID, step string)) api.AgentState {
 	t.Helper()
-	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini"), MemoryBlocks: []api.CreateBlock{
+	a := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini"), MemoryBlocks: []api.CreateBlock{
 		{Label: "persona", Value: "I am Sam."}, {Label: "human", Value: "Name: Ada"},
 	}})
 	base := "/v1/agents/" + a.ID
@@ -66,7 +66,7 @@ func (x *harness) events(agentID string, q url.Values) []api.Event {
 
 func TestHistory(t *testing.T) {
 	x, script := newModelHarness(t)
-	other := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	other := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini")})
 	a := conversation(t, x, script, func(string, string) {})
 	x.do("PATCH", "/v1/agents/"+other.ID, map[string]any{"description": "noise"}, 200, nil)
 

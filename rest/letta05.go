@@ -482,13 +482,11 @@ func (h *handler) createAgent05(r *http.Request) (any, error) {
 	if req.Tools == nil {
 		c.IncludeBaseTools = nil // 0.5's server default: the base tools
 	}
-	if req.AgentType != nil && *req.AgentType != "" {
-		if !agentTypes05[*req.AgentType] {
-			return nil, unprocessable("agent_type must be one of memgpt_agent, split_thread_agent, o1_agent, not %q", *req.AgentType)
-		}
-		t := "memgpt_agent" // the one loop engram runs for 0.5 agents
-		c.AgentType = &t
+	if req.AgentType != nil && *req.AgentType != "" && !agentTypes05[*req.AgentType] {
+		return nil, unprocessable("agent_type must be one of memgpt_agent, split_thread_agent, o1_agent, not %q", *req.AgentType)
 	}
+	memgpt := "memgpt_agent" // the one loop engram runs for 0.5 agents, whatever they ask for
+	c.AgentType = &memgpt
 	if req.Memory != nil {
 		m, err := memoryIn05(*req.Memory)
 		if err != nil {

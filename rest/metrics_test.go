@@ -118,6 +118,7 @@ func TestMetrics(t *testing.T) {
 	// step, one send_message tool call), a file loaded into a source, a miss.
 	var a api.AgentState
 	x.do("POST", "/v1/agents/", map[string]any{
+		"agent_type":    "memgpt_agent", // the script speaks the MemGPT loop
 		"llm_config":    map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
 		"memory_blocks": []map[string]any{{"label": "human", "value": "Name: Ada"}},
 	}, 200, &a, auth...)

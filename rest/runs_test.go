@@ -16,7 +16,7 @@ import (
 // cancelled.
 func TestRunRoutes(t *testing.T) {
 	x, script := newModelHarness(t)
-	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	a := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini")})
 	base := "/v1/agents/" + a.ID
 	poll := func(id string, done func(api.Run) bool) api.Run {
 		t.Helper()

@@ -65,7 +65,7 @@ func sseData(body string) []string {
 
 func TestIncludeReturnMessageTypes(t *testing.T) {
 	x, script := newModelHarness(t)
-	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	a := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini")})
 	base := "/v1/agents/" + a.ID
 
 	script.Push(say("just this"))
@@ -135,7 +135,7 @@ func TestIncludeReturnMessageTypes(t *testing.T) {
 // to send it again; with one, a retry answers the stored input once.
 func TestSendRetryAdvice(t *testing.T) {
 	x, script := newModelHarness(t)
-	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	a := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini")})
 	base := "/v1/agents/" + a.ID
 
 	script.Push(llmtest.Step{Status: 500})
@@ -184,7 +184,7 @@ func TestSendRetryAdvice(t *testing.T) {
 // share one id per step.
 func TestStreamTokens(t *testing.T) {
 	x, script := newModelHarness(t)
-	a := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	a := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini")})
 	script.Push(
 		llmtest.Step{Content: "First I note that Ada likes tea.", ToolCalls: []agents.ToolCall{{Name: "core_memory_append", Arguments: `{"name":"human","content":"Likes tea","request_heartbeat":true}`}}},
 		llmtest.Step{Content: "Now I answer her.", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"Noted!"}`}}},

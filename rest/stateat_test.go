@@ -48,7 +48,7 @@ func withAt(path, at string) string {
 func TestStateAt(t *testing.T) {
 	x, script := newModelHarness(t)
 	var points []point
-	other := x.agent(api.CreateAgent{Model: strp("openai/gpt-4o-mini")})
+	other := x.agent(api.CreateAgent{AgentType: strp("memgpt_agent"), Model: strp("openai/gpt-4o-mini")})
 	a := conversation(t, x, script, func(agentID, step string) {
 		// Events of another agent interleave.
 		x.do("PATCH", "/v1/agents/"+other.ID, map[string]any{"description": step}, 200, nil)

@@ -78,6 +78,9 @@ func MessageText(m *events.MessageAppended) (string, bool) {
 		return text, text != ""
 	case "assistant":
 		parts := []string{m.Text}
+		if m.Reply != "" { // the modern loop's answer
+			parts = append(parts, m.Reply)
+		}
 		for _, tc := range m.ToolCalls {
 			if tc.Name != sendMessage {
 				continue

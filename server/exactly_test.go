@@ -89,6 +89,7 @@ func newAgent(t *testing.T, url string) string {
 	t.Helper()
 	var a api.AgentState
 	json.Unmarshal(call(t, "POST", url+"/v1/agents/", map[string]any{
+		"agent_type": "memgpt_agent", // the scripts speak the MemGPT loop
 		"llm_config": map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
 	}), &a)
 	if a.ID == "" {

@@ -50,7 +50,7 @@ func TestLocalModels(t *testing.T) {
 		t.Fatalf("models: %d %s", code, body)
 	}
 	// An agent made without a model gets the local one, and it answers.
-	code, body = do(t, http.DefaultClient, "POST", s.URL+"/v1/agents/", map[string]any{"name": "local"})
+	code, body = do(t, http.DefaultClient, "POST", s.URL+"/v1/agents/", map[string]any{"name": "local", "agent_type": "memgpt_agent"})
 	var a api.AgentState
 	json.Unmarshal(body, &a)
 	if code != 200 {

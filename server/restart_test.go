@@ -203,6 +203,7 @@ func TestSIGKILLMidStepAnswersOnce(t *testing.T) {
 	c := startChild(t, dir, env...)
 	var a struct{ ID string }
 	json.Unmarshal(call(t, "POST", c.url+"/v1/agents/", map[string]any{
+		"agent_type": "memgpt_agent",
 		"llm_config": map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
 	}), &a)
 	go func() {
@@ -243,6 +244,7 @@ func TestSIGKILLBetweenAnswerAndCommit(t *testing.T) {
 	c := startChild(t, dir, append(env, "ENGRAM_TEST_PAUSE_BEFORE_COMMIT=1")...)
 	var a struct{ ID string }
 	json.Unmarshal(call(t, "POST", c.url+"/v1/agents/", map[string]any{
+		"agent_type": "memgpt_agent",
 		"llm_config": map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
 	}), &a)
 	go func() {

@@ -36,6 +36,7 @@ func startWithModel(t *testing.T, edit ...func(*Config)) (*Server, *llmtest.Serv
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
 	code, body := do(t, http.DefaultClient, "POST", s.URL+"/v1/agents/", map[string]any{
+		"agent_type":    "memgpt_agent", // the scripts speak the MemGPT loop
 		"llm_config":    map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
 		"memory_blocks": []map[string]any{{"label": "human", "value": "Name: Ada"}},
 	})

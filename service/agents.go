@@ -1,6 +1,8 @@
 package service
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -15,9 +17,10 @@ import (
 func agentAgg(id string) events.Aggregate { return events.Aggregate{Kind: events.KindAgent, ID: id} }
 func blockAgg(id string) events.Aggregate { return events.Aggregate{Kind: events.KindBlock, ID: id} }
 
-// DefaultAgentType is the agent type of agents created without one: the
-// MemGPT loop engram runs.
-const DefaultAgentType = "memgpt_agent"
+// DefaultAgentType is the agent type of agents created without one, as
+// Letta 0.16.8 chooses it: the modern loop. The Letta 0.5 surfaces and the
+// Go client ask for memgpt_agent.
+const DefaultAgentType = agents.LoopV1
 
 func (s *Service) agentNotFound(id string) error { return notFound("Agent with ID %s not found", id) }
 
@@ -163,6 +166,27 @@ func newBlock(id string, b api.CreateBlock) (*events.BlockCreated, error) {
 	}, nil
 }
 
+// toolsByName resolves the tool names of a new agent, refusing unknown ones
+// all at once as Letta does (400 "Tools not found by name: {...}", which
+// Letta Code recognises), the names in the order given.
+func toolsByName(st *projections.State, names []string) ([]events.ToolID, error) {
+	var (
+		out     []events.ToolID
+		missing []string
+	)
+	for _, n := range dedupe(names) {
+		if t := toolNamed(st, n); t != nil {
+			out = append(out, t.ID)
+		} else {
+			missing = append(missing, "'"+strings.ReplaceAll(n, "'", `\'`)+"'")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, invalid("Tools not found by name: {%s}", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
 // toolIDsByName resolves tool names to ids.
 func toolIDsByName(st *projections.State, names []string) ([]events.ToolID, error) {
 	var out []events.ToolID
@@ -244,7 +268,13 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 			e.System = *req.System
 		}
 		if req.AgentType != nil && *req.AgentType != "" {
+			if !slices.Contains(AgentTypes, *req.AgentType) {
+				return unprocessable("agent_type must be one of %s, not %q", strings.Join(AgentTypes, ", "), *req.AgentType)
+			}
 			e.AgentType = *req.AgentType
+		}
+		if (req.System == nil || *req.System == "") && e.AgentType == agents.LoopV1 {
+			e.System = agents.DefaultSystemPromptV1
 		}
 		var err error
 		if e.LLMConfig, err = s.resolveModel(req.Model, req.LLMConfig); err != nil {
@@ -252,6 +282,34 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		}
 		if e.LLMConfig == nil {
 			e.LLMConfig = s.defaultModel()
+		}
+		if e.LLMConfig, err = configureModel(e.LLMConfig, req.ModelSettings, req.ContextWindowLimit, req.MaxTokens, req.ParallelToolCalls); err != nil {
+			return err
+		}
+		if e.AgentType == agents.LoopV1 && e.LLMConfig != nil {
+			// The modern loop never asks for thoughts in the call, and says so
+			// in the config, as Letta does.
+			cfg := llmConfig(e.LLMConfig)
+			no := false
+			cfg.PutInnerThoughtsInKwargs = &no
+			e.LLMConfig, _ = json.Marshal(cfg)
+		}
+		if e.CompactionSettings, err = object("compaction_settings", req.CompactionSettings); err != nil {
+			return err
+		}
+		bootless := false
+		if seq := bytes.TrimSpace(req.InitialMessageSequence); len(seq) > 0 && !bytes.Equal(seq, []byte("null")) {
+			var msgs []json.RawMessage
+			if json.Unmarshal(seq, &msgs) != nil {
+				return unprocessable("initial_message_sequence must be a list of messages")
+			}
+			if len(msgs) > 0 {
+				return invalid("initial_message_sequence with messages is not supported by engram; send [] for an agent that starts with its system message alone, or leave it out")
+			}
+			bootless = true
+		}
+		if e.AgentType == agents.LoopV1 {
+			bootless = true // Letta's default for letta_v1_agent: no boot or login messages
 		}
 		if e.EmbeddingConfig, err = s.resolveEmbedding(req.Embedding, req.EmbeddingConfig); err != nil {
 			return err
@@ -319,14 +377,14 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		if err != nil {
 			return err
 		}
-		named, err := toolIDsByName(st, req.Tools)
+		named, err := toolsByName(st, req.Tools)
 		if err != nil {
 			return err
 		}
 		ids = append(ids, named...)
 		if req.IncludeBaseTools == nil || *req.IncludeBaseTools {
-			for _, bt := range agents.BaseTools() {
-				if t := toolNamed(st, bt.Name); t != nil {
+			for _, name := range baseToolsOf(e.AgentType) {
+				if t := toolNamed(st, name); t != nil {
 					ids = append(ids, t.ID)
 				}
 			}
@@ -350,7 +408,11 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 				mem = append(mem, agents.Block{ID: string(id), Label: b.Label, Value: b.Value, Limit: b.Limit})
 			}
 		}
-		for _, m := range initialMessages(e.System, mem, c) {
+		boot := initialMessages(e.System, mem, c)
+		if bootless {
+			boot = boot[:1] // the system message alone
+		}
+		for _, m := range boot {
 			m.ID = events.MessageID(c.newID(events.PrefixMessage))
 			d.add(c, agentAgg(agentID), m)
 		}
@@ -529,6 +591,15 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgen
 			e.System = req.System
 		}
 		if e.LLMConfig, err = s.resolveModel(req.Model, req.LLMConfig); err != nil {
+			return err
+		}
+		base := cmp.Or(string(e.LLMConfig), string(a.LLMConfig))
+		if cfg, err := configureModel(json.RawMessage(base), req.ModelSettings, req.ContextWindowLimit, req.MaxTokens, req.ParallelToolCalls); err != nil {
+			return err
+		} else if string(cfg) != base {
+			e.LLMConfig = cfg
+		}
+		if e.CompactionSettings, err = object("compaction_settings", req.CompactionSettings); err != nil {
 			return err
 		}
 		if e.EmbeddingConfig, err = s.resolveEmbedding(req.Embedding, req.EmbeddingConfig); err != nil {

@@ -51,7 +51,7 @@ func (s *Service) Fork(ctx context.Context, agentID string, req api.ForkAgent) (
 		newID = c.newID(events.PrefixAgent)
 		e := &events.AgentCreated{
 			ID: events.AgentID(newID), Name: name, Description: from.Description, System: from.System, AgentType: from.AgentType,
-			LLMConfig: from.LLMConfig, EmbeddingConfig: from.EmbeddingConfig, Metadata: from.Metadata, ToolRules: from.ToolRules,
+			LLMConfig: from.LLMConfig, EmbeddingConfig: from.EmbeddingConfig, Metadata: from.Metadata, ToolRules: from.ToolRules, CompactionSettings: from.CompactionSettings,
 			Tags:       slices.Clone(from.Tags),
 			ForkedFrom: &events.Origin{AgentID: events.AgentID(agentID), Seq: old.Applied},
 		}

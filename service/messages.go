@@ -141,8 +141,12 @@ func contentText(raw json.RawMessage) (string, error) {
 // run if it still goes (and running it, if it failed before). The same key
 // with other inputs is refused as unprocessable.
 func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Input, opts SendOptions) (api.LettaResponse, error) {
-	if _, err := s.GetAgent(ctx, agentID); err != nil {
+	a, err := s.GetAgent(ctx, agentID)
+	if err != nil {
 		return api.LettaResponse{}, err
+	}
+	if loopOf(a.AgentType) == agents.LoopV1 {
+		opts.UseAssistantMessage = true // a modern agent's answer is no send_message call
 	}
 	var digest string
 	if opts.Key != "" {
@@ -589,10 +593,14 @@ type taken struct {
 // reached; that request joins the send it names, or, when that send is no
 // longer waiting, is returned alone.
 func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) ([]taken, error) {
-	var pending []projections.Ref
+	var (
+		pending []projections.Ref
+		loop    string
+	)
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
 			pending = append(pending, a.Pending...)
+			loop = loopOf(a.AgentType)
 		}
 	})
 	var sends [][]taken // the sends passed over, for a resend to find
@@ -619,7 +627,7 @@ func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) 
 			}
 			command = env.Command
 			if m, ok := events.AsMessage(env.Event); ok {
-				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: promptText(m, env.Time), Name: m.Name}}
+				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: modelText(m, env.Time, loop), Name: m.Name}}
 				if r, ok := env.Event.(*events.MessageReceived); ok {
 					in.maxSteps = r.MaxSteps
 				}
@@ -813,6 +821,8 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		limits    = map[string]int{}
 		llm       *api.LLMConfig
 		updatedAt time.Time
+		loop      string
+		rules     json.RawMessage
 	)
 	s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(agentID)]
@@ -824,6 +834,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		sc.blocks = map[string]projections.Version{}
 		prompt, recall, archival, updatedAt = a.System, len(a.Messages), archivalCount(st, a), a.UpdatedAt
 		llm = llmConfig(a.LLMConfig)
+		loop, rules = loopOf(a.AgentType), a.ToolRules
 		for _, id := range a.BlockIDs {
 			if b := st.Blocks[id]; b != nil {
 				blocks = append(blocks, agents.Block{ID: string(b.ID), Label: b.Label, Value: b.Value, Limit: b.Limit})
@@ -864,7 +875,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
 			sc.warned = true // the second: as logs before kinds stored it
 		}
-		m := agents.Message{Role: e.Role, Content: promptText(e, env.Time), Name: e.Name, ToolCallID: e.ToolCallID}
+		m := agents.Message{Role: e.Role, Content: modelText(e, env.Time, loop), Name: e.Name, ToolCallID: e.ToolCallID}
 		for _, tc := range e.ToolCalls {
 			m.ToolCalls = append(m.ToolCalls, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 		}
@@ -877,6 +888,7 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		Context:    msgs,
 		Tools:      toolDefs,
 		ToolLimits: limits,
+		Loop:       loop,
 	}
 	if llm != nil {
 		sc.state.ContextWindow = llm.ContextWindow
@@ -885,6 +897,12 @@ func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext,
 		if llm.Model == "gpt-4" && llm.PutInnerThoughtsInKwargs == nil {
 			sc.state.InnerThoughts = false
 		}
+		// As Letta: parallel calls only when the config allows them and no
+		// tool rule needs the calls one at a time.
+		sc.state.ParallelToolCalls = llm.ParallelToolCalls != nil && *llm.ParallelToolCalls && noRules(rules)
+	}
+	if loop == agents.LoopV1 {
+		sc.state.InnerThoughts = false
 	}
 	return sc, nil
 }
@@ -935,6 +953,15 @@ func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Mode
 				opts.OnMessage(m)
 			}
 		}
+		if out.loop == agents.LoopV1 {
+			// The modern loop goes on after every reply with a tool call,
+			// with nothing added to the context, and ends at a reply without.
+			if !out.Continue {
+				return resp, nil
+			}
+			next = nil
+			continue
+		}
 		switch {
 		case out.Warning:
 			next = &chained{events.InputMemoryWarning, agents.MemoryWarning}
@@ -952,6 +979,7 @@ type stepResult struct {
 	agents.Output
 	messages []api.LettaMessage
 	usage    agents.Usage
+	loop     string // the agent's loop (agents.LoopMemGPT, agents.LoopV1)
 }
 
 // step runs one model call and commits its events atomically. A conflict
@@ -1029,9 +1057,14 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 		if input != nil {
 			add(&events.MessageAppended{Role: "user", Kind: input.kind, Text: input.words})
 		}
-		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Model: name,
+		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Reasoning: out.Reasoning, Model: name,
 			Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
-		if chains := (out.Warning && !sc.warned) || out.Failed || out.Heartbeat; opts.run != "" && !chains {
+		chains := (out.Warning && !sc.warned) || out.Failed || out.Heartbeat
+		if sc.state.Loop == agents.LoopV1 {
+			am.Text, am.Reply = "", out.Reply // the content is the answer
+			chains = out.Continue
+		}
+		if opts.run != "" && !chains {
 			am.StopReason = "end_turn" // the run ends here (runFrom decides the same)
 		} else if opts.run != "" && last {
 			am.StopReason = "max_steps"
@@ -1046,6 +1079,13 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 				fn = am.ToolCalls[0].Name
 			}
 			add(&events.MessageAppended{Role: "tool", Text: out.Tool.Content, Name: fn, ToolCallID: out.Tool.ToolCallID, Stdout: out.Stdout, Stderr: out.Stderr})
+		}
+		for i, r := range out.Returns { // the modern loop's: one a call
+			ret := &events.MessageAppended{Role: "tool", Text: r.Content, Name: r.Name, ToolCallID: r.ToolCallID}
+			if i == len(out.Returns)-1 {
+				ret.Stdout, ret.Stderr = out.Stdout, out.Stderr
+			}
+			add(ret)
 		}
 		for _, b := range out.Edits {
 			v := b.Value
@@ -1093,7 +1133,7 @@ func (s *Service) step(ctx context.Context, agentID string, model agents.Model, 
 			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the step was stored but is not yet visible")
 		}
 		s.cfg.Metrics.Step(name)
-		res := stepResult{Output: out, usage: out.Usage}
+		res := stepResult{Output: out, usage: out.Usage, loop: sc.state.Loop}
 		res.Warning = out.Warning && !sc.warned // once per summarization period
 		for _, m := range stored {
 			if m.Role == "user" {
@@ -1145,6 +1185,9 @@ func (s *Service) appendStanding(ctx context.Context, agentID string, b events.B
 // asToolCall shows a send_message call as the tool call it is.
 func asToolCall(m *events.MessageAppended, v api.LettaMessage) api.LettaMessage {
 	for _, tc := range m.ToolCalls {
+		if tc.Name != agents.ToolSendMessage {
+			continue // a modern agent's answer (Reply) is no call
+		}
 		call := api.ToolCall{Name: tc.Name, Arguments: tc.Arguments, ToolCallID: tc.ID}
 		v.MessageType, v.Content, v.ToolCall, v.ToolCalls = api.ToolCallMessageType, nil, &call, []api.ToolCall{call}
 	}

@@ -57,7 +57,8 @@ func (r *rig) agent(t *testing.T) api.AgentState {
 	t.Helper()
 	limit := 200
 	a, err := r.n.Service.CreateAgent(context.Background(), api.CreateAgent{
-		Model: ptr("openai/gpt-4o-mini"),
+		Model:     ptr("openai/gpt-4o-mini"),
+		AgentType: ptr("memgpt_agent"), // the rig's scripts speak the MemGPT loop
 		MemoryBlocks: []api.CreateBlock{
 			{Label: "persona", Value: "I am Sam.", Limit: &limit},
 			{Label: "human", Value: "Name: Ada", Limit: &limit},
@@ -477,6 +478,7 @@ func TestSummarizeWhenTheWindowIsFull(t *testing.T) {
 	// provider having to say so.
 	a, err := r.n.Service.CreateAgent(context.Background(), api.CreateAgent{
 		LLMConfig: json.RawMessage(`{"model":"gpt-4o-mini","model_endpoint_type":"openai","context_window":3000,"handle":"openai/gpt-4o-mini"}`),
+		AgentType: ptr("memgpt_agent"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -534,7 +536,7 @@ func TestManyAgentsRunInParallel(t *testing.T) {
 	const agentsN = 100
 	ids := make([]string, agentsN)
 	for i := range ids {
-		a, err := n.Service.CreateAgent(context.Background(), api.CreateAgent{LLMConfig: json.RawMessage(`{"model":"gpt-4o-mini","model_endpoint_type":"openai","context_window":128000}`)})
+		a, err := n.Service.CreateAgent(context.Background(), api.CreateAgent{AgentType: ptr("memgpt_agent"), LLMConfig: json.RawMessage(`{"model":"gpt-4o-mini","model_endpoint_type":"openai","context_window":128000}`)})
 		if err != nil {
 			t.Fatal(err)
 		}

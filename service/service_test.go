@@ -198,7 +198,7 @@ func TestBadInputAppendsNothing(t *testing.T) {
 			_, err := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "  "})
 			return err
 		}},
-		{"unknown tool name", fault.NotFound, func() error {
+		{"unknown tool name", fault.Invalid, func() error { // 400 "Tools not found by name", as Letta
 			_, err := n.Service.CreateAgent(ctx, api.CreateAgent{Tools: []string{"no_such_tool"}})
 			return err
 		}},

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -322,7 +323,7 @@ func (s *Service) DeleteTool(ctx context.Context, id string) error {
 // EnsureBaseTools creates the base tools that do not exist yet. Their ids are
 // derived from their names, so nodes racing to create them agree.
 func (s *Service) EnsureBaseTools(ctx context.Context) error {
-	for _, bt := range agents.BaseTools() {
+	for _, bt := range agents.ServerTools() {
 		exists := false
 		s.read(func(st *projections.State) { exists = toolNamed(st, bt.Name) != nil })
 		if exists {
@@ -330,7 +331,7 @@ func (s *Service) EnsureBaseTools(ctx context.Context) error {
 		}
 		c := &command{id: "base-tool:" + bt.Name, now: s.cfg.Clock().UTC(), actor: "engram"}
 		id := events.DerivedID(events.PrefixTool, c.id)
-		desc := bt.Description
+		desc, typ := bt.Description, cmp.Or(bt.ToolType, "letta_core")
 		err := s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 			if toolNamed(st, bt.Name) != nil {
 				return errNothing
@@ -338,7 +339,7 @@ func (s *Service) EnsureBaseTools(ctx context.Context) error {
 			d.expectKind(st, toolAgg(id))
 			d.add(c, toolAgg(id), &events.ToolCreated{
 				ID: events.ToolID(id), Name: bt.Name, Description: desc, SourceType: "go",
-				JSONSchema: bt.Schema, Tags: bt.Tags, ToolType: "letta_core", ReturnCharLimit: DefaultReturnCharLimit,
+				JSONSchema: bt.Schema, Tags: bt.Tags, ToolType: typ, ReturnCharLimit: DefaultReturnCharLimit,
 			})
 			return nil
 		})

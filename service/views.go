@@ -144,6 +144,7 @@ func agentView(st *projections.State, a *projections.Agent) api.AgentState {
 		Metadata: rawOr(a.Metadata, "{}"), MessageIDs: msgIDs, ToolRules: rawOr(a.ToolRules, "[]"),
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
+	v.ModelSettings, v.CompactionSettings = modelSettingsView(v.LLMConfig), rawOr(a.CompactionSettings, "null")
 	if v.LLMConfig != nil {
 		v.Model = v.LLMConfig.Handle
 	}
@@ -184,6 +185,25 @@ func promptText(m *events.MessageAppended, at time.Time) string {
 		return agents.Render(m.Kind, m.Text, at)
 	}
 	return m.Text
+}
+
+// modelText is a stored message's text as an agent's loop shows it to the
+// model. The MemGPT loop reads promptText. The modern loop reads inputs as
+// their words alone, as Letta 0.16 sends them (create_input_messages does
+// not wrap them), and an assistant's answer (Reply) as its content.
+func modelText(m *events.MessageAppended, at time.Time, loop string) string {
+	if m.Role == "assistant" && m.Reply != "" {
+		if m.Text == "" {
+			return m.Reply
+		}
+		return m.Text + "\n" + m.Reply
+	}
+	if loop == agents.LoopV1 {
+		if _, words, ok := m.Words(); ok {
+			return words
+		}
+	}
+	return promptText(m, at)
 }
 
 // shownText is the text Letta's listings show for a user- or system-role
@@ -234,9 +254,21 @@ func messageViews(env events.Envelope) []api.LettaMessage {
 		return []api.LettaMessage{m}
 	}
 	var out []api.LettaMessage
+	if e.Reasoning != "" { // native reasoning first, as the model produced it
+		m := base
+		r, src := e.Reasoning, "reasoner_model"
+		m.MessageType, m.Reasoning, m.Source = api.ReasoningMessageType, &r, &src
+		out = append(out, m)
+	}
 	if text != "" {
 		m := base
 		m.MessageType, m.Reasoning = api.ReasoningMessageType, &text
+		out = append(out, m)
+	}
+	if e.Reply != "" { // the modern loop's answer
+		m := base
+		reply := e.Reply
+		m.MessageType, m.Content = api.AssistantMessageType, &reply
 		out = append(out, m)
 	}
 	for _, tc := range e.ToolCalls {

@@ -10,10 +10,12 @@ export function unique(prefix) {
 }
 
 // createAgent creates an agent with persona and human blocks and the chat
-// model handle; extra overrides or adds fields.
+// model handle; extra overrides or adds fields. It runs the MemGPT loop
+// (memgpt_agent), which the scripted replies (say, beat) speak.
 export function createAgent(client, extra = {}) {
   return client.agents.create({
     name: unique('agent'),
+    agent_type: 'memgpt_agent',
     model: chatHandle,
     embedding: embeddingHandle,
     memory_blocks: [

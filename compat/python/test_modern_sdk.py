@@ -38,6 +38,7 @@ def create_agent(sdk, **extra):
     """An agent with persona and human blocks and the harness's model handles."""
     args = dict(
         name=unique("agent"),
+        agent_type="memgpt_agent",  # the scripted replies (say) speak the MemGPT loop
         model=CHAT_HANDLE,
         embedding=EMBEDDING_HANDLE,
         memory_blocks=[
@@ -114,7 +115,9 @@ def test_agent_create_returns_the_whole_agent(sdk):
     human = next(b for b in a.blocks if b.label == "human")
     assert (human.value, human.limit) == ("First name: Ada", 5000)
     assert a.system, "a system prompt"
-    assert "send_message" in [t.name for t in a.tools], "base tools are attached by default"
+    # Letta 0.16.8's default loop and its base tools: no send_message.
+    assert a.agent_type == "letta_v1_agent"
+    assert sorted(t.name for t in a.tools) == ["conversation_search", "memory_insert", "memory_replace"]
 
     again = valid(sdk.agents.retrieve(a.id))
     assert (again.id, again.name, again.description) == (a.id, name, "a test agent")
@@ -571,7 +574,9 @@ def test_async_client_sends_and_streams(engram_url, model):
 
     async def main():
         async with letta_client.AsyncLetta(base_url=engram_url, api_key=TOKEN, max_retries=0, timeout=60) as client:
-            a = await client.agents.create(name=unique("async"), model=CHAT_HANDLE, embedding=EMBEDDING_HANDLE)
+            a = await client.agents.create(
+                name=unique("async"), agent_type="memgpt_agent", model=CHAT_HANDLE, embedding=EMBEDDING_HANDLE
+            )
             model.script(say("Async hello."))
             r = await client.agents.messages.create(a.id, input="Hi, async.")
             model.script(say("Async stream."))
