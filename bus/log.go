@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,7 +37,13 @@ type LogConfig struct {
 // Dedup window for Nats-Msg-Id: longer than any client's retry horizon.
 const dedupWindow = 10 * time.Minute
 
-// OpenLog creates or updates the event stream and the snapshot bucket.
+// OpenLog creates the event stream and the object store buckets, or adopts
+// them when they exist (a node joining a cluster, a restart), updating a
+// stream made by an older engram in place. A stream or bucket whose
+// replicas differ from cfg.Replicas is refused: changing them is an
+// operator's decision, not a side effect of one node's flags. In a cluster
+// JetStream may be briefly unavailable (elections, members still joining);
+// OpenLog retries (see retry).
 func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	if cfg.Tenant == "" {
 		cfg.Tenant = DefaultTenant
@@ -44,7 +51,10 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if cfg.Replicas > 1 && !s.clustered {
+		return nil, fmt.Errorf("open log: %d replicas need a cluster; a single node keeps 1", cfg.Replicas)
+	}
+	want := jetstream.StreamConfig{
 		Name:               StreamName,
 		Description:        "engram event log (append-only audit trail)",
 		Subjects:           []string{streamSubjects},
@@ -57,30 +67,164 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 		AllowAtomicPublish: true,
 		Duplicates:         dedupWindow,
 		MaxMsgSize:         1 << 20,
+	}
+	var st jetstream.Stream
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		st, err = ensureStream(ctx, s.js, want)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open log: stream %s: %w", StreamName, err)
 	}
-	obj, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      SnapshotBucket,
-		Description: "projection snapshots (rebuildable from the event log)",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open log: bucket %s: %w", SnapshotBucket, err)
+	buckets := []jetstream.ObjectStoreConfig{
+		{Bucket: SnapshotBucket, Description: "projection snapshots (rebuildable from the event log)"},
+		{Bucket: FileBucket, Description: "bytes of files loaded into sources (events hold the name and digest)"},
 	}
-	files, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      FileBucket,
-		Description: "bytes of files loaded into sources (events hold the name and digest)",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open log: bucket %s: %w", FileBucket, err)
+	stores := make([]jetstream.ObjectStore, len(buckets))
+	for i, b := range buckets {
+		b.Storage, b.Replicas = jetstream.FileStorage, cfg.Replicas
+		err := retry(ctx, func(ctx context.Context) (err error) {
+			stores[i], err = ensureBucket(ctx, s.js, b)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open log: bucket %s: %w", b.Bucket, err)
+		}
 	}
-	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, files: files, tenant: cfg.Tenant}, nil
+	return &Log{nc: s.conn, js: s.js, stream: st, snaps: stores[0], files: stores[1], tenant: cfg.Tenant}, nil
 }
+
+// ReplicasError says that a stream or bucket exists with other replicas
+// than this node is configured for.
+type ReplicasError struct {
+	Name      string // stream name
+	Have, Set int    // the stream's replicas, and this node's setting
+}
+
+func (e *ReplicasError) Error() string {
+	return fmt.Sprintf("stream %s has %d replicas but this node is configured for %d: start it with --replicas %d, "+
+		"or change the stream deliberately (nats stream edit %s --replicas %d) and restart every node with the new setting",
+		e.Name, e.Have, e.Set, e.Have, e.Name, e.Set)
+}
+
+// ensureStream adopts the stream when it exists and creates it otherwise.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return js.Stream(ctx, want.Name) // another member created it first
+		}
+		return st, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	have := st.CachedInfo().Config
+	if have.Replicas != want.Replicas {
+		return nil, &ReplicasError{Name: want.Name, Have: have.Replicas, Set: want.Replicas}
+	}
+	if streamDiffers(have, want) {
+		// A stream made by an older engram: bring it up to this one's settings.
+		return js.UpdateStream(ctx, want)
+	}
+	return st, nil
+}
+
+// streamDiffers reports whether the settings engram chooses differ.
+func streamDiffers(have, want jetstream.StreamConfig) bool {
+	return have.Description != want.Description || !slices.Equal(have.Subjects, want.Subjects) ||
+		have.DenyDelete != want.DenyDelete || have.DenyPurge != want.DenyPurge ||
+		have.AllowDirect != want.AllowDirect || have.AllowAtomicPublish != want.AllowAtomicPublish ||
+		have.Duplicates != want.Duplicates || have.MaxMsgSize != want.MaxMsgSize
+}
+
+// ensureBucket adopts the object store when it exists and creates it
+// otherwise.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	obj, err := js.ObjectStore(ctx, want.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obj, err = js.CreateObjectStore(ctx, want)
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return js.ObjectStore(ctx, want.Bucket)
+		}
+		return obj, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := obj.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.Replicas() != want.Replicas {
+		return nil, &ReplicasError{Name: "OBJ_" + want.Bucket, Have: st.Replicas(), Set: want.Replicas}
+	}
+	return obj, nil
+}
+
+// retry calls fn until it succeeds, fails for good, or ctx ends (or
+// DefaultClusterWait passes, when ctx has no deadline). JetStream answers
+// "temporarily unavailable", "insufficient resources" or nothing at all
+// while a cluster elects leaders or members are still joining.
+func retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultClusterWait)
+		defer cancel()
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		// Each attempt gets its own bound: a request JetStream drops (to a
+		// stream or consumer whose leader is not elected yet) is never
+		// answered, and waiting for it would use up all of ctx.
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := fn(actx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("%w (gave up waiting: %v)", err, ctx.Err())
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up waiting: %v)", err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// transient reports whether a JetStream API error may go away by itself in
+// a cluster.
+func transient(err error) bool {
+	var re *ReplicasError
+	if errors.As(err, &re) {
+		return false
+	}
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode {
+		case errCodeClusterNotAvail, errCodeInsufficientResources, errCodeNoPeers, jetstream.JSErrCodeJetStreamNotEnabled:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// attemptTimeout bounds one attempt of a JetStream API call in retry.
+const attemptTimeout = 5 * time.Second
+
+// JetStream error codes nats.go declares no constant for: no meta leader
+// yet, and not enough members up yet to place a replicated stream.
+const (
+	errCodeClusterNotAvail       = 10008
+	errCodeInsufficientResources = 10023
+	errCodeNoPeers               = 10005
+)
 
 // errCodeBatchDuplicate is JetStream's "atomic batch already committed"
 // (nats.go declares no constant for it); with the wrong-last-sequence codes
