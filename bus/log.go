@@ -26,6 +26,9 @@ type Log struct {
 	snaps  jetstream.ObjectStore
 	files  jetstream.ObjectStore
 	tenant string
+	// clustered: the stream has replicas, and a direct get may be answered
+	// by one that lags (see getMsg).
+	clustered bool
 }
 
 // LogConfig configures the event stream.
@@ -91,7 +94,7 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 			return nil, fmt.Errorf("open log: bucket %s: %w", b.Bucket, err)
 		}
 	}
-	return &Log{nc: s.conn, js: s.js, stream: st, snaps: stores[0], files: stores[1], tenant: cfg.Tenant}, nil
+	return &Log{nc: s.conn, js: s.js, stream: st, snaps: stores[0], files: stores[1], tenant: cfg.Tenant, clustered: s.clustered}, nil
 }
 
 // ReplicasError says that a stream or bucket exists with other replicas
@@ -231,6 +234,10 @@ const (
 // an append treats it as "someone else wrote first".
 const errCodeBatchDuplicate = 10201
 
+// errCodeMsgIDInProcess is "duplicate message id is in process": on a
+// replicated stream, a message with this Nats-Msg-Id is being stored.
+const errCodeMsgIDInProcess = 10158
+
 type pubAck struct {
 	Stream    string `json:"stream"`
 	Seq       uint64 `json:"seq"`
@@ -296,6 +303,18 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		msgs[i].Header.Set(hdrExpectSubj, l.filter(x))
 	}
 	ack, err := l.publish(ctx, msgs)
+	// Replicated, a copy of this command still being stored elsewhere (two
+	// nodes running the same idempotent command) is answered "in process";
+	// once it is stored, the same publish is a duplicate or a conflict that
+	// resolveConflict recognises as this command's.
+	for wait := 10 * time.Millisecond; err == nil && ack.Error != nil && ack.Error.ErrCode == errCodeMsgIDInProcess; wait = min(2*wait, 500*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("append %s: %w", b.Command, ctx.Err())
+		case <-time.After(wait):
+		}
+		ack, err = l.publish(ctx, msgs)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
 	}
@@ -378,7 +397,9 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 	if len(b.Expect) > 0 {
 		x = b.Expect[0]
 	}
-	last, err := l.stream.GetLastMsgForSubject(ctx, l.filter(x))
+	// From the leader: a direct get may be answered by a replica that has
+	// not stored the batch that made this one conflict yet.
+	last, err := l.leaderGet(ctx, msgGetRequest{LastFor: l.filter(x)})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, &events.ConflictError{Aggregate: x.Aggregate}
@@ -389,6 +410,80 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 		return events.Seq(last.Sequence), nil
 	}
 	return 0, &events.ConflictError{Aggregate: x.Aggregate, Latest: events.Seq(last.Sequence)}
+}
+
+// msgGetRequest is JetStream's STREAM.MSG.GET request: the message at Seq,
+// the first at or after Seq on NextFor, or the last on LastFor.
+type msgGetRequest struct {
+	Seq     uint64 `json:"seq,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
+}
+
+// getMsg reads a message with a direct get, which any replica may answer.
+// In a cluster a replica that lags may not have it yet (JetStream promises
+// no read-after-write on direct gets); "not found" is then asked of the
+// stream's leader, which has every acknowledged message.
+func (l *Log) getMsg(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	var opts []jetstream.GetMsgOpt
+	if req.NextFor != "" {
+		opts = append(opts, jetstream.WithGetMsgSubject(req.NextFor))
+	}
+	var (
+		m   *jetstream.RawStreamMsg
+		err error
+	)
+	if req.LastFor != "" {
+		m, err = l.stream.GetLastMsgForSubject(ctx, req.LastFor)
+	} else {
+		m, err = l.stream.GetMsg(ctx, req.Seq, opts...)
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) && l.clustered {
+		return l.leaderGet(ctx, req)
+	}
+	return m, err
+}
+
+// leaderGet reads a message from the stream's leader (STREAM.MSG.GET, not
+// the direct get that any replica answers).
+func (l *Log) leaderGet(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName, body)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs,omitempty"`
+			Data    []byte    `json:"data,omitempty"`
+			Time    time.Time `json:"time"`
+		} `json:"message,omitempty"`
+		Error *jetstream.APIError `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("bad message get reply %q: %w", resp.Data, err)
+	}
+	if r.Error != nil {
+		if r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return nil, jetstream.ErrMsgNotFound
+		}
+		return nil, r.Error
+	}
+	if r.Message == nil {
+		return nil, fmt.Errorf("bad message get reply %q", resp.Data)
+	}
+	m := &jetstream.RawStreamMsg{Subject: r.Message.Subject, Sequence: r.Message.Seq, Data: r.Message.Data, Time: r.Message.Time}
+	if len(r.Message.Header) > 0 {
+		if m.Header, err = nats.DecodeHeadersMsg(r.Message.Header); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // publish sends one message, or an atomic batch, and returns the ack.
@@ -424,7 +519,7 @@ func (l *Log) publish(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
 // Load reads the event stored at seq and, when the message there is packed,
 // at index part in it (0 for a message of one event).
 func (l *Log) Load(ctx context.Context, seq events.Seq, part int) (events.Envelope, error) {
-	m, err := l.stream.GetMsg(ctx, uint64(seq))
+	m, err := l.getMsg(ctx, msgGetRequest{Seq: uint64(seq)})
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
 	}
@@ -442,7 +537,7 @@ func (l *Log) Load(ctx context.Context, seq events.Seq, part int) (events.Envelo
 // LoadAll reads every event of the message at seq: one, or all of a packed
 // message, each with its Part.
 func (l *Log) LoadAll(ctx context.Context, seq events.Seq) ([]events.Envelope, error) {
-	m, err := l.stream.GetMsg(ctx, uint64(seq))
+	m, err := l.getMsg(ctx, msgGetRequest{Seq: uint64(seq)})
 	if err != nil {
 		return nil, fmt.Errorf("load %d: %w", seq, err)
 	}

@@ -2,6 +2,7 @@
 // Letta, event-sourced on embedded NATS JetStream.
 //
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token-file FILE] [--metrics-addr HOST:PORT]
+//	              [--node-name N --cluster-addr HOST:PORT --peers nats://h1:6222,... --cluster-token-file FILE --replicas N]
 //	engram chat [--url URL] [--token T] AGENT
 //	engram models [--local-models LIST]
 //	engram audit [--url URL] [--token T] [--json] [--follow] AGENT
@@ -126,6 +127,8 @@ func runServer(args []string) error {
 	openaiURL := fs.String("openai-base-url", os.Getenv("OPENAI_BASE_URL"), "OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio, ...); the key comes from OPENAI_API_KEY")
 	anthropicURL := fs.String("anthropic-base-url", os.Getenv("ANTHROPIC_BASE_URL"), "Anthropic endpoint; the key comes from ANTHROPIC_API_KEY")
 	local := fs.String("local-models", formatEndpoints(llm.LocalEndpoints()), `local OpenAI-compatible servers probed at start when no provider is configured, as name=URL,... in order ("" for none)`)
+	var cl clusterFlags
+	cl.register(fs)
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -149,6 +152,9 @@ func runServer(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
 	if cfg.Token, err = serverToken(*token, *tokenFile, os.Getenv("ENGRAM_TOKEN"), logger); err != nil {
+		return err
+	}
+	if err := cl.apply(&cfg.Node); err != nil {
 		return err
 	}
 	cfg.AllowedHosts, cfg.CORSOrigins = allowedHosts, corsOrigins
@@ -188,6 +194,9 @@ func runServer(args []string) error {
 	cancel()
 	if err != nil {
 		return err
+	}
+	if c := cfg.Node.Cluster; c != nil {
+		logger.Info("cluster member", "node", s.Node.NATS.Name(), "cluster", c.Name, "routes", c.Addr, "members", c.Size())
 	}
 	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "metrics", s.MetricsURL, "data", cfg.Node.DataDir,
 		"events", s.Node.Projection.Applied(), "ready_in", s.Node.Ready, "fsync", cfg.Node.SyncAlways)
