@@ -302,19 +302,7 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		msgs[i].Header.Set(hdrExpectSeq, strconv.FormatUint(uint64(x.Version), 10))
 		msgs[i].Header.Set(hdrExpectSubj, l.filter(x))
 	}
-	ack, err := l.publish(ctx, msgs)
-	// Replicated, a copy of this command still being stored elsewhere (two
-	// nodes running the same idempotent command) is answered "in process";
-	// once it is stored, the same publish is a duplicate or a conflict that
-	// resolveConflict recognises as this command's.
-	for wait := 10 * time.Millisecond; err == nil && ack.Error != nil && ack.Error.ErrCode == errCodeMsgIDInProcess; wait = min(2*wait, 500*time.Millisecond) {
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("append %s: %w", b.Command, ctx.Err())
-		case <-time.After(wait):
-		}
-		ack, err = l.publish(ctx, msgs)
-	}
+	ack, err := l.publishPatiently(ctx, msgs)
 	if err != nil {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
 	}
@@ -410,6 +398,54 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 		return events.Seq(last.Sequence), nil
 	}
 	return 0, &events.ConflictError{Aggregate: x.Aggregate, Latest: events.Seq(last.Sequence)}
+}
+
+// An append waits for the stream to take it through a leader election
+// (4-9 s after a stream leader dies) but not for ever; each attempt is
+// bounded, because a publish that reaches a replica with no leader is
+// dropped unanswered.
+const (
+	appendWait     = 20 * time.Second
+	publishAttempt = 5 * time.Second
+)
+
+// publishPatiently publishes msgs until JetStream answers, re-sending when
+// an attempt goes unanswered or is refused for the moment. Re-sending is
+// safe: the first message carries the command's Nats-Msg-Id, so a copy that
+// was stored after all is a duplicate, or a conflict that resolveConflict
+// recognises as this command's.
+func (l *Log) publishPatiently(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
+	deadline := time.Now().Add(appendWait)
+	wait := 10 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		ack, err := l.publish(actx, msgs)
+		cancel()
+		again := false
+		switch {
+		case err == nil:
+			// Replicated, a copy of this command still being stored
+			// elsewhere (two nodes running one idempotent command) is "in
+			// process"; a stream with no leader is "temporarily unavailable".
+			again = ack.Error != nil && (ack.Error.ErrCode == errCodeMsgIDInProcess || ack.Error.ErrCode == errCodeClusterNotAvail)
+		case ctx.Err() == nil:
+			again = errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+		}
+		if !again || time.Now().After(deadline) {
+			if err == nil && again {
+				err = fmt.Errorf("jetstream error %d: %s (still, after %s)", ack.Error.ErrCode, ack.Error.Description, appendWait)
+			} else if err != nil && again {
+				err = fmt.Errorf("no stream leader answered in %s: %w", appendWait, err)
+			}
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }
 
 // msgGetRequest is JetStream's STREAM.MSG.GET request: the message at Seq,

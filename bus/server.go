@@ -380,3 +380,12 @@ func (l *natsLogger) Fatalf(format string, v ...any) {
 	default:
 	}
 }
+
+// Leader says which JetStream leaderships this node holds: the meta leader
+// (stream and consumer placement) and the event stream's leader (appends).
+func (s *Server) Leader() (meta, stream bool) {
+	if !s.clustered {
+		return true, true
+	}
+	return s.ns.JetStreamIsLeader(), s.ns.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, StreamName)
+}

@@ -33,6 +33,13 @@ const (
 	// It bounds how long an input taken by a node that died waits before a
 	// survivor runs it, so it is short: progress reports are cheap.
 	InputAckWait = 10 * time.Second
+	// pullExpiry bounds each pull request. When a consumer's leader moves
+	// (its node stopped or died) the pull requests waiting there are lost,
+	// and the client notices only after two missed heartbeats, which are
+	// half the expiry: at the default 30 s expiry a partition would stay
+	// deaf for 30 s. It must stay under pinnedTTL, since each new pull
+	// request renews this node's pin.
+	pullExpiry = 3 * time.Second
 )
 
 // Input is one client message for an agent, as delivered to a worker.
@@ -133,7 +140,7 @@ func (in *Inputs) consumePartition(ctx context.Context, p int, fn func(Input)) (
 				})
 			},
 			Progress: func() { m.InProgress() }})
-	}, jetstream.PullPriorityGroup(inputGroup))
+	}, jetstream.PullPriorityGroup(inputGroup), jetstream.PullExpiry(pullExpiry))
 }
 
 // hdrPinID carries, on each message of a pinned consumer, the id of the pin
