@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,6 +27,9 @@ type Log struct {
 	files  jetstream.ObjectStore
 	tenant string
 	sealer *Sealer // nil: messages are appended unsealed
+	// clustered: the stream has replicas, and a direct get may be answered
+	// by one that lags (see getMsg).
+	clustered bool
 }
 
 // LogConfig configures the event stream.
@@ -40,7 +44,13 @@ type LogConfig struct {
 // Dedup window for Nats-Msg-Id: longer than any client's retry horizon.
 const dedupWindow = 10 * time.Minute
 
-// OpenLog creates or updates the event stream and the snapshot bucket.
+// OpenLog creates the event stream and the object store buckets, or adopts
+// them when they exist (a node joining a cluster, a restart), updating a
+// stream made by an older engram in place. A stream or bucket whose
+// replicas differ from cfg.Replicas is refused: changing them is an
+// operator's decision, not a side effect of one node's flags. In a cluster
+// JetStream may be briefly unavailable (elections, members still joining);
+// OpenLog retries (see retry).
 func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	if cfg.Tenant == "" {
 		cfg.Tenant = DefaultTenant
@@ -48,7 +58,10 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if cfg.Replicas > 1 && !s.clustered {
+		return nil, fmt.Errorf("open log: %d replicas need a cluster; a single node keeps 1", cfg.Replicas)
+	}
+	want := jetstream.StreamConfig{
 		Name:               StreamName,
 		Description:        "engram event log (append-only audit trail)",
 		Subjects:           []string{streamSubjects},
@@ -61,35 +74,173 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 		AllowAtomicPublish: true,
 		Duplicates:         dedupWindow,
 		MaxMsgSize:         1 << 20,
+	}
+	var st jetstream.Stream
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		st, err = ensureStream(ctx, s.js, want)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open log: stream %s: %w", StreamName, err)
 	}
-	obj, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      SnapshotBucket,
-		Description: "projection snapshots (rebuildable from the event log)",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open log: bucket %s: %w", SnapshotBucket, err)
+	buckets := []jetstream.ObjectStoreConfig{
+		{Bucket: SnapshotBucket, Description: "projection snapshots (rebuildable from the event log)"},
+		{Bucket: FileBucket, Description: "bytes of files loaded into sources (events hold the name and digest)"},
 	}
-	files, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      FileBucket,
-		Description: "bytes of files loaded into sources (events hold the name and digest)",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open log: bucket %s: %w", FileBucket, err)
+	stores := make([]jetstream.ObjectStore, len(buckets))
+	for i, b := range buckets {
+		b.Storage, b.Replicas = jetstream.FileStorage, cfg.Replicas
+		err := retry(ctx, func(ctx context.Context) (err error) {
+			stores[i], err = ensureBucket(ctx, s.js, b)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open log: bucket %s: %w", b.Bucket, err)
+		}
 	}
-	return &Log{nc: s.conn, js: s.js, stream: st, snaps: obj, files: files, tenant: cfg.Tenant, sealer: cfg.Sealer}, nil
+	return &Log{nc: s.conn, js: s.js, stream: st, snaps: stores[0], files: stores[1], tenant: cfg.Tenant, sealer: cfg.Sealer, clustered: s.clustered}, nil
 }
+
+// ReplicasError says that a stream or bucket exists with other replicas
+// than this node is configured for.
+type ReplicasError struct {
+	Name      string // stream name
+	Have, Set int    // the stream's replicas, and this node's setting
+}
+
+func (e *ReplicasError) Error() string {
+	return fmt.Sprintf("stream %s has %d replicas but this node is configured for %d: start it with --replicas %d, "+
+		"or change the stream deliberately (nats stream edit %s --replicas %d) and restart every node with the new setting",
+		e.Name, e.Have, e.Set, e.Have, e.Name, e.Set)
+}
+
+// ensureStream adopts the stream when it exists and creates it otherwise.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return js.Stream(ctx, want.Name) // another member created it first
+		}
+		return st, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	have := st.CachedInfo().Config
+	if have.Replicas != want.Replicas {
+		return nil, &ReplicasError{Name: want.Name, Have: have.Replicas, Set: want.Replicas}
+	}
+	if streamDiffers(have, want) {
+		// A stream made by an older engram: bring it up to this one's settings.
+		return js.UpdateStream(ctx, want)
+	}
+	return st, nil
+}
+
+// streamDiffers reports whether the settings engram chooses differ.
+func streamDiffers(have, want jetstream.StreamConfig) bool {
+	return have.Description != want.Description || !slices.Equal(have.Subjects, want.Subjects) ||
+		have.DenyDelete != want.DenyDelete || have.DenyPurge != want.DenyPurge ||
+		have.AllowDirect != want.AllowDirect || have.AllowAtomicPublish != want.AllowAtomicPublish ||
+		have.Duplicates != want.Duplicates || have.MaxMsgSize != want.MaxMsgSize
+}
+
+// ensureBucket adopts the object store when it exists and creates it
+// otherwise.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	obj, err := js.ObjectStore(ctx, want.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obj, err = js.CreateObjectStore(ctx, want)
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return js.ObjectStore(ctx, want.Bucket)
+		}
+		return obj, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := obj.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.Replicas() != want.Replicas {
+		return nil, &ReplicasError{Name: "OBJ_" + want.Bucket, Have: st.Replicas(), Set: want.Replicas}
+	}
+	return obj, nil
+}
+
+// retry calls fn until it succeeds, fails for good, or ctx ends (or
+// DefaultClusterWait passes, when ctx has no deadline). JetStream answers
+// "temporarily unavailable", "insufficient resources" or nothing at all
+// while a cluster elects leaders or members are still joining.
+func retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultClusterWait)
+		defer cancel()
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		// Each attempt gets its own bound: a request JetStream drops (to a
+		// stream or consumer whose leader is not elected yet) is never
+		// answered, and waiting for it would use up all of ctx.
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := fn(actx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("%w (gave up waiting: %v)", err, ctx.Err())
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up waiting: %v)", err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// transient reports whether a JetStream API error may go away by itself in
+// a cluster.
+func transient(err error) bool {
+	var re *ReplicasError
+	if errors.As(err, &re) {
+		return false
+	}
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode {
+		case errCodeClusterNotAvail, errCodeInsufficientResources, errCodeNoPeers, jetstream.JSErrCodeJetStreamNotEnabled:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// attemptTimeout bounds one attempt of a JetStream API call in retry.
+const attemptTimeout = 5 * time.Second
+
+// JetStream error codes nats.go declares no constant for: no meta leader
+// yet, and not enough members up yet to place a replicated stream.
+const (
+	errCodeClusterNotAvail       = 10008
+	errCodeInsufficientResources = 10023
+	errCodeNoPeers               = 10005
+)
 
 // errCodeBatchDuplicate is JetStream's "atomic batch already committed"
 // (nats.go declares no constant for it); with the wrong-last-sequence codes
 // an append treats it as "someone else wrote first".
 const errCodeBatchDuplicate = 10201
+
+// errCodeMsgIDInProcess is "duplicate message id is in process": on a
+// replicated stream, a message with this Nats-Msg-Id is being stored.
+const errCodeMsgIDInProcess = 10158
 
 type pubAck struct {
 	Stream    string `json:"stream"`
@@ -157,7 +308,7 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 	}
 	// Tamper evidence: the seal covers the headers set above (seal.go).
 	l.sealAll(msgs)
-	ack, err := l.publish(ctx, msgs)
+	ack, err := l.publishPatiently(ctx, msgs)
 	if err != nil {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
 	}
@@ -240,7 +391,9 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 	if len(b.Expect) > 0 {
 		x = b.Expect[0]
 	}
-	last, err := l.stream.GetLastMsgForSubject(ctx, l.filter(x))
+	// From the leader: a direct get may be answered by a replica that has
+	// not stored the batch that made this one conflict yet.
+	last, err := l.leaderGet(ctx, msgGetRequest{LastFor: l.filter(x)})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, &events.ConflictError{Aggregate: x.Aggregate}
@@ -251,6 +404,128 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 		return events.Seq(last.Sequence), nil
 	}
 	return 0, &events.ConflictError{Aggregate: x.Aggregate, Latest: events.Seq(last.Sequence)}
+}
+
+// An append waits for the stream to take it through a leader election
+// (4-9 s after a stream leader dies) but not for ever; each attempt is
+// bounded, because a publish that reaches a replica with no leader is
+// dropped unanswered.
+const (
+	appendWait     = 20 * time.Second
+	publishAttempt = 5 * time.Second
+)
+
+// publishPatiently publishes msgs until JetStream answers, re-sending when
+// an attempt goes unanswered or is refused for the moment. Re-sending is
+// safe: the first message carries the command's Nats-Msg-Id, so a copy that
+// was stored after all is a duplicate, or a conflict that resolveConflict
+// recognises as this command's.
+func (l *Log) publishPatiently(ctx context.Context, msgs []*nats.Msg) (*pubAck, error) {
+	deadline := time.Now().Add(appendWait)
+	wait := 10 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		ack, err := l.publish(actx, msgs)
+		cancel()
+		again := false
+		switch {
+		case err == nil:
+			// Replicated, a copy of this command still being stored
+			// elsewhere (two nodes running one idempotent command) is "in
+			// process"; a stream with no leader is "temporarily unavailable".
+			again = ack.Error != nil && (ack.Error.ErrCode == errCodeMsgIDInProcess || ack.Error.ErrCode == errCodeClusterNotAvail)
+		case ctx.Err() == nil:
+			again = errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+		}
+		if !again || time.Now().After(deadline) {
+			if err == nil && again {
+				err = fmt.Errorf("jetstream error %d: %s (still, after %s)", ack.Error.ErrCode, ack.Error.Description, appendWait)
+			} else if err != nil && again {
+				err = fmt.Errorf("no stream leader answered in %s: %w", appendWait, err)
+			}
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// msgGetRequest is JetStream's STREAM.MSG.GET request: the message at Seq,
+// the first at or after Seq on NextFor, or the last on LastFor.
+type msgGetRequest struct {
+	Seq     uint64 `json:"seq,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
+}
+
+// getMsg reads a message with a direct get, which any replica may answer.
+// In a cluster a replica that lags may not have it yet (JetStream promises
+// no read-after-write on direct gets); "not found" is then asked of the
+// stream's leader, which has every acknowledged message.
+func (l *Log) getMsg(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	var opts []jetstream.GetMsgOpt
+	if req.NextFor != "" {
+		opts = append(opts, jetstream.WithGetMsgSubject(req.NextFor))
+	}
+	var (
+		m   *jetstream.RawStreamMsg
+		err error
+	)
+	if req.LastFor != "" {
+		m, err = l.stream.GetLastMsgForSubject(ctx, req.LastFor)
+	} else {
+		m, err = l.stream.GetMsg(ctx, req.Seq, opts...)
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) && l.clustered {
+		return l.leaderGet(ctx, req)
+	}
+	return m, err
+}
+
+// leaderGet reads a message from the stream's leader (STREAM.MSG.GET, not
+// the direct get that any replica answers).
+func (l *Log) leaderGet(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName, body)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Header  []byte    `json:"hdrs,omitempty"`
+			Data    []byte    `json:"data,omitempty"`
+			Time    time.Time `json:"time"`
+		} `json:"message,omitempty"`
+		Error *jetstream.APIError `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("bad message get reply %q: %w", resp.Data, err)
+	}
+	if r.Error != nil {
+		if r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return nil, jetstream.ErrMsgNotFound
+		}
+		return nil, r.Error
+	}
+	if r.Message == nil {
+		return nil, fmt.Errorf("bad message get reply %q", resp.Data)
+	}
+	m := &jetstream.RawStreamMsg{Subject: r.Message.Subject, Sequence: r.Message.Seq, Data: r.Message.Data, Time: r.Message.Time}
+	if len(r.Message.Header) > 0 {
+		if m.Header, err = nats.DecodeHeadersMsg(r.Message.Header); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // publish sends one message, or an atomic batch, and returns the ack.
@@ -293,7 +568,7 @@ func frameBatch(msgs []*nats.Msg) {
 // Load reads the event stored at seq and, when the message there is packed,
 // at index part in it (0 for a message of one event).
 func (l *Log) Load(ctx context.Context, seq events.Seq, part int) (events.Envelope, error) {
-	m, err := l.stream.GetMsg(ctx, uint64(seq))
+	m, err := l.getMsg(ctx, msgGetRequest{Seq: uint64(seq)})
 	if err != nil {
 		return events.Envelope{}, fmt.Errorf("load %d: %w", seq, err)
 	}
@@ -311,7 +586,7 @@ func (l *Log) Load(ctx context.Context, seq events.Seq, part int) (events.Envelo
 // LoadAll reads every event of the message at seq: one, or all of a packed
 // message, each with its Part.
 func (l *Log) LoadAll(ctx context.Context, seq events.Seq) ([]events.Envelope, error) {
-	m, err := l.stream.GetMsg(ctx, uint64(seq))
+	m, err := l.getMsg(ctx, msgGetRequest{Seq: uint64(seq)})
 	if err != nil {
 		return nil, fmt.Errorf("load %d: %w", seq, err)
 	}

@@ -58,7 +58,7 @@ func (l *Log) Read(ctx context.Context, sel []events.Selector, from, to events.S
 	// events; find the first matching one so that an empty range returns.
 	first := to + 1
 	for _, f := range filters {
-		m, err := l.stream.GetMsg(ctx, uint64(from), jetstream.WithGetMsgSubject(f))
+		m, err := l.getMsg(ctx, msgGetRequest{Seq: uint64(from), NextFor: f})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}

@@ -2,13 +2,17 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,6 +44,94 @@ type Config struct {
 	// TLS, when not nil, is required of every client on the client
 	// listener. The in-process connection does not use it.
 	TLS *tls.Config
+	// Cluster, when not nil, makes this server a member of a NATS cluster
+	// running clustered JetStream; nil runs it alone.
+	Cluster *Cluster
+}
+
+// Cluster is this server's membership of a NATS cluster. Every member
+// runs JetStream; streams are replicated by JetStream's own RAFT groups.
+type Cluster struct {
+	// Name is the cluster's name, the same on every member.
+	Name string
+	// Addr is "host:port" of this member's route listener, where the other
+	// members connect.
+	Addr string
+	// Advertise is "host:port" the other members reach Addr by, when that
+	// differs (NAT, containers); "" means Addr.
+	Advertise string
+	// Peers are the route URLs of the members, nats://host:port; this
+	// member's own may be among them. Each member should list every member:
+	// JetStream sizes its first quorum from the routes it is given.
+	Peers []string
+	// Token authenticates routes: members present it to each other and
+	// refuse routes without it. "" accepts any route (loopback only; the
+	// caller enforces that).
+	Token string
+	// Wait bounds how long StartServer waits for the JetStream meta
+	// leader; zero means DefaultClusterWait (or the context's deadline,
+	// when sooner).
+	Wait time.Duration
+}
+
+// DefaultClusterWait is how long a cluster member waits at start for a
+// JetStream meta leader: raft elections take 4-9 s, and members started by
+// hand come up seconds apart.
+const DefaultClusterWait = 60 * time.Second
+
+// routeUser is the user name routes authenticate with; the token is its
+// password.
+const routeUser = "engram-route"
+
+// Size is the number of members: the distinct peers, counting this member
+// even when it does not list itself.
+func (c *Cluster) Size() int {
+	return len(c.routes())
+}
+
+// routes returns the peers' route URLs with this member's own added when
+// missing, deduplicated by host:port.
+func (c *Cluster) routes() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(hostport string) {
+		if hostport != "" && !seen[hostport] {
+			seen[hostport] = true
+			out = append(out, hostport)
+		}
+	}
+	for _, p := range c.Peers {
+		add(strings.TrimPrefix(strings.TrimSpace(p), "nats://"))
+	}
+	self := c.Advertise
+	if self == "" {
+		self = c.Addr
+	}
+	add(self)
+	return out
+}
+
+// check validates the membership before the server starts.
+func (c *Cluster) check() error {
+	if c.Name == "" {
+		return errors.New("cluster: no cluster name")
+	}
+	if c.Addr == "" {
+		return errors.New("cluster: no route address (--cluster-addr HOST:PORT)")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("cluster: route address %q: %w", c.Addr, err)
+	}
+	for _, p := range c.Peers {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.Scheme != "nats" || u.Port() == "" || u.Path != "" {
+			return fmt.Errorf("cluster: peer %q: want nats://host:port", p)
+		}
+		if u.User != nil {
+			return fmt.Errorf("cluster: peer %q: give the route credentials as the cluster token, not in the URL", p)
+		}
+	}
+	return nil
 }
 
 // DefaultConfig returns a single-node configuration with durable writes.
@@ -55,6 +147,9 @@ type Server struct {
 	conn *nats.Conn
 	js   jetstream.JetStream
 	log  *slog.Logger
+
+	clustered bool
+	internal  bool // the client listener is not for clients (see StartServer)
 }
 
 // StartServer starts the embedded server, waits until JetStream is ready and
@@ -83,14 +178,35 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		SyncAlways:             cfg.SyncAlways,
 		DisableJetStreamBanner: true,
 	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
+	}
+	internal := false // the client listener exists only for routing's sake
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.check(); err != nil {
+			return nil, fmt.Errorf("start nats: %w", err)
+		}
+		if err := clusterOptions(opts, cfg.Cluster); err != nil {
+			return nil, fmt.Errorf("start nats: %w", err)
+		}
+		if cfg.ClientAddr == "" {
+			// nats-server 2.15.2 starts routing only once its client
+			// listener is up, which DontListen never opens (Start never
+			// closes clientListenReady), so a member needs one. It gets a
+			// random loopback port and, unless clients have a token, a
+			// random one that only this process knows.
+			cfg.ClientAddr, internal = "127.0.0.1:0", true
+			opts.DontListen = false
+			if cfg.Token == "" {
+				cfg.Token = randomToken()
+			}
+		}
+	}
 	auth, err := newClientAuth(cfg.Token)
 	if err != nil {
 		return nil, fmt.Errorf("start nats: %w", err)
 	}
 	opts.CustomClientAuthentication = auth
-	if cfg.TLS != nil {
-		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
-	}
 	if cfg.ClientAddr != "" {
 		host, port, err := net.SplitHostPort(cfg.ClientAddr)
 		if err != nil {
@@ -126,6 +242,13 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("start nats: JetStream not ready after %s (is %s writable and the client address free?)", deadline, cfg.StoreDir)
 	}
+	if cfg.Cluster != nil {
+		if err := waitForMeta(ctx, ns, cfg.Cluster); err != nil {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			return nil, fmt.Errorf("start nats: %w", err)
+		}
+	}
 	copts := []nats.Option{nats.InProcessServer(ns), nats.Name("engram-internal"), nats.MaxReconnects(-1), nats.Token(auth.internal)}
 	conn, err := nats.Connect("", copts...)
 	if err != nil {
@@ -140,8 +263,77 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("start nats: %w", err)
 	}
-	return &Server{auth: auth, ns: ns, conn: conn, js: js, log: logger}, nil
+	return &Server{auth: auth, ns: ns, conn: conn, js: js, log: logger, clustered: cfg.Cluster != nil, internal: internal}, nil
 }
+
+// clusterOptions sets the route listener, routes and their authentication.
+func clusterOptions(opts *server.Options, c *Cluster) error {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("cluster: route address %q: %w", c.Addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 {
+		// A random route port would be unknown to the other members.
+		return fmt.Errorf("cluster: route address %q: want a fixed port", c.Addr)
+	}
+	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: p, Advertise: c.Advertise,
+		// A member that is down is retried for as long as it takes.
+		ConnectRetries: -1}
+	if c.Token != "" {
+		opts.Cluster.Username, opts.Cluster.Password = routeUser, c.Token
+		opts.Cluster.AuthTimeout = 2
+	}
+	for _, hp := range c.routes() {
+		u := &url.URL{Scheme: "nats", Host: hp}
+		if c.Token != "" {
+			u.User = url.UserPassword(routeUser, c.Token)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
+}
+
+// waitForMeta waits until this member knows a JetStream meta leader and
+// has caught up with it: before that every JetStream API call times out or
+// answers "JetStream system temporarily unavailable".
+func waitForMeta(ctx context.Context, ns *server.Server, c *Cluster) error {
+	wait := c.Wait
+	if wait <= 0 {
+		wait = DefaultClusterWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if ns.JetStreamIsCurrent() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %q: no JetStream meta leader after %s (connected to %d of the %d other members): "+
+				"a quorum (%d of %d) must be running and reachable; check --peers, --cluster-addr and that every member has the same cluster name and token",
+				c.Name, wait.Round(time.Second), ns.NumRemotes(), c.Size()-1, c.Size()/2+1, c.Size())
+		case <-t.C:
+		}
+	}
+}
+
+// randomToken returns 32 random hex digits.
+func randomToken() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// Clustered reports whether this server is a member of a cluster.
+func (s *Server) Clustered() bool { return s.clustered }
+
+// Name is the server's name (the node name).
+func (s *Server) Name() string { return s.ns.Name() }
 
 // Conn is the in-process connection.
 func (s *Server) Conn() *nats.Conn { return s.conn }
@@ -151,7 +343,7 @@ func (s *Server) JetStream() jetstream.JetStream { return s.js }
 
 // ClientURL is the URL of the client listener, or "" when there is none.
 func (s *Server) ClientURL() string {
-	if s.ns.Addr() == nil {
+	if s.ns.Addr() == nil || s.internal {
 		return ""
 	}
 	return s.ns.ClientURL()
@@ -190,4 +382,13 @@ func (l *natsLogger) Fatalf(format string, v ...any) {
 	case l.fatal <- msg:
 	default:
 	}
+}
+
+// Leader says which JetStream leaderships this node holds: the meta leader
+// (stream and consumer placement) and the event stream's leader (appends).
+func (s *Server) Leader() (meta, stream bool) {
+	if !s.clustered {
+		return true, true
+	}
+	return s.ns.JetStreamIsLeader(), s.ns.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, StreamName)
 }

@@ -62,6 +62,18 @@ type Config struct {
 	// here). The zero value takes the defaults; Every and Interval both
 	// negative write none. Messages are sealed either way.
 	Checkpoints verify.CheckpointConfig
+
+	// NodeName names this node to NATS; it must be unique in a cluster and
+	// stable across restarts. "" means "engram".
+	NodeName string
+	// Cluster, when not nil, makes the node a member of a cluster: its
+	// embedded NATS server joins the others' and the log is replicated
+	// (see bus.Cluster). Nil runs the node alone.
+	Cluster *bus.Cluster
+	// Replicas is the number of copies JetStream keeps of the log and the
+	// object stores. 0 means 3 in a cluster (the cluster's size, if
+	// smaller) and 1 alone; more than the cluster's size is refused.
+	Replicas int
 }
 
 // ToolsMode says when users' Python tools run.
@@ -112,6 +124,25 @@ type refusedTools struct{ why string }
 
 func (r refusedTools) Run(context.Context, sandbox.Call) (sandbox.Result, error) {
 	return sandbox.Result{}, errors.New(r.why)
+}
+
+// replicas resolves Config.Replicas, refusing what the cluster cannot hold.
+func (c Config) replicas() (int, error) {
+	size := 1
+	if c.Cluster != nil {
+		size = c.Cluster.Size()
+	}
+	r := c.Replicas
+	if r == 0 {
+		r = min(3, size)
+	}
+	if r < 1 || r > size {
+		if c.Cluster == nil {
+			return 0, fmt.Errorf("--replicas %d: a node alone keeps 1 copy; give --peers (and --cluster-addr) to run a cluster", r)
+		}
+		return 0, fmt.Errorf("--replicas %d: the cluster has %d members (--peers and this node), so at most %d replicas", r, size, size)
+	}
+	return r, nil
 }
 
 // DefaultConfig returns the configuration of a durable single node.
@@ -172,13 +203,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	replicas, err := cfg.replicas()
+	if err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
 	lock, err := lockDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	name := cfg.NodeName
+	if name == "" {
+		name = "engram"
+	}
 	ns, err := bus.StartServer(ctx, bus.Config{
-		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: "engram", ClientAddr: cfg.NATSAddr,
+		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: name, ClientAddr: cfg.NATSAddr,
 		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"), TLS: cfg.NATSTLS,
+		Cluster: cfg.Cluster,
 	})
 	if err != nil {
 		lock.Close()
@@ -190,7 +230,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{Sealer: sealer})
+	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{Sealer: sealer, Replicas: replicas})
 	if err != nil {
 		ns.Close()
 		lock.Close()
@@ -272,9 +312,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return err
 	}), cfg.MaxRuns, logger.With("component", "runner"))
 	// Inputs left unanswered by a crash are run now; their consumer
-	// deliveries, when they come again, find them answered.
-	for agentID, seq := range n.Service.Untaken() {
-		n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
+	// deliveries, when they come again, find them answered. Not in a
+	// cluster: there most agents are owned by other nodes, which run them
+	// (their consumers deliver again whatever a dead node held).
+	if cfg.Cluster == nil {
+		for agentID, seq := range n.Service.Untaken() {
+			n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
+		}
 	}
 	if n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch); err != nil {
 		n.Close(context.Background())
@@ -354,6 +398,15 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.runner != nil {
 			if err := n.runner.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("agent runs did not stop: %w", err))
+			}
+		}
+		if n.inputs != nil {
+			// Nothing runs here any more: give the partitions to the other
+			// nodes now rather than after the pin's timeout.
+			if k, err := n.inputs.Handover(ctx); err != nil {
+				n.log.Warn("handing partitions over failed; they move when their pins time out", "err", err)
+			} else if k > 0 {
+				n.log.Info("partitions handed over", "partitions", k)
 			}
 		}
 		n.cancel()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/engram-dev/engram/llm"
@@ -98,6 +99,35 @@ func (c Config) Validate() error {
 		if !Loopback(host) && c.Token == "" {
 			return fmt.Errorf("%s %s listens beyond this machine; set a token with --token-file (or $ENGRAM_TOKEN) so that only clients that know it get in", a.what, a.addr)
 		}
+	}
+	return c.validateCluster()
+}
+
+// validateCluster checks a cluster member's settings. Routes carry every
+// event; beyond loopback they must authenticate, or anyone who reaches the
+// route port could join the cluster and read or write the log.
+func (c Config) validateCluster() error {
+	cl := c.Node.Cluster
+	if cl == nil {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cl.Addr)
+	if err != nil {
+		return fmt.Errorf("--cluster-addr %q: %v", cl.Addr, err)
+	}
+	if cl.Size() < 2 {
+		return errors.New("--peers: list the route URLs of the cluster's members (nats://host:port,...), this node's included; a cluster needs at least 2 and should have 3")
+	}
+	local := Loopback(host)
+	for _, p := range cl.Peers {
+		u, err := url.Parse(p)
+		if err != nil || u.Hostname() == "" {
+			return fmt.Errorf("--peers: %q: want nats://host:port", p)
+		}
+		local = local && Loopback(u.Hostname())
+	}
+	if cl.Token == "" && !local {
+		return errors.New("cluster routes reach beyond this machine; set a cluster token with --cluster-token-file (the same on every member) so that only members that know it can join")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@
 // Letta, event-sourced on embedded NATS JetStream.
 //
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token-file FILE] [--metrics-addr HOST:PORT]
+//	              [--node-name N --cluster-addr HOST:PORT --peers nats://h1:6222,... --cluster-token-file FILE --replicas N]
 //	engram chat [--url URL] [--token T] AGENT
 //	engram models [--local-models LIST]
 //	engram audit [--url URL] [--token T] [--json] [--follow] AGENT
@@ -135,6 +136,8 @@ func runServer(args []string) error {
 	fs.IntVar(&cfg.Node.MaxRuns, "max-runs", runner.DefaultMaxRuns, "agents that run at once on this node; busy agents beyond it wait their turn")
 	fs.IntVar(&cfg.Node.Checkpoints.Every, "checkpoint-every", verify.DefaultCheckpointEvery, "sealed events between tamper-evidence checkpoints (negative: none by count)")
 	fs.DurationVar(&cfg.Node.Checkpoints.Interval, "checkpoint-interval", verify.DefaultCheckpointInterval, "longest wait before a checkpoint covers a sealed event (negative: none by time)")
+	var cl clusterFlags
+	cl.register(fs)
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -161,6 +164,9 @@ func runServer(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
 	if cfg.Token, err = serverToken(*token, *tokenFile, os.Getenv("ENGRAM_TOKEN"), logger); err != nil {
+		return err
+	}
+	if err := cl.apply(&cfg.Node); err != nil {
 		return err
 	}
 	cfg.AllowedHosts, cfg.CORSOrigins = allowedHosts, corsOrigins
@@ -200,6 +206,9 @@ func runServer(args []string) error {
 	cancel()
 	if err != nil {
 		return err
+	}
+	if c := cfg.Node.Cluster; c != nil {
+		logger.Info("cluster member", "node", s.Node.NATS.Name(), "cluster", c.Name, "routes", c.Addr, "members", c.Size())
 	}
 	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "metrics", s.MetricsURL, "data", cfg.Node.DataDir,
 		"events", s.Node.Projection.Applied(), "ready_in", s.Node.Ready, "fsync", cfg.Node.SyncAlways)
