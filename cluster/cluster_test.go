@@ -333,6 +333,7 @@ func newAgent(t *testing.T, url string) string {
 	t.Helper()
 	var a api.AgentState
 	json.Unmarshal(must(t, "POST", url+"/v1/agents/", map[string]any{
+		"agent_type": "memgpt_agent", // the scripted model answers with send_message
 		"llm_config": map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
 	}), &a)
 	if a.ID == "" {
