@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/engram-dev/engram/events"
@@ -45,10 +44,7 @@ type Projection struct {
 	mu sync.RWMutex // guards st
 	st *State
 
-	applied  atomic.Uint64
-	waitMu   sync.Mutex    // guards waitCh
-	waitCh   chan struct{} // closed and replaced when applied advances and someone waits
-	waiters  atomic.Int32
+	applied  Mark
 	sinceSnp int
 }
 
@@ -60,7 +56,7 @@ func New(log Log, cfg Config) *Projection {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projection{log: log, cfg: cfg, st: NewState(), waitCh: make(chan struct{})}
+	return &Projection{log: log, cfg: cfg, st: NewState()}
 }
 
 // Restore loads the latest snapshot, if any. Call it before Run. A snapshot
@@ -81,7 +77,7 @@ func (p *Projection) Restore(ctx context.Context) {
 	p.mu.Lock()
 	p.st = st
 	p.mu.Unlock()
-	p.applied.Store(uint64(seq))
+	p.applied.Set(seq)
 }
 
 // Run applies events from the log until ctx ends, snapshotting as it goes.
@@ -103,7 +99,7 @@ func (p *Projection) Run(ctx context.Context) error {
 }
 
 func (p *Projection) follow(ctx context.Context) error {
-	from := events.Seq(p.applied.Load()) + 1
+	from := p.applied.Seq() + 1
 	return p.log.Follow(ctx, from, func(seq events.Seq, data []byte) error {
 		if seq < from {
 			return nil
@@ -123,7 +119,7 @@ func (p *Projection) follow(ctx context.Context) error {
 			}
 			p.mu.Unlock()
 		}
-		p.advance(seq)
+		p.applied.Set(seq)
 		p.sinceSnp++
 		if p.cfg.SnapshotEvery > 0 && p.sinceSnp >= p.cfg.SnapshotEvery {
 			p.sinceSnp = 0
@@ -135,41 +131,12 @@ func (p *Projection) follow(ctx context.Context) error {
 	})
 }
 
-func (p *Projection) advance(seq events.Seq) {
-	p.applied.Store(uint64(seq))
-	if p.waiters.Load() == 0 {
-		return
-	}
-	p.waitMu.Lock()
-	close(p.waitCh)
-	p.waitCh = make(chan struct{})
-	p.waitMu.Unlock()
-}
-
 // Applied returns the sequence of the last applied event.
-func (p *Projection) Applied() events.Seq { return events.Seq(p.applied.Load()) }
+func (p *Projection) Applied() events.Seq { return p.applied.Seq() }
 
 // WaitFor blocks until the event at seq has been applied, or ctx ends.
 func (p *Projection) WaitFor(ctx context.Context, seq events.Seq) error {
-	if p.Applied() >= seq {
-		return nil
-	}
-	p.waiters.Add(1)
-	defer p.waiters.Add(-1)
-	for {
-		p.waitMu.Lock()
-		ch := p.waitCh
-		p.waitMu.Unlock()
-		if p.Applied() >= seq {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for event %d (applied %d): %w", seq, p.Applied(), ctx.Err())
-		case <-time.After(50 * time.Millisecond): // re-check; guards a missed wake-up
-		}
-	}
+	return p.applied.WaitFor(ctx, seq, "read models")
 }
 
 // CatchUp waits until everything in the log when it was called is applied.
