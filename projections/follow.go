@@ -59,12 +59,14 @@ type FollowerConfig struct {
 //   - A queued sink (the search index, whose writes are much slower than
 //     the read models') applies in a goroutine of its own, from a bounded
 //     queue of decoded messages, merging what has queued into one Apply. When
-//     the queue is full the follower does not wait for it: it drops the
-//     sink, which then catches up by a read of the log of its own (decoding
-//     that stretch a second time) and rejoins the follower's stream when it
-//     reaches the follower's position. So a slow sink never holds the read
-//     models back, and the memory it can hold is bounded; the price is a
-//     second read only for the stretch it fell behind by.
+//     the queue is full the follower does not wait for it: it stops
+//     queueing for the sink, and a reader of the sink's own reads the log
+//     from where the queue ends (decoding that stretch a second time),
+//     queueing as the sink makes room, until it reaches the follower's
+//     position; there the follower queues for the sink again. So a slow
+//     sink never holds the read models back, its memory is bounded, and it
+//     still reads while it applies; the price is a second read and decode
+//     of the stretch it fell behind by, no more than two followers cost.
 //
 // The follower starts after the lowest checkpoint of its sinks, but a
 // queued sink further behind the inline ones than its queue holds starts
@@ -99,7 +101,7 @@ func (f *Follower) Feed(s Sink) { f.inline = append(f.inline, s) }
 
 // Queue adds a queued sink and returns its queue. Call it before Run.
 func (f *Follower) Queue(s Sink, cfg QueueConfig) *Queue {
-	q := &Queue{f: f, sink: s, cfg: cfg.withDefaults(), wake: make(chan struct{}, 1), released: make(chan struct{})}
+	q := &Queue{f: f, sink: s, cfg: cfg.withDefaults(), wake: make(chan struct{}, 1), space: make(chan struct{}, 1), released: make(chan struct{})}
 	f.queues = append(f.queues, q)
 	return q
 }
@@ -252,13 +254,15 @@ func (c QueueConfig) withDefaults() QueueConfig {
 	return c
 }
 
-// Queue is a queued sink's backlog and the state of its goroutine, which
-// the Follower's Run owns.
+// Queue is a queued sink's backlog and the state of the goroutines that
+// apply it and, while the sink is off the follower's stream, read the log
+// for it; the Follower's Run owns them.
 type Queue struct {
 	f        *Follower
 	sink     Sink
 	cfg      QueueConfig
-	wake     chan struct{} // a message was queued, or the queue was rewound
+	wake     chan struct{} // something was queued, or the reader ended, or the queue was rewound
+	space    chan struct{} // messages were taken off the queue
 	released chan struct{} // closed when the follower reached the end of the log at start
 
 	// applyMu is held while the sink applies, so Rewind can change the
@@ -266,12 +270,14 @@ type Queue struct {
 	applyMu sync.Mutex
 
 	mu       sync.Mutex // guards what follows
-	msgs     []Message
+	msgs     []Message  // strictly increasing sequences
 	bytes    int
-	attached bool       // the follower hands it messages; false while it reads the log itself
+	attached bool       // the follower queues messages; false while the reader does
 	head     events.Seq // the last sequence the follower has handed on or passed over
-	gen      uint64     // bumped by Rewind; a catch-up of an older generation stops
-	stop     context.CancelFunc
+	last     events.Seq // the last sequence queued; 0 after the queue was dropped
+	gen      uint64     // bumped when the queue is dropped; a reader of an older one stops
+	reading  bool       // a reader of this generation runs
+	stopRead context.CancelFunc
 	dropped  uint64 // times the queue overflowed
 }
 
@@ -289,23 +295,46 @@ func (q *Queue) offer(seq events.Seq, get func() Message) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.head = seq
-	if !q.attached || seq <= q.sink.Applied() {
+	if !q.attached || seq <= q.last || seq <= q.sink.Applied() {
 		return
 	}
 	m := get()
-	if len(q.msgs) >= q.cfg.MaxMessages || q.bytes+m.size > q.cfg.MaxBytes && len(q.msgs) > 0 {
+	if q.full(m.size) {
 		// Waiting here would hold the read models back at the sink's pace.
 		q.attached = false
 		q.dropped++
 		q.f.cfg.Logger.Info(q.cfg.Name+" fell behind the log; it reads the log on its own until it catches up", "at", seq, "queued", len(q.msgs))
-	} else {
-		q.msgs = append(q.msgs, m)
-		q.bytes += m.size
+		return
 	}
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	q.push(m)
+}
+
+// full reports whether a message of size bytes does not fit; the caller
+// holds mu. One message always fits an empty queue.
+func (q *Queue) full(size int) bool {
+	return len(q.msgs) >= q.cfg.MaxMessages || q.bytes+size > q.cfg.MaxBytes && len(q.msgs) > 0
+}
+
+// push queues m; the caller holds mu.
+func (q *Queue) push(m Message) {
+	q.msgs = append(q.msgs, m)
+	q.bytes += m.size
+	q.last = m.Seq
+	signal(q.wake)
+}
+
+// drop empties the queue and stops its reader: the sink starts again from
+// its checkpoint. The caller holds mu.
+func (q *Queue) drop() {
+	q.msgs, q.bytes, q.attached, q.last = nil, 0, false, 0
+	q.gen++
+	q.reading = false
+	if q.stopRead != nil {
+		q.stopRead()
+		q.stopRead = nil
 	}
+	signal(q.space)
+	signal(q.wake)
 }
 
 // Rewind runs fn while the sink applies nothing, then drops the queue: the
@@ -314,29 +343,24 @@ func (q *Queue) offer(seq events.Seq, get func() Message) {
 // checkpoint may be older than the queue.
 func (q *Queue) Rewind(fn func()) {
 	q.applyMu.Lock()
+	defer q.applyMu.Unlock()
 	fn()
 	q.mu.Lock()
-	q.msgs, q.bytes, q.attached = nil, 0, false
-	q.gen++
-	if q.stop != nil {
-		q.stop()
-	}
+	q.drop()
 	q.mu.Unlock()
-	q.applyMu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
 }
 
-// run applies the queue, or catches up from the log while the sink is off
-// the follower's stream, until ctx ends.
+// run applies the queue until ctx ends, starting a reader of the log
+// whenever the sink is off the follower's stream and none runs. It waits
+// for its readers before it returns.
 func (q *Queue) run(ctx context.Context) {
 	select {
 	case <-q.released:
 	case <-ctx.Done():
 		return
 	}
+	var readers sync.WaitGroup
+	defer readers.Wait()
 	for ctx.Err() == nil {
 		q.applyMu.Lock()
 		q.mu.Lock()
@@ -349,23 +373,37 @@ func (q *Queue) run(ctx context.Context) {
 		if len(q.msgs) == 0 {
 			q.msgs = nil
 		}
-		attached, gen := q.attached, q.gen
+		if n > 0 {
+			signal(q.space)
+		}
+		if !q.attached && !q.reading {
+			// The reader resumes after what is queued or applied, and runs
+			// while this goroutine applies.
+			q.reading = true
+			rctx, cancel := context.WithCancel(ctx)
+			q.stopRead = cancel
+			from, gen := max(q.last, q.sink.Applied())+1, q.gen
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				defer cancel()
+				q.read(rctx, gen, from)
+			}()
+		}
 		q.mu.Unlock()
 		if n > 0 {
 			err := q.apply(ctx, batch)
 			q.applyMu.Unlock()
 			if err != nil && ctx.Err() == nil {
-				q.fail(ctx, err)
+				q.f.cfg.Logger.Error(q.cfg.Name+" failed; retrying from its checkpoint", "applied", q.sink.Applied(), "err", err)
+				q.mu.Lock()
+				q.drop()
+				q.mu.Unlock()
+				sleep(ctx, q.f.cfg.Retry)
 			}
 			continue
 		}
 		q.applyMu.Unlock()
-		if !attached {
-			if err := q.catchUp(ctx, gen); err != nil && ctx.Err() == nil && !errors.Is(err, errRewound) {
-				q.fail(ctx, err)
-			}
-			continue
-		}
 		select {
 		case <-q.wake:
 		case <-ctx.Done():
@@ -386,98 +424,73 @@ func (q *Queue) apply(ctx context.Context, msgs []Message) error {
 	return q.sink.Apply(ctx, msgs[i:])
 }
 
-// fail logs a failed apply or read and takes the sink off the follower's
-// stream, to catch up from its checkpoint after a pause.
-func (q *Queue) fail(ctx context.Context, err error) {
-	q.f.cfg.Logger.Error(q.cfg.Name+" failed; retrying from its checkpoint", "applied", q.sink.Applied(), "err", err)
-	q.mu.Lock()
-	q.msgs, q.bytes, q.attached = nil, 0, false
-	q.mu.Unlock()
-	sleep(ctx, q.f.cfg.Retry)
-}
+var errJoined = errors.New("joined the follower")
 
-var (
-	errRewound = errors.New("rewound")
-	errJoined  = errors.New("joined the follower")
-)
-
-// catchUp reads the log from after the sink's checkpoint, applying it in
-// batches, until it reaches the follower's head; there it puts the sink
-// back on the follower's stream.
-func (q *Queue) catchUp(ctx context.Context, gen uint64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	q.mu.Lock()
-	if q.gen != gen {
-		q.mu.Unlock()
-		return errRewound
-	}
-	if q.sink.Applied() >= q.head {
-		q.attached = true
-		q.mu.Unlock()
-		return nil
-	}
-	q.stop = cancel
-	q.mu.Unlock()
+// read queues the log from sequence from, for a sink off the follower's
+// stream, waiting for room as the sink applies; when it has queued the
+// follower's head it puts the sink back on the follower's stream and ends.
+// It ends too when its generation of the queue is dropped.
+func (q *Queue) read(ctx context.Context, gen uint64, from events.Seq) {
 	defer func() {
 		q.mu.Lock()
-		q.stop = nil
+		if q.gen == gen {
+			q.reading, q.stopRead = false, nil
+		}
 		q.mu.Unlock()
+		signal(q.wake)
 	}()
-
-	var pending []Message
-	flush := func() error {
-		if len(pending) == 0 {
+	q.mu.Lock()
+	if from > q.head && q.gen == gen {
+		q.attached = true // nothing to read: the sink holds all the follower has passed
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
+	err := q.f.log.Follow(ctx, from, func(seq events.Seq, data []byte) error {
+		m := q.f.decode(seq, data)
+		for {
+			q.mu.Lock()
+			if q.gen != gen {
+				q.mu.Unlock()
+				return context.Canceled
+			}
+			if q.full(m.size) {
+				q.mu.Unlock()
+				select {
+				case <-q.space:
+					continue
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			if seq > q.last {
+				q.push(m)
+			}
+			joined := seq >= q.head
+			if joined {
+				// From here the follower queues what comes after seq.
+				q.attached = true
+			}
+			q.mu.Unlock()
+			if joined {
+				return errJoined
+			}
 			return nil
 		}
-		q.applyMu.Lock()
-		defer q.applyMu.Unlock()
-		q.mu.Lock()
-		stale := q.gen != gen
-		q.mu.Unlock()
-		if stale {
-			return errRewound
-		}
-		err := q.apply(ctx, pending)
-		pending = nil
-		return err
-	}
-	err := q.f.log.Follow(ctx, q.sink.Applied()+1, func(seq events.Seq, data []byte) error {
-		pending = append(pending, q.f.decode(seq, data))
-		q.mu.Lock()
-		joined, stale := seq >= q.head, q.gen != gen
-		if joined && !stale {
-			// From here the follower queues what comes after seq; what
-			// is pending is applied before the queue.
-			q.attached = true
-		}
-		q.mu.Unlock()
-		switch {
-		case stale:
-			return errRewound
-		case joined:
-			if err := flush(); err != nil {
-				return err
-			}
-			return errJoined
-		case len(pending) >= q.cfg.MaxApply:
-			return flush()
-		}
-		return nil
 	})
-	switch {
-	case errors.Is(err, errJoined):
-		return nil
-	case err == nil || ctx.Err() != nil && q.isStale(gen):
-		return errRewound
+	if err != nil && !errors.Is(err, errJoined) && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		q.f.cfg.Logger.Error("reading the log for "+q.cfg.Name+" failed; retrying", "at", q.last, "err", err)
+		sleep(ctx, q.f.cfg.Retry)
 	}
-	return err
 }
 
-func (q *Queue) isStale(gen uint64) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.gen != gen
+// signal wakes whoever waits on ch, a channel of capacity 1, without
+// waiting itself.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // sleep waits d or until ctx ends, and reports whether d passed.

@@ -107,6 +107,7 @@ type sink struct {
 	skipped int
 	first   events.Seq
 	fail    bool
+	most    int // the most messages in one Apply
 }
 
 func (s *sink) Applied() events.Seq { return s.mark.Seq() }
@@ -125,6 +126,7 @@ func (s *sink) Apply(ctx context.Context, msgs []projections.Message) error {
 		s.fail = false
 		return errors.New("disk full")
 	}
+	s.most = max(s.most, len(msgs))
 	if s.at != nil && len(s.seqs) == 0 {
 		s.first = s.at()
 	}
@@ -314,6 +316,9 @@ func TestFollowerSlowSinkDoesNotStallModels(t *testing.T) {
 	}
 	if got := l.follows(); got < 2 {
 		t.Fatalf("%d reads of the log; the catch-up should read on its own", got)
+	}
+	if index.most > 4 {
+		t.Fatalf("an Apply of %d messages; MaxApply is 4", index.most)
 	}
 }
 
