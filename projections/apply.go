@@ -88,7 +88,11 @@ func (s *State) applyAgent(env events.Envelope) {
 		setIf(&a.Tags, e.Tags)
 		setIf(&a.ToolIDs, e.ToolIDs)
 		setIf(&a.SourceIDs, e.SourceIDs)
-		setIf(&a.MessageIDs, e.MessageIDs)
+		if e.MessageIDs != nil {
+			// Messages that follow grow the window in place (see
+			// Agent.MessageIDs): it must not share the event's array.
+			a.MessageIDs = slices.Clone(*e.MessageIDs)
+		}
 		if e.ToolIDs != nil {
 			for _, t := range *e.ToolIDs {
 				a.relate(events.KindTool, string(t))
@@ -171,7 +175,7 @@ func (s *State) applyAgent(env events.Envelope) {
 					if r.Seq > a.Taken {
 						a.Taken = r.Seq
 					}
-					a.MessageIDs = append(slices.Clip(a.MessageIDs), id)
+					a.MessageIDs = append(a.MessageIDs, id)
 					break
 				}
 			}
@@ -180,7 +184,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		// A new message joins the context window; AgentUpdated.MessageIDs
 		// rewrites the window (summaries, pops).
 		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()})
-		a.MessageIDs = append(slices.Clip(a.MessageIDs), e.ID)
+		a.MessageIDs = append(a.MessageIDs, e.ID)
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && e.Role == "assistant" {
 			r.Steps++
 			if u := e.Usage; u != nil {

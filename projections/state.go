@@ -61,15 +61,19 @@ type Agent struct {
 	ToolIDs         []events.ToolID
 	BlockIDs        []events.BlockID
 	SourceIDs       []events.SourceID
-	MessageIDs      []events.MessageID // the context window: in-context messages, in order
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	Created         events.Seq
-	Version         Version
-	Taken           events.Seq // the newest client input taken into the context
-	StateSeq        events.Seq // the last event that changed the agent other than a queued input
-	Passages        []Ref      // archival memory, in insertion order
-	Messages        []Ref      // recall memory, in insertion order
+	// MessageIDs is the context window: in-context messages, in order. A
+	// new message is appended in place, as to Messages (copying the window
+	// for each made a replay quadratic in it), so the ids a reader saw never
+	// change, but a reader must copy the slice before appending to it.
+	MessageIDs []events.MessageID
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Created    events.Seq
+	Version    Version
+	Taken      events.Seq // the newest client input taken into the context
+	StateSeq   events.Seq // the last event that changed the agent other than a queued input
+	Passages   []Ref      // archival memory, in insertion order
+	Messages   []Ref      // recall memory, in insertion order
 	// Keys finds a client's input by the key that makes its send idempotent
 	// (MessageReceived.Key) and by its otid: the first input so named. Nil
 	// until the agent receives one.

@@ -312,3 +312,29 @@ func TestAgentRelated(t *testing.T) {
 		t.Fatalf("related = %q, want %q", got, want)
 	}
 }
+
+// The context window grows in place, yet what a reader saw does not change
+// and the window never writes into an event's slice.
+func TestContextWindowGrowsInPlace(t *testing.T) {
+	s := NewState()
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.Apply(events.Envelope{Seq: 1, Aggregate: agg, Time: now, Event: &events.AgentCreated{ID: "agent-1", Name: "a"}})
+	window := make([]events.MessageID, 1, 8) // room to grow: an append in place would write into it
+	window[0] = "message-0"
+	s.Apply(events.Envelope{Seq: 2, Aggregate: agg, Time: now, Event: &events.AgentUpdated{MessageIDs: &window}})
+	seen := s.Agents["agent-1"].MessageIDs
+	for i := 1; i <= 100; i++ {
+		id := events.MessageID(fmt.Sprint("message-", i))
+		s.Apply(events.Envelope{Seq: events.Seq(2 + i), Aggregate: agg, Time: now, Event: &events.MessageAppended{ID: id, Role: "user", Text: "hi"}})
+	}
+	if got := window[:2]; got[1] != "" {
+		t.Fatalf("the event's slice was written: %v", got)
+	}
+	if len(seen) != 1 || seen[0] != "message-0" {
+		t.Fatalf("a reader's window changed: %v", seen)
+	}
+	if a := s.Agents["agent-1"]; len(a.MessageIDs) != 101 || a.MessageIDs[100] != "message-100" {
+		t.Fatalf("window %d ids, last %v", len(a.MessageIDs), a.MessageIDs[len(a.MessageIDs)-1])
+	}
+}
