@@ -378,3 +378,35 @@ func TestFollowerRewind(t *testing.T) {
 	waitFor(t, &index.mark, last, "index")
 	checkRun(t, "index", index, 1, last)
 }
+
+// Rewound while it reads the log on its own, a sink starts again from its
+// new checkpoint; the reader of the old queue stops.
+func TestFollowerRewindWhileReading(t *testing.T) {
+	l := newMemLog()
+	f := projections.NewFollower(l, projections.FollowerConfig{})
+	models := &sink{}
+	index := &sink{gate: make(chan struct{})}
+	f.Feed(models)
+	q := f.Queue(index, projections.QueueConfig{MaxMessages: 8, MaxApply: 4})
+	run(t, f)
+	last := l.add(t, 300)
+	waitFor(t, &models.mark, last, "models")
+	if q.Dropped() == 0 {
+		t.Fatal("the queue did not overflow")
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		close(index.gate)
+	}()
+	q.Rewind(func() { // waits for the Apply the gate holds
+		index.mu.Lock()
+		index.seqs = index.seqs[:min(len(index.seqs), 2)]
+		n := len(index.seqs)
+		index.mu.Unlock()
+		index.mark.Set(events.Seq(n))
+	})
+	waitFor(t, &index.mark, last, "index")
+	last = l.add(t, 20)
+	waitFor(t, &index.mark, last, "index")
+	checkRun(t, "index", index, 1, last)
+}
