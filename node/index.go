@@ -52,10 +52,16 @@ func openIndexer(dir string, log *bus.Log, logger *slog.Logger) (*indexer, error
 
 // feedFrom makes the follower feed the index, from a queue of its own: the
 // index writes far slower than the read models apply, and the follower
-// must not wait for it.
+// must not wait for it. The index applies nothing until start.
 func (x *indexer) feedFrom(f *projections.Follower) {
-	x.queue = f.Queue(x, projections.QueueConfig{Name: "search index", MaxApply: maxIndexBatch})
+	x.queue = f.Queue(x, projections.QueueConfig{Name: "search index", MaxApply: maxIndexBatch, Hold: true})
 }
+
+// start lets the index apply what the follower queues for it (and read the
+// log on its own if it is far behind). The node calls it once the read
+// models hold the log, where the index started before it shared the
+// follower.
+func (x *indexer) start() { x.queue.Release() }
 
 func (x *indexer) close() error {
 	x.mu.Lock()

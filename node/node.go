@@ -80,9 +80,10 @@ type Node struct {
 	closing   bool
 	lock      *os.File
 	index     *indexer
-	follower  *projections.Follower // feeds Projection and index; runs under wg
-	tools     *sandbox.Runner       // the node's own tool runner, if it made one
-	Ready     time.Duration         // how long Start took
+	tools     *sandbox.Runner // the node's own tool runner, if it made one
+	Ready     time.Duration   // how long Start took
+
+	follower *projections.Follower // feeds Projection and index; runs under wg
 }
 
 // RebuildIndex builds the search index afresh from the whole log, beside
@@ -145,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	// One follower reads and decodes the log once for the read models
 	// (applied as it reads) and the search index (from a queue of its own,
-	// once the read models have caught up).
+	// once the read models have caught up and the index is started).
 	follower := projections.NewFollower(l, projections.FollowerConfig{Logger: logger.With("component", "follower")})
 	follower.Feed(proj)
 	index.feedFrom(follower)
@@ -190,6 +191,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Service.Ingest == nil {
 		cfg.Service.Ingest = ingester{}
 	}
+	n.index.start()
 	n.watchIndex(ctx, cfg)
 	cfg.Service.Search = n.index
 	if cfg.Service.Logger == nil {

@@ -101,7 +101,11 @@ func (f *Follower) Feed(s Sink) { f.inline = append(f.inline, s) }
 
 // Queue adds a queued sink and returns its queue. Call it before Run.
 func (f *Follower) Queue(s Sink, cfg QueueConfig) *Queue {
-	q := &Queue{f: f, sink: s, cfg: cfg.withDefaults(), wake: make(chan struct{}, 1), space: make(chan struct{}, 1), released: make(chan struct{})}
+	q := &Queue{f: f, sink: s, cfg: cfg.withDefaults(), wake: make(chan struct{}, 1), space: make(chan struct{}, 1), released: make(chan struct{}),
+		held: make(chan struct{})}
+	if !cfg.Hold {
+		close(q.held)
+	}
 	f.queues = append(f.queues, q)
 	return q
 }
@@ -236,6 +240,10 @@ type QueueConfig struct {
 	MaxMessages int    // messages queued at most; 0 means 16,384
 	MaxBytes    int    // their bytes in the log at most; 0 means 32 MiB
 	MaxApply    int    // messages in one Apply at most; 0 means 2,000
+	// Hold keeps the sink from applying until Queue.Release, besides
+	// waiting for the inline sinks at start: a node starts its index where
+	// its start-up no longer needs the CPU.
+	Hold bool
 }
 
 func (c QueueConfig) withDefaults() QueueConfig {
@@ -264,6 +272,8 @@ type Queue struct {
 	wake     chan struct{} // something was queued, or the reader ended, or the queue was rewound
 	space    chan struct{} // messages were taken off the queue
 	released chan struct{} // closed when the follower reached the end of the log at start
+	held     chan struct{} // closed by Release (or at once without QueueConfig.Hold)
+	release  sync.Once
 
 	// applyMu is held while the sink applies, so Rewind can change the
 	// sink with no Apply under way.
@@ -350,14 +360,26 @@ func (q *Queue) Rewind(fn func()) {
 	q.mu.Unlock()
 }
 
+// Release lets a queue made with QueueConfig.Hold apply. Calling it again
+// does nothing.
+func (q *Queue) Release() {
+	q.release.Do(func() {
+		if q.cfg.Hold {
+			close(q.held)
+		}
+	})
+}
+
 // run applies the queue until ctx ends, starting a reader of the log
 // whenever the sink is off the follower's stream and none runs. It waits
 // for its readers before it returns.
 func (q *Queue) run(ctx context.Context) {
-	select {
-	case <-q.released:
-	case <-ctx.Done():
-		return
+	for _, ch := range []chan struct{}{q.released, q.held} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
 	}
 	var readers sync.WaitGroup
 	defer readers.Wait()

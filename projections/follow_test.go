@@ -410,3 +410,25 @@ func TestFollowerRewindWhileReading(t *testing.T) {
 	waitFor(t, &index.mark, last, "index")
 	checkRun(t, "index", index, 1, last)
 }
+
+// A held queue applies nothing until released; the messages it missed
+// meanwhile come to it once, from the queue or its own read.
+func TestFollowerHoldUntilRelease(t *testing.T) {
+	l := newMemLog()
+	l.add(t, 30)
+	f := projections.NewFollower(l, projections.FollowerConfig{})
+	models, index := &sink{}, &sink{}
+	f.Feed(models)
+	q := f.Queue(index, projections.QueueConfig{Hold: true, MaxMessages: 50})
+	run(t, f)
+	last := l.add(t, 100) // more than the queue holds
+	waitFor(t, &models.mark, last, "models")
+	time.Sleep(20 * time.Millisecond)
+	if got := index.handed(); len(got) != 0 {
+		t.Fatalf("a held queue applied %d messages", len(got))
+	}
+	q.Release()
+	q.Release()
+	waitFor(t, &index.mark, last, "index")
+	checkRun(t, "index", index, 1, last)
+}
