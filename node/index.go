@@ -7,35 +7,30 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/engram-dev/engram/bus"
 	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/search"
 )
 
 // indexer keeps the search index following the log: a projection like the
-// read models, checkpointed by sequence inside the index, so a restart
-// resumes where it stopped and a missing index is rebuilt from the log.
+// read models, fed by the node's one follower from a queue of its own (see
+// projections.Follower) and checkpointed by sequence inside the index, so a
+// restart resumes where it stopped and a missing index is rebuilt from the
+// log.
 type indexer struct {
 	log    *bus.Log
 	dir    string
 	logger *slog.Logger
+	queue  *projections.Queue // set once the follower feeds it
 
 	mu      sync.RWMutex // guards ix against a swap
 	ix      *search.Index
-	applied atomic.Uint64
-
-	waitMu sync.Mutex
-	waitCh chan struct{} // closed and replaced after each applied batch
-
-	runMu  sync.Mutex // guards cancel and done
-	cancel context.CancelFunc
-	done   chan struct{}
+	applied projections.Mark
 }
 
-// maxIndexBatch caps the events folded into one index write.
+// maxIndexBatch caps the log messages folded into one index write.
 const maxIndexBatch = 2000
 
 func openIndexer(dir string, log *bus.Log, logger *slog.Logger) (*indexer, error) {
@@ -50,135 +45,93 @@ func openIndexer(dir string, log *bus.Log, logger *slog.Logger) (*indexer, error
 			return nil, fmt.Errorf("search index: %w", err)
 		}
 	}
-	x := &indexer{log: log, dir: dir, logger: logger, ix: ix, waitCh: make(chan struct{})}
-	x.applied.Store(ix.Seq())
+	x := &indexer{log: log, dir: dir, logger: logger, ix: ix}
+	x.applied.Set(events.Seq(ix.Seq()))
 	return x, nil
 }
 
-// start follows the log in the background until stop.
-func (x *indexer) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	x.runMu.Lock()
-	x.cancel, x.done = cancel, done
-	x.runMu.Unlock()
-	go func() {
-		defer close(done)
-		for {
-			err := x.follow(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			x.logger.Error("indexing the log failed; retrying", "indexed", x.applied.Load(), "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
-	}()
+// feedFrom makes the follower feed the index, from a queue of its own: the
+// index writes far slower than the read models apply, and the follower
+// must not wait for it. The index applies nothing until start.
+func (x *indexer) feedFrom(f *projections.Follower) {
+	x.queue = f.Queue(x, projections.QueueConfig{Name: "search index", MaxApply: maxIndexBatch, Hold: true})
 }
 
-// stop ends following and waits for the last write to the index.
-func (x *indexer) stop() {
-	x.runMu.Lock()
-	cancel, done := x.cancel, x.done
-	x.runMu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
-}
+// start lets the index apply what the follower queues for it (and read the
+// log on its own if it is far behind). The node calls it once the read
+// models hold the log, where the index started before it shared the
+// follower.
+func (x *indexer) start() { x.queue.Release() }
 
 func (x *indexer) close() error {
-	x.stop()
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.ix.Close()
 }
 
-// follow feeds events to the index: a reader decodes them into index
-// batches and a writer merges whatever has queued into one write, so the
-// index is written once per burst rather than once per event.
-func (x *indexer) follow(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	from := x.applied.Load() + 1
-	queue := make(chan search.Batch, 4*maxIndexBatch)
-	failed := make(chan error, 1)
-	go func() {
-		defer close(queue)
-		err := x.log.Follow(ctx, events.Seq(from), func(seq events.Seq, data []byte) error {
-			b := batchOf(seq, data)
-			select {
-			case queue <- b:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-		if err != nil && ctx.Err() == nil {
-			failed <- err
-		}
-	}()
-	for {
-		b, ok := <-queue
-		if !ok {
-			select {
-			case err := <-failed:
-				return err
-			default:
-				return ctx.Err()
-			}
-		}
-		n := 1
-	drain:
-		for n < maxIndexBatch {
-			select {
-			case next, ok := <-queue:
-				if !ok {
-					break drain
-				}
-				b.Merge(next)
-				n++
-			default:
-				break drain
-			}
-		}
-		if b.Seq <= x.applied.Load() {
-			continue
-		}
-		x.mu.RLock()
-		err := x.ix.Apply(b)
-		x.mu.RUnlock()
-		if err != nil {
-			return fmt.Errorf("index events through %d: %w", b.Seq, err)
-		}
-		x.applied.Store(b.Seq)
-		x.waitMu.Lock()
-		close(x.waitCh)
-		x.waitCh = make(chan struct{})
-		x.waitMu.Unlock()
+// Applied is the last sequence the index holds (projections.Sink).
+func (x *indexer) Applied() events.Seq { return x.applied.Seq() }
+
+// Apply writes decoded messages to the index as one batch
+// (projections.Sink).
+func (x *indexer) Apply(ctx context.Context, msgs []projections.Message) error {
+	if len(msgs) == 0 {
+		return nil
 	}
+	var w batcher
+	for _, m := range msgs {
+		w.add(m.Seq, m.Events)
+	}
+	b := w.b
+	x.mu.RLock()
+	err := x.ix.Apply(b)
+	x.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("index events through %d: %w", b.Seq, err)
+	}
+	x.applied.Set(events.Seq(b.Seq))
+	return nil
 }
 
-// batchOf turns the message at seq (one event, or a packed message of
-// several) into one index batch that brings the index to seq. Events that
-// cannot be decoded change nothing, as in the projections.
-func batchOf(seq events.Seq, data []byte) search.Batch {
-	b := search.Batch{Seq: uint64(seq)}
-	envs, err := events.DecodeAll(data)
-	if err != nil {
-		return b
-	}
+// batcher folds log messages into one index batch. It gives what
+// search.Batch.Merge of each event's batch in turn gives, but keeps the
+// puts indexed by id: Merge scans the batch for every event, which on a
+// queue of 2,000 messages of 25 passages each is quadratic.
+type batcher struct {
+	b  search.Batch
+	at map[string]int // id of a put → its place in b.Put; nil: build it again
+}
+
+// add folds in the events of the message at seq (one, or several of a
+// packed message) and brings the batch to seq. A message that could not be
+// decoded has no events and changes nothing, as in the read models.
+func (w *batcher) add(seq events.Seq, envs []events.Envelope) {
 	for _, env := range envs {
-		env.Seq = seq
-		if eb, ok := search.FromEvent(env); ok {
-			b.Merge(eb)
+		eb, ok := search.FromEvent(env)
+		if !ok {
+			continue
+		}
+		if len(eb.Delete) > 0 || len(eb.DeleteOwner) > 0 {
+			w.b.Merge(eb) // rare: deletes reorder the puts
+			w.at = nil
+			continue
+		}
+		if w.at == nil {
+			w.at = make(map[string]int, len(w.b.Put)+len(eb.Put))
+			for i, d := range w.b.Put {
+				w.at[d.ID] = i
+			}
+		}
+		for _, d := range eb.Put {
+			if i, ok := w.at[d.ID]; ok {
+				w.b.Put[i] = d
+				continue
+			}
+			w.at[d.ID] = len(w.b.Put)
+			w.b.Put = append(w.b.Put, d)
 		}
 	}
-	b.Seq = uint64(seq)
-	return b
+	w.b.Seq = uint64(seq)
 }
 
 // Search runs a query on the index.
@@ -190,28 +143,13 @@ func (x *indexer) Search(ctx context.Context, q search.Query) (search.Result, er
 
 // WaitFor waits until the index has applied seq.
 func (x *indexer) WaitFor(ctx context.Context, seq events.Seq) error {
-	for x.applied.Load() < uint64(seq) {
-		x.waitMu.Lock()
-		ch := x.waitCh
-		x.waitMu.Unlock()
-		if x.applied.Load() >= uint64(seq) {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("search index at %d, waiting for %d: %w", x.applied.Load(), seq, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
+	return x.applied.WaitFor(ctx, seq, "search index")
 }
 
-// Applied is the last sequence the index holds.
-func (x *indexer) Applied() events.Seq { return events.Seq(x.applied.Load()) }
-
 // rebuild builds a fresh index from the whole log beside the live one,
-// which keeps serving, then swaps it in.
+// which keeps serving, then swaps it in. It reads the log itself, apart
+// from the node's follower: it is an explicit admin operation, and the
+// follower's stream is at the live index's position, not at the start.
 func (x *indexer) rebuild(ctx context.Context) error {
 	fresh, err := search.OpenFresh(x.dir, search.Options{})
 	if err != nil {
@@ -224,18 +162,25 @@ func (x *indexer) rebuild(ctx context.Context) error {
 	}
 	if last > 0 {
 		fctx, cancel := context.WithCancel(ctx)
-		var b search.Batch
+		var w batcher
 		flush := func() error {
-			if b.Seq == 0 {
+			if w.b.Seq == 0 {
 				return nil
 			}
-			err := fresh.Apply(b)
-			b = search.Batch{}
+			err := fresh.Apply(w.b)
+			w = batcher{}
 			return err
 		}
 		n := 0
 		err = x.log.Follow(fctx, 1, func(seq events.Seq, data []byte) error {
-			b.Merge(batchOf(seq, data))
+			envs, err := events.DecodeAll(data)
+			if err != nil {
+				envs = nil // skipped, as the follower's sinks skip it
+			}
+			for i := range envs {
+				envs[i].Seq = seq
+			}
+			w.add(seq, envs)
 			if n++; n%maxIndexBatch == 0 {
 				if err := flush(); err != nil {
 					return err
@@ -259,21 +204,27 @@ func (x *indexer) rebuild(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	x.stop()
-	x.mu.Lock()
-	err = x.ix.Close()
-	if err == nil {
-		err = fresh.SwapInto(x.dir)
+	swap := func() {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		err = x.ix.Close()
+		if err == nil {
+			err = fresh.SwapInto(x.dir)
+		}
+		if err == nil {
+			x.ix = fresh
+		} else if ix, oerr := search.Open(x.dir, search.Options{}); oerr == nil {
+			x.ix = ix // whichever index the failed swap left in place
+		}
+		// The fresh index may be behind the live one (the log grew during
+		// the rebuild): the queue starts again from its checkpoint.
+		x.applied.Set(events.Seq(x.ix.Seq()))
 	}
-	if err == nil {
-		x.ix = fresh
-		x.applied.Store(fresh.Seq())
-	} else if ix, oerr := search.Open(x.dir, search.Options{}); oerr == nil {
-		x.ix = ix // whichever index the failed swap left in place
-		x.applied.Store(ix.Seq())
+	if x.queue != nil {
+		x.queue.Rewind(swap)
+	} else {
+		swap()
 	}
-	x.mu.Unlock()
-	x.start()
 	if err != nil {
 		return fmt.Errorf("rebuild index: swap: %w", err)
 	}

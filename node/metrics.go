@@ -26,7 +26,8 @@ func (l timedLog) Append(ctx context.Context, b events.Batch) (events.Seq, error
 
 // collector reports, at each scrape, what is cheaper to read then than to
 // keep up to date: the stream's size, how far the projections and the
-// search index are behind it, jobs by state, and append conflicts.
+// search index are behind it, what the follower of the log has decoded and
+// how often the index fell behind it, jobs by state, and append conflicts.
 type collector struct {
 	n *Node
 }
@@ -37,12 +38,14 @@ var (
 	descLastSeq        = prometheus.NewDesc("engram_log_last_sequence", "The sequence of the last message in the log.", nil, nil)
 	descProjectionLag  = prometheus.NewDesc("engram_projection_lag_events", "Log sequences the read models have not applied yet.", nil, nil)
 	descIndexLag       = prometheus.NewDesc("engram_search_index_lag_events", "Log sequences the search index has not applied yet.", nil, nil)
+	descDecoded        = prometheus.NewDesc("engram_log_decoded_messages_total", "Log messages decoded by the node's follower of the log, for the read models and the search index.", nil, nil)
+	descIndexBehind    = prometheus.NewDesc("engram_search_index_fell_behind_total", "Times the search index fell further behind the log than its queue holds and read the log on its own.", nil, nil)
 	descJobs           = prometheus.NewDesc("engram_jobs", "Jobs by state (created, running, completed, failed, …).", []string{"state"}, nil)
 	descConflicts      = prometheus.NewDesc("engram_log_append_conflicts_total", "Appends that lost a race with another write and were decided again.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamMessages, descStreamBytes, descLastSeq, descProjectionLag, descIndexLag, descJobs, descConflicts} {
+	for _, d := range []*prometheus.Desc{descStreamMessages, descStreamBytes, descLastSeq, descProjectionLag, descIndexLag, descDecoded, descIndexBehind, descJobs, descConflicts} {
 		ch <- d
 	}
 }
@@ -61,6 +64,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	} else {
 		ch <- prometheus.NewInvalidMetric(descStreamMessages, err)
+	}
+	if n.follower != nil {
+		ch <- prometheus.MustNewConstMetric(descDecoded, prometheus.CounterValue, float64(n.follower.Decoded()))
+	}
+	if n.index != nil && n.index.queue != nil {
+		ch <- prometheus.MustNewConstMetric(descIndexBehind, prometheus.CounterValue, float64(n.index.queue.Dropped()))
 	}
 	jobs := map[string]int{}
 	n.Projection.Read(func(st *projections.State) {

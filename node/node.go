@@ -171,6 +171,8 @@ type Node struct {
 	index     *indexer
 	tools     *sandbox.Runner // the node's own tool runner, if it made one
 	Ready     time.Duration   // how long Start took
+
+	follower *projections.Follower // feeds Projection and index; runs under wg
 }
 
 // RebuildIndex builds the search index afresh from the whole log, beside
@@ -240,14 +242,26 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if !cfg.NoRestore {
 		proj.Restore(ctx)
 	}
+	index, err := openIndexer(filepath.Join(cfg.DataDir, "index"), l, logger.With("component", "index"))
+	if err != nil {
+		ns.Close()
+		lock.Close()
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	// One follower reads and decodes the log once for the read models
+	// (applied as it reads) and the search index (from a queue of its own,
+	// once the read models have caught up and the index is started).
+	follower := projections.NewFollower(l, projections.FollowerConfig{Logger: logger.With("component", "follower")})
+	follower.Feed(proj)
+	index.feedFrom(follower)
 	runCtx, cancel := context.WithCancel(context.Background())
 	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock,
-		runCtx: runCtx}
+		runCtx: runCtx, index: index, follower: follower}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := proj.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error("projection stopped", "err", err)
+		if err := follower.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("following the log stopped", "err", err)
 		}
 	}()
 	n.checkpoint(cfg)
@@ -279,10 +293,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.Service.Ingest == nil {
 		cfg.Service.Ingest = ingester{}
-	}
-	if n.index, err = openIndexer(filepath.Join(cfg.DataDir, "index"), l, logger.With("component", "index")); err != nil {
-		n.Close(context.Background())
-		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.index.start()
 	n.watchIndex(ctx, cfg)

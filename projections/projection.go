@@ -7,19 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/engram-dev/engram/events"
 )
 
 // Log is what a Projection reads: the event log and a snapshot store.
 type Log interface {
-	// Follow delivers events from sequence from onwards, in order, until ctx
-	// ends or fn fails. fn must not keep data.
-	Follow(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte) error) error
-	// LastSeq is the sequence of the newest event in the log.
-	LastSeq(ctx context.Context) (events.Seq, error)
+	Reader
 	// SaveSnapshot and LoadSnapshot keep one snapshot per name.
 	SaveSnapshot(ctx context.Context, name string, seq events.Seq, data []byte) error
 	LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error)
@@ -37,7 +31,8 @@ type Config struct {
 }
 
 // Projection keeps a State current with the log and lets readers wait for
-// their own writes. One goroutine (Run) applies events; any number read.
+// their own writes. It is a Sink: one Follower applies events to it (Run
+// makes one of its own); any number read.
 type Projection struct {
 	log Log
 	cfg Config
@@ -45,14 +40,12 @@ type Projection struct {
 	mu sync.RWMutex // guards st
 	st *State
 
-	applied  atomic.Uint64
-	waitMu   sync.Mutex    // guards waitCh
-	waitCh   chan struct{} // closed and replaced when applied advances and someone waits
-	waiters  atomic.Int32
-	sinceSnp int
+	applied  Mark
+	sinceSnp int // events since the last snapshot; only Apply uses it
 }
 
-// New returns a Projection over log with an empty state; call Start.
+// New returns a Projection over log with an empty state; call Restore,
+// then Run it or feed it to a Follower.
 func New(log Log, cfg Config) *Projection {
 	if cfg.SnapshotEvery == 0 {
 		cfg.SnapshotEvery = 50_000
@@ -60,7 +53,7 @@ func New(log Log, cfg Config) *Projection {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projection{log: log, cfg: cfg, st: NewState(), waitCh: make(chan struct{})}
+	return &Projection{log: log, cfg: cfg, st: NewState()}
 }
 
 // Restore loads the latest snapshot, if any. Call it before Run. A snapshot
@@ -81,95 +74,65 @@ func (p *Projection) Restore(ctx context.Context) {
 	p.mu.Lock()
 	p.st = st
 	p.mu.Unlock()
-	p.applied.Store(uint64(seq))
+	p.applied.Set(seq)
 }
 
-// Run applies events from the log until ctx ends, snapshotting as it goes.
-// If following the log fails, it logs the failure and follows again from
-// the next unapplied event. It returns ctx.Err().
+// Run applies events from the log until ctx ends, snapshotting as it goes,
+// with a Follower of its own that feeds nothing else (a node shares one
+// follower between the projection and the search index). If following the
+// log fails, it logs the failure and follows again from the next unapplied
+// event. It returns ctx.Err().
 func (p *Projection) Run(ctx context.Context) error {
-	for {
-		err := p.follow(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		p.cfg.Logger.Error("following the log failed; retrying", "applied", p.Applied(), "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+	f := NewFollower(p.log, FollowerConfig{Logger: p.cfg.Logger})
+	f.Feed(p)
+	return f.Run(ctx)
 }
 
-func (p *Projection) follow(ctx context.Context) error {
-	from := events.Seq(p.applied.Load()) + 1
-	return p.log.Follow(ctx, from, func(seq events.Seq, data []byte) error {
-		if seq < from {
-			return nil
-		}
-		envs, err := events.DecodeAll(data)
-		p.mu.Lock()
-		if err != nil {
-			// Unknown or damaged events are skipped the same way on every node.
-			p.st.Applied, p.st.AppliedPart = seq, 0
-			p.st.Skipped++
-			p.mu.Unlock()
-			p.cfg.Logger.Warn("skipping event", "seq", seq, "err", err)
-		} else {
-			for _, env := range envs {
-				env.Seq = seq
-				p.st.Apply(env)
-			}
-			p.mu.Unlock()
-		}
-		p.advance(seq)
-		p.sinceSnp++
-		if p.cfg.SnapshotEvery > 0 && p.sinceSnp >= p.cfg.SnapshotEvery {
-			p.sinceSnp = 0
-			if err := p.Snapshot(ctx); err != nil {
-				p.cfg.Logger.Warn("snapshot failed", "err", err)
-			}
-		}
+// Apply folds decoded messages into the state (the Sink interface); a
+// message that could not be decoded is skipped the same way on every node.
+// It snapshots every Config.SnapshotEvery events, and never fails.
+func (p *Projection) Apply(ctx context.Context, msgs []Message) error {
+	if len(msgs) == 0 {
 		return nil
-	})
-}
-
-func (p *Projection) advance(seq events.Seq) {
-	p.applied.Store(uint64(seq))
-	if p.waiters.Load() == 0 {
-		return
 	}
-	p.waitMu.Lock()
-	close(p.waitCh)
-	p.waitCh = make(chan struct{})
-	p.waitMu.Unlock()
+	var skipped []Message
+	p.mu.Lock()
+	for _, m := range msgs {
+		if m.Err != nil {
+			if m.Seq > p.st.Applied {
+				p.st.Applied, p.st.AppliedPart = m.Seq, 0
+				p.st.Skipped++
+				skipped = append(skipped, m)
+			}
+			continue
+		}
+		for _, env := range m.Events {
+			p.st.Apply(env)
+		}
+	}
+	p.mu.Unlock()
+	for _, m := range skipped {
+		p.cfg.Logger.Warn("skipping event", "seq", m.Seq, "err", m.Err)
+	}
+	if last := msgs[len(msgs)-1].Seq; last > p.applied.Seq() {
+		p.applied.Set(last)
+	}
+	p.sinceSnp += len(msgs)
+	if p.cfg.SnapshotEvery > 0 && p.sinceSnp >= p.cfg.SnapshotEvery {
+		p.sinceSnp = 0
+		if err := p.Snapshot(ctx); err != nil {
+			p.cfg.Logger.Warn("snapshot failed", "err", err)
+		}
+	}
+	return nil
 }
 
 // Applied returns the sequence of the last applied event.
-func (p *Projection) Applied() events.Seq { return events.Seq(p.applied.Load()) }
+func (p *Projection) Applied() events.Seq { return p.applied.Seq() }
 
 // WaitFor blocks until the event at seq has been applied, or ctx ends.
 func (p *Projection) WaitFor(ctx context.Context, seq events.Seq) error {
-	if p.Applied() >= seq {
-		return nil
-	}
-	p.waiters.Add(1)
-	defer p.waiters.Add(-1)
-	for {
-		p.waitMu.Lock()
-		ch := p.waitCh
-		p.waitMu.Unlock()
-		if p.Applied() >= seq {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for event %d (applied %d): %w", seq, p.Applied(), ctx.Err())
-		case <-time.After(50 * time.Millisecond): // re-check; guards a missed wake-up
-		}
-	}
+	return p.applied.WaitFor(ctx, seq, "read models")
 }
 
 // CatchUp waits until everything in the log when it was called is applied.

@@ -184,7 +184,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v: %v before, %v after (found %v); want it to grow", m.name, m.labels, was, now, found)
 		}
 	}
-	for _, name := range []string{"engram_projection_lag_events", "engram_search_index_lag_events", "engram_agent_active_runs", "engram_log_append_conflicts_total", "go_goroutines"} {
+	for _, name := range []string{"engram_projection_lag_events", "engram_search_index_lag_events", "engram_log_decoded_messages_total", "engram_search_index_fell_behind_total", "engram_agent_active_runs", "engram_log_append_conflicts_total", "go_goroutines"} {
 		if _, found := value(after, name, nil); !found {
 			t.Errorf("%s is not served", name)
 		}
