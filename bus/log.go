@@ -640,52 +640,7 @@ const followBytes = 8 << 20
 // returns ctx.Err() or fn's error.
 // fn receives the raw bytes, which it must not keep; decoding is its job.
 func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte) error) error {
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{streamSubjects},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: 30 * time.Second,
-	}
-	if from > 1 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = uint64(from)
-	}
-	cons, err := l.stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("follow from %d: %w", from, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxBytes(followBytes))
-	if err != nil {
-		return fmt.Errorf("follow from %d: %w", from, err)
-	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Stop()
-		case <-stop:
-			it.Stop()
-		}
-	}()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			return fmt.Errorf("follow: %w", err)
-		}
-		md, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("follow: %w", err)
-		}
-		if err := fn(events.Seq(md.Sequence.Stream), m.Data()); err != nil {
-			return err
-		}
-	}
+	return l.ReadRaw(ctx, from, RawOptions{Follow: true}, func(m RawMsg) error { return fn(m.Seq, m.Data) })
 }
 
 // ErrNoSnapshot is returned by LoadSnapshot when none has been saved.
