@@ -23,13 +23,7 @@ import (
 // measurement), on a bare JetStream server, so no projection applies it
 // while it is written.
 func runReplay(ctx context.Context, env *Env) ([]Row, error) {
-	n := env.ReplayEvents
-	if n == 0 {
-		n = 1_000_000
-		if env.Quick {
-			n = 20_000
-		}
-	}
+	n := replayEvents(env)
 	dir, err := env.Dir()
 	if err != nil {
 		return nil, err
@@ -191,4 +185,15 @@ func follow(ctx context.Context, l *bus.Log, total int, decode bool) error {
 		return err
 	}
 	return nil
+}
+
+// replayEvents is the size of the replay and verify workloads' log.
+func replayEvents(env *Env) int {
+	switch {
+	case env.ReplayEvents > 0:
+		return env.ReplayEvents
+	case env.Quick:
+		return 20_000
+	}
+	return 1_000_000
 }

@@ -20,13 +20,7 @@ import (
 // then user messages spread over them), each message sealed with the
 // expectation Append would have sent, and ends with a checkpoint.
 func runVerify(ctx context.Context, env *Env) ([]Row, error) {
-	n := env.ReplayEvents
-	if n == 0 {
-		n = 1_000_000
-		if env.Quick {
-			n = 20_000
-		}
-	}
+	n := replayEvents(env)
 	dir, err := env.Dir()
 	if err != nil {
 		return nil, err
