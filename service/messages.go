@@ -469,7 +469,9 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}})
 		return api.LettaResponse{}, nil
 	}
-	if opts.OnDelta != nil || slices.ContainsFunc(take, func(t taken) bool { return s.cfg.Runs != nil && s.cfg.Runs.WantsTokens(string(t.id)) }) {
+	// A sender offers to take tokens under its send's last input, the one
+	// it watches: one question to the bus per run.
+	if opts.OnDelta != nil || (s.cfg.Runs != nil && s.cfg.Runs.WantsTokens(string(take[len(take)-1].id))) {
 		// Someone wants the tokens as they come.
 		localDelta := opts.OnDelta
 		opts.OnDelta = func(d agents.Delta) {
