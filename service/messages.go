@@ -421,6 +421,9 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 			o.OnMessage, o.OnDelta, o.MaxSteps = nil, nil, 0
 		}
 		resp, err := s.runSend(ctx, agentID, take, o)
+		if errors.Is(err, errTakenElsewhere) {
+			return api.LettaResponse{Messages: []api.LettaMessage{}}, nil // that run reports to its senders
+		}
 		if err != nil {
 			s.failed.Store(take[0].id, true)
 			s.dropRequests(ctx, agentID, take)
@@ -447,8 +450,10 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 		}
 	}
 	fail := func(err error) (api.LettaResponse, error) {
-		w := fault.ToWire(err)
-		report(runReport{Error: &w})
+		if !errors.Is(err, errTakenElsewhere) { // the run that took them reports
+			w := fault.ToWire(err)
+			report(runReport{Error: &w})
+		}
 		return api.LettaResponse{}, err
 	}
 	model, name, err := s.modelFor(agentID)
@@ -989,6 +994,11 @@ type stepResult struct {
 // last says that the run may take no further step.
 func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *chained, take []taken, last bool, opts SendOptions) (stepResult, error) {
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 && len(take) > 0 && !s.stillPending(agentID, take[0].id) {
+			// Another run took these inputs while this step was deciding (two
+			// nodes during a partition's handover): the step is theirs.
+			return stepResult{}, errTakenElsewhere
+		}
 		sc, err := s.loadContext(ctx, agentID)
 		if err != nil {
 			return stepResult{}, err
@@ -1231,4 +1241,18 @@ func (s *Service) Untaken() map[string]events.Seq {
 		}
 	})
 	return out
+}
+
+// errTakenElsewhere ends a run whose inputs another run took first.
+var errTakenElsewhere = errors.New("the inputs were taken by another run")
+
+// stillPending reports whether the input id still waits for a run.
+func (s *Service) stillPending(agentID string, id events.MessageID) bool {
+	var yes bool
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			yes = slices.ContainsFunc(a.Pending, func(r projections.Ref) bool { return r.ID == string(id) })
+		}
+	})
+	return yes
 }
