@@ -400,6 +400,7 @@ const (
 	RunHeartbeat     = "heartbeat"      // an automated timer wakes the agent
 	RunMemoryWarning = "memory_warning" // a system alert that the context is nearly full
 	RunResend        = "resend"         // run a send whose run failed, named by Input, again
+	RunSummarize     = "summarize"      // summarize the context window now (/summarize); no step follows
 )
 
 // RunRequested asks for a run of the agent that no client message starts:

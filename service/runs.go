@@ -257,7 +257,7 @@ func (s *Service) SendMessageAsync(ctx context.Context, agentID string, inputs [
 		}
 		first = ref.ID
 	}
-	return s.GetRun(ctx, runOf(first))
+	return s.GetRun(ctx, RunOf(first))
 }
 
 // CancelRuns cancels runs of an agent: those named (all must be the
@@ -312,7 +312,7 @@ func (s *Service) CancelRuns(ctx context.Context, agentID string, runIDs []strin
 	}
 	if s.cfg.Runs != nil {
 		// A sender waiting for a run that will never begin hears that it ended.
-		b, _ := json.Marshal(runReport{Done: &api.LettaResponse{
+		b, _ := json.Marshal(RunReport{Done: &api.LettaResponse{
 			StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "cancelled"},
 			Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
 		}})

@@ -20,7 +20,6 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
-	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
 	"github.com/engram-dev/engram/search"
@@ -59,25 +58,15 @@ type Config struct {
 	Clock           func() time.Time     // nil means time.Now
 	MaxRetries      int                  // conflict retries per command; 0 means 25
 	Providers       Providers            // chat models by handle; nil: agents cannot run
-	MaxSteps        int                  // longest heartbeat chain of one send; 0 means 50
-	CountTokens     func(string) int     // token counter for summarizing; nil: about 4 bytes a token
-	Runs            RunBus               // carries runs to waiting callers; nil: SendMessage runs the agent itself
-	// BeforeStepCommit, when set, is called after the model answered and
-	// before the step's events are appended. It exists for fault-injection
-	// tests (killing the process at that moment); leave it nil.
-	BeforeStepCommit func()
-	Tools            ToolRunner // runs custom Python tools; nil: they cannot run
-	Files            FileStore  // keeps uploaded files; nil: sources cannot load files
-	Ingest           Ingester   // splits files into passages; nil: sources cannot load files
+	Runs            RunBus               // carries runs' reports to waiting callers; nil: sends fail
+	Files           FileStore            // keeps uploaded files; nil: sources cannot load files
+	Ingest          Ingester             // splits files into passages; nil: sources cannot load files
 	// Embed returns the embedder for an embedding config, or nil when its
 	// model is not served (then passages are stored without vectors and
 	// search is by words alone). A nil Embed serves none.
 	Embed  func(api.EmbeddingConfig) Embedder
 	Logger *slog.Logger // nil means slog.Default()
 	Search Searcher     // the search index; nil: searches scan the log
-	// Metrics records steps, model and tool calls and active runs; nil
-	// records nothing.
-	Metrics *metrics.Metrics
 	// Verifier checks the log's seals (VerifyLog); nil: the log cannot be
 	// verified through this service.
 	Verifier LogVerifier
@@ -107,25 +96,21 @@ type Providers interface {
 
 // Service implements every client operation. It is safe for concurrent use.
 type Service struct {
-	log         Log
-	proj        *projections.Projection
-	schema      SchemaDeriver
-	cfg         Config
-	conflicts   atomic.Int64
-	failed      sync.Map // first input id of a send whose run failed here → true, until a run of it succeeds
-	bodies      bodyCache
-	tokenMu     sync.Mutex // guards tokenCounts
-	tokenCounts map[string]int
-	goTools     goTools        // Go functions registered as tools in this process
-	stop        chan struct{}  // closed by Close: background work stops
-	stopOnce    sync.Once      // closes stop
-	work        sync.WaitGroup // background work: file loads, Go tool calls that outlived their timeout
-	loading     sync.Map       // job id → true while the job runs here
+	log       Log
+	proj      *projections.Projection
+	schema    SchemaDeriver
+	cfg       Config
+	conflicts atomic.Int64
+	bodies    bodyCache
+	stop      chan struct{}  // closed by Close: background work stops
+	stopOnce  sync.Once      // closes stop
+	work      sync.WaitGroup // background work: file loads
+	loading   sync.Map       // job id → true while the job runs here
 }
 
 // Close stops background work (a file load in progress resumes at the next
-// start) and waits for it to end, or for ctx to end: a Go tool that ignores
-// its context's cancellation can outlast it, and Close says so.
+// start) and waits for it to end, or for ctx to end, and then says what did
+// not stop.
 func (s *Service) Close(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	done := make(chan struct{})
@@ -168,9 +153,6 @@ func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = 25
-	}
-	if cfg.MaxSteps == 0 {
-		cfg.MaxSteps = 50
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
