@@ -45,8 +45,7 @@ func (s *Service) Fork(ctx context.Context, agentID string, req api.ForkAgent) (
 		return api.AgentState{}, err
 	}
 	c := s.command(ctx, "fork_agent", agentID)
-	newID := c.newID(events.PrefixAgent)
-	c.n = 0
+	newID := c.idAt(events.PrefixAgent, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, agentAgg(newID), func(st *projections.State, d *decision) error {
 		newID = c.newID(events.PrefixAgent)
 		e := &events.AgentCreated{

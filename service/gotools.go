@@ -105,8 +105,7 @@ func (s *Service) AddGoTool(ctx context.Context, t GoTool) (api.Tool, error) {
 	name, desc, srcType, empty := t.Schema.Name, t.Schema.Description, SourceTypeGo, ""
 	limit, noState := DefaultReturnCharLimit, false
 	c := s.command(ctx, "create_tool", "")
-	id := c.newID(events.PrefixTool)
-	c.n = 0
+	id := c.idAt(events.PrefixTool, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixTool)
 		if old := toolNamed(st, name); old != nil {

@@ -558,7 +558,9 @@ func (s *Service) appendStanding(ctx context.Context, agentID string, b events.B
 		if state > seen || now == 0 {
 			break // something the decision depends on changed
 		}
-		b.Expect[0].Version = now
+		// The same decision, expecting the agent as it is now (a new batch:
+		// the caller's is not changed under it).
+		b.Expect = append([]events.Expectation{{Aggregate: agg, Version: now}}, b.Expect[1:]...)
 		seq, err = s.log.Append(ctx, b)
 	}
 	return seq, err

@@ -196,7 +196,7 @@ type command struct {
 	derived bool   // the id came from the client, so new ids derive from it
 	actor   string
 	now     time.Time
-	n       int
+	n       int // ids named so far in this attempt (newID); exec resets it
 }
 
 // command starts a run of the operation op on target. A client key is
@@ -226,11 +226,20 @@ func (c *command) stored() string {
 	return c.id + "@" + c.digest
 }
 
-// newID names a new aggregate. Retries of a keyed command get the same ids.
+// newID names the command's next new aggregate or message: the n-th call
+// since the command began deciding (exec starts each attempt at the first)
+// names the n-th. A keyed command's ids derive from its id and that ordinal,
+// so its retries and concurrent copies name the same objects.
 func (c *command) newID(prefix string) string {
 	c.n++
+	return c.idAt(prefix, c.n)
+}
+
+// idAt is the id a keyed command gives its ordinal-th new object (a fresh
+// id for a command without a key).
+func (c *command) idAt(prefix string, ordinal int) string {
 	if c.derived {
-		return events.DerivedID(prefix, fmt.Sprintf("%s#%d", c.id, c.n))
+		return events.DerivedID(prefix, fmt.Sprintf("%s#%d", c.id, ordinal))
 	}
 	return events.NewID(prefix, c.now)
 }

@@ -146,8 +146,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 		srcType = *req.SourceType
 	}
 	c := s.command(ctx, "create_tool", "")
-	id := c.newID(events.PrefixTool)
-	c.n = 0
+	id := c.idAt(events.PrefixTool, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixTool)
 		if old := toolNamed(st, def.name); old != nil {
