@@ -325,11 +325,10 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 	seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, st.Context.Version)
 	var ce *events.ConflictError
 	if errors.As(err, &ce) {
-		s.conflicts.Add(1)
-		if werr := s.proj.WaitFor(ctx, ce.Latest); werr != nil {
-			return nil, fault.Wrap(fault.Unavailable, werr, "the event log is unavailable")
+		if werr := s.afterConflict(ctx, ce, 0); werr != nil {
+			return nil, werr
 		}
-		return nil, err
+		return nil, err // decide the step again
 	}
 	if err != nil {
 		return nil, fault.Wrap(fault.Unavailable, err, "the event log is unavailable; the step was not stored")

@@ -324,23 +324,37 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 			}
 			return false, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 		}
-		s.conflicts.Add(1)
-		if attempt >= s.cfg.MaxRetries {
-			return false, fault.Wrap(fault.Conflict, err, "too many concurrent changes to %s; retry", ce.Aggregate)
+		if err := s.afterConflict(ctx, ce, attempt); err != nil {
+			return false, err
 		}
-		if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
-			return false, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
-		}
-		// Jittered pause so that writers racing on one aggregate spread out.
-		time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
 	}
+}
+
+// afterConflict is the one policy for a command whose append lost a race to
+// another write (ce): it counts the conflict, gives up with fault.Conflict
+// after Config.MaxRetries attempts, waits until the projections hold the
+// write that won, and pauses a jittered moment that grows with attempt, so
+// that writers racing on one aggregate spread out. nil means: decide again
+// from the new state. exec, optimistic and CommitStep use it; a run decides
+// a conflicted step again at most a few times, since each repeats a model
+// call (package runner).
+func (s *Service) afterConflict(ctx context.Context, ce *events.ConflictError, attempt int) error {
+	s.conflicts.Add(1)
+	if attempt >= s.cfg.MaxRetries {
+		return fault.Wrap(fault.Conflict, ce, "too many concurrent changes to %s; retry", ce.Aggregate)
+	}
+	if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
+		return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+	}
+	time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
+	return nil
 }
 
 // optimistic runs attempt, which reads the projection and appends with an
 // expectation, until it stands: on a conflict (the attempt's error wraps
 // events.ErrConflict) it waits for the projection to hold the write that
-// won and tries again, a few times. It is for commands that read the log
-// while deciding (exec decides under the projection's lock alone).
+// won and tries again, as exec does (afterConflict). It is for commands that
+// read the log while deciding (exec decides under the projection's lock alone).
 func (s *Service) optimistic(ctx context.Context, attempt func() error) error {
 	for try := 0; ; try++ {
 		err := attempt()
@@ -348,12 +362,8 @@ func (s *Service) optimistic(ctx context.Context, attempt func() error) error {
 		if !errors.As(err, &ce) {
 			return err
 		}
-		if try >= 10 {
-			return fault.Wrap(fault.Conflict, err, "the agent changed meanwhile; retry")
-		}
-		s.conflicts.Add(1)
-		if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
-			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+		if err := s.afterConflict(ctx, ce, try); err != nil {
+			return err
 		}
 	}
 }
