@@ -228,7 +228,7 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}})
 		return nil
 	}
-	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps}
+	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools}
 	if take[0].MaxSteps > 0 { // the sender's limit, whoever runs it
 		r.maxSteps = take[0].MaxSteps
 	}

@@ -23,6 +23,9 @@ type run struct {
 	maxSteps  int
 	onMessage func(api.LettaMessage) // each message as its step commits
 	onDelta   func(agents.Delta)     // tokens as the model writes them; nil: nobody wants them
+	// clientTools are the tools the client runs itself, offered for this
+	// run (the send's first input's).
+	clientTools []events.ClientTool
 }
 
 // from steps the agent until the chain ends. The first step takes the
@@ -35,6 +38,15 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{r.id}},
 	}
 	next := first // the chained input of the next step
+	if len(r.take) > 0 && r.take[0].Message.Role == "approval" {
+		// The client answers calls that waited for it: their returns first.
+		out, err := r.resolve(ctx)
+		if err != nil {
+			return resp, err
+		}
+		r.report(&resp, out)
+		r.take = r.take[1:]
+	}
 	for step := 0; ; step++ {
 		if r.loop.store.RunCancelled(r.id) {
 			resp.StopReason.StopReason = "cancelled" // at a step boundary, as RunCancelled says
@@ -53,14 +65,23 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 		resp.Usage.PromptTokens += out.Usage.PromptTokens
 		resp.Usage.CompletionTokens += out.Usage.CompletionTokens
 		resp.Usage.TotalTokens += out.Usage.TotalTokens
-		for _, m := range out.messages {
-			resp.Messages = append(resp.Messages, m)
-			if r.onMessage != nil {
-				r.onMessage(m)
-			}
+		r.report(&resp, out)
+		if out.Awaiting {
+			resp.StopReason.StopReason = agents.StopRequiresApproval
+			return resp, nil
 		}
 		if next = out.next; next == nil && !out.goOn {
 			return resp, nil
+		}
+	}
+}
+
+// report adds a step's messages to the run's response and reports each.
+func (r *run) report(resp *api.LettaResponse, out stepped) {
+	for _, m := range out.messages {
+		resp.Messages = append(resp.Messages, m)
+		if r.onMessage != nil {
+			r.onMessage(m)
 		}
 	}
 }
@@ -120,6 +141,9 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 		}
 		sc.State.Model = r.name
 		sc.State.Stream = r.onDelta
+		if sc.State.Loop == agents.LoopV1 {
+			withClientTools(&sc.State, r.clientTools)
+		}
 		if w := sc.State.ContextWindow; w > 0 && attempt < 3 && l.contextTokens(sc.State) > w {
 			// The window is already full: summarize before asking the model.
 			if err := l.summarize(ctx, r.agentID, r.model, r.name); err != nil && !fault.Is(err, fault.Conflict) {

@@ -28,10 +28,13 @@ import (
 
 // Input is one message a client sends.
 type Input struct {
-	Role string // user or system
+	Role string // user or system; approval for an answer to calls awaiting approval
 	Text string
 	Name string
 	Otid string
+	// Approvals, on an approval, answer the tool calls that wait for the
+	// client.
+	Approvals []events.Approval
 }
 
 // SendOptions tunes one send.
@@ -44,6 +47,10 @@ type SendOptions struct {
 	// agent runs nothing and answers with what the first one produced. The
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
+	// ClientTools are tools the client runs itself, offered to the model
+	// for this send's run (a modern agent's); a call to one stops the run
+	// until the client posts its return.
+	ClientTools []api.ClientTool
 }
 
 // Inputs converts a SendMessage body into inputs, refusing malformed ones.
@@ -67,6 +74,17 @@ func Inputs(req api.SendMessage) ([]Input, error) {
 	}
 	var out []Input
 	for i, m := range req.Messages {
+		if m.Type != nil && *m.Type == "approval" || m.Type == nil && (m.Approve != nil || m.ApprovalRequestID != nil || len(m.Approvals) > 0) {
+			in, err := approvalInput(i, m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, in)
+			continue
+		}
+		if m.Type != nil && *m.Type != "message" {
+			return nil, unprocessable("messages[%d].type must be message or approval, not %q", i, *m.Type)
+		}
 		if m.Role != "user" && m.Role != "system" {
 			return nil, unprocessable("messages[%d].role must be user or system, not %q", i, m.Role)
 		}
@@ -100,6 +118,57 @@ func Inputs(req api.SendMessage) ([]Input, error) {
 		out = append(out, in)
 	}
 	return out, nil
+}
+
+// approvalInput reads an approval message: its answers to the calls
+// awaiting approval, in Letta's current form (approvals) or its older one
+// (approve and reason for every call of the request).
+func approvalInput(i int, m api.MessageCreate) (Input, error) {
+	in := Input{Role: "approval"}
+	if m.Otid != nil {
+		if len(*m.Otid) > MaxOtidLen {
+			return in, unprocessable("messages[%d].otid is %d bytes long; the limit is %d", i, len(*m.Otid), MaxOtidLen)
+		}
+		in.Otid = *m.Otid
+	}
+	for j, a := range m.Approvals {
+		if a.ToolCallID == "" {
+			return in, unprocessable("messages[%d].approvals[%d] has no tool_call_id", i, j)
+		}
+		ap := events.Approval{ToolCallID: a.ToolCallID, Reason: derefString(a.Reason)}
+		switch a.Type {
+		case "tool":
+			if a.ToolReturn == nil {
+				return in, unprocessable("messages[%d].approvals[%d] is a tool return without tool_return", i, j)
+			}
+			if err := checkText("tool return", *a.ToolReturn, MaxTextLen); err != nil {
+				return in, err
+			}
+			ap.Return, ap.Status = a.ToolReturn, "success"
+			if a.Status != nil {
+				if *a.Status != "success" && *a.Status != "error" {
+					return in, unprocessable("messages[%d].approvals[%d].status must be success or error, not %q", i, j, *a.Status)
+				}
+				ap.Status = *a.Status
+			}
+		case "", "approval":
+			if a.Approve == nil {
+				return in, unprocessable("messages[%d].approvals[%d] needs approve (true or false)", i, j)
+			}
+			ap.Approve = a.Approve
+		default:
+			return in, unprocessable("messages[%d].approvals[%d].type must be approval or tool, not %q", i, j, a.Type)
+		}
+		in.Approvals = append(in.Approvals, ap)
+	}
+	if len(in.Approvals) == 0 {
+		if m.Approve == nil {
+			return in, unprocessable("messages[%d] is an approval without approvals (or approve)", i)
+		}
+		// The older form: one answer for every call awaiting approval.
+		in.Approvals = []events.Approval{{Approve: m.Approve, Reason: derefString(m.Reason)}}
+	}
+	return in, nil
 }
 
 // contentText reads a message content: a string or a list of text parts.
@@ -145,6 +214,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	if loopOf(a.AgentType) == agents.LoopV1 {
 		opts.UseAssistantMessage = true // a modern agent's answer is no send_message call
 	}
+
 	var digest string
 	if opts.Key != "" {
 		digest = sendDigest(inputs)
@@ -156,6 +226,9 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		// compares its inputs (sendDigest), not the request's bytes: a
 		// resend may carry new otids.
 		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil)
+	}
+	if err := s.checkApprovals(agentID, a.AgentType, inputs, opts); err != nil {
+		return api.LettaResponse{}, err
 	}
 	if _, _, err := s.modelFor(agentID); err != nil {
 		return api.LettaResponse{}, err
@@ -251,12 +324,48 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts S
 	}
 }
 
+// checkApprovals refuses a send that does not fit the agent's approvals: a
+// message while tool calls wait for the client (answer them first, in the
+// same send or before), an answer when none waits, or an answer that is
+// not the send's first input.
+func (s *Service) checkApprovals(agentID, agentType string, inputs []Input, opts SendOptions) error {
+	var awaiting events.MessageID
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			awaiting = a.Awaiting
+		}
+	})
+	for i, in := range inputs {
+		if in.Role == "approval" && i > 0 {
+			return unprocessable("messages[%d]: an approval must be the first message of a send", i)
+		}
+	}
+	answers := len(inputs) > 0 && inputs[0].Role == "approval"
+	switch {
+	case answers && loopOf(agentType) != agents.LoopV1:
+		return invalid("agent %s runs the %s loop, which has no approvals (letta_v1_agent has)", agentID, loopOf(agentType))
+	case answers && awaiting == "":
+		return invalid("no tool call of agent %s waits for approval", agentID)
+	case !answers && awaiting != "":
+		return fault.E(fault.Conflict, "agent %s has tool calls waiting for approval (message %s): answer them first, with a message of type approval (it may come first in this send)", agentID, awaiting)
+	}
+	for _, t := range opts.ClientTools {
+		if err := checkName("client tool", t.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sendDigest fingerprints a send's inputs.
 func sendDigest(inputs []Input) string {
-	type part struct{ Role, Text, Name string } // not the otid: a key's resend may carry new ones
+	type part struct { // not the otid: a key's resend may carry new ones
+		Role, Text, Name string
+		Approvals        []events.Approval `json:",omitempty"`
+	}
 	parts := make([]part, len(inputs))
 	for i, in := range inputs {
-		parts[i] = part{in.Role, in.Text, in.Name}
+		parts[i] = part{in.Role, in.Text, in.Name, in.Approvals}
 	}
 	b, _ := json.Marshal(parts)
 	sum := sha256.Sum256(b)
@@ -504,12 +613,19 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 		d.expectAt(st, agentAgg(agentID))
 		for i, in := range inputs {
 			role, kind := "user", events.InputUser
-			if in.Role == "system" {
+			switch in.Role {
+			case "system":
 				role, kind = "system", events.InputSystemAlert
+			case "approval":
+				role, kind = "approval", events.InputApproval
 			}
-			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid}}
+			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid},
+				Approvals: in.Approvals}
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
+				for _, t := range opts.ClientTools {
+					ev.ClientTools = append(ev.ClientTools, events.ClientTool{Name: t.Name, Description: derefString(t.Description), Parameters: t.Parameters})
+				}
 			}
 			ev.RunID = RunOf(ids[0]) // the run that will answer it (projections.Run)
 			d.add(c, agentAgg(agentID), ev)

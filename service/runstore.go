@@ -34,6 +34,12 @@ type Waiting struct {
 	// Request, when set, is a run asked for without a client message
 	// (RunRequested): taken like an input, adding nothing to the context.
 	Request *events.RunRequested
+	// Approvals, on a client's answer to calls awaiting approval, are its
+	// answers (the input adds nothing to the context: the returns do).
+	Approvals []events.Approval
+	// ClientTools, on a send's first input, are the tools the client runs
+	// itself, offered to the model for the send's run.
+	ClientTools []events.ClientTool
 }
 
 // EachWaiting hands fn, oldest first, the agent's inputs and run requests
@@ -64,7 +70,7 @@ func (s *Service) EachWaiting(ctx context.Context, agentID string, upTo events.S
 			w.ID = m.ID
 			w.Message = agents.Message{Role: m.Role, Content: modelText(m, env.Time, loop), Name: m.Name}
 			if in, ok := env.Event.(*events.MessageReceived); ok {
-				w.MaxSteps = in.MaxSteps
+				w.MaxSteps, w.Approvals, w.ClientTools = in.MaxSteps, in.Approvals, in.ClientTools
 			}
 		} else {
 			continue
@@ -126,23 +132,28 @@ type StepContext struct {
 	Warned bool // the context already holds a memory-pressure warning
 	// Embedding is the agent's embedding config (its archival inserts').
 	Embedding json.RawMessage
+	// Awaiting are the tool calls of the agent's last step that wait for
+	// the client (none ran), in order; nil when none waits.
+	Awaiting []agents.ToolCall
 }
 
 // StepContext reads the agent's context for its next step.
 func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext, error) {
 	var (
-		sc        StepContext
-		refs      []projections.Ref
-		err       error
-		prompt    string
-		archival  int
-		blocks    []agents.Block
-		toolDefs  []agents.Tool
-		limits    = map[string]int{}
-		llm       *api.LLMConfig
-		updatedAt time.Time
-		loop      string
-		rules     json.RawMessage
+		sc          StepContext
+		refs        []projections.Ref
+		err         error
+		prompt      string
+		archival    int
+		blocks      []agents.Block
+		toolDefs    []agents.Tool
+		limits      = map[string]int{}
+		llm         *api.LLMConfig
+		updatedAt   time.Time
+		loop        string
+		rules       json.RawMessage
+		awaiting    events.MessageID
+		awaitingRef projections.Ref
 	)
 	s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(agentID)]
@@ -179,9 +190,26 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 			limits[t.Name] = t.ReturnCharLimit
 		}
 		refs = windowRefs(a)
+		awaiting = a.Awaiting
+		for _, m := range a.Messages {
+			if m.ID == string(awaiting) {
+				awaitingRef = m
+			}
+		}
 	})
 	if err != nil {
 		return sc, err
+	}
+	if awaiting != "" {
+		env, err := s.load(ctx, awaitingRef)
+		if err != nil {
+			return sc, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", awaiting)
+		}
+		if e, ok := events.AsMessage(env.Event); ok {
+			for _, tc := range e.ToolCalls {
+				sc.Awaiting = append(sc.Awaiting, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+			}
+		}
 	}
 	var msgs []agents.Message
 	for i, r := range refs {
@@ -192,6 +220,9 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		e, ok := events.AsMessage(env.Event)
 		if !ok || (i == 0 && e.Role == "system") {
 			continue // the stored system message is compiled afresh below
+		}
+		if e.Role == "approval" {
+			continue // the model reads the returns it led to, not the answer
 		}
 		if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
 			sc.Warned = true // the second: as logs before kinds stored it
@@ -223,8 +254,29 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 	}
 	if loop == agents.LoopV1 {
 		sc.State.InnerThoughts = false
+		sc.State.Deferred = approvalTools(rules)
 	}
 	return sc, nil
+}
+
+// approvalTools names the tools whose calls need a person's approval: the
+// agent's requires_approval tool rules'.
+func approvalTools(rules json.RawMessage) map[string]bool {
+	var rs []struct {
+		Type     string `json:"type"`
+		ToolName string `json:"tool_name"`
+	}
+	json.Unmarshal(rules, &rs)
+	var out map[string]bool
+	for _, r := range rs {
+		if r.Type == "requires_approval" && r.ToolName != "" {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[r.ToolName] = true
+		}
+	}
+	return out
 }
 
 // Chained is an input the runtime gives the agent itself: its kind
@@ -243,6 +295,10 @@ type Step struct {
 	Ends    bool               // the run ends with this step
 	Last    bool               // the run may take no further step
 	Now     time.Time          // the time the chained input was rendered with
+	// Resolves says the step made no model call: it stores the returns of
+	// the calls that waited for the client (Output.Returns, and what the
+	// approved calls did to memory), after the client's answer (Take).
+	Resolves bool
 }
 
 // CommitStep stores a step atomically: the inputs it took, its chained
@@ -273,14 +329,23 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 		add(&events.MessageAppended{Role: "user", Kind: st.Input.Kind, Text: st.Input.Words})
 	}
 	out := st.Output
+	if st.Resolves {
+		for _, r := range out.Returns {
+			add(&events.MessageAppended{Role: "tool", Text: r.Content, Name: r.Name, ToolCallID: r.ToolCallID})
+		}
+		return s.commitStep(ctx, agentID, st, c, &d, stored)
+	}
 	am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Reasoning: out.Reasoning, Model: st.Model,
 		Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
 	if st.Context.State.Loop == agents.LoopV1 {
 		am.Text, am.Reply = "", out.Reply // the content is the answer
 	}
-	if st.Run != "" && st.Ends {
+	switch {
+	case out.Awaiting:
+		am.StopReason = agents.StopRequiresApproval // the calls wait for the client
+	case st.Run != "" && st.Ends:
 		am.StopReason = "end_turn"
-	} else if st.Run != "" && st.Last {
+	case st.Run != "" && st.Last:
 		am.StopReason = "max_steps"
 	}
 	for _, tc := range out.Assistant.ToolCalls {
@@ -301,6 +366,13 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 		}
 		add(ret)
 	}
+	return s.commitStep(ctx, agentID, st, c, &d, stored)
+}
+
+// commitStep adds a step's memory edits and archival inserts to its
+// decision and appends it (CommitStep).
+func (s *Service) commitStep(ctx context.Context, agentID string, st Step, c *command, d *decision, stored []*events.MessageAppended) ([]api.LettaMessage, error) {
+	out, agg := st.Output, agentAgg(agentID)
 	for _, b := range out.Edits {
 		v := b.Value
 		d.expect = append(d.expect, events.Expectation{Aggregate: blockAgg(b.ID), Version: st.Context.Blocks[b.ID].Seq})
