@@ -17,7 +17,7 @@ func TestGenerateToolSchema(t *testing.T) {
 		Description string `json:"description"`
 		Parameters  struct {
 			Properties map[string]json.RawMessage `json:"properties"`
-			Required   []string                  `json:"required"`
+			Required   []string                   `json:"required"`
 		} `json:"parameters"`
 	}
 	x.do("POST", "/v1/tools/generate-schema", map[string]any{"code": src}, 200, &schema)
