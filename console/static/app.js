@@ -181,7 +181,8 @@ function agentItem(a) {
     el('button', { type: 'button', className: 'danger', onclick: () => deleteAgent(a) }, `Yes, delete ${a.name}`),
     el('button', { type: 'button', onclick: () => { confirmRow.hidden = true; del.hidden = false; del.focus(); } }, 'Cancel'));
   const del = el('button', { type: 'button', className: 'quiet', onclick: () => { del.hidden = true; confirmRow.hidden = false; confirmRow.querySelector('button').focus(); } }, 'Delete');
-  return el('li', { 'data-agent-id': a.id },
+  const chosen = state.agent && state.agent.id === a.id;
+  return el('li', { 'data-agent-id': a.id, 'aria-current': chosen ? 'true' : null, className: chosen ? 'chosen' : '' },
     el('button', { type: 'button', className: 'link', onclick: () => { setAgent(a); show('chat'); } }, a.name),
     el('span', { className: 'meta' }, `${a.agent_type} · ${model} · ${a.id}`),
     del, confirmRow);
@@ -231,6 +232,8 @@ async function createAgent(ev) {
 
 const str = (v) => (v === undefined || v === null ? '' : String(v));
 
+const clip = (s, n) => (s.length > n ? s.slice(0, n) + '…' : s);
+
 function pretty(s) {
   try { return JSON.stringify(JSON.parse(s), null, 2); } catch { return str(s); }
 }
@@ -263,7 +266,7 @@ function messageNode(m) {
       break;
     }
     case 'tool_return_message':
-      body = [el('details', {}, el('summary', {}, el('span', { className: 'who' }, `${str(m.name) || 'tool'} → ${str(m.status)}`), ' ', str(m.tool_return).slice(0, 80)),
+      body = [el('details', {}, el('summary', {}, el('span', { className: 'who' }, `${str(m.name) || 'tool'} → ${str(m.status)}`), ' ', clip(str(m.tool_return), 60)),
         el('pre', { className: 'result' }, str(m.tool_return)))];
       break;
     case 'system_message':
@@ -288,13 +291,24 @@ async function openChat() {
   $('#send-text').focus();
 }
 
+// chronological turns a page listed newest first into oldest first. One
+// stored message can list as several (reasoning, then a tool call) that
+// share its id; those keep their order.
+function chronological(ms) {
+  const groups = [];
+  for (const m of ms) {
+    const g = groups[groups.length - 1];
+    if (g && g[0].id === m.id) g.push(m); else groups.push([m]);
+  }
+  return groups.reverse().flat();
+}
+
 // loadHistory shows the latest messages, or (older) the page before those shown.
 async function loadHistory(older) {
   const p = new URLSearchParams({ limit: '30', order: 'desc' });
   if (older && state.oldest) p.set('before', state.oldest);
   try {
-    const ms = await api('GET', agentPath('/messages?' + p));
-    ms.reverse();
+    const ms = chronological(await api('GET', agentPath('/messages?' + p)));
     const nodes = ms.map(messageNode);
     $('#messages').prepend(...nodes);
     if (ms.length) state.oldest = ms[0].id;
@@ -710,8 +724,7 @@ async function showStateAt(seq) {
     $('#blocks-at').replaceChildren(...blocks.map((b) => el('div', { className: 'block', 'data-label': b.label },
       el('h4', {}, `${b.label} `, el('span', { className: 'meta' }, `${[...b.value].length} / ${b.limit}`)),
       el('pre', {}, b.value))));
-    msgs.reverse();
-    $('#context-at').replaceChildren(...msgs.map((m) => {
+    $('#context-at').replaceChildren(...chronological(msgs).map((m) => {
       const text = m.content ?? m.reasoning ?? (m.tool_call ? `${m.tool_call.name}(${m.tool_call.arguments})` : m.tool_return);
       return el('li', {}, el('span', { className: 'who' }, m.message_type.replace('_message', '')), ' ', str(text).slice(0, 200));
     }));
@@ -835,9 +848,9 @@ async function start() {
   // the chat is shown, and after every tool result of a streamed reply.
   setInterval(() => { if (state.view === 'chat' && !document.hidden) refreshBlocks(); }, 1500);
 
+  const id = sessionStorage.getItem(AGENT);
   setAgent(null);
   await loadModels();
-  const id = sessionStorage.getItem(AGENT);
   if (id) {
     try { setAgent(await api('GET', `/v1/agents/${enc(id)}`)); } catch { /* gone */ }
   }
