@@ -266,6 +266,8 @@ function messageNode(m) {
       break;
     }
     case 'tool_return_message':
+      // As in engram chat: a successful send_message returns nothing worth showing.
+      if (m.name === 'send_message' && m.status === 'success') return el('li', { hidden: true, 'data-key': key });
       body = [el('details', {}, el('summary', {}, el('span', { className: 'who' }, `${str(m.name) || 'tool'} → ${str(m.status)}`), ' ', clip(str(m.tool_return), 60)),
         el('pre', { className: 'result' }, str(m.tool_return)))];
       break;
@@ -788,6 +790,7 @@ async function deriveSchema() {
     const schema = await api('POST', '/v1/tools/generate-schema', { code: $('#tool-source').value });
     $('#tool-schema').textContent = JSON.stringify(schema, null, 2);
     $('#tool-save').disabled = false;
+    f.scrollIntoView({ block: 'nearest' });
     alertIn('#tool-create', null);
   } catch (e) {
     alertIn('#tool-create', e);
