@@ -234,6 +234,20 @@ func TestBrowserConsole(t *testing.T) {
 	e.script.Push(llmtest.Step{Content: "Again.", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"Tea, again."}`}}})
 	b.click("#retry-btn")
 	b.wait("the retried answer", `[...document.querySelectorAll('#messages .assistant_message')].some(n => n.textContent.includes('Tea, again.'))`)
+	if got := b.eval(`[...document.querySelectorAll('#messages .assistant_message .text')].filter(n => n.textContent.includes('Tea, again.')).map(n => n.textContent).join('|')`); got != "Tea, again." {
+		t.Errorf("after /retry the answer shows as %q, want it once", got)
+	}
+
+	// /pop takes the last three messages out of the context window.
+	var st api.AgentState
+	e.call("GET", "/v1/agents/"+agentID, nil, &st)
+	window := len(st.MessageIDs)
+	b.click("#pop-btn")
+	b.wait("the pop", `document.querySelector('#chat-status').textContent === '/pop done.'`)
+	e.call("GET", "/v1/agents/"+agentID, nil, &st)
+	if len(st.MessageIDs) != window-3 {
+		t.Errorf("after /pop the context window holds %d messages, want %d", len(st.MessageIDs), window-3)
+	}
 
 	// Archival memory: insert two passages, search, delete one.
 	b.click(`nav button[data-view=archival]`)
@@ -396,9 +410,16 @@ func TestBrowserToken(t *testing.T) {
 	b.click("#agent-create button[type=submit]")
 	b.wait("the chat", `!document.querySelector('#view-chat').hidden && document.querySelectorAll('#blocks .block').length === 2`)
 	var list []api.AgentState
-	if code, _ := e.call("GET", "/v1/agents", nil, &list); code != 200 || len(list) != 1 || list[0].Name != "kept" {
+	if code, _ := e.call("GET", "/v1/agents", nil, &list); code != 200 || len(list) != 1 || list[0].Name != "kept" || list[0].AgentType != "letta_v1_agent" {
 		t.Errorf("the server has %d %+v", code, list)
 	}
+	// The stream is read with fetch, so it carries the key too. The
+	// modern loop: native reasoning, then a plain answer.
+	e.script.Push(llmtest.Step{Reasoning: "A greeting; answer in kind.", Content: "Hello from a locked server."})
+	b.fill("#send-text", "hello?")
+	b.click("#send-btn")
+	b.wait("the streamed answer", `[...document.querySelectorAll('#messages .assistant_message')].some(n => n.textContent.includes('Hello from a locked server.'))`)
+	b.wait("the reasoning", `[...document.querySelectorAll('#messages .reasoning_message')].some(n => n.textContent.includes('answer in kind'))`)
 	if u := b.eval(`location.href`); strings.Contains(u, "s3cret") {
 		t.Errorf("the key is in the URL %s", u)
 	}

@@ -134,6 +134,19 @@ func TestServed(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want a JSON 404", p, resp.StatusCode, body)
 		}
 	}
+	// The OpenAPI document describes the API, not the page.
+	req, _ := http.NewRequest("GET", e.srv.URL+"/openapi.json", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Paths map[string]any }
+	json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if len(doc.Paths) == 0 || doc.Paths["/"] != nil || doc.Paths["/console/{file}"] != nil {
+		t.Errorf("openapi.json has %d paths; / %v, /console/{file} %v", len(doc.Paths), doc.Paths["/"], doc.Paths["/console/{file}"])
+	}
 	// Outside the console's files, the token rule stands.
 	for _, p := range []string{"/v1/agents", "/console", "/index.html"} {
 		if resp, _ := get(p); resp.StatusCode != 401 {
@@ -142,7 +155,7 @@ func TestServed(t *testing.T) {
 	}
 	// The console's paths keep the API's browser rules: a foreign Host is
 	// refused, and so is a write.
-	req, _ := http.NewRequest("GET", e.srv.URL+"/", nil)
+	req, _ = http.NewRequest("GET", e.srv.URL+"/", nil)
 	req.Host = "evil.example"
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Errorf("GET / with Host evil.example: %v %v, want 421", resp.StatusCode, err)

@@ -238,14 +238,20 @@ function pretty(s) {
   try { return JSON.stringify(JSON.parse(s), null, 2); } catch { return str(s); }
 }
 
-// messageNode renders one LettaMessage; the same id and type make one node
-// (reasoning deltas append to it).
-function messageNode(m) {
+// messageNode renders one LettaMessage; the same id and type make one node:
+// a streamed delta appends to it, a whole message replaces it.
+function messageNode(m, streaming = false) {
   const t = m.message_type;
   const key = `${m.id}:${t}`;
   const old = m.id ? document.querySelector(`#messages li[data-key="${CSS.escape(key)}"]`) : null;
-  if (old && t === 'reasoning_message') {
+  // With stream_tokens, thoughts and the modern loop's answer arrive as
+  // deltas that share one id, each a piece of the text.
+  if (old && streaming && t === 'reasoning_message') {
     old.querySelector('.text').append(str(m.reasoning));
+    return old;
+  }
+  if (old && streaming && t === 'assistant_message') {
+    old.querySelector('.text').append(str(m.content));
     return old;
   }
   let body;
@@ -363,7 +369,7 @@ async function sendMessage(text) {
         if (t === 'stop_reason') { $('#chat-status').textContent = `Stopped: ${m.stop_reason}`; continue; }
         if (t === 'usage_statistics' || t === 'ping') continue;
         if (t === 'user_message' && pending) { pending.classList.remove('pending'); pending.dataset.key = `${m.id}:${t}`; pending = null; continue; }
-        const node = messageNode(m);
+        const node = messageNode(m, true);
         if (!node.isConnected) $('#messages').append(node);
         if (t === 'tool_return_message') refreshBlocks();
         scrollToEnd();
