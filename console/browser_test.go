@@ -218,6 +218,11 @@ func TestBrowserConsole(t *testing.T) {
 	b.shot("memory-edit")
 	b.fill("#blocks [data-label=human] textarea", human.Value)
 
+	// An edit from elsewhere (here, a REST client) shows up too, while the
+	// chat is open.
+	e.call("PATCH", "/v1/agents/"+agentID+"/core-memory/blocks/persona", map[string]string{"value": "I am Sam, a butler. I iron newspapers."}, nil)
+	b.wait("the outside edit", `document.querySelector('#blocks [data-label=persona] textarea').value === 'I am Sam, a butler. I iron newspapers.' && document.querySelector('#blocks [data-label=persona]').classList.contains('changed')`)
+
 	// History after a reload: oldest first, a step's thoughts before its call.
 	b.do(chromedp.Reload())
 	b.wait("the history", `!document.querySelector('#view-chat').hidden && [...document.querySelectorAll('#messages .assistant_message')].some(n => n.textContent.includes('tea it is'))`)

@@ -155,6 +155,9 @@ function setAgent(a) {
     b.disabled = needsAgent.has(b.dataset.view) && !a;
   }
   state.blocks.clear();
+  state.events = [];
+  $('#event-type').replaceChildren(el('option', { value: '' }, 'all types'));
+  $('#fork-result').replaceChildren();
   $('#blocks').replaceChildren();
   $('#messages').replaceChildren();
   state.oldest = null;
