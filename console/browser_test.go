@@ -22,18 +22,19 @@ import (
 // The browser tests drive the console in a real headless Chromium (Debian's
 // package; nothing downloads a browser) against a real engram with the
 // scripted model. Without Chromium they skip, unless ENGRAM_BROWSER_TESTS=1
-// (CI sets it), when they fail. ENGRAM_CHROMIUM names another executable.
+// (CI sets it), when they fail. ENGRAM_CHROMIUM names the executable to use
+// instead of looking for one.
 // With ENGRAM_CONSOLE_SCREENSHOTS=DIR each screen is written to DIR/NAME.png
 // (docs/console/ holds the README's).
 
 // chromium finds the browser, or skips (fails, under ENGRAM_BROWSER_TESTS=1).
 func chromium(t *testing.T) string {
 	t.Helper()
-	candidates := []string{os.Getenv("ENGRAM_CHROMIUM"), "chromium", "chromium-browser", "/usr/bin/chromium"}
+	candidates := []string{"chromium", "chromium-browser", "/usr/bin/chromium"}
+	if c := os.Getenv("ENGRAM_CHROMIUM"); c != "" {
+		candidates = []string{c} // that one or none
+	}
 	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
 		if p, err := exec.LookPath(c); err == nil {
 			return p
 		}
@@ -144,8 +145,8 @@ func js(s string) string { b, _ := json.Marshal(s); return string(b) }
 // the timeline and fork from a past event, derive a tool's schema and create
 // it, and delete an agent.
 func TestBrowserConsole(t *testing.T) {
+	b := newBrowser(t, 1280, 860) // first: it skips when there is no browser
 	e := startEngram(t, "")
-	b := newBrowser(t, 1280, 860)
 
 	// Agents: the model list comes from /v1/models.
 	b.do(chromedp.Navigate(e.srv.URL + "/"))
@@ -397,8 +398,8 @@ func TestBrowserConsole(t *testing.T) {
 // the key, keeps it in sessionStorage (never in the URL) and sends it with
 // every call; a wrong key is refused with a message and asked for again.
 func TestBrowserToken(t *testing.T) {
+	b := newBrowser(t, 1280, 860) // first: it skips when there is no browser
 	e := startEngram(t, "s3cret-key")
-	b := newBrowser(t, 1280, 860)
 	b.do(chromedp.Navigate(e.srv.URL + "/"))
 	b.wait("the key dialog", `document.querySelector('#login').open`)
 	b.shot("login")
