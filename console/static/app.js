@@ -259,9 +259,20 @@ function messageNode(m, streaming = false) {
   }
   let body;
   switch (t) {
-    case 'user_message':
+    case 'user_message': {
+      // Letta 0.5's loop sends itself JSON "user" messages (login,
+      // heartbeat, system alerts); show those as the events they are.
+      let ev = null;
+      try { ev = JSON.parse(str(m.content)); } catch { /* a person's words */ }
+      if (ev && typeof ev === 'object' && typeof ev.type === 'string') {
+        const node = el('li', { className: 'msg system_message', 'data-key': key },
+          el('span', { className: 'who' }, ev.type), el('span', { className: 'text' }, str(ev.reason || ev.message || ev.last_login || '')));
+        if (old) old.replaceWith(node);
+        return node;
+      }
       body = [el('span', { className: 'who' }, 'you'), el('p', { className: 'text' }, str(m.content))];
       break;
+    }
     case 'assistant_message':
       body = [el('span', { className: 'who' }, 'agent'), el('p', { className: 'text' }, str(m.content))];
       break;
@@ -298,6 +309,7 @@ function scrollToEnd() {
 
 async function openChat() {
   if (!$('#messages').children.length) await loadHistory(false);
+  else scrollToEnd();
   refreshBlocks();
   $('#send-text').focus();
 }
