@@ -429,10 +429,29 @@ func TestBrowserToken(t *testing.T) {
 	if u := b.eval(`location.href`); strings.Contains(u, "s3cret") {
 		t.Errorf("the key is in the URL %s", u)
 	}
-	// A reload in the same tab keeps the key: no dialog.
+	// More history than one page: a reload in the same tab keeps the key
+	// (no dialog) and shows the latest page; older ones load on demand.
+	for i := range 15 {
+		e.script.Push(llmtest.Step{Content: fmt.Sprintf("answer %d", i)})
+		if code, body := e.call("POST", "/v1/agents/"+list[0].ID+"/messages", map[string]any{"input": fmt.Sprintf("question %d", i)}, nil); code != 200 {
+			t.Fatalf("send %d: %d %s", i, code, body)
+		}
+	}
 	b.do(chromedp.Reload())
-	b.wait("the reloaded chat", `!document.querySelector('#view-chat').hidden && document.querySelectorAll('#blocks .block').length === 2`)
+	b.wait("the reloaded chat", `!document.querySelector('#view-chat').hidden && document.querySelectorAll('#blocks .block').length === 2 && [...document.querySelectorAll('#messages .assistant_message')].some(n => n.textContent.includes('answer 14'))`)
 	if b.eval(`String(document.querySelector('#login').open)`) != "false" {
 		t.Error("the key was asked for again after a reload")
+	}
+	b.wait("the load-older button", `!document.querySelector('#load-older').hidden && !document.querySelector('#messages .system_message')`)
+	shown := b.eval(`String(document.querySelectorAll('#messages li').length)`)
+	b.click("#load-older")
+	b.wait("the older page", `document.querySelector('#messages li').classList.contains('system_message') && document.querySelectorAll('#messages li').length > `+shown)
+	order := b.eval(`[...document.querySelectorAll('#messages .assistant_message .text')].map(n => n.textContent).filter(t => t.startsWith('answer ')).join(',')`)
+	want := make([]string, 15)
+	for i := range want {
+		want[i] = fmt.Sprintf("answer %d", i)
+	}
+	if order != strings.Join(want, ",") {
+		t.Errorf("the answers show as %s", order)
 	}
 }

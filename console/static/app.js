@@ -329,10 +329,12 @@ function chronological(ms) {
 // loadHistory shows the latest messages, or (older) the page before those shown.
 async function loadHistory(older) {
   const p = new URLSearchParams({ limit: '30', order: 'desc' });
-  if (older && state.oldest) p.set('before', state.oldest);
+  // Cursors follow the listing's order: newest first, so the older
+  // messages come after the oldest one shown.
+  if (older && state.oldest) p.set('after', state.oldest);
   try {
     const ms = chronological(await api('GET', agentPath('/messages?' + p)));
-    const nodes = ms.map(messageNode);
+    const nodes = ms.map((m) => messageNode(m));
     $('#messages').prepend(...nodes);
     if (ms.length) state.oldest = ms[0].id;
     $('#load-older').hidden = ms.length < 30;
