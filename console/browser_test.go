@@ -300,6 +300,18 @@ func TestBrowserConsole(t *testing.T) {
 		t.Errorf("the file shows %q", got)
 	}
 	b.shot("sources")
+	// A file the server will not take: its refusal is shown, nothing is added.
+	bad := filepath.Join(t.TempDir(), "photo.png")
+	os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\n not text"), 0o644)
+	b.do(chromedp.SetUploadFiles(chromedp.CSS("#source-list li.source input[type=file]"), []string{bad}))
+	b.click("#source-list li.source .row button")
+	b.wait("the refusal", `document.querySelector('#source-list li.source p.error').textContent !== ''`)
+	if got := b.eval(`document.querySelector('#source-list li.source p.error').textContent`); !strings.Contains(got, "unsupported file type") {
+		t.Errorf("the refusal says %q", got)
+	}
+	if n := b.eval(`String(document.querySelectorAll('#source-list li.source .files li').length)`); n != "1" {
+		t.Errorf("after the refused upload the folder lists %s files", n)
+	}
 
 	// Timeline: scrub to the agent's edit and to the event before it; fork
 	// from before it.
