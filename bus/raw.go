@@ -94,6 +94,10 @@ func (l *Log) ReadRaw(ctx context.Context, from events.Seq, opt RawOptions, fn f
 		if err != nil {
 			return fmt.Errorf("read raw: %w", err)
 		}
+		// Nothing derived from the log may show a write not yet on disk.
+		if err := l.sync.wait(ctx, md.Sequence.Stream); err != nil {
+			return fmt.Errorf("read raw: %w", err)
+		}
 		if err := fn(RawMsg{Seq: events.Seq(md.Sequence.Stream), Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}); err != nil {
 			return err
 		}
