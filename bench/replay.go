@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/engram-dev/engram/bus"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/node"
@@ -56,15 +58,22 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 	}
 	total := int(last)
 
-	// Raw read: follow the log, count, no decoding.
+	// Raw reads, counting, no decoding: with an ordered consumer (Follow),
+	// and as a node's follower reads (FollowPending: batched direct gets of
+	// what is stored, then an ordered consumer).
 	rawStart := time.Now()
 	if err := follow(ctx, l, total, false); err != nil {
 		s.Close()
 		return nil, err
 	}
-	rawTook := time.Since(rawStart)
+	orderedRate := float64(total) / time.Since(rawStart).Seconds()
+	rawStart = time.Now()
+	if err := followPending(ctx, l, total); err != nil {
+		s.Close()
+		return nil, err
+	}
+	rawRate := float64(total) / time.Since(rawStart).Seconds()
 	s.Close()
-	rawRate := float64(total) / rawTook.Seconds()
 	size := fmt.Sprintf("%s events", thousands(int64(total)))
 	note := fmt.Sprintf("log written in %s (raw async publishes)", fillTook.Round(time.Millisecond))
 	if n < 1_000_000 {
@@ -92,13 +101,15 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 		perS := float64(total) / ready.Seconds()
 		if !snap {
 			rows = append(rows, Row{
-				What:     fmt.Sprintf("restart rebuilding the projections from the whole log (follow, decode, apply), %s: rate and time to ready", size),
-				Engram:   fmt.Sprintf("%s (%s)", rate(perS, "events/s"), dur(ready)),
-				Baseline: fmt.Sprintf("raw ordered-consumer read of the same log, no decoding: %s", rate(rawRate, "events/s")),
-				Ratio:    fmt.Sprintf("%.2f× the raw time", rawRate/perS),
-				Target:   verdict("≥ 200,000 events/s", perS >= 200_000),
-				Note:     note,
-				Metrics:  map[string]float64{"events": float64(total), "rebuild_per_s": perS, "raw_per_s": rawRate, "ready_s": ready.Seconds()},
+				What:   fmt.Sprintf("restart rebuilding the projections from the whole log (follow, decode, apply), %s: rate and time to ready", size),
+				Engram: fmt.Sprintf("%s (%s)", rate(perS, "events/s"), dur(ready)),
+				Baseline: fmt.Sprintf("raw read of the same log, no decoding, as the follower reads it (batched direct gets, then an ordered consumer): %s; with an ordered consumer alone: %s",
+					rate(rawRate, "events/s"), rate(orderedRate, "events/s")),
+				Ratio:  fmt.Sprintf("%.2f× the raw time", rawRate/perS),
+				Target: verdict("≥ 200,000 events/s", perS >= 200_000),
+				Note:   note,
+				Metrics: map[string]float64{"events": float64(total), "rebuild_per_s": perS, "raw_per_s": rawRate,
+					"raw_ordered_per_s": orderedRate, "ready_s": ready.Seconds()},
 			})
 			continue
 		}
@@ -127,8 +138,19 @@ func fillLog(ctx context.Context, s *bus.Server, l *bus.Log, n int) error {
 		if err != nil {
 			return err
 		}
-		_, err = js.PublishAsync(bus.Subject(l.Tenant(), agg, ev.EventType()), data)
-		return err
+		subj := bus.Subject(l.Tenant(), agg, ev.EventType())
+		for {
+			_, err = js.PublishAsync(subj, data)
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				return err
+			}
+			// A loaded machine: let the outstanding publishes finish.
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 	}
 	ids := make([]events.AgentID, min(1000, max(1, n/20)))
 	for i := range ids {
@@ -174,6 +196,27 @@ func follow(ctx context.Context, l *bus.Log, total int, decode bool) error {
 		}
 		count++
 		if count >= total {
+			cancel()
+		}
+		return nil
+	})
+	if count < total {
+		return fmt.Errorf("read %d of %d events: %w", count, total, err)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// followPending reads total events from the start of the log as a node's
+// follower does (bus.Log.FollowPending), without decoding.
+func followPending(ctx context.Context, l *bus.Log, total int) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	count := 0
+	err := l.FollowPending(fctx, 1, func(events.Seq, []byte, uint64) error {
+		if count++; count >= total {
 			cancel()
 		}
 		return nil
