@@ -33,7 +33,11 @@ import (
 // input consumers) are held at the same line: a message is handed on only
 // once it is on disk, so nothing derived from the log (a read model, a
 // search index, an agent's run) shows a write that a power failure could
-// take back.
+// take back. The file bucket is synced after each file is stored (PutFile),
+// since events name its objects. What nats-server no longer fsyncs on its
+// own: the snapshot bucket (rebuildable from the log) and consumers' state
+// (after a power failure an input consumer may deliver an input again,
+// which a run checks is still waiting before it answers it).
 
 // durable tracks how far the files of one stream are on disk and syncs
 // them, one round at a time, for every caller waiting on it.
