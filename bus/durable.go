@@ -93,6 +93,9 @@ func openDurable(storeDir, stream string, last uint64) (*durable, error) {
 		if err := syncPath(dir); err != nil {
 			return nil, fmt.Errorf("group commit: sync %s: %w", dir, err)
 		}
+		if dir == filepath.Dir(dir) {
+			break // the root
+		}
 	}
 	d.synced.Store(last)
 	return d, nil
