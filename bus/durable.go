@@ -51,6 +51,12 @@ type durable struct {
 	running bool          // a round is under way
 	done    chan struct{} // closed when the running round ends
 	blk     int           // index of the newest block file seen
+	// failed is the first fsync failure. It is final: after a failed fsync
+	// the kernel may have dropped the dirty pages it could not write and a
+	// later fsync can succeed without them, so no write after it is called
+	// durable again (every wait returns it until the node restarts and
+	// nats-server recovers the stream from what is on disk).
+	failed error
 }
 
 // streamMsgsDir is where nats-server 2.15 keeps a stream's message blocks
@@ -115,6 +121,10 @@ func (d *durable) wait(ctx context.Context, seq uint64) error {
 	}
 	d.mu.Lock()
 	for d.synced.Load() < seq {
+		if d.failed != nil {
+			d.mu.Unlock()
+			return d.failed
+		}
 		d.asked = max(d.asked, seq)
 		if d.running {
 			// A round under way may have begun before this message was
@@ -139,8 +149,9 @@ func (d *durable) wait(ctx context.Context, seq uint64) error {
 		d.running = false
 		close(d.done)
 		if err != nil {
+			d.failed = fmt.Errorf("the log could not be synced to disk (%w); no write is acknowledged after it until the server restarts", err)
 			d.mu.Unlock()
-			return fmt.Errorf("sync the log: %w", err)
+			return d.failed
 		}
 		d.blk = newest
 		d.rounds.Add(1)
@@ -225,9 +236,13 @@ func (d *durable) flush() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.failed != nil {
+		return d.failed
+	}
 	newest, err := d.syncBlocks(d.blk)
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", d.dir, err)
+		d.failed = fmt.Errorf("the log could not be synced to disk (%w); no write is acknowledged after it until the server restarts", err)
+		return d.failed
 	}
 	d.blk = newest
 	d.rounds.Add(1)

@@ -3,6 +3,8 @@ package bus
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -106,5 +108,28 @@ func TestGroupCommitOff(t *testing.T) {
 				t.Fatalf("nats-server SyncAlways %v", s.ns.JetStreamConfig().SyncAlways)
 			}
 		})
+	}
+}
+
+// TestGroupCommitFailureIsFinal: once syncing the log fails, no later wait
+// calls a write durable, even when a later fsync would succeed (the kernel
+// may have dropped the pages the failed one could not write).
+func TestGroupCommitFailureIsFinal(t *testing.T) {
+	dir := t.TempDir()
+	d := &durable{dir: dir} // no block file yet: the first round fails
+	if err := d.wait(context.Background(), 1); err == nil {
+		t.Fatal("a round with no block file to sync succeeded")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "1.blk"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.syncBlocks(1); err != nil {
+		t.Fatalf("the block file itself syncs: %v", err)
+	}
+	if err := d.wait(context.Background(), 2); err == nil {
+		t.Fatal("after a failed round a later wait called a write durable")
+	}
+	if err := d.flush(); err == nil {
+		t.Fatal("after a failed round flush succeeded")
 	}
 }
