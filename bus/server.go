@@ -392,3 +392,14 @@ func (s *Server) Leader() (meta, stream bool) {
 	}
 	return s.ns.JetStreamIsLeader(), s.ns.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, StreamName)
 }
+
+// Quorum reports whether this node's JetStream meta layer has a leader and
+// is current with it: without, a clustered node can neither create nor
+// place anything, and its streams are likely to lack a quorum too. A node
+// alone always has it.
+func (s *Server) Quorum() bool {
+	if !s.clustered {
+		return true
+	}
+	return s.ns.JetStreamIsCurrent()
+}
