@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/engram-dev/engram/api"
@@ -165,6 +166,8 @@ type Node struct {
 	snapshots bool
 	responder *bus.Responder
 	inputs    *bus.Inputs
+	members   *bus.Members // in a cluster: the members' heartbeats; nil alone
+	pulled    atomic.Pointer[bus.Inputs]
 	runCtx    context.Context
 	runner    *runner.Runner
 	lock      *os.File
@@ -330,16 +333,61 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
 		}
 	}
-	if n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch); err != nil {
+	if cfg.Cluster == nil {
+		n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch)
+	} else {
+		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster)
+	}
+	if err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	n.pulled.Store(n.inputs)
 	if k := n.Service.ResumeLoads(); k > 0 {
 		logger.Info("resuming unfinished file loads", "jobs", k)
 	}
 	n.Ready = time.Since(began)
 	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
 	return n, nil
+}
+
+// membersWait bounds how long a cluster member waits at start to hear the
+// other members before it pulls partitions: the members it has not heard
+// yet get theirs back from it later (see bus.ConsumeOwnInputs).
+const membersWait = 2 * time.Second
+
+// consumeOwnInputs joins the members' heartbeats and pulls the partitions
+// this member owns among them.
+func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Inputs, error) {
+	m, err := n.NATS.StartMembers(n.Log.Tenant(), n.status)
+	if err != nil {
+		return nil, err
+	}
+	n.members = m
+	wctx, cancel := context.WithTimeout(ctx, membersWait)
+	m.WaitFor(wctx, c.Size())
+	cancel()
+	return n.Log.ConsumeOwnInputs(ctx, m, n.runner.Dispatch)
+}
+
+// status fills in this node's heartbeat.
+func (n *Node) status(m *bus.Member) {
+	if in := n.pulled.Load(); in != nil {
+		m.Partitions = in.Pulled()
+	}
+	m.Applied = uint64(n.Projection.Applied())
+	m.MetaLeader, m.StreamLeader = n.NATS.Leader()
+	m.Quorum = n.NATS.Quorum()
+}
+
+// Members is the cluster's membership as this node hears it, nil alone.
+func (n *Node) Members() *bus.Members { return n.members }
+
+// Self is what this node would say about itself in a heartbeat.
+func (n *Node) Self() bus.Member {
+	m := bus.Member{Name: n.NATS.Name()}
+	n.status(&m)
+	return m
 }
 
 // answer serves a send that arrived over NATS: the body is the REST body of
@@ -402,6 +450,19 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.responder != nil {
 			n.responder.Close()
 		}
+		if n.members != nil && n.inputs != nil {
+			// The other members pull this one's partitions from now on;
+			// they get them once Handover below unpins them. Their pulls
+			// must be waiting by then: an input given back with nobody
+			// pulling waits out InputAckWait if the partition's consumer
+			// leader (maybe this node) goes meanwhile.
+			n.members.Leave()
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			if !n.members.Cover(wctx, n.inputs.Pulled()) && len(n.members.Live()) > 0 {
+				n.log.Warn("the other members did not take this node's partitions within 3 s; handing them over anyway")
+			}
+			cancel()
+		}
 		if n.inputs != nil {
 			n.inputs.Stop()
 		}
@@ -418,6 +479,9 @@ func (n *Node) Close(ctx context.Context) error {
 			} else if k > 0 {
 				n.log.Info("partitions handed over", "partitions", k)
 			}
+		}
+		if n.members != nil {
+			n.members.Close()
 		}
 		n.cancel()
 		n.wg.Wait()
