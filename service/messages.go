@@ -248,6 +248,9 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan runReport, opts S
 				return resp, r.Error.Err()
 			case r.Done != nil:
 				resp.StopReason, resp.Usage = r.Done.StopReason, r.Done.Usage
+				// Read-your-writes here too when another node ran it; a
+				// caller gone meanwhile has nobody to answer.
+				_ = s.proj.WaitFor(ctx, r.Seq)
 				return resp, nil
 			}
 		}
@@ -376,6 +379,11 @@ type runReport struct {
 	Message *api.LettaMessage  `json:"message,omitempty"`
 	Done    *api.LettaResponse `json:"done,omitempty"`
 	Error   *fault.Wire        `json:"error,omitempty"`
+	// Seq, on Done, is how far the runner's projection had applied the log
+	// when the run ended: at or past its last commit. The caller waits for
+	// its own projection to reach it before it answers, so that its client
+	// reads the run's messages on the node it asked, whichever ran it.
+	Seq events.Seq `json:"seq,omitempty"`
 }
 
 // assistantAsCall shows a send_message reply as the tool call it is.
@@ -424,6 +432,9 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 		if errors.Is(err, errTakenElsewhere) {
 			return api.LettaResponse{Messages: []api.LettaMessage{}}, nil // that run reports to its senders
 		}
+		if err != nil && s.leftForNextOwner(ctx, agentID, take) {
+			return resp, err
+		}
 		if err != nil {
 			s.failed.Store(take[0].id, true)
 			s.dropRequests(ctx, agentID, take)
@@ -435,6 +446,16 @@ func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, o
 			return resp, err
 		}
 	}
+}
+
+// leftForNextOwner says whether a run that failed is left to the next
+// owner of the agent's partition rather than failed: its node is stopping
+// (ctx is the runner's, cancelled only then) before the run took its
+// inputs. The inputs are then given back unanswered, and the next owner
+// runs them for the clients that wait. A run that took them (a step
+// committed) fails as any other, since its chain cannot resume elsewhere.
+func (s *Service) leftForNextOwner(ctx context.Context, agentID string, take []taken) bool {
+	return ctx.Err() != nil && len(take) > 0 && s.stillPending(agentID, take[0].id)
 }
 
 // runSend runs the agent on one send's inputs until the chain ends.
@@ -450,7 +471,7 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 		}
 	}
 	fail := func(err error) (api.LettaResponse, error) {
-		if !errors.Is(err, errTakenElsewhere) { // the run that took them reports
+		if !errors.Is(err, errTakenElsewhere) && !s.leftForNextOwner(ctx, agentID, take) { // the run that took them reports
 			w := fault.ToWire(err)
 			report(runReport{Error: &w})
 		}
@@ -502,7 +523,7 @@ func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opt
 	if err != nil {
 		return fail(err)
 	}
-	report(runReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}})
+	report(runReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}, Seq: s.proj.Applied()})
 	return resp, nil
 }
 
