@@ -601,11 +601,39 @@ func turns(t *testing.T, url, agentID string) (inputs, replies map[string]int) {
 	return inputs, replies
 }
 
+// readBack reads an agent's history on one node and says what is wrong
+// with the send of text in it ("" when its input and reply are each there
+// once).
+func readBack(url, agentID, text string) string {
+	code, b, err := do(&http.Client{Timeout: 30 * time.Second}, "GET", url+"/v1/agents/"+agentID+"/messages?order=asc&limit=10000", nil)
+	if err != nil || code != 200 {
+		return fmt.Sprintf("history: %d %s %v", code, b, err)
+	}
+	var ms []api.LettaMessage
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return err.Error()
+	}
+	inputs, replies := 0, 0
+	for _, m := range ms {
+		switch {
+		case m.MessageType == api.UserMessageType && m.Content != nil && *m.Content == text:
+			inputs++
+		case m.MessageType == api.AssistantMessageType && m.Content != nil && *m.Content == "re: "+text:
+			replies++
+		}
+	}
+	if inputs != 1 || replies != 1 {
+		return fmt.Sprintf("input there %d times, reply %d times", inputs, replies)
+	}
+	return ""
+}
+
 // TestClusterAgentsRunOnceAcrossNodes: clients on all three nodes send to
 // four agents at once. Each agent runs on the node that owns its
 // partition, so most sends are answered on a node that did not run them
 // (the node asked waits for the run's reports over NATS). Every send is
-// answered with its own reply, each input and reply is stored once, every
+// answered with its own reply, which the node asked has in its history at
+// once (it answers after its projection applied the run), each input and reply is stored once, every
 // node's history agrees, and each input reached the model once.
 func TestClusterAgentsRunOnceAcrossNodes(t *testing.T) {
 	if testing.Short() {
@@ -625,6 +653,7 @@ func TestClusterAgentsRunOnceAcrossNodes(t *testing.T) {
 	type result struct {
 		node, agent, text string
 		r                 sent
+		readBack          string // what reading the history on the node asked found wrong, at once after the answer
 	}
 	results := make(chan result, 3*len(ids)*perPair)
 	var wg sync.WaitGroup
@@ -637,7 +666,7 @@ func TestClusterAgentsRunOnceAcrossNodes(t *testing.T) {
 				for k := range perPair {
 					text := fmt.Sprintf("from n%d to %s #%d", ni+1, id[len(id)-4:], k)
 					r, _ := deliver(nd.url, id, text)
-					results <- result{nd.spec.Name, id, text, r}
+					results <- result{nd.spec.Name, id, text, r, readBack(nd.url, id, text)}
 				}
 			}()
 		}
@@ -651,6 +680,9 @@ func TestClusterAgentsRunOnceAcrossNodes(t *testing.T) {
 		n++
 		if !res.r.answered("re: " + res.text) {
 			t.Errorf("send %q on %s: %d %s %v", res.text, res.node, res.r.code, res.r.body, res.r.err)
+		}
+		if res.readBack != "" {
+			t.Errorf("send %q answered on %s, then read there at once: %s", res.text, res.node, res.readBack)
 		}
 		asked[res.text] = res.node
 	}
