@@ -393,13 +393,51 @@ func (s *Server) Leader() (meta, stream bool) {
 	return s.ns.JetStreamIsLeader(), s.ns.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, StreamName)
 }
 
-// Quorum reports whether this node's JetStream meta layer has a leader and
-// is current with it: without, a clustered node can neither create nor
-// place anything, and its streams are likely to lack a quorum too. A node
-// alone always has it.
-func (s *Server) Quorum() bool {
+// ClusterView is what JetStream says of the cluster, as one node sees it.
+type ClusterView struct {
+	MetaLeader   string    // the node leading the meta layer; "" while none
+	StreamLeader string    // the node leading the event stream; "" while none or unknown
+	Replicas     []Replica // the event stream's copies, leader first; none when unknown
+}
+
+// Replica is one copy of the event stream, as its leader reports it.
+type Replica struct {
+	Name    string
+	Leader  bool
+	Current bool
+	Offline bool
+	Lag     uint64
+	Active  time.Duration // since the leader last heard from it
+}
+
+// View asks JetStream about the cluster: the meta leader from this node's
+// own state, the stream's copies from its leader (which fails without a
+// quorum: the view then holds the meta leader alone, and err says why).
+// A node alone leads everything and holds the one copy.
+func (s *Server) View(ctx context.Context) (ClusterView, error) {
 	if !s.clustered {
-		return true
+		return ClusterView{MetaLeader: s.Name(), StreamLeader: s.Name(), Replicas: []Replica{{Name: s.Name(), Leader: true, Current: true}}}, nil
 	}
-	return s.ns.JetStreamIsCurrent()
+	var v ClusterView
+	if jsz, err := s.ns.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
+		v.MetaLeader = jsz.Meta.Leader
+	}
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return v, fmt.Errorf("event stream: %w", err)
+	}
+	c := st.CachedInfo().Cluster
+	if c == nil {
+		return v, nil
+	}
+	v.StreamLeader = c.Leader
+	if c.Leader != "" {
+		v.Replicas = append(v.Replicas, Replica{Name: c.Leader, Leader: true, Current: true})
+	}
+	for _, p := range c.Replicas {
+		if p != nil {
+			v.Replicas = append(v.Replicas, Replica{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active})
+		}
+	}
+	return v, nil
 }

@@ -167,6 +167,7 @@ type Node struct {
 	responder *bus.Responder
 	inputs    *bus.Inputs
 	members   *bus.Members // in a cluster: the members' heartbeats; nil alone
+	cluster   *bus.Cluster // the membership configured; nil alone
 	pulled    atomic.Pointer[bus.Inputs]
 	runCtx    context.Context
 	runner    *runner.Runner
@@ -363,7 +364,7 @@ func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Input
 	if err != nil {
 		return nil, err
 	}
-	n.members = m
+	n.members, n.cluster = m, c
 	wctx, cancel := context.WithTimeout(ctx, membersWait)
 	m.WaitFor(wctx, c.Size())
 	cancel()
@@ -377,7 +378,7 @@ func (n *Node) status(m *bus.Member) {
 	}
 	m.Applied = uint64(n.Projection.Applied())
 	m.MetaLeader, m.StreamLeader = n.NATS.Leader()
-	m.Quorum = n.NATS.Quorum()
+	m.Quorum = n.quorum()
 }
 
 // Members is the cluster's membership as this node hears it, nil alone.
