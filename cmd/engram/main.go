@@ -9,6 +9,7 @@
 //	engram export [--url URL] [--token T] AGENT > agent.af
 //	engram import [--url URL] [--token T] agent.af
 //	engram bench [--quick] [--json FILE] [--only a,b]
+//	engram status [--url URL] [--token T] [--json]
 //	engram version
 package main
 
@@ -61,6 +62,8 @@ func main() {
 		err = runBench(os.Args[2:])
 	case "models":
 		err = runModels(os.Args[2:])
+	case "status":
+		err = runStatus(os.Args[2:])
 	case "version", "--version":
 		fmt.Println("engram", version)
 	case "help", "-h", "--help":
@@ -85,6 +88,7 @@ commands:
   chat      chat with an agent in the terminal: engram chat AGENT
   models    list what each configured model provider serves (and local servers, when none is)
   audit     print an agent's history: engram audit [--json] [--follow] AGENT
+  status    show the cluster as a member sees it: engram status [--url URL] [--json]
   verify    check that every event in the log is as engram wrote it: engram verify [--data-dir DIR]
   export    write an agent as a Letta Agent File: engram export AGENT > agent.af
   import    create the agents of a Letta Agent File: engram import agent.af
