@@ -71,6 +71,12 @@ type Config struct {
 	// embedded NATS server joins the others' and the log is replicated
 	// (see bus.Cluster). Nil runs the node alone.
 	Cluster *bus.Cluster
+	// LogKeyFile is the file of the key that seals the log's messages; ""
+	// means <DataDir>/log.key. It is made on first start when missing.
+	// The members of a cluster must share one key (each given a copy of
+	// the same file), or verify reports the others' messages as sealed
+	// with another key.
+	LogKeyFile string
 	// Replicas is the number of copies JetStream keeps of the log and the
 	// object stores. 0 means 3 in a cluster (the cluster's size, if
 	// smaller) and 1 alone; more than the cluster's size is refused.
@@ -230,7 +236,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	sealer, err := openSealer(cfg.DataDir, logger)
+	sealer, err := openSealer(keyFile(cfg.DataDir, cfg.LogKeyFile), logger)
 	if err != nil {
 		ns.Close()
 		lock.Close()
