@@ -10,6 +10,7 @@
 //	engram import [--url URL] [--token T] agent.af
 //	engram bench [--quick] [--json FILE] [--only a,b]
 //	engram status [--url URL] [--token T] [--json]
+//	engram cluster-local [--nodes 3] [--data-dir DIR] [--http-port 8283] [--route-port 6222] [-- server flags]
 //	engram version
 package main
 
@@ -64,6 +65,8 @@ func main() {
 		err = runModels(os.Args[2:])
 	case "status":
 		err = runStatus(os.Args[2:])
+	case "cluster-local":
+		err = runClusterLocal(os.Args[2:])
 	case "version", "--version":
 		fmt.Println("engram", version)
 	case "help", "-h", "--help":
@@ -88,6 +91,7 @@ commands:
   chat      chat with an agent in the terminal: engram chat AGENT
   models    list what each configured model provider serves (and local servers, when none is)
   audit     print an agent's history: engram audit [--json] [--follow] AGENT
+  cluster-local  start a local cluster for a try: engram cluster-local --nodes 3 --data-dir DIR [-- server flags]
   status    show the cluster as a member sees it: engram status [--url URL] [--json]
   verify    check that every event in the log is as engram wrote it: engram verify [--data-dir DIR]
   export    write an agent as a Letta Agent File: engram export AGENT > agent.af
@@ -140,6 +144,7 @@ func runServer(args []string) error {
 	fs.IntVar(&cfg.Node.MaxRuns, "max-runs", runner.DefaultMaxRuns, "agents that run at once on this node; busy agents beyond it wait their turn")
 	fs.IntVar(&cfg.Node.Checkpoints.Every, "checkpoint-every", verify.DefaultCheckpointEvery, "sealed events between tamper-evidence checkpoints (negative: none by count)")
 	fs.DurationVar(&cfg.Node.Checkpoints.Interval, "checkpoint-interval", verify.DefaultCheckpointInterval, "longest wait before a checkpoint covers a sealed event (negative: none by time)")
+	fs.StringVar(&cfg.Node.LogKeyFile, "log-key-file", "", "the key that seals the log (default DATA-DIR/log.key, made on first start); cluster members must each be given a copy of one key")
 	var cl clusterFlags
 	cl.register(fs)
 	verbose := fs.Bool("v", false, "log debug detail")
