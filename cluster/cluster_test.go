@@ -408,7 +408,7 @@ func (w *writes) run(phase string) (stop func()) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				client := &http.Client{Timeout: 40 * time.Second}
+				client := &http.Client{Timeout: 25 * time.Second}
 				for k := 0; ; k++ {
 					select {
 					case <-done:
