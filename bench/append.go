@@ -36,7 +36,7 @@ func runAppend(ctx context.Context, env *Env) ([]Row, error) {
 		if err != nil {
 			return rows, err
 		}
-		eng, unsealed, raw, err := appendRounds(ctx, s, n)
+		eng, unsealed, raw, err := appendRounds(ctx, s, n, 1)
 		s.Close()
 		if err != nil {
 			return rows, err
@@ -67,7 +67,9 @@ func runAppend(ctx context.Context, env *Env) ([]Row, error) {
 	return rows, nil
 }
 
-func appendRounds(ctx context.Context, s *bus.Server, n int) (eng, unsealed, raw latencies, err error) {
+// appendRounds alternates n sealed appends, n unsealed ones and n raw
+// publishes of the same bytes, on a log of the given replicas.
+func appendRounds(ctx context.Context, s *bus.Server, n, replicas int) (eng, unsealed, raw latencies, err error) {
 	key := make([]byte, bus.SealKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, nil, nil, err
@@ -76,11 +78,11 @@ func appendRounds(ctx context.Context, s *bus.Server, n int) (eng, unsealed, raw
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sealed, err := bus.OpenLog(ctx, s, bus.LogConfig{Sealer: sealer})
+	sealed, err := bus.OpenLog(ctx, s, bus.LogConfig{Sealer: sealer, Replicas: replicas})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	plain, err := bus.OpenLog(ctx, s, bus.LogConfig{})
+	plain, err := bus.OpenLog(ctx, s, bus.LogConfig{Replicas: replicas})
 	if err != nil {
 		return nil, nil, nil, err
 	}
