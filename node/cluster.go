@@ -20,8 +20,8 @@ import (
 
 // quorum reports whether this node hears a majority of the cluster.
 func (n *Node) quorum() bool {
-	if n.members == nil {
-		return true
+	if n.members == nil || n.cluster == nil {
+		return true // alone, or on an external NATS whose quorum is its own affair
 	}
 	return len(n.members.Live()) > n.cluster.Size()/2
 }

@@ -71,6 +71,14 @@ type Config struct {
 	// embedded NATS server joins the others' and the log is replicated
 	// (see bus.Cluster). Nil runs the node alone.
 	Cluster *bus.Cluster
+	// NATSURL, when set, is an existing NATS (server or cluster, with
+	// JetStream) the node uses instead of embedding one; NATSAddr,
+	// NATSToken, NATSTLS, SyncAlways and Cluster are then ignored. Nodes
+	// sharing it spread the agents' partitions as cluster members do, and
+	// must have distinct NodeNames and share LogKeyFile.
+	NATSURL string
+	// NATSCreds is a credentials file for NATSURL; NATSURLToken a token.
+	NATSCreds, NATSURLToken string
 	// LogKeyFile is the file of the key that seals the log's messages; ""
 	// means <DataDir>/log.key. It is made on first start when missing.
 	// The members of a cluster must share one key (each given a copy of
@@ -140,6 +148,13 @@ func (c Config) replicas() (int, error) {
 		size = c.Cluster.Size()
 	}
 	r := c.Replicas
+	if c.NATSURL != "" {
+		// The NATS there decides what it can hold; its size is unknown here.
+		if r < 0 {
+			return 0, fmt.Errorf("--replicas %d: want 1 or more", r)
+		}
+		return max(r, 1), nil
+	}
 	if r == 0 {
 		r = min(3, size)
 	}
@@ -230,7 +245,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ns, err := bus.StartServer(ctx, bus.Config{
 		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: name, ClientAddr: cfg.NATSAddr,
 		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"), TLS: cfg.NATSTLS,
-		Cluster: cfg.Cluster,
+		Cluster: cfg.Cluster, URL: cfg.NATSURL, Creds: cfg.NATSCreds, URLToken: cfg.NATSURLToken,
 	})
 	if err != nil {
 		lock.Close()
@@ -335,12 +350,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// deliveries, when they come again, find them answered. Not in a
 	// cluster: there most agents are owned by other nodes, which run them
 	// (their consumers deliver again whatever a dead node held).
-	if cfg.Cluster == nil {
+	if cfg.Cluster == nil && cfg.NATSURL == "" {
 		for agentID, seq := range n.Service.Untaken() {
 			n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
 		}
 	}
-	if cfg.Cluster == nil {
+	if cfg.Cluster == nil && cfg.NATSURL == "" {
 		n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch)
 	} else {
 		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster)
@@ -364,15 +379,23 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 const membersWait = 2 * time.Second
 
 // consumeOwnInputs joins the members' heartbeats and pulls the partitions
-// this member owns among them.
+// this member owns among them. c is nil on an external NATS.
 func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Inputs, error) {
 	m, err := n.NATS.StartMembers(n.Log.Tenant(), n.status)
 	if err != nil {
 		return nil, err
 	}
 	n.members, n.cluster = m, c
-	wctx, cancel := context.WithTimeout(ctx, membersWait)
-	m.WaitFor(wctx, c.Size())
+	wait, size := membersWait, 1<<20
+	if c != nil {
+		size = c.Size()
+	} else {
+		// On an external NATS the number of nodes is unknown: listen for
+		// a little over one heartbeat.
+		wait = time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	m.WaitFor(wctx, size)
 	cancel()
 	return n.Log.ConsumeOwnInputs(ctx, m, n.runner.Dispatch)
 }
