@@ -3,6 +3,7 @@
 //
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token-file FILE] [--metrics-addr HOST:PORT]
 //	              [--node-name N --cluster-addr HOST:PORT --peers nats://h1:6222,... --cluster-token-file FILE --replicas N]
+//	              [--node-name N --nats-url nats://host:4222 --nats-creds FILE --replicas N]
 //	engram chat [--url URL] [--token T] AGENT
 //	engram models [--local-models LIST]
 //	engram audit [--url URL] [--token T] [--json] [--follow] AGENT
@@ -145,6 +146,8 @@ func runServer(args []string) error {
 	fs.IntVar(&cfg.Node.Checkpoints.Every, "checkpoint-every", verify.DefaultCheckpointEvery, "sealed events between tamper-evidence checkpoints (negative: none by count)")
 	fs.DurationVar(&cfg.Node.Checkpoints.Interval, "checkpoint-interval", verify.DefaultCheckpointInterval, "longest wait before a checkpoint covers a sealed event (negative: none by time)")
 	fs.StringVar(&cfg.Node.LogKeyFile, "log-key-file", "", "the key that seals the log (default DATA-DIR/log.key, made on first start); cluster members must each be given a copy of one key")
+	fs.StringVar(&cfg.Node.NATSURL, "nats-url", "", "use this NATS server or cluster (with JetStream) instead of embedding one: nats://host:4222[,nats://...]; $ENGRAM_NATS_TOKEN gives it a token")
+	fs.StringVar(&cfg.Node.NATSCreds, "nats-creds", "", "credentials file (.creds) for --nats-url")
 	var cl clusterFlags
 	cl.register(fs)
 	verbose := fs.Bool("v", false, "log debug detail")
@@ -177,6 +180,23 @@ func runServer(args []string) error {
 	}
 	if err := cl.apply(&cfg.Node); err != nil {
 		return err
+	}
+	if cfg.Node.NATSURL != "" {
+		if cfg.Node.Cluster != nil {
+			return errors.New("--nats-url and --cluster-addr: a node either embeds a cluster member or uses an external NATS, not both")
+		}
+		cfg.Node.NATSURLToken = os.Getenv("ENGRAM_NATS_TOKEN")
+		if cfg.Node.NodeName == "" {
+			// Nodes sharing a NATS are told apart by name.
+			h, err := os.Hostname()
+			if err != nil || h == "" {
+				return errors.New("--node-name: the host name is unknown; name this node explicitly")
+			}
+			cfg.Node.NodeName = h
+		}
+		cfg.Node.NATSAddr = "" // no embedded server to listen
+	} else if cfg.Node.NATSCreds != "" {
+		return errors.New("--nats-creds needs --nats-url")
 	}
 	cfg.AllowedHosts, cfg.CORSOrigins = allowedHosts, corsOrigins
 	cfg.Node.Service.Version = version
