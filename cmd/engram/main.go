@@ -151,11 +151,17 @@ func runServer(args []string) error {
 	var cl clusterFlags
 	cl.register(fs)
 	verbose := fs.Bool("v", false, "log debug detail")
+	config := fs.String("config", "", "a TOML file of these flags by name (node-name = \"n1\"; a repeatable flag takes a list); flags given here win")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *config != "" {
+		if err := applyConfig(fs, *config); err != nil {
+			return err
+		}
 	}
 	var err error
 	if cfg.Node.Tools, err = node.ParseToolsMode(*tools); err != nil {
