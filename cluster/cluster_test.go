@@ -637,6 +637,17 @@ func TestClusterSurvives(t *testing.T) {
 		w.check(t, others(i))
 		restart(t, i)
 		sameDigests(t, nodes)
+		// It gets its share of the partitions back.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			counts := owned(t, nodes[i], 15*time.Second)
+			if counts[nodes[i].spec.Name] > 0 {
+				t.Logf("%s pulls partitions again: %v", nodes[i].spec.Name, counts)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s pulls no partition after its restart: %v", nodes[i].spec.Name, counts)
+			}
+		}
 	}
 
 	t.Run("partitions spread", func(t *testing.T) {
