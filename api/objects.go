@@ -248,10 +248,65 @@ type RecallMemorySummary struct {
 	Size int `json:"size"`
 }
 
-// Health is the answer of GET /v1/health/.
+// Health is the answer of GET /v1/health/. A cluster member (engram) also
+// says which node answers, its role and whether it has a quorum.
 type Health struct {
 	Status  string `json:"status"`
 	Version string `json:"version"`
+	// Node is the answering node's name (cluster members only).
+	Node string `json:"node,omitempty"`
+	// Role is "leader" on the node leading JetStream's meta layer,
+	// "follower" on the others (cluster members only).
+	Role string `json:"role,omitempty"`
+	// StreamLeader: this node leads the event stream (appends go through it).
+	StreamLeader bool `json:"stream_leader,omitempty"`
+	// Quorum says whether writes can be decided: false on a member that
+	// reaches no majority of the cluster (cluster members only).
+	Quorum *bool `json:"quorum,omitempty"`
+	// Applied is the last log sequence this node's read models hold.
+	Applied uint64 `json:"applied,omitempty"`
+}
+
+// ClusterStatus is the answer of GET /v1/cluster (engram): the cluster as
+// the node asked sees it.
+type ClusterStatus struct {
+	Clustered bool   `json:"clustered"`
+	Node      string `json:"node"`   // the node answering
+	Quorum    bool   `json:"quorum"` // the node answering has one
+	// MetaLeader and StreamLeader name the nodes leading JetStream's meta
+	// layer and the event stream; "" while there is none.
+	MetaLeader   string `json:"meta_leader"`
+	StreamLeader string `json:"stream_leader"`
+	// Replicas are the event stream's copies, as its leader reports them.
+	Replicas []ClusterReplica `json:"replicas"`
+	// Nodes are the members this node hears (itself included), by name.
+	Nodes []ClusterNode `json:"nodes"`
+	// Owners maps each partition ("00".."3f") to the node that pulls its
+	// agents' inputs; a partition nobody pulls is missing.
+	Owners map[string]string `json:"partition_owners"`
+}
+
+// ClusterReplica is one copy of the event stream.
+type ClusterReplica struct {
+	Name    string `json:"name"`
+	Leader  bool   `json:"leader"`
+	Current bool   `json:"current"` // caught up with the leader
+	Offline bool   `json:"offline"`
+	Lag     uint64 `json:"lag"`       // operations behind the leader
+	Active  string `json:"last_seen"` // since the leader last heard from it
+}
+
+// ClusterNode is one member as its heartbeats describe it.
+type ClusterNode struct {
+	Name         string  `json:"name"`
+	Live         bool    `json:"live"`              // heard from lately and not leaving
+	Leaving      bool    `json:"leaving,omitempty"` // stopping
+	LastSeen     float64 `json:"last_seen_seconds"` // since its last heartbeat (0 for the node answering)
+	Applied      uint64  `json:"applied"`           // last log sequence its read models hold
+	Partitions   int     `json:"partitions"`        // partitions whose inputs it pulls
+	MetaLeader   bool    `json:"meta_leader"`
+	StreamLeader bool    `json:"stream_leader"`
+	Quorum       bool    `json:"quorum"`
 }
 
 // ToolCall is a function call inside a tool_call_message.

@@ -54,7 +54,7 @@ func runAppend(ctx context.Context, env *Env) ([]Row, error) {
 				return rows, err
 			}
 		}
-		eng, unsealed, raw, err := appendRounds(ctx, s, rawSrv, n)
+		eng, unsealed, raw, err := appendRounds(ctx, s, rawSrv, n, 1)
 		var group []Row
 		if err == nil && sync {
 			group, err = groupRows(ctx, s, rawSrv, env)
@@ -93,7 +93,10 @@ func runAppend(ctx context.Context, env *Env) ([]Row, error) {
 	return rows, nil
 }
 
-func appendRounds(ctx context.Context, s, rawSrv *bus.Server, n int) (eng, unsealed, raw latencies, err error) {
+// appendRounds alternates n sealed appends, n unsealed ones and n raw
+// publishes of the same bytes (to rawSrv's log, which may be s), on logs of
+// the given replicas.
+func appendRounds(ctx context.Context, s, rawSrv *bus.Server, n, replicas int) (eng, unsealed, raw latencies, err error) {
 	key := make([]byte, bus.SealKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, nil, nil, err
@@ -102,11 +105,11 @@ func appendRounds(ctx context.Context, s, rawSrv *bus.Server, n int) (eng, unsea
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sealed, err := bus.OpenLog(ctx, s, bus.LogConfig{Sealer: sealer})
+	sealed, err := bus.OpenLog(ctx, s, bus.LogConfig{Sealer: sealer, Replicas: replicas})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	plain, err := bus.OpenLog(ctx, s, bus.LogConfig{})
+	plain, err := bus.OpenLog(ctx, s, bus.LogConfig{Replicas: replicas})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -118,7 +121,7 @@ func appendRounds(ctx context.Context, s, rawSrv *bus.Server, n int) (eng, unsea
 		return nil, nil, nil, err
 	}
 	subj := bus.Subject(sealed.Tenant(), rawAgg, events.TypeBlockUpdated)
-	if _, err := bus.OpenLog(ctx, rawSrv, bus.LogConfig{}); err != nil { // makes its stream
+	if _, err := bus.OpenLog(ctx, rawSrv, bus.LogConfig{Replicas: replicas}); err != nil { // makes its stream
 		return nil, nil, nil, err
 	}
 	js := rawSrv.JetStream()

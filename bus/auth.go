@@ -15,8 +15,9 @@ import (
 // with none when none is configured — may read the log, consume its own
 // consumers and send requests to agents, but may not publish onto event
 // subjects, change or delete streams, objects or engram's input consumers,
-// take or acknowledge agents' inputs, forge run reports, or answer in
-// engram's place. Writes go through the API, which checks them.
+// take or acknowledge agents' inputs, forge run reports or members'
+// heartbeats, or answer in engram's place. Writes go through the API, which
+// checks them.
 type clientAuth struct {
 	internal string // the in-process connection's secret
 	token    string // what external clients must present; "" for none
@@ -56,6 +57,7 @@ func clientPermissions() *server.Permissions {
 			"$JS.ACK.>",     // acknowledging anyone's deliveries (ordered consumers need none)
 			"$O.>", "$KV.>", // snapshots and files
 			requestPrefix + ".*.run.>", requestPrefix + ".*.tokens.>", // run reports to waiting callers
+			requestPrefix + ".*.node.>", // cluster members' heartbeats
 		}, inputConsumerSubjects()...)},
 		Subscribe: &server.SubjectPermission{Deny: []string{
 			requestPrefix + ".*.agent.*.messages", // answering sends in engram's place

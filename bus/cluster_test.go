@@ -299,3 +299,151 @@ func TestClusterInputsMoveOnHandover(t *testing.T) {
 		t.Fatalf("handover took %s; want well under the pin's timeout %s", took, pinnedTTL)
 	}
 }
+
+// TestClusterPartitionsSpread: three members pull the agents' partitions
+// by Owner: each pulls some, none the same, all together every one, and an
+// input reaches the member that pulls its partition. A member that leaves
+// gracefully has its partitions taken at once, well before its pins time
+// out; one that dies (falls silent, its server gone) has them taken within
+// seconds.
+func TestClusterPartitionsSpread(t *testing.T) {
+	servers, logs := startCluster(t, clusterConfigs(t, 3), 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	type got struct {
+		member int
+		in     Input
+	}
+	deliveries := make(chan got, 1024)
+	members := make([]*Members, 3)
+	inputs := make([]*Inputs, 3)
+	for i, l := range logs {
+		var err error
+		if members[i], err = servers[i].StartMembers(l.Tenant(), nil); err != nil {
+			t.Fatal(err)
+		}
+		defer members[i].Close()
+	}
+	for i, l := range logs {
+		if !members[i].WaitFor(ctx, 3) {
+			t.Fatalf("member %d did not hear the others", i+1)
+		}
+		var err error
+		if inputs[i], err = l.ConsumeOwnInputs(ctx, members[i], func(in Input) { deliveries <- got{i, in} }); err != nil {
+			t.Fatal(err)
+		}
+		defer inputs[i].Stop()
+	}
+	// placed waits until the members in live pull every partition between
+	// them, each once, and returns who pulls which.
+	placed := func(live []int, within time.Duration) map[int]int {
+		t.Helper()
+		var last map[int]int
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			owner := map[int]int{}
+			twice := false
+			for _, i := range live {
+				for _, p := range inputs[i].Pulled() {
+					if _, ok := owner[p]; ok {
+						twice = true
+					}
+					owner[p] = i
+				}
+			}
+			last = owner
+			if !twice && len(owner) == Partitions {
+				return owner
+			}
+		}
+		t.Fatalf("members %v did not pull every partition once within %s: %v", live, within, last)
+		return nil
+	}
+	owner := placed([]int{0, 1, 2}, 10*time.Second)
+	count := map[int]int{}
+	for _, i := range owner {
+		count[i]++
+	}
+	t.Logf("partitions pulled per member: %v", count)
+	for i := range 3 {
+		if count[i] == 0 {
+			t.Fatalf("member %d pulls no partition: %v", i+1, count)
+		}
+	}
+	// agentOf finds an agent id whose partition member i pulls.
+	agentOf := func(owner map[int]int, i int) string {
+		for k := 0; ; k++ {
+			a := fmt.Sprintf("agent-0193a5b2-0000-7000-8000-%012d", k)
+			if owner[Partition(a)] == i {
+				return a
+			}
+		}
+	}
+	msgs := 0
+	send := func(agent string) events.Seq {
+		msgs++
+		seq, err := logs[2].Append(ctx, events.Batch{Command: fmt.Sprintf("cmd-%d", msgs), Events: []events.Envelope{
+			agentEnv(agent, &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(fmt.Sprintf("message-%d", msgs)), Role: "user", Text: "hi"}})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	next := func(what string, within time.Duration) got {
+		t.Helper()
+		select {
+		case g := <-deliveries:
+			return g
+		case <-time.After(within):
+			t.Fatalf("%s: nothing delivered within %s", what, within)
+		}
+		return got{}
+	}
+	agents := make([]string, 3)
+	for i := range 3 {
+		agents[i] = agentOf(owner, i)
+		seq := send(agents[i])
+		g := next("first input", 15*time.Second)
+		if g.in.Seq != seq || g.member != i {
+			t.Fatalf("input %d went to member %d; want %d to member %d", g.in.Seq, g.member+1, seq, i+1)
+		}
+		g.in.Ack()
+	}
+
+	// Member 2 leaves gracefully: the others pull its partitions at once,
+	// and its input goes to the new owner well before the pin's timeout.
+	began := time.Now()
+	members[1].Leave()
+	inputs[1].Stop()
+	if _, err := inputs[1].Handover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	owner = placed([]int{0, 2}, 2*time.Second)
+	seq := send(agents[1])
+	g := next("input after a graceful leave", 15*time.Second)
+	took := time.Since(began)
+	if g.in.Seq != seq || g.member != owner[Partition(agents[1])] {
+		t.Fatalf("input %d went to member %d; want %d to member %d", g.in.Seq, g.member+1, seq, owner[Partition(agents[1])]+1)
+	}
+	g.in.Ack()
+	t.Logf("member 2 left: its partition's input reached member %d %s later", g.member+1, took.Round(time.Millisecond))
+	if took >= pinnedTTL {
+		t.Fatalf("took %s; want well under the pin's timeout %s", took, pinnedTTL)
+	}
+
+	// Member 1 dies: it falls silent and its server goes; member 3 pulls
+	// everything within seconds and runs its agent's input.
+	began = time.Now()
+	members[0].Close()
+	inputs[0].Stop()
+	servers[0].Close()
+	placed([]int{2}, memberTimeout+5*time.Second)
+	pulled := time.Since(began)
+	seq = send(agents[0])
+	g = next("input after a member died", 3*pinnedTTL)
+	if g.in.Seq != seq || g.member != 2 {
+		t.Fatalf("input %d went to member %d; want %d to member 3", g.in.Seq, g.member+1, seq)
+	}
+	g.in.Ack()
+	t.Logf("member 1 died: member 3 pulled its partitions %s later, and had its agent's input %s after the death",
+		pulled.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+}

@@ -77,7 +77,10 @@ func (l *Log) ReadRaw(ctx context.Context, from events.Seq, opt RawOptions, fn f
 			return nil
 		}
 	}
-	it, err := cons.Messages(jetstream.PullMaxBytes(followBytes))
+	// A short expiry (and so a heartbeat every 1.5 s) makes the read
+	// notice within seconds that its consumer went with a node that
+	// stopped or died; at the default the read stalls for 10 s first.
+	it, err := cons.Messages(jetstream.PullMaxBytes(followBytes), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("read raw from %d: %w", from, err)
 	}

@@ -79,7 +79,7 @@ func (l *Log) Read(ctx context.Context, sel []events.Selector, from, to events.S
 	if err != nil {
 		return fmt.Errorf("read from %d: %w", first, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxBytes(followBytes))
+	it, err := cons.Messages(jetstream.PullMaxBytes(followBytes), jetstream.PullExpiry(pullExpiry)) // as ReadRaw
 	if err != nil {
 		return fmt.Errorf("read from %d: %w", first, err)
 	}

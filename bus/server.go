@@ -54,6 +54,16 @@ type Config struct {
 	// Cluster, when not nil, makes this server a member of a NATS cluster
 	// running clustered JetStream; nil runs it alone.
 	Cluster *Cluster
+	// URL, when set, names an existing NATS server or cluster with
+	// JetStream (nats://host:port, several comma-separated) to use instead
+	// of embedding one: StoreDir, ClientAddr, Token, SyncAlways, MaxMemory,
+	// TLS and Cluster are then ignored. Other engram nodes may share it:
+	// they are told apart by Name.
+	URL string
+	// Creds is a NATS credentials file (.creds) for URL; "" for none.
+	Creds string
+	// URLToken is a token for URL; "" for none.
+	URLToken string
 }
 
 // Cluster is this server's membership of a NATS cluster. Every member
@@ -156,7 +166,9 @@ type Server struct {
 	log  *slog.Logger
 
 	clustered bool
-	internal  bool // the client listener is not for clients (see StartServer)
+	internal  bool   // the client listener is not for clients (see StartServer)
+	name      string // this node's name (Config.Name)
+	external  bool   // connected to Config.URL; ns is nil
 	// groupCommit: nats-server does not fsync; the log syncs its own files
 	// (durable.go) in storeDir.
 	groupCommit bool
@@ -166,6 +178,9 @@ type Server struct {
 // StartServer starts the embedded server, waits until JetStream is ready and
 // opens the in-process connection. The caller must Close it.
 func StartServer(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.URL != "" {
+		return connectExternal(ctx, cfg)
+	}
 	if cfg.StoreDir == "" {
 		return nil, errors.New("start nats: no store directory")
 	}
@@ -279,9 +294,66 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("start nats: %w", err)
 	}
-	return &Server{auth: auth, ns: ns, conn: conn, js: js, log: logger, clustered: cfg.Cluster != nil, internal: internal,
+	return &Server{auth: auth, ns: ns, conn: conn, js: js, log: logger, clustered: cfg.Cluster != nil, internal: internal, name: cfg.Name,
 		storeDir: cfg.StoreDir, groupCommit: groupCommit}, nil
 }
+
+// connectExternal connects to the NATS of cfg.URL and waits until its
+// JetStream answers. The server there is the operator's: engram does not
+// control who else may publish onto its subjects (see clientAuth for what
+// the embedded server enforces), so its permissions should give engram's
+// user alone the right to publish on ev.> and engram.*.run.>,
+// engram.*.node.> and engram.*.tokens.>.
+func connectExternal(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Name == "" {
+		cfg.Name = "engram"
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []nats.Option{nats.Name("engram-" + cfg.Name), nats.MaxReconnects(-1)}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.URLToken != "" {
+		opts = append(opts, nats.Token(cfg.URLToken))
+	}
+	conn, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(cfg.URL), err)
+	}
+	js, err := jetstream.New(conn, jetstream.WithDefaultTimeout(10*time.Second))
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(cfg.URL), err)
+	}
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := js.AccountInfo(ctx)
+		return err
+	})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("NATS at %s: JetStream does not answer (is it enabled for this user?): %w", redact(cfg.URL), err)
+	}
+	return &Server{conn: conn, js: js, log: logger, clustered: true, name: cfg.Name, external: true}, nil
+}
+
+// redact drops credentials from a URL list for messages.
+func redact(urls string) string {
+	var out []string
+	for _, u := range strings.Split(urls, ",") {
+		if p, err := url.Parse(strings.TrimSpace(u)); err == nil && p.User != nil {
+			p.User = url.User("***")
+			u = p.String()
+		}
+		out = append(out, u)
+	}
+	return strings.Join(out, ",")
+}
+
+// External reports whether this node uses a NATS it did not start.
+func (s *Server) External() bool { return s.external }
 
 // clusterOptions sets the route listener, routes and their authentication.
 func clusterOptions(opts *server.Options, c *Cluster) error {
@@ -350,7 +422,7 @@ func randomToken() string {
 func (s *Server) Clustered() bool { return s.clustered }
 
 // Name is the server's name (the node name).
-func (s *Server) Name() string { return s.ns.Name() }
+func (s *Server) Name() string { return s.name }
 
 // Conn is the in-process connection.
 func (s *Server) Conn() *nats.Conn { return s.conn }
@@ -360,7 +432,7 @@ func (s *Server) JetStream() jetstream.JetStream { return s.js }
 
 // ClientURL is the URL of the client listener, or "" when there is none.
 func (s *Server) ClientURL() string {
-	if s.ns.Addr() == nil || s.internal {
+	if s.external || s.ns.Addr() == nil || s.internal {
 		return ""
 	}
 	return s.ns.ClientURL()
@@ -376,8 +448,10 @@ func (s *Server) Close() {
 		}
 		s.conn.Close()
 	}
-	s.ns.Shutdown()
-	s.ns.WaitForShutdown()
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
 }
 
 // natsLogger routes the server's log lines to slog and turns Fatalf into an
@@ -407,5 +481,59 @@ func (s *Server) Leader() (meta, stream bool) {
 	if !s.clustered {
 		return true, true
 	}
+	if s.external {
+		return false, false // the NATS servers lead, not engram's nodes
+	}
 	return s.ns.JetStreamIsLeader(), s.ns.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, StreamName)
+}
+
+// ClusterView is what JetStream says of the cluster, as one node sees it.
+type ClusterView struct {
+	MetaLeader   string    // the node leading the meta layer; "" while none
+	StreamLeader string    // the node leading the event stream; "" while none or unknown
+	Replicas     []Replica // the event stream's copies, leader first; none when unknown
+}
+
+// Replica is one copy of the event stream, as its leader reports it.
+type Replica struct {
+	Name    string
+	Leader  bool
+	Current bool
+	Offline bool
+	Lag     uint64
+	Active  time.Duration // since the leader last heard from it
+}
+
+// View asks JetStream about the cluster: the meta leader from this node's
+// own state, the stream's copies from its leader (which fails without a
+// quorum: the view then holds the meta leader alone, and err says why).
+// A node alone leads everything and holds the one copy.
+func (s *Server) View(ctx context.Context) (ClusterView, error) {
+	if !s.clustered {
+		return ClusterView{MetaLeader: s.Name(), StreamLeader: s.Name(), Replicas: []Replica{{Name: s.Name(), Leader: true, Current: true}}}, nil
+	}
+	var v ClusterView
+	if s.external {
+		// Names there are the NATS servers'; the meta leader is not asked.
+	} else if jsz, err := s.ns.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
+		v.MetaLeader = jsz.Meta.Leader
+	}
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return v, fmt.Errorf("event stream: %w", err)
+	}
+	c := st.CachedInfo().Cluster
+	if c == nil {
+		return v, nil
+	}
+	v.StreamLeader = c.Leader
+	if c.Leader != "" {
+		v.Replicas = append(v.Replicas, Replica{Name: c.Leader, Leader: true, Current: true})
+	}
+	for _, p := range c.Replicas {
+		if p != nil {
+			v.Replicas = append(v.Replicas, Replica{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active})
+		}
+	}
+	return v, nil
 }

@@ -140,6 +140,7 @@ func ParseSubject(s string) (es EventSubject, ok bool) {
 //
 //	engram.<tenant>.agent.<agentID>.messages   request: a send body (JSON); reply: the response or {"detail": ...}
 //	engram.<tenant>.run.<inputMessageID>       progress of the run answering one input
+//	engram.<tenant>.node.<nodeName>            a cluster member's heartbeat (Member, JSON)
 const requestPrefix = "engram"
 
 // AgentRequestSubject is the subject that sends messages to an agent.
@@ -164,6 +165,11 @@ func parseAgentRequest(s string) (tenant, agentID string, ok bool) {
 // runSubject carries the progress of the run answering inputID.
 func runSubject(tenant, inputID string) string {
 	return requestPrefix + "." + tenant + ".run." + inputID
+}
+
+// memberSubject carries the heartbeats of the member named node.
+func memberSubject(tenant, node string) string {
+	return requestPrefix + "." + tenant + ".node." + node
 }
 
 // tokensSubject is where a caller waiting for the run answering inputID

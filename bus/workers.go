@@ -21,6 +21,10 @@ import (
 // inputs are delivered again. Consumer names are public API: renaming them
 // makes every input look new to the next run.
 //
+// Alone, a node pulls every partition. In a cluster each member pulls the
+// partitions Owner gives it among the live members (ConsumeOwnInputs), so
+// they spread over the members, and the pin follows the pulls.
+//
 // A node that stops gracefully hands its partitions over at once (Handover):
 // it gives back the inputs it holds and unpins the partitions it owns, so a
 // survivor takes them without waiting for pinnedTTL.
@@ -50,25 +54,88 @@ type Input struct {
 	Progress func() // call at least every InputAckWait while the run goes on
 }
 
+// releaseWait bounds how long a member that is to give a partition up (a
+// member came back, see Members) keeps pulling it while it still runs one
+// of its inputs: after it, the member stops pulling and gives the
+// partition up once its runs end.
+const releaseWait = 10 * time.Second
+
 // Inputs is the set of input consumers this node pulls from.
 type Inputs struct {
-	stream jetstream.Stream
-	tenant string
-	sync   *durable // nil without group commit
-	ctxs   []jetstream.ConsumeContext
+	stream  jetstream.Stream
+	tenant  string
+	fn      func(Input)
+	members *Members // nil: every partition is pulled here
+	sync    *durable // nil without group commit
 
-	mu   sync.Mutex
-	pins [Partitions]string       // the pin id the server gave this node, per partition
-	held map[uint64]jetstream.Msg // by stream sequence: inputs delivered and not yet acknowledged
+	mu      sync.Mutex // guards parts, held and stopped
+	parts   [Partitions]part
+	held    map[uint64]heldInput // by stream sequence: inputs delivered and not yet acknowledged
+	stopped bool
+
+	quit chan struct{} // closed by Stop: the placement loop ends
+	done chan struct{} // closed once the placement loop has ended
+}
+
+// part is this node's hold on one partition.
+type part struct {
+	cons      jetstream.Consumer
+	cc        jetstream.ConsumeContext // nil: not pulled here
+	pin       string                   // the pin id the server gave this node; "" for none
+	releasing time.Time                // when this node began to give the partition up
+}
+
+type heldInput struct {
+	m jetstream.Msg
+	p int
 }
 
 // ConsumeInputs pulls agent inputs from every partition and hands each to
 // fn. fn must not block for long: it should queue the input for the agent's
 // own goroutine. Inputs of one agent arrive in stream order.
 func (l *Log) ConsumeInputs(ctx context.Context, fn func(Input)) (*Inputs, error) {
+	in, err := l.inputConsumers(ctx, fn)
+	if err != nil {
+		return nil, err
+	}
+	close(in.done) // no placement loop: every partition, always
+	for p := range Partitions {
+		cc, err := in.consume(p)
+		if err != nil {
+			in.Stop()
+			return nil, fmt.Errorf("input consumer %d: %w", p, err)
+		}
+		in.mu.Lock()
+		in.parts[p].cc = cc
+		in.mu.Unlock()
+	}
+	return in, nil
+}
+
+// ConsumeOwnInputs is ConsumeInputs for a cluster member: it pulls only
+// the partitions that Owner gives it among members.Live(), and follows
+// the live set as it changes: it pulls the partitions of a member that
+// left or died, and gives a member that comes back its own again (once
+// the runs going on here for them have ended, or after releaseWait). A
+// partition's pin, not this placement, decides who runs its inputs: while
+// members disagree, an input waits; it never runs twice at once.
+func (l *Log) ConsumeOwnInputs(ctx context.Context, members *Members, fn func(Input)) (*Inputs, error) {
+	in, err := l.inputConsumers(ctx, fn)
+	if err != nil {
+		return nil, err
+	}
+	in.members = members
+	in.place()
+	go in.follow()
+	return in, nil
+}
+
+// inputConsumers creates (or finds) the partitions' consumers.
+func (l *Log) inputConsumers(ctx context.Context, fn func(Input)) (*Inputs, error) {
 	// Creating 64 consumers one by one takes a few hundred milliseconds;
 	// create them a few at a time.
-	in := &Inputs{stream: l.stream, tenant: l.tenant, sync: l.sync, ctxs: make([]jetstream.ConsumeContext, Partitions), held: map[uint64]jetstream.Msg{}}
+	in := &Inputs{stream: l.stream, tenant: l.tenant, sync: l.sync, fn: fn, held: map[uint64]heldInput{},
+		quit: make(chan struct{}), done: make(chan struct{})}
 	errs := make([]error, Partitions)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -78,20 +145,19 @@ func (l *Log) ConsumeInputs(ctx context.Context, fn func(Input)) (*Inputs, error
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			in.ctxs[p], errs[p] = in.consumePartition(ctx, p, fn)
+			in.parts[p].cons, errs[p] = in.createConsumer(ctx, p)
 		}()
 	}
 	wg.Wait()
 	for p, err := range errs {
 		if err != nil {
-			in.Stop()
 			return nil, fmt.Errorf("input consumer %d: %w", p, err)
 		}
 	}
 	return in, nil
 }
 
-func (in *Inputs) consumePartition(ctx context.Context, p int, fn func(Input)) (jetstream.ConsumeContext, error) {
+func (in *Inputs) createConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
 	var cons jetstream.Consumer
 	// On a replicated stream consumer creation can time out during an
 	// election (nats-server#8350); it is idempotent, so try again.
@@ -110,10 +176,12 @@ func (in *Inputs) consumePartition(ctx context.Context, p int, fn func(Input)) (
 		})
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return cons.Consume(func(m jetstream.Msg) {
+	return cons, err
+}
+
+// consume starts pulling partition p.
+func (in *Inputs) consume(p int) (jetstream.ConsumeContext, error) {
+	return in.parts[p].cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		if err != nil {
 			return
@@ -125,18 +193,18 @@ func (in *Inputs) consumePartition(ctx context.Context, p int, fn func(Input)) (
 		}
 		// An agent runs on an input only once it is on disk (durable.go);
 		// one not taken here comes again after InputAckWait.
-		if err := in.sync.wait(ctx, md.Sequence.Stream); err != nil {
+		if err := in.sync.wait(context.Background(), md.Sequence.Stream); err != nil {
 			return
 		}
 		key := md.Sequence.Stream
 		in.mu.Lock()
 		if pin := m.Headers().Get(hdrPinID); pin != "" {
-			in.pins[p] = pin
+			in.parts[p].pin = pin
 		}
-		in.held[key] = m
+		in.held[key] = heldInput{m, p}
 		in.mu.Unlock()
 		var once sync.Once
-		fn(Input{Seq: events.Seq(md.Sequence.Stream), AgentID: subj.Aggregate.ID,
+		in.fn(Input{Seq: events.Seq(md.Sequence.Stream), AgentID: subj.Aggregate.ID,
 			Ack: func() {
 				once.Do(func() {
 					in.mu.Lock()
@@ -153,12 +221,112 @@ func (in *Inputs) consumePartition(ctx context.Context, p int, fn func(Input)) (
 // it was delivered under.
 const hdrPinID = "Nats-Pin-Id"
 
+// follow places partitions again whenever the live set changes, and
+// finishes giving partitions up as their runs end.
+func (in *Inputs) follow() {
+	defer close(in.done)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-in.quit:
+			return
+		case <-in.members.Changed():
+		case <-t.C:
+		}
+		if in.place() {
+			in.members.beat() // tell the others now what this node pulls
+		}
+	}
+}
+
+// place pulls the partitions Owner gives this node and gives up the
+// others: it stops pulling one once no input of it runs here (or after
+// releaseWait), and unpins it once none does. It reports whether it
+// started or stopped pulling any.
+func (in *Inputs) place() (changed bool) {
+	live := in.members.Live()
+	self := in.members.Self()
+	for p := range Partitions {
+		want := Owner(p, live) == self
+		in.mu.Lock()
+		if in.stopped {
+			in.mu.Unlock()
+			return changed
+		}
+		st := &in.parts[p]
+		running := 0
+		for _, h := range in.held {
+			if h.p == p {
+				running++
+			}
+		}
+		switch {
+		case want && st.cc == nil:
+			in.mu.Unlock()
+			cc, err := in.consume(p)
+			in.mu.Lock()
+			if err == nil && in.stopped {
+				cc.Stop()
+			} else if err == nil {
+				st.cc, st.releasing, changed = cc, time.Time{}, true
+			}
+		case want:
+			st.releasing = time.Time{}
+		case st.cc != nil:
+			if st.releasing.IsZero() {
+				st.releasing = time.Now()
+			}
+			if running == 0 || time.Since(st.releasing) > releaseWait {
+				st.cc.Stop()
+				st.cc, changed = nil, true
+			}
+		}
+		unpin := !want && st.cc == nil && st.pin != "" && running == 0
+		pin := st.pin
+		if unpin {
+			st.pin = ""
+		}
+		in.mu.Unlock()
+		if unpin {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			in.unpin(ctx, p, pin)
+			cancel()
+		}
+	}
+	return changed
+}
+
+// Pulled lists the partitions this node pulls.
+func (in *Inputs) Pulled() []int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []int
+	for p := range in.parts {
+		if in.parts[p].cc != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Stop stops pulling; inputs delivered but not acknowledged come again
 // (after InputAckWait, or at once after Handover).
 func (in *Inputs) Stop() {
-	for _, cc := range in.ctxs {
-		if cc != nil {
+	in.mu.Lock()
+	first := !in.stopped
+	in.stopped = true
+	in.mu.Unlock()
+	if first {
+		close(in.quit)
+	}
+	<-in.done
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for p := range in.parts {
+		if cc := in.parts[p].cc; cc != nil {
 			cc.Stop()
+			in.parts[p].cc = nil
 		}
 	}
 }
@@ -174,7 +342,10 @@ func (in *Inputs) Stop() {
 // many partitions were unpinned.
 func (in *Inputs) Handover(ctx context.Context) (int, error) {
 	in.mu.Lock()
-	pins := in.pins
+	var pins [Partitions]string
+	for p := range in.parts {
+		pins[p], in.parts[p].pin = in.parts[p].pin, ""
+	}
 	in.mu.Unlock()
 	var errs []error
 	unpinned := 0
@@ -182,33 +353,18 @@ func (in *Inputs) Handover(ctx context.Context) (int, error) {
 		if pin == "" {
 			continue
 		}
-		name := fmt.Sprintf(inputConsumerFormat, p)
-		cons, err := in.stream.Consumer(ctx, name)
+		ok, err := in.unpin(ctx, p, pin)
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		// Unpin only what is still this node's: the pin may have moved
-		// already, and unpinning another node's would disturb it.
-		mine := false
-		for _, g := range cons.CachedInfo().PriorityGroups {
-			if g.Group == inputGroup && g.PinnedClientID == pin {
-				mine = true
-			}
+		if ok {
+			unpinned++
 		}
-		if !mine {
-			continue
-		}
-		if err := in.stream.UnpinConsumer(ctx, name, inputGroup); err != nil {
-			errs = append(errs, fmt.Errorf("unpin %s: %w", name, err))
-			continue
-		}
-		unpinned++
 	}
 	in.mu.Lock()
 	held := make([]jetstream.Msg, 0, len(in.held))
-	for k, m := range in.held {
-		held = append(held, m)
+	for k, h := range in.held {
+		held = append(held, h.m)
 		delete(in.held, k)
 	}
 	in.mu.Unlock()
@@ -218,6 +374,29 @@ func (in *Inputs) Handover(ctx context.Context) (int, error) {
 		}
 	}
 	return unpinned, errors.Join(errs...)
+}
+
+// unpin unpins partition p if pin is still its pin: the pin may have
+// moved already, and unpinning another node's would disturb it.
+func (in *Inputs) unpin(ctx context.Context, p int, pin string) (bool, error) {
+	name := fmt.Sprintf(inputConsumerFormat, p)
+	cons, err := in.stream.Consumer(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	mine := false
+	for _, g := range cons.CachedInfo().PriorityGroups {
+		if g.Group == inputGroup && g.PinnedClientID == pin {
+			mine = true
+		}
+	}
+	if !mine {
+		return false, nil
+	}
+	if err := in.stream.UnpinConsumer(ctx, name, inputGroup); err != nil {
+		return false, fmt.Errorf("unpin %s: %w", name, err)
+	}
+	return true, nil
 }
 
 // Run events carry a run's progress from the node that runs an agent to the

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/engram-dev/engram/api"
@@ -72,6 +73,20 @@ type Config struct {
 	// embedded NATS server joins the others' and the log is replicated
 	// (see bus.Cluster). Nil runs the node alone.
 	Cluster *bus.Cluster
+	// NATSURL, when set, is an existing NATS (server or cluster, with
+	// JetStream) the node uses instead of embedding one; NATSAddr,
+	// NATSToken, NATSTLS, SyncAlways and Cluster are then ignored. Nodes
+	// sharing it spread the agents' partitions as cluster members do, and
+	// must have distinct NodeNames and share LogKeyFile.
+	NATSURL string
+	// NATSCreds is a credentials file for NATSURL; NATSURLToken a token.
+	NATSCreds, NATSURLToken string
+	// LogKeyFile is the file of the key that seals the log's messages; ""
+	// means <DataDir>/log.key. It is made on first start when missing.
+	// The members of a cluster must share one key (each given a copy of
+	// the same file), or verify reports the others' messages as sealed
+	// with another key.
+	LogKeyFile string
 	// Replicas is the number of copies JetStream keeps of the log and the
 	// object stores. 0 means 3 in a cluster (the cluster's size, if
 	// smaller) and 1 alone; more than the cluster's size is refused.
@@ -135,6 +150,13 @@ func (c Config) replicas() (int, error) {
 		size = c.Cluster.Size()
 	}
 	r := c.Replicas
+	if c.NATSURL != "" {
+		// The NATS there decides what it can hold; its size is unknown here.
+		if r < 0 {
+			return 0, fmt.Errorf("--replicas %d: want 1 or more", r)
+		}
+		return max(r, 1), nil
+	}
 	if r == 0 {
 		r = min(3, size)
 	}
@@ -167,6 +189,9 @@ type Node struct {
 	snapshots bool
 	responder *bus.Responder
 	inputs    *bus.Inputs
+	members   *bus.Members // in a cluster: the members' heartbeats; nil alone
+	cluster   *bus.Cluster // the membership configured; nil alone
+	pulled    atomic.Pointer[bus.Inputs]
 	runner    *runner.Runner
 	loop      *runner.Loop
 	lock      *os.File
@@ -222,13 +247,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ns, err := bus.StartServer(ctx, bus.Config{
 		StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: name, ClientAddr: cfg.NATSAddr,
 		Token: cfg.NATSToken, SyncAlways: cfg.SyncAlways, Logger: logger.With("component", "nats"), TLS: cfg.NATSTLS,
-		Cluster: cfg.Cluster,
+		Cluster: cfg.Cluster, URL: cfg.NATSURL, Creds: cfg.NATSCreds, URLToken: cfg.NATSURLToken,
 	})
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	sealer, err := openSealer(cfg.DataDir, logger)
+	sealer, err := openSealer(keyFile(cfg.DataDir, cfg.LogKeyFile), logger)
 	if err != nil {
 		ns.Close()
 		lock.Close()
@@ -330,21 +355,74 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// deliveries, when they come again, find them answered. Not in a
 	// cluster: there most agents are owned by other nodes, which run them
 	// (their consumers deliver again whatever a dead node held).
-	if cfg.Cluster == nil {
+	if cfg.Cluster == nil && cfg.NATSURL == "" {
 		for agentID, seq := range n.Service.Untaken() {
 			n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
 		}
 	}
-	if n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch); err != nil {
+	if cfg.Cluster == nil && cfg.NATSURL == "" {
+		n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch)
+	} else {
+		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster)
+	}
+	if err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	n.pulled.Store(n.inputs)
 	if k := n.Service.ResumeLoads(); k > 0 {
 		logger.Info("resuming unfinished file loads", "jobs", k)
 	}
 	n.Ready = time.Since(began)
 	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
 	return n, nil
+}
+
+// membersWait bounds how long a cluster member waits at start to hear the
+// other members before it pulls partitions: the members it has not heard
+// yet get theirs back from it later (see bus.ConsumeOwnInputs).
+const membersWait = 2 * time.Second
+
+// consumeOwnInputs joins the members' heartbeats and pulls the partitions
+// this member owns among them. c is nil on an external NATS.
+func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Inputs, error) {
+	m, err := n.NATS.StartMembers(n.Log.Tenant(), n.status)
+	if err != nil {
+		return nil, err
+	}
+	n.members, n.cluster = m, c
+	wait, size := membersWait, 1<<20
+	if c != nil {
+		size = c.Size()
+	} else {
+		// On an external NATS the number of nodes is unknown: listen for
+		// a little over one heartbeat.
+		wait = time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	m.WaitFor(wctx, size)
+	cancel()
+	return n.Log.ConsumeOwnInputs(ctx, m, n.runner.Dispatch)
+}
+
+// status fills in this node's heartbeat.
+func (n *Node) status(m *bus.Member) {
+	if in := n.pulled.Load(); in != nil {
+		m.Partitions = in.Pulled()
+	}
+	m.Applied = uint64(n.Projection.Applied())
+	m.MetaLeader, m.StreamLeader = n.NATS.Leader()
+	m.Quorum = n.quorum()
+}
+
+// Members is the cluster's membership as this node hears it, nil alone.
+func (n *Node) Members() *bus.Members { return n.members }
+
+// Self is what this node would say about itself in a heartbeat.
+func (n *Node) Self() bus.Member {
+	m := bus.Member{Name: n.NATS.Name()}
+	n.status(&m)
+	return m
 }
 
 // answer serves a send that arrived over NATS: the body is the REST body of
@@ -407,6 +485,19 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.responder != nil {
 			n.responder.Close()
 		}
+		if n.members != nil && n.inputs != nil {
+			// The other members pull this one's partitions from now on;
+			// they get them once Handover below unpins them. Their pulls
+			// must be waiting by then: an input given back with nobody
+			// pulling waits out InputAckWait if the partition's consumer
+			// leader (maybe this node) goes meanwhile.
+			n.members.Leave()
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			if !n.members.Cover(wctx, n.inputs.Pulled()) && len(n.members.Live()) > 0 {
+				n.log.Warn("the other members did not take this node's partitions within 3 s; handing them over anyway")
+			}
+			cancel()
+		}
 		if n.inputs != nil {
 			n.inputs.Stop()
 		}
@@ -428,6 +519,9 @@ func (n *Node) Close(ctx context.Context) error {
 			} else if k > 0 {
 				n.log.Info("partitions handed over", "partitions", k)
 			}
+		}
+		if n.members != nil {
+			n.members.Close()
 		}
 		n.cancel()
 		n.wg.Wait()

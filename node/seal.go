@@ -11,10 +11,18 @@ import (
 	"github.com/engram-dev/engram/verify"
 )
 
-// openSealer loads the log's sealing key from the data directory, making
-// it on first start.
-func openSealer(dataDir string, logger *slog.Logger) (*bus.Sealer, error) {
-	path := filepath.Join(dataDir, verify.KeyFile)
+// keyFile is where a node's sealing key is: file, or by default the
+// data directory's verify.KeyFile.
+func keyFile(dataDir, file string) string {
+	if file != "" {
+		return file
+	}
+	return filepath.Join(dataDir, verify.KeyFile)
+}
+
+// openSealer loads the log's sealing key from path, making it on first
+// start.
+func openSealer(path string, logger *slog.Logger) (*bus.Sealer, error) {
 	key, created, err := verify.LoadOrCreateKey(path)
 	if err != nil {
 		return nil, err
@@ -60,10 +68,11 @@ func (v logVerifier) VerifyLog(ctx context.Context) (api.LogVerification, error)
 
 // VerifyDir verifies the log stored in a node's data directory, with the
 // node stopped: it takes the directory's lock, starts JetStream on the
-// store without a listener, and walks the log with the key and head file
-// found there. Without the key file the log cannot be verified.
-func VerifyDir(ctx context.Context, dataDir string) (api.LogVerification, error) {
-	key, err := verify.LoadKey(filepath.Join(dataDir, verify.KeyFile))
+// store without a listener, and walks the log with the head file found
+// there and the sealing key in keyPath ("" means the directory's own).
+// Without the key file the log cannot be verified.
+func VerifyDir(ctx context.Context, dataDir, keyPath string) (api.LogVerification, error) {
+	key, err := verify.LoadKey(keyFile(dataDir, keyPath))
 	if err != nil {
 		return api.LogVerification{}, err
 	}

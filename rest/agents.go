@@ -17,7 +17,23 @@ func (h *handler) health(r *http.Request) (any, error) {
 	if h.cfg.Version != "" {
 		v.Version = h.cfg.Version
 	}
+	if h.cfg.Cluster != nil {
+		h.cfg.Cluster.Health(&v)
+		if v.Quorum != nil && !*v.Quorum {
+			v.Status = "no quorum"
+			return withStatus{http.StatusServiceUnavailable, v}, nil
+		}
+	}
 	return v, nil
+}
+
+// clusterStatus answers GET /v1/cluster: the cluster as this node sees it,
+// or this node alone.
+func (h *handler) clusterStatus(r *http.Request) (any, error) {
+	if h.cfg.Cluster == nil {
+		return api.ClusterStatus{Replicas: []api.ClusterReplica{}, Nodes: []api.ClusterNode{}, Owners: map[string]string{}}, nil
+	}
+	return h.cfg.Cluster.Status(r.Context())
 }
 
 func (h *handler) listModels(r *http.Request) (any, error) {

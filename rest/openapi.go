@@ -148,6 +148,7 @@ func modernIO() map[string]routeIO {
 		"GET /v1/models":           rw[none, []api.Model]("List the chat models this server runs"),
 		"GET /v1/admin/log/verify": rw[none, api.LogVerification]("Walk the log and check every message's seal and place: the first message engram did not write as it stands, or what was verified (engram)"),
 		"GET /v1/models/embedding": rw[none, []api.EmbeddingModel]("List the embedding models this server serves"),
+		"GET /v1/cluster":          rw[none, api.ClusterStatus]("The cluster as the node asked sees it: members, leaders, the event stream's copies, who pulls each partition (engram)"),
 
 		"POST /v1/agents":                                                  rw[api.CreateAgent, api.AgentState]("Create an agent"),
 		"GET /v1/agents":                                                   rw[none, []api.AgentState]("List agents").paged(agentFilters...),

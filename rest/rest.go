@@ -34,6 +34,7 @@
 package rest
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -49,7 +50,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/console"
+	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/service"
 )
@@ -102,11 +105,35 @@ type Config struct {
 	// a request's Host header may carry ("engram.example" or
 	// "engram.example:8283"); any other is refused with 421 (see guard).
 	AllowedHosts []string
+	// Cluster, when set, says how this node stands in its cluster: GET
+	// /v1/health/ reports its role and quorum, GET /v1/cluster its view
+	// of the cluster, and without a quorum writes are refused at once with
+	// 503 (reads go on, with an Engram-No-Quorum header saying how stale).
+	// Nil: a node alone.
+	Cluster Cluster
 	// CORSOrigins are the origins ("https://app.example", or "*" for any)
 	// that browsers may call the API from; they get CORS headers and
 	// preflight answers. Empty means none: CORS is off, and a request
 	// from any other origin than the server's own is refused with 403.
 	CORSOrigins []string
+}
+
+// Cluster is a node's standing in its cluster.
+type Cluster interface {
+	// Health fills in the cluster fields of a health answer.
+	Health(h *api.Health)
+	// Status is the node's view of the cluster.
+	Status(ctx context.Context) (api.ClusterStatus, error)
+	// Writable is nil when the node can decide writes, or a
+	// fault.Unavailable error saying why not. It must be cheap: every
+	// write asks.
+	Writable() error
+}
+
+// withStatus is an answer with another status than 200.
+type withStatus struct {
+	code int
+	v    any
 }
 
 // NewHandler returns the /v1 API over svc. It is safe for concurrent use.
@@ -207,6 +234,10 @@ func (h *handler) handle(pattern string, e endpoint) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		if ws, ok := v.(withStatus); ok {
+			h.reply(w, r, ws.code, ws.v)
+			return
+		}
 		h.reply(w, r, http.StatusOK, v)
 	})
 }
@@ -235,6 +266,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tw.Header().Set("WWW-Authenticate", "Bearer")
 		h.fail(tw, r, errUnauthorized)
 		return
+	}
+	if h.cfg.Cluster != nil {
+		if err := h.cfg.Cluster.Writable(); err != nil {
+			switch r.Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions:
+				tw.Header().Set("Engram-No-Quorum", fault.Message(err))
+			default:
+				h.fail(tw, r, err)
+				return
+			}
+		}
 	}
 	if key := r.Header.Get(idempotencyHeader); key != "" {
 		if len(key) > MaxIdempotencyKeyLen {

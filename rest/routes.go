@@ -10,6 +10,7 @@ func (h *handler) routes() {
 	h.handle("GET /v1/models", h.listModels)
 	h.handle("GET /v1/models/embedding", h.listEmbeddingModels)
 	h.handle("GET /v1/admin/log/verify", h.verifyLog) // engram: tamper evidence
+	h.handle("GET /v1/cluster", h.clusterStatus)      // engram: the cluster as this node sees it
 
 	// Agents.
 	h.handle("POST /v1/agents", h.createAgent)

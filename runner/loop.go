@@ -25,6 +25,8 @@ import (
 type Store interface {
 	// WaitApplied waits until the read models hold the event at seq.
 	WaitApplied(ctx context.Context, seq events.Seq) error
+	// Applied is how far the read models have applied the log.
+	Applied() events.Seq
 	// EachWaiting hands fn the agent's untaken inputs up to upTo, oldest first.
 	EachWaiting(ctx context.Context, agentID string, upTo events.Seq, fn func(service.Waiting) bool) error
 	// StillWaiting reports whether the input id waits for a run.
@@ -136,6 +138,9 @@ func (l *Loop) Process(ctx context.Context, agentID string, seq events.Seq) erro
 		if errors.Is(err, errTakenElsewhere) {
 			return nil // that run reports to its senders
 		}
+		if err != nil && l.leftForNextOwner(ctx, agentID, take) {
+			return err
+		}
 		if err != nil {
 			l.failed.Store(take[0].ID, true)
 			l.dropRequests(ctx, agentID, take)
@@ -217,7 +222,9 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 		}
 	}
 	fail := func(err error) error {
-		if !errors.Is(err, errTakenElsewhere) { // the run that took them reports
+		// The run that took them reports; one left to the next owner has
+		// not failed.
+		if !errors.Is(err, errTakenElsewhere) && !l.leftForNextOwner(ctx, agentID, take) {
 			w := fault.ToWire(err)
 			report(service.RunReport{Error: &w})
 		}
@@ -225,7 +232,7 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 	}
 	done := func() error {
 		report(service.RunReport{Done: &api.LettaResponse{StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
-			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}})
+			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}, Seq: l.store.Applied()})
 		return nil
 	}
 	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools}
@@ -269,8 +276,18 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 	if err != nil {
 		return fail(err)
 	}
-	report(service.RunReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}})
+	report(service.RunReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}, Seq: l.store.Applied()})
 	return nil
+}
+
+// leftForNextOwner says whether a run that failed is left to the next
+// owner of the agent's partition rather than failed: its node is stopping
+// (ctx is the runner's, cancelled only then) before the run took its
+// inputs. The inputs are then given back unanswered, and the next owner
+// runs them for the clients that wait. A run that took them (a step
+// committed) fails as any other, since its chain cannot resume elsewhere.
+func (l *Loop) leftForNextOwner(ctx context.Context, agentID string, take []service.Waiting) bool {
+	return ctx.Err() != nil && len(take) > 0 && l.store.StillWaiting(agentID, take[0].ID)
 }
 
 // requestedInput prepares the run of a request: /retry rewinds the context

@@ -247,6 +247,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger, Metrics: m,
 		BodyTimeout: cfg.BodyTimeout, UploadTimeout: cfg.UploadTimeout,
 		AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins,
+		Cluster: n,
 	}
 	var api http.Handler = rest.NewHandler(n.Service, rc)
 	g.api.Store(&api)

@@ -318,6 +318,9 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts S
 				return resp, r.Error.Err()
 			case r.Done != nil:
 				resp.StopReason, resp.Usage = r.Done.StopReason, r.Done.Usage
+				// Read-your-writes here too when another node ran it; a
+				// caller gone meanwhile has nobody to answer.
+				_ = s.proj.WaitFor(ctx, r.Seq)
 				return resp, nil
 			}
 		}
@@ -482,6 +485,11 @@ type RunReport struct {
 	Message *api.LettaMessage  `json:"message,omitempty"`
 	Done    *api.LettaResponse `json:"done,omitempty"`
 	Error   *fault.Wire        `json:"error,omitempty"`
+	// Seq, on Done, is how far the runner's projection had applied the log
+	// when the run ended: at or past its last commit. The caller waits for
+	// its own projection to reach it before it answers, so that its client
+	// reads the run's messages on the node it asked, whichever ran it.
+	Seq events.Seq `json:"seq,omitempty"`
 }
 
 // assistantAsCall shows a send_message reply as the tool call it is.

@@ -572,3 +572,8 @@ func (s *Service) WaitApplied(ctx context.Context, seq events.Seq) error {
 	}
 	return nil
 }
+
+// Applied is how far the read models have applied the log: a run's last
+// report carries it, so that a caller on another node reads the run's
+// messages once its own read models reach it.
+func (s *Service) Applied() events.Seq { return s.proj.Applied() }

@@ -3,12 +3,15 @@
 //
 //	engram server [--data-dir DIR] [--http-addr HOST:PORT] [--nats-addr HOST:PORT] [--token-file FILE] [--metrics-addr HOST:PORT]
 //	              [--node-name N --cluster-addr HOST:PORT --peers nats://h1:6222,... --cluster-token-file FILE --replicas N]
+//	              [--node-name N --nats-url nats://host:4222 --nats-creds FILE --replicas N]
 //	engram chat [--url URL] [--token T] AGENT
 //	engram models [--local-models LIST]
 //	engram audit [--url URL] [--token T] [--json] [--follow] AGENT
 //	engram export [--url URL] [--token T] AGENT > agent.af
 //	engram import [--url URL] [--token T] agent.af
 //	engram bench [--quick] [--json FILE] [--only a,b]
+//	engram status [--url URL] [--token T] [--json]
+//	engram cluster-local [--nodes 3] [--data-dir DIR] [--http-port 8283] [--route-port 6222] [-- server flags]
 //	engram version
 package main
 
@@ -61,6 +64,10 @@ func main() {
 		err = runBench(os.Args[2:])
 	case "models":
 		err = runModels(os.Args[2:])
+	case "status":
+		err = runStatus(os.Args[2:])
+	case "cluster-local":
+		err = runClusterLocal(os.Args[2:])
 	case "version", "--version":
 		fmt.Println("engram", version)
 	case "help", "-h", "--help":
@@ -85,6 +92,8 @@ commands:
   chat      chat with an agent in the terminal: engram chat AGENT
   models    list what each configured model provider serves (and local servers, when none is)
   audit     print an agent's history: engram audit [--json] [--follow] AGENT
+  cluster-local  start a local cluster for a try: engram cluster-local --nodes 3 --data-dir DIR [-- server flags]
+  status    show the cluster as a member sees it: engram status [--url URL] [--json]
   verify    check that every event in the log is as engram wrote it: engram verify [--data-dir DIR]
   export    write an agent as a Letta Agent File: engram export AGENT > agent.af
   import    create the agents of a Letta Agent File: engram import agent.af
@@ -136,14 +145,23 @@ func runServer(args []string) error {
 	fs.IntVar(&cfg.Node.MaxRuns, "max-runs", runner.DefaultMaxRuns, "agents that run at once on this node; busy agents beyond it wait their turn")
 	fs.IntVar(&cfg.Node.Checkpoints.Every, "checkpoint-every", verify.DefaultCheckpointEvery, "sealed events between tamper-evidence checkpoints (negative: none by count)")
 	fs.DurationVar(&cfg.Node.Checkpoints.Interval, "checkpoint-interval", verify.DefaultCheckpointInterval, "longest wait before a checkpoint covers a sealed event (negative: none by time)")
+	fs.StringVar(&cfg.Node.LogKeyFile, "log-key-file", "", "the key that seals the log (default DATA-DIR/log.key, made on first start); cluster members must each be given a copy of one key")
+	fs.StringVar(&cfg.Node.NATSURL, "nats-url", "", "use this NATS server or cluster (with JetStream) instead of embedding one: nats://host:4222[,nats://...]; $ENGRAM_NATS_TOKEN gives it a token")
+	fs.StringVar(&cfg.Node.NATSCreds, "nats-creds", "", "credentials file (.creds) for --nats-url")
 	var cl clusterFlags
 	cl.register(fs)
 	verbose := fs.Bool("v", false, "log debug detail")
+	config := fs.String("config", "", "a TOML file of these flags by name (node-name = \"n1\"; a repeatable flag takes a list); flags given here win")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *config != "" {
+		if err := applyConfig(fs, *config); err != nil {
+			return err
+		}
 	}
 	var err error
 	if cfg.Node.Tools, err = node.ParseToolsMode(*tools); err != nil {
@@ -168,6 +186,23 @@ func runServer(args []string) error {
 	}
 	if err := cl.apply(&cfg.Node); err != nil {
 		return err
+	}
+	if cfg.Node.NATSURL != "" {
+		if cfg.Node.Cluster != nil {
+			return errors.New("--nats-url and --cluster-addr: a node either embeds a cluster member or uses an external NATS, not both")
+		}
+		cfg.Node.NATSURLToken = os.Getenv("ENGRAM_NATS_TOKEN")
+		if cfg.Node.NodeName == "" {
+			// Nodes sharing a NATS are told apart by name.
+			h, err := os.Hostname()
+			if err != nil || h == "" {
+				return errors.New("--node-name: the host name is unknown; name this node explicitly")
+			}
+			cfg.Node.NodeName = h
+		}
+		cfg.Node.NATSAddr = "" // no embedded server to listen
+	} else if cfg.Node.NATSCreds != "" {
+		return errors.New("--nats-creds needs --nats-url")
 	}
 	cfg.AllowedHosts, cfg.CORSOrigins = allowedHosts, corsOrigins
 	cfg.Node.Service.Version = version

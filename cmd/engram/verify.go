@@ -24,6 +24,7 @@ func runVerify(args []string) error {
 	dataDir := fs.String("data-dir", "", "verify the log in this data directory; the server must be stopped")
 	base := fs.String("url", envOr("ENGRAM_URL", "http://127.0.0.1:8283"), "otherwise, ask the server at this URL")
 	token := fs.String("token", os.Getenv("ENGRAM_TOKEN"), "server token")
+	keyPath := fs.String("log-key-file", "", "with --data-dir: the sealing key the server was given with --log-key-file (default DIR/log.key)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -32,12 +33,12 @@ func runVerify(args []string) error {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return errors.New("usage: engram verify [--data-dir DIR | --url URL [--token T]] [--json]")
+		return errors.New("usage: engram verify [--data-dir DIR [--log-key-file FILE] | --url URL [--token T]] [--json]")
 	}
 	var rep api.LogVerification
 	if *dataDir != "" {
 		var err error
-		if rep, err = node.VerifyDir(context.Background(), *dataDir); err != nil {
+		if rep, err = node.VerifyDir(context.Background(), *dataDir, *keyPath); err != nil {
 			return err
 		}
 	} else {
