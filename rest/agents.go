@@ -139,8 +139,24 @@ func (h *handler) listMessages(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	conv := q.str("conversation_id")
 	if q.err != nil {
 		return nil, q.err
+	}
+	if conv != "" && conv != api.DefaultConversation {
+		agent, conv, err := h.svc.ConversationAgent(r.Context(), conv, r.PathValue("agent_id"))
+		if err != nil {
+			return nil, err
+		}
+		if conv == "" { // an agent's id: its default conversation
+			ms, err := h.svc.ListMessagesAt(r.Context(), agent, at, p)
+			return keepTypes(ms, keep), err
+		}
+		if !at.IsZero() {
+			return nil, unprocessable("query parameters at and conversation_id cannot be combined")
+		}
+		ms, err := h.svc.ListConversationMessages(r.Context(), conv, p)
+		return keepTypes(ms, keep), err
 	}
 	ms, err := h.svc.ListMessagesAt(r.Context(), r.PathValue("agent_id"), at, p)
 	if err != nil {

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/service"
 )
@@ -30,6 +32,16 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		h.fail(w, r, err)
 		return
 	}
+	h.sendTo(w, r, r.PathValue("agent_id"), "", req, alwaysStream)
+}
+
+// pingEvery is how often a stream asked for pings ("include_pings") sends
+// one while the agent works, so that proxies and clients see it is alive.
+var pingEvery = 10 * time.Second
+
+// sendTo sends req to an agent, in one of its conversations ("" for its
+// default one), answering JSON or a stream.
+func (h *handler) sendTo(w http.ResponseWriter, r *http.Request, agentID, conv string, req api.SendMessage, alwaysStream bool) {
 	inputs, err := service.Inputs(req)
 	if err != nil {
 		h.fail(w, r, err)
@@ -45,7 +57,7 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		h.fail(w, r, err)
 		return
 	}
-	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage}
+	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage, ConversationID: conv}
 	if req.MaxSteps != nil {
 		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
 			h.fail(w, r, unprocessable("max_steps must be in 1..1000"))
@@ -58,7 +70,6 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 	if opts.Key == "" && len(inputs) > 0 {
 		opts.Key = inputs[0].Otid
 	}
-	agentID := r.PathValue("agent_id")
 	if opts.Key == "" {
 		// The input is stored before the agent runs, so a send that failed
 		// may have been kept, and sending the same body again stores it
@@ -82,6 +93,28 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		return
 	}
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	if isTrue(req.IncludePings) {
+		// The pinger is this handler's: stopped and waited for before
+		// the handler returns.
+		sse.ping()
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(pingEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					sse.ping()
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+	}
 	// With stream_tokens the model's thoughts go out as reasoning deltas
 	// that share an id, one id per step; the whole reasoning message is
 	// then not sent again (service.SendOptions.Stream).
@@ -100,6 +133,9 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		sse.event("error", map[string]any{"message_type": "error_message", "error_type": "internal_error",
 			"message": "An error occurred during agent execution.", "detail": failureText(err)})
 		return
+	}
+	if len(resp.Usage.RunIDs) > 0 {
+		sse.setRun(resp.Usage.RunIDs[0])
 	}
 	sse.data(resp.StopReason)
 	sse.data(resp.Usage)
@@ -146,12 +182,27 @@ func keepTypes(ms []api.LettaMessage, keep func(string) bool) []api.LettaMessage
 
 // sseWriter writes server-sent events in the modern Letta framing: unnamed
 // data events carrying JSON, "event: error" for failures, "[DONE]" last.
+// Each data object is stamped as Letta stamps its stream: seq_id counts
+// the events from 1, run_id names the run (once known), and otid is the
+// message's own or one derived from the run and the event's place.
 type sseWriter struct {
-	mu      sync.Mutex // guards the writer: deltas and messages may come from different goroutines
+	mu      sync.Mutex // guards the writer and the fields below: deltas, messages and pings may come from different goroutines
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	started bool
+	seq     int
+	run     string
 }
+
+// setRun names the run the events belong to, for those that do not say.
+func (s *sseWriter) setRun(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.run = id
+}
+
+// ping sends a ping event.
+func (s *sseWriter) ping() { s.data(map[string]any{"message_type": "ping"}) }
 
 func (s *sseWriter) start() {
 	if !s.started {
@@ -175,7 +226,47 @@ func (s *sseWriter) data(v any) {
 	if err != nil {
 		return
 	}
-	s.raw("data: " + string(b) + "\n\n")
+	var obj map[string]any
+	if json.Unmarshal(b, &obj) != nil { // not an object: sent as it is
+		s.raw("data: " + string(b) + "\n\n")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	if run, ok := obj["run_id"].(string); ok && run != "" {
+		s.run = run
+	} else if s.run != "" {
+		obj["run_id"] = s.run
+	}
+	obj["seq_id"] = s.seq
+	if otid, _ := obj["otid"].(string); otid == "" {
+		id, _ := obj["id"].(string)
+		if id == "" {
+			id = s.run
+		}
+		// One otid per message shown: the deltas of one message share
+		// it (clients assemble them by otid), the tool calls of one
+		// step do not.
+		key := fmt.Sprintf("%s#%v", id, obj["message_type"])
+		if tc, ok := obj["tool_call"].(map[string]any); ok {
+			key += fmt.Sprintf("#%v", tc["tool_call_id"])
+		}
+		if id == s.run || id == "" { // not a message: its place in the stream names it
+			key += fmt.Sprintf("#%d", s.seq)
+		}
+		obj["otid"] = derivedOtid(key)
+	}
+	b, _ = json.Marshal(obj)
+	s.start()
+	s.w.Write([]byte("data: " + string(b) + "\n\n"))
+	s.rc.Flush()
+}
+
+// derivedOtid is an otid (a uuid, as Letta's) that is a pure function of key.
+func derivedOtid(key string) string {
+	_, u, _ := strings.Cut(events.DerivedID("otid", key), "-")
+	return u
 }
 
 func (s *sseWriter) event(name string, v any) {

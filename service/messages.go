@@ -45,6 +45,10 @@ type SendOptions struct {
 	// agent runs nothing and answers with what the first one produced. The
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
+	// ConversationID names the conversation the send goes to ("": the
+	// agent's default one). The send runs on the agent's context window
+	// either way (see conversations.go).
+	ConversationID string
 
 	run string // the run the messages a step stores belong to (runOf), if any
 }
@@ -783,6 +787,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid}}
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
+				ev.ConversationID = events.ConversationID(opts.ConversationID)
 			}
 			ev.RunID = runOf(ids[0]) // the run that will answer it (projections.Run)
 			d.add(c, agentAgg(agentID), ev)
