@@ -51,6 +51,15 @@ type State struct {
 	// ParallelToolCalls lets the model of a LoopV1 step call several tools
 	// in one reply (the MemGPT loop runs one call a step).
 	ParallelToolCalls bool
+	// ToolRules govern a LoopV1 step's tool calls (see ToolRules); the
+	// caller keeps the turn's history: TurnCalls, the tools called in the
+	// turn's earlier steps without breaking a rule (Output.Calls, step
+	// after step), LastOutput the last one's output (Output.LastOutput),
+	// and Final says this step is the last the turn may take.
+	ToolRules  ToolRules
+	TurnCalls  []string
+	LastOutput string
+	Final      bool
 }
 
 // ToolOutput is what a custom tool returned and printed.
@@ -71,18 +80,30 @@ type Output struct {
 	// provider gives it.
 	Reply     string
 	Reasoning string
-	// Continue, in a LoopV1 step, says that the model called tools and the
-	// loop goes on.
-	Continue  bool
-	Edits     []Block  // blocks whose value the step changed, with their new value
-	Inserts   []string // archival passages to store
-	Heartbeat bool     // the model asked to continue
-	Failed    bool     // the function failed; the chain continues
-	Warning   bool     // the context is filling up
-	Usage     Usage
-	Sent      []string // what send_message delivered to the user
-	Stdout    []string // what a custom tool printed
-	Stderr    []string
+	// Continue, in a LoopV1 step, says that the loop goes on: the model
+	// called tools and no rule ended the turn, or a rule keeps it going.
+	Continue bool
+	// ContinueReason, when the rules keep a LoopV1 turn going, is the text
+	// the model is given before the next step (Letta sends it as a
+	// heartbeat); StopReason, when a rule ends it, is why (StopToolRule,
+	// StopMaxSteps).
+	ContinueReason string
+	StopReason     string
+	// Calls are the tools a LoopV1 step called without breaking a rule, in
+	// order, and LastOutput the output of the last call that ran: the
+	// caller adds them to the turn's history (State.TurnCalls,
+	// State.LastOutput).
+	Calls      []string
+	LastOutput string
+	Edits      []Block  // blocks whose value the step changed, with their new value
+	Inserts    []string // archival passages to store
+	Heartbeat  bool     // the model asked to continue
+	Failed     bool     // the function failed; the chain continues
+	Warning    bool     // the context is filling up
+	Usage      Usage
+	Sent       []string // what send_message delivered to the user
+	Stdout     []string // what a custom tool printed
+	Stderr     []string
 	// ModelTime is how long the model call took; ToolTime how long the tool
 	// call ran (zero when there was none). Measured, never stored.
 	ModelTime time.Duration
