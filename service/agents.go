@@ -325,11 +325,9 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		}
 		e.Tags = dedupe(req.Tags)
 		if len(req.ToolRules) > 0 && string(req.ToolRules) != "null" {
-			var rules []json.RawMessage
-			if json.Unmarshal(req.ToolRules, &rules) != nil {
-				return unprocessable("tool_rules must be a list")
+			if e.ToolRules, err = checkToolRules(req.ToolRules); err != nil {
+				return err
 			}
-			e.ToolRules = req.ToolRules
 		}
 
 		// Core memory: new blocks, then existing ones by id.
@@ -660,11 +658,9 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgen
 			e.MessageIDs = &ids
 		}
 		if len(req.ToolRules) > 0 && string(req.ToolRules) != "null" {
-			var rules []json.RawMessage
-			if json.Unmarshal(req.ToolRules, &rules) != nil {
-				return unprocessable("tool_rules must be a list")
+			if e.ToolRules, err = checkToolRules(req.ToolRules); err != nil {
+				return err
 			}
-			e.ToolRules = req.ToolRules
 		}
 		d.expectAt(st, agentAgg(id))
 		d.add(c, agentAgg(id), e)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
@@ -239,4 +240,18 @@ func jsonProblem(err error) string {
 		return "field " + te.Field + " must be " + te.Type.String()
 	}
 	return "malformed JSON"
+}
+
+// checkToolRules checks an agent's tool_rules (agents.ParseToolRules) and
+// returns them as stored: Letta 0.5's type names read as the modern ones,
+// unset fields left out. A bad rule is 400 with what is wrong with it.
+func checkToolRules(raw json.RawMessage) (json.RawMessage, error) {
+	rules, err := agents.ParseToolRules(raw)
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	if rules == nil {
+		rules = []agents.ToolRule{}
+	}
+	return json.Marshal(rules)
 }
