@@ -144,7 +144,11 @@ func (s *Service) ListMessagesAt(ctx context.Context, id string, at api.At, p ap
 	if err != nil {
 		return nil, err
 	}
-	return s.pageMessages(ctx, a.Messages, p)
+	refs, err := page(a.Messages, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
+	if err != nil {
+		return nil, err
+	}
+	return s.messageBodies(ctx, refs)
 }
 
 // ListArchivalAt is ListArchival as of a point of the log.

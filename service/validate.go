@@ -192,6 +192,9 @@ func llmFrom(raw json.RawMessage) (json.RawMessage, error) {
 		h := c.ModelEndpointType + "/" + c.Model
 		c.Handle = &h
 	}
+	if alias := openAIProxyAlias(*c.Handle); alias != "" {
+		c.Handle = &alias // Letta's name for it; engram runs it as this
+	}
 	return json.Marshal(c)
 }
 
