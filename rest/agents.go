@@ -140,6 +140,7 @@ func (h *handler) listMessages(r *http.Request) (any, error) {
 		return nil, err
 	}
 	conv := q.str("conversation_id")
+	useAssistant := q.boolean("use_assistant_message", true)
 	if q.err != nil {
 		return nil, q.err
 	}
@@ -148,19 +149,28 @@ func (h *handler) listMessages(r *http.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		var ms []api.LettaMessage
 		if conv == "" { // an agent's id: its default conversation
-			ms, err := h.svc.ListMessagesAt(r.Context(), agent, at, p)
-			return keepTypes(ms, keep), err
-		}
-		if !at.IsZero() {
+			ms, err = h.svc.ListMessagesAt(r.Context(), agent, at, p)
+		} else if !at.IsZero() {
 			return nil, unprocessable("query parameters at and conversation_id cannot be combined")
+		} else {
+			ms, err = h.svc.ListConversationMessages(r.Context(), conv, p)
 		}
-		ms, err := h.svc.ListConversationMessages(r.Context(), conv, p)
-		return keepTypes(ms, keep), err
+		if err != nil {
+			return nil, err
+		}
+		if useAssistant {
+			ms = withoutSendMessageReturns(ms)
+		}
+		return keepTypes(ms, keep), nil
 	}
 	ms, err := h.svc.ListMessagesAt(r.Context(), r.PathValue("agent_id"), at, p)
 	if err != nil {
 		return nil, err
+	}
+	if useAssistant {
+		ms = withoutSendMessageReturns(ms)
 	}
 	return keepTypes(ms, keep), nil
 }

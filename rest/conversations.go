@@ -85,7 +85,7 @@ func (h *handler) listConversationMessages(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keepTypes(ms, keep), nil
+	return keepTypes(withoutSendMessageReturns(ms), keep), nil
 }
 
 // sendConversationMessage serves POST /v1/conversations/{id}/messages,

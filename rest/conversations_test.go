@@ -104,6 +104,9 @@ func TestConversationsAsLettaCodeUsesThem(t *testing.T) {
 	if k := kindsOf(evs); !strings.HasPrefix(k, "ping,") || !strings.HasSuffix(k, "assistant_message,stop_reason,usage_statistics") {
 		t.Errorf("events = %s", k)
 	}
+	if evs[0]["id"] == nil || evs[0]["date"] == nil {
+		t.Errorf("a ping without id or date: %v", evs[0])
+	}
 	var run string
 	for i, e := range evs {
 		if e["seq_id"] != float64(i+1) {

@@ -721,7 +721,7 @@ func (h *handler) listMessages05(r *http.Request) (any, error) {
 		}
 		return mapSlice(ms, message05), nil
 	}
-	ms, err := h.svc.ListMessages05(r.Context(), id, p)
+	ms, err := h.svc.ListMessages(r.Context(), id, p)
 	if err != nil {
 		return nil, err
 	}

@@ -190,7 +190,7 @@ func modernIO() map[string]routeIO {
 		"POST /v1/agents/{agent_id}/fork":            rw[api.ForkAgent, api.AgentState]("A new agent from another's state at a point (engram)"),
 		"GET /v1/agents/{agent_id}/export":           rw[none, api.AgentFileSchema]("Export an agent as a Letta Agent File").query("scrub_messages:bool", "use_legacy_format:bool", "max_steps:int"),
 		"POST /v1/agents/import":                     rw[api.AgentFileSchema, api.ImportedAgents]("Import a Letta Agent File (multipart file, or the file as a JSON body)"),
-		"GET /v1/agents/{agent_id}/messages":         rw[none, []api.LettaMessage]("List an agent's messages (conversation_id: one conversation's)").paged("at", "include_return_message_types:strs", "conversation_id"),
+		"GET /v1/agents/{agent_id}/messages":         rw[none, []api.LettaMessage]("List an agent's messages (conversation_id: one conversation's)").paged("at", "include_return_message_types:strs", "conversation_id", "use_assistant_message:bool"),
 		"POST /v1/agents/{agent_id}/messages":        streaming(rw[api.SendMessage, api.LettaResponse]("Send messages to an agent; \"streaming\": true answers Server-Sent Events")),
 		"POST /v1/agents/{agent_id}/messages/stream": streaming(rw[api.SendMessage, api.LettaMessage]("Send messages and stream the answer as Server-Sent Events")),
 		"POST /v1/agents/{agent_id}/messages/async":  rw[api.SendMessage, api.Run]("Store a send and return its run at once; the agent runs it"),

@@ -169,6 +169,22 @@ func messageTypes(types []string) (keep func(string) bool, err error) {
 	return func(t string) bool { return set[t] }, nil
 }
 
+// withoutSendMessageReturns leaves out send_message's returns, as Letta
+// lists messages with use_assistant_message (its default): the call shows
+// as the assistant's message. Letta leaves a return out when its call is on
+// the same page; engram whatever the page, so that no page depends on
+// where it begins.
+func withoutSendMessageReturns(ms []api.LettaMessage) []api.LettaMessage {
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m.MessageType == api.ToolReturnMessageType && m.Name != nil && *m.Name == "send_message" {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
 // keepTypes returns the messages keep keeps, in order.
 func keepTypes(ms []api.LettaMessage, keep func(string) bool) []api.LettaMessage {
 	out := make([]api.LettaMessage, 0, len(ms))
@@ -201,8 +217,11 @@ func (s *sseWriter) setRun(id string) {
 	s.run = id
 }
 
-// ping sends a ping event.
-func (s *sseWriter) ping() { s.data(map[string]any{"message_type": "ping"}) }
+// ping sends a ping event (Letta's LettaPing: an id and a date of its own).
+func (s *sseWriter) ping() {
+	now := timeNow().UTC()
+	s.data(map[string]any{"message_type": "ping", "id": events.NewID(events.PrefixMessage, now), "date": now.Truncate(time.Second)})
+}
 
 func (s *sseWriter) start() {
 	if !s.started {

@@ -232,34 +232,9 @@ func (s *Service) DeleteArchival(ctx context.Context, agentID, passageID string)
 
 // ListMessages pages through an agent's message history, newest first
 // unless the page says otherwise. Cursors name stored messages; one stored
-// message may expand into several LettaMessages that share its id.
-//
-// A page's limit counts the messages returned, as Letta counts them: a
-// stored message that expands into several (a thought and a tool call)
-// fills several places, and a page holds at most limit of them. The
-// messages one stored message expands into keep their order (the order
-// they were made) in either page order.
+// message may expand into several LettaMessages that share its id. As in
+// Letta, a page's limit counts stored messages.
 func (s *Service) ListMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
-	var (
-		refs []projections.Ref
-		err  error
-	)
-	s.read(func(st *projections.State) {
-		var a *projections.Agent
-		if a, err = s.lookupAgent(st, agentID); err == nil {
-			refs = slices.Clone(a.Messages)
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s.pageMessages(ctx, refs, p)
-}
-
-// ListMessages05 is ListMessages as Letta 0.5 pages: the limit counts
-// stored messages, each expanded into all the messages it makes, in
-// the order they were made.
-func (s *Service) ListMessages05(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
 	refs, err := s.historyRefs(agentID, p)
 	if err != nil {
 		return nil, err
@@ -268,31 +243,19 @@ func (s *Service) ListMessages05(ctx context.Context, agentID string, p api.Page
 }
 
 // pageMessages pages stored messages (refs, oldest first) and expands the
-// page into LettaMessages, at most the page's limit of them (see
-// ListMessages).
+// page into LettaMessages.
 func (s *Service) pageMessages(ctx context.Context, refs []projections.Ref, p api.Page) ([]api.LettaMessage, error) {
-	limit := p.Limit
-	if limit == 0 {
-		limit = 100
-	}
 	page, err := page(refs, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.LettaMessage, 0, min(limit, len(page)))
+	out := make([]api.LettaMessage, 0, len(page))
 	for _, r := range page {
 		env, err := s.load(ctx, r)
 		if err != nil {
 			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
 		}
 		out = append(out, messageViews(env)...)
-	}
-	if len(out) > limit {
-		if p.Before != "" && p.After == "" {
-			out = out[len(out)-limit:] // the messages just before the cursor, as page keeps them
-		} else {
-			out = out[:limit]
-		}
 	}
 	return out, nil
 }
