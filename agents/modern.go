@@ -145,7 +145,7 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	out.Assistant = Message{Role: "assistant", Content: resp.Content}
 	if len(resp.ToolCalls) == 0 {
 		c := st.ToolRules.Decide("", false, names, st.TurnCalls, st.Final)
-		out.Continue, out.ContinueReason = c.Continue, c.Reason
+		out.Continue, out.ContinueReason, out.StopReason = c.Continue, c.Reason, c.StopReason
 		return out, nil
 	}
 	history := slices.Clone(st.TurnCalls)

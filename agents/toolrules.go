@@ -365,6 +365,42 @@ func (rs ToolRules) Decide(tool string, violated bool, available, history []stri
 	return c
 }
 
+// DecideHeartbeat is Letta's continuation rule for the MemGPT loop
+// (memgpt_agent, its LettaAgentV2), after one call: the call's
+// request_heartbeat decides, unless a rule does. A call that broke a rule
+// goes on; a terminal tool ends the turn (with stop reason tool_rule when
+// it asked for a heartbeat); a child, conditional, max-count or continue
+// rule on the tool goes on; the final step ends it (max_steps); a turn that
+// would end with required-before-exit tools uncalled goes on.
+func (rs ToolRules) DecideHeartbeat(tool string, heartbeat, violated bool, available, history []string, final bool) Continuation {
+	c := Continuation{Continue: heartbeat}
+	if violated {
+		c = Continuation{Continue: true, Reason: NonUserPrefix + "Continuing: tool rule violation."}
+	} else {
+		switch {
+		case slices.ContainsFunc(rs.of(RuleTerminal), func(r ToolRule) bool { return r.ToolName == tool }):
+			if c.Continue {
+				c.StopReason = StopToolRule
+			}
+			c.Continue = false
+		case slices.ContainsFunc(rs.of(RuleChild, RuleConditional, RuleMaxCountPerStep), func(r ToolRule) bool { return r.ToolName == tool }):
+			c = Continuation{Continue: true, Reason: NonUserPrefix + "Continuing: child tool rule."}
+		case slices.ContainsFunc(rs.of(RuleContinue), func(r ToolRule) bool { return r.ToolName == tool }):
+			c = Continuation{Continue: true, Reason: NonUserPrefix + "Continuing: continue tool rule."}
+		}
+	}
+	if final {
+		return Continuation{StopReason: StopMaxSteps}
+	}
+	if uncalled := rs.Uncalled(available, history); !c.Continue && len(uncalled) > 0 {
+		return Continuation{Continue: true, Reason: NonUserPrefix + "Continuing, user expects these tools: [" + strings.Join(uncalled, ", ") + "] to be called still."}
+	}
+	if !c.Continue && c.StopReason == "" {
+		c.StopReason = StopEndTurn
+	}
+	return c
+}
+
 // Violation is the error the model is given when it calls a tool the
 // rules do not allow (valid: the tools they allow): Letta's
 // ToolConstraintError, with the rules that bear on the call (on the tool

@@ -58,6 +58,10 @@ func (s sent) names() string {
 // ruleStep runs one LoopV1 step against a scripted model and returns its
 // output, what the model was offered, and the tools that ran.
 func ruleStep(t *testing.T, rules string, turn []string, last string, reply llmtest.Step) (agents.Output, sent, []string) {
+	return loopStep(t, agents.LoopV1, rules, turn, last, reply)
+}
+
+func loopStep(t *testing.T, loop, rules string, turn []string, last string, reply llmtest.Step) (agents.Output, sent, []string) {
 	t.Helper()
 	script := llmtest.NewServer(t, reply)
 	m := llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: script.URL, MaxRetries: -1, Timeout: 5 * time.Second})
@@ -72,7 +76,7 @@ func ruleStep(t *testing.T, rules string, turn []string, last string, reply llmt
 	env := &echoEnv{}
 	st := agents.State{
 		System: "sys", Context: []agents.Message{{Role: "user", Content: "go"}}, Tools: tools, Model: "gpt-4o-mini",
-		Loop: agents.LoopV1, ToolRules: rs, TurnCalls: turn, LastOutput: last,
+		Loop: loop, ToolRules: rs, TurnCalls: turn, LastOutput: last,
 	}
 	out, err := agents.Step(context.Background(), m, st, env)
 	if err != nil {
@@ -168,6 +172,44 @@ func TestV1StepFollowsToolRules(t *testing.T) {
 		out, _, _ = ruleStep(t, `[]`, nil, "", llmtest.Step{Content: "hi"})
 		if out.Continue {
 			t.Errorf("an answer goes on")
+		}
+	})
+}
+
+func TestMemGPTStepFollowsToolRules(t *testing.T) {
+	const memgpt = "" // LoopMemGPT
+	t.Run("child rule: children alone offered, another refused", func(t *testing.T) {
+		rules := `[{"tool_name":"a","type":"constrain_child_tools","children":["c"]}]`
+		out, s, ran := loopStep(t, memgpt, rules, []string{"a"}, "", call("b", `{"request_heartbeat":false}`))
+		if s.names() != "c" || s.ToolChoice != "required" {
+			t.Errorf("offered %s, tool_choice %v", s.names(), s.ToolChoice)
+		}
+		if len(ran) != 0 || out.Tool == nil || !strings.Contains(out.Tool.Content, "Cannot call b, valid tools include: ['c'].") {
+			t.Errorf("ran %v, tool %+v", ran, out.Tool)
+		}
+		if !out.Continue || out.ContinueReason != agents.NonUserPrefix+"Continuing: tool rule violation." || len(out.Calls) != 0 {
+			t.Errorf("%+v", out)
+		}
+	})
+	t.Run("terminal rule ends a turn that asked for a heartbeat", func(t *testing.T) {
+		out, _, ran := loopStep(t, memgpt, `[{"tool_name":"b","type":"exit_loop"}]`, nil, "", call("b", `{"request_heartbeat":true}`))
+		if len(ran) != 1 || out.Continue || out.StopReason != agents.StopToolRule || !out.Heartbeat {
+			t.Errorf("ran %v, %+v", ran, out)
+		}
+	})
+	t.Run("init rule args prefill, the stored call keeps request_heartbeat", func(t *testing.T) {
+		out, _, _ := loopStep(t, memgpt, `[{"tool_name":"b","type":"run_first","args":{"x":9}}]`, nil, "", call("b", `{"x":1,"request_heartbeat":true}`))
+		if got := out.Assistant.ToolCalls[0].Arguments; got != `{"request_heartbeat":true,"x":9}` {
+			t.Errorf("stored call %s", got)
+		}
+		if !strings.Contains(out.Tool.Content, `ran b {\"x\":9}`) || !out.Continue || !slices.Equal(out.Calls, []string{"b"}) {
+			t.Errorf("tool %+v, %+v", out.Tool, out)
+		}
+	})
+	t.Run("no rules: what Letta 0.5 does", func(t *testing.T) {
+		out, s, _ := loopStep(t, memgpt, `[]`, nil, "", call("a", `{"request_heartbeat":false}`))
+		if s.names() != "a,b,c,check" || s.ToolChoice != "auto" || out.Continue || out.StopReason != agents.StopEndTurn || out.Heartbeat {
+			t.Errorf("offered %s %v, %+v", s.names(), s.ToolChoice, out)
 		}
 	})
 }

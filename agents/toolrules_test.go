@@ -205,3 +205,33 @@ func TestPrefill(t *testing.T) {
 		t.Errorf("child without args = %v", got)
 	}
 }
+
+func TestDecideHeartbeat(t *testing.T) {
+	tools := []string{"a", "b", "c", "d", "e"}
+	rs := mustRules(t, `[{"tool_name":"a","type":"exit_loop"},{"tool_name":"b","type":"continue_loop"},
+		{"tool_name":"c","type":"constrain_child_tools","children":["a"]},{"tool_name":"d","type":"required_before_exit"}]`)
+	for _, tc := range []struct {
+		name                string
+		tool                string
+		heartbeat, violated bool
+		history             []string
+		final               bool
+		want                Continuation
+	}{
+		{"heartbeat asked", "e", true, false, []string{"d", "e"}, false, Continuation{Continue: true}},
+		{"no heartbeat", "e", false, false, []string{"d", "e"}, false, Continuation{StopReason: StopEndTurn}},
+		{"no heartbeat, d uncalled", "e", false, false, []string{"e"}, false, Continuation{Continue: true, Reason: NonUserPrefix + "Continuing, user expects these tools: [d] to be called still."}},
+		{"terminal with heartbeat", "a", true, false, []string{"d", "a"}, false, Continuation{StopReason: StopToolRule}},
+		{"terminal without heartbeat", "a", false, false, []string{"d", "a"}, false, Continuation{StopReason: StopEndTurn}},
+		{"continue rule", "b", false, false, []string{"d", "b"}, false, Continuation{Continue: true, Reason: NonUserPrefix + "Continuing: continue tool rule."}},
+		{"child rule", "c", false, false, []string{"d", "c"}, false, Continuation{Continue: true, Reason: NonUserPrefix + "Continuing: child tool rule."}},
+		{"violation", "e", false, true, []string{"d"}, false, Continuation{Continue: true, Reason: NonUserPrefix + "Continuing: tool rule violation."}},
+		{"final", "b", true, false, []string{"d", "b"}, true, Continuation{StopReason: StopMaxSteps}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rs.DecideHeartbeat(tc.tool, tc.heartbeat, tc.violated, tools, tc.history, tc.final); got != tc.want {
+				t.Errorf("DecideHeartbeat = %+v\nwant              %+v", got, tc.want)
+			}
+		})
+	}
+}
