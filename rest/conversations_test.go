@@ -219,3 +219,19 @@ func TestConversationBadInput(t *testing.T) {
 		t.Errorf("refused requests made conversations: %v", list)
 	}
 }
+
+// With include_pings the stream opens with a ping, but only once the run
+// has something to send: a send refused before that is a JSON error.
+func TestPingsLeaveEarlyErrorsJSON(t *testing.T) {
+	x, _ := newModelHarness(t)
+	var a map[string]any
+	x.do("POST", "/v1/agents/", map[string]any{"name": "unrunnable", "llm_config": map[string]any{
+		"model": "claude-x", "model_endpoint_type": "anthropic", "context_window": 8000}}, 200, &a)
+	body := lettaCodeSend("hi", "otid-unrunnable")
+	body["agent_id"] = a["id"]
+	code, data := x.call("POST", "/v1/conversations/default/messages", body)
+	var e map[string]any
+	if code != 400 || json.Unmarshal(data, &e) != nil || e["detail"] == nil {
+		t.Errorf("send to an agent whose model cannot run: %d %s", code, data)
+	}
+}

@@ -92,11 +92,10 @@ func (h *handler) sendTo(w http.ResponseWriter, r *http.Request, agentID, conv s
 		h.fail(w, r, err)
 		return
 	}
-	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
-	if isTrue(req.IncludePings) {
+	sse := &sseWriter{w: w, rc: http.NewResponseController(w), pings: isTrue(req.IncludePings)}
+	if sse.pings {
 		// The pinger is this handler's: stopped and waited for before
-		// the handler returns.
-		sse.ping()
+		// the handler returns. A ping opens the stream (sseWriter.start).
 		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
@@ -200,12 +199,16 @@ func keepTypes(ms []api.LettaMessage, keep func(string) bool) []api.LettaMessage
 // data events carrying JSON, "event: error" for failures, "[DONE]" last.
 // Each data object is stamped as Letta stamps its stream: seq_id counts
 // the events from 1, run_id names the run (once known), and otid is the
-// message's own or one derived from the run and the event's place.
+// message's own or one derived from the run and the event's place. With
+// pings, a ping opens the stream, so a failure before its first event is
+// still answered as a plain JSON error.
 type sseWriter struct {
 	mu      sync.Mutex // guards the writer and the fields below: deltas, messages and pings may come from different goroutines
 	w       http.ResponseWriter
 	rc      *http.ResponseController
+	pings   bool // a ping opens the stream
 	started bool
+	closed  bool // [DONE] or an error was sent: nothing follows
 	seq     int
 	run     string
 }
@@ -217,27 +220,40 @@ func (s *sseWriter) setRun(id string) {
 	s.run = id
 }
 
-// ping sends a ping event (Letta's LettaPing: an id and a date of its own).
-func (s *sseWriter) ping() {
+// pingEvent is a ping (Letta's LettaPing: an id and a date of its own).
+func pingEvent() map[string]any {
 	now := timeNow().UTC()
-	s.data(map[string]any{"message_type": "ping", "id": events.NewID(events.PrefixMessage, now), "date": now.Truncate(time.Second)})
+	return map[string]any{"message_type": "ping", "id": events.NewID(events.PrefixMessage, now), "date": now.Truncate(time.Second)}
 }
 
+// ping sends a ping event, opening the stream if nothing has yet.
+func (s *sseWriter) ping() { s.data(pingEvent()) }
+
+// start sends the headers, and the opening ping when asked, before the
+// stream's first event. The caller holds mu.
 func (s *sseWriter) start() {
-	if !s.started {
-		s.started = true
-		s.w.Header().Set("Content-Type", "text/event-stream")
-		s.w.Header().Set("Cache-Control", "no-cache")
-		s.w.WriteHeader(http.StatusOK)
+	if s.started {
+		return
+	}
+	s.started = true
+	s.w.Header().Set("Content-Type", "text/event-stream")
+	s.w.Header().Set("Cache-Control", "no-cache")
+	s.w.WriteHeader(http.StatusOK)
+	if s.pings {
+		s.write(pingEvent())
 	}
 }
 
 func (s *sseWriter) raw(text string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
 	s.start()
 	s.w.Write([]byte(text))
 	s.rc.Flush()
+	s.closed = text == "data: [DONE]\n\n"
 }
 
 func (s *sseWriter) data(v any) {
@@ -252,6 +268,21 @@ func (s *sseWriter) data(v any) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.started || obj["message_type"] != "ping" {
+		s.start()
+	} else { // a ping opens the stream by itself
+		s.started, s.pings = false, false
+		s.start()
+	}
+	s.write(obj)
+}
+
+// write stamps obj and sends it. The caller holds mu and has started the
+// stream.
+func (s *sseWriter) write(obj map[string]any) {
 	s.seq++
 	if run, ok := obj["run_id"].(string); ok && run != "" {
 		s.run = run
@@ -276,8 +307,7 @@ func (s *sseWriter) data(v any) {
 		}
 		obj["otid"] = derivedOtid(key)
 	}
-	b, _ = json.Marshal(obj)
-	s.start()
+	b, _ := json.Marshal(obj)
 	s.w.Write([]byte("data: " + string(b) + "\n\n"))
 	s.rc.Flush()
 }
@@ -288,9 +318,15 @@ func derivedOtid(key string) string {
 	return u
 }
 
+// event sends a named event; an error event ends the stream.
 func (s *sseWriter) event(name string, v any) {
 	b, _ := json.Marshal(v)
 	s.raw("event: " + name + "\ndata: " + string(b) + "\n\n")
+	if name == "error" {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+	}
 }
 
 // failureText is what a stream's error event says: the client-safe message.
