@@ -124,6 +124,9 @@ func TestConversationsAsLettaCodeUsesThem(t *testing.T) {
 	}
 	var r map[string]any
 	x.do("GET", "/v1/runs/"+run, nil, 200, &r)
+	if r["conversation_id"] != convID {
+		t.Errorf("the run's conversation_id = %v", r["conversation_id"])
+	}
 
 	// The conversation lists its own messages, newest first, and counts
 	// them against the limit.
