@@ -112,6 +112,11 @@ export function register(ctx) {
       ms.forEach(shape.message);
       assert.deepEqual(ms.map((m) => m.message_type), ['user_message', 'assistant_message']);
 
+      // GET /v1/messages/{id}: the messages one stored message shows as.
+      const one = await ctx.client.messages.retrieve(ms[1].id);
+      assert.deepEqual(one.map((m) => [m.message_type, m.content]), [['assistant_message', 'Hello in the thread.']]);
+      await assert.rejects(ctx.client.messages.retrieve('message-01a24aae-b4af-736c-9e22-07fc3938852d'), NotFoundError);
+
       assert.equal((await ctx.client.conversations.update(c.id, { summary: 'greetings' })).summary, 'greetings');
       await ctx.client.conversations.delete(c.id);
       await assert.rejects(ctx.client.conversations.retrieve(c.id), NotFoundError);
