@@ -148,6 +148,14 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		out.Continue, out.ContinueReason, out.StopReason = c.Continue, c.Reason, c.StopReason
 		return out, nil
 	}
+	if awaits(st, resp.ToolCalls) {
+		// The client answers the calls first (Resolve); none runs now.
+		for i, call := range resp.ToolCalls {
+			out.Assistant.ToolCalls = append(out.Assistant.ToolCalls, callID(call, i, now))
+		}
+		out.Awaiting = true
+		return out, nil
+	}
 	history := slices.Clone(st.TurnCalls)
 	out.LastOutput = st.LastOutput
 	var decisions []Continuation

@@ -62,6 +62,10 @@ type State struct {
 	TurnCalls  []string
 	LastOutput string
 	Final      bool
+	// Deferred names the tools whose calls wait for the client in a LoopV1
+	// step: the client's own tools and those that need approval (see
+	// Resolve).
+	Deferred map[string]bool
 }
 
 // ToolOutput is what a custom tool returned and printed.
@@ -99,15 +103,19 @@ type Output struct {
 	// State.LastOutput).
 	Calls      []string
 	LastOutput string
-	Edits      []Block  // blocks whose value the step changed, with their new value
-	Inserts    []string // archival passages to store
-	Heartbeat  bool     // the model asked to continue
-	Failed     bool     // the function failed; the chain continues
-	Warning    bool     // the context is filling up
-	Usage      Usage
-	Sent       []string // what send_message delivered to the user
-	Stdout     []string // what a custom tool printed
-	Stderr     []string
+	// Awaiting, in a LoopV1 step, says that the reply's tool calls wait for
+	// the client (a deferred tool is among them): none ran, and the run
+	// stops (StopRequiresApproval).
+	Awaiting  bool
+	Edits     []Block  // blocks whose value the step changed, with their new value
+	Inserts   []string // archival passages to store
+	Heartbeat bool     // the model asked to continue
+	Failed    bool     // the function failed; the chain continues
+	Warning   bool     // the context is filling up
+	Usage     Usage
+	Sent      []string // what send_message delivered to the user
+	Stdout    []string // what a custom tool printed
+	Stderr    []string
 	// ModelTime is how long the model call took; ToolTime how long the tool
 	// call ran (zero when there was none). Measured, never stored.
 	ModelTime time.Duration

@@ -93,6 +93,9 @@ func (s *State) applyAgent(env events.Envelope) {
 		setIf(&a.SourceIDs, e.SourceIDs)
 		if e.MessageIDs != nil {
 			a.MessageIDs, a.ownWindow = *e.MessageIDs, false // the event's array
+			if a.Awaiting != "" && !slices.Contains(a.MessageIDs, a.Awaiting) {
+				a.Awaiting = "" // popped: nothing waits for the client any more
+			}
 		}
 		if e.ToolIDs != nil {
 			for _, t := range *e.ToolIDs {
@@ -201,6 +204,12 @@ func (s *State) applyAgent(env events.Envelope) {
 		a.appendWindow(e.ID)
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id {
 			s.conversationMessage(r.ConversationID, ref, env)
+		}
+		switch {
+		case e.Role == "assistant" && e.StopReason == "requires_approval":
+			a.Awaiting = e.ID
+		case e.Role == "assistant" || e.Role == "tool":
+			a.Awaiting = "" // the calls' returns are stored, or the agent went on
 		}
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && e.Role == "assistant" {
 			r.Steps++

@@ -57,7 +57,7 @@ func (h *handler) sendTo(w http.ResponseWriter, r *http.Request, agentID, conv s
 		h.fail(w, r, err)
 		return
 	}
-	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage, ConversationID: conv}
+	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage, ClientTools: req.ClientTools, ConversationID: conv}
 	if req.MaxSteps != nil {
 		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
 			h.fail(w, r, unprocessable("max_steps must be in 1..1000"))
