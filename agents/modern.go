@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,7 +98,10 @@ const errWebNotConfigured = "is not configured on this server: it has no web sea
 // stepV1 is one step of the modern loop: one model call, then every tool
 // call of the reply, in order. A reply without a tool call ends the turn
 // (Output.Continue false); one with calls goes on, whether they succeeded
-// or not, as Letta's letta_v1_agent does.
+// or not, as Letta's letta_v1_agent does, unless the tool rules
+// (State.ToolRules) decide otherwise: they choose the tools offered, refuse
+// a call they do not allow (the model is told why), prefill arguments, and
+// end or continue the turn (ToolRules.Decide).
 func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	now := env.Now()
 	req := Request{Model: st.Model, Temperature: st.Temperature, ParallelToolCalls: st.ParallelToolCalls}
@@ -109,7 +113,17 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	}
 	req.Messages = append(req.Messages, Message{Role: "system", Content: st.System})
 	req.Messages = append(req.Messages, st.Context...)
+	// The model is offered the tools the rules allow now, as Letta offers
+	// them, and must call one when a rule says so.
+	names := make([]string, len(st.Tools))
+	for i, t := range st.Tools {
+		names[i] = t.Name
+	}
+	valid := st.ToolRules.Allowed(names, st.TurnCalls, st.LastOutput)
 	for _, t := range st.Tools {
+		if !slices.Contains(valid, t.Name) {
+			continue
+		}
 		if t.Name == ToolConversationSearch {
 			t.Parameters = v1ConversationSearch.Parameters
 		}
@@ -118,6 +132,9 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	}
 	if len(req.Tools) > 0 {
 		req.ToolChoice = "auto"
+		if st.ToolRules.ForceToolCall(st.TurnCalls) {
+			req.ToolChoice = "required"
+		}
 	}
 	began := time.Now()
 	resp, err := m.Complete(ctx, req)
@@ -127,6 +144,8 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	out := Output{Usage: resp.Usage, ModelTime: time.Since(began), Reply: resp.Content, Reasoning: resp.Reasoning}
 	out.Assistant = Message{Role: "assistant", Content: resp.Content}
 	if len(resp.ToolCalls) == 0 {
+		c := st.ToolRules.Decide("", false, names, st.TurnCalls, st.Final)
+		out.Continue, out.ContinueReason, out.StopReason = c.Continue, c.Reason, c.StopReason
 		return out, nil
 	}
 	if awaits(st, resp.ToolCalls) {
@@ -137,12 +156,10 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		out.Awaiting = true
 		return out, nil
 	}
-	out.Continue = true
+	history := slices.Clone(st.TurnCalls)
+	out.LastOutput = st.LastOutput
+	var decisions []Continuation
 	blocks := append([]Block(nil), st.Blocks...)
-	valid := make([]string, len(st.Tools))
-	for i, t := range st.Tools {
-		valid[i] = t.Name
-	}
 	toolBegan := time.Now()
 	for i, call := range resp.ToolCalls {
 		if call.ID == "" {
@@ -164,6 +181,7 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		if err := json.Unmarshal([]byte(call.Arguments), &args); err != nil || args == nil {
 			out.Assistant.ToolCalls = append(out.Assistant.ToolCalls, call)
 			ret(false, fmt.Sprintf("Error parsing JSON for function '%s' arguments: %s", call.Name, call.Arguments))
+			decisions = append(decisions, Continuation{Continue: true}) // the model sees the error next
 			continue
 		}
 		delete(args, "request_heartbeat")
@@ -171,10 +189,22 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		stored, _ := json.Marshal(args)
 		call.Arguments = string(stored)
 		out.Assistant.ToolCalls = append(out.Assistant.ToolCalls, call)
-		if !offered(st.Tools, call.Name) {
-			ret(false, fmt.Sprintf("[ToolConstraintError] Cannot call %s, valid tools include: %s.", call.Name, pyList(valid)))
+		if !offered(st.Tools, call.Name) || !slices.Contains(valid, call.Name) {
+			ret(false, st.ToolRules.Violation(call.Name, valid, history))
+			decisions = append(decisions, st.ToolRules.Decide(call.Name, true, names, history, st.Final))
 			continue
 		}
+		if pre := st.ToolRules.Prefill(call.Name, history); pre != nil {
+			for k, v := range pre { // prefilled values override the model's
+				args[k] = v
+			}
+			stored, _ := json.Marshal(args)
+			call.Arguments = string(stored)
+			out.Assistant.ToolCalls[len(out.Assistant.ToolCalls)-1] = call
+		}
+		history = append(history, call.Name)
+		out.Calls = append(out.Calls, call.Name)
+		decisions = append(decisions, st.ToolRules.Decide(call.Name, false, names, history, st.Final))
 		var sub Output
 		result, err := runV1Tool(ctx, call.Name, args, blocks, env, &sub)
 		out.Inserts = append(out.Inserts, sub.Inserts...)
@@ -182,9 +212,12 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		out.Stdout = append(out.Stdout, sub.Stdout...)
 		out.Stderr = append(out.Stderr, sub.Stderr...)
 		if err != nil {
-			ret(false, fmt.Sprintf("Error executing function %s: %v", call.Name, err))
+			msg := fmt.Sprintf("Error executing function %s: %v", call.Name, err)
+			ret(false, msg)
+			out.LastOutput = msg
 			continue
 		}
+		out.LastOutput = result
 		limit := FunctionReturnLimit
 		if l, ok := st.ToolLimits[call.Name]; ok && l > 0 {
 			limit = l
@@ -197,12 +230,38 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		ret(true, result)
 	}
 	out.ToolTime = time.Since(toolBegan)
+	out.Continue, out.ContinueReason, out.StopReason = aggregate(decisions)
 	for i := range blocks {
 		if blocks[i].Value != st.Blocks[i].Value {
 			out.Edits = append(out.Edits, blocks[i])
 		}
 	}
 	return out, nil
+}
+
+// aggregate combines the rules' decisions on a step's calls as Letta's
+// letta_v1_agent does: the turn goes on when any call says so, the last
+// stop reason given stands, and a step of several calls goes on unless one
+// ended the turn by a terminal rule or by max_steps.
+func aggregate(ds []Continuation) (cont bool, reason, stop string) {
+	for _, d := range ds {
+		cont = cont || d.Continue
+		if d.Reason != "" {
+			reason = d.Reason
+		}
+		if d.StopReason != "" {
+			stop = d.StopReason
+		}
+	}
+	if len(ds) > 1 && stop != StopToolRule && stop != StopMaxSteps {
+		cont, stop = true, ""
+	}
+	if cont {
+		stop = ""
+	} else {
+		reason = ""
+	}
+	return cont, reason, stop
 }
 
 // runV1Tool runs one tool of the modern loop: its own tools here, the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,16 @@ type State struct {
 	// ParallelToolCalls lets the model of a LoopV1 step call several tools
 	// in one reply (the MemGPT loop runs one call a step).
 	ParallelToolCalls bool
+	// ToolRules govern the step's tool calls, in both loops (see
+	// ToolRules); the
+	// caller keeps the turn's history: TurnCalls, the tools called in the
+	// turn's earlier steps without breaking a rule (Output.Calls, step
+	// after step), LastOutput the last one's output (Output.LastOutput),
+	// and Final says this step is the last the turn may take.
+	ToolRules  ToolRules
+	TurnCalls  []string
+	LastOutput string
+	Final      bool
 	// Deferred names the tools whose calls wait for the client in a LoopV1
 	// step: the client's own tools and those that need approval (see
 	// Resolve).
@@ -75,9 +86,23 @@ type Output struct {
 	// provider gives it.
 	Reply     string
 	Reasoning string
-	// Continue, in a LoopV1 step, says that the model called tools and the
-	// loop goes on.
+	// Continue says that the turn goes on, as the tool rules decide it
+	// (ToolRules.Decide for LoopV1: the model called tools; for the MemGPT
+	// loop ToolRules.DecideHeartbeat: it asked for a heartbeat or the call
+	// failed), or a rule keeps it going.
 	Continue bool
+	// ContinueReason, when a rule keeps the turn going, is the text the
+	// model is given before the next step (Letta sends it as a heartbeat);
+	// StopReason, when the turn ends, is why (StopEndTurn, StopToolRule,
+	// StopMaxSteps).
+	ContinueReason string
+	StopReason     string
+	// Calls are the tools the step called without breaking a rule, in
+	// order, and LastOutput the output of the last call that ran: the
+	// caller adds them to the turn's history (State.TurnCalls,
+	// State.LastOutput).
+	Calls      []string
+	LastOutput string
 	// Awaiting, in a LoopV1 step, says that the reply's tool calls wait for
 	// the client (a deferred tool is among them): none ran, and the run
 	// stops (StopRequiresApproval).
@@ -118,7 +143,15 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		}
 		req.Messages = append(req.Messages, msg)
 	}
+	names := make([]string, len(st.Tools))
+	for i, t := range st.Tools {
+		names[i] = t.Name
+	}
+	valid := st.ToolRules.Allowed(names, st.TurnCalls, st.LastOutput)
 	for _, t := range st.Tools {
+		if !slices.Contains(valid, t.Name) {
+			continue
+		}
 		if st.InnerThoughts {
 			t.Parameters = addInnerThoughts(t.Parameters)
 		}
@@ -126,6 +159,9 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	}
 	if len(req.Tools) > 0 {
 		req.ToolChoice = "auto"
+		if st.ToolRules.ForceToolCall(st.TurnCalls) {
+			req.ToolChoice = "required"
+		}
 	}
 	began := time.Now()
 	resp, err := m.Complete(ctx, req)
@@ -140,7 +176,10 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		out.Warning = true
 	}
 	out.Assistant = Message{Role: "assistant", Content: resp.Content}
+	out.LastOutput = st.LastOutput
 	if len(resp.ToolCalls) == 0 {
+		c := st.ToolRules.Decide("", false, names, st.TurnCalls, st.Final)
+		out.Continue, out.ContinueReason, out.StopReason = c.Continue, c.Reason, c.StopReason
 		return out, nil
 	}
 	call := resp.ToolCalls[0] // one call per step; the rest are dropped
@@ -150,9 +189,21 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if len(call.ID) > 29 {
 		call.ID = call.ID[:29]
 	}
+	// decide sets what the rules make of the call (see
+	// ToolRules.DecideHeartbeat); a failed call asks for a heartbeat, as
+	// Letta 0.5's loop does.
+	decide := func(heartbeat, violated bool) {
+		history := st.TurnCalls
+		if !violated {
+			history = append(slices.Clone(history), call.Name)
+		}
+		c := st.ToolRules.DecideHeartbeat(call.Name, heartbeat, violated, names, history, st.Final)
+		out.Continue, out.ContinueReason, out.StopReason = c.Continue, c.Reason, c.StopReason
+	}
 	fail := func(msg string) (Output, error) {
 		out.Failed = true
 		out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(false, msg, now)}
+		decide(true, false)
 		return out, nil
 	}
 	var args map[string]any
@@ -181,6 +232,24 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if !offered(st.Tools, call.Name) {
 		return fail("No function named " + call.Name)
 	}
+	if !slices.Contains(valid, call.Name) {
+		out.Failed = true
+		out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(false, st.ToolRules.Violation(call.Name, valid, st.TurnCalls), now)}
+		decide(heartbeat, true)
+		return out, nil
+	}
+	if pre := st.ToolRules.Prefill(call.Name, st.TurnCalls); pre != nil {
+		var shown map[string]any // the arguments as stored, request_heartbeat kept
+		json.Unmarshal([]byte(call.Arguments), &shown)
+		for k, v := range pre { // prefilled values override the model's
+			args[k] = v
+			shown[k] = v
+		}
+		stored, _ := json.Marshal(shown)
+		call.Arguments = string(stored)
+		out.Assistant.ToolCalls = []ToolCall{call}
+	}
+	out.Calls = []string{call.Name}
 	blocks := append([]Block(nil), st.Blocks...)
 	toolBegan := time.Now()
 	result, err := runTool(ctx, call.Name, args, blocks, env, &out)
@@ -204,6 +273,8 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	}
 	out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(true, result, now)}
 	out.Heartbeat = heartbeat
+	out.LastOutput = result
+	decide(heartbeat, false)
 	return out, nil
 }
 

@@ -42,23 +42,43 @@ func (m Memory) Get(label string) (Block, bool) {
 
 // LLMConfig says which chat model an agent uses and how.
 type LLMConfig struct {
-	Model                    string   `json:"model"`
-	ModelEndpointType        string   `json:"model_endpoint_type"`
-	ModelEndpoint            *string  `json:"model_endpoint"`
-	ModelWrapper             *string  `json:"model_wrapper"`
-	ContextWindow            int      `json:"context_window"`
-	Handle                   *string  `json:"handle"`
-	ProviderName             *string  `json:"provider_name,omitempty"`
+	Model             string  `json:"model"`
+	ModelEndpointType string  `json:"model_endpoint_type"`
+	ModelEndpoint     *string `json:"model_endpoint"`
+	ModelWrapper      *string `json:"model_wrapper"`
+	ContextWindow     int     `json:"context_window"`
+	Handle            *string `json:"handle"`
+	// ProviderName and ProviderCategory name the provider serving the
+	// model, as Letta's do: in an agent's config, the handle's provider and
+	// "base" (a provider the server was started with).
+	ProviderName             *string  `json:"provider_name"`
+	ProviderCategory         *string  `json:"provider_category"`
+	DisplayName              *string  `json:"display_name"`
 	PutInnerThoughtsInKwargs *bool    `json:"put_inner_thoughts_in_kwargs"`
 	Temperature              *float64 `json:"temperature"`
 	MaxTokens                *int     `json:"max_tokens"`
-	// Set through model_settings or parallel_tool_calls (Letta's
-	// deprecated llm_config keys); absent until set.
-	ParallelToolCalls  *bool   `json:"parallel_tool_calls,omitempty"`
+	// ParallelToolCalls is set through model_settings or
+	// parallel_tool_calls; an agent's config shows false until then.
+	ParallelToolCalls *bool `json:"parallel_tool_calls"`
+	// Set through model_settings (Letta's deprecated llm_config keys);
+	// absent until set.
 	ReasoningEffort    *string `json:"reasoning_effort,omitempty"`
 	EnableReasoner     *bool   `json:"enable_reasoner,omitempty"`
 	MaxReasoningTokens *int    `json:"max_reasoning_tokens,omitempty"`
 	Strict             *bool   `json:"strict,omitempty"`
+
+	// Letta's keys for what engram does not do: accepted, kept and shown
+	// (null or false unless a client set them), never acted on.
+	FrequencyPenalty  *float64 `json:"frequency_penalty"`
+	Effort            *string  `json:"effort"`
+	CompatibilityType *string  `json:"compatibility_type"`
+	Verbosity         *string  `json:"verbosity"`
+	Tier              *string  `json:"tier"`
+	ResponseFormat    any      `json:"response_format"`
+	ReturnLogprobs    bool     `json:"return_logprobs"`
+	TopLogprobs       *int     `json:"top_logprobs"`
+	ReturnTokenIDs    bool     `json:"return_token_ids"`
+	ToolCallParser    *string  `json:"tool_call_parser"`
 }
 
 // EmbeddingConfig says which embedding model a passage or source uses.

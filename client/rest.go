@@ -418,7 +418,10 @@ func (t *transport) RecallSummary(ctx context.Context, agentID string) (api.Reca
 }
 
 func (t *transport) ListMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
-	return list[api.LettaMessage](ctx, t, pageQuery(nil, p), "/v1/agents/%s/messages", agentID)
+	// The seed's get_messages shows every stored message, send_message's
+	// returns too, which the REST listing leaves out unless asked.
+	q := url.Values{"use_assistant_message": {"false"}}
+	return list[api.LettaMessage](ctx, t, pageQuery(q, p), "/v1/agents/%s/messages", agentID)
 }
 
 func (t *transport) Send(ctx context.Context, agentID string, req api.SendMessage) (api.LettaResponse, error) {

@@ -25,6 +25,8 @@ const (
 	KindTool   Kind = "tool"
 	KindSource Kind = "source"
 	KindJob    Kind = "job"
+	// KindConversation is a conversation's aggregate (ConversationCreated).
+	KindConversation Kind = "conversation"
 	// KindLog is the log's own aggregate: its checkpoints (Checkpoints).
 	KindLog Kind = "log"
 )

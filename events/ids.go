@@ -31,18 +31,21 @@ type (
 	PassageID string
 	MessageID string
 	FileID    string
+	// ConversationID names a conversation ("conv-<uuid>").
+	ConversationID string
 )
 
 // ID prefixes, as Letta spells them.
 const (
-	PrefixAgent   = "agent"
-	PrefixBlock   = "block"
-	PrefixTool    = "tool"
-	PrefixSource  = "source"
-	PrefixJob     = "job"
-	PrefixPassage = "passage"
-	PrefixMessage = "message"
-	PrefixFile    = "file"
+	PrefixAgent        = "agent"
+	PrefixBlock        = "block"
+	PrefixTool         = "tool"
+	PrefixSource       = "source"
+	PrefixJob          = "job"
+	PrefixPassage      = "passage"
+	PrefixMessage      = "message"
+	PrefixFile         = "file"
+	PrefixConversation = "conv"
 )
 
 // The state of the id generator: the millisecond and the 74-bit counter

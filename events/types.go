@@ -43,6 +43,9 @@ const (
 	TypeRunFailed           Type = "run_failed"
 	TypeRunRequested        Type = "run_requested"
 	TypeLogCheckpointed     Type = "log_checkpointed"
+	TypeConversationCreated Type = "conversation_created"
+	TypeConversationUpdated Type = "conversation_updated"
+	TypeConversationDeleted Type = "conversation_deleted"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -81,6 +84,9 @@ var registry = map[Type]func() Event{
 	TypeRunFailed:           func() Event { return new(RunFailed) },
 	TypeRunRequested:        func() Event { return new(RunRequested) },
 	TypeLogCheckpointed:     func() Event { return new(LogCheckpointed) },
+	TypeConversationCreated: func() Event { return new(ConversationCreated) },
+	TypeConversationUpdated: func() Event { return new(ConversationUpdated) },
+	TypeConversationDeleted: func() Event { return new(ConversationDeleted) },
 }
 
 var typeOrder = []Type{
@@ -101,6 +107,7 @@ var typeOrder = []Type{
 	TypeRunCancelled, TypeRunFailed,
 	TypeRunRequested,
 	TypeLogCheckpointed,
+	TypeConversationCreated, TypeConversationUpdated, TypeConversationDeleted,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -274,6 +281,33 @@ type SourceUpdated struct {
 // SourceDeleted ends a source; it is detached from every agent.
 type SourceDeleted struct{}
 
+// ConversationCreated starts a conversation: a thread of messages with
+// one agent (Letta's Conversation), on its own aggregate. The agent's
+// memory is shared by all its conversations.
+type ConversationCreated struct {
+	ID            ConversationID  `json:"id"`
+	AgentID       AgentID         `json:"agent_id"`
+	Summary       string          `json:"summary,omitempty"`
+	Model         string          `json:"model,omitempty"`          // a model handle that overrides the agent's
+	ModelSettings json.RawMessage `json:"model_settings,omitempty"` // as the client sent them
+	// IsolatedBlockLabels are the labels of the agent's blocks the client
+	// asked to be the conversation's own, as sent.
+	IsolatedBlockLabels []string `json:"isolated_block_labels,omitempty"`
+}
+
+// ConversationUpdated changes the fields that are set; nil means unchanged.
+// LastMessageAt records a send to the conversation.
+type ConversationUpdated struct {
+	Summary       *string         `json:"summary,omitempty"`
+	Model         *string         `json:"model,omitempty"`
+	ModelSettings json.RawMessage `json:"model_settings,omitempty"`
+	LastMessageAt *time.Time      `json:"last_message_at,omitempty"`
+}
+
+// ConversationDeleted ends a conversation: it is no longer served. Its
+// messages stay with the agent.
+type ConversationDeleted struct{}
+
 // JobCreated starts a job (e.g. loading a file into a source).
 type JobCreated struct {
 	ID       JobID           `json:"id"`
@@ -360,6 +394,9 @@ type MessageReceived struct {
 	// MaxSteps, on the first input of a send, is the most steps the client
 	// allows its run (0: the server's default).
 	MaxSteps int `json:"max_steps,omitempty"`
+	// ConversationID, on the first input of a send to one of the agent's
+	// conversations (not its default one), names that conversation.
+	ConversationID ConversationID `json:"conversation_id,omitempty"`
 	// Approvals, on an input of kind InputApproval, answer the tool calls
 	// of the agent's last step that wait for the client (its
 	// approval_request_message): approved or denied, or run by the client.
@@ -605,3 +642,6 @@ func (RunCancelled) EventType() Type        { return TypeRunCancelled }
 func (RunFailed) EventType() Type           { return TypeRunFailed }
 func (RunRequested) EventType() Type        { return TypeRunRequested }
 func (LogCheckpointed) EventType() Type     { return TypeLogCheckpointed }
+func (ConversationCreated) EventType() Type { return TypeConversationCreated }
+func (ConversationUpdated) EventType() Type { return TypeConversationUpdated }
+func (ConversationDeleted) EventType() Type { return TypeConversationDeleted }

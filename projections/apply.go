@@ -30,6 +30,8 @@ func (s *State) Apply(env events.Envelope) {
 		s.applySource(env)
 	case events.KindJob:
 		s.applyJob(env)
+	case events.KindConversation:
+		s.applyConversation(env)
 	}
 }
 
@@ -156,7 +158,10 @@ func (s *State) applyAgent(env events.Envelope) {
 		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true}
 		a.Messages = append(a.Messages, ref)
 		a.Pending = append(a.Pending, ref)
-		s.runInput(a, env, ref)
+		s.runInput(a, env, ref, e.ConversationID)
+		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id {
+			s.conversationMessage(r.ConversationID, ref, env)
+		}
 		for _, k := range [...]string{e.Key, e.Otid} {
 			if _, dup := a.Keys[k]; k != "" && !dup {
 				if a.Keys == nil {
@@ -171,7 +176,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true}
 		a.Pending = append(a.Pending, ref)
 		if e.Kind != events.RunResend { // a resend runs the send's own run
-			s.runInput(a, env, ref)
+			s.runInput(a, env, ref, "")
 		}
 	case *events.InputTaken:
 		if len(e.IDs) > 0 {
@@ -194,8 +199,12 @@ func (s *State) applyAgent(env events.Envelope) {
 	case *events.MessageAppended:
 		// A new message joins the context window; AgentUpdated.MessageIDs
 		// rewrites the window (summaries, pops).
-		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()})
+		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()}
+		a.Messages = append(a.Messages, ref)
 		a.appendWindow(e.ID)
+		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id {
+			s.conversationMessage(r.ConversationID, ref, env)
+		}
 		switch {
 		case e.Role == "assistant" && e.StopReason == "requires_approval":
 			a.Awaiting = e.ID
@@ -245,7 +254,7 @@ func (s *State) applyAgent(env events.Envelope) {
 
 // runInput adds a client's input to its run: the run of the previous input
 // when both were stored by one command (one send), else a new run.
-func (s *State) runInput(a *Agent, env events.Envelope, ref Ref) {
+func (s *State) runInput(a *Agent, env events.Envelope, ref Ref, conv events.ConversationID) {
 	if s.Runs == nil {
 		s.Runs = map[string]*Run{}
 	}
@@ -259,8 +268,25 @@ func (s *State) runInput(a *Agent, env events.Envelope, ref Ref) {
 	if s.Runs[id] != nil {
 		return
 	}
-	s.Runs[id] = &Run{ID: id, AgentID: a.ID, Command: env.Command, Inputs: []Ref{ref}, Status: RunCreated, CreatedAt: env.Time, Created: env.Seq}
+	s.Runs[id] = &Run{ID: id, AgentID: a.ID, Command: env.Command, ConversationID: conv, Inputs: []Ref{ref}, Status: RunCreated, CreatedAt: env.Time, Created: env.Seq}
 	a.Runs = append(a.Runs, id)
+}
+
+// conversationMessage records a message of a run in the run's
+// conversation, if it has one that is still there; an input also dates
+// the conversation's last message.
+func (s *State) conversationMessage(id events.ConversationID, ref Ref, env events.Envelope) {
+	if id == "" {
+		return
+	}
+	c := s.Conversations[id]
+	if c == nil {
+		return
+	}
+	c.Messages = append(c.Messages, ref)
+	if ref.Input {
+		c.LastMessageAt = env.Time
+	}
 }
 
 func (s *State) applyBlock(env events.Envelope) {
@@ -469,6 +495,47 @@ func (s *State) applyJob(env events.Envelope) {
 			j.CompletedAt = env.Time
 		}
 	}
+}
+
+func (s *State) applyConversation(env events.Envelope) {
+	id := events.ConversationID(env.Aggregate.ID)
+	c := s.Conversations[id]
+	if e, ok := env.Event.(*events.ConversationCreated); ok {
+		if c != nil {
+			return
+		}
+		c = &Conversation{
+			ID: id, AgentID: e.AgentID, Summary: e.Summary, Model: e.Model, ModelSettings: e.ModelSettings,
+			IsolatedBlockLabels: e.IsolatedBlockLabels, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq,
+			Version: s.Gone[string(id)],
+		}
+		delete(s.Gone, string(id))
+		c.Version.bump(env)
+		s.Conversations[id] = c
+		return
+	}
+	if c == nil {
+		return
+	}
+	switch e := env.Event.(type) {
+	case *events.ConversationDeleted:
+		s.gone(string(id), c.Version, env)
+		delete(s.Conversations, id)
+		return
+	case *events.ConversationUpdated:
+		if e.Summary != nil {
+			c.Summary = *e.Summary
+		}
+		if e.Model != nil {
+			c.Model = *e.Model
+		}
+		setRaw(&c.ModelSettings, e.ModelSettings)
+		if e.LastMessageAt != nil {
+			c.LastMessageAt = *e.LastMessageAt
+		}
+	}
+	c.UpdatedAt = env.Time
+	c.Version.bump(env)
 }
 
 // appendWindow adds a message to the agent's context window. The window's

@@ -131,18 +131,21 @@ const (
 // step's assistant message (MessageAppended.RunID, with its usage; a stop
 // reason completes it), RunCancelled and RunFailed.
 type Run struct {
-	ID          string
-	AgentID     events.AgentID
-	Command     string // the command that stored its inputs
-	Inputs      []Ref  // the send's inputs, in order
-	Status      string
-	StopReason  string // "" while it goes
-	Error       string // why it failed
-	Steps       int
-	Usage       events.Usage
-	CreatedAt   time.Time
-	CompletedAt time.Time // zero while it goes
-	Created     events.Seq
+	ID      string
+	AgentID events.AgentID
+	Command string // the command that stored its inputs
+	// ConversationID is the conversation the send went to; "" for the
+	// agent's default conversation.
+	ConversationID events.ConversationID
+	Inputs         []Ref // the send's inputs, in order
+	Status         string
+	StopReason     string // "" while it goes
+	Error          string // why it failed
+	Steps          int
+	Usage          events.Usage
+	CreatedAt      time.Time
+	CompletedAt    time.Time // zero while it goes
+	Created        events.Seq
 }
 
 // Active reports whether the run has not ended.
@@ -253,6 +256,24 @@ type Job struct {
 	Version     Version
 }
 
+// Conversation is the read model of one conversation.
+type Conversation struct {
+	ID                  events.ConversationID
+	AgentID             events.AgentID
+	Summary             string
+	Model               string
+	ModelSettings       json.RawMessage
+	IsolatedBlockLabels []string
+	// Messages are the conversation's messages, in the order the agent
+	// stored them: the inputs sent to it and what its runs stored.
+	Messages      []Ref
+	LastMessageAt time.Time // when the last send to it was stored
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	Created       events.Seq
+	Version       Version
+}
+
 // State is the whole read model. Its zero value is not ready; use NewState.
 // It is not safe for concurrent use: Projection guards it.
 type State struct {
@@ -265,10 +286,13 @@ type State struct {
 	Tools       map[events.ToolID]*Tool
 	Sources     map[events.SourceID]*Source
 	Jobs        map[events.JobID]*Job
-	Kinds       map[events.Kind]events.Seq // last sequence per aggregate kind
-	Gone        map[string]Version         // versions of deleted aggregates, by id
-	Skipped     int                        // events that could not be applied (unknown type, bad bytes)
-	Passages    map[events.PassageID]events.AgentID
+	// Conversations are every agent's conversations, by id. A snapshot
+	// taken before conversations existed has none, as its log has none.
+	Conversations map[events.ConversationID]*Conversation
+	Kinds         map[events.Kind]events.Seq // last sequence per aggregate kind
+	Gone          map[string]Version         // versions of deleted aggregates, by id
+	Skipped       int                        // events that could not be applied (unknown type, bad bytes)
+	Passages      map[events.PassageID]events.AgentID
 	// SourcePassages maps each passage of a source to its source.
 	SourcePassages map[events.PassageID]events.SourceID
 	// Runs are every agent's runs, by id.
@@ -278,14 +302,16 @@ type State struct {
 // NewState returns an empty state.
 func NewState() *State {
 	return &State{
-		Agents:   map[events.AgentID]*Agent{},
-		Blocks:   map[events.BlockID]*Block{},
-		Tools:    map[events.ToolID]*Tool{},
-		Sources:  map[events.SourceID]*Source{},
-		Jobs:     map[events.JobID]*Job{},
-		Kinds:    map[events.Kind]events.Seq{},
-		Gone:     map[string]Version{},
-		Passages: map[events.PassageID]events.AgentID{},
+		Agents:  map[events.AgentID]*Agent{},
+		Blocks:  map[events.BlockID]*Block{},
+		Tools:   map[events.ToolID]*Tool{},
+		Sources: map[events.SourceID]*Source{},
+		Jobs:    map[events.JobID]*Job{},
+
+		Conversations: map[events.ConversationID]*Conversation{},
+		Kinds:         map[events.Kind]events.Seq{},
+		Gone:          map[string]Version{},
+		Passages:      map[events.PassageID]events.AgentID{},
 
 		SourcePassages: map[events.PassageID]events.SourceID{},
 		Runs:           map[string]*Run{},
@@ -313,6 +339,10 @@ func (s *State) VersionOf(a events.Aggregate) Version {
 		}
 	case events.KindJob:
 		if x := s.Jobs[events.JobID(a.ID)]; x != nil {
+			return x.Version
+		}
+	case events.KindConversation:
+		if x := s.Conversations[events.ConversationID(a.ID)]; x != nil {
 			return x.Version
 		}
 	}

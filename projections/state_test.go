@@ -368,3 +368,66 @@ func TestContextWindowNotShared(t *testing.T) {
 		t.Errorf("the event's array was written: %s", got)
 	}
 }
+
+func TestConversations(t *testing.T) {
+	st := NewState()
+	seq := events.Seq(0)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	apply := func(kind events.Kind, id, cmd string, ev events.Event) {
+		seq++
+		st.Apply(events.Envelope{Seq: seq, Aggregate: events.Aggregate{Kind: kind, ID: id}, Command: cmd, Time: at.Add(time.Duration(seq) * time.Second), Event: ev})
+	}
+	input := func(id string, conv events.ConversationID) *events.MessageReceived {
+		return &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: "user", Text: id,
+			RunID: events.DerivedID("run", id)}, ConversationID: conv}
+	}
+	const conv = "conv-1"
+	run1, run2 := events.DerivedID("run", "message-1"), events.DerivedID("run", "message-3")
+	apply(events.KindAgent, "agent-1", "c0", &events.AgentCreated{ID: "agent-1", Name: "a"})
+	apply(events.KindConversation, conv, "c1", &events.ConversationCreated{ID: conv, AgentID: "agent-1", Summary: "first"})
+	apply(events.KindAgent, "agent-1", "send-1", input("message-1", conv))
+	apply(events.KindAgent, "agent-1", "step-1", &events.MessageAppended{ID: "message-2", Role: "assistant", RunID: run1, StopReason: "end_turn"})
+	apply(events.KindAgent, "agent-1", "send-2", input("message-3", "")) // the agent's default conversation
+	apply(events.KindAgent, "agent-1", "step-2", &events.MessageAppended{ID: "message-4", Role: "assistant", RunID: run2, StopReason: "end_turn"})
+	summary := "second"
+	apply(events.KindConversation, conv, "c2", &events.ConversationUpdated{Summary: &summary})
+
+	check := func(st *State, when string) {
+		t.Helper()
+		c := st.Conversations[conv]
+		if c == nil {
+			t.Fatalf("%s: no conversation", when)
+		}
+		var ids []string
+		for _, r := range c.Messages {
+			ids = append(ids, r.ID)
+		}
+		if fmt.Sprint(ids) != "[message-1 message-2]" || c.Summary != "second" || !c.LastMessageAt.Equal(at.Add(3*time.Second)) ||
+			!c.UpdatedAt.Equal(at.Add(7*time.Second)) || c.Version.Seq != 7 {
+			t.Errorf("%s: conversation %+v", when, c)
+		}
+		if st.Runs[run1].ConversationID != conv || st.Runs[run2].ConversationID != "" {
+			t.Errorf("%s: runs' conversations %q, %q", when, st.Runs[run1].ConversationID, st.Runs[run2].ConversationID)
+		}
+	}
+	check(st, "applied")
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewState()
+	if err := gob.NewDecoder(&buf).Decode(restored); err != nil {
+		t.Fatal(err)
+	}
+	check(restored, "restored")
+
+	apply(events.KindConversation, conv, "c3", &events.ConversationDeleted{})
+	if st.Conversations[conv] != nil || st.VersionOf(events.Aggregate{Kind: events.KindConversation, ID: conv}).Seq != 8 {
+		t.Errorf("after delete: %+v, version %d", st.Conversations[conv], st.VersionOf(events.Aggregate{Kind: events.KindConversation, ID: conv}).Seq)
+	}
+	// A send that names a deleted conversation is the agent's only.
+	apply(events.KindAgent, "agent-1", "send-3", input("message-5", conv))
+	if st.Agents["agent-1"] == nil || len(st.Agents["agent-1"].Messages) != 5 {
+		t.Errorf("the agent lost a message")
+	}
+}

@@ -156,7 +156,7 @@ func TestAgentFileFromLetta(t *testing.T) {
 		t.Errorf("settings %+v %q", a.LLMConfig, a.Tags)
 	}
 	var msgs []api.LettaMessage
-	x.do("GET", "/v1/agents/"+a.ID+"/messages?order=asc&limit=1000", nil, 200, &msgs)
+	x.do("GET", "/v1/agents/"+a.ID+"/messages?order=asc&limit=1000&use_assistant_message=false", nil, 200, &msgs)
 	got := contextOf(msgs, a.MessageIDs)
 	want := []string{
 		"system_message:You are Letta",

@@ -155,12 +155,38 @@ func (h *handler) listMessages(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	conv := q.str("conversation_id")
+	useAssistant := q.boolean("use_assistant_message", true)
 	if q.err != nil {
 		return nil, q.err
+	}
+	if conv != "" && conv != api.DefaultConversation {
+		agent, conv, err := h.svc.ConversationAgent(r.Context(), conv, r.PathValue("agent_id"))
+		if err != nil {
+			return nil, err
+		}
+		var ms []api.LettaMessage
+		if conv == "" { // an agent's id: its default conversation
+			ms, err = h.svc.ListMessagesAt(r.Context(), agent, at, p)
+		} else if !at.IsZero() {
+			return nil, unprocessable("query parameters at and conversation_id cannot be combined")
+		} else {
+			ms, err = h.svc.ListConversationMessages(r.Context(), conv, p)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if useAssistant {
+			ms = withoutSendMessageReturns(ms)
+		}
+		return keepTypes(ms, keep), nil
 	}
 	ms, err := h.svc.ListMessagesAt(r.Context(), r.PathValue("agent_id"), at, p)
 	if err != nil {
 		return nil, err
+	}
+	if useAssistant {
+		ms = withoutSendMessageReturns(ms)
 	}
 	return keepTypes(ms, keep), nil
 }

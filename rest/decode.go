@@ -32,6 +32,22 @@ func decode(r *http.Request, v any) error {
 	return decodeJSON(body, v)
 }
 
+// decodeOptional is decode for a body that may be absent or empty, which
+// leaves v as it is.
+func decodeOptional(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err, "cannot read the request body")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return decodeJSON(body, v)
+}
+
 func decodeJSON(body []byte, v any) error {
 	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "null" {
 		return unprocessable("a JSON object body is required")

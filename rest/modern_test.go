@@ -171,3 +171,65 @@ func TestLetta05AgentsKeepTheMemGPTLoop(t *testing.T) {
 		t.Fatalf("a 0.5 agent runs %v", full["agent_type"])
 	}
 }
+
+func TestLLMConfigAsLettaShowsIt(t *testing.T) {
+	x := newHarness(t, Config{})
+	var a map[string]any
+	// Letta names a model behind an OpenAI-compatible server
+	// openai-proxy/<name>; engram takes it for openai/<name>.
+	x.do("POST", "/v1/agents/", map[string]any{"name": "proxied", "model": "openai-proxy/gpt-4o-mini"}, 200, &a)
+	cfg := a["llm_config"].(map[string]any)
+	if a["model"] != "openai/gpt-4o-mini" || cfg["handle"] != "openai/gpt-4o-mini" {
+		t.Errorf("model %v, llm_config.handle %v", a["model"], cfg["handle"])
+	}
+	for k, want := range map[string]any{
+		"provider_name": "openai", "provider_category": "base", "parallel_tool_calls": false, "max_tokens": nil,
+		"display_name": nil, "frequency_penalty": nil, "response_format": nil, "return_logprobs": false, "return_token_ids": false,
+		"top_logprobs": nil, "tool_call_parser": nil, "verbosity": nil, "tier": nil, "effort": nil, "compatibility_type": nil,
+	} {
+		got, ok := cfg[k]
+		if !ok || got != want {
+			t.Errorf("llm_config.%s = %v (present %v); want %v", k, got, ok, want)
+		}
+	}
+	// The config round-trips: what GET shows, PATCH takes.
+	x.do("PATCH", "/v1/agents/"+a["id"].(string), map[string]any{"llm_config": cfg, "parallel_tool_calls": true}, 200, &a)
+	if p := a["llm_config"].(map[string]any)["parallel_tool_calls"]; p != true {
+		t.Errorf("after PATCH parallel_tool_calls = %v", p)
+	}
+	x.do("POST", "/v1/agents/", map[string]any{"name": "nope", "model": "openai-proxy/no-such-model"}, 404, nil)
+	x.do("POST", "/v1/agents/", map[string]any{"name": "nope", "model": "openai-proxy/"}, 404, nil)
+}
+
+func TestHistoryHidesSendMessageReturnsAsLetta(t *testing.T) {
+	x, script := newModelHarness(t)
+	var a map[string]any
+	x.do("POST", "/v1/agents/", map[string]any{"name": "memgpt", "agent_type": "memgpt_agent", "model": "openai/gpt-4o-mini"}, 200, &a)
+	id := a["id"].(string)
+	script.Push(say("Hi there."))
+	x.do("POST", "/v1/agents/"+id+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "hello"}}}, 200, nil)
+	types := func(ms []map[string]any) string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m["message_type"].(string))
+		}
+		return strings.Join(out, ",")
+	}
+	var ms []map[string]any
+	x.do("GET", "/v1/agents/"+id+"/messages?limit=3", nil, 200, &ms)
+	// Three stored messages, newest first: send_message's return (not
+	// shown), the assistant's thought and answer, the user's message.
+	if got := types(ms); got != "reasoning_message,assistant_message,user_message" {
+		t.Errorf("limit=3: %s", got)
+	}
+	x.do("GET", "/v1/agents/"+id+"/messages?limit=3&use_assistant_message=false", nil, 200, &ms)
+	if got := types(ms); got != "tool_return_message,reasoning_message,assistant_message,user_message" {
+		t.Errorf("use_assistant_message=false: %s", got)
+	}
+	x.do("GET", "/v1/agents/"+id+"/messages", nil, 200, &ms)
+	for _, m := range ms {
+		if m["message_type"] == "tool_return_message" {
+			t.Errorf("the whole history shows %v", m)
+		}
+	}
+}

@@ -191,7 +191,7 @@ func modernIO() map[string]routeIO {
 		"POST /v1/agents/{agent_id}/fork":            rw[api.ForkAgent, api.AgentState]("A new agent from another's state at a point (engram)"),
 		"GET /v1/agents/{agent_id}/export":           rw[none, api.AgentFileSchema]("Export an agent as a Letta Agent File").query("scrub_messages:bool", "use_legacy_format:bool", "max_steps:int"),
 		"POST /v1/agents/import":                     rw[api.AgentFileSchema, api.ImportedAgents]("Import a Letta Agent File (multipart file, or the file as a JSON body)"),
-		"GET /v1/agents/{agent_id}/messages":         rw[none, []api.LettaMessage]("List an agent's messages").paged("at", "include_return_message_types:strs"),
+		"GET /v1/agents/{agent_id}/messages":         rw[none, []api.LettaMessage]("List an agent's messages (conversation_id: one conversation's)").paged("at", "include_return_message_types:strs", "conversation_id", "use_assistant_message:bool"),
 		"POST /v1/agents/{agent_id}/messages":        streaming(rw[api.SendMessage, api.LettaResponse]("Send messages to an agent; \"streaming\": true answers Server-Sent Events")),
 		"POST /v1/agents/{agent_id}/messages/stream": streaming(rw[api.SendMessage, api.LettaMessage]("Send messages and stream the answer as Server-Sent Events")),
 		"POST /v1/agents/{agent_id}/messages/async":  rw[api.SendMessage, api.Run]("Store a send and return its run at once; the agent runs it"),
@@ -225,6 +225,16 @@ func modernIO() map[string]routeIO {
 		"GET /v1/jobs":                   rw[none, []api.Job]("List jobs").paged("source_id"),
 		"GET /v1/jobs/active":            rw[none, []api.Job]("List running jobs").query("source_id"),
 		"GET /v1/jobs/{job_id}":          rw[none, api.Job]("Get a job"),
+
+		"POST /v1/conversations":                     rw[api.CreateConversation, api.Conversation]("Start a conversation with ?agent_id= (the body may be empty)").query("agent_id"),
+		"GET /v1/conversations":                      rw[none, []api.Conversation]("List conversations, newest first").paged("agent_id", "summary_search", "order_by"),
+		"GET /v1/conversations/{conversation_id}":    rw[none, api.Conversation]("Get a conversation"),
+		"PATCH /v1/conversations/{conversation_id}":  rw[api.UpdateConversation, api.Conversation]("Update a conversation's summary or model"),
+		"DELETE /v1/conversations/{conversation_id}": rw[none, any]("Delete a conversation; its messages stay with the agent (answers null)"),
+		"GET /v1/conversations/{conversation_id}/messages": rw[none, []api.LettaMessage]("List a conversation's messages (\"default\" with agent_id: the agent's)").paged(
+			"agent_id", "include_return_message_types:strs"),
+		"POST /v1/conversations/{conversation_id}/messages": streaming(rw[conversationSend, api.LettaResponse]("Send messages in a conversation (\"default\" with agent_id in the body: the agent's main one); streams unless \"streaming\": false")),
+		"GET /v1/messages/{message_id}":                     rw[none, []api.LettaMessage]("Get a message, as the messages it shows as"),
 
 		"GET /metrics":      {text: true, sum: "Prometheus metrics in the text format (engram)"},
 		"GET /openapi.json": {resp: typ[map[string]any](), sum: "This document (engram)"},

@@ -116,6 +116,16 @@ func (h *handler) routes() {
 	h.handle("GET /v1/runs/{run_id}/usage", h.getRunUsage)
 	h.handle("GET /v1/runs/{run_id}/steps", h.listRunSteps)
 
+	// Conversations: threads of messages with one agent, sharing its memory.
+	h.handle("POST /v1/conversations", h.createConversation)
+	h.handle("GET /v1/conversations", h.listConversations)
+	h.handle("GET /v1/conversations/{conversation_id}", h.getConversation)
+	h.handle("PATCH /v1/conversations/{conversation_id}", h.updateConversation)
+	h.handle("DELETE /v1/conversations/{conversation_id}", h.deleteConversation)
+	h.handle("GET /v1/conversations/{conversation_id}/messages", h.listConversationMessages)
+	h.handleFunc("POST /v1/conversations/{conversation_id}/messages", h.sendConversationMessage)
+	h.handle("GET /v1/messages/{message_id}", h.getMessage)
+
 	// Jobs (0.5; modern Letta keeps them server-side).
 	h.handle("GET /v1/jobs", h.listJobs)
 	h.handle("GET /v1/jobs/active", h.listActiveJobs)

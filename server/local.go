@@ -43,10 +43,11 @@ func probeLocal(ctx context.Context, cfg *Config, logger *slog.Logger) {
 			continue
 		}
 		for _, name := range f.Models {
-			handle, endpoint := f.Provider+"/"+name, f.BaseURL
+			handle, endpoint, provider, category := f.Provider+"/"+name, f.BaseURL, f.Provider, "base"
 			cfg.Node.Service.Models = append(cfg.Node.Service.Models, api.Model{
-				LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: f.Provider, ModelEndpoint: &endpoint, ContextWindow: localContextWindow, Handle: &handle},
-				Name:      name, DisplayName: name, ProviderType: f.Provider, MaxContextWindow: localContextWindow, ModelType: "llm",
+				LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: f.Provider, ModelEndpoint: &endpoint, ContextWindow: localContextWindow, Handle: &handle,
+					ProviderName: &provider, ProviderCategory: &category},
+				Name: name, DisplayName: name, ProviderType: f.Provider, MaxContextWindow: localContextWindow, ModelType: "llm",
 			})
 		}
 	}

@@ -307,11 +307,9 @@ func (s *Service) importAgent(ctx context.Context, fa api.AgentFileAgent, name s
 		return "", err
 	}
 	if rules := nullToNil(fa.ToolRules); rules != nil {
-		var list []json.RawMessage
-		if json.Unmarshal(rules, &list) != nil {
-			return "", unprocessable("tool_rules must be a list")
+		if e.ToolRules, err = checkToolRules(rules); err != nil {
+			return "", err
 		}
-		e.ToolRules = rules
 	}
 	for _, id := range fa.ToolIDs {
 		if t, ok := toolIDs[id]; ok {

@@ -42,14 +42,26 @@ func (s *Service) resolveModel(handle *string, raw json.RawMessage) (json.RawMes
 		if !strings.Contains(*handle, "/") {
 			return nil, invalid("The model handle should be in the format provider/model-name, not %q", *handle)
 		}
-		for _, m := range s.cfg.Models {
-			if m.Handle != nil && *m.Handle == *handle {
-				return json.Marshal(m.LLMConfig)
+		for _, h := range []string{*handle, openAIProxyAlias(*handle)} {
+			for _, m := range s.cfg.Models {
+				if h != "" && m.Handle != nil && *m.Handle == h {
+					return json.Marshal(m.LLMConfig)
+				}
 			}
 		}
 		return nil, notFound("Model %q is not configured on this server (see GET /v1/models/)", *handle)
 	}
 	return llmFrom(raw)
+}
+
+// openAIProxyAlias is the engram handle of a handle Letta gives a model
+// behind an OpenAI-compatible base URL other than OpenAI's
+// ("openai-proxy/<name>" names engram's "openai/<name>"); "" for others.
+func openAIProxyAlias(handle string) string {
+	if name, ok := strings.CutPrefix(handle, "openai-proxy/"); ok && name != "" {
+		return "openai/" + name
+	}
+	return ""
 }
 
 func (s *Service) defaultModel() json.RawMessage {
@@ -324,11 +336,9 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		}
 		e.Tags = dedupe(req.Tags)
 		if len(req.ToolRules) > 0 && string(req.ToolRules) != "null" {
-			var rules []json.RawMessage
-			if json.Unmarshal(req.ToolRules, &rules) != nil {
-				return unprocessable("tool_rules must be a list")
+			if e.ToolRules, err = checkToolRules(req.ToolRules); err != nil {
+				return err
 			}
-			e.ToolRules = req.ToolRules
 		}
 
 		// Core memory: new blocks, then existing ones by id.
@@ -659,11 +669,9 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgen
 			e.MessageIDs = &ids
 		}
 		if len(req.ToolRules) > 0 && string(req.ToolRules) != "null" {
-			var rules []json.RawMessage
-			if json.Unmarshal(req.ToolRules, &rules) != nil {
-				return unprocessable("tool_rules must be a list")
+			if e.ToolRules, err = checkToolRules(req.ToolRules); err != nil {
+				return err
 			}
-			e.ToolRules = req.ToolRules
 		}
 		d.expectAt(st, agentAgg(id))
 		d.add(c, agentAgg(id), e)

@@ -240,13 +240,32 @@ func (s *Service) DeleteArchival(ctx context.Context, agentID, passageID string)
 
 // ListMessages pages through an agent's message history, newest first
 // unless the page says otherwise. Cursors name stored messages; one stored
-// message may expand into several LettaMessages that share its id.
+// message may expand into several LettaMessages that share its id. As in
+// Letta, a page's limit counts stored messages.
 func (s *Service) ListMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
 	refs, err := s.historyRefs(agentID, p)
 	if err != nil {
 		return nil, err
 	}
 	return s.messageBodies(ctx, refs)
+}
+
+// pageMessages pages stored messages (refs, oldest first) and expands the
+// page into LettaMessages.
+func (s *Service) pageMessages(ctx context.Context, refs []projections.Ref, p api.Page) ([]api.LettaMessage, error) {
+	page, err := page(refs, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.LettaMessage, 0, len(page))
+	for _, r := range page {
+		env, err := s.load(ctx, r)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+		}
+		out = append(out, messageViews(env)...)
+	}
+	return out, nil
 }
 
 // ArchivalSummary counts the passages an agent's archival search sees: its

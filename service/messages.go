@@ -47,6 +47,10 @@ type SendOptions struct {
 	// agent runs nothing and answers with what the first one produced. The
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
+	// ConversationID names the conversation the send goes to ("": the
+	// agent's default one). The send runs on the agent's context window
+	// either way (see conversations.go).
+	ConversationID string
 	// ClientTools are tools the client runs itself, offered to the model
 	// for this send's run (a modern agent's); a call to one stops the run
 	// until the client posts its return.
@@ -631,6 +635,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 				Approvals: in.Approvals}
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
+				ev.ConversationID = events.ConversationID(opts.ConversationID)
 				for _, t := range opts.ClientTools {
 					ev.ClientTools = append(ev.ClientTools, events.ClientTool{Name: t.Name, Description: derefString(t.Description), Parameters: t.Parameters})
 				}

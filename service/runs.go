@@ -24,7 +24,7 @@ const PrefixRun = "run"
 func runView(r *projections.Run) api.Run {
 	v := api.Run{
 		ID: r.ID, AgentID: string(r.AgentID), Status: r.Status, CreatedAt: r.CreatedAt,
-		StopReason: strp(r.StopReason), Metadata: rawOr(nil, "{}"),
+		StopReason: strp(r.StopReason), Metadata: rawOr(nil, "{}"), ConversationID: strp(string(r.ConversationID)),
 	}
 	if r.Error != "" {
 		v.Metadata, _ = json.Marshal(map[string]string{"error": r.Error})

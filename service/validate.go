@@ -7,6 +7,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
@@ -191,6 +192,9 @@ func llmFrom(raw json.RawMessage) (json.RawMessage, error) {
 		h := c.ModelEndpointType + "/" + c.Model
 		c.Handle = &h
 	}
+	if alias := openAIProxyAlias(*c.Handle); alias != "" {
+		c.Handle = &alias // Letta's name for it; engram runs it as this
+	}
 	return json.Marshal(c)
 }
 
@@ -239,4 +243,18 @@ func jsonProblem(err error) string {
 		return "field " + te.Field + " must be " + te.Type.String()
 	}
 	return "malformed JSON"
+}
+
+// checkToolRules checks an agent's tool_rules (agents.ParseToolRules) and
+// returns them as stored: Letta 0.5's type names read as the modern ones,
+// unset fields left out. A bad rule is 400 with what is wrong with it.
+func checkToolRules(raw json.RawMessage) (json.RawMessage, error) {
+	rules, err := agents.ParseToolRules(raw)
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	if rules == nil {
+		rules = []agents.ToolRule{}
+	}
+	return json.Marshal(rules)
 }

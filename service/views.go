@@ -2,6 +2,7 @@ package service
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/engram-dev/engram/agents"
@@ -96,6 +97,29 @@ func llmConfig(raw json.RawMessage) *api.LLMConfig {
 	return &c
 }
 
+// llmDefaults fills the keys of an agent's llm_config that Letta always
+// shows: the provider (the handle's, "base"), parallel_tool_calls false
+// until set.
+func llmDefaults(c *api.LLMConfig) {
+	if c.ProviderName == nil {
+		p := c.ModelEndpointType
+		if c.Handle != nil {
+			if before, _, ok := strings.Cut(*c.Handle, "/"); ok {
+				p = before
+			}
+		}
+		c.ProviderName = &p
+	}
+	if c.ProviderCategory == nil {
+		base := "base"
+		c.ProviderCategory = &base
+	}
+	if c.ParallelToolCalls == nil {
+		no := false
+		c.ParallelToolCalls = &no
+	}
+}
+
 func embeddingConfig(raw json.RawMessage) *api.EmbeddingConfig {
 	if len(raw) == 0 {
 		return nil
@@ -147,6 +171,7 @@ func agentView(st *projections.State, a *projections.Agent) api.AgentState {
 	v.ModelSettings, v.CompactionSettings = modelSettingsView(v.LLMConfig), rawOr(a.CompactionSettings, "null")
 	if v.LLMConfig != nil {
 		v.Model = v.LLMConfig.Handle
+		llmDefaults(v.LLMConfig)
 	}
 	if v.EmbeddingConfig != nil {
 		v.Embedding = v.EmbeddingConfig.Handle

@@ -298,9 +298,9 @@ func chatModels(flags []string) ([]api.Model, error) {
 			return nil, fmt.Errorf("--model %q: %w", f, err)
 		}
 		provider, name, _ := strings.Cut(handle, "/")
-		h := handle
+		h, category := handle, "base"
 		out = append(out, api.Model{
-			LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: provider, ContextWindow: n, Handle: &h},
+			LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: provider, ContextWindow: n, Handle: &h, ProviderName: &provider, ProviderCategory: &category},
 			Name:      name, DisplayName: name, ProviderType: provider, MaxContextWindow: n, ModelType: "llm",
 		})
 	}

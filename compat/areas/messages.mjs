@@ -301,13 +301,17 @@ export function register(ctx) {
 
       it('limit counts stored messages and keeps the newest by default', async () => {
         // As in Letta, one stored message can expand into several items
-        // sharing its id (reasoning + assistant), and limit counts stored
-        // messages.
+        // sharing its id (reasoning + assistant), limit counts stored
+        // messages, and send_message's return is not listed (it still
+        // fills its place): the two newest stored messages are the last
+        // answer's return and the answer itself.
         const two = (await ctx.client.agents.messages.list(fresh.id, { limit: 2 })).items;
         const all = (await ctx.client.agents.messages.list(fresh.id)).items;
         const idsOf = (ms) => [...new Set(ms.map((m) => m.id))];
-        assert.deepEqual(idsOf(two), idsOf(all).slice(0, 2));
+        assert.deepEqual(idsOf(two), idsOf(all).slice(0, 1));
         assert.deepEqual(two, all.slice(0, two.length));
+        assert.deepEqual(two.map((m) => m.message_type), ['reasoning_message', 'assistant_message']);
+        assert.ok(!all.some((m) => m.message_type === 'tool_return_message'), 'send_message returns are not listed');
       });
     });
   });

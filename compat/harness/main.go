@@ -340,9 +340,9 @@ func splitHandle(s string) (string, int, error) {
 // line does for --model and --embedding-model.
 func chatModel(handle string, window int) api.Model {
 	provider, name, _ := strings.Cut(handle, "/")
-	h := handle
+	h, category := handle, "base"
 	return api.Model{
-		LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: provider, ContextWindow: window, Handle: &h},
+		LLMConfig: api.LLMConfig{Model: name, ModelEndpointType: provider, ContextWindow: window, Handle: &h, ProviderName: &provider, ProviderCategory: &category},
 		Name:      name, DisplayName: name, ProviderType: provider, MaxContextWindow: window, ModelType: "llm",
 	}
 }

@@ -16,6 +16,7 @@ import * as messages from '../areas/messages.mjs';
 import * as runs from '../areas/runs.mjs';
 import * as errors from '../areas/errors.mjs';
 import * as fields from '../areas/fields.mjs';
+import * as modern from '../areas/modern.mjs';
 
 const ctx = {};
 
@@ -28,6 +29,6 @@ after(async () => {
   await ctx.h?.stop();
 });
 
-for (const area of [health, agents, memory, blocks, passages, tools, folders, messages, runs, errors, fields]) {
+for (const area of [health, agents, memory, blocks, passages, tools, folders, messages, runs, errors, fields, modern]) {
   area.register(ctx);
 }

@@ -1,0 +1,129 @@
+// The modern agent: agent_type, tool rules stored with the agent, and
+// conversations (the threads Letta Code sends every turn through).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { BadRequestError, NotFoundError, UnprocessableEntityError } from '@letta-ai/letta-client';
+import * as shape from '../lib/shapes.mjs';
+import { chatHandle, embeddingHandle, collect, createAgent, unique } from '../lib/fixtures.mjs';
+
+// rulesOfEveryKind are one tool rule of each kind Letta 0.16.8 has.
+const rulesOfEveryKind = [
+  { tool_name: 'conversation_search', type: 'run_first' },
+  { tool_name: 'memory_insert', type: 'exit_loop' },
+  { tool_name: 'memory_replace', type: 'continue_loop' },
+  { tool_name: 'conversation_search', type: 'conditional', child_output_mapping: { found: 'memory_insert' }, default_child: 'memory_replace' },
+  { tool_name: 'memory_replace', type: 'constrain_child_tools', children: ['memory_insert'] },
+  { tool_name: 'web_search', type: 'max_count_per_step', max_count_limit: 2 },
+  { tool_name: 'fetch_webpage', type: 'parent_last_tool', children: ['web_search'] },
+  { tool_name: 'memory_insert', type: 'required_before_exit' },
+  { tool_name: 'web_search', type: 'requires_approval' },
+];
+
+// sorted gives an object's keys one order, for comparing JSON.
+function sorted(v) {
+  if (Array.isArray(v)) return v.map(sorted);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]));
+  return v;
+}
+
+export function register(ctx) {
+  describe('agent_type', () => {
+    it('the modern API makes letta_v1_agent by default, and memgpt_agent when asked', async () => {
+      const v1 = shape.agent(await ctx.client.agents.create({ name: unique('v1'), model: chatHandle, embedding: embeddingHandle }));
+      assert.equal(v1.agent_type, 'letta_v1_agent');
+      assert.ok(!v1.tools.some((t) => t.name === 'send_message'), 'letta_v1_agent has no send_message');
+      const old = shape.agent(await createAgent(ctx.client));
+      assert.equal(old.agent_type, 'memgpt_agent');
+      assert.ok(old.tools.some((t) => t.name === 'send_message'));
+      assert.equal((await ctx.client.agents.retrieve(v1.id)).agent_type, 'letta_v1_agent');
+    });
+
+    it('a letta_v1_agent answers in plain content, which ends the turn', async () => {
+      const a = await ctx.client.agents.create({ name: unique('v1'), model: chatHandle, embedding: embeddingHandle });
+      await ctx.h.script({ Content: 'Plainly said.' });
+      const r = shape.lettaResponse(await ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'hi' }] }));
+      assert.deepEqual(r.messages.map((m) => m.message_type), ['assistant_message']);
+      assert.equal(r.messages[0].content, 'Plainly said.');
+      assert.equal(r.stop_reason.stop_reason, 'end_turn');
+    });
+
+    it('an unknown agent_type is refused', async () => {
+      await assert.rejects(
+        ctx.client.agents.create({ name: unique('bad'), agent_type: 'no_such_agent', model: chatHandle, embedding: embeddingHandle }),
+        UnprocessableEntityError,
+      );
+    });
+  });
+
+  describe('tool rules', () => {
+    it('are stored with the agent, returned by retrieve, replaced by update', async () => {
+      const a = shape.agent(
+        await ctx.client.agents.create({ name: unique('ruled'), model: chatHandle, embedding: embeddingHandle, tool_rules: rulesOfEveryKind }),
+      );
+      assert.deepEqual(sorted(a.tool_rules), sorted(rulesOfEveryKind));
+      assert.deepEqual(sorted((await ctx.client.agents.retrieve(a.id)).tool_rules), sorted(rulesOfEveryKind));
+      const u = await ctx.client.agents.update(a.id, { tool_rules: [{ tool_name: 'memory_insert', type: 'exit_loop' }] });
+      assert.deepEqual(u.tool_rules, [{ tool_name: 'memory_insert', type: 'exit_loop' }]);
+    });
+
+    it('a bad rule is 400 with what is wrong, and changes nothing', async () => {
+      const a = await ctx.client.agents.create({
+        name: unique('ruled'), model: chatHandle, embedding: embeddingHandle, tool_rules: [{ tool_name: 'memory_insert', type: 'exit_loop' }],
+      });
+      for (const [rule, why] of [
+        [{ tool_name: 'x', type: 'sometimes' }, /unknown type/],
+        [{ type: 'exit_loop' }, /tool_name is required/],
+        [{ tool_name: 'x', type: 'constrain_child_tools' }, /children is required/],
+        [{ tool_name: 'x', type: 'conditional', child_output_mapping: {} }, /child_output_mapping/],
+        [{ tool_name: 'x', type: 'max_count_per_step' }, /max_count_limit is required/],
+      ]) {
+        await assert.rejects(ctx.client.agents.update(a.id, { tool_rules: [rule] }), (err) => {
+          assert.ok(err instanceof BadRequestError, `${JSON.stringify(rule)}: ${err}`);
+          assert.match(err.error.detail, why);
+          return true;
+        });
+      }
+      assert.deepEqual((await ctx.client.agents.retrieve(a.id)).tool_rules, [{ tool_name: 'memory_insert', type: 'exit_loop' }]);
+    });
+  });
+
+  describe('conversations', () => {
+    it('create, retrieve, list, send and list messages, update, delete', async () => {
+      const a = await ctx.client.agents.create({ name: unique('conv'), model: chatHandle, embedding: embeddingHandle });
+      const c = await ctx.client.conversations.create({ agent_id: a.id });
+      assert.match(c.id, /^conv-/);
+      assert.equal(c.agent_id, a.id);
+      assert.ok(Array.isArray(c.in_context_message_ids));
+      assert.equal((await ctx.client.conversations.retrieve(c.id)).id, c.id);
+      const listed = await ctx.client.conversations.list({ agent_id: a.id });
+      assert.deepEqual(listed.map((x) => x.id), [c.id]);
+
+      await ctx.h.script({ Content: 'Hello in the thread.' });
+      const stream = await ctx.client.conversations.messages.create(c.id, { messages: [{ role: 'user', content: 'hi there' }] });
+      const chunks = [];
+      for await (const chunk of stream) chunks.push(chunk);
+      const said = chunks.filter((x) => x.message_type === 'assistant_message').map((x) => x.content).join('');
+      assert.equal(said, 'Hello in the thread.');
+      assert.ok(chunks.every((x) => typeof x.seq_id === 'number'), 'every event has a seq_id');
+      assert.equal(chunks.find((x) => x.message_type === 'stop_reason')?.stop_reason, 'end_turn');
+
+      const ms = await collect(ctx.client.conversations.messages.list(c.id, { order: 'asc' }));
+      ms.forEach(shape.message);
+      assert.deepEqual(ms.map((m) => m.message_type), ['user_message', 'assistant_message']);
+
+      // GET /v1/messages/{id}: the messages one stored message shows as.
+      const one = await ctx.client.messages.retrieve(ms[1].id);
+      assert.deepEqual(one.map((m) => [m.message_type, m.content]), [['assistant_message', 'Hello in the thread.']]);
+      await assert.rejects(ctx.client.messages.retrieve('message-01a24aae-b4af-736c-9e22-07fc3938852d'), NotFoundError);
+
+      assert.equal((await ctx.client.conversations.update(c.id, { summary: 'greetings' })).summary, 'greetings');
+      await ctx.client.conversations.delete(c.id);
+      await assert.rejects(ctx.client.conversations.retrieve(c.id), NotFoundError);
+    });
+
+    it('a conversation of an unknown agent is 404', async () => {
+      await assert.rejects(ctx.client.conversations.create({ agent_id: 'agent-01a24aae-b4af-736c-9e22-07fa574961dc' }), NotFoundError);
+    });
+  });
+}

@@ -1,0 +1,292 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/projections"
+)
+
+// Conversations are threads of messages with one agent, on an aggregate of
+// their own (events.ConversationCreated). A send to a conversation is a
+// send to its agent whose inputs name the conversation: it runs on the
+// agent's one context window, like a send to the agent (its "default"
+// conversation), and the conversation lists the messages of its own sends.
+// A context window of each conversation's own is not built yet.
+
+func conversationAgg(id string) events.Aggregate {
+	return events.Aggregate{Kind: events.KindConversation, ID: id}
+}
+
+func conversationNotFound(id string) error { return notFound("Conversation with ID %s not found", id) }
+
+// lookupConversation finds a live conversation of a live agent; the id must
+// be well formed.
+func (s *Service) lookupConversation(st *projections.State, id string) (*projections.Conversation, *projections.Agent, error) {
+	if err := events.CheckID(events.PrefixConversation, id); err != nil {
+		return nil, nil, unprocessable("%v", err)
+	}
+	c := st.Conversations[events.ConversationID(id)]
+	if c == nil {
+		return nil, nil, conversationNotFound(id)
+	}
+	a := st.Agents[c.AgentID]
+	if a == nil {
+		return nil, nil, conversationNotFound(id) // its agent was deleted
+	}
+	return c, a, nil
+}
+
+// CreateConversation starts a conversation with an agent.
+func (s *Service) CreateConversation(ctx context.Context, agentID string, req api.CreateConversation) (api.Conversation, error) {
+	if req.Model != nil && *req.Model != "" {
+		if _, err := s.resolveModel(req.Model, nil); err != nil {
+			return api.Conversation{}, err
+		}
+	}
+	if err := checkModelSettings(req.ModelSettings); err != nil {
+		return api.Conversation{}, err
+	}
+	c := s.command(ctx, "create_conversation", agentID)
+	id := c.newID(events.PrefixConversation)
+	c.n = 0
+	err := s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
+		a, err := s.lookupAgent(st, agentID)
+		if err != nil {
+			return err
+		}
+		for _, label := range req.IsolatedBlockLabels {
+			if !slices.ContainsFunc(a.BlockIDs, func(b events.BlockID) bool { return st.Blocks[b] != nil && st.Blocks[b].Label == label }) {
+				return notFound("isolated_block_labels: agent %s has no block labelled %q", agentID, label)
+			}
+		}
+		id = c.newID(events.PrefixConversation)
+		d.expectAt(st, conversationAgg(id))
+		ev := &events.ConversationCreated{
+			ID: events.ConversationID(id), AgentID: a.ID, ModelSettings: req.ModelSettings,
+			IsolatedBlockLabels: req.IsolatedBlockLabels,
+		}
+		if req.Summary != nil {
+			ev.Summary = *req.Summary
+		}
+		if req.Model != nil {
+			ev.Model = *req.Model
+		}
+		d.add(c, conversationAgg(id), ev)
+		return nil
+	})
+	if err != nil {
+		return api.Conversation{}, err
+	}
+	return s.GetConversation(ctx, id)
+}
+
+// checkModelSettings refuses model_settings that are not a JSON object.
+func checkModelSettings(raw json.RawMessage) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return unprocessable("model_settings must be an object")
+	}
+	return nil
+}
+
+// GetConversation returns a conversation.
+func (s *Service) GetConversation(ctx context.Context, id string) (api.Conversation, error) {
+	var (
+		out api.Conversation
+		err error
+	)
+	s.read(func(st *projections.State) {
+		var (
+			c *projections.Conversation
+			a *projections.Agent
+		)
+		if c, a, err = s.lookupConversation(st, id); err == nil {
+			out = conversationView(c, a)
+		}
+	})
+	return out, err
+}
+
+// ListConversations lists conversations, newest first unless the page says
+// otherwise.
+func (s *Service) ListConversations(ctx context.Context, f api.ConversationFilter, p api.Page) ([]api.Conversation, error) {
+	var (
+		out []api.Conversation
+		err error
+	)
+	s.read(func(st *projections.State) {
+		if f.AgentID != "" {
+			if _, err = s.lookupAgent(st, f.AgentID); err != nil {
+				return
+			}
+		}
+		list := make([]*projections.Conversation, 0)
+		for _, c := range st.Conversations {
+			if st.Agents[c.AgentID] == nil || (f.AgentID != "" && c.AgentID != events.AgentID(f.AgentID)) {
+				continue
+			}
+			if f.SummarySearch != "" && !strings.Contains(strings.ToLower(c.Summary), strings.ToLower(f.SummarySearch)) {
+				continue
+			}
+			list = append(list, c)
+		}
+		slices.SortFunc(list, func(a, b *projections.Conversation) int { return strings.Compare(string(a.ID), string(b.ID)) })
+		if list, err = page(list, func(c *projections.Conversation) string { return string(c.ID) }, p, "desc", 50, "Conversation"); err != nil {
+			return
+		}
+		out = make([]api.Conversation, len(list))
+		for i, c := range list {
+			out[i] = conversationView(c, st.Agents[c.AgentID])
+		}
+	})
+	return out, err
+}
+
+// UpdateConversation changes a conversation's summary, model or model
+// settings.
+func (s *Service) UpdateConversation(ctx context.Context, id string, req api.UpdateConversation) (api.Conversation, error) {
+	if req.Model != nil && *req.Model != "" {
+		if _, err := s.resolveModel(req.Model, nil); err != nil {
+			return api.Conversation{}, err
+		}
+	}
+	if err := checkModelSettings(req.ModelSettings); err != nil {
+		return api.Conversation{}, err
+	}
+	c := s.command(ctx, "update_conversation", id)
+	err := s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
+		if _, _, err := s.lookupConversation(st, id); err != nil {
+			return err
+		}
+		if req.Summary == nil && req.Model == nil && len(req.ModelSettings) == 0 {
+			return errNothing
+		}
+		d.expectAt(st, conversationAgg(id))
+		d.add(c, conversationAgg(id), &events.ConversationUpdated{Summary: req.Summary, Model: req.Model, ModelSettings: req.ModelSettings})
+		return nil
+	})
+	if err != nil {
+		return api.Conversation{}, err
+	}
+	return s.GetConversation(ctx, id)
+}
+
+// DeleteConversation ends a conversation; its messages stay with its agent.
+func (s *Service) DeleteConversation(ctx context.Context, id string) error {
+	c := s.command(ctx, "delete_conversation", id)
+	return s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
+		if _, _, err := s.lookupConversation(st, id); err != nil {
+			return err
+		}
+		d.expectAt(st, conversationAgg(id))
+		d.add(c, conversationAgg(id), &events.ConversationDeleted{})
+		return nil
+	})
+}
+
+// ConversationAgent resolves the agent a send to a conversation goes to,
+// and the conversation its inputs name: "default" (with agentID) is the
+// agent's main conversation, named by no conversation; an agent's id is
+// accepted in a conversation's place, as Letta still accepts it.
+func (s *Service) ConversationAgent(ctx context.Context, convID, agentID string) (agent, conv string, err error) {
+	switch {
+	case convID == api.DefaultConversation:
+		if agentID == "" {
+			return "", "", unprocessable("agent_id is required to address the default conversation")
+		}
+		_, err = s.GetAgent(ctx, agentID)
+		return agentID, "", err
+	case strings.HasPrefix(convID, events.PrefixAgent+"-"):
+		_, err = s.GetAgent(ctx, convID)
+		return convID, "", err
+	}
+	s.read(func(st *projections.State) {
+		var c *projections.Conversation
+		if c, _, err = s.lookupConversation(st, convID); err == nil {
+			if agentID != "" && agentID != string(c.AgentID) {
+				err = unprocessable("conversation %s belongs to agent %s, not %s", convID, c.AgentID, agentID)
+				return
+			}
+			agent, conv = string(c.AgentID), convID
+		}
+	})
+	return agent, conv, err
+}
+
+// ListConversationMessages lists a conversation's messages (those of the
+// sends made to it), newest first unless the page says otherwise; a page's
+// limit counts the messages returned.
+func (s *Service) ListConversationMessages(ctx context.Context, id string, p api.Page) ([]api.LettaMessage, error) {
+	var (
+		refs []projections.Ref
+		err  error
+	)
+	s.read(func(st *projections.State) {
+		var c *projections.Conversation
+		if c, _, err = s.lookupConversation(st, id); err == nil {
+			refs = slices.Clone(c.Messages)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.pageMessages(ctx, refs, p)
+}
+
+func conversationView(c *projections.Conversation, a *projections.Agent) api.Conversation {
+	v := api.Conversation{
+		ID: string(c.ID), AgentID: string(c.AgentID), Summary: strp(c.Summary), Model: strp(c.Model),
+		ModelSettings: rawOr(c.ModelSettings, "null"), IsolatedBlockIDs: []string{},
+		InContextMessageIDs: []string{}, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	if !c.LastMessageAt.IsZero() {
+		t := c.LastMessageAt
+		v.LastMessageAt = &t
+	}
+	// In context: the agent's system message, then those of the
+	// conversation's messages still in the agent's window.
+	mine := make(map[string]bool, len(c.Messages))
+	for _, r := range c.Messages {
+		mine[r.ID] = true
+	}
+	for i, id := range a.MessageIDs {
+		if i == 0 || mine[string(id)] {
+			v.InContextMessageIDs = append(v.InContextMessageIDs, string(id))
+		}
+	}
+	return v
+}
+
+// GetMessage returns the messages one stored message shows as, whichever
+// agent holds it (Letta's GET /v1/messages/{id} answers a list).
+func (s *Service) GetMessage(ctx context.Context, id string) ([]api.LettaMessage, error) {
+	if err := events.CheckID(events.PrefixMessage, id); err != nil {
+		return nil, unprocessable("%v", err)
+	}
+	var (
+		ref   projections.Ref
+		found bool
+	)
+	s.read(func(st *projections.State) {
+		for _, a := range st.Agents {
+			for i := len(a.Messages) - 1; i >= 0; i-- {
+				if a.Messages[i].ID == id {
+					ref, found = a.Messages[i], true
+					return
+				}
+			}
+		}
+	})
+	if !found {
+		return nil, notFound("Message with id %s not found", id)
+	}
+	return s.messageBodies(ctx, []projections.Ref{ref})
+}
