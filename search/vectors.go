@@ -58,6 +58,13 @@ type vecBlock struct {
 	data []float32 // row i is data[i*dim:(i+1)*dim], unit length
 	meta []vecMeta
 	pos  map[string]int // id → row
+
+	// The rows quantized for scanQuant (quant.go): row i is
+	// codes[i*dim:(i+1)*dim]·scales[i], within errs[i] of data's row i.
+	codes  []int8
+	scales []float32
+	errs   []float32
+	maxErr float32 // at least every errs[i]
 }
 
 // vecStore is the in-memory side. Its owner (Index) guards it with a lock.
@@ -108,11 +115,15 @@ func (s *vecStore) remove(id string) bool {
 		b.ids[i] = b.ids[last]
 		copy(b.data[i*k.dim:(i+1)*k.dim], b.data[last*k.dim:])
 		b.meta[i] = b.meta[last]
+		copy(b.codes[i*k.dim:(i+1)*k.dim], b.codes[last*k.dim:])
+		b.scales[i], b.errs[i] = b.scales[last], b.errs[last]
 		b.pos[b.ids[i]] = i
 	}
 	delete(b.pos, id)
 	b.ids = b.ids[:last]
 	b.data = b.data[:last*k.dim]
+	b.codes = b.codes[:last*k.dim]
+	b.scales, b.errs = b.scales[:last], b.errs[:last]
 	b.meta[last] = vecMeta{}
 	b.meta = b.meta[:last]
 	if len(b.ids) == 0 {
@@ -134,6 +145,12 @@ func (s *vecStore) put(owner, id string, vec []float32, m vecMeta) {
 	b.ids = append(b.ids, id)
 	b.data = append(b.data, vec...)
 	b.meta = append(b.meta, m)
+	n := len(b.codes)
+	b.codes = append(b.codes, make([]int8, len(vec))...)
+	scale, err := quantize(vec, b.codes[n:])
+	b.scales = append(b.scales, scale)
+	b.errs = append(b.errs, err)
+	b.maxErr = max(b.maxErr, err)
 	s.where[id] = k
 }
 
@@ -605,21 +622,30 @@ const parallelScan = 1 << 21
 
 // scan ranks every vector of blocks that passes f by dot product with the
 // unit query q, keeping the best k. It returns them best first and the
-// number of vectors that passed the filter.
+// number of vectors that passed the filter. A large scan takes the
+// quantized pass (scanQuant), which finds the same hits as scanFloat.
 func scan(blocks []*vecBlock, q []float32, f *vecFilter, k int) ([]scored, int) {
+	rows := 0
+	for _, b := range blocks {
+		rows += len(b.ids)
+	}
+	workers := 1
+	if rows*len(q) > parallelScan {
+		workers = min(runtime.GOMAXPROCS(0), 8)
+	}
+	if useQuant(rows, len(q), k) {
+		return scanQuant(blocks, q, f, k, dotsKernel, workers)
+	}
+	return scanFloat(blocks, q, f, k, workers)
+}
+
+// scanFloat is scan over the float32 rows, every one scored exactly.
+func scanFloat(blocks []*vecBlock, q []float32, f *vecFilter, k, workers int) ([]scored, int) {
 	type part struct {
 		b      *vecBlock
 		lo, hi int
 	}
 	var parts []part
-	work := 0
-	for _, b := range blocks {
-		work += len(b.ids) * b.key.dim
-	}
-	workers := 1
-	if work > parallelScan {
-		workers = min(runtime.GOMAXPROCS(0), 8)
-	}
 	for _, b := range blocks {
 		n := len(b.ids)
 		step := (n + workers - 1) / workers
