@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -483,26 +485,29 @@ func (ix *Index) vector(q Query, vec []float32) (Result, error) {
 // hybrid fuses the BM25 and vector rankings by reciprocal rank fusion.
 func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, error) {
 	window := max(FusionWindow, q.Offset+q.Limit)
-	res, err := ix.ranked(ctx, ix.textQuery(q), window, nil)
-	if err != nil {
-		return Result{}, err
-	}
-	top, vtotal, err := ix.vectorTop(q, vec, window)
-	if err != nil {
-		return Result{}, err
-	}
-
+	// The three legs run at once: the text ranking and the count of text
+	// matches without a vector in Bleve, the vector ranking here.
+	var (
+		res, cres  *bleve.SearchResult
+		rerr, cerr error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() { res, rerr = ix.ranked(ctx, ix.textQuery(q), window, nil) })
 	// Total: the vector candidates, plus the text matches that are not
 	// candidates because they have no vector of this dimension.
-	noVec := bleve.NewBooleanQuery()
-	noVec.AddMust(ix.textQuery(q))
-	dq := bleve.NewTermQuery(fmt.Sprint(len(vec)))
-	dq.SetField(fieldDim)
-	noVec.AddMustNot(dq)
-	creq := bleve.NewSearchRequestOptions(noVec, 0, 0, false)
-	creq.Score = "none"
-	cres, err := ix.bleve().SearchInContext(ctx, creq)
-	if err != nil {
+	wg.Go(func() {
+		noVec := bleve.NewBooleanQuery()
+		noVec.AddMust(ix.textQuery(q))
+		dq := bleve.NewTermQuery(fmt.Sprint(len(vec)))
+		dq.SetField(fieldDim)
+		noVec.AddMustNot(dq)
+		creq := bleve.NewSearchRequestOptions(noVec, 0, 0, false)
+		creq.Score = "none"
+		cres, cerr = ix.bleve().SearchInContext(ctx, creq)
+	})
+	top, vtotal, err := ix.vectorTop(q, vec, window)
+	wg.Wait()
+	if err = cmp.Or(err, rerr, cerr); err != nil {
 		return Result{}, err
 	}
 
