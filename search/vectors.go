@@ -58,6 +58,8 @@ type vecBlock struct {
 	data []float32 // row i is data[i*dim:(i+1)*dim], unit length
 	meta []vecMeta
 	pos  map[string]int // id → row
+	// kinds counts the rows of each kind (meta's).
+	kinds map[string]int
 
 	// The rows quantized for scanQuant (quant.go): row i is
 	// codes[i*dim:(i+1)*dim]·scales[i], within errs[i] of data's row i.
@@ -110,6 +112,7 @@ func (s *vecStore) remove(id string) bool {
 	delete(s.where, id)
 	b := s.blocks[k]
 	i := b.pos[id]
+	b.kinds[b.meta[i].kind]--
 	last := len(b.ids) - 1
 	if i != last {
 		b.ids[i] = b.ids[last]
@@ -138,13 +141,14 @@ func (s *vecStore) put(owner, id string, vec []float32, m vecMeta) {
 	k := vecKey{owner, len(vec)}
 	b := s.blocks[k]
 	if b == nil {
-		b = &vecBlock{key: k, pos: map[string]int{}}
+		b = &vecBlock{key: k, pos: map[string]int{}, kinds: map[string]int{}}
 		s.blocks[k] = b
 	}
 	b.pos[id] = len(b.ids)
 	b.ids = append(b.ids, id)
 	b.data = append(b.data, vec...)
 	b.meta = append(b.meta, m)
+	b.kinds[m.kind]++
 	n := len(b.codes)
 	b.codes = append(b.codes, make([]int8, len(vec))...)
 	scale, err := quantize(vec, b.codes[n:])
