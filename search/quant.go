@@ -37,16 +37,30 @@ func quantize(v []float32, dst []int8) (scale, err float32) {
 		clear(dst)
 		return 0, 0
 	}
-	s := float64(m) / 127
+	return quantizeTo(v, dst, m/127, 127/m, 127)
+}
+
+// quantizeTo writes the codes of v at the given scale (inv its inverse),
+// each within ±limit, and returns the scale and ‖v − scale·codes‖, rounded
+// up. The rounding of a code need not be exact: the error is measured on
+// the codes written.
+func quantizeTo[T int8 | int16](v []float32, dst []T, scale, inv float32, limit int32) (float32, float32) {
+	dst = dst[:len(v)]
+	s := float64(scale)
 	var e float64
 	for i, x := range v {
-		c := math.Round(float64(x) / s)
-		c = max(-127, min(127, c))
-		dst[i] = int8(c)
-		d := float64(x) - c*float64(float32(s))
+		y := x * inv
+		var c int32
+		if y >= 0 {
+			c = min(int32(y+0.5), limit)
+		} else {
+			c = max(int32(y-0.5), -limit)
+		}
+		dst[i] = T(c)
+		d := float64(x) - float64(c)*s // exact: a product of two float32s
 		e += d * d
 	}
-	return float32(s), roundUp(math.Sqrt(e))
+	return scale, roundUp(math.Sqrt(e) * (1 + 1e-9))
 }
 
 // quantizeQuery writes q's int16 codes, at most limit in magnitude, into
@@ -60,16 +74,7 @@ func quantizeQuery(q []float32, dst []int16, limit int) (scale, err float32) {
 		clear(dst)
 		return 0, 0
 	}
-	s := float64(m) / float64(limit)
-	var e float64
-	for i, x := range q {
-		c := math.Round(float64(x) / s)
-		c = max(-float64(limit), min(float64(limit), c))
-		dst[i] = int16(c)
-		d := float64(x) - c*float64(float32(s))
-		e += d * d
-	}
-	return float32(s), roundUp(math.Sqrt(e))
+	return quantizeTo(q, dst, m/float32(limit), float32(limit)/m, int32(limit))
 }
 
 // queryLimit is the largest query code that keeps a row's integer dot
