@@ -2,7 +2,6 @@ package search
 
 import (
 	"math"
-	"sync"
 
 	"github.com/viterin/vek/vek32"
 )
@@ -142,18 +141,7 @@ func scanQuant(blocks []*vecBlock, q []float32, f *vecFilter, k int, kern func([
 	ts, terr := quantizeQuery(q, qi, queryLimit(dim))
 	slack := float32(2*float64(dim)*0x1p-24 + 1e-5)
 
-	type part struct {
-		b      *vecBlock
-		lo, hi int
-	}
-	var parts []part
-	for _, b := range blocks {
-		n := len(b.ids)
-		step := (n + workers - 1) / workers
-		for lo := 0; lo < n; lo += max(step, 1) {
-			parts = append(parts, part{b, lo, min(lo+step, n)})
-		}
-	}
+	ps := pieces(blocks)
 	type cand struct {
 		b  *vecBlock
 		i  int
@@ -163,54 +151,41 @@ func scanQuant(blocks []*vecBlock, q []float32, f *vecFilter, k int, kern func([
 		lbs   lowHeap
 		cands []cand
 		count int
+		lower float32 // the k-th best lower bound this worker has seen
+		out   []int32
 	}
 	results := make([]result, workers)
-	everything := f.all()
-	run := func(w int) {
+	for w := range results {
+		results[w] = result{lbs: lowHeap{k: k}, lower: float32(math.Inf(-1)), out: make([]int32, quantChunk)}
+	}
+	parallel(workers, len(ps), func(w, p int) {
 		res := &results[w]
-		res.lbs = lowHeap{k: k}
-		out := make([]int32, quantChunk)
-		lower := float32(math.Inf(-1)) // the k-th best lower bound so far
-		for p := w; p < len(parts); p += workers {
-			pt := parts[p]
-			b := pt.b
-			c := (1+b.maxErr)*terr + slack
-			for lo := pt.lo; lo < pt.hi; lo += quantChunk {
-				hi := min(lo+quantChunk, pt.hi)
-				o := out[:hi-lo]
-				kern(qi, b.codes[lo*dim:hi*dim], o)
-				scales, errs := b.scales[lo:hi], b.errs[lo:hi]
-				for r, d := range o {
-					if !everything && !f.match(&b.meta[lo+r]) {
-						continue
-					}
-					res.count++
-					a := float32(d) * scales[r] * ts
-					bound := errs[r] + c + 1e-6*abs32(a)
-					if a+bound < lower {
-						continue
-					}
-					res.cands = append(res.cands, cand{b, lo + r, a + bound})
-					if res.lbs.offer(a - bound) {
-						lower = res.lbs.min()
-					}
+		pc := ps[p]
+		b := pc.b
+		everything := f.allOf(b)
+		c := (1+b.maxErr)*terr + slack
+		for lo := pc.lo; lo < pc.hi; lo += quantChunk {
+			hi := min(lo+quantChunk, pc.hi)
+			o := res.out[:hi-lo]
+			kern(qi, b.codes[lo*dim:hi*dim], o)
+			scales, errs := b.scales[lo:hi], b.errs[lo:hi]
+			for r, d := range o {
+				if !everything && !f.match(&b.meta[lo+r]) {
+					continue
+				}
+				res.count++
+				a := float32(d) * scales[r] * ts
+				bound := errs[r] + c + 1e-6*abs32(a)
+				if a+bound < res.lower {
+					continue
+				}
+				res.cands = append(res.cands, cand{b, lo + r, a + bound})
+				if res.lbs.offer(a - bound) {
+					res.lower = res.lbs.min()
 				}
 			}
 		}
-	}
-	if workers == 1 {
-		run(0)
-	} else {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				run(w)
-			}()
-		}
-		wg.Wait()
-	}
+	})
 	// The k-th best lower bound of all: at least k rows score that much, so
 	// a row whose upper bound is below it cannot be among the best k.
 	all := lowHeap{k: k}

@@ -143,8 +143,14 @@ func TestScanQuantExact(t *testing.T) {
 		}
 		st := newVecStore()
 		vecs := quantCorpus(r, shape, n, dim)
+		kind := func(i int) string {
+			if i%5 == 0 {
+				return KindMessage
+			}
+			return KindPassage
+		}
 		for i, v := range vecs {
-			st.put("o", fmt.Sprintf("v%05d", i), v, vecMeta{kind: KindPassage, role: roles[i%3], time: int64(i)})
+			st.put("o", fmt.Sprintf("v%05d", i), v, vecMeta{kind: kind(i), role: roles[i%3], time: int64(i)})
 		}
 		// Replace and remove some, so rows move inside the block.
 		for i := 0; i < n; i += 7 {
@@ -154,13 +160,14 @@ func TestScanQuantExact(t *testing.T) {
 				continue
 			}
 			vecs[i] = quantCorpus(r, shape, 1, dim)[0]
-			st.put("o", id, vecs[i], vecMeta{kind: KindPassage, role: roles[i%3], time: int64(i)})
+			st.put("o", id, vecs[i], vecMeta{kind: kind(i), role: roles[i%3], time: int64(i)})
 		}
 		blocks := []*vecBlock{st.blocks[vecKey{"o", dim}]}
 		filters := map[string]*vecFilter{
 			"all":   {after: math.MinInt64},
 			"roles": {roles: []string{"tool", "user"}, after: math.MinInt64},
 			"time":  {after: int64(n / 4), before: int64(n / 2)},
+			"kind":  {kind: KindPassage, after: math.MinInt64},
 		}
 		for fname, f := range filters {
 			for _, k := range []int{1, 10, 100} {
@@ -299,5 +306,36 @@ func TestSearchSameWithQuantizedPass(t *testing.T) {
 		if len(got.Hits) != 20 || got.Total != want.Total || fmt.Sprint(got.Hits) != fmt.Sprint(want.Hits) {
 			t.Fatalf("query %d: quantized %d hits (total %d) %v\nplain %d hits (total %d) %v", qn, len(got.Hits), got.Total, got.Hits, len(want.Hits), want.Total, want.Hits)
 		}
+	}
+}
+
+func TestFilterAllOf(t *testing.T) {
+	st := newVecStore()
+	st.put("o", "a", []float32{1, 0}, vecMeta{kind: KindPassage})
+	st.put("o", "b", []float32{0, 1}, vecMeta{kind: KindPassage})
+	b := st.blocks[vecKey{"o", 2}]
+	none := math.MinInt64
+	cases := []struct {
+		f    vecFilter
+		want bool
+	}{
+		{vecFilter{after: int64(none)}, true},
+		{vecFilter{kind: KindPassage, after: int64(none)}, true},
+		{vecFilter{kind: KindMessage, after: int64(none)}, false},
+		{vecFilter{kind: KindPassage, roles: []string{"user"}, after: int64(none)}, false},
+		{vecFilter{kind: KindPassage, after: 5}, false},
+	}
+	for i, c := range cases {
+		if got := c.f.allOf(b); got != c.want {
+			t.Errorf("case %d: allOf = %v", i, got)
+		}
+	}
+	st.put("o", "m", []float32{1, 1}, vecMeta{kind: KindMessage})
+	if (&vecFilter{kind: KindPassage, after: int64(none)}).allOf(b) {
+		t.Error("a block with a message is not all passages")
+	}
+	st.remove("m")
+	if !(&vecFilter{kind: KindPassage, after: int64(none)}).allOf(b) {
+		t.Error("the message removed, the block is all passages again")
 	}
 }

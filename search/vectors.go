@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/viterin/vek/vek32"
@@ -516,6 +517,15 @@ type vecFilter struct {
 	after, before int64 // unix nanoseconds; before 0 = none; after math.MinInt64 = none
 }
 
+// allOf reports whether f lets every vector of b through: it filters
+// nothing, or only by a kind that every row of b has.
+func (f *vecFilter) allOf(b *vecBlock) bool {
+	if f.kind == "" || b.kinds[f.kind] != len(b.ids) {
+		return f.all()
+	}
+	return len(f.roles) == 0 && len(f.tags) == 0 && f.after == math.MinInt64 && f.before == 0
+}
+
 // all reports whether f lets every vector through.
 func (f *vecFilter) all() bool {
 	return f.kind == "" && len(f.roles) == 0 && len(f.tags) == 0 && f.after == math.MinInt64 && f.before == 0
@@ -645,53 +655,29 @@ func scan(blocks []*vecBlock, q []float32, f *vecFilter, k int) ([]scored, int) 
 
 // scanFloat is scan over the float32 rows, every one scored exactly.
 func scanFloat(blocks []*vecBlock, q []float32, f *vecFilter, k, workers int) ([]scored, int) {
-	type part struct {
-		b      *vecBlock
-		lo, hi int
-	}
-	var parts []part
-	for _, b := range blocks {
-		n := len(b.ids)
-		step := (n + workers - 1) / workers
-		for lo := 0; lo < n; lo += max(step, 1) {
-			parts = append(parts, part{b, lo, min(lo+step, n)})
-		}
-	}
+	ps := pieces(blocks)
 	tops := make([]topK, workers)
 	counts := make([]int, workers)
-	everything := f.all()
-	run := func(w int) {
+	for w := range tops {
+		tops[w].k = k
+	}
+	parallel(workers, len(ps), func(w, p int) {
 		t := &tops[w]
-		t.k = k
-		for p := w; p < len(parts); p += workers {
-			pt := parts[p]
-			dim := pt.b.key.dim
-			data := pt.b.data
-			for i := pt.lo; i < pt.hi; i++ {
-				if !everything && !f.match(&pt.b.meta[i]) {
-					continue
-				}
-				counts[w]++
-				s := vek32.Dot(q, data[i*dim:(i+1)*dim])
-				if len(t.h) < t.k || s >= t.h[0].score {
-					t.offer(scored{score: s, id: pt.b.ids[i], owner: pt.b.key.owner, time: pt.b.meta[i].time})
-				}
+		pc := ps[p]
+		b := pc.b
+		dim := b.key.dim
+		everything := f.allOf(b)
+		for i := pc.lo; i < pc.hi; i++ {
+			if !everything && !f.match(&b.meta[i]) {
+				continue
+			}
+			counts[w]++
+			s := vek32.Dot(q, b.data[i*dim:(i+1)*dim])
+			if len(t.h) < t.k || s >= t.h[0].score {
+				t.offer(scored{score: s, id: b.ids[i], owner: b.key.owner, time: b.meta[i].time})
 			}
 		}
-	}
-	if workers == 1 {
-		run(0)
-	} else {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				run(w)
-			}()
-		}
-		wg.Wait()
-	}
+	})
 	all := topK{k: k}
 	total := 0
 	for w := range workers {
@@ -701,6 +687,51 @@ func scanFloat(blocks []*vecBlock, q []float32, f *vecFilter, k, workers int) ([
 		}
 	}
 	return all.sorted(), total
+}
+
+// pieceRows is the most rows one piece of a scan holds: small enough that
+// a worker that finishes early takes more of them, large enough that
+// taking one costs nothing beside scanning it.
+const pieceRows = 4096
+
+// piece is rows lo..hi of a block.
+type piece struct {
+	b      *vecBlock
+	lo, hi int
+}
+
+// pieces splits blocks into pieces of at most pieceRows rows.
+func pieces(blocks []*vecBlock) []piece {
+	var ps []piece
+	for _, b := range blocks {
+		for lo := 0; lo < len(b.ids); lo += pieceRows {
+			ps = append(ps, piece{b, lo, min(lo+pieceRows, len(b.ids))})
+		}
+	}
+	return ps
+}
+
+// parallel calls work(w, i) once for every i < n from workers goroutines
+// (the caller's among them), w naming the goroutine: each takes the next
+// piece when it is done with one, so a goroutine the OS holds back leaves
+// its share to the others instead of delaying the whole scan.
+func parallel(workers, n int, work func(w, i int)) {
+	var next atomic.Int64
+	run := func(w int) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
+			}
+			work(w, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { run(w) })
+	}
+	run(0)
+	wg.Wait()
 }
 
 func unixNano(t time.Time) int64 {
