@@ -16,9 +16,9 @@ import (
 // BenchmarkVectorScan measures the exact top-10 scan alone (no Bleve), 100k
 // random vectors of 384 dims in one owner: the floor under the vector
 // search, which no workload isolates. float32 scores every row with vek's
-// kernel (the baseline: what scan did before the quantized pass); scan is
-// what searches run, the int8 pass and exact re-rank where the CPU has the
-// kernel.
+// kernel (the baseline: what scan did before the quantized pass); then the
+// int8 pass and exact re-rank with each SIMD kernel the CPU has, the first
+// listed being the one searches take.
 func BenchmarkVectorScan(b *testing.B) {
 	const dims = 384
 	r := rand.New(rand.NewPCG(5, 7))
@@ -46,10 +46,12 @@ func BenchmarkVectorScan(b *testing.B) {
 			scanFloat(blocks, qs[i%len(qs)], f, 10, workers)
 		}
 	})
-	b.Run("scan", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := range b.N {
-			scan(blocks, qs[i%len(qs)], f, 10)
-		}
-	})
+	for _, k := range simdKernels {
+		b.Run(k.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := range b.N {
+				scanQuant(blocks, qs[i%len(qs)], f, 10, k, workers)
+			}
+		})
+	}
 }

@@ -114,10 +114,80 @@ func dotsGo(q []int16, data []int8, out []int32) {
 	}
 }
 
-// dotsKernel is the fastest kernel this CPU runs; dotsSIMD reports whether
-// it is a SIMD one. Without SIMD the quantized pass is slower than vek's
-// float32 kernel, and scans take the plain float path.
-var dotsKernel, dotsSIMD = kernel()
+// dotsU8Go is the kernel of uint8 query codes in plain Go: out[r] is the
+// dot product of q with row r of data.
+func dotsU8Go(q []uint8, data []int8, out []int32) {
+	dim := len(q)
+	for r := range out {
+		row := data[r*dim : (r+1)*dim]
+		var s0, s1, s2, s3 int32
+		j := 0
+		for ; j+4 <= dim; j += 4 {
+			s0 += int32(q[j]) * int32(row[j])
+			s1 += int32(q[j+1]) * int32(row[j+1])
+			s2 += int32(q[j+2]) * int32(row[j+2])
+			s3 += int32(q[j+3]) * int32(row[j+3])
+		}
+		for ; j < dim; j++ {
+			s0 += int32(q[j]) * int32(row[j])
+		}
+		out[r] = s0 + s1 + s2 + s3
+	}
+}
+
+// A qkernel scores rows of int8 codes against a query's codes, given as
+// int16 (i16) or as int8 codes plus 128 in uint8 (u8: the form of the
+// AVX-512 VNNI instruction, which multiplies unsigned by signed bytes; the
+// caller takes 128 × the row's code sum off each result).
+type qkernel struct {
+	name string
+	i16  func(q []int16, data []int8, out []int32)
+	u8   func(q []uint8, data []int8, out []int32)
+	mult int  // the dimensions it takes are multiples of this
+	simd bool // faster than vek's float32 kernel; the plain-Go ones are not
+}
+
+// limit is the largest query code the kernel takes at dim: int32 must hold
+// dim × 127 × the largest code.
+func (k qkernel) limit(dim int) int {
+	if k.u8 != nil {
+		if dim*255*127 > math.MaxInt32 {
+			return 0
+		}
+		return 127
+	}
+	return queryLimit(dim)
+}
+
+// dots writes to out the dot products of the query's codes qi (qu: the
+// same plus 128, for a u8 kernel) with rows of codes whose sums are sums.
+func (k qkernel) dots(qi []int16, qu []uint8, codes []int8, sums, out []int32) {
+	if k.u8 == nil {
+		k.i16(qi, codes, out)
+		return
+	}
+	k.u8(qu, codes, out)
+	for r, sum := range sums[:len(out)] {
+		out[r] -= 128 * sum
+	}
+}
+
+var (
+	kernelGo   = qkernel{name: "go-i16", i16: dotsGo, mult: 1}
+	kernelGoU8 = qkernel{name: "go-u8", u8: dotsU8Go, mult: 1}
+	// simdKernels are the SIMD kernels this CPU runs, best first.
+	simdKernels = cpuKernels()
+)
+
+// kernelFor returns the best SIMD kernel for dim, if there is one.
+func kernelFor(dim int) (qkernel, bool) {
+	for _, k := range simdKernels {
+		if dim%k.mult == 0 && k.limit(dim) >= 127 {
+			return k, true
+		}
+	}
+	return qkernel{}, false
+}
 
 // quantChunk is how many rows one kernel call scores: its output stays in
 // the first-level cache.
@@ -130,15 +200,23 @@ var quantMinRows = 4096
 // useQuant reports whether a scan of rows vectors of dim for the best k
 // takes the quantized pass.
 func useQuant(rows, dim, k int) bool {
-	return dotsSIMD && dim%16 == 0 && queryLimit(dim) >= 127 && rows >= quantMinRows && 8*k <= rows
+	_, ok := kernelFor(dim)
+	return ok && rows >= quantMinRows && 8*k <= rows
 }
 
 // scanQuant is scan's quantized pass and exact re-rank, with the given
 // kernel; every block has dimension len(q).
-func scanQuant(blocks []*vecBlock, q []float32, f *vecFilter, k int, kern func([]int16, []int8, []int32), workers int) ([]scored, int) {
+func scanQuant(blocks []*vecBlock, q []float32, f *vecFilter, k int, kern qkernel, workers int) ([]scored, int) {
 	dim := len(q)
 	qi := make([]int16, dim)
-	ts, terr := quantizeQuery(q, qi, queryLimit(dim))
+	ts, terr := quantizeQuery(q, qi, kern.limit(dim))
+	var qu []uint8
+	if kern.u8 != nil {
+		qu = make([]uint8, dim)
+		for j, c := range qi {
+			qu[j] = uint8(c + 128)
+		}
+	}
 	slack := float32(2*float64(dim)*0x1p-24 + 1e-5)
 
 	ps := pieces(blocks)
@@ -167,7 +245,7 @@ func scanQuant(blocks []*vecBlock, q []float32, f *vecFilter, k int, kern func([
 		for lo := pc.lo; lo < pc.hi; lo += quantChunk {
 			hi := min(lo+quantChunk, pc.hi)
 			o := res.out[:hi-lo]
-			kern(qi, b.codes[lo*dim:hi*dim], o)
+			kern.dots(qi, qu, b.codes[lo*dim:hi*dim], b.sums[lo:hi], o)
 			scales, errs := b.scales[lo:hi], b.errs[lo:hi]
 			for r, d := range o {
 				if !everything && !f.match(&b.meta[lo+r]) {

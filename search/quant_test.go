@@ -8,54 +8,107 @@ import (
 	"testing"
 )
 
-// kernels lists the int8 kernels this machine runs: the pure-Go one always,
-// the SIMD one where the CPU has it.
-func kernels(t *testing.T) map[string]func([]int16, []int8, []int32) {
-	ks := map[string]func([]int16, []int8, []int32){"go": dotsGo}
-	if dotsSIMD {
-		ks["simd"] = dotsKernel
-	} else {
-		t.Log("no SIMD kernel on this CPU: only the pure-Go kernel is checked")
+// kernels lists the int8 kernels this machine runs: the pure-Go ones
+// always, the SIMD ones where the CPU has them.
+func kernels(t *testing.T) []qkernel {
+	if len(simdKernels) == 0 {
+		t.Log("no SIMD kernel on this CPU: only the pure-Go kernels are checked")
 	}
-	return ks
+	return append([]qkernel{kernelGo, kernelGoU8}, simdKernels...)
 }
 
 func TestDotsKernelsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
-	for _, dim := range []int{16, 32, 48, 384, 400, 1536} {
-		limit := queryLimit(dim)
+	for _, dim := range []int{16, 32, 48, 64, 96, 384, 400, 1536} {
 		for _, rows := range []int{1, 2, 7, 64} {
-			q := make([]int16, dim)
 			data := make([]int8, dim*rows)
-			for j := range q {
-				q[j] = int16(r.IntN(2*limit+1) - limit)
-			}
 			for j := range data {
 				data[j] = int8(r.IntN(255) - 127)
 			}
-			// The extremes: a row of +127 against a query of ±limit.
-			for j := range dim {
+			for j := range dim { // the extremes: a row of +127, one of -127
 				data[j] = 127
-				q[j] = int16(limit)
-			}
-			want := make([]int32, rows)
-			for i := range rows {
-				var s int64
-				for j := range dim {
-					s += int64(q[j]) * int64(data[i*dim+j])
+				if rows > 1 {
+					data[dim+j] = -127
 				}
-				if s > math.MaxInt32 || s < math.MinInt32 {
-					t.Fatalf("dim %d: reference %d overflows int32", dim, s)
-				}
-				want[i] = int32(s)
 			}
-			for name, kern := range kernels(t) {
+			for _, k := range kernels(t) {
+				if dim%k.mult != 0 {
+					continue
+				}
+				// The query's codes in the kernel's form, the largest it
+				// takes at the ends.
+				want := make([]int32, rows)
 				got := make([]int32, rows)
-				kern(q, data, got)
+				if k.u8 != nil {
+					q := make([]uint8, dim)
+					for j := range q {
+						q[j] = uint8(r.IntN(256))
+					}
+					q[0], q[dim-1] = 255, 255
+					for i := range rows {
+						var s int64
+						for j := range dim {
+							s += int64(q[j]) * int64(data[i*dim+j])
+						}
+						want[i] = int32(s)
+					}
+					k.u8(q, data, got)
+				} else {
+					limit := k.limit(dim)
+					q := make([]int16, dim)
+					for j := range q {
+						q[j] = int16(r.IntN(2*limit+1) - limit)
+					}
+					for j := range min(dim, 64) {
+						q[j] = int16(limit)
+					}
+					for i := range rows {
+						var s int64
+						for j := range dim {
+							s += int64(q[j]) * int64(data[i*dim+j])
+						}
+						if s > math.MaxInt32 || s < math.MinInt32 {
+							t.Fatalf("dim %d: reference %d overflows int32", dim, s)
+						}
+						want[i] = int32(s)
+					}
+					k.i16(q, data, got)
+				}
 				if !slices.Equal(got, want) {
-					t.Fatalf("%s kernel, dim %d, %d rows: %v, want %v", name, dim, rows, got, want)
+					t.Fatalf("%s kernel, dim %d, %d rows: %v, want %v", k.name, dim, rows, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestDotsSameForEveryKernel scores the rows of a store with each kernel
+// through qkernel.dots, the query's codes the same for all (int8): the
+// integers must be equal, the u8 kernels' offset taken off exactly.
+func TestDotsSameForEveryKernel(t *testing.T) {
+	const dim, n = 384, 300
+	r := rand.New(rand.NewPCG(16, 17))
+	st := newVecStore()
+	for i, v := range quantCorpus(r, "spiky", n, dim) {
+		st.put("o", fmt.Sprint(i), v, vecMeta{})
+	}
+	for _, id := range []string{"0", "5", "10"} { // rows move
+		st.remove(id)
+	}
+	b := st.blocks[vecKey{"o", dim}]
+	qi := make([]int16, dim)
+	quantizeQuery(quantCorpus(r, "random", 1, dim)[0], qi, 127)
+	qu := make([]uint8, dim)
+	for j, c := range qi {
+		qu[j] = uint8(c + 128)
+	}
+	want := make([]int32, len(b.ids))
+	kernelGo.dots(qi, nil, b.codes, b.sums, want)
+	for _, k := range kernels(t) {
+		got := make([]int32, len(b.ids))
+		k.dots(qi, qu, b.codes, b.sums, got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: %v\nwant %v", k.name, got[:8], want[:8])
 		}
 	}
 }
@@ -181,11 +234,11 @@ func TestScanQuantExact(t *testing.T) {
 						q = normalize(q)
 					}
 					want, wantTotal := scanFloat(blocks, q, f, k, 1)
-					for kname, kern := range kernels(t) {
+					for _, kern := range kernels(t) {
 						for _, workers := range []int{1, 2} {
 							got, total := scanQuant(blocks, q, f, k, kern, workers)
 							if total != wantTotal || !slices.Equal(got, want) {
-								t.Fatalf("%s/%s k=%d q%d %s×%d: total %d, hits %v\nwant total %d, hits %v", shape, fname, k, qn, kname, workers, total, got, wantTotal, want)
+								t.Fatalf("%s/%s k=%d q%d %s×%d: total %d, hits %v\nwant total %d, hits %v", shape, fname, k, qn, kern.name, workers, total, got, wantTotal, want)
 							}
 						}
 					}
@@ -254,7 +307,7 @@ func cmpString(a, b string) int {
 // scanQuant where the CPU has the kernel, and that it agrees with the plain
 // scan there.
 func TestScanTakesQuantizedPass(t *testing.T) {
-	if !dotsSIMD {
+	if len(simdKernels) == 0 {
 		t.Skip("no SIMD kernel on this CPU: scans are plain float32")
 	}
 	if !useQuant(quantMinRows, 384, 10) || useQuant(quantMinRows-1, 384, 10) || useQuant(quantMinRows, 100, 10) || useQuant(quantMinRows, 384, quantMinRows) {
@@ -266,7 +319,7 @@ func TestScanTakesQuantizedPass(t *testing.T) {
 // the index with the quantized pass forced on and off: the pages must be
 // the same, scores included.
 func TestSearchSameWithQuantizedPass(t *testing.T) {
-	if !dotsSIMD {
+	if len(simdKernels) == 0 {
 		t.Skip("no SIMD kernel on this CPU: scans are plain float32")
 	}
 	ix, err := Open(t.TempDir(), Options{})

@@ -67,6 +67,7 @@ type vecBlock struct {
 	codes  []int8
 	scales []float32
 	errs   []float32
+	sums   []int32 // sums[i] is the sum of row i's codes
 	maxErr float32 // at least every errs[i]
 }
 
@@ -120,14 +121,14 @@ func (s *vecStore) remove(id string) bool {
 		copy(b.data[i*k.dim:(i+1)*k.dim], b.data[last*k.dim:])
 		b.meta[i] = b.meta[last]
 		copy(b.codes[i*k.dim:(i+1)*k.dim], b.codes[last*k.dim:])
-		b.scales[i], b.errs[i] = b.scales[last], b.errs[last]
+		b.scales[i], b.errs[i], b.sums[i] = b.scales[last], b.errs[last], b.sums[last]
 		b.pos[b.ids[i]] = i
 	}
 	delete(b.pos, id)
 	b.ids = b.ids[:last]
 	b.data = b.data[:last*k.dim]
 	b.codes = b.codes[:last*k.dim]
-	b.scales, b.errs = b.scales[:last], b.errs[:last]
+	b.scales, b.errs, b.sums = b.scales[:last], b.errs[:last], b.sums[:last]
 	b.meta[last] = vecMeta{}
 	b.meta = b.meta[:last]
 	if len(b.ids) == 0 {
@@ -155,6 +156,11 @@ func (s *vecStore) put(owner, id string, vec []float32, m vecMeta) {
 	scale, err := quantize(vec, b.codes[n:])
 	b.scales = append(b.scales, scale)
 	b.errs = append(b.errs, err)
+	var sum int32
+	for _, c := range b.codes[n:] {
+		sum += int32(c)
+	}
+	b.sums = append(b.sums, sum)
 	b.maxErr = max(b.maxErr, err)
 	s.where[id] = k
 }
@@ -648,7 +654,8 @@ func scan(blocks []*vecBlock, q []float32, f *vecFilter, k int) ([]scored, int) 
 		workers = min(runtime.GOMAXPROCS(0), 8)
 	}
 	if useQuant(rows, len(q), k) {
-		return scanQuant(blocks, q, f, k, dotsKernel, workers)
+		kern, _ := kernelFor(len(q))
+		return scanQuant(blocks, q, f, k, kern, workers)
 	}
 	return scanFloat(blocks, q, f, k, workers)
 }
