@@ -19,6 +19,7 @@ func kernels(t *testing.T) []qkernel {
 
 func TestDotsKernelsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
+	ks := kernels(t)
 	for _, dim := range []int{16, 32, 48, 64, 96, 384, 400, 1536} {
 		for _, rows := range []int{1, 2, 7, 64} {
 			data := make([]int8, dim*rows)
@@ -31,7 +32,7 @@ func TestDotsKernelsAgree(t *testing.T) {
 					data[dim+j] = -127
 				}
 			}
-			for _, k := range kernels(t) {
+			for _, k := range ks {
 				if dim%k.mult != 0 {
 					continue
 				}
@@ -189,6 +190,7 @@ func TestScanQuantExact(t *testing.T) {
 	const dim = 384
 	r := rand.New(rand.NewPCG(12, 13))
 	roles := []string{"user", "assistant", "tool"}
+	ks := kernels(t)
 	for _, shape := range []string{"random", "clustered", "duplicates", "spiky"} {
 		n := 6000
 		if testing.Short() {
@@ -234,7 +236,7 @@ func TestScanQuantExact(t *testing.T) {
 						q = normalize(q)
 					}
 					want, wantTotal := scanFloat(blocks, q, f, k, 1)
-					for _, kern := range kernels(t) {
+					for _, kern := range ks {
 						for _, workers := range []int{1, 2} {
 							got, total := scanQuant(blocks, q, f, k, kern, workers)
 							if total != wantTotal || !slices.Equal(got, want) {
