@@ -16,13 +16,13 @@ import (
 // plain scan's hits, scores and order included.
 //
 // The error bound of row x (unit length) against the query q (unit): with
-// x̂ = s·c the row's int8 codes scaled back and q̂ = t·d the query's int16
-// codes scaled back,
+// x̂ = s·c the row's int8 codes scaled back and q̂ = t·d the query's codes
+// (int16, or int8 for the VNNI kernel) scaled back,
 //
 //	|x·q − x̂·q̂| ≤ |(x−x̂)·q| + |x̂·(q−q̂)| ≤ ‖x−x̂‖ + (1+‖x−x̂‖)·‖q−q̂‖
 //
-// by Cauchy–Schwarz. ‖x−x̂‖ is kept per row (qerr), ‖q−q̂‖ computed per
-// query; a slack covers float32 rounding in the exact dot product (at most
+// by Cauchy–Schwarz, and s·t·(c·d) is x̂·q̂ exactly (c·d in int32). ‖x−x̂‖ is
+// kept per row (errs, and the block's maxErr), ‖q−q̂‖ computed per query; a slack covers float32 rounding in the exact dot product (at most
 // dim·2⁻²⁴ of a unit-length product) and in the approximate score.
 
 // quantize writes v's int8 codes into dst (len(v)) and returns the scale
@@ -275,7 +275,7 @@ func scanQuant(blocks []*vecBlock, q []float32, f *vecFilter, k int, kern qkerne
 		}
 	}
 	lower := float32(math.Inf(-1))
-	if len(all.h) == k {
+	if k > 0 && len(all.h) == k {
 		lower = all.min()
 	}
 	top := topK{k: k}
