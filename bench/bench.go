@@ -42,6 +42,14 @@ type Options struct {
 	// IdleAgents is how many agents the memory workload creates; 0 takes
 	// the default (500 with Quick, else 10,000).
 	IdleAgents int
+	// SearchSizes lists the passages of the search workload's fixtures, one
+	// set of rows each; empty takes the default (10,000 and 100,000; 1,000
+	// and 5,000 with Quick).
+	SearchSizes []int
+	// SearchProfile, when set, is a file the search workload writes a CPU
+	// profile of its timed searches at its largest size to (not of
+	// building the fixture).
+	SearchProfile string
 	// TempDir is where data directories are made; "" uses os.TempDir.
 	TempDir string
 	// Progress, when set, receives one line as each workload starts.
@@ -147,7 +155,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, fmt.Errorf("no workload %q (have %s)", n, strings.Join(Names(), ", "))
 		}
 	}
-	if opts.ReplayEvents < 0 || opts.IdleAgents < 0 {
+	if opts.ReplayEvents < 0 || opts.IdleAgents < 0 || slices.ContainsFunc(opts.SearchSizes, func(n int) bool { return n <= 0 }) {
 		return nil, errors.New("sizes must not be negative")
 	}
 	r := &Report{Started: time.Now().UTC(), Quick: opts.Quick, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,9 +194,16 @@ func runSearch(ctx context.Context, env *Env) ([]Row, error) {
 	if env.Quick {
 		sizes, queries = []int{1_000, 5_000}, 20
 	}
+	if len(env.SearchSizes) > 0 {
+		sizes = env.SearchSizes
+	}
 	var rows []Row
 	for _, n := range sizes {
-		r, err := searchSize(ctx, env, n, queries)
+		profile := ""
+		if n == slices.Max(sizes) {
+			profile = env.SearchProfile
+		}
+		r, err := searchSize(ctx, env, n, queries, profile)
 		rows = append(rows, r...)
 		if err != nil {
 			return rows, err
@@ -202,7 +212,21 @@ func runSearch(ctx context.Context, env *Env) ([]Row, error) {
 	return rows, nil
 }
 
-func searchSize(ctx context.Context, env *Env, n, queries int) ([]Row, error) {
+// sizeName writes a number of passages as the rows name it: 10k, 1M.
+func sizeName(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+// searchSize builds a fixture of n passages and times each mode's queries
+// over it, writing a CPU profile of the timed searches to profile when it
+// is set.
+func searchSize(ctx context.Context, env *Env, n, queries int, profile string) ([]Row, error) {
 	dir, err := env.Dir()
 	if err != nil {
 		return nil, err
@@ -212,7 +236,7 @@ func searchSize(ctx context.Context, env *Env, n, queries int) ([]Row, error) {
 		return nil, err
 	}
 	defer f.close()
-	size := fmt.Sprintf("%dk", n/1000)
+	size := sizeName(n)
 	rows := []Row{{
 		What:     fmt.Sprintf("index %s passages (80 words, 384-dim vectors) from the log: appended, followed, indexed", size),
 		Engram:   rate(float64(n)/f.took.Seconds(), "passages/s"),
@@ -221,6 +245,17 @@ func searchSize(ctx context.Context, env *Env, n, queries int) ([]Row, error) {
 		Metrics: map[string]float64{"passages_per_s": float64(n) / f.took.Seconds()},
 	}}
 
+	if profile != "" {
+		pf, err := os.Create(profile)
+		if err != nil {
+			return rows, err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return rows, fmt.Errorf("search profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	lats := map[string]latencies{}
 	for _, m := range searchModes {
 		if lats[m.name], err = f.time(ctx, m, queries); err != nil {
@@ -234,7 +269,7 @@ func searchSize(ctx context.Context, env *Env, n, queries int) ([]Row, error) {
 		limit time.Duration
 	}
 	budgets := map[string]budget{} // DESIGN.md's p50 budgets, judged at 100k
-	if n >= 100_000 {
+	if n == 100_000 {
 		budgets = map[string]budget{"bm25": {"p50 < 2 ms", 2 * time.Millisecond}, "vector": {"p50 < 25 ms", 25 * time.Millisecond}}
 	}
 	for _, m := range searchModes[1:] {

@@ -2,6 +2,9 @@ package bench
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +84,34 @@ func BenchmarkIndex(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*1000)/time.Since(start).Seconds(), "docs/s")
+}
+
+// TestSearchSizesAndProfile runs the search workload at a size of the
+// caller's with a profile of its searches, and checks that a size that is
+// not positive is refused before anything runs.
+func TestSearchSizesAndProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "search.pprof")
+	r, err := Run(t.Context(), Options{Quick: true, Only: []string{"search"}, SearchSizes: []int{300}, SearchProfile: prof, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 5 {
+		t.Fatalf("%d rows, want 5 (indexing and four searches)", len(r.Rows))
+	}
+	for _, row := range r.Rows {
+		if row.Status != "ok" || !strings.Contains(row.What, " 300 passages") {
+			t.Errorf("row %q: %s %s", row.What, row.Status, row.Note)
+		}
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("profile: %v", err)
+	}
+	if _, err := Run(t.Context(), Options{Only: []string{"search"}, SearchSizes: []int{1000, 0}}); err == nil {
+		t.Error("a size of 0 was taken")
+	}
+	for n, want := range map[int]string{300: "300", 10_000: "10k", 1_000_000: "1M", 2_500_000: "2500k"} {
+		if got := sizeName(n); got != want {
+			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
+		}
+	}
 }

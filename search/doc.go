@@ -11,7 +11,10 @@
 //
 // Vectors live in memory, one contiguous dim-strided slice per owner and
 // dimension, and are ranked exactly by dot product (normalised on insert, so
-// dot = cosine) with viterin/vek's AVX2 kernel. They are persisted in the
+// dot = cosine) with viterin/vek's AVX2 kernel. A large scan first reads an
+// int8 copy of the rows (a quarter of the bytes) with an AVX2 kernel of its
+// own, then re-ranks exactly every row whose error bound lets it reach the
+// top k, so it returns the same hits as scoring every row. They are persisted in the
 // index directory, written before the Bleve batch that carries the
 // checkpoint, and cut back to the checkpoint on open, so Seq never claims a
 // vector that was not durably written.

@@ -367,6 +367,50 @@ func TestDeletes(t *testing.T) {
 	}
 }
 
+// TestHybridTotalWhenAllHaveVectors covers the total without a count query:
+// when every document of the owner and kind has a vector of the query's
+// dimension, and the moments it stops being so (a document without one, a
+// filter the counts cannot see).
+func TestHybridTotalWhenAllHaveVectors(t *testing.T) {
+	ix := open(t, t.TempDir())
+	apply(t, ix, search.Batch{Seq: 1, Put: []search.Doc{
+		{ID: "a", Kind: search.KindPassage, Owner: "o", Text: "alpha", Vector: axis(4, 0, 0, 0)},
+		{ID: "b", Kind: search.KindPassage, Owner: "o", Text: "beta", Vector: axis(4, 1, 0, 0)},
+		{ID: "c", Kind: search.KindPassage, Owner: "o", Text: "alpha gamma", Vector: axis(4, 2, 0, 0), Tags: []string{"t"}},
+		{ID: "m", Kind: search.KindMessage, Owner: "o", Text: "alpha", Role: "user"},
+	}})
+	q := search.Query{Owners: []string{"o"}, Kind: search.KindPassage, Text: "alpha", Vector: axis(4, 0, 0, 0)}
+	if res := find(t, ix, q); res.Total != 3 {
+		t.Fatalf("every passage has a vector: total %d, want 3", res.Total)
+	}
+	// Both kinds: the message matches the text and has no vector.
+	both := q
+	both.Kind = ""
+	if res := find(t, ix, both); res.Total != 4 {
+		t.Fatalf("both kinds: total %d, want 4", res.Total)
+	}
+	// A passage without a vector that matches the text counts; one that
+	// does not match it does not.
+	apply(t, ix, search.Batch{Seq: 2, Put: []search.Doc{
+		{ID: "d", Kind: search.KindPassage, Owner: "o", Text: "alpha delta"},
+		{ID: "e", Kind: search.KindPassage, Owner: "o", Text: "epsilon", Vector: []float32{1, 2, 3}},
+	}})
+	if res := find(t, ix, q); res.Total != 4 {
+		t.Fatalf("with a passage without a vector: total %d, want 4", res.Total)
+	}
+	// Deleted, they leave every passage with a vector again.
+	apply(t, ix, search.Batch{Seq: 3, Delete: []string{"d", "e"}})
+	if res := find(t, ix, q); res.Total != 3 {
+		t.Fatalf("after the deletes: total %d, want 3", res.Total)
+	}
+	// A tag filter: candidates and text matches are both filtered.
+	tagged := q
+	tagged.Tags = []string{"t"}
+	if res := find(t, ix, tagged); res.Total != 1 || len(res.Hits) != 1 || res.Hits[0].ID != "c" {
+		t.Fatalf("tagged: %v total %d, want [c] 1", ids(res), res.Total)
+	}
+}
+
 func TestReopenKeepsCheckpointAndVectors(t *testing.T) {
 	dir := t.TempDir()
 	ix := open(t, dir)

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -461,6 +463,29 @@ func (ix *Index) vectorTop(q Query, vec []float32, k int) ([]scored, int, error)
 	return top, total, nil
 }
 
+// allHaveVectors reports whether q filters by owner and kind alone and
+// every document of its owners and kind has a vector of dim: then the
+// vector candidates are all the documents a text match can be.
+func (ix *Index) allHaveVectors(q Query, dim int) (bool, error) {
+	if len(q.Tags) > 0 || len(q.Roles) > 0 || !q.After.IsZero() || !q.Before.IsZero() {
+		return false, nil
+	}
+	n := 0
+	ix.mu.RLock()
+	for _, o := range dedup(q.Owners) {
+		if b := ix.vecs.blocks[vecKey{o, dim}]; b != nil {
+			if q.Kind == "" {
+				n += len(b.ids)
+			} else {
+				n += b.kinds[q.Kind]
+			}
+		}
+	}
+	ix.mu.RUnlock()
+	docs, err := ix.Count(q.Owners, q.Kind)
+	return err == nil && docs == n, err
+}
+
 func dedup(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
@@ -483,27 +508,47 @@ func (ix *Index) vector(q Query, vec []float32) (Result, error) {
 // hybrid fuses the BM25 and vector rankings by reciprocal rank fusion.
 func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, error) {
 	window := max(FusionWindow, q.Offset+q.Limit)
-	res, err := ix.ranked(ctx, ix.textQuery(q), window, nil)
-	if err != nil {
-		return Result{}, err
-	}
-	top, vtotal, err := ix.vectorTop(q, vec, window)
-	if err != nil {
-		return Result{}, err
-	}
-
+	// The legs run at once: the text ranking (and the count of text
+	// matches without a vector, when it is needed) in Bleve, the vector
+	// ranking here.
+	var (
+		res, cres  *bleve.SearchResult
+		rerr, cerr error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() { res, rerr = ix.ranked(ctx, ix.textQuery(q), window, nil) })
 	// Total: the vector candidates, plus the text matches that are not
-	// candidates because they have no vector of this dimension.
-	noVec := bleve.NewBooleanQuery()
-	noVec.AddMust(ix.textQuery(q))
-	dq := bleve.NewTermQuery(fmt.Sprint(len(vec)))
-	dq.SetField(fieldDim)
-	noVec.AddMustNot(dq)
-	creq := bleve.NewSearchRequestOptions(noVec, 0, 0, false)
-	creq.Score = "none"
-	cres, err := ix.bleve().SearchInContext(ctx, creq)
-	if err != nil {
+	// candidates because they have no vector of this dimension. There are
+	// none when the query filters by owner and kind alone and every such
+	// document has a vector of this dimension, which the counts tell
+	// without a query.
+	full, err := ix.allHaveVectors(q, len(vec))
+	if err == nil && !full {
+		wg.Go(func() {
+			noVec := bleve.NewBooleanQuery()
+			noVec.AddMust(ix.textQuery(q))
+			dq := bleve.NewTermQuery(fmt.Sprint(len(vec)))
+			dq.SetField(fieldDim)
+			noVec.AddMustNot(dq)
+			creq := bleve.NewSearchRequestOptions(noVec, 0, 0, false)
+			creq.Score = "none"
+			cres, cerr = ix.bleve().SearchInContext(ctx, creq)
+		})
+	}
+	var (
+		top    []scored
+		vtotal int
+	)
+	if err == nil {
+		top, vtotal, err = ix.vectorTop(q, vec, window)
+	}
+	wg.Wait()
+	if err = cmp.Or(err, rerr, cerr); err != nil {
 		return Result{}, err
+	}
+	noVecTotal := 0
+	if cres != nil {
+		noVecTotal = int(cres.Total)
 	}
 
 	type fused struct {
@@ -539,7 +584,7 @@ func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, er
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	out := Result{Total: vtotal + int(cres.Total)}
+	out := Result{Total: vtotal + noVecTotal}
 	if q.Offset >= len(all) {
 		return out, nil
 	}

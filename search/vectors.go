@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/viterin/vek/vek32"
@@ -58,6 +59,16 @@ type vecBlock struct {
 	data []float32 // row i is data[i*dim:(i+1)*dim], unit length
 	meta []vecMeta
 	pos  map[string]int // id → row
+	// kinds counts the rows of each kind (meta's).
+	kinds map[string]int
+
+	// The rows quantized for scanQuant (quant.go): row i is
+	// codes[i*dim:(i+1)*dim]·scales[i], within errs[i] of data's row i.
+	codes  []int8
+	scales []float32
+	errs   []float32
+	sums   []int32 // sums[i] is the sum of row i's codes
+	maxErr float32 // at least every errs[i]
 }
 
 // vecStore is the in-memory side. Its owner (Index) guards it with a lock.
@@ -103,16 +114,21 @@ func (s *vecStore) remove(id string) bool {
 	delete(s.where, id)
 	b := s.blocks[k]
 	i := b.pos[id]
+	b.kinds[b.meta[i].kind]--
 	last := len(b.ids) - 1
 	if i != last {
 		b.ids[i] = b.ids[last]
 		copy(b.data[i*k.dim:(i+1)*k.dim], b.data[last*k.dim:])
 		b.meta[i] = b.meta[last]
+		copy(b.codes[i*k.dim:(i+1)*k.dim], b.codes[last*k.dim:])
+		b.scales[i], b.errs[i], b.sums[i] = b.scales[last], b.errs[last], b.sums[last]
 		b.pos[b.ids[i]] = i
 	}
 	delete(b.pos, id)
 	b.ids = b.ids[:last]
 	b.data = b.data[:last*k.dim]
+	b.codes = b.codes[:last*k.dim]
+	b.scales, b.errs, b.sums = b.scales[:last], b.errs[:last], b.sums[:last]
 	b.meta[last] = vecMeta{}
 	b.meta = b.meta[:last]
 	if len(b.ids) == 0 {
@@ -127,13 +143,25 @@ func (s *vecStore) put(owner, id string, vec []float32, m vecMeta) {
 	k := vecKey{owner, len(vec)}
 	b := s.blocks[k]
 	if b == nil {
-		b = &vecBlock{key: k, pos: map[string]int{}}
+		b = &vecBlock{key: k, pos: map[string]int{}, kinds: map[string]int{}}
 		s.blocks[k] = b
 	}
 	b.pos[id] = len(b.ids)
 	b.ids = append(b.ids, id)
 	b.data = append(b.data, vec...)
 	b.meta = append(b.meta, m)
+	b.kinds[m.kind]++
+	n := len(b.codes)
+	b.codes = append(b.codes, make([]int8, len(vec))...)
+	scale, err := quantize(vec, b.codes[n:])
+	b.scales = append(b.scales, scale)
+	b.errs = append(b.errs, err)
+	var sum int32
+	for _, c := range b.codes[n:] {
+		sum += int32(c)
+	}
+	b.sums = append(b.sums, sum)
+	b.maxErr = max(b.maxErr, err)
 	s.where[id] = k
 }
 
@@ -495,6 +523,15 @@ type vecFilter struct {
 	after, before int64 // unix nanoseconds; before 0 = none; after math.MinInt64 = none
 }
 
+// allOf reports whether f lets every vector of b through: it filters
+// nothing, or only by a kind that every row of b has.
+func (f *vecFilter) allOf(b *vecBlock) bool {
+	if f.kind == "" || b.kinds[f.kind] != len(b.ids) {
+		return f.all()
+	}
+	return len(f.roles) == 0 && len(f.tags) == 0 && f.after == math.MinInt64 && f.before == 0
+}
+
 // all reports whether f lets every vector through.
 func (f *vecFilter) all() bool {
 	return f.kind == "" && len(f.roles) == 0 && len(f.tags) == 0 && f.after == math.MinInt64 && f.before == 0
@@ -605,63 +642,49 @@ const parallelScan = 1 << 21
 
 // scan ranks every vector of blocks that passes f by dot product with the
 // unit query q, keeping the best k. It returns them best first and the
-// number of vectors that passed the filter.
+// number of vectors that passed the filter. A large scan takes the
+// quantized pass (scanQuant), which finds the same hits as scanFloat.
 func scan(blocks []*vecBlock, q []float32, f *vecFilter, k int) ([]scored, int) {
-	type part struct {
-		b      *vecBlock
-		lo, hi int
-	}
-	var parts []part
-	work := 0
+	rows := 0
 	for _, b := range blocks {
-		work += len(b.ids) * b.key.dim
+		rows += len(b.ids)
 	}
 	workers := 1
-	if work > parallelScan {
+	if rows*len(q) > parallelScan {
 		workers = min(runtime.GOMAXPROCS(0), 8)
 	}
-	for _, b := range blocks {
-		n := len(b.ids)
-		step := (n + workers - 1) / workers
-		for lo := 0; lo < n; lo += max(step, 1) {
-			parts = append(parts, part{b, lo, min(lo+step, n)})
-		}
+	if useQuant(rows, len(q), k) {
+		kern, _ := kernelFor(len(q))
+		return scanQuant(blocks, q, f, k, kern, workers)
 	}
+	return scanFloat(blocks, q, f, k, workers)
+}
+
+// scanFloat is scan over the float32 rows, every one scored exactly.
+func scanFloat(blocks []*vecBlock, q []float32, f *vecFilter, k, workers int) ([]scored, int) {
+	ps := pieces(blocks)
 	tops := make([]topK, workers)
 	counts := make([]int, workers)
-	everything := f.all()
-	run := func(w int) {
+	for w := range tops {
+		tops[w].k = k
+	}
+	parallel(workers, len(ps), func(w, p int) {
 		t := &tops[w]
-		t.k = k
-		for p := w; p < len(parts); p += workers {
-			pt := parts[p]
-			dim := pt.b.key.dim
-			data := pt.b.data
-			for i := pt.lo; i < pt.hi; i++ {
-				if !everything && !f.match(&pt.b.meta[i]) {
-					continue
-				}
-				counts[w]++
-				s := vek32.Dot(q, data[i*dim:(i+1)*dim])
-				if len(t.h) < t.k || s >= t.h[0].score {
-					t.offer(scored{score: s, id: pt.b.ids[i], owner: pt.b.key.owner, time: pt.b.meta[i].time})
-				}
+		pc := ps[p]
+		b := pc.b
+		dim := b.key.dim
+		everything := f.allOf(b)
+		for i := pc.lo; i < pc.hi; i++ {
+			if !everything && !f.match(&b.meta[i]) {
+				continue
+			}
+			counts[w]++
+			s := vek32.Dot(q, b.data[i*dim:(i+1)*dim])
+			if len(t.h) < t.k || s >= t.h[0].score {
+				t.offer(scored{score: s, id: b.ids[i], owner: b.key.owner, time: b.meta[i].time})
 			}
 		}
-	}
-	if workers == 1 {
-		run(0)
-	} else {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				run(w)
-			}()
-		}
-		wg.Wait()
-	}
+	})
 	all := topK{k: k}
 	total := 0
 	for w := range workers {
@@ -671,6 +694,51 @@ func scan(blocks []*vecBlock, q []float32, f *vecFilter, k int) ([]scored, int) 
 		}
 	}
 	return all.sorted(), total
+}
+
+// pieceRows is the most rows one piece of a scan holds: small enough that
+// a worker that finishes early takes more of them, large enough that
+// taking one costs nothing beside scanning it.
+const pieceRows = 4096
+
+// piece is rows lo..hi of a block.
+type piece struct {
+	b      *vecBlock
+	lo, hi int
+}
+
+// pieces splits blocks into pieces of at most pieceRows rows.
+func pieces(blocks []*vecBlock) []piece {
+	var ps []piece
+	for _, b := range blocks {
+		for lo := 0; lo < len(b.ids); lo += pieceRows {
+			ps = append(ps, piece{b, lo, min(lo+pieceRows, len(b.ids))})
+		}
+	}
+	return ps
+}
+
+// parallel calls work(w, i) once for every i < n from workers goroutines
+// (the caller's among them), w naming the goroutine: each takes the next
+// piece when it is done with one, so a goroutine the OS holds back leaves
+// its share to the others instead of delaying the whole scan.
+func parallel(workers, n int, work func(w, i int)) {
+	var next atomic.Int64
+	run := func(w int) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
+			}
+			work(w, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { run(w) })
+	}
+	run(0)
+	wg.Wait()
 }
 
 func unixNano(t time.Time) int64 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -24,6 +25,8 @@ func runBench(args []string) error {
 	events := fs.Int("replay-events", 0, "events in the replay workload's log (default 1,000,000; 20,000 with --quick)")
 	idle := fs.Int("idle-agents", 0, "agents in the memory workload (default 10,000; 500 with --quick)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	searchSizes := fs.String("search-sizes", "", "comma-separated passages in the search workload's fixtures (default 10000,100000; 1000,5000 with --quick)")
+	searchProfile := fs.String("search-cpuprofile", "", "write a CPU profile of the search workload's timed searches at its largest size to this file")
 	dir := fs.String("tmp", "", "directory for the workloads' temporary data (default: the system's)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: engram bench [--quick] [--json FILE] [--only a,b]")
@@ -38,7 +41,17 @@ func runBench(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench takes no arguments, got %q", fs.Args())
 	}
-	opts := bench.Options{Quick: *quick, ReplayEvents: *events, IdleAgents: *idle, TempDir: *dir, Progress: os.Stderr}
+	opts := bench.Options{Quick: *quick, ReplayEvents: *events, IdleAgents: *idle, TempDir: *dir, Progress: os.Stderr, SearchProfile: *searchProfile}
+	for _, n := range strings.Split(*searchSizes, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("--search-sizes: %q is not a positive number of passages", n)
+		}
+		opts.SearchSizes = append(opts.SearchSizes, v)
+	}
 	if *only != "" {
 		for _, n := range strings.Split(*only, ",") {
 			if n = strings.TrimSpace(n); n != "" {
