@@ -43,6 +43,12 @@ const (
 	TypeRunFailed           Type = "run_failed"
 	TypeRunRequested        Type = "run_requested"
 	TypeLogCheckpointed     Type = "log_checkpointed"
+	TypeOrgCreated          Type = "organization_created"
+	TypeOrgUpdated          Type = "organization_updated"
+	TypeOrgDeleted          Type = "organization_deleted"
+	TypeAPIKeyCreated       Type = "api_key_created"
+	TypeAPIKeyRevoked       Type = "api_key_revoked"
+	TypeAccessDenied        Type = "access_denied"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -81,6 +87,12 @@ var registry = map[Type]func() Event{
 	TypeRunFailed:           func() Event { return new(RunFailed) },
 	TypeRunRequested:        func() Event { return new(RunRequested) },
 	TypeLogCheckpointed:     func() Event { return new(LogCheckpointed) },
+	TypeOrgCreated:          func() Event { return new(OrgCreated) },
+	TypeOrgUpdated:          func() Event { return new(OrgUpdated) },
+	TypeOrgDeleted:          func() Event { return new(OrgDeleted) },
+	TypeAPIKeyCreated:       func() Event { return new(APIKeyCreated) },
+	TypeAPIKeyRevoked:       func() Event { return new(APIKeyRevoked) },
+	TypeAccessDenied:        func() Event { return new(AccessDenied) },
 }
 
 var typeOrder = []Type{
@@ -101,6 +113,9 @@ var typeOrder = []Type{
 	TypeRunCancelled, TypeRunFailed,
 	TypeRunRequested,
 	TypeLogCheckpointed,
+	TypeOrgCreated, TypeOrgUpdated, TypeOrgDeleted,
+	TypeAPIKeyCreated, TypeAPIKeyRevoked,
+	TypeAccessDenied,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -127,6 +142,9 @@ type AgentCreated struct {
 	// ForkedFrom, on an agent made by a fork, names the agent it was
 	// forked from and the point of the log its state was taken at.
 	ForkedFrom *Origin `json:"forked_from,omitempty"`
+	// OrganizationID is the organization the agent belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // Origin is the agent and the log sequence a forked agent's state comes
@@ -201,6 +219,9 @@ type BlockCreated struct {
 	Description string          `json:"description,omitempty"`
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 	Tags        []string        `json:"tags,omitempty"`
+	// OrganizationID is the organization the block belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // BlockUpdated changes the fields that are set; nil means unchanged.
@@ -233,6 +254,9 @@ type ToolCreated struct {
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
 	AgentState      bool            `json:"agent_state,omitempty"`     // the function takes the agent's state
 	TimeoutSeconds  float64         `json:"timeout_seconds,omitempty"` // wall-clock limit per call; 0 means the server's default
+	// OrganizationID is the organization the tool belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // ToolUpdated changes the fields that are set; nil means unchanged.
@@ -260,6 +284,9 @@ type SourceCreated struct {
 	Instructions    string          `json:"instructions,omitempty"`
 	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	// OrganizationID is the organization the source belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // SourceUpdated changes the fields that are set; nil means unchanged.
@@ -281,6 +308,9 @@ type JobCreated struct {
 	AgentID  AgentID         `json:"agent_id,omitempty"`
 	SourceID SourceID        `json:"source_id,omitempty"`
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// OrganizationID is the organization the job belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // JobUpdated moves a job along created → running → completed | failed.
