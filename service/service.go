@@ -213,6 +213,7 @@ type command struct {
 	digest  string // the keyed request's fingerprint, if known (WithRequestDigest)
 	derived bool   // the id came from the client, so new ids derive from it
 	actor   string
+	org     string // the organization it runs as (WithOrganization); "" is the default one
 	now     time.Time
 	n       int
 }
@@ -231,6 +232,7 @@ func (s *Service) command(ctx context.Context, op, target string) *command {
 		c.id = events.NewID("cmd", c.now)
 	}
 	c.actor, _ = ctx.Value(keyActor).(string)
+	c.org = orgOf(ctx)
 	return c
 }
 
