@@ -57,6 +57,12 @@ type Config struct {
 	// IP literals, and origins browsers may call the API from.
 	AllowedHosts []string
 	CORSOrigins  []string
+	// RateLimit (requests per second), RateBurst and MaxRunsPerOrg (runs
+	// in progress) limit each organization, as rest.Config says; zero
+	// means no limit.
+	RateLimit     float64
+	RateBurst     int
+	MaxRunsPerOrg int
 	// TLSCert and TLSKey are PEM files of a certificate (with its chain)
 	// and its key. When set, the REST API serves HTTPS only, and NATS
 	// clients on Node.NATSAddr must use TLS. Both or neither.
@@ -84,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPAddr == "" {
 		return errors.New("no HTTP address")
+	}
+	if c.RateLimit < 0 || c.RateBurst < 0 || c.MaxRunsPerOrg < 0 {
+		return errors.New("--rate-limit, --rate-burst and --max-runs-per-org must not be negative")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -247,6 +256,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger, Metrics: m,
 		BodyTimeout: cfg.BodyTimeout, UploadTimeout: cfg.UploadTimeout,
 		AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, MaxRunsPerOrg: cfg.MaxRunsPerOrg,
 	}
 	var api http.Handler = rest.NewHandler(n.Service, rc)
 	g.api.Store(&api)
