@@ -534,3 +534,28 @@ func TestRunLimitPerOrg(t *testing.T) {
 	script.Push(say("second"))
 	x.do("POST", "/v1/agents/"+a2+"/messages", msg, 200, nil, bearer(ka.Key)...)
 }
+
+// TestIdempotencyKeysAreTheOrgs: the same Idempotency-Key sent by two
+// organizations names two commands: the second is not answered with the
+// first's result.
+func TestIdempotencyKeysAreTheOrgs(t *testing.T) {
+	x, _ := newTenancyHarness(t, Config{})
+	_, ka := x.org("acme")
+	_, kb := x.org("globex")
+	body := api.CreateBlock{Label: "notes", Value: "mine"}
+	var first, again, theirs api.Block
+	x.do("POST", "/v1/blocks/", body, 200, &first, append(bearer(ka.Key), "Idempotency-Key", "k-1")...)
+	x.do("POST", "/v1/blocks/", body, 200, &again, append(bearer(ka.Key), "Idempotency-Key", "k-1")...)
+	if again.ID != first.ID {
+		t.Errorf("a's retry made %s, want %s", again.ID, first.ID)
+	}
+	x.do("POST", "/v1/blocks/", body, 200, &theirs, append(bearer(kb.Key), "Idempotency-Key", "k-1")...)
+	if theirs.ID == first.ID {
+		t.Fatalf("b's request with a's key was answered with a's block %s", first.ID)
+	}
+	var list []api.Block
+	x.do("GET", "/v1/blocks/", nil, 200, &list, bearer(kb.Key)...)
+	if ids := blockIDs(list); len(ids) != 1 || ids[0] != theirs.ID {
+		t.Errorf("b lists %v, want [%s]", ids, theirs.ID)
+	}
+}

@@ -223,8 +223,15 @@ type command struct {
 // names another command.
 func (s *Service) command(ctx context.Context, op, target string) *command {
 	c := &command{now: s.cfg.Clock().UTC()}
+	c.org = orgOf(ctx)
 	if k, ok := ctx.Value(keyCommand).(string); ok && k != "" {
-		c.id, c.key, c.derived = "key:"+op+":"+target+":"+k, k, true
+		// A key is the organization's own: another's same key names
+		// another command (and so other new ids).
+		scope := "key:"
+		if c.org != "" {
+			scope += c.org + ":"
+		}
+		c.id, c.key, c.derived = scope+op+":"+target+":"+k, k, true
 		if digest, ok := ctx.Value(keyDigest).(func() string); ok && digest != nil {
 			c.digest = digest()
 		}
@@ -232,7 +239,6 @@ func (s *Service) command(ctx context.Context, op, target string) *command {
 		c.id = events.NewID("cmd", c.now)
 	}
 	c.actor, _ = ctx.Value(keyActor).(string)
-	c.org = orgOf(ctx)
 	return c
 }
 
