@@ -108,7 +108,8 @@ func samples() map[Type]Event {
 		TypeOrgDeleted:      &OrgDeleted{},
 		TypeAPIKeyCreated: &APIKeyCreated{ID: "apikey-0193a5b2-0000-7000-8000-000000000001", Name: "ci",
 			Hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ExpiresAt: ptr(at.Add(24 * time.Hour))},
-		TypeAPIKeyRevoked: &APIKeyRevoked{ID: "apikey-0193a5b2-0000-7000-8000-000000000001"},
+		TypeAgentSecretsSet: &AgentSecretsSet{Secrets: map[string]string{"API_TOKEN": "v1:c2VhbGVk"}},
+		TypeAPIKeyRevoked:   &APIKeyRevoked{ID: "apikey-0193a5b2-0000-7000-8000-000000000001"},
 		TypeAccessDenied: &AccessDenied{Method: "GET", Path: "/v1/agents", Remote: "127.0.0.1:5555", Reason: "revoked",
 			KeyID: "apikey-0193a5b2-0000-7000-8000-000000000001", Suppressed: 2},
 		TypeMessageUpdated: &MessageUpdated{MessageAppended: MessageAppended{

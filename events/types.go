@@ -49,6 +49,7 @@ const (
 	TypeAPIKeyCreated       Type = "api_key_created"
 	TypeAPIKeyRevoked       Type = "api_key_revoked"
 	TypeAccessDenied        Type = "access_denied"
+	TypeAgentSecretsSet     Type = "agent_secrets_set"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -93,6 +94,7 @@ var registry = map[Type]func() Event{
 	TypeAPIKeyCreated:       func() Event { return new(APIKeyCreated) },
 	TypeAPIKeyRevoked:       func() Event { return new(APIKeyRevoked) },
 	TypeAccessDenied:        func() Event { return new(AccessDenied) },
+	TypeAgentSecretsSet:     func() Event { return new(AgentSecretsSet) },
 }
 
 var typeOrder = []Type{
@@ -116,6 +118,7 @@ var typeOrder = []Type{
 	TypeOrgCreated, TypeOrgUpdated, TypeOrgDeleted,
 	TypeAPIKeyCreated, TypeAPIKeyRevoked,
 	TypeAccessDenied,
+	TypeAgentSecretsSet,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
