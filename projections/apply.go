@@ -86,6 +86,11 @@ func (s *State) applyAgent(env events.Envelope) {
 		a.StateSeq = env.Seq
 	}
 	switch e := env.Event.(type) {
+	case *events.AgentSecretsSet:
+		a.Secrets = nil
+		if len(e.Secrets) > 0 {
+			a.Secrets = e.Secrets
+		}
 	case *events.AgentUpdated:
 		setIf(&a.Name, e.Name)
 		setIf(&a.Description, e.Description)

@@ -99,6 +99,10 @@ type Agent struct {
 	// append). Not encoded: a restored agent copies once.
 	ownWindow bool
 
+	// Secrets are the agent's tool environment variables, each value
+	// sealed (events.AgentSecretsSet); nil when it has none.
+	Secrets map[string]string
+
 	// CompactionSettings are Letta's compaction_settings, as the client sent them.
 	CompactionSettings json.RawMessage
 	// Org is the organization it belongs to; "" is the default one.
