@@ -412,6 +412,13 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		e.SourceIDs = dedupe(srcs)
 
 		addAgent(st, d, c, e, created)
+		if vars := mergeSecrets(req.ToolExecEnvironmentVariables, req.Secrets); len(vars) > 0 {
+			set, err := s.sealSecrets(string(e.ID), vars)
+			if err != nil {
+				return err
+			}
+			d.add(c, agentAgg(string(e.ID)), set)
+		}
 		var mem []agents.Block
 		for _, id := range e.BlockIDs {
 			for _, bc := range created {
@@ -693,6 +700,13 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgen
 		}
 		d.expectAt(st, agentAgg(id))
 		d.add(c, agentAgg(id), e)
+		if vars := mergeSecrets(req.ToolExecEnvironmentVariables, req.Secrets); vars != nil {
+			set, err := s.sealSecrets(id, vars)
+			if err != nil {
+				return err
+			}
+			d.add(c, agentAgg(id), set)
+		}
 		if req.BlockIDs != nil {
 			if err := s.replaceBlocks(st, c, d, a, *req.BlockIDs); err != nil {
 				return err

@@ -81,6 +81,9 @@ type Config struct {
 	// Verifier checks the log's seals (VerifyLog); nil: the log cannot be
 	// verified through this service.
 	Verifier LogVerifier
+	// Secrets seals agents' tool environment variables; nil: agents cannot
+	// be given any.
+	Secrets SecretBox
 }
 
 // LogVerifier walks the whole log and checks that engram wrote every

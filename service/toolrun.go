@@ -24,8 +24,9 @@ type ToolRunner interface {
 // take the agent's state get a read-only view: id, name and memory blocks.
 func (e env) RunTool(ctx context.Context, name string, args map[string]any) (agents.ToolOutput, error) {
 	var (
-		tool  *projections.Tool
-		state json.RawMessage
+		tool   *projections.Tool
+		state  json.RawMessage
+		sealed map[string]string
 	)
 	e.s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(e.agentID)]
@@ -37,6 +38,7 @@ func (e env) RunTool(ctx context.Context, name string, args map[string]any) (age
 				tool = t
 			}
 		}
+		sealed = a.Secrets
 		if tool != nil && tool.AgentState {
 			blocks := map[string]any{}
 			for _, id := range a.BlockIDs {
@@ -56,8 +58,12 @@ func (e env) RunTool(ctx context.Context, name string, args map[string]any) (age
 	if e.s.cfg.Tools == nil || tool.SourceType != "python" || tool.SourceCode == "" {
 		return agents.ToolOutput{}, fmt.Errorf("tool %s cannot run on this server: no %s runner is configured", name, tool.SourceType)
 	}
+	vars, err := e.s.openSecrets(e.agentID, sealed)
+	if err != nil {
+		return agents.ToolOutput{}, err
+	}
 	timeout := time.Duration(tool.TimeoutSeconds * float64(time.Second))
-	res, err := e.s.cfg.Tools.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state, Timeout: timeout})
+	res, err := e.s.cfg.Tools.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state, Timeout: timeout, Env: vars})
 	var f *sandbox.Failure
 	if errors.As(err, &f) {
 		return agents.ToolOutput{Stdout: f.Stdout, Stderr: f.Stderr}, err
