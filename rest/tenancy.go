@@ -111,11 +111,12 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*http.Re
 		h.fail(w, r, fault.E(fault.Permission, "this route needs the admin key; an organization's key cannot use it"))
 		return r, false
 	}
-	ctx := context.WithValue(r.Context(), principalKey{}, p)
-	if !p.Admin {
-		ctx = service.WithOrganization(ctx, p.Org)
-		ctx = service.WithActor(ctx, p.KeyID)
+	if p.Admin {
+		return r, true // principalOf's default: the request is left as it came
 	}
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	ctx = service.WithOrganization(ctx, p.Org)
+	ctx = service.WithActor(ctx, p.KeyID)
 	return r.WithContext(ctx), true
 }
 
