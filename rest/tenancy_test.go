@@ -429,6 +429,12 @@ func TestRevokedAndExpiredKeys(t *testing.T) {
 	if len(keys) != 3 {
 		t.Errorf("%d keys listed, want 3", len(keys))
 	}
+	// The access record is part of the sealed log.
+	var rep api.LogVerification
+	x.do("GET", "/v1/admin/log/verify", nil, 200, &rep, bearer(adminToken)...)
+	if !rep.Verified {
+		t.Errorf("the log with the access record does not verify: %+v", rep)
+	}
 }
 
 // TestNoKeysBehavesAsBefore: without a token, requests without a key act
