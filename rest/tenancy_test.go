@@ -565,3 +565,21 @@ func TestIdempotencyKeysAreTheOrgs(t *testing.T) {
 		t.Errorf("b lists %v, want [%s]", ids, theirs.ID)
 	}
 }
+
+// TestDeletedObjectsStayTheirOrgs: the history of a deleted agent (which
+// the log keeps) is its organization's alone, the default one's included.
+func TestDeletedObjectsStayTheirOrgs(t *testing.T) {
+	x, _ := newTenancyHarness(t, Config{})
+	_, ka := x.org("acme")
+	for _, owner := range []string{adminToken, ka.Key} {
+		var a api.AgentState
+		x.do("POST", "/v1/agents/", api.CreateAgent{Name: strp("doomed")}, 200, &a, bearer(owner)...)
+		x.do("DELETE", "/v1/agents/"+a.ID, nil, 200, nil, bearer(owner)...)
+		x.do("GET", "/v1/agents/"+a.ID+"/events", nil, 200, nil, bearer(owner)...)
+		other := ka.Key
+		if owner == ka.Key {
+			other = adminToken
+		}
+		x.do("GET", "/v1/agents/"+a.ID+"/events", nil, 404, nil, bearer(other)...)
+	}
+}

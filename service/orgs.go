@@ -60,22 +60,11 @@ func orgOf(ctx context.Context) string {
 	return org
 }
 
-// orgWire names an organization on the wire.
-func orgWire(org string) string {
-	if org == "" {
-		return DefaultOrgID
-	}
-	return org
-}
-
 // sharedTool reports whether every organization may see and attach t: the
 // server's base tools and Go tools, which belong to the default one.
 func sharedTool(t *projections.Tool) bool {
 	return t.Org == "" && t.SourceType == "go"
 }
-
-// owns reports whether org may see what belongs to owner.
-func owns(org, owner string) bool { return org == owner }
 
 // toolVisible reports whether org may see (and attach) t.
 func toolVisible(org string, t *projections.Tool) bool {
@@ -101,14 +90,17 @@ func (s *Service) Visible(ctx context.Context, k events.Kind, id string) error {
 		}
 		owner, ok := st.OrgOf(k, id)
 		if !ok {
-			owner, ok = st.GoneOrgs[id]
-			hidden = ok && owner != org
+			// A deleted one (its history is still served) is its
+			// organization's, the default one's unless GoneOrgs says.
+			if _, gone := st.Gone[id]; gone {
+				hidden = st.GoneOrgs[id] != org
+			}
 			return
 		}
 		if k == events.KindTool && toolVisible(org, st.Tools[events.ToolID(id)]) {
 			return
 		}
-		hidden = !owns(org, owner)
+		hidden = owner != org
 	})
 	if !hidden {
 		return nil
@@ -130,8 +122,9 @@ func (s *Service) Visible(ctx context.Context, k events.Kind, id string) error {
 	return notFound("%s with id %s not found", k, id)
 }
 
-// writable answers NotFound when org may see the tool but not change it (a
-// shared base tool, for any organization but the default one).
+// writableTool answers Permission when org may see the tool but not change
+// it (a shared base tool, for any organization but the default one), and
+// NotFound when org may not see it at all.
 func writableTool(org string, t *projections.Tool) error {
 	if t.Org != org {
 		if sharedTool(t) {
