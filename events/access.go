@@ -35,7 +35,7 @@ type OrgUpdated struct {
 }
 
 // OrgDeleted ends an organization: its keys stop working. What it owned
-// stays in the log, unreachable by any key but the admin's audit.
+// stays in the log (as every event does), reachable through no key's API.
 type OrgDeleted struct{}
 
 // APIKeyCreated adds a key to an organization. Only the SHA-256 of the
