@@ -129,6 +129,14 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if len(resp.ToolCalls) == 0 {
 		return out, nil
 	}
+	if awaits(st, resp.ToolCalls) {
+		// The client answers the calls first (Resolve); none runs now.
+		for i, call := range resp.ToolCalls {
+			out.Assistant.ToolCalls = append(out.Assistant.ToolCalls, callID(call, i, now))
+		}
+		out.Awaiting = true
+		return out, nil
+	}
 	out.Continue = true
 	blocks := append([]Block(nil), st.Blocks...)
 	valid := make([]string, len(st.Tools))

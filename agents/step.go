@@ -51,6 +51,10 @@ type State struct {
 	// ParallelToolCalls lets the model of a LoopV1 step call several tools
 	// in one reply (the MemGPT loop runs one call a step).
 	ParallelToolCalls bool
+	// Deferred names the tools whose calls wait for the client in a LoopV1
+	// step: the client's own tools and those that need approval (see
+	// Resolve).
+	Deferred map[string]bool
 }
 
 // ToolOutput is what a custom tool returned and printed.
@@ -73,7 +77,11 @@ type Output struct {
 	Reasoning string
 	// Continue, in a LoopV1 step, says that the model called tools and the
 	// loop goes on.
-	Continue  bool
+	Continue bool
+	// Awaiting, in a LoopV1 step, says that the reply's tool calls wait for
+	// the client (a deferred tool is among them): none ran, and the run
+	// stops (StopRequiresApproval).
+	Awaiting  bool
 	Edits     []Block  // blocks whose value the step changed, with their new value
 	Inserts   []string // archival passages to store
 	Heartbeat bool     // the model asked to continue

@@ -12,7 +12,14 @@ type MessageCreate struct {
 	Text    *string         `json:"text,omitempty"`    // 0.5 alias of content
 	Name    *string         `json:"name,omitempty"`
 	Otid    *string         `json:"otid,omitempty"`
-	Type    *string         `json:"type,omitempty"`
+	Type    *string         `json:"type,omitempty"` // message (the default) | approval
+	// Approvals, on a message of type approval, answer the calls awaiting
+	// approval; Approve, ApprovalRequestID and Reason are Letta's older
+	// form (one answer for every call of the request).
+	Approvals         []Approval `json:"approvals,omitempty"`
+	Approve           *bool      `json:"approve,omitempty"`
+	ApprovalRequestID *string    `json:"approval_request_id,omitempty"`
+	Reason            *string    `json:"reason,omitempty"`
 
 	SenderID    Ignored `json:"sender_id,omitempty"`
 	GroupID     Ignored `json:"group_id,omitempty"`
@@ -33,19 +40,19 @@ type SendMessage struct {
 	AssistantMessageToolKwarg *string         `json:"assistant_message_tool_kwarg,omitempty"`
 	IncludeReturnMessageTypes []string        `json:"include_return_message_types,omitempty"`
 
-	Background               Ignored `json:"background,omitempty"`
-	OverrideModel            Ignored `json:"override_model,omitempty"`
-	OverrideSystem           Ignored `json:"override_system,omitempty"`
-	ClientTools              Ignored `json:"client_tools,omitempty"`
-	ClientSkills             Ignored `json:"client_skills,omitempty"`
-	IncludeCompactionMessage Ignored `json:"include_compaction_messages,omitempty"`
-	ReturnLogprobs           Ignored `json:"return_logprobs,omitempty"`
-	TopLogprobs              Ignored `json:"top_logprobs,omitempty"`
-	ReturnTokenIDs           Ignored `json:"return_token_ids,omitempty"`
-	EnableThinking           Ignored `json:"enable_thinking,omitempty"`
-	ReturnMessageObject      Ignored `json:"return_message_object,omitempty"`
-	RunAsync                 Ignored `json:"run_async,omitempty"`
-	CallbackURL              Ignored `json:"callback_url,omitempty"`
+	Background               Ignored      `json:"background,omitempty"`
+	OverrideModel            Ignored      `json:"override_model,omitempty"`
+	OverrideSystem           Ignored      `json:"override_system,omitempty"`
+	ClientTools              []ClientTool `json:"client_tools,omitempty"`
+	ClientSkills             Ignored      `json:"client_skills,omitempty"`
+	IncludeCompactionMessage Ignored      `json:"include_compaction_messages,omitempty"`
+	ReturnLogprobs           Ignored      `json:"return_logprobs,omitempty"`
+	TopLogprobs              Ignored      `json:"top_logprobs,omitempty"`
+	ReturnTokenIDs           Ignored      `json:"return_token_ids,omitempty"`
+	EnableThinking           Ignored      `json:"enable_thinking,omitempty"`
+	ReturnMessageObject      Ignored      `json:"return_message_object,omitempty"`
+	RunAsync                 Ignored      `json:"run_async,omitempty"`
+	CallbackURL              Ignored      `json:"callback_url,omitempty"`
 }
 
 // StopReason says why a run ended.

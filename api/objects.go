@@ -287,6 +287,10 @@ const (
 	ReasoningMessageType  = "reasoning_message"
 	ToolCallMessageType   = "tool_call_message"
 	ToolReturnMessageType = "tool_return_message"
+	// ApprovalRequestMessageType is an assistant's tool calls that wait for
+	// the client; ApprovalResponseMessageType the client's answer.
+	ApprovalRequestMessageType  = "approval_request_message"
+	ApprovalResponseMessageType = "approval_response_message"
 )
 
 // LettaMessage is one member of Letta's message union, discriminated by
@@ -312,6 +316,30 @@ type LettaMessage struct {
 	Stdout     []string   `json:"stdout,omitempty"`
 	Stderr     []string   `json:"stderr,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	// Approvals, on an approval_response_message, are the client's answers.
+	Approvals []Approval `json:"approvals,omitempty"`
+}
+
+// Approval is one answer to a tool call awaiting approval (Letta's
+// ApprovalReturn or ToolReturn): type "approval" approves or denies a call
+// the server runs; type "tool" is the return of a call the client ran.
+type Approval struct {
+	Type       string   `json:"type,omitempty"` // approval (the default) | tool
+	ToolCallID string   `json:"tool_call_id"`
+	Approve    *bool    `json:"approve,omitempty"`
+	Reason     *string  `json:"reason,omitempty"`
+	ToolReturn *string  `json:"tool_return,omitempty"`
+	Status     *string  `json:"status,omitempty"` // success | error, on a tool return
+	Stdout     []string `json:"stdout,omitempty"`
+	Stderr     []string `json:"stderr,omitempty"`
+}
+
+// ClientTool is a tool the client runs itself, offered to the model for
+// one send (client_tools).
+type ClientTool struct {
+	Name        string          `json:"name"`
+	Description *string         `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
 }
 
 // Run is the work that answers one send (Letta's Run): its status, created,

@@ -185,6 +185,14 @@ type UpdateAgent struct {
 	AgentType                    Ignored           `json:"agent_type,omitempty"`
 }
 
+// CodeInput is the body of POST /v1/tools/generate-schema: source code whose
+// tool schema is derived without creating a tool. SourceType is "python"
+// (the default); engram derives no other.
+type CodeInput struct {
+	Code       string  `json:"code"`
+	SourceType *string `json:"source_type,omitempty"`
+}
+
 // CreateTool is the body of POST and PUT /v1/tools/. The name comes from the
 // source; a given name must match it.
 type CreateTool struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/node"
 	"github.com/engram-dev/engram/verify"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // runReplay builds a log of n events (1,000 agents, then user messages
@@ -127,8 +128,10 @@ func fillLog(ctx context.Context, s *bus.Server, l *bus.Log, n int) error {
 		if err != nil {
 			return err
 		}
-		_, err = js.PublishAsync(bus.Subject(l.Tenant(), agg, ev.EventType()), data)
-		return err
+		return unstalled(ctx, js, func() error {
+			_, err := js.PublishAsync(bus.Subject(l.Tenant(), agg, ev.EventType()), data)
+			return err
+		})
 	}
 	ids := make([]events.AgentID, min(1000, max(1, n/20)))
 	for i := range ids {
@@ -196,4 +199,21 @@ func replayEvents(env *Env) int {
 		return 20_000
 	}
 	return 1_000_000
+}
+
+// unstalled runs an asynchronous publish; when too many are outstanding
+// (the server is slow to acknowledge: a busy machine), it waits until every
+// one is acknowledged and publishes again, instead of failing the workload.
+func unstalled(ctx context.Context, js jetstream.JetStream, publish func() error) error {
+	for {
+		err := publish()
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return err
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -116,8 +116,7 @@ func fillSealedLog(ctx context.Context, s *bus.Server, l *bus.Log, sealer *bus.S
 		sealer.Seal(m)
 		seq++
 		lastOf[a] = seq
-		_, err = js.PublishMsgAsync(m)
-		return err
+		return unstalled(ctx, js, func() error { _, err := js.PublishMsgAsync(m); return err })
 	}
 	ids := make([]events.AgentID, min(1000, max(1, n/20)))
 	for i := range ids {

@@ -393,6 +393,33 @@ type MessageReceived struct {
 	// MaxSteps, on the first input of a send, is the most steps the client
 	// allows its run (0: the server's default).
 	MaxSteps int `json:"max_steps,omitempty"`
+	// Approvals, on an input of kind InputApproval, answer the tool calls
+	// of the agent's last step that wait for the client (its
+	// approval_request_message): approved or denied, or run by the client.
+	Approvals []Approval `json:"approvals,omitempty"`
+	// ClientTools, on the first input of a send, are tools the client runs
+	// itself and offers the model for that send's run: a call to one stops
+	// the run until the client posts its return (an InputApproval).
+	ClientTools []ClientTool `json:"client_tools,omitempty"`
+}
+
+// Approval is a client's answer to one tool call awaiting approval: for a
+// tool the server runs, Approve says whether to run it (Reason, when it is
+// denied, is told to the model); for a client's tool, Return is what the
+// client's run of it returned and Status says whether it succeeded.
+type Approval struct {
+	ToolCallID string  `json:"tool_call_id"`
+	Approve    *bool   `json:"approve,omitempty"`
+	Reason     string  `json:"reason,omitempty"`
+	Return     *string `json:"tool_return,omitempty"`
+	Status     string  `json:"status,omitempty"` // success or error, beside Return
+}
+
+// ClientTool is a tool a client runs: its name and JSON schema.
+type ClientTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
 }
 
 // MessageUpdated replaces the body of a stored message of the agent (0.5's
@@ -433,6 +460,7 @@ const (
 	RunHeartbeat     = "heartbeat"      // an automated timer wakes the agent
 	RunMemoryWarning = "memory_warning" // a system alert that the context is nearly full
 	RunResend        = "resend"         // run a send whose run failed, named by Input, again
+	RunSummarize     = "summarize"      // summarize the context window now (/summarize); no step follows
 )
 
 // RunRequested asks for a run of the agent that no client message starts:
@@ -517,7 +545,8 @@ type MessageAppended struct {
 	// cost, so that a resent send is answered with the usage the first got.
 	Usage *Usage `json:"usage,omitempty"`
 	// StopReason, on the assistant's message of the last step of a send's
-	// run, is why the run ended there: end_turn or max_steps.
+	// run, is why the run ended there: end_turn, max_steps, or
+	// requires_approval (its tool calls wait for the client: none ran).
 	StopReason string `json:"stop_reason,omitempty"`
 }
 
@@ -530,6 +559,10 @@ const (
 	InputHeartbeat     = "heartbeat"
 	InputLogin         = "login"
 	InputMemoryWarning = "memory_warning"
+	// InputApproval is a client's answer to tool calls awaiting approval
+	// (MessageReceived.Approvals); the model never reads it, only the
+	// returns it leads to.
+	InputApproval = "approval"
 )
 
 // Words returns the kind of a wrapped message and the words it wraps: Kind

@@ -1,7 +1,8 @@
 // Package node assembles one engram node: the embedded NATS server, the
-// event log, the projections that follow it and the service over them, with
-// ordered start-up and shutdown. The server binary and the Local client both
-// run a node.
+// event log, the projections and the search index that follow it, the
+// service over them and the runner that runs the agents whose partitions
+// the node owns, with ordered start-up and shutdown. The server binary and
+// the Local client both run a node.
 package node
 
 import (
@@ -42,6 +43,7 @@ type Config struct {
 	SnapshotEvery int            // events between projection snapshots; 0 = default, <0 = never
 	NoRestore     bool           // ignore saved snapshots and replay the whole log
 	Service       service.Config // models, version, clock
+	Run           runner.Config  // how agents run: tools, step limit, token counter (Runs, Metrics, Logger and Clock are set here)
 	Python        string         // interpreter for tool schemas; "" means python3
 	Tools         ToolsMode      // when custom Python tools run; "" means ToolsContained
 	MaxRuns       int            // agents running at once on this node; 0 means runner.DefaultMaxRuns
@@ -108,14 +110,14 @@ func ParseToolsMode(s string) (ToolsMode, error) {
 func startTools(cfg *Config, n *Node, runner *sandbox.Runner, logger *slog.Logger) {
 	switch {
 	case runner.Contained():
-		cfg.Service.Tools, n.tools = runner, runner
+		cfg.Run.Tools, n.tools = runner, runner
 		logger.Info("tool sandbox", "isolation", runner.Isolation())
 	case cfg.Tools == ToolsAny:
-		cfg.Service.Tools, n.tools = runner, runner
+		cfg.Run.Tools, n.tools = runner, runner
 		logger.Warn("tool sandbox: this host does not permit containing tools (user, mount, network and PID namespaces); they run with less isolation, as --tools=any allows", "isolation", runner.Isolation())
 	default:
 		runner.Close()
-		cfg.Service.Tools = refusedTools{"custom Python tools are refused on this server: its host does not permit containing them (user, mount, network and PID namespaces); an administrator may start engram with --tools=any to run them with less isolation"}
+		cfg.Run.Tools = refusedTools{"custom Python tools are refused on this server: its host does not permit containing them (user, mount, network and PID namespaces); an administrator may start engram with --tools=any to run them with less isolation"}
 		logger.Warn("tool sandbox: this host does not permit containing tools (user, mount, network and PID namespaces), so custom Python tools are refused; --tools=any runs them with less isolation", "isolation", runner.Isolation())
 	}
 }
@@ -166,8 +168,8 @@ type Node struct {
 	snapshots bool
 	responder *bus.Responder
 	inputs    *bus.Inputs
-	runCtx    context.Context
 	runner    *runner.Runner
+	loop      *runner.Loop
 	lock      *os.File
 	index     *indexer
 	tools     *sandbox.Runner // the node's own tool runner, if it made one
@@ -266,27 +268,29 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	follower := projections.NewFollower(l, projections.FollowerConfig{Logger: logger.With("component", "follower")})
 	follower.Feed(proj)
 	index.feedFrom(follower)
-	runCtx, cancel := context.WithCancel(context.Background())
+	// life is the context of the node's own goroutines (under wg): Close
+	// cancels it.
+	life, cancel := context.WithCancel(context.Background())
 	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock,
-		runCtx: runCtx, index: index, follower: follower}
+		index: index, follower: follower}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := follower.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := follower.Run(life); err != nil && !errors.Is(err, context.Canceled) {
 			logger.Error("following the log stopped", "err", err)
 		}
 	}()
-	n.checkpoint(cfg)
+	n.checkpoint(life, cfg)
 	if err := n.catchUp(ctx, cfg); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: replay: %w", err)
 	}
 	deriver := pytool.NewDeriver(pytool.Config{Python: cfg.Python})
-	if cfg.Service.CountTokens == nil {
-		cfg.Service.CountTokens = countTokens
+	if cfg.Run.CountTokens == nil {
+		cfg.Run.CountTokens = countTokens
 	}
 	cfg.Service.Runs = runBus{ns: ns, tenant: l.Tenant()}
-	if cfg.Service.Tools == nil {
+	if cfg.Run.Tools == nil {
 		sb := sandbox.DefaultConfig()
 		if cfg.Python != "" {
 			sb.Python = cfg.Python
@@ -294,7 +298,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		sb.HideDirs = []string{cfg.DataDir}
 		sb.Pool = cfg.ToolPool
 		if cfg.Tools == ToolsOff {
-			cfg.Service.Tools = refusedTools{"custom Python tools are off on this server (it was started with --tools=off)"}
+			cfg.Run.Tools = refusedTools{"custom Python tools are off on this server (it was started with --tools=off)"}
 			logger.Info("tool sandbox: custom Python tools are off")
 		} else {
 			startTools(&cfg, n, sandbox.New(sb), logger)
@@ -307,7 +311,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Service.Ingest = ingester{}
 	}
 	n.index.start()
-	n.watchIndex(ctx, cfg)
+	n.watchIndex(ctx, life, cfg)
 	cfg.Service.Search = n.index
 	if cfg.Service.Logger == nil {
 		cfg.Service.Logger = logger.With("component", "service")
@@ -315,7 +319,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.Service.Verifier = logVerifier{log: l, head: filepath.Join(cfg.DataDir, verify.HeadFile)}
 	var svcLog service.Log = l
 	if cfg.Metrics != nil {
-		cfg.Service.Metrics = cfg.Metrics
+		cfg.Run.Metrics = cfg.Metrics
 		svcLog = timedLog{Log: l, m: cfg.Metrics}
 	}
 	n.Service = service.New(svcLog, proj, deriver, cfg.Service)
@@ -328,11 +332,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	svc := n.Service
-	n.runner = runner.New(runner.ProcessorFunc(func(ctx context.Context, agentID string, seq events.Seq) error {
-		_, err := svc.Process(ctx, agentID, seq, service.SendOptions{})
-		return err
-	}), cfg.MaxRuns, logger.With("component", "runner"))
+	cfg.Run.Runs, cfg.Run.Logger = cfg.Service.Runs, logger.With("component", "runner")
+	if cfg.Run.Clock == nil {
+		cfg.Run.Clock = cfg.Service.Clock
+	}
+	n.loop = runner.NewLoop(n.Service, cfg.Run)
+	n.runner = runner.New(n.loop, cfg.MaxRuns, cfg.Run.Logger)
 	// Inputs left unanswered by a crash are run now; their consumer
 	// deliveries, when they come again, find them answered. Not in a
 	// cluster: there most agents are owned by other nodes, which run them
@@ -422,6 +427,11 @@ func (n *Node) Close(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("agent runs did not stop: %w", err))
 			}
 		}
+		if n.loop != nil {
+			if err := n.loop.Close(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if n.inputs != nil {
 			// Nothing runs here any more: give the partitions to the other
 			// nodes now rather than after the pin's timeout.
@@ -472,3 +482,18 @@ func countTokens(text string) int {
 }
 
 var cl100k = sync.OnceValues(func() (*tokens.Counter, error) { return tokens.ForEncoding(tokens.CL100KBase) })
+
+// AddGoTool stores a tool whose function is fn, Go code run in this process
+// (service.AddGoTool), and registers fn with the node's runs. After a
+// restart, call it again: the tool is stored, its function is not.
+func (n *Node) AddGoTool(ctx context.Context, t service.GoTool, fn runner.GoFunc) (api.Tool, error) {
+	if fn == nil {
+		return api.Tool{}, fault.E(fault.Invalid, "a Go tool needs a function")
+	}
+	tool, err := n.Service.AddGoTool(ctx, t)
+	if err != nil {
+		return tool, err
+	}
+	n.loop.RegisterGoTool(events.ToolID(tool.ID), fn)
+	return tool, nil
+}

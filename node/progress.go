@@ -95,8 +95,9 @@ func (n *Node) catchUp(ctx context.Context, cfg Config) error {
 }
 
 // watchIndex logs the search index's catch-up with the log as it was at
-// start, when that takes a while (a rebuild, a long absence).
-func (n *Node) watchIndex(ctx context.Context, cfg Config) {
+// start, when that takes a while (a rebuild, a long absence), until it has
+// caught up or life ends.
+func (n *Node) watchIndex(ctx, life context.Context, cfg Config) {
 	last, err := n.Log.LastSeq(ctx)
 	if err != nil || n.index.Applied() >= last {
 		return
@@ -104,7 +105,7 @@ func (n *Node) watchIndex(ctx context.Context, cfg Config) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		watchProgress(n.runCtx.Done(), n.log, "indexing the log for search", n.index.Applied, last, cfg.progressEvery(), nil)
+		watchProgress(life.Done(), n.log, "indexing the log for search", n.index.Applied, last, cfg.progressEvery(), nil)
 	}()
 }
 

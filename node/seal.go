@@ -29,8 +29,8 @@ func openSealer(dataDir string, logger *slog.Logger) (*bus.Sealer, error) {
 	return sealer, nil
 }
 
-// checkpoint starts the log's checkpointer, owned by the node's run context.
-func (n *Node) checkpoint(cfg Config) {
+// checkpoint starts the log's checkpointer, which runs until life ends.
+func (n *Node) checkpoint(life context.Context, cfg Config) {
 	cc := cfg.Checkpoints
 	cc.HeadFile = filepath.Join(cfg.DataDir, verify.HeadFile)
 	cc.Logger = n.log.With("component", "checkpoints")
@@ -38,7 +38,7 @@ func (n *Node) checkpoint(cfg Config) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := c.Run(n.runCtx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := c.Run(life); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Error("log checkpoints stopped", "err", err)
 		}
 	}()

@@ -100,6 +100,9 @@ func (s *State) applyAgent(env events.Envelope) {
 		setIf(&a.SourceIDs, e.SourceIDs)
 		if e.MessageIDs != nil {
 			a.MessageIDs, a.ownWindow = *e.MessageIDs, false // the event's array
+			if a.Awaiting != "" && !slices.Contains(a.MessageIDs, a.Awaiting) {
+				a.Awaiting = "" // popped: nothing waits for the client any more
+			}
 		}
 		if e.ToolIDs != nil {
 			for _, t := range *e.ToolIDs {
@@ -203,6 +206,12 @@ func (s *State) applyAgent(env events.Envelope) {
 		// rewrites the window (summaries, pops).
 		a.Messages = append(a.Messages, Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()})
 		a.appendWindow(e.ID)
+		switch {
+		case e.Role == "assistant" && e.StopReason == "requires_approval":
+			a.Awaiting = e.ID
+		case e.Role == "assistant" || e.Role == "tool":
+			a.Awaiting = "" // the calls' returns are stored, or the agent went on
+		}
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && e.Role == "assistant" {
 			r.Steps++
 			if u := e.Usage; u != nil {

@@ -86,6 +86,10 @@ type Agent struct {
 	Keys map[string]Ref
 	// Pending are the client inputs no run has taken yet, in arrival order.
 	Pending []Ref
+	// Awaiting is the assistant message whose tool calls wait for the
+	// client (its run stopped with requires_approval: none of them ran),
+	// until a step stores their returns or the window drops it.
+	Awaiting events.MessageID
 	// Runs are the ids of the agent's runs (State.Runs), oldest first.
 	Runs []string
 	// Related are the blocks, tools and sources the agent has had at any

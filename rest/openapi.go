@@ -221,6 +221,7 @@ func modernIO() map[string]routeIO {
 		"PATCH /v1/tools/{tool_id}":           rw[api.UpdateTool, api.Tool]("Update a tool"),
 		"DELETE /v1/tools/{tool_id}":          rw[none, any]("Delete a tool (answers null)"),
 		"GET /v1/tools/name/{tool_name}":      rw[none, string]("A tool's id by name (Letta 0.5)"),
+		"POST /v1/tools/generate-schema":      rw[api.CodeInput, map[string]any]("Derive the JSON schema of Python source without creating a tool"),
 		"POST /v1/sources/{source_id}/attach": rw[none, api.Source]("Attach a source to ?agent_id= (Letta 0.5)").query("agent_id"),
 		"POST /v1/sources/{source_id}/detach": rw[none, api.Source]("Detach a source from ?agent_id= (Letta 0.5)").query("agent_id"),
 		"GET /v1/runs": rw[none, []api.Run]("List runs (agent_id, statuses, stop_reason, active, paging)").paged(

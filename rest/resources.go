@@ -83,6 +83,16 @@ func (h *handler) upsertTool(r *http.Request) (any, error) {
 	return h.svc.CreateTool(r.Context(), req, upsert)
 }
 
+// generateToolSchema answers POST /v1/tools/generate-schema: the schema a
+// tool created from the source would have, with nothing stored.
+func (h *handler) generateToolSchema(r *http.Request) (any, error) {
+	var req api.CodeInput
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return h.svc.GenerateToolSchema(r.Context(), req)
+}
+
 // listTools takes Letta's filters: name, names, tool_ids, search,
 // tool_types, exclude_tool_types (lists repeat the key or are
 // comma-separated) and return_only_letta_tools.

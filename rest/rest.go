@@ -15,17 +15,20 @@
 // Requests from browsers are held to stricter rules than clients': see guard
 // in browser.go (Host, Origin, CORS and Content-Type).
 //
-// Every response is JSON. Errors are {"detail": "<message>"}, with the status
+// Every response of the API is JSON. Errors are {"detail": "<message>"}, with the status
 // taken from the error's fault kind (see fail); internal errors and panics
 // answer 500 "internal error" and are logged, never shown.
 //
-// When Config.Token is set, every route except GET /v1/health/ requires
-// "Authorization: Bearer <token>" or "X-BARE-PASSWORD: password <token>".
+// When Config.Token is set, every route except GET /v1/health/ and the
+// console's files requires "Authorization: Bearer <token>" or
+// "X-BARE-PASSWORD: password <token>".
 // An Idempotency-Key header makes a write safe to retry: the service runs the
 // command under that key once (service.WithIdempotencyKey).
 //
-// Beside the API, GET /openapi.json answers an OpenAPI 3.1 document
-// generated from the registered routes (openapi.go), and, when
+// Beside the API, GET / and GET /console/NAME serve the web console
+// (package console): HTML, CSS and JavaScript, without the token. GET
+// /openapi.json answers an OpenAPI 3.1 document generated from the
+// registered routes (openapi.go), and, when
 // Config.Metrics is set, GET /metrics answers Prometheus's text format;
 // every request is counted under its route pattern, never its raw path.
 package rest
@@ -46,6 +49,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/engram-dev/engram/console"
 	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/service"
 )
@@ -180,6 +184,14 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 		h.adminRoutes()
 		h.routes05()
 		h.handleFunc("GET /openapi.json", h.serveOpenAPI)
+		// The web console: static files, served without the token (the
+		// page asks for it when the API refuses), and left out of the
+		// OpenAPI document, which describes the API.
+		c := console.Handler()
+		for _, p := range []string{"GET /{$}", "GET " + console.Prefix + "{file}"} {
+			h.mux.Handle(p, c)
+			h.series[p] = h.cfg.Metrics.Route(p)
+		}
 	}
 	if cfg.Metrics != nil {
 		h.handleFunc("GET /metrics", cfg.Metrics.Handler().ServeHTTP)
@@ -332,6 +344,14 @@ func (h *handler) allowed(r *http.Request) []string {
 		}
 	}
 	return out
+}
+
+// isConsole reports whether r asks for a file of the web console.
+func isConsole(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, console.Prefix)
 }
 
 func (h *handler) tokenIs(s string) bool {

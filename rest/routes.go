@@ -86,6 +86,7 @@ func (h *handler) routes() {
 	h.handle("PATCH /v1/tools/{tool_id}", h.updateTool)
 	h.handle("DELETE /v1/tools/{tool_id}", h.deleteTool)
 	h.handle("GET /v1/tools/name/{tool_name}", h.toolIDByName) // 0.5
+	h.handle("POST /v1/tools/generate-schema", h.generateToolSchema)
 
 	// Sources: /v1/folders/ is the modern name, /v1/sources/ the 0.5 one.
 	for _, p := range []string{"/v1/folders", "/v1/sources"} {

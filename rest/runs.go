@@ -24,7 +24,7 @@ func (h *handler) sendAsync(r *http.Request) (any, error) {
 	if isTrue(req.Streaming) || isTrue(req.StreamSteps) || isTrue(req.StreamTokens) {
 		return nil, unprocessable("an async send does not stream; poll GET /v1/runs/{run_id}")
 	}
-	var opts service.SendOptions
+	opts := service.SendOptions{ClientTools: req.ClientTools}
 	if req.MaxSteps != nil {
 		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
 			return nil, unprocessable("max_steps must be in 1..1000")

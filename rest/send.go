@@ -45,7 +45,7 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, alwaysStream bool
 		h.fail(w, r, err)
 		return
 	}
-	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage}
+	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage, ClientTools: req.ClientTools}
 	if req.MaxSteps != nil {
 		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
 			h.fail(w, r, unprocessable("max_steps must be in 1..1000"))

@@ -76,7 +76,7 @@ func isAdminRoute(r *http.Request) bool {
 // authenticate names the request's principal, or answers 401 (recording
 // the refusal) or 403 and reports false.
 func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	if isHealth(r) {
+	if isHealth(r) || isConsole(r) { // the console's files; the page asks for a key when the API refuses
 		return r, true
 	}
 	keys := credentials(r)
@@ -254,7 +254,7 @@ func (h *handler) tooMany(w http.ResponseWriter, r *http.Request, after time.Dur
 // of runs in progress. It answers 429 and reports false when over either.
 func (h *handler) limit(w http.ResponseWriter, r *http.Request, pattern string) bool {
 	p := principalOf(r)
-	if isHealth(r) || (p.Admin && isAdminRoute(r)) {
+	if isHealth(r) || isConsole(r) || (p.Admin && isAdminRoute(r)) {
 		return true
 	}
 	org := p.Org

@@ -1,10 +1,13 @@
-// Package runner is the one way into an agent's run: the node that owns an
-// agent's partition hands it the agent's inputs (client messages and run
-// requests, as the log delivers them), and the runner answers each agent's
-// inputs one at a time, in log order, with one goroutine per busy agent
-// that ends when the agent is idle. Different agents run in parallel. No
-// other path runs an agent: a send on any node only appends its input and
-// waits for the run's reports.
+// Package runner runs agents. The node that owns an agent's partition hands
+// it the agent's inputs (client messages and run requests, as the log
+// delivers them); the Runner answers each agent's inputs one at a time, in
+// log order, with one goroutine per busy agent that ends when the agent is
+// idle, and the Loop runs each send: it builds each step's context, calls the
+// model, runs the tools (the sandbox, Go functions), summarizes when the
+// context overflows, stores each step through the service's commands and
+// reports each message to the callers waiting. Different agents run in
+// parallel. No other path runs an agent: a send on any node only appends its
+// input and waits for the run's reports.
 package runner
 
 import (
@@ -17,8 +20,7 @@ import (
 	"github.com/engram-dev/engram/events"
 )
 
-// Processor runs an agent on its inputs up to the one at seq (in the
-// service: Service.Process).
+// Processor runs an agent on its inputs up to the one at seq (Loop.Process).
 type Processor interface {
 	Process(ctx context.Context, agentID string, seq events.Seq) error
 }

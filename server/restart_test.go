@@ -48,7 +48,7 @@ func runChild(dir string) {
 		cfg.Node.Service.Providers = reg
 	}
 	if os.Getenv("ENGRAM_TEST_PAUSE_BEFORE_COMMIT") != "" {
-		cfg.Node.Service.BeforeStepCommit = func() {
+		cfg.Node.Run.BeforeStepCommit = func() {
 			fmt.Println("PAUSED")
 			select {} // until killed
 		}

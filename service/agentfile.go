@@ -349,8 +349,7 @@ func (s *Service) importAgent(ctx context.Context, fa api.AgentFileAgent, name s
 		}
 	}
 	c := s.command(ctx, "import_agent", "")
-	agentID := c.newID(events.PrefixAgent)
-	c.n = 0
+	agentID := c.idAt(events.PrefixAgent, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		agentID = c.newID(events.PrefixAgent)
 		e.ID = events.AgentID(agentID)
@@ -382,7 +381,6 @@ func (s *Service) importAgent(ctx context.Context, fa api.AgentFileAgent, name s
 		last := end == len(msgs)
 		mc := s.command(ctx, "import_messages", fmt.Sprintf("%s#%d", agentID, start))
 		err := s.exec(ctx, mc, agentAgg(agentID), func(st *projections.State, d *decision) error {
-			mc.n = 0
 			d.expectAt(st, agentAgg(agentID))
 			for i := start; i < end; i++ {
 				cp := *msgs[i]

@@ -256,8 +256,7 @@ func checkSourceIDs(st *projections.State, org string, ids []string) ([]events.S
 // CreateAgent creates an agent with its core memory blocks.
 func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.AgentState, error) {
 	c := s.command(ctx, "create_agent", "")
-	agentID := c.newID(events.PrefixAgent)
-	c.n = 0
+	agentID := c.idAt(events.PrefixAgent, 1) // what decide's first newID returns (keyed commands)
 	err := s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		agentID = c.newID(events.PrefixAgent)
 		name := ""

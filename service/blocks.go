@@ -24,8 +24,7 @@ func lookupBlock(st *projections.State, id string) (*projections.Block, error) {
 // CreateBlock creates a standalone block or a human/persona template.
 func (s *Service) CreateBlock(ctx context.Context, req api.CreateBlock) (api.Block, error) {
 	c := s.command(ctx, "create_block", "")
-	id := c.newID(events.PrefixBlock)
-	c.n = 0
+	id := c.idAt(events.PrefixBlock, 1) // what decide's first newID returns (keyed commands)
 	err := s.exec(ctx, c, blockAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixBlock)
 		bc, err := newBlock(id, req)

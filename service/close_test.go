@@ -15,7 +15,7 @@ import (
 
 // TestGoToolPastItsTimeoutIsOwned: a Go tool that ignores its context
 // outlives its timeout; the run goes on with the timeout as the tool's
-// result, the service still owns the call, and closing the node waits for
+// result, the node's runs still own the call, and closing the node waits for
 // it, bounded by the context given to Close, which then says what did not
 // stop.
 func TestGoToolPastItsTimeoutIsOwned(t *testing.T) {
@@ -26,14 +26,13 @@ func TestGoToolPastItsTimeoutIsOwned(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	returned := make(chan struct{})
-	tool, err := r.n.Service.AddGoTool(ctx, service.GoTool{
+	tool, err := r.n.AddGoTool(ctx, service.GoTool{
 		Schema:         pytool.Schema{Name: "stubborn", Description: "Never listens."},
 		TimeoutSeconds: 0.2,
-		Func: func(context.Context, json.RawMessage) (string, error) {
-			<-release // ignores its context
-			close(returned)
-			return "late", nil
-		},
+	}, func(context.Context, json.RawMessage) (string, error) {
+		<-release // ignores its context
+		close(returned)
+		return "late", nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +57,8 @@ func TestGoToolPastItsTimeoutIsOwned(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	err = r.n.Close(cctx)
-	if err == nil || !strings.Contains(err.Error(), "background work did not stop") {
-		t.Fatalf("Close with the tool still running = %v; want it to say background work did not stop", err)
+	if err == nil || !strings.Contains(err.Error(), "Go tool call") {
+		t.Fatalf("Close with the tool still running = %v; want it to say a Go tool call did not stop", err)
 	}
 	select {
 	case <-returned:

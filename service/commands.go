@@ -92,7 +92,11 @@ func (s *Service) RunCommand(ctx context.Context, agentID, command string) (api.
 			return nil, nil, invalid("there is no assistant message to change")
 		})
 	case "summarize":
-		return empty, s.Summarize(ctx, agentID)
+		// The owner summarizes, between runs, as it does on an overflow.
+		if _, err := s.requestRun(ctx, agentID, events.RunRequested{Kind: events.RunSummarize}, SendOptions{UseAssistantMessage: true}); err != nil {
+			return empty, err
+		}
+		return empty, nil
 	case "heartbeat":
 		return s.requestRun(ctx, agentID, events.RunRequested{Kind: events.RunHeartbeat, Reason: "Automated timer"}, SendOptions{UseAssistantMessage: true})
 	case "memorywarning":

@@ -32,10 +32,17 @@ func (s *Service) Fork(ctx context.Context, agentID string, req api.ForkAgent) (
 		if !ok {
 			continue
 		}
-		window = append(window, &events.MessageAppended{
-			Role: m.Role, Kind: m.Kind, Text: m.Text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID,
-			Model: m.Model, Stdout: m.Stdout, Stderr: m.Stderr,
-		})
+		cp := &events.MessageAppended{
+			Role: m.Role, Kind: m.Kind, Text: m.Text, Reply: m.Reply, Reasoning: m.Reasoning, Name: m.Name,
+			ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID, Model: m.Model, Stdout: m.Stdout, Stderr: m.Stderr,
+		}
+		if cp.Kind != "" {
+			// A wrapped message renders its envelope with the time it was
+			// stored; the copy is stored later, so it keeps the envelope as
+			// first rendered (the older stored form, which Words reads).
+			cp.Kind, cp.Text = "", promptText(m, env.Time)
+		}
+		window = append(window, cp)
 	}
 	name := from.Name + " fork"
 	if req.Name != nil {
@@ -45,8 +52,7 @@ func (s *Service) Fork(ctx context.Context, agentID string, req api.ForkAgent) (
 		return api.AgentState{}, err
 	}
 	c := s.command(ctx, "fork_agent", agentID)
-	newID := c.newID(events.PrefixAgent)
-	c.n = 0
+	newID := c.idAt(events.PrefixAgent, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, agentAgg(newID), func(st *projections.State, d *decision) error {
 		newID = c.newID(events.PrefixAgent)
 		e := &events.AgentCreated{

@@ -3,11 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"sync"
-	"time"
 
-	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
@@ -15,50 +11,18 @@ import (
 	"github.com/engram-dev/engram/pytool"
 )
 
-// GoFunc is a tool an embedder wrote in Go. It runs in the server's process:
-// args is the model's JSON object of arguments (request_heartbeat removed);
-// the string is what the model is told, and an error is reported to it as a
-// failed function. It should return when ctx is done (the tool's timeout);
-// if it does not, the call is reported as timed out anyway and the goroutine
-// is left to finish on its own.
-type GoFunc func(ctx context.Context, args json.RawMessage) (string, error)
-
 // GoTool describes a Go tool for AddGoTool.
 type GoTool struct {
 	// Schema is the function's schema; its parameters are those of the
 	// function, without request_heartbeat, which AddGoTool adds as Letta
 	// adds it to every custom tool.
 	Schema pytool.Schema
-	Func   GoFunc
 	Tags   []string
 	// TimeoutSeconds is the wall-clock limit per call; 0 means 30 s.
 	TimeoutSeconds float64
 	// Upsert replaces a tool of the same name (keeping its id) instead of
 	// failing.
 	Upsert bool
-}
-
-// goTools holds the Go functions registered in this process, by tool id.
-// They are not in the event log: after a restart an embedder registers them
-// again.
-type goTools struct {
-	mu    sync.RWMutex
-	funcs map[events.ToolID]GoFunc
-}
-
-func (g *goTools) set(id events.ToolID, fn GoFunc) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.funcs == nil {
-		g.funcs = map[events.ToolID]GoFunc{}
-	}
-	g.funcs[id] = fn
-}
-
-func (g *goTools) get(id events.ToolID) GoFunc {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return g.funcs[id]
 }
 
 // SourceTypeGo marks a tool whose function is Go code registered in the
@@ -104,13 +68,11 @@ func withHeartbeat(p pytool.Parameters) (json.RawMessage, error) {
 	return json.RawMessage(`{"type":"object","properties":` + text + `,"required":` + string(req) + `}`), nil
 }
 
-// AddGoTool creates (or, with Upsert, replaces) a tool whose function is fn,
-// run in this process. The tool is stored like any other, with source_type
-// "go" and no source; only this process can run it.
+// AddGoTool creates (or, with Upsert, replaces) a tool whose function is Go
+// code that the process running the agent registers (runner.Loop.RegisterGoTool;
+// node.Node.AddGoTool does both). The tool is stored like any other, with
+// source_type "go" and no source.
 func (s *Service) AddGoTool(ctx context.Context, t GoTool) (api.Tool, error) {
-	if t.Func == nil {
-		return api.Tool{}, invalid("a Go tool needs a function")
-	}
 	if err := pytool.Validate(t.Schema); err != nil {
 		return api.Tool{}, invalid("%v", err)
 	}
@@ -143,8 +105,7 @@ func (s *Service) AddGoTool(ctx context.Context, t GoTool) (api.Tool, error) {
 	name, desc, srcType, empty := t.Schema.Name, t.Schema.Description, SourceTypeGo, ""
 	limit, noState := DefaultReturnCharLimit, false
 	c := s.command(ctx, "create_tool", "")
-	id := c.newID(events.PrefixTool)
-	c.n = 0
+	id := c.idAt(events.PrefixTool, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixTool)
 		if old := toolNamed(st, "", name); old != nil {
@@ -177,62 +138,5 @@ func (s *Service) AddGoTool(ctx context.Context, t GoTool) (api.Tool, error) {
 	if err != nil {
 		return api.Tool{}, err
 	}
-	s.goTools.set(events.ToolID(id), t.Func)
 	return s.GetTool(ctx, id)
 }
-
-// runGo calls a Go tool in this process, within its timeout, turning a panic
-// into a failure.
-func (e env) runGo(ctx context.Context, tool *projections.Tool, args map[string]any) (agents.ToolOutput, error) {
-	fn := e.s.goTools.get(tool.ID)
-	if fn == nil {
-		return agents.ToolOutput{}, fmt.Errorf("tool %s is a Go function that this server process has not registered (an embedder registers it with AddTool after each start)", tool.Name)
-	}
-	if args == nil {
-		args = map[string]any{}
-	}
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return agents.ToolOutput{}, fmt.Errorf("encode arguments: %v", err)
-	}
-	timeout := defaultToolTimeout
-	if tool.TimeoutSeconds > 0 {
-		timeout = time.Duration(tool.TimeoutSeconds * float64(time.Second))
-	}
-	callCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	type result struct {
-		text string
-		err  error
-	}
-	done := make(chan result, 1)
-	// The call may outlive its timeout (Go code cannot be stopped, only
-	// asked to stop): the service owns it, and Close waits for it.
-	e.s.work.Add(1)
-	go func() {
-		defer e.s.work.Done()
-		defer func() {
-			if p := recover(); p != nil {
-				done <- result{err: fmt.Errorf("panic: %v", p)}
-			}
-		}()
-		text, err := fn(callCtx, raw)
-		done <- result{text, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return agents.ToolOutput{}, r.err
-		}
-		return agents.ToolOutput{Return: r.text}, nil
-	case <-callCtx.Done():
-		if ctx.Err() != nil {
-			return agents.ToolOutput{}, ctx.Err()
-		}
-		return agents.ToolOutput{}, fmt.Errorf("TimeoutError: tool %s timed out after %s", tool.Name, timeout)
-	}
-}
-
-// defaultToolTimeout is a Go tool's limit when it sets none (the sandbox has
-// its own default for Python tools).
-const defaultToolTimeout = 30 * time.Second

@@ -73,7 +73,7 @@ func (s *Service) runsOf(agentID string) map[string]string {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
 			for _, r := range a.Messages {
 				if r.Input {
-					runs[runOf(r.ID)] = r.ID
+					runs[RunOf(r.ID)] = r.ID
 				}
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
@@ -29,15 +28,18 @@ import (
 
 // Input is one message a client sends.
 type Input struct {
-	Role string // user or system
+	Role string // user or system; approval for an answer to calls awaiting approval
 	Text string
 	Name string
 	Otid string
+	// Approvals, on an approval, answer the tool calls that wait for the
+	// client.
+	Approvals []events.Approval
 }
 
 // SendOptions tunes one send.
 type SendOptions struct {
-	MaxSteps            int                    // 0: the service default
+	MaxSteps            int                    // 0: the server's default
 	UseAssistantMessage bool                   // show send_message as assistant_message
 	OnMessage           func(api.LettaMessage) // called for each message as its step commits
 	OnDelta             func(agents.Delta)     // token deltas while the model generates
@@ -45,8 +47,10 @@ type SendOptions struct {
 	// agent runs nothing and answers with what the first one produced. The
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
-
-	run string // the run the messages a step stores belong to (runOf), if any
+	// ClientTools are tools the client runs itself, offered to the model
+	// for this send's run (a modern agent's); a call to one stops the run
+	// until the client posts its return.
+	ClientTools []api.ClientTool
 }
 
 // Inputs converts a SendMessage body into inputs, refusing malformed ones.
@@ -70,6 +74,17 @@ func Inputs(req api.SendMessage) ([]Input, error) {
 	}
 	var out []Input
 	for i, m := range req.Messages {
+		if m.Type != nil && *m.Type == "approval" || m.Type == nil && (m.Approve != nil || m.ApprovalRequestID != nil || len(m.Approvals) > 0) {
+			in, err := approvalInput(i, m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, in)
+			continue
+		}
+		if m.Type != nil && *m.Type != "message" {
+			return nil, unprocessable("messages[%d].type must be message or approval, not %q", i, *m.Type)
+		}
 		if m.Role != "user" && m.Role != "system" {
 			return nil, unprocessable("messages[%d].role must be user or system, not %q", i, m.Role)
 		}
@@ -103,6 +118,57 @@ func Inputs(req api.SendMessage) ([]Input, error) {
 		out = append(out, in)
 	}
 	return out, nil
+}
+
+// approvalInput reads an approval message: its answers to the calls
+// awaiting approval, in Letta's current form (approvals) or its older one
+// (approve and reason for every call of the request).
+func approvalInput(i int, m api.MessageCreate) (Input, error) {
+	in := Input{Role: "approval"}
+	if m.Otid != nil {
+		if len(*m.Otid) > MaxOtidLen {
+			return in, unprocessable("messages[%d].otid is %d bytes long; the limit is %d", i, len(*m.Otid), MaxOtidLen)
+		}
+		in.Otid = *m.Otid
+	}
+	for j, a := range m.Approvals {
+		if a.ToolCallID == "" {
+			return in, unprocessable("messages[%d].approvals[%d] has no tool_call_id", i, j)
+		}
+		ap := events.Approval{ToolCallID: a.ToolCallID, Reason: derefString(a.Reason)}
+		switch a.Type {
+		case "tool":
+			if a.ToolReturn == nil {
+				return in, unprocessable("messages[%d].approvals[%d] is a tool return without tool_return", i, j)
+			}
+			if err := checkText("tool return", *a.ToolReturn, MaxTextLen); err != nil {
+				return in, err
+			}
+			ap.Return, ap.Status = a.ToolReturn, "success"
+			if a.Status != nil {
+				if *a.Status != "success" && *a.Status != "error" {
+					return in, unprocessable("messages[%d].approvals[%d].status must be success or error, not %q", i, j, *a.Status)
+				}
+				ap.Status = *a.Status
+			}
+		case "", "approval":
+			if a.Approve == nil {
+				return in, unprocessable("messages[%d].approvals[%d] needs approve (true or false)", i, j)
+			}
+			ap.Approve = a.Approve
+		default:
+			return in, unprocessable("messages[%d].approvals[%d].type must be approval or tool, not %q", i, j, a.Type)
+		}
+		in.Approvals = append(in.Approvals, ap)
+	}
+	if len(in.Approvals) == 0 {
+		if m.Approve == nil {
+			return in, unprocessable("messages[%d] is an approval without approvals (or approve)", i)
+		}
+		// The older form: one answer for every call awaiting approval.
+		in.Approvals = []events.Approval{{Approve: m.Approve, Reason: derefString(m.Reason)}}
+	}
+	return in, nil
 }
 
 // contentText reads a message content: a string or a list of text parts.
@@ -148,6 +214,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	if loopOf(a.AgentType) == agents.LoopV1 {
 		opts.UseAssistantMessage = true // a modern agent's answer is no send_message call
 	}
+
 	var digest string
 	if opts.Key != "" {
 		digest = sendDigest(inputs)
@@ -159,6 +226,9 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		// compares its inputs (sendDigest), not the request's bytes: a
 		// resend may carry new otids.
 		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil)
+	}
+	if err := s.checkApprovals(agentID, a.AgentType, inputs, opts); err != nil {
+		return api.LettaResponse{}, err
 	}
 	if _, _, err := s.modelFor(agentID); err != nil {
 		return api.LettaResponse{}, err
@@ -199,14 +269,14 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 
 // watchRun subscribes to the reports of the run that takes the input
 // inputID. stop ends the subscription; reports after it are dropped.
-func (s *Service) watchRun(inputID string) (<-chan runReport, func(), error) {
+func (s *Service) watchRun(inputID string) (<-chan RunReport, func(), error) {
 	if s.cfg.Runs == nil {
 		return nil, nil, fault.E(fault.Unavailable, "this service runs no agents (it has no run bus)")
 	}
-	reports := make(chan runReport, 256)
+	reports := make(chan RunReport, 256)
 	done := make(chan struct{})
 	unsub, err := s.cfg.Runs.WatchRun(inputID, func(b []byte) {
-		var r runReport
+		var r RunReport
 		if json.Unmarshal(b, &r) == nil {
 			select {
 			case reports <- r:
@@ -223,7 +293,7 @@ func (s *Service) watchRun(inputID string) (<-chan runReport, func(), error) {
 
 // awaitRun collects a run's reports into its response until it ends,
 // fails, or ctx ends (the run goes on without this caller).
-func (s *Service) awaitRun(ctx context.Context, reports <-chan runReport, opts SendOptions) (api.LettaResponse, error) {
+func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts SendOptions) (api.LettaResponse, error) {
 	resp := api.LettaResponse{Messages: []api.LettaMessage{}}
 	for {
 		select {
@@ -254,12 +324,48 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan runReport, opts S
 	}
 }
 
+// checkApprovals refuses a send that does not fit the agent's approvals: a
+// message while tool calls wait for the client (answer them first, in the
+// same send or before), an answer when none waits, or an answer that is
+// not the send's first input.
+func (s *Service) checkApprovals(agentID, agentType string, inputs []Input, opts SendOptions) error {
+	var awaiting events.MessageID
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			awaiting = a.Awaiting
+		}
+	})
+	for i, in := range inputs {
+		if in.Role == "approval" && i > 0 {
+			return unprocessable("messages[%d]: an approval must be the first message of a send", i)
+		}
+	}
+	answers := len(inputs) > 0 && inputs[0].Role == "approval"
+	switch {
+	case answers && loopOf(agentType) != agents.LoopV1:
+		return invalid("agent %s runs the %s loop, which has no approvals (letta_v1_agent has)", agentID, loopOf(agentType))
+	case answers && awaiting == "":
+		return invalid("no tool call of agent %s waits for approval", agentID)
+	case !answers && awaiting != "":
+		return fault.E(fault.Conflict, "agent %s has tool calls waiting for approval (message %s): answer them first, with a message of type approval (it may come first in this send)", agentID, awaiting)
+	}
+	for _, t := range opts.ClientTools {
+		if err := checkName("client tool", t.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sendDigest fingerprints a send's inputs.
 func sendDigest(inputs []Input) string {
-	type part struct{ Role, Text, Name string } // not the otid: a key's resend may carry new ones
+	type part struct { // not the otid: a key's resend may carry new ones
+		Role, Text, Name string
+		Approvals        []events.Approval `json:",omitempty"`
+	}
 	parts := make([]part, len(inputs))
 	for i, in := range inputs {
-		parts[i] = part{in.Role, in.Text, in.Name}
+		parts[i] = part{in.Role, in.Text, in.Name, in.Approvals}
 	}
 	b, _ := json.Marshal(parts)
 	sum := sha256.Sum256(b)
@@ -298,7 +404,7 @@ func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, 
 	if in, isInput := env.Event.(*events.MessageReceived); isInput && in.Digest != "" && in.Digest != digest {
 		return api.LettaResponse{}, unprocessable("the key %q was already used for a send with other messages; use a new key (or otid) for a new message", key)
 	}
-	if s.runActive(runOf(ref.ID)) {
+	if s.runActive(RunOf(ref.ID)) {
 		if _, err := s.requestRun(ctx, agentID, events.RunRequested{Kind: events.RunResend, Input: events.MessageID(ref.ID)}, SendOptions{}); err != nil {
 			return api.LettaResponse{}, err
 		}
@@ -370,8 +476,8 @@ type RunBus interface {
 	WantsTokens(inputID string) bool
 }
 
-// runReport is one report of a run: a message, the end, or a failure.
-type runReport struct {
+// RunReport is one report of a run: a message, the end, or a failure.
+type RunReport struct {
 	Delta   *agents.Delta      `json:"delta,omitempty"`
 	Message *api.LettaMessage  `json:"message,omitempty"`
 	Done    *api.LettaResponse `json:"done,omitempty"`
@@ -393,280 +499,10 @@ func derefString(s *string) string {
 	return *s
 }
 
-// Process answers the client inputs of an agent that no run has taken, up
-// to the one at seq: the oldest send first, each send's inputs in a run of
-// their own, after the run already going, if any. The node that owns the
-// agent's partition calls it for each input it is delivered; reports go to
-// the run bus (when there is one) under each taken input's id. It returns
-// the response to the send of the input at seq (empty if another call ran
-// it) or the failure of its run. An earlier send whose run failed in this
-// process is left to its own retry (or to the next start), not run again
-// for a later one.
-func (s *Service) Process(ctx context.Context, agentID string, seq events.Seq, opts SendOptions) (api.LettaResponse, error) {
-	// The input may reach this worker before the projection has it.
-	if err := s.proj.WaitFor(ctx, seq); err != nil {
-		return api.LettaResponse{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
-	}
-	for {
-		take, err := s.nextSend(ctx, agentID, seq)
-		if err != nil {
-			return api.LettaResponse{}, err
-		}
-		if len(take) == 0 {
-			return api.LettaResponse{Messages: []api.LettaMessage{}}, nil
-		}
-		own := take[len(take)-1].seq >= seq
-		o := opts
-		if !own { // an earlier send: its sender waits for it, not this caller, and set its limit
-			o.OnMessage, o.OnDelta, o.MaxSteps = nil, nil, 0
-		}
-		resp, err := s.runSend(ctx, agentID, take, o)
-		if errors.Is(err, errTakenElsewhere) {
-			return api.LettaResponse{Messages: []api.LettaMessage{}}, nil // that run reports to its senders
-		}
-		if err != nil {
-			s.failed.Store(take[0].id, true)
-			s.dropRequests(ctx, agentID, take)
-			s.failRun(ctx, agentID, runOf(string(take[0].id)), err)
-		} else {
-			s.failed.Delete(take[0].id)
-		}
-		if own || ctx.Err() != nil {
-			return resp, err
-		}
-	}
-}
-
-// runSend runs the agent on one send's inputs until the chain ends.
-func (s *Service) runSend(ctx context.Context, agentID string, take []taken, opts SendOptions) (api.LettaResponse, error) {
-	defer s.cfg.Metrics.RunStarted()()
-	report := func(r runReport) {
-		if s.cfg.Runs == nil {
-			return
-		}
-		b, _ := json.Marshal(r)
-		for _, in := range take {
-			s.cfg.Runs.PublishRun(string(in.id), b)
-		}
-	}
-	fail := func(err error) (api.LettaResponse, error) {
-		if !errors.Is(err, errTakenElsewhere) { // the run that took them reports
-			w := fault.ToWire(err)
-			report(runReport{Error: &w})
-		}
-		return api.LettaResponse{}, err
-	}
-	model, name, err := s.modelFor(agentID)
-	if err != nil {
-		return fail(err)
-	}
-	first, err := s.requestedInput(ctx, agentID, take)
-	if err != nil {
-		return fail(err)
-	}
-	if req := take[0].request; req != nil && req.Kind == events.RunResend {
-		// The send it names is answered already: the request only leaves
-		// the queue.
-		if err := s.takeOnly(ctx, agentID, take); err != nil {
-			return fail(err)
-		}
-		report(runReport{Done: &api.LettaResponse{StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
-			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}})
-		return api.LettaResponse{}, nil
-	}
-	// A sender offers to take tokens under its send's last input, the one
-	// it watches: one question to the bus per run.
-	if opts.OnDelta != nil || (s.cfg.Runs != nil && s.cfg.Runs.WantsTokens(string(take[len(take)-1].id))) {
-		// Someone wants the tokens as they come.
-		localDelta := opts.OnDelta
-		opts.OnDelta = func(d agents.Delta) {
-			report(runReport{Delta: &d})
-			if localDelta != nil && s.cfg.Runs == nil {
-				localDelta(d)
-			}
-		}
-	}
-	local := opts.OnMessage
-	opts.OnMessage = func(m api.LettaMessage) {
-		report(runReport{Message: &m})
-		if local != nil && s.cfg.Runs == nil {
-			local(m)
-		}
-	}
-	opts.UseAssistantMessage = true // reports carry the assistant form; callers convert
-	opts.run = runOf(string(take[0].id))
-	if take[0].maxSteps > 0 { // the sender's limit, whoever runs it
-		opts.MaxSteps = take[0].maxSteps
-	}
-	resp, err := s.runFrom(ctx, agentID, model, name, first, take, opts)
-	if err != nil {
-		return fail(err)
-	}
-	report(runReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}})
-	return resp, nil
-}
-
-// requestedInput prepares the run of a request: /retry rewinds the context
-// to the last user message; a heartbeat or a memory warning is rendered
-// now, as the input of the run's first step. A send has none.
-func (s *Service) requestedInput(ctx context.Context, agentID string, take []taken) (*chained, error) {
-	req := take[0].request
-	if req == nil {
-		return nil, nil
-	}
-	var t chained
-	switch req.Kind {
-	case events.RunRetry:
-		return nil, s.rewindow(ctx, agentID, func(ids []events.MessageID, msgs []*events.MessageAppended) ([]events.MessageID, *events.MessageAppended, error) {
-			for i := len(msgs) - 1; i > 0; i-- {
-				if msgs[i] != nil && msgs[i].Role == "user" {
-					return ids[:i+1], nil, nil
-				}
-			}
-			return nil, nil, invalid("there is no user message to retry")
-		})
-	case events.RunHeartbeat:
-		t = chained{events.InputHeartbeat, cmp.Or(req.Reason, "Automated timer")}
-	case events.RunMemoryWarning:
-		t = chained{events.InputMemoryWarning, agents.MemoryWarning}
-	case events.RunResend:
-		return nil, nil
-	default:
-		return nil, unprocessable("unknown kind of run request %q", req.Kind)
-	}
-	return &t, nil
-}
-
-// takeOnly takes the requests among take out of the agent's queue without
-// a step: a resend whose send was answered, or a request whose run failed
-// (it is not run again).
-func (s *Service) takeOnly(ctx context.Context, agentID string, take []taken) error {
-	var ids []events.MessageID
-	for _, in := range take {
-		if in.request != nil {
-			ids = append(ids, in.id)
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	c := s.command(context.WithValue(ctx, keyCommand, ""), "take_requests", agentID)
-	return s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
-		a, err := s.lookupAgent(st, agentID)
-		if err != nil {
-			return err
-		}
-		ids = slices.DeleteFunc(ids, func(id events.MessageID) bool {
-			return !slices.ContainsFunc(a.Pending, func(r projections.Ref) bool { return r.ID == string(id) })
-		})
-		if len(ids) == 0 {
-			return errNothing
-		}
-		d.add(c, agentAgg(agentID), &events.InputTaken{IDs: ids})
-		return nil
-	})
-}
-
-// dropRequests takes the requests of a failed run out of the queue, so that
-// they are not run again at the next start; a failed send stays, for its
-// client's retry. It is best effort, as failRun.
-func (s *Service) dropRequests(ctx context.Context, agentID string, take []taken) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := s.takeOnly(ctx, agentID, take); err != nil {
-		s.cfg.Logger.Warn("cannot take a failed run request out of the queue", "agent", agentID, "err", err)
-	}
-}
-
-// runOf names the run that answers the send whose first input is inputID:
-// every message the run stores carries it (MessageAppended.RunID).
-func runOf(inputID string) string { return events.DerivedID("run", inputID) }
-
-// taken is a client input a run takes into the context.
-type taken struct {
-	id       events.MessageID
-	seq      events.Seq
-	msg      agents.Message
-	maxSteps int // on a send's first input: the most steps its client allows (0: the default)
-	// request, when set, is a run asked for without a client message
-	// (msg is empty): taken like an input, adding nothing to the context.
-	request *events.RunRequested
-}
-
-// nextSend lists the inputs of the oldest send no run has taken, received
-// up to seq: its first input and those sent in the same command; or a run
-// request (RunRequested) on its own. A send whose run failed in this
-// process is passed over, unless it holds seq or a request to resend it is
-// reached; that request joins the send it names, or, when that send is no
-// longer waiting, is returned alone.
-func (s *Service) nextSend(ctx context.Context, agentID string, seq events.Seq) ([]taken, error) {
-	var (
-		pending []projections.Ref
-		loop    string
-	)
-	s.read(func(st *projections.State) {
-		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			pending = append(pending, a.Pending...)
-			loop = loopOf(a.AgentType)
-		}
-	})
-	var sends [][]taken // the sends passed over, for a resend to find
-	for i := 0; i < len(pending) && pending[i].Seq <= seq; {
-		var (
-			send    []taken
-			command string
-		)
-		j := i
-		for ; j < len(pending); j++ { // the inputs of one send are stored together
-			env, err := s.load(ctx, pending[j])
-			if err != nil {
-				return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
-			}
-			if req, ok := env.Event.(*events.RunRequested); ok {
-				if j == i {
-					send = append(send, taken{id: req.ID, seq: pending[j].Seq, request: req})
-					j++
-				}
-				break
-			}
-			if j > i && env.Command != command {
-				break
-			}
-			command = env.Command
-			if m, ok := events.AsMessage(env.Event); ok {
-				in := taken{id: m.ID, seq: pending[j].Seq, msg: agents.Message{Role: m.Role, Content: modelText(m, env.Time, loop), Name: m.Name}}
-				if r, ok := env.Event.(*events.MessageReceived); ok {
-					in.maxSteps = r.MaxSteps
-				}
-				send = append(send, in)
-			}
-		}
-		i = j
-		if len(send) == 0 {
-			continue
-		}
-		if req := send[0].request; req != nil && req.Kind == events.RunResend {
-			for _, old := range sends {
-				if old[0].id == req.Input {
-					s.failed.Delete(old[0].id)
-					return append(old, send[0]), nil
-				}
-			}
-			return send, nil
-		}
-		if _, failed := s.failed.Load(send[0].id); failed && send[len(send)-1].seq < seq {
-			sends = append(sends, send)
-			continue
-		}
-		return send, nil
-	}
-	return nil, nil
-}
-
 // reply rebuilds, from the log, the response to the send whose first input
 // is at ref: the messages its run stored, in order.
 func (s *Service) reply(ctx context.Context, agentID string, ref projections.Ref, useAssistant bool) (api.LettaResponse, error) {
-	run := runOf(ref.ID)
+	run := RunOf(ref.ID)
 	resp := api.LettaResponse{
 		Messages:   []api.LettaMessage{},
 		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
@@ -713,7 +549,7 @@ func (s *Service) eachRunMessage(ctx context.Context, agentID string, ref projec
 			refs = append(refs, a.Messages[i:]...)
 		}
 	})
-	run := runOf(ref.ID)
+	run := RunOf(ref.ID)
 	seen := false
 	for _, r := range refs {
 		if r.Input {
@@ -777,14 +613,21 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 		d.expectAt(st, agentAgg(agentID))
 		for i, in := range inputs {
 			role, kind := "user", events.InputUser
-			if in.Role == "system" {
+			switch in.Role {
+			case "system":
 				role, kind = "system", events.InputSystemAlert
+			case "approval":
+				role, kind = "approval", events.InputApproval
 			}
-			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid}}
+			ev := &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(ids[i]), Role: role, Kind: kind, Text: in.Text, Name: in.Name, Otid: in.Otid},
+				Approvals: in.Approvals}
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
+				for _, t := range opts.ClientTools {
+					ev.ClientTools = append(ev.ClientTools, events.ClientTool{Name: t.Name, Description: derefString(t.Description), Parameters: t.Parameters})
+				}
 			}
-			ev.RunID = runOf(ids[0]) // the run that will answer it (projections.Run)
+			ev.RunID = RunOf(ids[0]) // the run that will answer it (projections.Run)
 			d.add(c, agentAgg(agentID), ev)
 		}
 		return nil
@@ -804,363 +647,6 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 		}
 	})
 	return seq, true, nil
-}
-
-// stepContext is what a step reads, loaded from the projection and the log.
-type stepContext struct {
-	state   agents.State
-	version events.Seq
-	blocks  map[string]projections.Version // block id → version
-	msgs    int                            // messages in context, system included
-	warned  bool                           // the context already holds a memory-pressure warning
-}
-
-func (s *Service) loadContext(ctx context.Context, agentID string) (stepContext, error) {
-	var (
-		sc        stepContext
-		refs      []projections.Ref
-		err       error
-		prompt    string
-		recall    int
-		archival  int
-		blocks    []agents.Block
-		toolDefs  []agents.Tool
-		limits    = map[string]int{}
-		llm       *api.LLMConfig
-		updatedAt time.Time
-		loop      string
-		rules     json.RawMessage
-	)
-	s.read(func(st *projections.State) {
-		a := st.Agents[events.AgentID(agentID)]
-		if a == nil {
-			err = s.agentNotFound(agentID)
-			return
-		}
-		sc.version = a.Version.Seq
-		sc.blocks = map[string]projections.Version{}
-		prompt, recall, archival, updatedAt = a.System, len(a.Messages), archivalCount(st, a), a.UpdatedAt
-		llm = llmConfig(a.LLMConfig)
-		loop, rules = loopOf(a.AgentType), a.ToolRules
-		for _, id := range a.BlockIDs {
-			if b := st.Blocks[id]; b != nil {
-				blocks = append(blocks, agents.Block{ID: string(b.ID), Label: b.Label, Value: b.Value, Limit: b.Limit})
-				sc.blocks[string(b.ID)] = b.Version
-			}
-		}
-		for _, id := range a.ToolIDs {
-			t := st.Tools[id]
-			if t == nil {
-				continue
-			}
-			var schema struct {
-				Description string          `json:"description"`
-				Parameters  json.RawMessage `json:"parameters"`
-			}
-			json.Unmarshal(t.JSONSchema, &schema)
-			if len(schema.Parameters) == 0 {
-				schema.Parameters = json.RawMessage(`{"type":"object","properties":{},"required":[]}`)
-			}
-			toolDefs = append(toolDefs, agents.Tool{Name: t.Name, Description: schema.Description, Parameters: schema.Parameters})
-			limits[t.Name] = t.ReturnCharLimit
-		}
-		refs = windowRefs(a)
-	})
-	if err != nil {
-		return sc, err
-	}
-	var msgs []agents.Message
-	for i, r := range refs {
-		env, err := s.load(ctx, r)
-		if err != nil {
-			return sc, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
-		}
-		e, ok := events.AsMessage(env.Event)
-		if !ok || (i == 0 && e.Role == "system") {
-			continue // the stored system message is compiled afresh below
-		}
-		if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
-			sc.warned = true // the second: as logs before kinds stored it
-		}
-		m := agents.Message{Role: e.Role, Content: modelText(e, env.Time, loop), Name: e.Name, ToolCallID: e.ToolCallID}
-		for _, tc := range e.ToolCalls {
-			m.ToolCalls = append(m.ToolCalls, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-		}
-		msgs = append(msgs, m)
-	}
-	sc.msgs = len(refs)
-	sc.state = agents.State{
-		System:     agents.CompileSystem(prompt, blocks, recall, archival, updatedAt),
-		Blocks:     blocks,
-		Context:    msgs,
-		Tools:      toolDefs,
-		ToolLimits: limits,
-		Loop:       loop,
-	}
-	if llm != nil {
-		sc.state.ContextWindow = llm.ContextWindow
-		sc.state.Temperature = llm.Temperature
-		sc.state.InnerThoughts = llm.PutInnerThoughtsInKwargs == nil || *llm.PutInnerThoughtsInKwargs
-		if llm.Model == "gpt-4" && llm.PutInnerThoughtsInKwargs == nil {
-			sc.state.InnerThoughts = false
-		}
-		// As Letta: parallel calls only when the config allows them and no
-		// tool rule needs the calls one at a time.
-		sc.state.ParallelToolCalls = llm.ParallelToolCalls != nil && *llm.ParallelToolCalls && noRules(rules)
-	}
-	if loop == agents.LoopV1 {
-		sc.state.InnerThoughts = false
-	}
-	return sc, nil
-}
-
-// chained is an input the runtime gives the agent itself: its kind
-// (events.InputHeartbeat, ...) and its words. The step that takes it renders
-// it with the step's time and stores it so.
-type chained struct{ kind, words string }
-
-// runFrom steps the agent until the chain ends. The first step takes the
-// client inputs in take into the context, or a chained input (a heartbeat,
-// a warning) given as first.
-func (s *Service) runFrom(ctx context.Context, agentID string, model agents.Model, name string, first *chained, take []taken, opts SendOptions) (api.LettaResponse, error) {
-	maxSteps := opts.MaxSteps
-	if maxSteps <= 0 {
-		maxSteps = s.cfg.MaxSteps
-	}
-	resp := api.LettaResponse{
-		Messages:   []api.LettaMessage{},
-		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
-		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
-	}
-	if opts.run != "" {
-		resp.Usage.RunIDs = []string{opts.run}
-	}
-	next := first // the chained input of the next step
-	for step := 0; ; step++ {
-		if opts.run != "" && s.cancelled(opts.run) {
-			resp.StopReason.StopReason = "cancelled" // at a step boundary, as RunCancelled says
-			return resp, nil
-		}
-		if step >= maxSteps {
-			resp.StopReason.StopReason = "max_steps"
-			return resp, nil
-		}
-		out, err := s.step(ctx, agentID, model, name, next, take, step+1 >= maxSteps, opts)
-		take = nil
-		if err != nil {
-			return resp, err
-		}
-		resp.Usage.StepCount++
-		resp.Usage.PromptTokens += out.usage.PromptTokens
-		resp.Usage.CompletionTokens += out.usage.CompletionTokens
-		resp.Usage.TotalTokens += out.usage.TotalTokens
-		for _, m := range out.messages {
-			resp.Messages = append(resp.Messages, m)
-			if opts.OnMessage != nil {
-				opts.OnMessage(m)
-			}
-		}
-		if out.loop == agents.LoopV1 {
-			// The modern loop goes on after every reply with a tool call,
-			// with nothing added to the context, and ends at a reply without.
-			if !out.Continue {
-				return resp, nil
-			}
-			next = nil
-			continue
-		}
-		switch {
-		case out.Warning:
-			next = &chained{events.InputMemoryWarning, agents.MemoryWarning}
-		case out.Failed:
-			next = &chained{events.InputHeartbeat, agents.HeartbeatFailed}
-		case out.Heartbeat:
-			next = &chained{events.InputHeartbeat, agents.HeartbeatRequested}
-		default:
-			return resp, nil
-		}
-	}
-}
-
-type stepResult struct {
-	agents.Output
-	messages []api.LettaMessage
-	usage    agents.Usage
-	loop     string // the agent's loop (agents.LoopMemGPT, agents.LoopV1)
-}
-
-// step runs one model call and commits its events atomically. A conflict
-// with a concurrent write reloads and runs the step again.
-// last says that the run may take no further step.
-func (s *Service) step(ctx context.Context, agentID string, model agents.Model, name string, input *chained, take []taken, last bool, opts SendOptions) (stepResult, error) {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 && len(take) > 0 && !s.stillPending(agentID, take[0].id) {
-			// Another run took these inputs while this step was deciding (two
-			// nodes during a partition's handover): the step is theirs.
-			return stepResult{}, errTakenElsewhere
-		}
-		sc, err := s.loadContext(ctx, agentID)
-		if err != nil {
-			return stepResult{}, err
-		}
-		now := s.cfg.Clock().UTC()
-		for _, in := range take {
-			if in.request == nil {
-				sc.state.Context = append(sc.state.Context, in.msg)
-			}
-		}
-		if input != nil {
-			sc.state.Context = append(sc.state.Context, agents.Message{Role: "user", Content: agents.Render(input.kind, input.words, now)})
-		}
-		sc.state.Model = name
-		sc.state.Stream = opts.OnDelta
-		if w := sc.state.ContextWindow; w > 0 && attempt < 3 && s.contextTokens(sc.state) > w {
-			// The window is already full: summarize before asking the model.
-			if err := s.summarize(ctx, agentID, model, name); err != nil && !fault.Is(err, fault.Conflict) {
-				return stepResult{}, err
-			}
-			continue // a conflict: the agent changed; decide again from its new state
-		}
-		out, err := agents.Step(ctx, model, sc.state, env{s: s, agentID: agentID, now: now})
-		if err == nil {
-			s.cfg.Metrics.ModelCall(name, out.ModelTime, out.Usage.PromptTokens, out.Usage.CompletionTokens)
-			if len(out.Assistant.ToolCalls) > 0 {
-				s.cfg.Metrics.Tool(out.Failed, out.ToolTime)
-			}
-		} else if !errors.Is(err, agents.ErrContextOverflow) && ctx.Err() == nil {
-			s.cfg.Metrics.ModelError(name)
-		}
-		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
-			if serr := s.summarize(ctx, agentID, model, name); serr != nil && !fault.Is(serr, fault.Conflict) {
-				return stepResult{}, serr
-			}
-			continue // the step again, on the shorter context
-		}
-		if errors.Is(err, agents.ErrContextOverflow) {
-			return stepResult{}, fault.Wrap(fault.Invalid, err, "the conversation no longer fits the model's context window even after summarizing")
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return stepResult{}, fault.Wrap(fault.Unavailable, err, "request cancelled")
-			}
-			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the model provider failed: %v; nothing was stored for this step, send again to retry", err)
-		}
-		c := s.command(ctx, "step", agentID)
-		c.id = events.NewID("step", now) // each step is its own command
-		c.derived = false
-		c.now = now // the time its chained input was rendered with
-		var d decision
-		agg := agentAgg(agentID)
-		d.expect = append(d.expect, events.Expectation{Aggregate: agg, Version: sc.version})
-		if len(take) > 0 {
-			ids := make([]events.MessageID, len(take))
-			for i, in := range take {
-				ids[i] = in.id
-			}
-			d.add(c, agg, &events.InputTaken{IDs: ids})
-		}
-		var stored []*events.MessageAppended
-		add := func(m *events.MessageAppended) {
-			m.ID = events.MessageID(c.newID(events.PrefixMessage))
-			m.RunID = opts.run
-			stored = append(stored, m)
-			d.add(c, agg, m)
-		}
-		if input != nil {
-			add(&events.MessageAppended{Role: "user", Kind: input.kind, Text: input.words})
-		}
-		am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Reasoning: out.Reasoning, Model: name,
-			Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
-		chains := (out.Warning && !sc.warned) || out.Failed || out.Heartbeat
-		if sc.state.Loop == agents.LoopV1 {
-			am.Text, am.Reply = "", out.Reply // the content is the answer
-			chains = out.Continue
-		}
-		if opts.run != "" && !chains {
-			am.StopReason = "end_turn" // the run ends here (runFrom decides the same)
-		} else if opts.run != "" && last {
-			am.StopReason = "max_steps"
-		}
-		for _, tc := range out.Assistant.ToolCalls {
-			am.ToolCalls = append(am.ToolCalls, events.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-		}
-		add(am)
-		if out.Tool != nil {
-			fn := ""
-			if len(am.ToolCalls) > 0 {
-				fn = am.ToolCalls[0].Name
-			}
-			add(&events.MessageAppended{Role: "tool", Text: out.Tool.Content, Name: fn, ToolCallID: out.Tool.ToolCallID, Stdout: out.Stdout, Stderr: out.Stderr})
-		}
-		for i, r := range out.Returns { // the modern loop's: one a call
-			ret := &events.MessageAppended{Role: "tool", Text: r.Content, Name: r.Name, ToolCallID: r.ToolCallID}
-			if i == len(out.Returns)-1 {
-				ret.Stdout, ret.Stderr = out.Stdout, out.Stderr
-			}
-			add(ret)
-		}
-		for _, b := range out.Edits {
-			v := b.Value
-			d.expect = append(d.expect, events.Expectation{Aggregate: blockAgg(b.ID), Version: sc.blocks[b.ID].Seq})
-			d.add(c, blockAgg(b.ID), &events.BlockUpdated{Value: &v})
-		}
-		var embedding json.RawMessage
-		s.read(func(st *projections.State) {
-			if a := st.Agents[events.AgentID(agentID)]; a != nil {
-				embedding = a.EmbeddingConfig
-			}
-		})
-		vecs, err := s.embed(ctx, embedding, out.Inserts)
-		if err != nil {
-			// The passage is kept, found by its words until re-embedded.
-			s.cfg.Logger.Warn("embedding an archival insert failed; stored without a vector", "agent", agentID, "err", err)
-			vecs = nil
-		}
-		for i, text := range out.Inserts {
-			p := &events.PassageInserted{ID: events.PassageID(c.newID(events.PrefixPassage)), AgentID: events.AgentID(agentID), Text: text, EmbeddingConfig: embedding}
-			if vecs != nil {
-				p.Embedding = vecs[i]
-			}
-			d.add(c, agg, p)
-		}
-		if err := checkSize(d.evs); err != nil {
-			return stepResult{}, err
-		}
-		if s.cfg.BeforeStepCommit != nil {
-			s.cfg.BeforeStepCommit()
-		}
-		seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, sc.version)
-		var ce *events.ConflictError
-		if errors.As(err, &ce) && attempt < 3 {
-			s.conflicts.Add(1)
-			if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
-				return stepResult{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
-			}
-			continue
-		}
-		if err != nil {
-			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable; the step was not stored")
-		}
-		if err := s.proj.WaitFor(ctx, seq); err != nil {
-			return stepResult{}, fault.Wrap(fault.Unavailable, err, "the step was stored but is not yet visible")
-		}
-		s.cfg.Metrics.Step(name)
-		res := stepResult{Output: out, usage: out.Usage, loop: sc.state.Loop}
-		res.Warning = out.Warning && !sc.warned // once per summarization period
-		for _, m := range stored {
-			if m.Role == "user" {
-				continue // inputs are not echoed
-			}
-			env := events.Envelope{Time: c.now, Event: m}
-			for _, v := range messageViews(env) {
-				if !opts.UseAssistantMessage && v.MessageType == api.AssistantMessageType {
-					v = asToolCall(m, v)
-				}
-				res.messages = append(res.messages, v)
-			}
-		}
-		return res, nil
-	}
 }
 
 // appendStanding appends a batch decided from the agent as it was at
@@ -1188,7 +674,9 @@ func (s *Service) appendStanding(ctx context.Context, agentID string, b events.B
 		if state > seen || now == 0 {
 			break // something the decision depends on changed
 		}
-		b.Expect[0].Version = now
+		// The same decision, expecting the agent as it is now (a new batch:
+		// the caller's is not changed under it).
+		b.Expect = append([]events.Expectation{{Aggregate: agg, Version: now}}, b.Expect[1:]...)
 		seq, err = s.log.Append(ctx, b)
 	}
 	return seq, err
@@ -1204,55 +692,4 @@ func asToolCall(m *events.MessageAppended, v api.LettaMessage) api.LettaMessage 
 		v.MessageType, v.Content, v.ToolCall, v.ToolCalls = api.ToolCallMessageType, nil, &call, []api.ToolCall{call}
 	}
 	return v
-}
-
-// env gives a step read access to the agent's memories.
-type env struct {
-	s       *Service
-	agentID string
-	now     time.Time
-}
-
-func (e env) Now() time.Time { return e.now }
-
-// contextTokens estimates the tokens a step's request takes: the system
-// message, every message, and the tool schemas.
-func (s *Service) contextTokens(st agents.State) int {
-	n := s.tokensOf(agents.Message{Content: st.System})
-	for _, m := range st.Context {
-		n += s.tokensOf(m)
-	}
-	for _, t := range st.Tools {
-		n += s.tokensOf(agents.Message{Content: t.Name + t.Description + string(t.Parameters)})
-	}
-	return n
-}
-
-// Untaken maps each agent with client input no run has taken to the
-// sequence of its newest such input: what a crash left unanswered (or a
-// run that failed).
-func (s *Service) Untaken() map[string]events.Seq {
-	out := map[string]events.Seq{}
-	s.read(func(st *projections.State) {
-		for id, a := range st.Agents {
-			if n := len(a.Pending); n > 0 {
-				out[string(id)] = a.Pending[n-1].Seq
-			}
-		}
-	})
-	return out
-}
-
-// errTakenElsewhere ends a run whose inputs another run took first.
-var errTakenElsewhere = errors.New("the inputs were taken by another run")
-
-// stillPending reports whether the input id still waits for a run.
-func (s *Service) stillPending(agentID string, id events.MessageID) bool {
-	var yes bool
-	s.read(func(st *projections.State) {
-		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			yes = slices.ContainsFunc(a.Pending, func(r projections.Ref) bool { return r.ID == string(id) })
-		}
-	})
-	return yes
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -235,15 +236,11 @@ func (s *Service) CreateOrg(ctx context.Context, req api.OrganizationCreate) (ap
 		return api.Organization{}, invalid("an organization's name is at most 200 characters")
 	}
 	c := s.command(ctx, "create_org", "")
-	id := c.newID(events.PrefixOrg)
-	if name == "" {
-		name = id
-	}
-	c.n = 0
+	id := c.idAt(events.PrefixOrg, 1) // what decide's first newID returns (keyed commands)
 	err := s.exec(ctx, c, orgAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixOrg)
 		d.expectAt(st, orgAgg(id))
-		d.add(c, orgAgg(id), &events.OrgCreated{Name: name})
+		d.add(c, orgAgg(id), &events.OrgCreated{Name: cmp.Or(name, id)})
 		return nil
 	})
 	if err != nil {

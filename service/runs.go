@@ -226,8 +226,14 @@ func (s *Service) RunUsage(ctx context.Context, runID string) (api.Usage, error)
 // first send (the same key with other inputs is unprocessable). Without
 // workers (Config.Runs nil) the run waits for the next send or Resume.
 func (s *Service) SendMessageAsync(ctx context.Context, agentID string, inputs []Input, opts SendOptions) (api.Run, error) {
-	if _, err := s.GetAgent(ctx, agentID); err != nil {
+	a, err := s.GetAgent(ctx, agentID)
+	if err != nil {
 		return api.Run{}, err
+	}
+	if _, sent := s.sentWith(agentID, opts.Key); opts.Key == "" || !sent { // a keyed resend is answered below
+		if err := s.checkApprovals(agentID, a.AgentType, inputs, opts); err != nil {
+			return api.Run{}, err
+		}
 	}
 	if _, _, err := s.modelFor(agentID); err != nil {
 		return api.Run{}, err
@@ -261,7 +267,7 @@ func (s *Service) SendMessageAsync(ctx context.Context, agentID string, inputs [
 		}
 		first = ref.ID
 	}
-	return s.GetRun(ctx, runOf(first))
+	return s.GetRun(ctx, RunOf(first))
 }
 
 // CancelRuns cancels runs of an agent: those named (all must be the
@@ -316,7 +322,7 @@ func (s *Service) CancelRuns(ctx context.Context, agentID string, runIDs []strin
 	}
 	if s.cfg.Runs != nil {
 		// A sender waiting for a run that will never begin hears that it ended.
-		b, _ := json.Marshal(runReport{Done: &api.LettaResponse{
+		b, _ := json.Marshal(RunReport{Done: &api.LettaResponse{
 			StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "cancelled"},
 			Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
 		}})

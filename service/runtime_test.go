@@ -612,3 +612,48 @@ func TestCustomPythonToolRuns(t *testing.T) {
 		t.Fatalf("failed tool return: %s", got)
 	}
 }
+
+// TestSummarizeCommandRunsOnTheOwner: /summarize is a run request that the
+// agent's owner runs between runs; too short a window is a 400 that leaves
+// nothing queued, and a long one is summarized (one model call without
+// tools) into a shorter window that holds the summary.
+func TestSummarizeCommandRunsOnTheOwner(t *testing.T) {
+	r := startRig(t, t.TempDir(), nil)
+	a := r.agent(t)
+	ctx := context.Background()
+	if _, err := r.n.Service.RunCommand(ctx, a.ID, "/summarize"); !fault.Is(err, fault.Invalid) {
+		t.Fatalf("/summarize of a new agent: %v; want Invalid (too few messages)", err)
+	}
+	for i := range 6 {
+		r.llm.Push(say(fmt.Sprint("answer ", i)))
+		send(t, r, a.ID, fmt.Sprint("question ", i))
+	}
+	before, _ := r.n.Service.ListContextMessages(ctx, a.ID)
+	calls := len(r.llm.Requests())
+	r.llm.Push(llmtest.Step{Content: "We talked about six questions."})
+	resp, err := r.n.Service.RunCommand(ctx, a.ID, "/summarize")
+	if err != nil {
+		t.Fatalf("/summarize: %v", err)
+	}
+	if resp.StopReason.StopReason != "end_turn" || len(resp.Messages) != 0 {
+		t.Fatalf("/summarize answered %+v", resp)
+	}
+	reqs := r.llm.Requests()
+	if len(reqs) != calls+1 || len(reqs[calls].Tools) != 0 || !strings.Contains(reqs[calls].Messages[0].Content, "summarize") {
+		t.Fatalf("model calls: %d before, %d after; want one summary request", calls, len(reqs))
+	}
+	after, _ := r.n.Service.ListContextMessages(ctx, a.ID)
+	if len(after) >= len(before) {
+		t.Fatalf("/summarize: window %d → %d messages", len(before), len(after))
+	}
+	found := false
+	for _, m := range after {
+		found = found || (m.Content != nil && strings.Contains(*m.Content, "We talked about six questions."))
+	}
+	if !found {
+		t.Fatal("the summary is not in the context window")
+	}
+	if left := r.n.Service.Untaken()[a.ID]; left != 0 {
+		t.Fatalf("the summary request is still queued at %d", left)
+	}
+}

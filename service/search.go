@@ -3,11 +3,9 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
-	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
@@ -164,55 +162,4 @@ func (s *Service) SearchArchival(ctx context.Context, agentID string, aq Archiva
 		out.Results[i] = api.ArchivalResult{ID: h.ID, Content: h.Text, Timestamp: h.Time.UTC().Format(time.RFC3339Nano), Tags: tags}
 	}
 	return out, nil
-}
-
-// SearchArchival serves archival_memory_search: ranked passages, five a
-// page, each with the time it was written (Letta showed the search's time).
-func (e env) SearchArchival(ctx context.Context, query string, page int) ([]string, int, error) {
-	if page < 0 {
-		return nil, 0, nil
-	}
-	hits, total, err := e.s.searchArchival(ctx, e.agentID, ArchivalQuery{
-		Query: query, Offset: page * agents.RetrievalPageSize, Limit: agents.RetrievalPageSize,
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]string, len(hits))
-	for i, h := range hits {
-		out[i] = fmt.Sprintf("timestamp: %s, memory: %s", agents.LocalTime(h.Time), h.Text)
-	}
-	return out, total, nil
-}
-
-// SearchConversation ranks the agent's user and assistant messages by
-// their words (BM25).
-func (e env) SearchConversation(ctx context.Context, query string, page int) ([]string, int, error) {
-	return e.searchMessages(ctx, page, search.Query{Text: query})
-}
-
-// SearchConversationDate lists the agent's user and assistant messages
-// from start's day through end's day, newest first.
-func (e env) SearchConversationDate(ctx context.Context, start, end time.Time, page int) ([]string, int, error) {
-	if end = end.AddDate(0, 0, 1); !start.Before(end) {
-		return nil, 0, nil // the model asked for days that end before they start
-	}
-	return e.searchMessages(ctx, page, search.Query{After: start, Before: end})
-}
-
-func (e env) searchMessages(ctx context.Context, page int, q search.Query) ([]string, int, error) {
-	if page < 0 {
-		return nil, 0, nil
-	}
-	q.Owners, q.Kind, q.Roles = []string{e.agentID}, search.KindMessage, []string{"user", "assistant"}
-	q.Offset, q.Limit = page*agents.RetrievalPageSize, agents.RetrievalPageSize
-	res, err := e.s.searchIndex(ctx, q)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]string, len(res.Hits))
-	for i, h := range res.Hits {
-		out[i] = fmt.Sprintf("timestamp: %s, %s - %s", h.Time.UTC().Format("2006-01-02 15:04:05.000000+00:00"), h.Role, h.Text)
-	}
-	return out, res.Total, nil
 }

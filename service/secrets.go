@@ -99,7 +99,19 @@ func secretsView(a *projections.Agent) []api.AgentEnvironmentVariable {
 	return out
 }
 
-// openSecrets opens an agent's variables for one of its tool calls.
+// AgentSecrets opens an agent's variables for one of its own tool calls;
+// nil when it has none.
+func (s *Service) AgentSecrets(agentID string) (map[string]string, error) {
+	var sealed map[string]string
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			sealed = a.Secrets
+		}
+	})
+	return s.openSecrets(agentID, sealed)
+}
+
+// openSecrets opens an agent's variables.
 func (s *Service) openSecrets(agentID string, sealed map[string]string) (map[string]string, error) {
 	if len(sealed) == 0 {
 		return nil, nil

@@ -20,7 +20,6 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
-	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/pytool"
 	"github.com/engram-dev/engram/search"
@@ -59,25 +58,15 @@ type Config struct {
 	Clock           func() time.Time     // nil means time.Now
 	MaxRetries      int                  // conflict retries per command; 0 means 25
 	Providers       Providers            // chat models by handle; nil: agents cannot run
-	MaxSteps        int                  // longest heartbeat chain of one send; 0 means 50
-	CountTokens     func(string) int     // token counter for summarizing; nil: about 4 bytes a token
-	Runs            RunBus               // carries runs to waiting callers; nil: SendMessage runs the agent itself
-	// BeforeStepCommit, when set, is called after the model answered and
-	// before the step's events are appended. It exists for fault-injection
-	// tests (killing the process at that moment); leave it nil.
-	BeforeStepCommit func()
-	Tools            ToolRunner // runs custom Python tools; nil: they cannot run
-	Files            FileStore  // keeps uploaded files; nil: sources cannot load files
-	Ingest           Ingester   // splits files into passages; nil: sources cannot load files
+	Runs            RunBus               // carries runs' reports to waiting callers; nil: sends fail
+	Files           FileStore            // keeps uploaded files; nil: sources cannot load files
+	Ingest          Ingester             // splits files into passages; nil: sources cannot load files
 	// Embed returns the embedder for an embedding config, or nil when its
 	// model is not served (then passages are stored without vectors and
 	// search is by words alone). A nil Embed serves none.
 	Embed  func(api.EmbeddingConfig) Embedder
 	Logger *slog.Logger // nil means slog.Default()
 	Search Searcher     // the search index; nil: searches scan the log
-	// Metrics records steps, model and tool calls and active runs; nil
-	// records nothing.
-	Metrics *metrics.Metrics
 	// Verifier checks the log's seals (VerifyLog); nil: the log cannot be
 	// verified through this service.
 	Verifier LogVerifier
@@ -110,25 +99,21 @@ type Providers interface {
 
 // Service implements every client operation. It is safe for concurrent use.
 type Service struct {
-	log         Log
-	proj        *projections.Projection
-	schema      SchemaDeriver
-	cfg         Config
-	conflicts   atomic.Int64
-	failed      sync.Map // first input id of a send whose run failed here → true, until a run of it succeeds
-	bodies      bodyCache
-	tokenMu     sync.Mutex // guards tokenCounts
-	tokenCounts map[string]int
-	goTools     goTools        // Go functions registered as tools in this process
-	stop        chan struct{}  // closed by Close: background work stops
-	stopOnce    sync.Once      // closes stop
-	work        sync.WaitGroup // background work: file loads, Go tool calls that outlived their timeout
-	loading     sync.Map       // job id → true while the job runs here
+	log       Log
+	proj      *projections.Projection
+	schema    SchemaDeriver
+	cfg       Config
+	conflicts atomic.Int64
+	bodies    bodyCache
+	stop      chan struct{}  // closed by Close: background work stops
+	stopOnce  sync.Once      // closes stop
+	work      sync.WaitGroup // background work: file loads
+	loading   sync.Map       // job id → true while the job runs here
 }
 
 // Close stops background work (a file load in progress resumes at the next
-// start) and waits for it to end, or for ctx to end: a Go tool that ignores
-// its context's cancellation can outlast it, and Close says so.
+// start) and waits for it to end, or for ctx to end, and then says what did
+// not stop.
 func (s *Service) Close(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	done := make(chan struct{})
@@ -171,9 +156,6 @@ func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = 25
-	}
-	if cfg.MaxSteps == 0 {
-		cfg.MaxSteps = 50
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -218,7 +200,7 @@ type command struct {
 	actor   string
 	org     string // the organization it runs as (WithOrganization); "" is the default one
 	now     time.Time
-	n       int
+	n       int // ids named so far in this attempt (newID); exec resets it
 }
 
 // command starts a run of the operation op on target. A client key is
@@ -255,11 +237,20 @@ func (c *command) stored() string {
 	return c.id + "@" + c.digest
 }
 
-// newID names a new aggregate. Retries of a keyed command get the same ids.
+// newID names the command's next new aggregate or message: the n-th call
+// since the command began deciding (exec starts each attempt at the first)
+// names the n-th. A keyed command's ids derive from its id and that ordinal,
+// so its retries and concurrent copies name the same objects.
 func (c *command) newID(prefix string) string {
 	c.n++
+	return c.idAt(prefix, c.n)
+}
+
+// idAt is the id a keyed command gives its ordinal-th new object (a fresh
+// id for a command without a key).
+func (c *command) idAt(prefix string, ordinal int) string {
 	if c.derived {
-		return events.DerivedID(prefix, fmt.Sprintf("%s#%d", c.id, c.n))
+		return events.DerivedID(prefix, fmt.Sprintf("%s#%d", c.id, ordinal))
 	}
 	return events.NewID(prefix, c.now)
 }
@@ -344,23 +335,37 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 			}
 			return false, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
 		}
-		s.conflicts.Add(1)
-		if attempt >= s.cfg.MaxRetries {
-			return false, fault.Wrap(fault.Conflict, err, "too many concurrent changes to %s; retry", ce.Aggregate)
+		if err := s.afterConflict(ctx, ce, attempt); err != nil {
+			return false, err
 		}
-		if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
-			return false, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
-		}
-		// Jittered pause so that writers racing on one aggregate spread out.
-		time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
 	}
+}
+
+// afterConflict is the one policy for a command whose append lost a race to
+// another write (ce): it counts the conflict, gives up with fault.Conflict
+// after Config.MaxRetries attempts, waits until the projections hold the
+// write that won, and pauses a jittered moment that grows with attempt, so
+// that writers racing on one aggregate spread out. nil means: decide again
+// from the new state. exec, optimistic and CommitStep use it; a run decides
+// a conflicted step again at most a few times, since each repeats a model
+// call (package runner).
+func (s *Service) afterConflict(ctx context.Context, ce *events.ConflictError, attempt int) error {
+	s.conflicts.Add(1)
+	if attempt >= s.cfg.MaxRetries {
+		return fault.Wrap(fault.Conflict, ce, "too many concurrent changes to %s; retry", ce.Aggregate)
+	}
+	if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
+		return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+	}
+	time.Sleep(time.Duration(rand.IntN(200*(attempt+1))) * time.Microsecond)
+	return nil
 }
 
 // optimistic runs attempt, which reads the projection and appends with an
 // expectation, until it stands: on a conflict (the attempt's error wraps
 // events.ErrConflict) it waits for the projection to hold the write that
-// won and tries again, a few times. It is for commands that read the log
-// while deciding (exec decides under the projection's lock alone).
+// won and tries again, as exec does (afterConflict). It is for commands that
+// read the log while deciding (exec decides under the projection's lock alone).
 func (s *Service) optimistic(ctx context.Context, attempt func() error) error {
 	for try := 0; ; try++ {
 		err := attempt()
@@ -368,12 +373,8 @@ func (s *Service) optimistic(ctx context.Context, attempt func() error) error {
 		if !errors.As(err, &ce) {
 			return err
 		}
-		if try >= 10 {
-			return fault.Wrap(fault.Conflict, err, "the agent changed meanwhile; retry")
-		}
-		s.conflicts.Add(1)
-		if err := s.proj.WaitFor(ctx, ce.Latest); err != nil {
-			return fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+		if err := s.afterConflict(ctx, ce, try); err != nil {
+			return err
 		}
 	}
 }

@@ -66,8 +66,7 @@ func (s *Service) CreateSource(ctx context.Context, req api.CreateSource) (api.S
 		e.EmbeddingConfig = s.defaultEmbedding()
 	}
 	c := s.command(ctx, "create_source", "")
-	id := c.newID(events.PrefixSource)
-	c.n = 0
+	id := c.idAt(events.PrefixSource, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, sourceAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixSource)
 		if other := sourceNamed(st, c.org, req.Name); other != nil {

@@ -120,6 +120,20 @@ func (s *Service) define(ctx context.Context, source string, givenName, givenDes
 	return def, nil
 }
 
+// GenerateToolSchema derives the JSON schema of the function Python source
+// defines, as CreateTool would, without creating a tool: bad source is
+// invalid, and a server without Python is unavailable.
+func (s *Service) GenerateToolSchema(ctx context.Context, req api.CodeInput) (json.RawMessage, error) {
+	if req.SourceType != nil && *req.SourceType != "" && *req.SourceType != "python" {
+		return nil, invalid("source_type %q: this server derives schemas from Python source only", *req.SourceType)
+	}
+	def, err := s.define(ctx, req.Code, nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return def.schema, nil
+}
+
 // CreateTool creates a tool from Python source. When a tool of that name
 // exists, upsert updates it in place (keeping its id); otherwise it is an
 // error.
@@ -146,8 +160,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 		srcType = *req.SourceType
 	}
 	c := s.command(ctx, "create_tool", "")
-	id := c.newID(events.PrefixTool)
-	c.n = 0
+	id := c.idAt(events.PrefixTool, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixTool)
 		if old := toolNamed(st, c.org, def.name); old != nil {

@@ -242,6 +242,20 @@ func messageViews(env events.Envelope) []api.LettaMessage {
 		text = shownText(e, env.Time)
 		m.MessageType, m.Content = api.UserMessageType, &text
 		return []api.LettaMessage{m}
+	case "approval":
+		m := base
+		m.MessageType = api.ApprovalResponseMessageType
+		if in, ok := env.Event.(*events.MessageReceived); ok {
+			for _, a := range in.Approvals {
+				v := api.Approval{Type: "approval", ToolCallID: a.ToolCallID, Approve: a.Approve, Reason: strp(a.Reason)}
+				if a.Return != nil {
+					status := a.Status
+					v.Type, v.Approve, v.ToolReturn, v.Status = "tool", nil, a.Return, &status
+				}
+				m.Approvals = append(m.Approvals, v)
+			}
+		}
+		return []api.LettaMessage{m}
 	case "tool":
 		m := base
 		status := "success"
@@ -272,6 +286,15 @@ func messageViews(env events.Envelope) []api.LettaMessage {
 		reply := e.Reply
 		m.MessageType, m.Content = api.AssistantMessageType, &reply
 		out = append(out, m)
+	}
+	if e.StopReason == agents.StopRequiresApproval && len(e.ToolCalls) > 0 {
+		// The calls wait for the client: one request names them all.
+		m := base
+		for _, tc := range e.ToolCalls {
+			m.ToolCalls = append(m.ToolCalls, api.ToolCall{Name: tc.Name, Arguments: tc.Arguments, ToolCallID: tc.ID})
+		}
+		m.MessageType, m.ToolCall = api.ApprovalRequestMessageType, &m.ToolCalls[0]
+		return append(out, m)
 	}
 	for _, tc := range e.ToolCalls {
 		m := base

@@ -14,6 +14,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/pytool"
+	"github.com/engram-dev/engram/runner"
 	"github.com/engram-dev/engram/service"
 )
 
@@ -53,11 +54,11 @@ func (l *Client) AddTool(ctx context.Context, name, description string, fn any, 
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, err, "add tool %s", name)
 	}
-	t, err := l.node.Service.AddGoTool(ctx, service.GoTool{
+	t, err := l.node.AddGoTool(ctx, service.GoTool{
 		Schema: pytool.Schema{Name: name, Description: description, Parameters: params},
-		Func:   call, Tags: opts.Tags, TimeoutSeconds: opts.TimeoutSeconds,
+		Tags:   opts.Tags, TimeoutSeconds: opts.TimeoutSeconds,
 		Upsert: opts.Update == nil || *opts.Update,
-	})
+	}, call)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +71,8 @@ var (
 )
 
 // goToolFunc checks fn's type, derives the parameters' schema and wraps fn as
-// a service.GoFunc.
-func goToolFunc(fn any) (pytool.Parameters, service.GoFunc, error) {
+// a runner.GoFunc.
+func goToolFunc(fn any) (pytool.Parameters, runner.GoFunc, error) {
 	var params pytool.Parameters
 	v := reflect.ValueOf(fn)
 	if fn == nil || v.Kind() != reflect.Func || v.IsNil() {

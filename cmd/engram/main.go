@@ -214,7 +214,7 @@ func runServer(args []string) error {
 	if c := cfg.Node.Cluster; c != nil {
 		logger.Info("cluster member", "node", s.Node.NATS.Name(), "cluster", c.Name, "routes", c.Addr, "members", c.Size())
 	}
-	logger.Info("engram listening", "url", s.URL, "nats", s.Node.NATS.ClientURL(), "metrics", s.MetricsURL, "data", cfg.Node.DataDir,
+	logger.Info("engram listening", "url", s.URL, "console", s.URL+"/", "nats", s.Node.NATS.ClientURL(), "metrics", s.MetricsURL, "data", cfg.Node.DataDir,
 		"events", s.Node.Projection.Applied(), "ready_in", s.Node.Ready, "fsync", cfg.Node.SyncAlways)
 	<-ctx.Done()
 	logger.Info("shutting down")

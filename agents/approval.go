@@ -1,0 +1,127 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Approvals, in the modern loop (LoopV1), as Letta's letta_v1_agent has
+// them: a reply that calls a tool in State.Deferred — one the client runs
+// (Letta Code's Bash, Read, …) or one that needs a person's approval — runs
+// none of its calls. The step ends with Output.Awaiting, the run stops
+// (stop reason requires_approval), and the client answers each call: the
+// return of a tool it ran, or an approval or a denial of one the server
+// runs. Resolve turns the answers into the calls' returns, and the loop
+// goes on from there.
+
+// StopRequiresApproval is the stop reason of a run whose last step's tool
+// calls wait for the client.
+const StopRequiresApproval = "requires_approval"
+
+// Answer is a client's answer to one awaiting tool call.
+type Answer struct {
+	Approve bool    // run it (a tool the server runs)
+	Reason  string  // why it was denied, told to the model
+	Return  *string // the client ran it: what it returned
+	Failed  bool    // beside Return: the client's run of it failed
+}
+
+// DeniedText is what the model reads as the return of a denied call.
+func DeniedText(reason string) string {
+	return "Error: request to call tool denied. User reason: " + reason
+}
+
+// awaits reports whether a reply's calls must wait for the client: one of
+// them is deferred.
+func awaits(st State, calls []ToolCall) bool {
+	for _, c := range calls {
+		if st.Deferred[c.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// callID gives a call without one (or with one longer than providers
+// accept) an id of its own.
+func callID(call ToolCall, i int, now time.Time) ToolCall {
+	if call.ID == "" {
+		call.ID = "call_" + strconv.FormatInt(now.UnixNano(), 36) + "_" + strconv.Itoa(i)
+	}
+	if len(call.ID) > 40 {
+		call.ID = call.ID[:40]
+	}
+	if strings.TrimSpace(call.Arguments) == "" {
+		call.Arguments = "{}"
+	}
+	return call
+}
+
+// Resolve makes the returns of the calls of a step that waited for the
+// client, in the calls' order: a call the client ran returns what the
+// client gave; an approved call, and one that needed no approval (the same
+// reply's other calls), runs now, on st's memory; a denied call, and a
+// deferred one the client did not answer, returns the denial. The loop then
+// goes on (Continue).
+func Resolve(ctx context.Context, st State, env Env, calls []ToolCall, answers map[string]Answer) Output {
+	now := env.Now()
+	out := Output{Continue: true}
+	blocks := append([]Block(nil), st.Blocks...)
+	began := time.Now()
+	for _, call := range calls {
+		ret := func(ok bool, msg string) {
+			if !ok {
+				out.Failed = true
+			}
+			out.Returns = append(out.Returns, Message{Role: "tool", Name: call.Name, ToolCallID: call.ID, Content: FunctionResponse(ok, msg, now)})
+		}
+		a, answered := answers[call.ID]
+		switch {
+		case answered && a.Return != nil:
+			ret(!a.Failed, Truncate(*a.Return, FunctionReturnLimit))
+			continue
+		case answered && !a.Approve:
+			ret(false, DeniedText(a.Reason))
+			continue
+		case !answered && st.Deferred[call.Name]:
+			ret(false, DeniedText("the client did not answer this call"))
+			continue
+		}
+		var args map[string]any
+		if err := json.Unmarshal([]byte(call.Arguments), &args); err != nil || args == nil {
+			ret(false, fmt.Sprintf("Error parsing JSON for function '%s' arguments: %s", call.Name, call.Arguments))
+			continue
+		}
+		delete(args, "request_heartbeat")
+		delete(args, innerThoughtsParam)
+		if !offered(st.Tools, call.Name) {
+			ret(false, fmt.Sprintf("[ToolConstraintError] Cannot call %s: the agent has no such tool.", call.Name))
+			continue
+		}
+		var sub Output
+		result, err := runV1Tool(ctx, call.Name, args, blocks, env, &sub)
+		out.Inserts = append(out.Inserts, sub.Inserts...)
+		out.Stdout = append(out.Stdout, sub.Stdout...)
+		out.Stderr = append(out.Stderr, sub.Stderr...)
+		if err != nil {
+			ret(false, fmt.Sprintf("Error executing function %s: %v", call.Name, err))
+			continue
+		}
+		limit := FunctionReturnLimit
+		if l, ok := st.ToolLimits[call.Name]; ok && l > 0 {
+			limit = l
+		}
+		ret(true, Truncate(result, limit))
+	}
+	out.ToolTime = time.Since(began)
+	for i := range blocks {
+		if blocks[i].Value != st.Blocks[i].Value {
+			out.Edits = append(out.Edits, blocks[i])
+		}
+	}
+	return out
+}

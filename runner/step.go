@@ -1,0 +1,198 @@
+package runner
+
+import (
+	"context"
+	"errors"
+
+	"github.com/engram-dev/engram/agents"
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/service"
+)
+
+// run is one run of an agent: the send (or request) it answers, and how
+// far it may go.
+type run struct {
+	loop      *Loop
+	agentID   string
+	take      []service.Waiting // the inputs its first step takes
+	id        string            // the run's id (service.RunOf)
+	model     agents.Model
+	name      string // the provider's model name
+	maxSteps  int
+	onMessage func(api.LettaMessage) // each message as its step commits
+	onDelta   func(agents.Delta)     // tokens as the model writes them; nil: nobody wants them
+	// clientTools are the tools the client runs itself, offered for this
+	// run (the send's first input's).
+	clientTools []events.ClientTool
+}
+
+// from steps the agent until the chain ends. The first step takes the
+// client inputs of the run into the context, or a chained input (a
+// heartbeat, a warning) given as first.
+func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaResponse, error) {
+	resp := api.LettaResponse{
+		Messages:   []api.LettaMessage{},
+		StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "end_turn"},
+		Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{r.id}},
+	}
+	next := first // the chained input of the next step
+	if len(r.take) > 0 && r.take[0].Message.Role == "approval" {
+		// The client answers calls that waited for it: their returns first.
+		out, err := r.resolve(ctx)
+		if err != nil {
+			return resp, err
+		}
+		r.report(&resp, out)
+		r.take = r.take[1:]
+	}
+	for step := 0; ; step++ {
+		if r.loop.store.RunCancelled(r.id) {
+			resp.StopReason.StopReason = "cancelled" // at a step boundary, as RunCancelled says
+			return resp, nil
+		}
+		if step >= r.maxSteps {
+			resp.StopReason.StopReason = "max_steps"
+			return resp, nil
+		}
+		out, err := r.step(ctx, next, step+1 >= r.maxSteps)
+		r.take = nil
+		if err != nil {
+			return resp, err
+		}
+		resp.Usage.StepCount++
+		resp.Usage.PromptTokens += out.Usage.PromptTokens
+		resp.Usage.CompletionTokens += out.Usage.CompletionTokens
+		resp.Usage.TotalTokens += out.Usage.TotalTokens
+		r.report(&resp, out)
+		if out.Awaiting {
+			resp.StopReason.StopReason = agents.StopRequiresApproval
+			return resp, nil
+		}
+		if next = out.next; next == nil && !out.goOn {
+			return resp, nil
+		}
+	}
+}
+
+// report adds a step's messages to the run's response and reports each.
+func (r *run) report(resp *api.LettaResponse, out stepped) {
+	for _, m := range out.messages {
+		resp.Messages = append(resp.Messages, m)
+		if r.onMessage != nil {
+			r.onMessage(m)
+		}
+	}
+}
+
+// stepped is what one step did.
+type stepped struct {
+	agents.Output
+	messages []api.LettaMessage // what it stored, as reported
+	goOn     bool               // the modern loop goes on with nothing added to the context
+	next     *service.Chained   // the MemGPT loop goes on with this input
+}
+
+// chain says how the run goes on after a step whose output is out: the
+// modern loop after every reply with a tool call, with nothing added to the
+// context; the MemGPT loop with a warning (once per summarization period),
+// a failed call's or a requested heartbeat.
+func chain(sc service.StepContext, out agents.Output) (goOn bool, next *service.Chained) {
+	if sc.State.Loop == agents.LoopV1 {
+		return out.Continue, nil
+	}
+	switch {
+	case out.Warning && !sc.Warned:
+		return false, &service.Chained{Kind: events.InputMemoryWarning, Words: agents.MemoryWarning}
+	case out.Failed:
+		return false, &service.Chained{Kind: events.InputHeartbeat, Words: agents.HeartbeatFailed}
+	case out.Heartbeat:
+		return false, &service.Chained{Kind: events.InputHeartbeat, Words: agents.HeartbeatRequested}
+	}
+	return false, nil
+}
+
+// step runs one model call and stores its events atomically. A conflict
+// with a concurrent write reloads and runs the step again. last says that
+// the run may take no further step.
+func (r *run) step(ctx context.Context, input *service.Chained, last bool) (stepped, error) {
+	l := r.loop
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && len(r.take) > 0 && !l.store.StillWaiting(r.agentID, r.take[0].ID) {
+			// Another run took these inputs while this step was deciding (two
+			// nodes during a partition's handover): the step is theirs.
+			return stepped{}, errTakenElsewhere
+		}
+		sc, err := l.store.StepContext(ctx, r.agentID)
+		if err != nil {
+			return stepped{}, err
+		}
+		now := l.cfg.Clock().UTC()
+		var take []events.MessageID
+		for _, in := range r.take {
+			take = append(take, in.ID)
+			if in.Request == nil {
+				sc.State.Context = append(sc.State.Context, in.Message)
+			}
+		}
+		if input != nil {
+			sc.State.Context = append(sc.State.Context, agents.Message{Role: "user", Content: agents.Render(input.Kind, input.Words, now)})
+		}
+		sc.State.Model = r.name
+		sc.State.Stream = r.onDelta
+		if sc.State.Loop == agents.LoopV1 {
+			withClientTools(&sc.State, r.clientTools)
+		}
+		if w := sc.State.ContextWindow; w > 0 && attempt < 3 && l.contextTokens(sc.State) > w {
+			// The window is already full: summarize before asking the model.
+			if err := l.summarize(ctx, r.agentID, r.model, r.name); err != nil && !fault.Is(err, fault.Conflict) {
+				return stepped{}, err
+			}
+			continue // a conflict: the agent changed; decide again from its new state
+		}
+		out, err := agents.Step(ctx, r.model, sc.State, env{loop: l, agentID: r.agentID, now: now})
+		if err == nil {
+			l.cfg.Metrics.ModelCall(r.name, out.ModelTime, out.Usage.PromptTokens, out.Usage.CompletionTokens)
+			if len(out.Assistant.ToolCalls) > 0 {
+				l.cfg.Metrics.Tool(out.Failed, out.ToolTime)
+			}
+		} else if !errors.Is(err, agents.ErrContextOverflow) && ctx.Err() == nil {
+			l.cfg.Metrics.ModelError(r.name)
+		}
+		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
+			if serr := l.summarize(ctx, r.agentID, r.model, r.name); serr != nil && !fault.Is(serr, fault.Conflict) {
+				return stepped{}, serr
+			}
+			continue // the step again, on the shorter context
+		}
+		if errors.Is(err, agents.ErrContextOverflow) {
+			return stepped{}, fault.Wrap(fault.Invalid, err, "the conversation no longer fits the model's context window even after summarizing")
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return stepped{}, fault.Wrap(fault.Unavailable, err, "request cancelled")
+			}
+			return stepped{}, fault.Wrap(fault.Unavailable, err, "the model provider failed: %v; nothing was stored for this step, send again to retry", err)
+		}
+		goOn, next := chain(sc, out)
+		if l.cfg.BeforeStepCommit != nil {
+			l.cfg.BeforeStepCommit()
+		}
+		msgs, err := l.store.CommitStep(ctx, r.agentID, service.Step{
+			Context: sc, Take: take, Input: input, Output: out, Model: r.name, Run: r.id,
+			Ends: !goOn && next == nil, Last: last, Now: now,
+		})
+		if errors.Is(err, events.ErrConflict) {
+			if attempt < 3 {
+				continue // the store waited for the change: decide again
+			}
+			return stepped{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable; the step was not stored")
+		}
+		if err != nil {
+			return stepped{}, err
+		}
+		l.cfg.Metrics.Step(r.name)
+		return stepped{Output: out, messages: msgs, goOn: goOn, next: next}, nil
+	}
+}
