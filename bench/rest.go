@@ -19,7 +19,7 @@ import (
 // restBaseline names the floor the REST rows stand on.
 const restBaseline = "bare net/http handler on loopback (reads the body, answers 200 bytes of JSON)"
 
-// runREST measures three REST operations over loopback HTTP against a
+// runREST measures four REST operations over loopback HTTP against a
 // server on its defaults (fsync before ack), at 1 and 16 concurrent
 // clients, each client on its own agent; and, as the baseline, the same
 // client load against a trivial HTTP handler, which is what HTTP alone
@@ -72,6 +72,9 @@ func runREST(ctx context.Context, env *Env) ([]Row, error) {
 		}},
 		{"agent retrieve (GET /v1/agents/{id})", func(g, i int) (string, string, string) {
 			return "GET", srv.URL + "/v1/agents/" + agentIDs[g], ""
+		}},
+		{"agent create (POST /v1/agents, two new blocks)", func(g, i int) (string, string, string) {
+			return "POST", srv.URL + "/v1/agents", fmt.Sprintf(`{"name":"made-%d-%d","memory_blocks":[{"label":"human","value":"Name: Ada"},{"label":"persona","value":"I am Sam."}]}`, g, i)
 		}},
 	}
 	var rows []Row

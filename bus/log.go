@@ -30,6 +30,9 @@ type Log struct {
 	// clustered: the stream has replicas, and a direct get may be answered
 	// by one that lags (see getMsg).
 	clustered bool
+	// sync and fileSync, with group commit (durable.go), track and sync
+	// the files of the event stream and of the file bucket; nil otherwise.
+	sync, fileSync *durable
 }
 
 // LogConfig configures the event stream.
@@ -98,7 +101,20 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 			return nil, fmt.Errorf("open log: bucket %s: %w", b.Bucket, err)
 		}
 	}
-	return &Log{nc: s.conn, js: s.js, stream: st, snaps: stores[0], files: stores[1], tenant: cfg.Tenant, sealer: cfg.Sealer, clustered: s.clustered}, nil
+	l := &Log{nc: s.conn, js: s.js, stream: st, snaps: stores[0], files: stores[1], tenant: cfg.Tenant, sealer: cfg.Sealer, clustered: s.clustered}
+	if s.groupCommit {
+		last, err := l.LastSeq(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		if l.sync, err = openDurable(s.storeDir, StreamName, uint64(last)); err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		if l.fileSync, err = openDurable(s.storeDir, "OBJ_"+FileBucket, 0); err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+	}
+	return l, nil
 }
 
 // ReplicasError says that a stream or bucket exists with other replicas
@@ -313,15 +329,20 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
 	}
 	if ack.Error == nil {
-		if ack.Duplicate {
-			// Single-message retry inside the dedup window: ack names the original.
-			return events.Seq(ack.Seq), nil
+		// A duplicate (a retry inside the dedup window) names the original,
+		// which may still be on its way to the disk too.
+		if err := l.sync.wait(ctx, ack.Seq); err != nil {
+			return 0, fmt.Errorf("append %s: %w", b.Command, err)
 		}
 		return events.Seq(ack.Seq), nil
 	}
 	switch ack.Error.ErrCode {
 	case int(jetstream.JSErrCodeStreamWrongLastSequence), int(jetstream.JSErrCodeStreamWrongLastSequenceConstant), errCodeBatchDuplicate:
-		return l.resolveConflict(ctx, b)
+		seq, err := l.resolveConflict(ctx, b)
+		if err == nil {
+			err = l.sync.wait(ctx, uint64(seq))
+		}
+		return seq, err
 	}
 	return 0, fmt.Errorf("append %s: jetstream error %d: %s", b.Command, ack.Error.ErrCode, ack.Error.Description)
 }
@@ -643,6 +664,36 @@ func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(seq events.Se
 	return l.ReadRaw(ctx, from, RawOptions{Follow: true}, func(m RawMsg) error { return fn(m.Seq, m.Data) })
 }
 
+// FollowPending is Follow that also tells fn how many messages the server
+// holds ready after each one, so that a follower can decode a backlog in
+// parallel and stop batching once it has caught up. fn may keep data: every
+// message arrives in a buffer of its own (nats.go copies each payload).
+//
+// On a single node it reads what the log holds when it starts with batched
+// direct gets, which deliver about twice as fast as an ordered consumer
+// (BenchmarkReadMethods), and follows from there with an ordered consumer.
+func (l *Log) FollowPending(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte, pending uint64) error) error {
+	if from < 1 {
+		from = 1
+	}
+	if !l.clustered {
+		last, err := l.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if from <= last {
+			next, err := l.readDirect(ctx, from, last, func(seq events.Seq, data []byte) error {
+				return fn(seq, data, uint64(last-seq))
+			})
+			if err != nil {
+				return err
+			}
+			from = next
+		}
+	}
+	return l.ReadRaw(ctx, from, RawOptions{Follow: true}, func(m RawMsg) error { return fn(m.Seq, m.Data, m.Pending) })
+}
+
 // ErrNoSnapshot is returned by LoadSnapshot when none has been saved.
 var ErrNoSnapshot = errors.New("no snapshot")
 
@@ -691,6 +742,10 @@ func (l *Log) PutFile(ctx context.Context, name string, data []byte) (string, er
 		Metadata: map[string]string{"digest": digest},
 	}, bytes.NewReader(data))
 	if err != nil {
+		return "", fmt.Errorf("store file %s: %w", name, err)
+	}
+	// The event that names the file will be on disk; so must its bytes.
+	if err := l.fileSync.flush(); err != nil {
 		return "", fmt.Errorf("store file %s: %w", name, err)
 	}
 	return digest, nil

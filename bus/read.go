@@ -102,6 +102,9 @@ func (l *Log) Read(ctx context.Context, sel []events.Selector, from, to events.S
 		if seq > to {
 			return nil
 		}
+		if err := l.sync.wait(ctx, uint64(seq)); err != nil {
+			return fmt.Errorf("read %d: %w", seq, err)
+		}
 		envs, err := events.DecodeAll(m.Data())
 		if err != nil {
 			return fmt.Errorf("read %d: %w", seq, err)

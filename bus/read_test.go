@@ -1,10 +1,13 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/engram-dev/engram/events"
 )
@@ -88,5 +91,63 @@ func TestReadAggregates(t *testing.T) {
 				t.Fatalf("read = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestFollowPending reads a log with batched direct gets and then follows
+// it: every message once, in order, including large ones that overflow a
+// batch's byte bound and ones appended while it reads; pending counts down
+// to 0 at the end of what was stored.
+func TestFollowPending(t *testing.T) {
+	ctx := context.Background()
+	s, l := startLog(t, false)
+	js := s.JetStream()
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	subj := Subject(l.Tenant(), agg, events.TypeMessageAppended)
+	big := strings.Repeat("x", 600<<10)
+	var want [][]byte
+	for i := 0; i < 2500; i++ {
+		text := fmt.Sprint("message ", i)
+		if i%50 == 7 {
+			text += big // twenty in a batch of 1,000 overflow its 8 MiB
+		}
+		data, err := events.Encode(events.Envelope{Aggregate: agg, Command: fmt.Sprint("c", i), Time: time.Now().UTC(),
+			Event: &events.MessageAppended{ID: events.MessageID(fmt.Sprint("message-", i)), Role: "user", Text: text}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, subj, data); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, data)
+	}
+	stored := len(want)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var got int
+	err := l.FollowPending(fctx, 1, func(seq events.Seq, data []byte, pending uint64) error {
+		if int(seq) != got+1 || !bytes.Equal(data, want[got]) {
+			return fmt.Errorf("message %d delivered as %d (%d bytes)", got+1, seq, len(data))
+		}
+		got++
+		if got <= stored && pending != uint64(stored-got) {
+			return fmt.Errorf("message %d: %d pending, want %d", seq, pending, stored-got)
+		}
+		if got == stored {
+			// Appended while following: the ordered consumer delivers it.
+			data, _ := events.Encode(events.Envelope{Aggregate: agg, Command: "late", Time: time.Now().UTC(),
+				Event: &events.MessageAppended{ID: "message-late", Role: "user", Text: "late"}})
+			want = append(want, data)
+			if _, err := js.Publish(ctx, subj, data); err != nil {
+				return err
+			}
+		}
+		if got == len(want) && got > stored {
+			cancel()
+		}
+		return nil
+	})
+	if got != stored+1 {
+		t.Fatalf("delivered %d of %d: %v", got, stored+1, err)
 	}
 }

@@ -34,9 +34,16 @@ type Config struct {
 	// in-process connection. Whatever their credentials, clients other than
 	// engram may not write the log (see clientAuth).
 	Token string
-	// SyncAlways makes JetStream fsync each write before acknowledging it, so
-	// an acknowledged event survives power loss on a single node. Default true.
+	// SyncAlways makes every event appended to the log reach the disk
+	// (fsync) before the append returns, so an acknowledged event survives
+	// power loss on a single node. Default true. A single node does it by
+	// group commit (see durable.go): appends waiting together share one
+	// fsync; a cluster member has nats-server fsync each write.
 	SyncAlways bool
+	// SyncInServer, with SyncAlways, has nats-server fsync every write on
+	// its own, one after another, as engram did before group commit; it is
+	// there to measure group commit against.
+	SyncInServer bool
 	// MaxMemory caps JetStream memory stores. Zero means 256 MiB.
 	MaxMemory int64
 	// Logger receives the server's log lines. Nil discards them.
@@ -150,6 +157,10 @@ type Server struct {
 
 	clustered bool
 	internal  bool // the client listener is not for clients (see StartServer)
+	// groupCommit: nats-server does not fsync; the log syncs its own files
+	// (durable.go) in storeDir.
+	groupCommit bool
+	storeDir    string
 }
 
 // StartServer starts the embedded server, waits until JetStream is ready and
@@ -177,6 +188,11 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		DontListen:             cfg.ClientAddr == "",
 		SyncAlways:             cfg.SyncAlways,
 		DisableJetStreamBanner: true,
+	}
+	// Group commit: engram syncs the log's files itself (durable.go).
+	groupCommit := cfg.SyncAlways && !cfg.SyncInServer && cfg.Cluster == nil
+	if groupCommit {
+		opts.SyncAlways = false
 	}
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
@@ -263,7 +279,8 @@ func StartServer(ctx context.Context, cfg Config) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("start nats: %w", err)
 	}
-	return &Server{auth: auth, ns: ns, conn: conn, js: js, log: logger, clustered: cfg.Cluster != nil, internal: internal}, nil
+	return &Server{auth: auth, ns: ns, conn: conn, js: js, log: logger, clustered: cfg.Cluster != nil, internal: internal,
+		storeDir: cfg.StoreDir, groupCommit: groupCommit}, nil
 }
 
 // clusterOptions sets the route listener, routes and their authentication.

@@ -54,6 +54,7 @@ type Input struct {
 type Inputs struct {
 	stream jetstream.Stream
 	tenant string
+	sync   *durable // nil without group commit
 	ctxs   []jetstream.ConsumeContext
 
 	mu   sync.Mutex
@@ -67,7 +68,7 @@ type Inputs struct {
 func (l *Log) ConsumeInputs(ctx context.Context, fn func(Input)) (*Inputs, error) {
 	// Creating 64 consumers one by one takes a few hundred milliseconds;
 	// create them a few at a time.
-	in := &Inputs{stream: l.stream, tenant: l.tenant, ctxs: make([]jetstream.ConsumeContext, Partitions), held: map[uint64]jetstream.Msg{}}
+	in := &Inputs{stream: l.stream, tenant: l.tenant, sync: l.sync, ctxs: make([]jetstream.ConsumeContext, Partitions), held: map[uint64]jetstream.Msg{}}
 	errs := make([]error, Partitions)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -120,6 +121,11 @@ func (in *Inputs) consumePartition(ctx context.Context, p int, fn func(Input)) (
 		subj, ok := ParseSubject(m.Subject())
 		if !ok || subj.Aggregate.Kind != events.KindAgent {
 			m.Term()
+			return
+		}
+		// An agent runs on an input only once it is on disk (durable.go);
+		// one not taken here comes again after InputAckWait.
+		if err := in.sync.wait(ctx, md.Sequence.Stream); err != nil {
 			return
 		}
 		key := md.Sequence.Stream

@@ -574,3 +574,45 @@ func TestOrganizationID(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSplitPacked checks the packed message's splitter against
+// encoding/json: whatever it splits, encoding/json reads as the same
+// elements, as long as each element is a valid envelope.
+func FuzzSplitPacked(f *testing.F) {
+	var envs []Envelope
+	for _, ev := range samples() {
+		envs = append(envs, envelope(ev))
+		if len(envs) == 3 {
+			break
+		}
+	}
+	b, err := EncodePacked(envs)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`[{"a":"]"},{"b":"\"}"}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parts, ok := splitPacked(b)
+		if !ok {
+			return
+		}
+		for _, p := range parts {
+			if _, err := Decode(p); err != nil {
+				return // DecodeAll fails on this element either way
+			}
+		}
+		var raws []json.RawMessage
+		if err := json.Unmarshal(b, &raws); err != nil {
+			t.Fatalf("split %d valid envelopes out of what encoding/json refuses: %v", len(parts), err)
+		}
+		if len(raws) != len(parts) {
+			t.Fatalf("%d parts, encoding/json sees %d", len(parts), len(raws))
+		}
+		for i := range raws {
+			if !bytes.Equal(raws[i], parts[i]) {
+				t.Fatalf("part %d: %s, encoding/json: %s", i, parts[i], raws[i])
+			}
+		}
+	})
+}

@@ -55,9 +55,17 @@ func DecodeAll(b []byte) ([]Envelope, error) {
 		}
 		return []Envelope{env}, nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
-		return nil, fmt.Errorf("decode packed: %w", err)
+	raws, ok := splitPacked(b)
+	if !ok {
+		// Not the exact form EncodePacked writes: let encoding/json judge.
+		var all []json.RawMessage
+		if err := json.Unmarshal(b, &all); err != nil {
+			return nil, fmt.Errorf("decode packed: %w", err)
+		}
+		raws = make([][]byte, len(all))
+		for i, r := range all {
+			raws[i] = r
+		}
 	}
 	if len(raws) < 2 {
 		return nil, fmt.Errorf("decode packed: %d events, want at least two", len(raws))
@@ -141,4 +149,70 @@ func arrayElement(b []byte, i int) (int, int, error) {
 		}
 	}
 	return 0, 0, errors.New("truncated packed message")
+}
+
+// splitPacked returns the elements of a packed message in the exact form
+// EncodePacked writes — '[', objects separated by ',', ']', no spaces —
+// scanning strings and nesting but decoding nothing (each element is then
+// decoded, and so checked, on its own). Anything else reports !ok.
+func splitPacked(b []byte) ([][]byte, bool) {
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, false
+	}
+	out := make([][]byte, 0, 4)
+	depth, start := 0, -1
+	inStr, esc := false, false
+	for j := 1; j < len(b)-1; j++ {
+		c := b[j]
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			if depth == 0 {
+				return nil, false
+			}
+			inStr = true
+		case '{', '[':
+			if depth == 0 {
+				if c != '{' || start >= 0 {
+					return nil, false
+				}
+				start = j
+			}
+			depth++
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return nil, false
+			}
+			if depth == 0 {
+				out = append(out, b[start:j+1])
+				start = -1
+				if next := b[j+1]; next != ',' && next != ']' {
+					return nil, false
+				}
+			}
+		case ',':
+			if depth == 0 && (start >= 0 || b[j-1] != '}' || b[j+1] != '{') {
+				return nil, false
+			}
+		default:
+			if depth == 0 {
+				return nil, false
+			}
+		}
+	}
+	if depth != 0 || inStr || start >= 0 {
+		return nil, false
+	}
+	return out, true
 }

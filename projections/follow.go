@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,14 @@ type Reader interface {
 	Follow(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte) error) error
 	// LastSeq is the sequence of the newest event in the log.
 	LastSeq(ctx context.Context) (events.Seq, error)
+}
+
+// A PendingReader is a Reader that also tells fn, with each message, how
+// many more the server holds ready to deliver after it (0: for now, fn has
+// all there is), and lets fn keep data. A Follower reading one decodes a
+// backlog in parallel (see Follower).
+type PendingReader interface {
+	FollowPending(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte, pending uint64) error) error
 }
 
 // Message is one message of the log as a Follower hands it to its sinks,
@@ -180,6 +189,9 @@ func (f *Follower) start(ctx context.Context) (from, end events.Seq) {
 
 // follow reads the log from after the head, handing each message on.
 func (f *Follower) follow(ctx context.Context, end events.Seq, released *bool) error {
+	if pr, ok := f.log.(PendingReader); ok && decodeWorkers() > 1 {
+		return f.followParallel(ctx, pr, end, released)
+	}
 	from := f.Head() + 1
 	var one [1]Message
 	return f.log.Follow(ctx, from, func(seq events.Seq, data []byte) error {
@@ -216,6 +228,151 @@ func (f *Follower) follow(ctx context.Context, end events.Seq, released *bool) e
 		}
 		return nil
 	})
+}
+
+// decodeChunk is how many messages of a backlog one worker decodes at a
+// time, and the most an inline sink is handed in one Apply.
+const decodeChunk = 256
+
+// decodeWorkers is how many goroutines decode a backlog: one per CPU.
+func decodeWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// chunk is a run of raw messages of a backlog, decoded by one worker.
+type chunk struct {
+	seqs  []events.Seq
+	datas [][]byte
+	msgs  []Message
+	done  chan struct{} // closed once msgs holds the decoded messages
+}
+
+// followParallel is follow for a reader that says what is pending. While
+// the server holds a backlog, messages are read in chunks, decoded by
+// decodeWorkers goroutines at once and handed on in log order, a chunk at a
+// time, by one more; once caught up (nothing pending, nothing in the
+// pipeline), each message is decoded and handed on as it comes, in the
+// reader's goroutine, as follow does. Decoding is most of a replay's cost,
+// and this spreads it over the CPUs.
+func (f *Follower) followParallel(ctx context.Context, pr PendingReader, end events.Seq, released *bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := decodeWorkers()
+	work := make(chan *chunk, workers*2)
+	order := make(chan *chunk, workers*4)
+	var (
+		wg       sync.WaitGroup
+		inflight atomic.Int64 // chunks queued and not yet handed on
+		applyErr error        // set by the hand-on goroutine before it cancels
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				c.msgs = make([]Message, len(c.seqs))
+				for i, seq := range c.seqs {
+					c.msgs[i] = f.decode(seq, c.datas[i])
+				}
+				c.datas = nil
+				close(c.done)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for c := range order {
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return
+			}
+			if err := f.handOn(ctx, c.msgs, end, released); err != nil {
+				applyErr = err
+				cancel()
+				return
+			}
+			inflight.Add(-1)
+		}
+	}()
+	stop := func() {
+		close(work)
+		close(order)
+		wg.Wait()
+	}
+	var cur *chunk
+	send := func() error {
+		c := cur
+		cur = nil
+		inflight.Add(1)
+		select {
+		case order <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	var one [1]Message
+	from := f.Head() + 1
+	err := pr.FollowPending(ctx, from, func(seq events.Seq, data []byte, pending uint64) error {
+		if seq < from {
+			return nil
+		}
+		if cur == nil && pending == 0 && inflight.Load() == 0 {
+			// Caught up and nothing in the pipeline: no hand-off.
+			one[0] = f.decode(seq, data)
+			err := f.handOn(ctx, one[:], end, released)
+			one[0] = Message{}
+			return err
+		}
+		if cur == nil {
+			cur = &chunk{seqs: make([]events.Seq, 0, decodeChunk), datas: make([][]byte, 0, decodeChunk), done: make(chan struct{})}
+		}
+		cur.seqs = append(cur.seqs, seq)
+		cur.datas = append(cur.datas, data)
+		if len(cur.seqs) == decodeChunk || pending == 0 {
+			return send()
+		}
+		return nil
+	})
+	stop()
+	if applyErr != nil {
+		return applyErr
+	}
+	return err
+}
+
+// handOn hands decoded messages, in log order, to the inline sinks (in one
+// Apply each) and to the queues, and moves the head past them.
+func (f *Follower) handOn(ctx context.Context, msgs []Message, end events.Seq, released *bool) error {
+	for _, s := range f.inline {
+		applied := s.Applied()
+		i := 0
+		for i < len(msgs) && msgs[i].Seq <= applied {
+			i++
+		}
+		if i < len(msgs) {
+			if err := s.Apply(ctx, msgs[i:]); err != nil {
+				return fmt.Errorf("apply %d-%d: %w", msgs[i].Seq, msgs[len(msgs)-1].Seq, err)
+			}
+		}
+	}
+	for i := range msgs {
+		m := msgs[i]
+		for _, q := range f.queues {
+			q.offer(m.Seq, func() Message { return m })
+		}
+		f.head.Store(uint64(m.Seq))
+		if !*released && m.Seq >= end {
+			*released = true
+			f.release()
+		}
+	}
+	return nil
 }
 
 func (f *Follower) decode(seq events.Seq, data []byte) Message {

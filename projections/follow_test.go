@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,28 @@ func (l *memLog) Follow(ctx context.Context, from events.Seq, fn func(events.Seq
 		}
 	}
 }
+
+// FollowPending is Follow that says how many messages the log holds after
+// each one (the projections.PendingReader a follower decodes a backlog of
+// in parallel).
+func (l *memLog) FollowPending(ctx context.Context, from events.Seq, fn func(events.Seq, []byte, uint64) error) error {
+	return l.Follow(ctx, from, func(seq events.Seq, data []byte) error {
+		l.mu.Lock()
+		pending := uint64(len(l.msgs)) - uint64(seq)
+		l.mu.Unlock()
+		return fn(seq, data, pending)
+	})
+}
+
+// plainLog is a memLog that does not say what is pending, so a follower
+// decodes each message as it comes.
+type plainLog struct{ l *memLog }
+
+func (p plainLog) Follow(ctx context.Context, from events.Seq, fn func(events.Seq, []byte) error) error {
+	return p.l.Follow(ctx, from, fn)
+}
+
+func (p plainLog) LastSeq(ctx context.Context) (events.Seq, error) { return p.l.LastSeq(ctx) }
 
 func (l *memLog) LastSeq(context.Context) (events.Seq, error) {
 	l.mu.Lock()
@@ -195,13 +218,25 @@ func waitFor(t *testing.T, m *projections.Mark, seq events.Seq, what string) {
 }
 
 // One read, one decode per message, for every sink, including one that
-// cannot be decoded; new messages reach both.
+// cannot be decoded; new messages reach both. A reader that says what is
+// pending has its backlog decoded in parallel and handed on in order, in
+// runs; one that does not, message by message.
 func TestFollowerDecodesOnce(t *testing.T) {
+	for _, pending := range []bool{true, false} {
+		t.Run(fmt.Sprint("pending=", pending), func(t *testing.T) { testFollowerDecodesOnce(t, pending) })
+	}
+}
+
+func testFollowerDecodesOnce(t *testing.T, pending bool) {
 	l := newMemLog()
 	l.add(t, 500)
 	l.addRaw([]byte(`{"type":"from_the_future"}`))
-	last := l.add(t, 499)
-	f := projections.NewFollower(l, projections.FollowerConfig{})
+	last := l.add(t, 1499)
+	var r projections.Reader = l
+	if !pending {
+		r = plainLog{l}
+	}
+	f := projections.NewFollower(r, projections.FollowerConfig{})
 	models, index := &sink{}, &sink{}
 	f.Feed(models)
 	q := f.Queue(index, projections.QueueConfig{MaxMessages: 2000})
@@ -222,6 +257,9 @@ func TestFollowerDecodesOnce(t *testing.T) {
 	}
 	if q.Dropped() != 0 || l.follows() != 1 {
 		t.Fatalf("dropped %d times, %d reads of the log", q.Dropped(), l.follows())
+	}
+	if runs := models.most > 1; runs != (pending && runtime.GOMAXPROCS(0) > 1) {
+		t.Fatalf("pending reader %v: at most %d messages in one Apply", pending, models.most)
 	}
 }
 

@@ -45,13 +45,13 @@ func (s *Service) InsertArchival(ctx context.Context, agentID string, req api.Cr
 		return nil, fault.Wrap(fault.Unavailable, err, "the embedding provider failed; nothing was stored")
 	}
 	c := s.command(ctx, "insert_passage", agentID)
-	var id string
-	err = s.exec(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
+	var decided events.Envelope
+	appended, err := s.execAppend(ctx, c, agentAgg(agentID), func(st *projections.State, d *decision) error {
 		a, err := s.lookupAgent(st, agentID)
 		if err != nil {
 			return err
 		}
-		id = c.newID(events.PrefixPassage)
+		id := c.newID(events.PrefixPassage)
 		d.expectAt(st, agentAgg(agentID))
 		p := &events.PassageInserted{
 			ID: events.PassageID(id), AgentID: a.ID, Text: req.Text, Tags: dedupe(req.Tags),
@@ -61,24 +61,32 @@ func (s *Service) InsertArchival(ctx context.Context, agentID string, req api.Cr
 			p.Embedding = vecs[0]
 		}
 		d.add(c, agentAgg(agentID), p)
+		decided = d.evs[len(d.evs)-1]
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if id == "" { // a retried command: find what it inserted
-		s.read(func(st *projections.State) {
-			if a := st.Agents[events.AgentID(agentID)]; a != nil {
-				if seq, ok := a.Version.Done(c.id); ok {
-					for _, r := range a.Passages {
-						if r.Seq == seq {
-							id = r.ID
-						}
+	if appended {
+		// The passage as stored is the event just appended: answering from
+		// it spares a read of the log (a round trip to the stream).
+		if p, ok := passageView(decided); ok {
+			return []api.Passage{p}, nil
+		}
+	}
+	// A retried command: find what it inserted.
+	var id string
+	s.read(func(st *projections.State) {
+		if a := st.Agents[events.AgentID(agentID)]; a != nil {
+			if seq, ok := a.Version.Done(c.id); ok {
+				for _, r := range a.Passages {
+					if r.Seq == seq {
+						id = r.ID
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 	p, err := s.loadPassages(ctx, agentID, []string{id})
 	return p, err
 }

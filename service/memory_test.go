@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/service"
 )
@@ -87,5 +89,36 @@ func TestLargeLoadReturnsMemory(t *testing.T) {
 			t.Fatalf("RSS %d MB two minutes after the load, %d MB before it (%d MB at its end)", now>>10, before>>10, peak>>10)
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// TestInsertArchivalAnswersAsStored checks that the passage an insert
+// answers with (built from the event it appended, not read back) is the
+// passage the log holds, field for field.
+func TestInsertArchivalAnswersAsStored(t *testing.T) {
+	ctx := context.Background()
+	n := start(t)
+	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{Name: ptr("keeper")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := "2026-01-02T03:04:05.123456789Z"
+	got, err := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "The lighthouse is red. <&>", Tags: []string{"b", "a", "b"}, CreatedAt: &at})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("insert: %v %v", got, err)
+	}
+	plain, err := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "no tags, no time"})
+	if err != nil || len(plain) != 1 {
+		t.Fatalf("insert: %v %v", plain, err)
+	}
+	stored, err := n.Service.ListArchival(ctx, a.ID, api.Page{})
+	if err != nil || len(stored) != 2 {
+		t.Fatalf("list: %d passages, %v", len(stored), err)
+	}
+	for i, want := range stored {
+		have := []api.Passage{got[0], plain[0]}[i]
+		if d := cmp.Diff(want, have); d != "" {
+			t.Errorf("passage %d answered unlike the log holds it (-log +answer):\n%s", i, d)
+		}
 	}
 }

@@ -28,7 +28,7 @@ func rawOr(r json.RawMessage, def string) json.RawMessage {
 }
 
 func nonNil[T any](xs []T) []T {
-	if xs == nil {
+	if len(xs) == 0 { // an empty slice copied by append would be nil
 		return []T{}
 	}
 	return append([]T(nil), xs...)
