@@ -139,6 +139,24 @@ type AgentState struct {
 	// a model. CompactionSettings are what the client set, or null.
 	ModelSettings      json.RawMessage `json:"model_settings"`
 	CompactionSettings json.RawMessage `json:"compaction_settings"`
+	// Secrets are the agent's tool environment variables with their
+	// values masked (MaskedSecret); ToolExecEnvironmentVariables is the
+	// same list under Letta's older name. Both absent when it has none.
+	Secrets                      []AgentEnvironmentVariable `json:"secrets,omitempty"`
+	ToolExecEnvironmentVariables []AgentEnvironmentVariable `json:"tool_exec_environment_variables,omitempty"`
+}
+
+// MaskedSecret is what the API shows for every secret's value: nothing of
+// it, not even its length.
+const MaskedSecret = "********"
+
+// AgentEnvironmentVariable is one of an agent's tool environment variables
+// (Letta's AgentEnvironmentVariable), its value masked.
+type AgentEnvironmentVariable struct {
+	ID      string `json:"id"`
+	Key     string `json:"key"`
+	Value   string `json:"value"`
+	AgentID string `json:"agent_id"`
 }
 
 // Tool is a function an agent can call.

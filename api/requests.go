@@ -103,30 +103,33 @@ type CreateAgent struct {
 	// system message).
 	InitialMessageSequence json.RawMessage `json:"initial_message_sequence,omitempty"`
 
-	IncludeBaseToolRules         Ignored `json:"include_base_tool_rules,omitempty"`
-	EmbeddingChunkSize           Ignored `json:"embedding_chunk_size,omitempty"`
-	MessageBufferAutoclear       Ignored `json:"message_buffer_autoclear,omitempty"`
-	EnableSleeptime              Ignored `json:"enable_sleeptime,omitempty"`
-	Timezone                     Ignored `json:"timezone,omitempty"`
-	Secrets                      Ignored `json:"secrets,omitempty"`
-	IdentityIDs                  Ignored `json:"identity_ids,omitempty"`
-	MaxFilesOpen                 Ignored `json:"max_files_open,omitempty"`
-	PerFileViewWindowCharLimit   Ignored `json:"per_file_view_window_char_limit,omitempty"`
-	Reasoning                    Ignored `json:"reasoning,omitempty"`
-	EnableReasoner               Ignored `json:"enable_reasoner,omitempty"`
-	MaxReasoningTokens           Ignored `json:"max_reasoning_tokens,omitempty"`
-	ResponseFormat               Ignored `json:"response_format,omitempty"`
-	ToolExecEnvironmentVariables Ignored `json:"tool_exec_environment_variables,omitempty"`
-	Project                      Ignored `json:"project,omitempty"`
-	ProjectID                    Ignored `json:"project_id,omitempty"`
-	Template                     Ignored `json:"template,omitempty"`
-	TemplateID                   Ignored `json:"template_id,omitempty"`
-	BaseTemplateID               Ignored `json:"base_template_id,omitempty"`
-	FromTemplate                 Ignored `json:"from_template,omitempty"`
-	Hidden                       Ignored `json:"hidden,omitempty"`
-	MemoryVariables              Ignored `json:"memory_variables,omitempty"`
-	IncludeDefaultSource         Ignored `json:"include_default_source,omitempty"`
-	UserID                       Ignored `json:"user_id,omitempty"`
+	IncludeBaseToolRules   Ignored `json:"include_base_tool_rules,omitempty"`
+	EmbeddingChunkSize     Ignored `json:"embedding_chunk_size,omitempty"`
+	MessageBufferAutoclear Ignored `json:"message_buffer_autoclear,omitempty"`
+	EnableSleeptime        Ignored `json:"enable_sleeptime,omitempty"`
+	Timezone               Ignored `json:"timezone,omitempty"`
+	// Secrets (and the older name ToolExecEnvironmentVariables; Secrets
+	// wins where both name a variable) are environment variables for this
+	// agent's tools alone. They are stored sealed and shown masked.
+	Secrets                      map[string]string `json:"secrets,omitempty"`
+	IdentityIDs                  Ignored           `json:"identity_ids,omitempty"`
+	MaxFilesOpen                 Ignored           `json:"max_files_open,omitempty"`
+	PerFileViewWindowCharLimit   Ignored           `json:"per_file_view_window_char_limit,omitempty"`
+	Reasoning                    Ignored           `json:"reasoning,omitempty"`
+	EnableReasoner               Ignored           `json:"enable_reasoner,omitempty"`
+	MaxReasoningTokens           Ignored           `json:"max_reasoning_tokens,omitempty"`
+	ResponseFormat               Ignored           `json:"response_format,omitempty"`
+	ToolExecEnvironmentVariables map[string]string `json:"tool_exec_environment_variables,omitempty"`
+	Project                      Ignored           `json:"project,omitempty"`
+	ProjectID                    Ignored           `json:"project_id,omitempty"`
+	Template                     Ignored           `json:"template,omitempty"`
+	TemplateID                   Ignored           `json:"template_id,omitempty"`
+	BaseTemplateID               Ignored           `json:"base_template_id,omitempty"`
+	FromTemplate                 Ignored           `json:"from_template,omitempty"`
+	Hidden                       Ignored           `json:"hidden,omitempty"`
+	MemoryVariables              Ignored           `json:"memory_variables,omitempty"`
+	IncludeDefaultSource         Ignored           `json:"include_default_source,omitempty"`
+	UserID                       Ignored           `json:"user_id,omitempty"`
 }
 
 // UpdateAgent is the body of PATCH /v1/agents/{id}. Absent and null fields
@@ -156,27 +159,30 @@ type UpdateAgent struct {
 	MaxTokens          *int            `json:"max_tokens,omitempty"`
 	CompactionSettings json.RawMessage `json:"compaction_settings,omitempty"`
 
-	ID                           Ignored `json:"id,omitempty"` // 0.5 sent it in the body
-	Timezone                     Ignored `json:"timezone,omitempty"`
-	Secrets                      Ignored `json:"secrets,omitempty"`
-	MessageBufferAutoclear       Ignored `json:"message_buffer_autoclear,omitempty"`
-	EnableSleeptime              Ignored `json:"enable_sleeptime,omitempty"`
-	MaxFilesOpen                 Ignored `json:"max_files_open,omitempty"`
-	PerFileViewWindowCharLimit   Ignored `json:"per_file_view_window_char_limit,omitempty"`
-	Hidden                       Ignored `json:"hidden,omitempty"`
-	IdentityIDs                  Ignored `json:"identity_ids,omitempty"`
-	ProjectID                    Ignored `json:"project_id,omitempty"`
-	TemplateID                   Ignored `json:"template_id,omitempty"`
-	BaseTemplateID               Ignored `json:"base_template_id,omitempty"`
-	LastRunCompletion            Ignored `json:"last_run_completion,omitempty"`
-	LastRunDurationMs            Ignored `json:"last_run_duration_ms,omitempty"`
-	LastStopReason               Ignored `json:"last_stop_reason,omitempty"`
-	ResponseFormat               Ignored `json:"response_format,omitempty"`
-	Reasoning                    Ignored `json:"reasoning,omitempty"`
-	ToolExecEnvironmentVariables Ignored `json:"tool_exec_environment_variables,omitempty"`
-	Memory                       Ignored `json:"memory,omitempty"`
-	UserID                       Ignored `json:"user_id,omitempty"`
-	AgentType                    Ignored `json:"agent_type,omitempty"`
+	ID       Ignored `json:"id,omitempty"` // 0.5 sent it in the body
+	Timezone Ignored `json:"timezone,omitempty"`
+	// Secrets, when set, replace the agent's tool environment variables
+	// ({} removes them all); ToolExecEnvironmentVariables is the older
+	// name (Secrets wins where both name a variable).
+	Secrets                      map[string]string `json:"secrets,omitempty"`
+	MessageBufferAutoclear       Ignored           `json:"message_buffer_autoclear,omitempty"`
+	EnableSleeptime              Ignored           `json:"enable_sleeptime,omitempty"`
+	MaxFilesOpen                 Ignored           `json:"max_files_open,omitempty"`
+	PerFileViewWindowCharLimit   Ignored           `json:"per_file_view_window_char_limit,omitempty"`
+	Hidden                       Ignored           `json:"hidden,omitempty"`
+	IdentityIDs                  Ignored           `json:"identity_ids,omitempty"`
+	ProjectID                    Ignored           `json:"project_id,omitempty"`
+	TemplateID                   Ignored           `json:"template_id,omitempty"`
+	BaseTemplateID               Ignored           `json:"base_template_id,omitempty"`
+	LastRunCompletion            Ignored           `json:"last_run_completion,omitempty"`
+	LastRunDurationMs            Ignored           `json:"last_run_duration_ms,omitempty"`
+	LastStopReason               Ignored           `json:"last_stop_reason,omitempty"`
+	ResponseFormat               Ignored           `json:"response_format,omitempty"`
+	Reasoning                    Ignored           `json:"reasoning,omitempty"`
+	ToolExecEnvironmentVariables map[string]string `json:"tool_exec_environment_variables,omitempty"`
+	Memory                       Ignored           `json:"memory,omitempty"`
+	UserID                       Ignored           `json:"user_id,omitempty"`
+	AgentType                    Ignored           `json:"agent_type,omitempty"`
 }
 
 // CodeInput is the body of POST /v1/tools/generate-schema: source code whose

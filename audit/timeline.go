@@ -165,6 +165,20 @@ func (t *Timeline) describe(e api.Event) string {
 		}
 	case "agent_updated":
 		return "agent updated: " + otherFields(e.Data)
+	case "agent_secrets_set":
+		// The values are sealed; only their names are worth reading.
+		var v struct{ Secrets map[string]string }
+		if json.Unmarshal(e.Data, &v) == nil {
+			if len(v.Secrets) == 0 {
+				return "tool secrets removed"
+			}
+			names := make([]string, 0, len(v.Secrets))
+			for k := range v.Secrets {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return "tool secrets set: " + strings.Join(names, ", ") + " (sealed)"
+		}
 	case "file_created":
 		var v struct {
 			ID   string

@@ -61,6 +61,9 @@ func TestTimeline(t *testing.T) {
 	if _, err := svc.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "Ada was born in 1815."}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := svc.UpdateAgent(ctx, a.ID, api.UpdateAgent{Secrets: map[string]string{"API_TOKEN": "tok-91c2", "REGION": "eu"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	resp, err := http.Get(srv.URL + "/v1/agents/" + a.ID + "/events?limit=1000")
 	if err != nil {
@@ -90,10 +93,14 @@ func TestTimeline(t *testing.T) {
 		`says "Noted, Ada!"`,
 		`client                     human: + "Lovelace" after "Name: Ada"`,
 		`archival + "Ada was born in 1815."`,
+		`tool secrets set: API_TOKEN, REGION (sealed)`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the timeline lacks %q", want)
 		}
+	}
+	if strings.Contains(out.String(), "tok-91c2") {
+		t.Error("the timeline shows a secret")
 	}
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.Contains(line, `human: + "Likes tea"`) && !strings.Contains(line, "agent ← message-…") {

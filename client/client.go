@@ -282,6 +282,9 @@ type CreateAgentOptions struct {
 	// AgentType is the agent's loop: "" gives memgpt_agent, the seed's
 	// (Letta 0.5's) loop; letta_v1_agent runs modern Letta's.
 	AgentType string
+	// Secrets are environment variables for this agent's Python tools
+	// alone (Letta's secrets): stored sealed, shown masked.
+	Secrets map[string]string
 }
 
 // defaultMetadata is the seed's create_agent default, typo included.
@@ -319,6 +322,7 @@ func (o CreateAgentOptions) request() (api.CreateAgent, error) {
 	req.MemoryBlocks = append([]api.CreateBlock{}, mem.Blocks...)
 	req.Tools = o.Tools
 	req.IncludeBaseTools = o.IncludeBaseTools
+	req.Secrets = o.Secrets
 	meta := o.Metadata
 	if meta == nil {
 		meta = defaultMetadata

@@ -343,6 +343,12 @@ func testCreateAgentOptions(t *testing.T, ctx context.Context, c client.Client) 
 	}
 	diff(t, "empty metadata", map[string]any{}, jsonObject(t, b.Metadata))
 
+	// Secrets are taken and shown masked.
+	sec := must(c.CreateAgent(ctx, client.CreateAgentOptions{Secrets: map[string]string{"API_TOKEN": "tok-7f1d"}}))(t)
+	if len(sec.Secrets) != 1 || sec.Secrets[0].Key != "API_TOKEN" || sec.Secrets[0].Value != api.MaskedSecret {
+		t.Errorf("secrets = %+v, want API_TOKEN masked", sec.Secrets)
+	}
+
 	none := must(c.CreateAgent(ctx, client.CreateAgentOptions{Memory: &client.Memory{}}))(t)
 	if len(none.Blocks) != 0 {
 		t.Errorf("empty Memory gave blocks %v", blockLabels(none.Blocks))

@@ -110,6 +110,15 @@ func samples() map[Type]Event {
 		TypeRunFailed:       &RunFailed{RunID: "run-0193a5b2-0000-8000-8000-000000000001", StopReason: "llm_api_error", Detail: "the model provider failed"},
 		TypeRunRequested:    &RunRequested{ID: "message-01JD000000000000000000000R", Kind: RunResend, Reason: "why", Input: "message-01JD000000000000000000000N"},
 		TypeLogCheckpointed: &LogCheckpointed{Through: 41, Sealed: 40, Digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		TypeOrgCreated:      &OrgCreated{Name: "acme"},
+		TypeOrgUpdated:      &OrgUpdated{Name: ptr("acme2")},
+		TypeOrgDeleted:      &OrgDeleted{},
+		TypeAPIKeyCreated: &APIKeyCreated{ID: "apikey-0193a5b2-0000-7000-8000-000000000001", Name: "ci",
+			Hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ExpiresAt: ptr(at.Add(24 * time.Hour))},
+		TypeAgentSecretsSet: &AgentSecretsSet{Secrets: map[string]string{"API_TOKEN": "v1:c2VhbGVk"}},
+		TypeAPIKeyRevoked:   &APIKeyRevoked{ID: "apikey-0193a5b2-0000-7000-8000-000000000001"},
+		TypeAccessDenied: &AccessDenied{Method: "GET", Path: "/v1/agents", Remote: "127.0.0.1:5555", Reason: "revoked",
+			KeyID: "apikey-0193a5b2-0000-7000-8000-000000000001", Suppressed: 2},
 		TypeMessageUpdated: &MessageUpdated{MessageAppended: MessageAppended{
 			ID: "message-01JD000000000000000000000M", Role: "assistant", Text: "thinking again",
 			ToolCalls: []ToolCall{{ID: "call_1", Name: "send_message", Arguments: `{"message":"hello"}`}},
@@ -537,6 +546,38 @@ func TestWords(t *testing.T) {
 		kind, words, ok := tc.m.Words()
 		if kind != tc.kind || words != tc.words || ok != tc.ok {
 			t.Errorf("Words(%+v) = %q, %q, %v; want %q, %q, %v", tc.m, kind, words, ok, tc.kind, tc.words, tc.ok)
+		}
+	}
+}
+
+// TestOrganizationID: a creation event names its organization only when it
+// is not the default one, so events written before organizations keep
+// their bytes and read back as the default's.
+func TestOrganizationID(t *testing.T) {
+	for _, ev := range []Event{
+		&AgentCreated{ID: "agent-x", OrganizationID: "org-a"}, &BlockCreated{ID: "block-x", OrganizationID: "org-a"},
+		&ToolCreated{ID: "tool-x", OrganizationID: "org-a"}, &SourceCreated{ID: "source-x", OrganizationID: "org-a"},
+		&JobCreated{ID: "job-x", OrganizationID: "org-a"},
+	} {
+		b, err := Encode(envelope(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(`"organization_id":"org-a"`)) {
+			t.Errorf("%s: %s has no organization_id", ev.EventType(), b)
+		}
+		env, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(env.Event, ev) {
+			t.Errorf("%s: decoded %+v, want %+v", ev.EventType(), env.Event, ev)
+		}
+	}
+	for typ, ev := range samples() {
+		b, _ := Encode(envelope(ev))
+		if bytes.Contains(b, []byte("organization_id")) {
+			t.Errorf("%s: a default-organization event carries organization_id: %s", typ, b)
 		}
 	}
 }

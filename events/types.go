@@ -46,6 +46,13 @@ const (
 	TypeConversationCreated Type = "conversation_created"
 	TypeConversationUpdated Type = "conversation_updated"
 	TypeConversationDeleted Type = "conversation_deleted"
+	TypeOrgCreated          Type = "organization_created"
+	TypeOrgUpdated          Type = "organization_updated"
+	TypeOrgDeleted          Type = "organization_deleted"
+	TypeAPIKeyCreated       Type = "api_key_created"
+	TypeAPIKeyRevoked       Type = "api_key_revoked"
+	TypeAccessDenied        Type = "access_denied"
+	TypeAgentSecretsSet     Type = "agent_secrets_set"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -87,6 +94,13 @@ var registry = map[Type]func() Event{
 	TypeConversationCreated: func() Event { return new(ConversationCreated) },
 	TypeConversationUpdated: func() Event { return new(ConversationUpdated) },
 	TypeConversationDeleted: func() Event { return new(ConversationDeleted) },
+	TypeOrgCreated:          func() Event { return new(OrgCreated) },
+	TypeOrgUpdated:          func() Event { return new(OrgUpdated) },
+	TypeOrgDeleted:          func() Event { return new(OrgDeleted) },
+	TypeAPIKeyCreated:       func() Event { return new(APIKeyCreated) },
+	TypeAPIKeyRevoked:       func() Event { return new(APIKeyRevoked) },
+	TypeAccessDenied:        func() Event { return new(AccessDenied) },
+	TypeAgentSecretsSet:     func() Event { return new(AgentSecretsSet) },
 }
 
 var typeOrder = []Type{
@@ -108,6 +122,10 @@ var typeOrder = []Type{
 	TypeRunRequested,
 	TypeLogCheckpointed,
 	TypeConversationCreated, TypeConversationUpdated, TypeConversationDeleted,
+	TypeOrgCreated, TypeOrgUpdated, TypeOrgDeleted,
+	TypeAPIKeyCreated, TypeAPIKeyRevoked,
+	TypeAccessDenied,
+	TypeAgentSecretsSet,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -134,6 +152,9 @@ type AgentCreated struct {
 	// ForkedFrom, on an agent made by a fork, names the agent it was
 	// forked from and the point of the log its state was taken at.
 	ForkedFrom *Origin `json:"forked_from,omitempty"`
+	// OrganizationID is the organization the agent belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // Origin is the agent and the log sequence a forked agent's state comes
@@ -208,6 +229,9 @@ type BlockCreated struct {
 	Description string          `json:"description,omitempty"`
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 	Tags        []string        `json:"tags,omitempty"`
+	// OrganizationID is the organization the block belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // BlockUpdated changes the fields that are set; nil means unchanged.
@@ -240,6 +264,9 @@ type ToolCreated struct {
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
 	AgentState      bool            `json:"agent_state,omitempty"`     // the function takes the agent's state
 	TimeoutSeconds  float64         `json:"timeout_seconds,omitempty"` // wall-clock limit per call; 0 means the server's default
+	// OrganizationID is the organization the tool belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // ToolUpdated changes the fields that are set; nil means unchanged.
@@ -267,6 +294,9 @@ type SourceCreated struct {
 	Instructions    string          `json:"instructions,omitempty"`
 	EmbeddingConfig json.RawMessage `json:"embedding_config,omitempty"`
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
+	// OrganizationID is the organization the source belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // SourceUpdated changes the fields that are set; nil means unchanged.
@@ -315,6 +345,9 @@ type JobCreated struct {
 	AgentID  AgentID         `json:"agent_id,omitempty"`
 	SourceID SourceID        `json:"source_id,omitempty"`
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// OrganizationID is the organization the job belongs to; empty
+	// means the default one (every one created before organizations).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // JobUpdated moves a job along created → running → completed | failed.

@@ -28,6 +28,7 @@ import (
 	"github.com/engram-dev/engram/runner"
 	"github.com/engram-dev/engram/sandbox"
 	"github.com/engram-dev/engram/search"
+	"github.com/engram-dev/engram/secrets"
 	"github.com/engram-dev/engram/service"
 	"github.com/engram-dev/engram/tokens"
 	"github.com/engram-dev/engram/verify"
@@ -258,6 +259,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ns.Close()
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
+	}
+	if cfg.Service.Secrets == nil {
+		// Agents' tool secrets are sealed under a key of the data
+		// directory, which the sandbox hides from tools.
+		box, err := secrets.Load(cfg.DataDir)
+		if err != nil {
+			ns.Close()
+			lock.Close()
+			return nil, fmt.Errorf("start node: %w", err)
+		}
+		cfg.Service.Secrets = box
 	}
 	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{Sealer: sealer, Replicas: replicas})
 	if err != nil {

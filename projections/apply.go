@@ -32,6 +32,10 @@ func (s *State) Apply(env events.Envelope) {
 		s.applyJob(env)
 	case events.KindConversation:
 		s.applyConversation(env)
+	case events.KindOrg:
+		s.applyOrg(env)
+	case events.KindAccess:
+		s.applyAccess(env)
 	}
 }
 
@@ -51,7 +55,7 @@ func (s *State) applyAgent(env events.Envelope) {
 			ID: id, Name: e.Name, Description: e.Description, System: e.System, AgentType: e.AgentType,
 			LLMConfig: e.LLMConfig, EmbeddingConfig: e.EmbeddingConfig, Metadata: e.Metadata,
 			ToolRules: e.ToolRules, CompactionSettings: e.CompactionSettings, Tags: e.Tags, ToolIDs: e.ToolIDs, BlockIDs: e.BlockIDs,
-			SourceIDs: e.SourceIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, StateSeq: env.Seq,
+			SourceIDs: e.SourceIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, StateSeq: env.Seq, Org: e.OrganizationID,
 			Version: s.Gone[string(id)],
 		}
 		delete(s.Gone, string(id))
@@ -84,6 +88,11 @@ func (s *State) applyAgent(env events.Envelope) {
 		a.StateSeq = env.Seq
 	}
 	switch e := env.Event.(type) {
+	case *events.AgentSecretsSet:
+		a.Secrets = nil
+		if len(e.Secrets) > 0 {
+			a.Secrets = e.Secrets
+		}
 	case *events.AgentUpdated:
 		setIf(&a.Name, e.Name)
 		setIf(&a.Description, e.Description)
@@ -121,6 +130,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		}
 		delete(s.Agents, id)
 		s.Gone[string(id)] = a.Version
+		s.goneOrg(string(id), a.Org)
 	case *events.CoreBlockAttached:
 		a.BlockIDs = addOnce(a.BlockIDs, e.BlockID)
 		a.relate(events.KindBlock, string(e.BlockID))
@@ -299,7 +309,7 @@ func (s *State) applyBlock(env events.Envelope) {
 		b = &Block{
 			ID: id, Label: e.Label, Value: e.Value, Limit: e.Limit, Name: e.Name, IsTemplate: e.IsTemplate,
 			ReadOnly: e.ReadOnly, Description: e.Description, Metadata: e.Metadata, Tags: e.Tags,
-			CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, Version: s.Gone[string(id)],
+			CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
 		b.Version.bump(env)
@@ -328,6 +338,7 @@ func (s *State) applyBlock(env events.Envelope) {
 	case *events.BlockDeleted:
 		delete(s.Blocks, id)
 		s.Gone[string(id)] = b.Version
+		s.goneOrg(string(id), b.Org)
 		for _, a := range s.Agents {
 			a.BlockIDs = remove(a.BlockIDs, id)
 		}
@@ -345,7 +356,7 @@ func (s *State) applyTool(env events.Envelope) {
 			ID: id, Name: e.Name, Description: e.Description, SourceCode: e.SourceCode, SourceType: e.SourceType,
 			JSONSchema: e.JSONSchema, Tags: e.Tags, ToolType: e.ToolType, ReturnCharLimit: e.ReturnCharLimit,
 			Metadata: e.Metadata, AgentState: e.AgentState, TimeoutSeconds: e.TimeoutSeconds, CreatedAt: env.Time, UpdatedAt: env.Time,
-			Created: env.Seq, Version: s.Gone[string(id)],
+			Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
 		t.Version.bump(env)
@@ -375,6 +386,7 @@ func (s *State) applyTool(env events.Envelope) {
 	case *events.ToolDeleted:
 		delete(s.Tools, id)
 		s.Gone[string(id)] = t.Version
+		s.goneOrg(string(id), t.Org)
 		for _, a := range s.Agents {
 			a.ToolIDs = remove(a.ToolIDs, id)
 		}
@@ -391,7 +403,7 @@ func (s *State) applySource(env events.Envelope) {
 		src = &Source{
 			ID: id, Name: e.Name, Description: e.Description, Instructions: e.Instructions,
 			EmbeddingConfig: e.EmbeddingConfig, Metadata: e.Metadata, CreatedAt: env.Time, UpdatedAt: env.Time,
-			Created: env.Seq, Version: s.Gone[string(id)],
+			Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
 		src.Version.bump(env)
@@ -416,6 +428,7 @@ func (s *State) applySource(env events.Envelope) {
 	case *events.SourceDeleted:
 		delete(s.Sources, id)
 		s.Gone[string(id)] = src.Version
+		s.goneOrg(string(id), src.Org)
 		for _, a := range s.Agents {
 			a.SourceIDs = remove(a.SourceIDs, id)
 		}
@@ -473,7 +486,7 @@ func (s *State) applyJob(env events.Envelope) {
 		}
 		j = &Job{
 			ID: id, JobType: e.JobType, AgentID: e.AgentID, SourceID: e.SourceID, Status: "created",
-			Metadata: e.Metadata, CreatedAt: env.Time, Created: env.Seq,
+			Metadata: e.Metadata, CreatedAt: env.Time, Created: env.Seq, Org: e.OrganizationID,
 		}
 		j.Version.bump(env)
 		s.Jobs[id] = j

@@ -103,8 +103,14 @@ type Agent struct {
 	// append). Not encoded: a restored agent copies once.
 	ownWindow bool
 
+	// Secrets are the agent's tool environment variables, each value
+	// sealed (events.AgentSecretsSet); nil when it has none.
+	Secrets map[string]string
+
 	// CompactionSettings are Letta's compaction_settings, as the client sent them.
 	CompactionSettings json.RawMessage
+	// Org is the organization it belongs to; "" is the default one.
+	Org string
 }
 
 // relate records that the agent has had an aggregate.
@@ -176,6 +182,8 @@ type Block struct {
 	UpdatedAt   time.Time
 	Created     events.Seq
 	Version     Version
+	// Org is the organization it belongs to; "" is the default one.
+	Org string
 }
 
 // Tool is the read model of one tool.
@@ -196,6 +204,8 @@ type Tool struct {
 	UpdatedAt       time.Time
 	Created         events.Seq
 	Version         Version
+	// Org is the organization it belongs to; "" is the default one.
+	Org string
 }
 
 // Source is the read model of one data source.
@@ -212,6 +222,8 @@ type Source struct {
 	Version         Version
 	Passages        []Ref
 	Files           []*File // in upload order
+	// Org is the organization it belongs to; "" is the default one.
+	Org string
 }
 
 // File is the read model of one file loaded into a source.
@@ -254,6 +266,8 @@ type Job struct {
 	CompletedAt time.Time
 	Created     events.Seq
 	Version     Version
+	// Org is the organization it belongs to; "" is the default one.
+	Org string
 }
 
 // Conversation is the read model of one conversation.
@@ -297,6 +311,15 @@ type State struct {
 	SourcePassages map[events.PassageID]events.SourceID
 	// Runs are every agent's runs, by id.
 	Runs map[string]*Run
+	// Orgs are the organizations made besides the default one, by id,
+	// deleted ones included; APIKeys their keys, by key id.
+	Orgs    map[string]*Org
+	APIKeys map[string]*APIKey
+	// GoneOrgs names the organization of deleted aggregates that belonged
+	// to another than the default one, by id.
+	GoneOrgs map[string]string
+	// Denials counts the refused requests on record.
+	Denials Denials
 }
 
 // NewState returns an empty state.
@@ -315,6 +338,9 @@ func NewState() *State {
 
 		SourcePassages: map[events.PassageID]events.SourceID{},
 		Runs:           map[string]*Run{},
+		Orgs:           map[string]*Org{},
+		APIKeys:        map[string]*APIKey{},
+		GoneOrgs:       map[string]string{},
 	}
 }
 
@@ -345,6 +371,12 @@ func (s *State) VersionOf(a events.Aggregate) Version {
 		if x := s.Conversations[events.ConversationID(a.ID)]; x != nil {
 			return x.Version
 		}
+	case events.KindOrg:
+		if x := s.Orgs[a.ID]; x != nil {
+			return x.Version
+		}
+	case events.KindAccess:
+		return s.Denials.Version
 	}
 	return s.Gone[a.ID]
 }

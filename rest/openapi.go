@@ -144,11 +144,20 @@ type errorBody struct {
 // modernIO lists the modern surface's routes by pattern.
 func modernIO() map[string]routeIO {
 	m := map[string]routeIO{
-		"GET /v1/health":           rw[none, api.Health]("Health check (no token needed)"),
-		"GET /v1/models":           rw[none, []api.Model]("List the chat models this server runs"),
-		"GET /v1/admin/log/verify": rw[none, api.LogVerification]("Walk the log and check every message's seal and place: the first message engram did not write as it stands, or what was verified (engram)"),
-		"GET /v1/models/embedding": rw[none, []api.EmbeddingModel]("List the embedding models this server serves"),
-		"GET /v1/cluster":          rw[none, api.ClusterStatus]("The cluster as the node asked sees it: members, leaders, the event stream's copies, who pulls each partition (engram)"),
+		"GET /v1/health":                 rw[none, api.Health]("Health check (no token needed)"),
+		"GET /v1/models":                 rw[none, []api.Model]("List the chat models this server runs"),
+		"GET /v1/admin/log/verify":       rw[none, api.LogVerification]("Walk the log and check every message's seal and place: the first message engram did not write as it stands, or what was verified (engram)"),
+		"GET /v1/models/embedding":       rw[none, []api.EmbeddingModel]("List the embedding models this server serves"),
+		"GET /v1/admin/orgs":             rw[none, []api.Organization]("List organizations, the default one first (admin key only)").paged(),
+		"POST /v1/admin/orgs":            rw[api.OrganizationCreate, api.Organization]("Create an organization (admin key only)"),
+		"PATCH /v1/admin/orgs":           rw[api.OrganizationUpdate, api.Organization]("Rename an organization (admin key only)").query("org_id"),
+		"DELETE /v1/admin/orgs":          rw[none, api.Organization]("Delete an organization: its keys stop working (admin key only)").query("org_id"),
+		"GET /v1/admin/keys":             rw[none, []api.APIKey]("List API keys, without their secrets (admin key only; engram)").query("org_id"),
+		"POST /v1/admin/keys":            rw[api.APIKeyCreate, api.APIKey]("Create an organization's API key; the answer is the only time its secret is shown (admin key only; engram)"),
+		"DELETE /v1/admin/keys/{key_id}": rw[none, api.APIKey]("Revoke an API key (admin key only; engram)"),
+		"GET /v1/admin/audit": rw[none, []api.Event]("The access record: organizations and keys made, changed and revoked, and refused requests, in log order (admin key only; engram)").query(
+			"after:seq", "before:seq", "limit:int", "types:list", "since:time", "until:time"),
+		"GET /v1/cluster": rw[none, api.ClusterStatus]("The cluster as the node asked sees it: members, leaders, the event stream's copies, who pulls each partition (engram)"),
 
 		"POST /v1/agents":                                                  rw[api.CreateAgent, api.AgentState]("Create an agent"),
 		"GET /v1/agents":                                                   rw[none, []api.AgentState]("List agents").paged(agentFilters...),

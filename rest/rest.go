@@ -116,6 +116,17 @@ type Config struct {
 	// preflight answers. Empty means none: CORS is off, and a request
 	// from any other origin than the server's own is refused with 403.
 	CORSOrigins []string
+	// RateLimit is the requests per second each organization may make
+	// (the default one included; admin routes and the health check are
+	// not counted); beyond it the answer is 429 with Retry-After. Zero
+	// means no limit. RateBurst is how many may come at once; zero means
+	// RateLimit rounded up.
+	RateLimit float64
+	RateBurst int
+	// MaxRunsPerOrg is how many runs an organization may have in progress
+	// (stored and not ended, on any node); a send beyond it is answered 429
+	// with Retry-After. Zero means no limit.
+	MaxRunsPerOrg int
 }
 
 // Cluster is a node's standing in its cluster.
@@ -149,6 +160,10 @@ type handler struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	token [sha256.Size]byte // hash of cfg.Token, compared in constant time
+	// denied records refused requests (tenancy.go); rates holds each
+	// organization's request budget, nil without a limit.
+	denied *denials
+	rates  *limiter
 
 	// patterns lists every registered pattern in registration order, and
 	// series holds each one's HTTP series; both are written only while
@@ -186,12 +201,14 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 		cfg.UploadTimeout = DefaultUploadTimeout
 	}
 	h := &handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token)),
-		series: map[string]*metrics.Route{}, unmatched: cfg.Metrics.Route(metrics.Unmatched)}
+		series: map[string]*metrics.Route{}, unmatched: cfg.Metrics.Route(metrics.Unmatched),
+		denied: newDenials(), rates: newLimiter(cfg.RateLimit, cfg.RateBurst)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	if svc != nil {
 		h.routes()
+		h.adminRoutes()
 		h.routes05()
 		h.handleFunc("GET /openapi.json", h.serveOpenAPI)
 		// The web console: static files, served without the token (the
@@ -211,8 +228,18 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 
 // handleFunc registers a route that writes its own response, and records
 // its pattern (for the route table and its series).
+// Every id the route's path names is checked against the caller's
+// organization first (scope).
 func (h *handler) handleFunc(pattern string, f http.HandlerFunc) {
-	h.mux.HandleFunc(pattern, f)
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if h.svc != nil {
+			if err := h.scope(r); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
+		f(w, r)
+	})
 	h.patterns = append(h.patterns, pattern)
 	h.series[pattern] = h.cfg.Metrics.Route(pattern)
 }
@@ -262,9 +289,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, pattern = h.mux.Handler(r)
-	if !h.authorized(r) {
-		tw.Header().Set("WWW-Authenticate", "Bearer")
-		h.fail(tw, r, errUnauthorized)
+	var ok bool
+	if r, ok = h.authenticate(tw, r); !ok { // tenancy.go
+		return
+	}
+	if pattern != "" && !h.limit(tw, r, pattern) {
 		return
 	}
 	if h.cfg.Cluster != nil {
@@ -357,23 +386,6 @@ func (h *handler) allowed(r *http.Request) []string {
 		}
 	}
 	return out
-}
-
-// authorized reports whether r may be served: no token is configured, the
-// route is the health check or a file of the console, or r presents the
-// token.
-func (h *handler) authorized(r *http.Request) bool {
-	if h.cfg.Token == "" || r.URL.Path == "/v1/health" || isConsole(r) || r.URL.Path == Prefix05+"/v1/health" || r.URL.Path == Prefix051+"/v1/health" {
-		return true
-	}
-	ok := false
-	if v, found := cutPrefixFold(r.Header.Get("Authorization"), "Bearer "); found {
-		ok = h.tokenIs(v)
-	}
-	if v, found := cutPrefixFold(r.Header.Get("X-BARE-PASSWORD"), "password "); found {
-		ok = h.tokenIs(v) || ok
-	}
-	return ok
 }
 
 // isConsole reports whether r asks for a file of the web console.

@@ -49,8 +49,15 @@ func TestAuth(t *testing.T) {
 	if code, _ := x.call("POST", "/v1/blocks/", api.CreateBlock{Label: "l", Value: "v"}); code != 401 {
 		t.Errorf("unauthorised write = %d", code)
 	}
-	if x.n.Projection.Applied() != before {
-		t.Error("an unauthorised write appended events")
+	// The refusal itself is recorded (one access_denied event), and
+	// nothing else.
+	if after := x.n.Projection.Applied(); after != before+1 {
+		t.Errorf("an unauthorised write appended %d events, want its refusal's record alone", after-before)
+	}
+	var blocks []api.Block
+	x.do("GET", "/v1/blocks/", nil, 200, &blocks, "Authorization", "Bearer s3cret")
+	if len(blocks) != 0 {
+		t.Errorf("an unauthorised write made blocks: %+v", blocks)
 	}
 }
 

@@ -49,6 +49,9 @@ type Store interface {
 	RewindToLastUser(ctx context.Context, agentID string) error
 	// AgentTool finds one of the agent's tools by name.
 	AgentTool(agentID, name string) (projections.Tool, json.RawMessage, error)
+	// AgentSecrets opens the agent's tool environment variables (nil
+	// when it has none).
+	AgentSecrets(agentID string) (map[string]string, error)
 	// RecallArchival ranks the passages the agent sees.
 	RecallArchival(ctx context.Context, agentID, query string, offset, limit int) ([]service.Hit, int, error)
 	// RecallMessages ranks or lists the agent's user and assistant messages.

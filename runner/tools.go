@@ -74,8 +74,12 @@ func (e env) RunTool(ctx context.Context, name string, args map[string]any) (age
 	if runner == nil || tool.SourceType != "python" || tool.SourceCode == "" {
 		return agents.ToolOutput{}, fmt.Errorf("tool %s cannot run on this server: no %s runner is configured", name, tool.SourceType)
 	}
+	vars, err := e.loop.store.AgentSecrets(e.agentID) // for this agent's own tool alone
+	if err != nil {
+		return agents.ToolOutput{}, err
+	}
 	timeout := time.Duration(tool.TimeoutSeconds * float64(time.Second))
-	res, err := runner.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state, Timeout: timeout})
+	res, err := runner.Run(ctx, sandbox.Call{Source: tool.SourceCode, Function: name, Args: args, AgentState: state, Timeout: timeout, Env: vars})
 	var f *sandbox.Failure
 	if errors.As(err, &f) {
 		return agents.ToolOutput{Stdout: f.Stdout, Stderr: f.Stderr}, err

@@ -335,6 +335,8 @@ def main():
     set_limit(resource.RLIMIT_FSIZE, limits["file_bytes"], limits["file_bytes"])
     if limits.get("processes"):
         set_limit(resource.RLIMIT_NPROC, limits["processes"], limits["processes"])
+    for k, v in (req.get("env") or {}).items():
+        os.environ[k] = v
     proto.write('{"ready": true}\n')
     proto.flush()
 

@@ -190,6 +190,11 @@ type Call struct {
 	AgentState json.RawMessage
 	// Timeout overrides Config.Timeout when non-zero.
 	Timeout time.Duration
+	// Env are environment variables for this call alone (an agent's
+	// secrets), set in the tool's process before its code runs, beside
+	// the clean environment. They travel on its stdin, not its command
+	// line or initial environment.
+	Env map[string]string
 }
 
 // Result is what a tool that returned normally produced.
@@ -498,13 +503,14 @@ func (r *Runner) Isolation() string {
 
 // request is what runner.py reads on stdin.
 type request struct {
-	Source        string          `json:"source"`
-	Function      string          `json:"function"`
-	Args          map[string]any  `json:"args"`
-	HasAgentState bool            `json:"has_agent_state"`
-	AgentState    json.RawMessage `json:"agent_state,omitempty"`
-	OutputBytes   int             `json:"output_bytes"`
-	Limits        requestLimits   `json:"limits"`
+	Source        string            `json:"source"`
+	Function      string            `json:"function"`
+	Args          map[string]any    `json:"args"`
+	HasAgentState bool              `json:"has_agent_state"`
+	AgentState    json.RawMessage   `json:"agent_state,omitempty"`
+	OutputBytes   int               `json:"output_bytes"`
+	Limits        requestLimits     `json:"limits"`
+	Env           map[string]string `json:"env,omitempty"`
 }
 
 type requestLimits struct {
@@ -564,6 +570,7 @@ func (r *Runner) Run(ctx context.Context, c Call) (Result, error) {
 		HasAgentState: c.AgentState != nil,
 		AgentState:    c.AgentState,
 		OutputBytes:   r.cfg.OutputBytes,
+		Env:           c.Env,
 		Limits: requestLimits{
 			MemoryBytes: r.cfg.MemoryBytes,
 			CPUSeconds:  cpu,

@@ -6,12 +6,14 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/engram-dev/engram/llm"
@@ -57,10 +59,22 @@ type Config struct {
 	// IP literals, and origins browsers may call the API from.
 	AllowedHosts []string
 	CORSOrigins  []string
+	// RateLimit (requests per second), RateBurst and MaxRunsPerOrg (runs
+	// in progress) limit each organization, as rest.Config says; zero
+	// means no limit.
+	RateLimit     float64
+	RateBurst     int
+	MaxRunsPerOrg int
 	// TLSCert and TLSKey are PEM files of a certificate (with its chain)
 	// and its key. When set, the REST API serves HTTPS only, and NATS
 	// clients on Node.NATSAddr must use TLS. Both or neither.
 	TLSCert, TLSKey string
+	// TLSClientCA is a PEM file of the certificate authorities whose
+	// client certificates the REST API and NATS clients must present
+	// (mutual TLS): a client without one signed by them is refused at the
+	// handshake, before any token is looked at. It needs TLSCert; empty
+	// means clients present none.
+	TLSClientCA string
 }
 
 // DefaultIdleTimeout is how long an idle keep-alive connection is kept
@@ -85,8 +99,14 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == "" {
 		return errors.New("no HTTP address")
 	}
+	if c.RateLimit < 0 || c.RateBurst < 0 || c.MaxRunsPerOrg < 0 {
+		return errors.New("--rate-limit, --rate-burst and --max-runs-per-org must not be negative")
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
 	}
 	for _, a := range []struct{ what, addr string }{{"--http-addr", c.HTTPAddr}, {"--nats-addr", c.Node.NATSAddr}, {"--metrics-addr", c.MetricsAddr}} {
 		if a.addr == "" {
@@ -180,6 +200,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("load --tls-cert and --tls-key: %w", err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.TLSClientCA != "" {
+			pem, err := os.ReadFile(cfg.TLSClientCA)
+			if err != nil {
+				return nil, fmt.Errorf("load --tls-client-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("load --tls-client-ca %s: no PEM certificate in it", cfg.TLSClientCA)
+			}
+			tlsConfig.ClientCAs, tlsConfig.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
 		cfg.Node.NATSTLS = tlsConfig.Clone()
 	}
 	for _, a := range []struct{ what, addr string }{{"--http-addr", cfg.HTTPAddr}, {"--nats-addr", cfg.Node.NATSAddr}} {
@@ -247,7 +278,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Token: cfg.Token, Version: cfg.Node.Service.Version, Logger: logger, Metrics: m,
 		BodyTimeout: cfg.BodyTimeout, UploadTimeout: cfg.UploadTimeout,
 		AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins,
-		Cluster: n,
+		Cluster:   n,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, MaxRunsPerOrg: cfg.MaxRunsPerOrg,
 	}
 	var api http.Handler = rest.NewHandler(n.Service, rc)
 	g.api.Store(&api)

@@ -124,3 +124,119 @@ func TestTLS(t *testing.T) {
 		t.Errorf("a NATS client without TLS connected")
 	}
 }
+
+// clientCertificate makes a certificate authority (written as a PEM file)
+// and a client certificate it signed, and another client certificate that
+// signed itself.
+func clientCertificate(t *testing.T) (caFile string, signed, selfSigned tls.Certificate) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey := newKey()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(10), Subject: pkix.Name{CommonName: "engram test client CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) tls.Certificate {
+		k := newKey()
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "engram test client"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		if parent == nil {
+			parent, parentKey = tmpl, k
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+	}
+	caFile = filepath.Join(t.TempDir(), "client-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return caFile, leaf(11, ca, caKey), leaf(12, nil, nil)
+}
+
+// TestTLSClientCA: with --tls-client-ca, REST and NATS clients must present
+// a certificate the authority signed; without one, or with one it did not
+// sign, the handshake fails. The token is still required.
+func TestTLSClientCA(t *testing.T) {
+	certFile, keyFile, pool := testCertificate(t)
+	caFile, signed, selfSigned := clientCertificate(t)
+	const token = "mtls-test-token"
+	cfg := DefaultConfig(t.TempDir())
+	cfg.HTTPAddr, cfg.Node.NATSAddr, cfg.Node.SyncAlways = "127.0.0.1:0", "127.0.0.1:0", false
+	cfg.Token, cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA = token, certFile, keyFile, caFile
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Close(ctx)
+	})
+	get := func(certs []tls.Certificate, auth string) (int, error) {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
+		req, _ := http.NewRequest("GET", s.URL+"/v1/agents/", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get([]tls.Certificate{signed}, token); err != nil || code != 200 {
+		t.Errorf("with a signed client certificate: %d, %v; want 200", code, err)
+	}
+	if code, err := get([]tls.Certificate{signed}, ""); err != nil || code != 401 {
+		t.Errorf("with a signed client certificate and no token: %d, %v; want 401", code, err)
+	}
+	if code, err := get(nil, token); err == nil {
+		t.Errorf("without a client certificate: %d, want a failed handshake", code)
+	}
+	if code, err := get([]tls.Certificate{selfSigned}, token); err == nil {
+		t.Errorf("with a client certificate the authority did not sign: %d, want a failed handshake", code)
+	}
+
+	url := s.Node.NATS.ClientURL()
+	connect := func(certs []tls.Certificate) error {
+		nc, err := nats.Connect(url, nats.Token(token), nats.Secure(&tls.Config{RootCAs: pool, Certificates: certs}),
+			nats.Timeout(3*time.Second), nats.NoReconnect())
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		return nc.Flush()
+	}
+	if err := connect([]tls.Certificate{signed}); err != nil {
+		t.Errorf("NATS with a signed client certificate: %v", err)
+	}
+	if err := connect(nil); err == nil {
+		t.Errorf("NATS without a client certificate connected")
+	}
+	if err := connect([]tls.Certificate{selfSigned}); err == nil {
+		t.Errorf("NATS with a client certificate the authority did not sign connected")
+	}
+	// The server's own work goes on: an agent can be made.
+	if code, err := get([]tls.Certificate{signed}, token); err != nil || code != 200 {
+		t.Errorf("after the refusals: %d, %v", code, err)
+	}
+}

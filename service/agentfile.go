@@ -207,7 +207,7 @@ func (s *Service) ImportAgent(ctx context.Context, f api.AgentFileSchema, opts a
 		}
 		var existing *projections.Tool
 		s.read(func(st *projections.State) {
-			if t := toolNamed(st, name); t != nil {
+			if t := toolNamed(st, orgOf(ctx), name); t != nil {
 				cp := *t
 				existing = &cp
 			}

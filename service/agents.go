@@ -117,6 +117,10 @@ func newBlocks(c *command, reqs []api.CreateBlock, labels map[string]bool) ([]*e
 // addAgent decides a new agent and its new blocks, each expected not to
 // exist yet.
 func addAgent(st *projections.State, d *decision, c *command, e *events.AgentCreated, blocks []*events.BlockCreated) {
+	e.OrganizationID = c.org
+	for _, bc := range blocks {
+		bc.OrganizationID = c.org
+	}
 	d.expectAt(st, agentAgg(string(e.ID)))
 	d.add(c, agentAgg(string(e.ID)), e)
 	for _, bc := range blocks {
@@ -181,13 +185,13 @@ func newBlock(id string, b api.CreateBlock) (*events.BlockCreated, error) {
 // toolsByName resolves the tool names of a new agent, refusing unknown ones
 // all at once as Letta does (400 "Tools not found by name: {...}", which
 // Letta Code recognises), the names in the order given.
-func toolsByName(st *projections.State, names []string) ([]events.ToolID, error) {
+func toolsByName(st *projections.State, org string, names []string) ([]events.ToolID, error) {
 	var (
 		out     []events.ToolID
 		missing []string
 	)
 	for _, n := range dedupe(names) {
-		if t := toolNamed(st, n); t != nil {
+		if t := toolNamed(st, org, n); t != nil {
 			out = append(out, t.ID)
 		} else {
 			missing = append(missing, "'"+strings.ReplaceAll(n, "'", `\'`)+"'")
@@ -200,10 +204,10 @@ func toolsByName(st *projections.State, names []string) ([]events.ToolID, error)
 }
 
 // toolIDsByName resolves tool names to ids.
-func toolIDsByName(st *projections.State, names []string) ([]events.ToolID, error) {
+func toolIDsByName(st *projections.State, org string, names []string) ([]events.ToolID, error) {
 	var out []events.ToolID
 	for _, n := range names {
-		t := toolNamed(st, n)
+		t := toolNamed(st, org, n)
 		if t == nil {
 			return nil, notFound("Tool with name %q not found", n)
 		}
@@ -212,23 +216,34 @@ func toolIDsByName(st *projections.State, names []string) ([]events.ToolID, erro
 	return out, nil
 }
 
-func toolNamed(st *projections.State, name string) *projections.Tool {
-	var best *projections.Tool
+// toolNamed finds the tool org sees by a name: its own oldest of that name,
+// else a shared base tool of that name.
+func toolNamed(st *projections.State, org, name string) *projections.Tool {
+	var best, shared *projections.Tool
 	for _, t := range st.Tools {
-		if t.Name == name && (best == nil || t.Created < best.Created) {
+		if t.Name != name {
+			continue
+		}
+		if t.Org == org && (best == nil || t.Created < best.Created) {
 			best = t
 		}
+		if sharedTool(t) && (shared == nil || t.Created < shared.Created) {
+			shared = t
+		}
+	}
+	if best == nil {
+		return shared
 	}
 	return best
 }
 
-func checkToolIDs(st *projections.State, ids []string) ([]events.ToolID, error) {
+func checkToolIDs(st *projections.State, org string, ids []string) ([]events.ToolID, error) {
 	if err := checkIDs(events.PrefixTool, ids); err != nil {
 		return nil, err
 	}
 	out := make([]events.ToolID, 0, len(ids))
 	for _, id := range ids {
-		if st.Tools[events.ToolID(id)] == nil {
+		if t := st.Tools[events.ToolID(id)]; t == nil || !toolVisible(org, t) {
 			return nil, notFound("Tool with id %s not found.", id)
 		}
 		out = append(out, events.ToolID(id))
@@ -236,13 +251,13 @@ func checkToolIDs(st *projections.State, ids []string) ([]events.ToolID, error) 
 	return out, nil
 }
 
-func checkSourceIDs(st *projections.State, ids []string) ([]events.SourceID, error) {
+func checkSourceIDs(st *projections.State, org string, ids []string) ([]events.SourceID, error) {
 	if err := checkIDs(events.PrefixSource, ids); err != nil {
 		return nil, err
 	}
 	out := make([]events.SourceID, 0, len(ids))
 	for _, id := range ids {
-		if st.Sources[events.SourceID(id)] == nil {
+		if src := st.Sources[events.SourceID(id)]; src == nil || src.Org != org {
 			return nil, notFound("Source with id %s not found", id)
 		}
 		out = append(out, events.SourceID(id))
@@ -371,7 +386,7 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		}
 		for _, id := range dedupe(req.BlockIDs) {
 			b := st.Blocks[events.BlockID(id)]
-			if b == nil {
+			if b == nil || b.Org != c.org {
 				return notFound("Block with id %s not found", id)
 			}
 			if labels[b.Label] {
@@ -382,30 +397,37 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 		}
 
 		// Tools: by id, by name, and the base tools.
-		ids, err := checkToolIDs(st, req.ToolIDs)
+		ids, err := checkToolIDs(st, c.org, req.ToolIDs)
 		if err != nil {
 			return err
 		}
-		named, err := toolsByName(st, req.Tools)
+		named, err := toolsByName(st, c.org, req.Tools)
 		if err != nil {
 			return err
 		}
 		ids = append(ids, named...)
 		if req.IncludeBaseTools == nil || *req.IncludeBaseTools {
 			for _, name := range baseToolsOf(e.AgentType) {
-				if t := toolNamed(st, name); t != nil {
+				if t := toolNamed(st, c.org, name); t != nil {
 					ids = append(ids, t.ID)
 				}
 			}
 		}
 		e.ToolIDs = dedupe(ids)
-		srcs, err := checkSourceIDs(st, append(slices.Clone(req.SourceIDs), req.FolderIDs...))
+		srcs, err := checkSourceIDs(st, c.org, append(slices.Clone(req.SourceIDs), req.FolderIDs...))
 		if err != nil {
 			return err
 		}
 		e.SourceIDs = dedupe(srcs)
 
 		addAgent(st, d, c, e, created)
+		if vars := mergeSecrets(req.ToolExecEnvironmentVariables, req.Secrets); len(vars) > 0 {
+			set, err := s.sealSecrets(string(e.ID), vars)
+			if err != nil {
+				return err
+			}
+			d.add(c, agentAgg(string(e.ID)), set)
+		}
 		var mem []agents.Block
 		for _, id := range e.BlockIDs {
 			for _, bc := range created {
@@ -495,8 +517,9 @@ func (s *Service) GetAgentByName(ctx context.Context, name string) (api.AgentSta
 	)
 	s.read(func(st *projections.State) {
 		var best *projections.Agent
+		org := orgOf(ctx)
 		for _, a := range st.Agents {
-			if a.Name == name && (best == nil || a.Created < best.Created) {
+			if a.Name == name && a.Org == org && (best == nil || a.Created < best.Created) {
 				best = a
 			}
 		}
@@ -517,19 +540,28 @@ func (s *Service) ListAgents(ctx context.Context, f api.AgentFilter, p api.Page)
 		err error
 	)
 	s.read(func(st *projections.State) {
+		org := orgOf(ctx)
 		if f.BlockID != "" {
-			if _, err = lookupBlock(st, f.BlockID); err != nil {
+			var b *projections.Block
+			if b, err = lookupBlock(st, f.BlockID); err == nil && b.Org != org {
+				err = notFound("Block with id %s not found", f.BlockID)
+			}
+			if err != nil {
 				return
 			}
 		}
 		if f.SourceID != "" {
-			if _, err = lookupSource(st, f.SourceID); err != nil {
+			var src *projections.Source
+			if src, err = lookupSource(st, f.SourceID); err == nil && src.Org != org {
+				err = notFound("Source with id %s not found", f.SourceID)
+			}
+			if err != nil {
 				return
 			}
 		}
 		list := make([]*projections.Agent, 0, len(st.Agents))
 		for _, a := range st.Agents {
-			if f.Name != "" && a.Name != f.Name {
+			if a.Org != org || f.Name != "" && a.Name != f.Name {
 				continue
 			}
 			if f.BlockID != "" && !slices.Contains(a.BlockIDs, events.BlockID(f.BlockID)) {
@@ -627,12 +659,12 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgen
 		if req.ToolIDs != nil || req.Tools != nil {
 			var ids []events.ToolID
 			if req.ToolIDs != nil {
-				if ids, err = checkToolIDs(st, *req.ToolIDs); err != nil {
+				if ids, err = checkToolIDs(st, c.org, *req.ToolIDs); err != nil {
 					return err
 				}
 			}
 			if req.Tools != nil {
-				named, err := toolIDsByName(st, *req.Tools)
+				named, err := toolIDsByName(st, c.org, *req.Tools)
 				if err != nil {
 					return err
 				}
@@ -648,7 +680,7 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgen
 					all = append(all, *l...)
 				}
 			}
-			ids, err := checkSourceIDs(st, all)
+			ids, err := checkSourceIDs(st, c.org, all)
 			if err != nil {
 				return err
 			}
@@ -675,6 +707,13 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req api.UpdateAgen
 		}
 		d.expectAt(st, agentAgg(id))
 		d.add(c, agentAgg(id), e)
+		if vars := mergeSecrets(req.ToolExecEnvironmentVariables, req.Secrets); vars != nil {
+			set, err := s.sealSecrets(id, vars)
+			if err != nil {
+				return err
+			}
+			d.add(c, agentAgg(id), set)
+		}
 		if req.BlockIDs != nil {
 			if err := s.replaceBlocks(st, c, d, a, *req.BlockIDs); err != nil {
 				return err
@@ -697,7 +736,7 @@ func (s *Service) replaceBlocks(st *projections.State, c *command, d *decision, 
 	labels := map[string]bool{}
 	for _, id := range dedupe(ids) {
 		b := st.Blocks[events.BlockID(id)]
-		if b == nil {
+		if b == nil || b.Org != c.org {
 			return notFound("Block with id %s not found", id)
 		}
 		if labels[b.Label] {
@@ -745,6 +784,9 @@ func (s *Service) agentOp(ctx context.Context, op, agentID, target string, decid
 		if err != nil {
 			return err
 		}
+		if a.Org != c.org {
+			return s.agentNotFound(agentID)
+		}
 		ev, err := decide(st, a)
 		if err != nil || ev == nil {
 			if err == nil {
@@ -769,6 +811,9 @@ func (s *Service) AttachBlock(ctx context.Context, agentID, blockID string) (api
 		b, err := lookupBlock(st, blockID)
 		if err != nil {
 			return nil, err
+		}
+		if b.Org != a.Org {
+			return nil, notFound("Block with id %s not found", blockID)
 		}
 		if slices.Contains(a.BlockIDs, b.ID) {
 			return nil, nil
@@ -798,7 +843,7 @@ func (s *Service) DetachBlock(ctx context.Context, agentID, blockID string) (api
 // AttachTool gives an agent a tool.
 func (s *Service) AttachTool(ctx context.Context, agentID, toolID string) (api.AgentState, error) {
 	return s.agentOp(ctx, "attach_tool", agentID, toolID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
-		ids, err := checkToolIDs(st, []string{toolID})
+		ids, err := checkToolIDs(st, a.Org, []string{toolID})
 		if err != nil {
 			return nil, err
 		}
@@ -834,7 +879,7 @@ func (s *Service) ListAgentTools(ctx context.Context, agentID string, p api.Page
 // AttachSource makes a source's passages available to an agent.
 func (s *Service) AttachSource(ctx context.Context, agentID, sourceID string) (api.AgentState, error) {
 	return s.agentOp(ctx, "attach_source", agentID, sourceID, func(st *projections.State, a *projections.Agent) (events.Event, error) {
-		ids, err := checkSourceIDs(st, []string{sourceID})
+		ids, err := checkSourceIDs(st, a.Org, []string{sourceID})
 		if err != nil {
 			return nil, err
 		}

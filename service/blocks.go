@@ -31,6 +31,7 @@ func (s *Service) CreateBlock(ctx context.Context, req api.CreateBlock) (api.Blo
 		if err != nil {
 			return err
 		}
+		bc.OrganizationID = c.org
 		d.expectAt(st, blockAgg(id))
 		d.add(c, blockAgg(id), bc)
 		return nil
@@ -73,7 +74,11 @@ func (s *Service) ListBlocks(ctx context.Context, f api.BlockFilter, p api.Page)
 			}
 		}
 		list := make([]*projections.Block, 0)
+		org := orgOf(ctx)
 		for _, b := range st.Blocks {
+			if b.Org != org {
+				continue
+			}
 			if (f.Label != "" && b.Label != f.Label) || (f.TemplatesOnly && !b.IsTemplate) || (f.Name != "" && b.Name != f.Name) {
 				continue
 			}

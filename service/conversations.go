@@ -24,9 +24,9 @@ func conversationAgg(id string) events.Aggregate {
 
 func conversationNotFound(id string) error { return notFound("Conversation with ID %s not found", id) }
 
-// lookupConversation finds a live conversation of a live agent; the id must
-// be well formed.
-func (s *Service) lookupConversation(st *projections.State, id string) (*projections.Conversation, *projections.Agent, error) {
+// lookupConversation finds a live conversation of a live agent of ctx's
+// organization (another's is not found); the id must be well formed.
+func (s *Service) lookupConversation(ctx context.Context, st *projections.State, id string) (*projections.Conversation, *projections.Agent, error) {
 	if err := events.CheckID(events.PrefixConversation, id); err != nil {
 		return nil, nil, unprocessable("%v", err)
 	}
@@ -35,8 +35,8 @@ func (s *Service) lookupConversation(st *projections.State, id string) (*project
 		return nil, nil, conversationNotFound(id)
 	}
 	a := st.Agents[c.AgentID]
-	if a == nil {
-		return nil, nil, conversationNotFound(id) // its agent was deleted
+	if a == nil || a.Org != orgOf(ctx) {
+		return nil, nil, conversationNotFound(id) // its agent was deleted, or is another organization's
 	}
 	return c, a, nil
 }
@@ -52,10 +52,12 @@ func (s *Service) CreateConversation(ctx context.Context, agentID string, req ap
 		return api.Conversation{}, err
 	}
 	c := s.command(ctx, "create_conversation", agentID)
-	id := c.newID(events.PrefixConversation)
-	c.n = 0
+	id := c.idAt(events.PrefixConversation, 1) // what decide's first newID returns (keyed commands)
 	err := s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
 		a, err := s.lookupAgent(st, agentID)
+		if err == nil && a.Org != orgOf(ctx) {
+			err = s.agentNotFound(agentID) // another organization's
+		}
 		if err != nil {
 			return err
 		}
@@ -108,7 +110,7 @@ func (s *Service) GetConversation(ctx context.Context, id string) (api.Conversat
 			c *projections.Conversation
 			a *projections.Agent
 		)
-		if c, a, err = s.lookupConversation(st, id); err == nil {
+		if c, a, err = s.lookupConversation(ctx, st, id); err == nil {
 			out = conversationView(c, a)
 		}
 	})
@@ -123,14 +125,20 @@ func (s *Service) ListConversations(ctx context.Context, f api.ConversationFilte
 		err error
 	)
 	s.read(func(st *projections.State) {
+		org := orgOf(ctx)
 		if f.AgentID != "" {
-			if _, err = s.lookupAgent(st, f.AgentID); err != nil {
+			var a *projections.Agent
+			if a, err = s.lookupAgent(st, f.AgentID); err == nil && a.Org != org {
+				err = s.agentNotFound(f.AgentID) // another organization's
+			}
+			if err != nil {
 				return
 			}
 		}
 		list := make([]*projections.Conversation, 0)
 		for _, c := range st.Conversations {
-			if st.Agents[c.AgentID] == nil || (f.AgentID != "" && c.AgentID != events.AgentID(f.AgentID)) {
+			a := st.Agents[c.AgentID]
+			if a == nil || a.Org != org || (f.AgentID != "" && c.AgentID != events.AgentID(f.AgentID)) {
 				continue
 			}
 			if f.SummarySearch != "" && !strings.Contains(strings.ToLower(c.Summary), strings.ToLower(f.SummarySearch)) {
@@ -163,7 +171,7 @@ func (s *Service) UpdateConversation(ctx context.Context, id string, req api.Upd
 	}
 	c := s.command(ctx, "update_conversation", id)
 	err := s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
-		if _, _, err := s.lookupConversation(st, id); err != nil {
+		if _, _, err := s.lookupConversation(ctx, st, id); err != nil {
 			return err
 		}
 		if req.Summary == nil && req.Model == nil && len(req.ModelSettings) == 0 {
@@ -183,7 +191,7 @@ func (s *Service) UpdateConversation(ctx context.Context, id string, req api.Upd
 func (s *Service) DeleteConversation(ctx context.Context, id string) error {
 	c := s.command(ctx, "delete_conversation", id)
 	return s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
-		if _, _, err := s.lookupConversation(st, id); err != nil {
+		if _, _, err := s.lookupConversation(ctx, st, id); err != nil {
 			return err
 		}
 		d.expectAt(st, conversationAgg(id))
@@ -202,15 +210,19 @@ func (s *Service) ConversationAgent(ctx context.Context, convID, agentID string)
 		if agentID == "" {
 			return "", "", unprocessable("agent_id is required to address the default conversation")
 		}
-		_, err = s.GetAgent(ctx, agentID)
+		if _, err = s.GetAgent(ctx, agentID); err == nil {
+			err = s.Visible(ctx, events.KindAgent, agentID)
+		}
 		return agentID, "", err
 	case strings.HasPrefix(convID, events.PrefixAgent+"-"):
-		_, err = s.GetAgent(ctx, convID)
+		if _, err = s.GetAgent(ctx, convID); err == nil {
+			err = s.Visible(ctx, events.KindAgent, convID)
+		}
 		return convID, "", err
 	}
 	s.read(func(st *projections.State) {
 		var c *projections.Conversation
-		if c, _, err = s.lookupConversation(st, convID); err == nil {
+		if c, _, err = s.lookupConversation(ctx, st, convID); err == nil {
 			if agentID != "" && agentID != string(c.AgentID) {
 				err = unprocessable("conversation %s belongs to agent %s, not %s", convID, c.AgentID, agentID)
 				return
@@ -231,7 +243,7 @@ func (s *Service) ListConversationMessages(ctx context.Context, id string, p api
 	)
 	s.read(func(st *projections.State) {
 		var c *projections.Conversation
-		if c, _, err = s.lookupConversation(st, id); err == nil {
+		if c, _, err = s.lookupConversation(ctx, st, id); err == nil {
 			refs = slices.Clone(c.Messages)
 		}
 	})
@@ -275,8 +287,12 @@ func (s *Service) GetMessage(ctx context.Context, id string) ([]api.LettaMessage
 		ref   projections.Ref
 		found bool
 	)
+	org := orgOf(ctx)
 	s.read(func(st *projections.State) {
 		for _, a := range st.Agents {
+			if a.Org != org {
+				continue // another organization's: not found
+			}
 			for i := len(a.Messages) - 1; i >= 0; i-- {
 				if a.Messages[i].ID == id {
 					ref, found = a.Messages[i], true

@@ -219,12 +219,14 @@ func (s *Service) LoadFiles(ctx context.Context, sourceID string, ups []Upload, 
 	}
 	meta, _ := json.Marshal(prog)
 	err = s.exec(ctx, c, jobAgg(jobID), func(st *projections.State, d *decision) error {
-		if _, err := lookupSource(st, sourceID); err != nil {
+		src, err := lookupSource(st, sourceID)
+		if err != nil {
 			return err
 		}
 		d.expectAt(st, sourceAgg(sourceID))
 		d.add(c, jobAgg(jobID), &events.JobCreated{
 			ID: events.JobID(jobID), JobType: JobLoadFiles, SourceID: events.SourceID(sourceID), Metadata: meta,
+			OrganizationID: src.Org,
 		})
 		for _, k := range keep {
 			ev := k.ev

@@ -108,7 +108,7 @@ func (s *Service) AddGoTool(ctx context.Context, t GoTool) (api.Tool, error) {
 	id := c.idAt(events.PrefixTool, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixTool)
-		if old := toolNamed(st, name); old != nil {
+		if old := toolNamed(st, "", name); old != nil {
 			if !t.Upsert {
 				return invalid("Tool %s already exists and update=False", name)
 			}

@@ -76,7 +76,11 @@ func (s *Service) ListRuns(ctx context.Context, f api.RunFilter, p api.Page) ([]
 	)
 	s.read(func(st *projections.State) {
 		var list []*projections.Run
+		org := orgOf(ctx)
 		add := func(a *projections.Agent) {
+			if a.Org != org {
+				return
+			}
 			for _, id := range a.Runs {
 				r := st.Runs[id]
 				switch {

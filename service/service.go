@@ -70,6 +70,9 @@ type Config struct {
 	// Verifier checks the log's seals (VerifyLog); nil: the log cannot be
 	// verified through this service.
 	Verifier LogVerifier
+	// Secrets seals agents' tool environment variables; nil: agents cannot
+	// be given any.
+	Secrets SecretBox
 }
 
 // LogVerifier walks the whole log and checks that engram wrote every
@@ -195,6 +198,7 @@ type command struct {
 	digest  string // the keyed request's fingerprint, if known (WithRequestDigest)
 	derived bool   // the id came from the client, so new ids derive from it
 	actor   string
+	org     string // the organization it runs as (WithOrganization); "" is the default one
 	now     time.Time
 	n       int // ids named so far in this attempt (newID); exec resets it
 }
@@ -204,8 +208,15 @@ type command struct {
 // names another command.
 func (s *Service) command(ctx context.Context, op, target string) *command {
 	c := &command{now: s.cfg.Clock().UTC()}
+	c.org = orgOf(ctx)
 	if k, ok := ctx.Value(keyCommand).(string); ok && k != "" {
-		c.id, c.key, c.derived = "key:"+op+":"+target+":"+k, k, true
+		// A key is the organization's own: another's same key names
+		// another command (and so other new ids).
+		scope := "key:"
+		if c.org != "" {
+			scope += c.org + ":"
+		}
+		c.id, c.key, c.derived = scope+op+":"+target+":"+k, k, true
 		if digest, ok := ctx.Value(keyDigest).(func() string); ok && digest != nil {
 			c.digest = digest()
 		}

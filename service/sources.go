@@ -26,9 +26,11 @@ func lookupSource(st *projections.State, id string) (*projections.Source, error)
 	return src, nil
 }
 
-func sourceNamed(st *projections.State, name string) *projections.Source {
+// sourceNamed finds org's source of a name (names are unique within an
+// organization).
+func sourceNamed(st *projections.State, org, name string) *projections.Source {
 	for _, src := range st.Sources {
-		if src.Name == name {
+		if src.Name == name && src.Org == org {
 			return src
 		}
 	}
@@ -67,11 +69,12 @@ func (s *Service) CreateSource(ctx context.Context, req api.CreateSource) (api.S
 	id := c.idAt(events.PrefixSource, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, sourceAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixSource)
-		if other := sourceNamed(st, req.Name); other != nil {
+		if other := sourceNamed(st, c.org, req.Name); other != nil {
 			return invalid("Source with name %s already exists", req.Name)
 		}
 		ev := *e
 		ev.ID = events.SourceID(id)
+		ev.OrganizationID = c.org
 		d.expectKind(st, sourceAgg(id))
 		d.add(c, sourceAgg(id), &ev)
 		return nil
@@ -104,7 +107,7 @@ func (s *Service) GetSourceByName(ctx context.Context, name string) (api.Source,
 		found bool
 	)
 	s.read(func(st *projections.State) {
-		if src := sourceNamed(st, name); src != nil {
+		if src := sourceNamed(st, orgOf(ctx), name); src != nil {
 			out, found = sourceView(src), true
 		}
 	})
@@ -122,8 +125,9 @@ func (s *Service) ListSources(ctx context.Context, name string, p api.Page) ([]a
 	)
 	s.read(func(st *projections.State) {
 		list := make([]*projections.Source, 0, len(st.Sources))
+		org := orgOf(ctx)
 		for _, src := range st.Sources {
-			if name == "" || src.Name == name {
+			if src.Org == org && (name == "" || src.Name == name) {
 				list = append(list, src)
 			}
 		}
@@ -168,7 +172,7 @@ func (s *Service) UpdateSource(ctx context.Context, id string, req api.UpdateSou
 		if err != nil {
 			return err
 		}
-		if e.Name != nil && *e.Name != src.Name && sourceNamed(st, *e.Name) != nil {
+		if e.Name != nil && *e.Name != src.Name && sourceNamed(st, src.Org, *e.Name) != nil {
 			return invalid("Source with name %s already exists", *e.Name)
 		}
 		d.expectKind(st, sourceAgg(id))
@@ -223,8 +227,9 @@ func (s *Service) ListJobs(ctx context.Context, sourceID string, p api.Page) ([]
 	)
 	s.read(func(st *projections.State) {
 		list := make([]*projections.Job, 0, len(st.Jobs))
+		org := orgOf(ctx)
 		for _, j := range st.Jobs {
-			if sourceID == "" || string(j.SourceID) == sourceID {
+			if j.Org == org && (sourceID == "" || string(j.SourceID) == sourceID) {
 				list = append(list, j)
 			}
 		}

@@ -46,8 +46,9 @@ func (s *Service) ListToolsMatching(ctx context.Context, f api.ToolFilter, p api
 	)
 	s.read(func(st *projections.State) {
 		list := make([]*projections.Tool, 0, len(st.Tools))
+		org := orgOf(ctx)
 		for _, t := range st.Tools {
-			if keep(t) {
+			if toolVisible(org, t) && keep(t) {
 				list = append(list, t)
 			}
 		}

@@ -163,7 +163,10 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 	id := c.idAt(events.PrefixTool, 1) // what decide's first newID returns (keyed commands)
 	err = s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
 		id = c.newID(events.PrefixTool)
-		if old := toolNamed(st, def.name); old != nil {
+		if old := toolNamed(st, c.org, def.name); old != nil {
+			if old.Org != c.org {
+				return invalid("%s is the name of a base tool; choose another name", def.name)
+			}
 			if !upsert {
 				return invalid("Tool %s already exists and update=False", def.name)
 			}
@@ -185,6 +188,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 			ID: events.ToolID(id), Name: def.name, Description: def.description, SourceCode: req.SourceCode,
 			SourceType: srcType, JSONSchema: def.schema, Tags: req.Tags, ToolType: "custom",
 			ReturnCharLimit: limit, AgentState: def.agentState, TimeoutSeconds: deref(req.TimeoutSeconds),
+			OrganizationID: c.org,
 		})
 		return nil
 	})
@@ -216,7 +220,7 @@ func (s *Service) GetToolByName(ctx context.Context, name string) (api.Tool, err
 		found bool
 	)
 	s.read(func(st *projections.State) {
-		if t := toolNamed(st, name); t != nil {
+		if t := toolNamed(st, orgOf(ctx), name); t != nil {
 			out, found = toolView(t), true
 		}
 	})
@@ -234,8 +238,9 @@ func (s *Service) ListTools(ctx context.Context, name string, p api.Page) ([]api
 	)
 	s.read(func(st *projections.State) {
 		list := make([]*projections.Tool, 0, len(st.Tools))
+		org := orgOf(ctx)
 		for _, t := range st.Tools {
-			if name == "" || t.Name == name {
+			if toolVisible(org, t) && (name == "" || t.Name == name) {
 				list = append(list, t)
 			}
 		}
@@ -305,8 +310,11 @@ func (s *Service) UpdateTool(ctx context.Context, id string, req api.UpdateTool)
 		if err != nil {
 			return err
 		}
+		if err := writableTool(c.org, t); err != nil {
+			return err
+		}
 		if e.Name != nil && *e.Name != t.Name {
-			if other := toolNamed(st, *e.Name); other != nil {
+			if other := toolNamed(st, t.Org, *e.Name); other != nil {
 				return invalid("a tool named %s already exists (%s)", *e.Name, other.ID)
 			}
 		}
@@ -324,7 +332,11 @@ func (s *Service) UpdateTool(ctx context.Context, id string, req api.UpdateTool)
 func (s *Service) DeleteTool(ctx context.Context, id string) error {
 	c := s.command(ctx, "delete_tool", id)
 	return s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
-		if _, err := lookupTool(st, id); err != nil {
+		t, err := lookupTool(st, id)
+		if err != nil {
+			return err
+		}
+		if err := writableTool(c.org, t); err != nil {
 			return err
 		}
 		d.expectKind(st, toolAgg(id))
@@ -338,7 +350,7 @@ func (s *Service) DeleteTool(ctx context.Context, id string) error {
 func (s *Service) EnsureBaseTools(ctx context.Context) error {
 	for _, bt := range agents.ServerTools() {
 		exists := false
-		s.read(func(st *projections.State) { exists = toolNamed(st, bt.Name) != nil })
+		s.read(func(st *projections.State) { exists = toolNamed(st, "", bt.Name) != nil })
 		if exists {
 			continue
 		}
@@ -346,7 +358,7 @@ func (s *Service) EnsureBaseTools(ctx context.Context) error {
 		id := events.DerivedID(events.PrefixTool, c.id)
 		desc, typ := bt.Description, cmp.Or(bt.ToolType, "letta_core")
 		err := s.exec(ctx, c, toolAgg(id), func(st *projections.State, d *decision) error {
-			if toolNamed(st, bt.Name) != nil {
+			if toolNamed(st, "", bt.Name) != nil {
 				return errNothing
 			}
 			d.expectKind(st, toolAgg(id))

@@ -169,6 +169,8 @@ func agentView(st *projections.State, a *projections.Agent) api.AgentState {
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 	v.ModelSettings, v.CompactionSettings = modelSettingsView(v.LLMConfig), rawOr(a.CompactionSettings, "null")
+	v.Secrets = secretsView(a)
+	v.ToolExecEnvironmentVariables = v.Secrets
 	if v.LLMConfig != nil {
 		v.Model = v.LLMConfig.Handle
 		llmDefaults(v.LLMConfig)
