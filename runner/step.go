@@ -26,6 +26,10 @@ type run struct {
 	// clientTools are the tools the client runs itself, offered for this
 	// run (the send's first input's).
 	clientTools []events.ClientTool
+	// turnCalls and lastOutput are the turn's history the tool rules read:
+	// the tools called without breaking a rule, and the last one's output.
+	turnCalls  []string
+	lastOutput string
 }
 
 // from steps the agent until the chain ends. The first step takes the
@@ -71,6 +75,9 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 			return resp, nil
 		}
 		if next = out.next; next == nil && !out.goOn {
+			if out.StopReason == agents.StopToolRule || out.StopReason == agents.StopMaxSteps {
+				resp.StopReason.StopReason = out.StopReason // a tool rule ended the turn
+			}
 			return resp, nil
 		}
 	}
@@ -94,23 +101,33 @@ type stepped struct {
 	next     *service.Chained   // the MemGPT loop goes on with this input
 }
 
-// chain says how the run goes on after a step whose output is out: the
-// modern loop after every reply with a tool call, with nothing added to the
-// context; the MemGPT loop with a warning (once per summarization period),
-// a failed call's or a requested heartbeat.
+// chain says how the run goes on after a step whose output is out, as the
+// step and the agent's tool rules decided (Output.Continue): the modern loop
+// after a reply with a tool call, with nothing added to the context; the
+// MemGPT loop with a warning (once per summarization period), a failed
+// call's or a requested heartbeat. A rule that keeps the turn going with a
+// reason gives the model that reason as a heartbeat: in the MemGPT loop
+// always, in the modern loop after a reply without a tool call (a required
+// tool not yet called), as Letta's loops do.
 func chain(sc service.StepContext, out agents.Output) (goOn bool, next *service.Chained) {
 	if sc.State.Loop == agents.LoopV1 {
+		if out.Continue && out.ContinueReason != "" && len(out.Assistant.ToolCalls) == 0 {
+			return false, &service.Chained{Kind: events.InputHeartbeat, Words: out.ContinueReason}
+		}
 		return out.Continue, nil
+	}
+	if out.Continue && out.ContinueReason != "" && !(out.Warning && !sc.Warned) {
+		return false, &service.Chained{Kind: events.InputHeartbeat, Words: out.ContinueReason}
 	}
 	switch {
 	case out.Warning && !sc.Warned:
 		return false, &service.Chained{Kind: events.InputMemoryWarning, Words: agents.MemoryWarning}
+	case !out.Continue:
+		return false, nil
 	case out.Failed:
 		return false, &service.Chained{Kind: events.InputHeartbeat, Words: agents.HeartbeatFailed}
-	case out.Heartbeat:
-		return false, &service.Chained{Kind: events.InputHeartbeat, Words: agents.HeartbeatRequested}
 	}
-	return false, nil
+	return false, &service.Chained{Kind: events.InputHeartbeat, Words: agents.HeartbeatRequested}
 }
 
 // step runs one model call and stores its events atomically. A conflict
@@ -141,6 +158,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 		}
 		sc.State.Model = r.name
 		sc.State.Stream = r.onDelta
+		sc.State.TurnCalls, sc.State.LastOutput, sc.State.Final = r.turnCalls, r.lastOutput, last
 		if sc.State.Loop == agents.LoopV1 {
 			withClientTools(&sc.State, r.clientTools)
 		}
@@ -193,6 +211,10 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			return stepped{}, err
 		}
 		l.cfg.Metrics.Step(r.name)
+		r.turnCalls = append(r.turnCalls, out.Calls...)
+		if out.LastOutput != "" {
+			r.lastOutput = out.LastOutput
+		}
 		return stepped{Output: out, messages: msgs, goOn: goOn, next: next}, nil
 	}
 }

@@ -256,6 +256,13 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		sc.State.InnerThoughts = false
 		sc.State.Deferred = approvalTools(rules)
 	}
+	// Rules were checked when stored (checkToolRules); the model is told
+	// them as Letta tells it, in a section of the system message.
+	if sc.State.ToolRules, _ = agents.ParseToolRules(rules); len(sc.State.ToolRules) > 0 {
+		if p := sc.State.ToolRules.Prompt(); p != "" {
+			sc.State.System += "\n\n<tool_usage_rules>\n" + agents.ToolRulesDescription + "\n\n" + p + "\n</tool_usage_rules>"
+		}
+	}
 	return sc, nil
 }
 
@@ -345,6 +352,9 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 		am.StopReason = agents.StopRequiresApproval // the calls wait for the client
 	case st.Run != "" && st.Ends:
 		am.StopReason = "end_turn"
+		if out.StopReason == agents.StopToolRule || out.StopReason == agents.StopMaxSteps {
+			am.StopReason = out.StopReason // a tool rule ended the turn
+		}
 	case st.Run != "" && st.Last:
 		am.StopReason = "max_steps"
 	}
