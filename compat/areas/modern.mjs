@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { BadRequestError, NotFoundError, UnprocessableEntityError } from '@letta-ai/letta-client';
+import { BadRequestError, ConflictError, NotFoundError, UnprocessableEntityError } from '@letta-ai/letta-client';
 import * as shape from '../lib/shapes.mjs';
 import { chatHandle, embeddingHandle, collect, createAgent, unique } from '../lib/fixtures.mjs';
 
@@ -124,6 +124,64 @@ export function register(ctx) {
 
     it('a conversation of an unknown agent is 404', async () => {
       await assert.rejects(ctx.client.conversations.create({ agent_id: 'agent-01a24aae-b4af-736c-9e22-07fa574961dc' }), NotFoundError);
+    });
+  });
+
+  describe('approvals', () => {
+    const execTool = {
+      name: 'exec_command',
+      description: "Run a shell command on the user's machine.",
+      parameters: { type: 'object', properties: { cmd: { type: 'string' } }, required: ['cmd'] },
+    };
+
+    it('a client-side tool call stops the run for the client, whose return the model then reads', async () => {
+      const a = await ctx.client.agents.create({ name: unique('client'), model: chatHandle, embedding: embeddingHandle });
+      await ctx.h.script({ ToolCalls: [{ ID: 'call_ls', Name: 'exec_command', Arguments: '{"cmd":"ls"}' }] });
+      const r = shape.lettaResponse(
+        await ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'What files do I have?' }], client_tools: [execTool] }),
+      );
+      assert.equal(r.stop_reason.stop_reason, 'requires_approval');
+      const req = r.messages.at(-1);
+      assert.equal(req.message_type, 'approval_request_message');
+      assert.equal(req.tool_call.name, 'exec_command');
+      assert.equal(req.tool_call.tool_call_id, 'call_ls');
+      // A plain message while the call waits is refused, and stores nothing.
+      await assert.rejects(ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'hello?' }] }), ConflictError);
+
+      await ctx.h.script({ Content: 'You have a.txt.' });
+      const done = shape.lettaResponse(
+        await ctx.client.agents.messages.create(a.id, {
+          messages: [{ type: 'approval', approvals: [{ type: 'tool', tool_call_id: 'call_ls', tool_return: 'a.txt', status: 'success' }] }],
+          client_tools: [execTool],
+        }),
+      );
+      assert.deepEqual(done.messages.map((m) => m.message_type), ['tool_return_message', 'assistant_message']);
+      assert.match(done.messages[0].tool_return, /a\.txt/);
+      assert.equal(done.messages[1].content, 'You have a.txt.');
+      assert.equal(done.stop_reason.stop_reason, 'end_turn');
+      const history = await collect(ctx.client.agents.messages.list(a.id, { order: 'asc' }));
+      const kinds = history.map((m) => m.message_type).join(',');
+      assert.ok(kinds.includes('approval_request_message,approval_response_message,tool_return_message,assistant_message'), kinds);
+    });
+
+    it('a requires_approval tool waits for a person; a denial reaches the model with its reason', async () => {
+      const a = await ctx.client.agents.create({
+        name: unique('approve'), model: chatHandle, embedding: embeddingHandle,
+        memory_blocks: [{ label: 'human', value: 'Name: Ada' }],
+        tool_rules: [{ tool_name: 'memory_insert', type: 'requires_approval' }],
+      });
+      await ctx.h.script({ ToolCalls: [{ ID: 'call_ins', Name: 'memory_insert', Arguments: '{"label":"human","new_string":"Likes tea"}' }] });
+      const r = await ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'Remember that I like tea.' }] });
+      assert.equal(r.stop_reason.stop_reason, 'requires_approval');
+      await ctx.h.script({ Content: 'Understood, I will not.' });
+      const done = await ctx.client.agents.messages.create(a.id, {
+        messages: [{ type: 'approval', approvals: [{ type: 'approval', tool_call_id: 'call_ins', approve: false, reason: 'not now' }] }],
+      });
+      assert.deepEqual(done.messages.map((m) => m.message_type), ['tool_return_message', 'assistant_message']);
+      assert.match(done.messages[0].tool_return, /request to call tool denied\. User reason: not now/);
+      assert.equal(done.messages[0].status, 'error');
+      const human = await ctx.client.agents.blocks.retrieve('human', { agent_id: a.id });
+      assert.ok(!human.value.includes('Likes tea'), 'a denied call changed memory');
     });
   });
 }

@@ -213,6 +213,7 @@ export function message(m) {
     case 'hidden_reasoning_message':
       assert.ok(['redacted', 'omitted'].includes(m.state), where(`${what}.state`, m));
       break;
+    case 'approval_request_message': // Letta 0.16.8: id, date, tool_call required; tool_calls
     case 'tool_call_message':
       has(m, 'tool_call', 'object', what);
       toolCall(m.tool_call, `${what}.tool_call`);
@@ -227,6 +228,13 @@ export function message(m) {
       assert.ok(['success', 'error'].includes(m.status), where(`${what}.status`, m));
       maybe(m, 'stdout', 'array', what);
       maybe(m, 'stderr', 'array', what);
+      break;
+    case 'approval_response_message': // Letta 0.16.8: approvals (ApprovalReturn | ToolReturn)
+      maybe(m, 'approvals', 'array', what);
+      for (const a of m.approvals ?? []) {
+        has(a, 'tool_call_id', 'string', `${what}.approvals[]`);
+        assert.ok(['approval', 'tool'].includes(a.type), where(`${what}.approvals[].type`, m));
+      }
       break;
     default:
       assert.fail(where(`unexpected message_type ${m.message_type}`, m));
