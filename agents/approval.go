@@ -102,26 +102,14 @@ func Resolve(ctx context.Context, st State, env Env, calls []ToolCall, answers m
 			ret(false, fmt.Sprintf("[ToolConstraintError] Cannot call %s: the agent has no such tool.", call.Name))
 			continue
 		}
-		var sub Output
-		result, err := runV1Tool(ctx, call.Name, args, blocks, env, &sub)
-		out.Inserts = append(out.Inserts, sub.Inserts...)
-		out.Stdout = append(out.Stdout, sub.Stdout...)
-		out.Stderr = append(out.Stderr, sub.Stderr...)
+		result, err := runV1Call(ctx, st, call.Name, args, blocks, env, &out)
 		if err != nil {
-			ret(false, fmt.Sprintf("Error executing function %s: %v", call.Name, err))
+			ret(false, result)
 			continue
 		}
-		limit := FunctionReturnLimit
-		if l, ok := st.ToolLimits[call.Name]; ok && l > 0 {
-			limit = l
-		}
-		ret(true, Truncate(result, limit))
+		ret(true, truncateReturn(st, call.Name, result))
 	}
 	out.ToolTime = time.Since(began)
-	for i := range blocks {
-		if blocks[i].Value != st.Blocks[i].Value {
-			out.Edits = append(out.Edits, blocks[i])
-		}
-	}
+	out.Edits = edited(st.Blocks, blocks)
 	return out
 }

@@ -115,27 +115,13 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	req.Messages = append(req.Messages, st.Context...)
 	// The model is offered the tools the rules allow now, as Letta offers
 	// them, and must call one when a rule says so.
-	names := make([]string, len(st.Tools))
-	for i, t := range st.Tools {
-		names[i] = t.Name
-	}
-	valid := st.ToolRules.Allowed(names, st.TurnCalls, st.LastOutput)
-	for _, t := range st.Tools {
-		if !slices.Contains(valid, t.Name) {
-			continue
-		}
+	names, valid := st.offer(&req, func(t Tool) Tool {
 		if t.Name == ToolConversationSearch {
 			t.Parameters = v1ConversationSearch.Parameters
 		}
 		t.Parameters = withoutParam(t.Parameters, "request_heartbeat")
-		req.Tools = append(req.Tools, t)
-	}
-	if len(req.Tools) > 0 {
-		req.ToolChoice = "auto"
-		if st.ToolRules.ForceToolCall(st.TurnCalls) {
-			req.ToolChoice = "required"
-		}
-	}
+		return t
+	})
 	began := time.Now()
 	resp, err := m.Complete(ctx, req)
 	if err != nil {
@@ -205,37 +191,19 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		history = append(history, call.Name)
 		out.Calls = append(out.Calls, call.Name)
 		decisions = append(decisions, st.ToolRules.Decide(call.Name, false, names, history, st.Final))
-		var sub Output
-		result, err := runV1Tool(ctx, call.Name, args, blocks, env, &sub)
-		out.Inserts = append(out.Inserts, sub.Inserts...)
-		out.Sent = append(out.Sent, sub.Sent...)
-		out.Stdout = append(out.Stdout, sub.Stdout...)
-		out.Stderr = append(out.Stderr, sub.Stderr...)
+		result, err := runV1Call(ctx, st, call.Name, args, blocks, env, &out)
 		if err != nil {
-			msg := fmt.Sprintf("Error executing function %s: %v", call.Name, err)
-			ret(false, msg)
-			out.LastOutput = msg
+			ret(false, result)
+			out.LastOutput = result
 			continue
 		}
 		out.LastOutput = result
-		limit := FunctionReturnLimit
-		if l, ok := st.ToolLimits[call.Name]; ok && l > 0 {
-			limit = l
-		}
-		switch call.Name {
-		case ToolConversationSearch, ToolConversationSearchDate, ToolArchivalMemorySearch:
-		default:
-			result = Truncate(result, limit)
-		}
+		result = truncateReturn(st, call.Name, result)
 		ret(true, result)
 	}
 	out.ToolTime = time.Since(toolBegan)
 	out.Continue, out.ContinueReason, out.StopReason = aggregate(decisions)
-	for i := range blocks {
-		if blocks[i].Value != st.Blocks[i].Value {
-			out.Edits = append(out.Edits, blocks[i])
-		}
-	}
+	out.Edits = edited(st.Blocks, blocks)
 	return out, nil
 }
 
@@ -262,6 +230,47 @@ func aggregate(ds []Continuation) (cont bool, reason, stop string) {
 		reason = ""
 	}
 	return cont, reason, stop
+}
+
+// runV1Call runs one call of the modern loop on blocks (a copy of the
+// state's) and adds what it stored and printed to out. On failure the
+// result is the text the model reads for it.
+func runV1Call(ctx context.Context, st State, name string, args map[string]any, blocks []Block, env Env, out *Output) (string, error) {
+	var sub Output
+	result, err := runV1Tool(ctx, name, args, blocks, env, &sub)
+	out.Inserts = append(out.Inserts, sub.Inserts...)
+	out.Sent = append(out.Sent, sub.Sent...)
+	out.Stdout = append(out.Stdout, sub.Stdout...)
+	out.Stderr = append(out.Stderr, sub.Stderr...)
+	if err != nil {
+		return fmt.Sprintf("Error executing function %s: %v", name, err), err
+	}
+	return result, nil
+}
+
+// truncateReturn cuts a tool's result to its return limit, as Letta does;
+// the searches page their own results and are kept whole.
+func truncateReturn(st State, name, result string) string {
+	switch name {
+	case ToolConversationSearch, ToolConversationSearchDate, ToolArchivalMemorySearch:
+		return result
+	}
+	limit := FunctionReturnLimit
+	if l, ok := st.ToolLimits[name]; ok && l > 0 {
+		limit = l
+	}
+	return Truncate(result, limit)
+}
+
+// edited lists the blocks whose value a step changed, with their new value.
+func edited(before, after []Block) []Block {
+	var out []Block
+	for i := range after {
+		if after[i].Value != before[i].Value {
+			out = append(out, after[i])
+		}
+	}
+	return out
 }
 
 // runV1Tool runs one tool of the modern loop: its own tools here, the

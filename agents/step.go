@@ -143,26 +143,12 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		}
 		req.Messages = append(req.Messages, msg)
 	}
-	names := make([]string, len(st.Tools))
-	for i, t := range st.Tools {
-		names[i] = t.Name
-	}
-	valid := st.ToolRules.Allowed(names, st.TurnCalls, st.LastOutput)
-	for _, t := range st.Tools {
-		if !slices.Contains(valid, t.Name) {
-			continue
-		}
+	names, valid := st.offer(&req, func(t Tool) Tool {
 		if st.InnerThoughts {
 			t.Parameters = addInnerThoughts(t.Parameters)
 		}
-		req.Tools = append(req.Tools, t)
-	}
-	if len(req.Tools) > 0 {
-		req.ToolChoice = "auto"
-		if st.ToolRules.ForceToolCall(st.TurnCalls) {
-			req.ToolChoice = "required"
-		}
-	}
+		return t
+	})
 	began := time.Now()
 	resp, err := m.Complete(ctx, req)
 	if err != nil {
@@ -266,11 +252,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	default:
 		result = Truncate(result, limit)
 	}
-	for i := range blocks {
-		if blocks[i].Value != st.Blocks[i].Value {
-			out.Edits = append(out.Edits, blocks[i])
-		}
-	}
+	out.Edits = edited(st.Blocks, blocks)
 	out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(true, result, now)}
 	out.Heartbeat = heartbeat
 	out.LastOutput = result
@@ -497,4 +479,28 @@ func withInnerThoughts(m Message) Message {
 	}
 	m.ToolCalls, m.Content = calls, ""
 	return m
+}
+
+// offer puts in req the tools the rules allow the model now, each shaped
+// for the loop, and the tool choice (required when a rule forces a call).
+// It returns every tool's name and the allowed ones', which judge the
+// reply's calls.
+func (st State) offer(req *Request, shape func(Tool) Tool) (names, valid []string) {
+	names = make([]string, len(st.Tools))
+	for i, t := range st.Tools {
+		names[i] = t.Name
+	}
+	valid = st.ToolRules.Allowed(names, st.TurnCalls, st.LastOutput)
+	for _, t := range st.Tools {
+		if slices.Contains(valid, t.Name) {
+			req.Tools = append(req.Tools, shape(t))
+		}
+	}
+	if len(req.Tools) > 0 {
+		req.ToolChoice = "auto"
+		if st.ToolRules.ForceToolCall(st.TurnCalls) {
+			req.ToolChoice = "required"
+		}
+	}
+	return names, valid
 }
