@@ -19,6 +19,15 @@ type Batch struct {
 	Command string // idempotency id; every event in the batch carries it
 	Expect  []Expectation
 	Events  []Envelope
+	// Fresh names aggregates this command creates under ids of its own
+	// making (derived from the command, or new), which no other command can
+	// write: their expectation (version 0) can only fail for a retry of this
+	// command, which the first aggregate's expectation and the command's
+	// id already catch. The log may then store their events inside the
+	// first aggregate's message (EncodeHosted) instead of appending an
+	// atomic batch of several messages. Each must also be expected at
+	// version 0 in Expect, which holds when the log cannot host them.
+	Fresh []Aggregate
 }
 
 // ErrConflict is the domain outcome of an append whose expectation no longer

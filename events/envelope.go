@@ -60,8 +60,13 @@ type Event interface {
 // Envelope is one entry of the log: an event with the facts every event
 // carries. Seq and Part are assigned by the log and are not part of the encoded bytes.
 type Envelope struct {
-	Seq       Seq       `json:"-"`
-	Part      int       `json:"-"` // index in a packed message (see EncodePacked); 0 otherwise
+	Seq  Seq `json:"-"`
+	Part int `json:"-"` // index in a packed message (see EncodePacked); 0 otherwise
+	// Hosted is set on an event stored in another aggregate's message (a
+	// hosted message, see EncodeHosted): its aggregate's own subject does
+	// not hold it, so it does not move that aggregate's version (the
+	// sequence an expectation names). Assigned by the decoder, not encoded.
+	Hosted    bool      `json:"-"`
 	Type      Type      `json:"type"`
 	Aggregate Aggregate `json:"aggregate"`
 	Command   string    `json:"command"`         // idempotency id of the command that produced it

@@ -482,9 +482,72 @@ func TestPackedRejectsBadInput(t *testing.T) {
 	}
 	one, _ := Encode(a)
 	two, _ := Encode(b)
-	for _, bad := range []string{"[", "[]", "[" + string(one) + "]", "[" + string(one) + "," + string(two) + "]", `[{"type":"nope"},{}]`, "[1,2]"} {
+	// Two aggregates in one message: the hosted form, the second hosted.
+	if envs, err := DecodeAll([]byte("[" + string(one) + "," + string(two) + "]")); err != nil || len(envs) != 2 || envs[0].Hosted || !envs[1].Hosted {
+		t.Errorf("DecodeAll(hosted) = %+v, %v", envs, err)
+	}
+	for _, bad := range []string{"[", "[]", "[" + string(one) + "]", `[{"type":"nope"},{}]`, "[1,2]"} {
 		if _, err := DecodeAll([]byte(bad)); err == nil {
 			t.Errorf("DecodeAll(%.60q) succeeded", bad)
+		}
+	}
+}
+
+// TestGoldenHosted pins the hosted form (an agent's message holding the
+// creation of a block) and checks that both decoders mark the hosted event,
+// and only it.
+func TestGoldenHosted(t *testing.T) {
+	s := samples()
+	agent := envelope(s[TypeAgentCreated])
+	block := envelope(s[TypeBlockCreated])
+	block.Aggregate = Aggregate{Kind: KindBlock, ID: "block-00000000-0000-4000-8000-000000000002"}
+	msg := envelope(s[TypeMessageAppended])
+	msg.Aggregate = agent.Aggregate
+	envs := []Envelope{agent, block, msg}
+	if _, err := EncodePacked(envs); err == nil {
+		t.Fatal("EncodePacked took two aggregates")
+	}
+	got, err := EncodeHosted(envs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "hosted.json")
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./events -update)", err)
+	}
+	if !bytes.Equal(append(got, '\n'), want) {
+		t.Errorf("hosted wire form changed:\n got %s\nwant %s", got, want)
+	}
+	back, err := DecodeAll(bytes.TrimSpace(want))
+	if err != nil || len(back) != 3 {
+		t.Fatalf("DecodeAll = %d events, %v", len(back), err)
+	}
+	for i, env := range back {
+		if env.Part != i || env.Aggregate != envs[i].Aggregate || env.Hosted != (i == 1) || !reflect.DeepEqual(env.Event, envs[i].Event) {
+			t.Errorf("event %d: %+v (hosted %v), want %+v, hosted %v", i, env, env.Hosted, envs[i], i == 1)
+		}
+		one, err := DecodePart(bytes.TrimSpace(want), i)
+		if err != nil || !reflect.DeepEqual(one, env) {
+			t.Errorf("DecodePart(%d) = %+v, %v; DecodeAll says %+v", i, one, err, env)
+		}
+	}
+	// An event of another aggregate in a message of the host's form is
+	// what an older reader refused; nothing in it is marked hosted that
+	// belongs to the host.
+	packed, _ := os.ReadFile(filepath.Join("testdata", "packed.json"))
+	all, err := DecodeAll(bytes.TrimSpace(packed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, env := range all {
+		if env.Hosted {
+			t.Errorf("packed part %d marked hosted", i)
 		}
 	}
 }
@@ -620,6 +683,26 @@ func FuzzSplitPacked(f *testing.F) {
 			if !bytes.Equal(raws[i], parts[i]) {
 				t.Fatalf("part %d: %s, encoding/json: %s", i, parts[i], raws[i])
 			}
+		}
+	})
+}
+
+// FuzzAggregateOf holds the hosted-part check's quick read of an
+// envelope's aggregate to Decode's: wherever both read one, they agree.
+func FuzzAggregateOf(f *testing.F) {
+	for _, ev := range samples() {
+		b, _ := Encode(envelope(ev))
+		f.Add(b)
+	}
+	f.Add([]byte(`{"type":"x","aggregate":{"kind":"a\"b","id":"c"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := aggregateOf(b)
+		env, derr := Decode(b)
+		if err == nil && derr == nil && got != env.Aggregate {
+			t.Fatalf("aggregateOf = %v, Decode = %v", got, env.Aggregate)
+		}
+		if derr == nil && err != nil {
+			t.Fatalf("Decode read %v, aggregateOf failed: %v", env.Aggregate, err)
 		}
 	})
 }

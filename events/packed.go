@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // A packed message stores several events of one aggregate as one log
@@ -15,6 +16,17 @@ import (
 // expectation instead of a multi-message atomic batch. The form was added
 // after the single-envelope form; logs written before hold no packed
 // messages, and DecodeAll reads both.
+//
+// Forms of a log message, in the order they were added (the log keeps
+// every form it ever held, so a reader reads all of them):
+//
+//  1. one envelope (Encode);
+//  2. packed: an array of envelopes of one aggregate (EncodePacked);
+//  3. hosted: an array whose first envelope's aggregate, the host, owns the
+//     message's subject, and whose other envelopes may belong to
+//     aggregates the command creates (EncodeHosted). Those events are
+//     Hosted: their aggregates' own subjects do not hold them. A reader of
+//     form 2 alone refuses form 3 (two aggregates), it never misreads it.
 
 // SubjectPacked is the type token of a packed message's subject: the
 // message holds events of several types, so it is stored under this one.
@@ -45,8 +57,34 @@ func EncodePacked(envs []Envelope) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// DecodeAll parses the wire bytes of one log message, packed or not, into
-// its envelopes; each envelope's Part is its index in the message.
+// EncodeHosted returns the wire bytes of a hosted message (form 3 above):
+// envs in order; the first names the host aggregate, and any of the others
+// may belong to other aggregates. It needs at least two envelopes. Which
+// events may be hosted is the writer's rule (bus.Log.Append: only events of
+// aggregates the command itself creates).
+func EncodeHosted(envs []Envelope) ([]byte, error) {
+	if len(envs) < 2 {
+		return nil, errors.New("encode hosted: fewer than two events")
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, e := range envs {
+		b, err := Encode(e)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
+}
+
+// DecodeAll parses the wire bytes of one log message, in any of its forms,
+// into its envelopes; each envelope's Part is its index in the message, and
+// an event of another aggregate than the first's is Hosted.
 func DecodeAll(b []byte) ([]Envelope, error) {
 	if len(b) == 0 || b[0] != '[' {
 		env, err := Decode(b)
@@ -76,10 +114,8 @@ func DecodeAll(b []byte) ([]Envelope, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode packed event %d: %w", i, err)
 		}
-		if env.Aggregate != out[0].Aggregate && i > 0 {
-			return nil, fmt.Errorf("decode packed event %d: aggregate %s, not %s", i, env.Aggregate, out[0].Aggregate)
-		}
 		env.Part = i
+		env.Hosted = i > 0 && env.Aggregate != out[0].Aggregate
 		out[i] = env
 	}
 	return out, nil
@@ -105,7 +141,50 @@ func DecodePart(b []byte, part int) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("decode part %d: %w", part, err)
 	}
 	env.Part = part
+	if part > 0 {
+		hs, he, err := arrayElement(b, 0)
+		if err != nil {
+			return Envelope{}, fmt.Errorf("decode part %d: %w", part, err)
+		}
+		host, err := aggregateOf(b[hs:he])
+		if err != nil {
+			return Envelope{}, fmt.Errorf("decode part %d: host: %w", part, err)
+		}
+		env.Hosted = env.Aggregate != host
+	}
 	return env, nil
+}
+
+// aggregateOf reads the aggregate of one encoded envelope without decoding
+// its event.
+func aggregateOf(b []byte) (Aggregate, error) {
+	// Encode's layout: {"type":"…","aggregate":{"kind":"…","id":"…"},…
+	if r, ok := bytes.CutPrefix(b, []byte(`{"type":"`)); ok {
+		if i := bytes.IndexByte(r, '"'); i >= 0 {
+			r = r[i+1:]
+			if r, ok = bytes.CutPrefix(r, []byte(`,"aggregate":{"kind":"`)); ok {
+				k := bytes.IndexByte(r, '"')
+				if k > 0 {
+					kind := r[:k]
+					if r, ok = bytes.CutPrefix(r[k+1:], []byte(`,"id":"`)); ok {
+						if j := bytes.IndexByte(r, '"'); j > 0 && plainString(kind) && plainString(r[:j]) {
+							return Aggregate{Kind: Kind(kind), ID: string(r[:j])}, nil
+						}
+					}
+				}
+			}
+		}
+	}
+	var w struct {
+		Aggregate Aggregate `json:"aggregate"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Aggregate{}, err
+	}
+	if w.Aggregate.Kind == "" || w.Aggregate.ID == "" {
+		return Aggregate{}, errors.New("missing aggregate")
+	}
+	return w.Aggregate, nil
 }
 
 // arrayElement returns the bounds of the element at index i of the JSON
@@ -149,6 +228,17 @@ func arrayElement(b []byte, i int) (int, int, error) {
 		}
 	}
 	return 0, 0, errors.New("truncated packed message")
+}
+
+// plainString reports whether s, the inside of a JSON string, reads as
+// itself: valid UTF-8 with no escapes and no control characters.
+func plainString(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(s)
 }
 
 // splitPacked returns the elements of a packed message in the exact form
