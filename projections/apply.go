@@ -18,7 +18,9 @@ func (s *State) Apply(env events.Envelope) {
 		return
 	}
 	s.Applied, s.AppliedPart = env.Seq, env.Part
-	s.Kinds[env.Aggregate.Kind] = env.Seq
+	if !env.Hosted {
+		s.Kinds[env.Aggregate.Kind] = env.Seq
+	}
 	switch env.Aggregate.Kind {
 	case events.KindAgent:
 		s.applyAgent(env)
@@ -309,7 +311,7 @@ func (s *State) applyBlock(env events.Envelope) {
 		b = &Block{
 			ID: id, Label: e.Label, Value: e.Value, Limit: e.Limit, Name: e.Name, IsTemplate: e.IsTemplate,
 			ReadOnly: e.ReadOnly, Description: e.Description, Metadata: e.Metadata, Tags: e.Tags,
-			CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
+			CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, Hosted: env.Hosted, Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
 		b.Version.bump(env)

@@ -13,7 +13,9 @@ import (
 const recentCommands = 4
 
 // Version is an aggregate's concurrency state: the sequence of its last
-// event and the commands that produced its last few events.
+// event stored under its own subject (what an expectation names; hosted
+// events, stored in another aggregate's message, do not count) and the
+// commands that produced its last few events.
 type Version struct {
 	Seq    events.Seq
 	Recent [recentCommands]Applied
@@ -26,7 +28,11 @@ type Applied struct {
 }
 
 func (v *Version) bump(env events.Envelope) {
-	v.Seq = env.Seq
+	if !env.Hosted {
+		// A hosted event lives in another aggregate's message: this
+		// aggregate's subject, which expectations check, does not hold it.
+		v.Seq = env.Seq
+	}
 	if n := len(v.Recent); v.Recent[n-1].Command == env.Command && env.Command != "" {
 		v.Recent[n-1].Seq = env.Seq // later event of the same batch
 		return
@@ -181,7 +187,10 @@ type Block struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Created     events.Seq
-	Version     Version
+	// Hosted: its creation is stored in another aggregate's message (at
+	// Created; events.EncodeHosted), so a read of its own subject misses it.
+	Hosted  bool
+	Version Version
 	// Org is the organization it belongs to; "" is the default one.
 	Org string
 }
@@ -303,7 +312,7 @@ type State struct {
 	// Conversations are every agent's conversations, by id. A snapshot
 	// taken before conversations existed has none, as its log has none.
 	Conversations map[events.ConversationID]*Conversation
-	Kinds         map[events.Kind]events.Seq // last sequence per aggregate kind
+	Kinds         map[events.Kind]events.Seq // last sequence stored under each aggregate kind's subjects (not hosted events)
 	Gone          map[string]Version         // versions of deleted aggregates, by id
 	Skipped       int                        // events that could not be applied (unknown type, bad bytes)
 	Passages      map[events.PassageID]events.AgentID
