@@ -283,9 +283,13 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 	if b.Command == "" {
 		return 0, errors.New("append: batch has no command id")
 	}
-	msgs, packed, err := l.pack(b)
+	msgs, carried, packed, err := l.pack(b)
 	if err != nil {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
+	}
+	expect := b.Expect
+	if packed {
+		expect = carried
 	}
 	if !packed {
 		msgs = make([]*nats.Msg, len(b.Events))
@@ -306,7 +310,7 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 			msgs[i] = m
 		}
 	}
-	for _, x := range b.Expect {
+	for _, x := range expect {
 		i := 0
 		if !packed {
 			i = l.carrier(b.Events, x)
@@ -338,7 +342,11 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 	}
 	switch ack.Error.ErrCode {
 	case int(jetstream.JSErrCodeStreamWrongLastSequence), int(jetstream.JSErrCodeStreamWrongLastSequenceConstant), errCodeBatchDuplicate:
-		seq, err := l.resolveConflict(ctx, b)
+		x := events.Expectation{Aggregate: b.Events[0].Aggregate}
+		if len(expect) > 0 {
+			x = expect[0]
+		}
+		seq, err := l.resolveConflict(ctx, b.Command, x)
 		if err == nil {
 			err = l.sync.wait(ctx, uint64(seq))
 		}
@@ -352,36 +360,73 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 const maxPacked = 512 << 10
 
 // pack returns the command as one packed message when that keeps its
-// meaning: several events, all of one aggregate, at most one expectation,
-// and no event that a consumer selects by its subject's type token (agent
-// inputs, which the partition consumers filter on). One message needs no
-// atomic batch, which on a single-replica stream costs the server a
-// temporary file store per batch (see the reference notes on JetStream).
-func (l *Log) pack(b events.Batch) ([]*nats.Msg, bool, error) {
-	if len(b.Events) < 2 || len(b.Expect) > 1 {
-		return nil, false, nil
+// meaning, with the expectations that message carries: several events, all
+// of one aggregate (the first event's: the host) or of aggregates the
+// command creates (b.Fresh, expected at version 0, whose events the message
+// hosts: events.EncodeHosted), at most one expectation left once those of
+// the hosted aggregates are dropped, carried by the host, and no event that
+// a consumer selects by its subject's type token (agent inputs, which the
+// partition consumers filter on). One message needs no atomic batch, which
+// on a single-replica stream costs the server a temporary file store per
+// batch (see the reference notes on JetStream).
+//
+// A hosted aggregate's expectation can be dropped because its id is the
+// command's own: only this command, or a retry of it, writes there, and a
+// retry is caught by the message id and the host's expectation. Its later
+// commands expect the version its own subject holds, which its hosted
+// events do not move (projections skip them: events.Envelope.Hosted).
+func (l *Log) pack(b events.Batch) ([]*nats.Msg, []events.Expectation, bool, error) {
+	if len(b.Events) < 2 {
+		return nil, nil, false, nil
 	}
-	agg := b.Events[0].Aggregate
+	host := b.Events[0].Aggregate
+	hosted := false
 	envs := make([]events.Envelope, len(b.Events))
 	for i, env := range b.Events {
-		if env.Aggregate != agg || env.Event == nil || env.Event.EventType() == events.TypeMessageReceived {
-			return nil, false, nil
+		if env.Event == nil || env.Event.EventType() == events.TypeMessageReceived {
+			return nil, nil, false, nil
+		}
+		if env.Aggregate != host {
+			if !slices.Contains(b.Fresh, env.Aggregate) {
+				return nil, nil, false, nil
+			}
+			hosted = true
 		}
 		env.Command = b.Command
 		envs[i] = env
 	}
-	data, err := events.EncodePacked(envs)
+	var carried []events.Expectation
+	for _, x := range b.Expect {
+		if !x.WholeKind && x.Aggregate != host && slices.Contains(b.Fresh, x.Aggregate) {
+			if x.Version != 0 {
+				return nil, nil, false, nil
+			}
+			continue
+		}
+		if x.Aggregate != host && !(x.WholeKind && x.Aggregate.Kind == host.Kind) {
+			return nil, nil, false, nil // the host cannot carry it
+		}
+		carried = append(carried, x)
+	}
+	if len(carried) > 1 {
+		return nil, nil, false, nil
+	}
+	encode := events.EncodePacked
+	if hosted {
+		encode = events.EncodeHosted
+	}
+	data, err := encode(envs)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if len(data) > maxPacked {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
-	m := nats.NewMsg(Subject(l.tenant, agg, events.SubjectPacked))
+	m := nats.NewMsg(Subject(l.tenant, host, events.SubjectPacked))
 	m.Data = data
 	m.Header.Set(hdrCommand, b.Command)
 	m.Header.Set(hdrMsgID, b.Command)
-	return []*nats.Msg{m}, true, nil
+	return []*nats.Msg{m}, carried, true, nil
 }
 
 // carrier picks the event that carries expectation x: the first event of
@@ -407,11 +452,7 @@ func (l *Log) filter(x events.Expectation) string {
 
 // resolveConflict decides whether a rejected batch was in fact already
 // stored (a retried command) or lost a race (a conflict).
-func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, error) {
-	x := events.Expectation{Aggregate: b.Events[0].Aggregate}
-	if len(b.Expect) > 0 {
-		x = b.Expect[0]
-	}
+func (l *Log) resolveConflict(ctx context.Context, command string, x events.Expectation) (events.Seq, error) {
 	// From the leader: a direct get may be answered by a replica that has
 	// not stored the batch that made this one conflict yet.
 	last, err := l.leaderGet(ctx, msgGetRequest{LastFor: l.filter(x)})
@@ -419,9 +460,9 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, &events.ConflictError{Aggregate: x.Aggregate}
 		}
-		return 0, fmt.Errorf("append %s: read last of %s: %w", b.Command, x.Aggregate, err)
+		return 0, fmt.Errorf("append %s: read last of %s: %w", command, x.Aggregate, err)
 	}
-	if last.Header.Get(hdrCommand) == b.Command {
+	if last.Header.Get(hdrCommand) == command {
 		return events.Seq(last.Sequence), nil
 	}
 	return 0, &events.ConflictError{Aggregate: x.Aggregate, Latest: events.Seq(last.Sequence)}

@@ -364,3 +364,84 @@ func TestFollowBoundsBytesInFlight(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendHosted appends a command that creates an agent and a block of
+// its own (Fresh) as one hosted message, and checks what stays true of an
+// atomic batch: a retry is recognised, a stale host conflicts and stores
+// nothing, and the block's own subject, which its creation is not under,
+// is what its later expectations check. A block not marked fresh, or
+// expected at another version, still takes an atomic batch.
+func TestAppendHosted(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-H"}
+	b := events.Aggregate{Kind: events.KindBlock, ID: "block-H"}
+	create := events.Batch{Command: "h1",
+		Expect: []events.Expectation{{Aggregate: a}, {Aggregate: b}},
+		Fresh:  []events.Aggregate{b},
+		Events: []events.Envelope{
+			agentEnv(a.ID, &events.AgentCreated{ID: "agent-H", BlockIDs: []events.BlockID{"block-H"}}),
+			blockEnv(b.ID, &events.BlockCreated{ID: "block-H", Label: "human"}),
+			agentEnv(a.ID, &events.MessageAppended{ID: "message-1", Role: "system", Text: "hi"}),
+		}}
+	seq, err := l.Append(ctx, create)
+	if err != nil || seq != 1 {
+		t.Fatalf("hosted append = %d, %v; want 1 (one message)", seq, err)
+	}
+	envs, err := l.LoadAll(ctx, seq)
+	if err != nil || len(envs) != 3 {
+		t.Fatalf("LoadAll = %+v, %v", envs, err)
+	}
+	for i, env := range envs {
+		if env.Aggregate != create.Events[i].Aggregate || env.Hosted != (i == 1) {
+			t.Errorf("part %d: %s hosted=%v", i, env.Aggregate, env.Hosted)
+		}
+	}
+	if again, err := l.Append(ctx, create); err != nil || again != seq {
+		t.Fatalf("retried hosted append = %d, %v; want %d", again, err, seq)
+	}
+	stale := create
+	stale.Command = "h2"
+	var ce *events.ConflictError
+	if _, err := l.Append(ctx, stale); !errors.As(err, &ce) || ce.Aggregate != a || ce.Latest != seq {
+		t.Fatalf("stale hosted append err = %v, want conflict on %s at %d", err, a, seq)
+	}
+	// The block's subject holds nothing yet: its first own event expects 0.
+	upd := func(cmd string, v events.Seq) (events.Seq, error) {
+		return l.Append(ctx, events.Batch{Command: cmd, Expect: []events.Expectation{{Aggregate: b, Version: v}},
+			Events: []events.Envelope{blockEnv(b.ID, &events.BlockUpdated{})}})
+	}
+	if _, err := upd("u1", seq); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("block update expecting the hosted message's sequence: err = %v, want conflict", err)
+	}
+	s2, err := upd("u2", 0)
+	if err != nil || s2 != 2 {
+		t.Fatalf("block update expecting 0 = %d, %v; want 2", s2, err)
+	}
+	if _, err := upd("u3", 0); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("second update expecting 0: err = %v, want conflict", err)
+	}
+	// Not fresh, or fresh but expected at a version: an atomic batch of
+	// one message per event.
+	for i, batch := range []events.Batch{
+		{Expect: []events.Expectation{{Aggregate: events.Aggregate{Kind: events.KindAgent, ID: "agent-J"}}, {Aggregate: events.Aggregate{Kind: events.KindBlock, ID: "block-J"}}}},
+		{Expect: []events.Expectation{{Aggregate: events.Aggregate{Kind: events.KindAgent, ID: "agent-K"}}, {Aggregate: b, Version: s2}}, Fresh: []events.Aggregate{b}},
+	} {
+		last, _ := l.LastSeq(ctx)
+		batch.Command = fmt.Sprintf("b%d", i)
+		for _, x := range batch.Expect {
+			ev := events.Event(&events.AgentCreated{ID: events.AgentID(x.Aggregate.ID)})
+			if x.Aggregate.Kind == events.KindBlock {
+				ev = &events.BlockUpdated{}
+				if x.Version == 0 {
+					ev = &events.BlockCreated{ID: events.BlockID(x.Aggregate.ID), Label: "x"}
+				}
+			}
+			batch.Events = append(batch.Events, events.Envelope{Aggregate: x.Aggregate, Time: time.Now().UTC(), Event: ev})
+		}
+		got, err := l.Append(ctx, batch)
+		if err != nil || got != last+2 {
+			t.Fatalf("batch %d = %d, %v; want %d (two messages)", i, got, err, last+2)
+		}
+	}
+}
