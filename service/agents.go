@@ -126,6 +126,9 @@ func addAgent(st *projections.State, d *decision, c *command, e *events.AgentCre
 	for _, bc := range blocks {
 		d.expectAt(st, blockAgg(string(bc.ID)))
 		d.add(c, blockAgg(string(bc.ID)), bc)
+		// The block's id is the command's own (newBlocks: c.newID), so its
+		// creation may be stored in the agent's message.
+		d.fresh = append(d.fresh, blockAgg(string(bc.ID)))
 	}
 }
 

@@ -120,7 +120,7 @@ func (s *Service) History(ctx context.Context, agentID string, f api.EventFilter
 		}
 		return runs[run]
 	}
-	err = s.log.Read(ctx, sel, events.Seq(f.After+1), to, func(env events.Envelope) (bool, error) {
+	err = s.readLog(ctx, sel, events.Seq(f.After+1), to, func(env events.Envelope) (bool, error) {
 		if env.Aggregate.Kind == events.KindSource && !slices.Contains(fileTypes, env.Type) {
 			return true, nil // a packed message's passages
 		}

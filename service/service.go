@@ -259,6 +259,7 @@ func (c *command) idAt(prefix string, ordinal int) string {
 type decision struct {
 	expect []events.Expectation
 	evs    []events.Envelope
+	fresh  []events.Aggregate // aggregates created under this command's own ids (events.Batch.Fresh)
 }
 
 func (d *decision) add(c *command, agg events.Aggregate, ev events.Event) {
@@ -321,7 +322,7 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 		if err := checkSize(d.evs); err != nil {
 			return false, err
 		}
-		seq, err := s.log.Append(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs})
+		seq, err := s.log.Append(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs, Fresh: d.fresh})
 		if err == nil {
 			if err := s.proj.WaitFor(ctx, seq); err != nil {
 				return true, fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")

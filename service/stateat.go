@@ -80,7 +80,7 @@ func (s *Service) StateAt(ctx context.Context, agentID string, at api.At) (*proj
 	for i, x := range related {
 		sel[i] = events.Selector{Aggregate: x}
 	}
-	err = s.log.Read(ctx, sel, 1, to, func(env events.Envelope) (bool, error) {
+	err = s.readLog(ctx, sel, 1, to, func(env events.Envelope) (bool, error) {
 		if !before(env) {
 			return false, nil
 		}
