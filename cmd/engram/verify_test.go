@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,6 +37,16 @@ func TestVerifyCommand(t *testing.T) {
 	resp, err := http.Post(url+"/v1/agents/", "application/json", strings.NewReader(`{"name":"sam","memory_blocks":[{"label":"human","value":"Ada"}]}`))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("create agent: %v %v", resp, err)
+	}
+	var agent struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&agent)
+	resp.Body.Close()
+	// The block's creation is hosted in the agent's message; its first
+	// edit expects its own subject empty, which verify checks too.
+	req, _ := http.NewRequest("PATCH", url+"/v1/agents/"+agent.ID+"/core-memory/blocks/human", strings.NewReader(`{"value":"Ada Lovelace"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("edit block: %v %v", resp, err)
 	}
 	resp.Body.Close()
 	out, code := engram(t, "verify", "--url", url)
