@@ -291,6 +291,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// (applied as it reads) and the search index (from a queue of its own,
 	// once the read models have caught up and the index is started).
 	follower := projections.NewFollower(l, projections.FollowerConfig{Logger: logger.With("component", "follower")})
+	// The message bodies first: what the read models hold, the cache holds
+	// too, so a step reads the messages just stored without a log round
+	// trip. The backlog of the start is not cached (see service.Bodies).
+	end, err := l.LastSeq(ctx)
+	if err != nil {
+		ns.Close()
+		lock.Close()
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	if cfg.Service.Bodies == nil {
+		cfg.Service.Bodies = service.NewBodies(end)
+	}
+	follower.Feed(cfg.Service.Bodies)
 	follower.Feed(proj)
 	index.feedFrom(follower)
 	// life is the context of the node's own goroutines (under wg): Close

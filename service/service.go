@@ -73,6 +73,10 @@ type Config struct {
 	// Secrets seals agents' tool environment variables; nil: agents cannot
 	// be given any.
 	Secrets SecretBox
+	// Bodies caches message events; fed by the log's follower (see Bodies)
+	// it holds what was just stored. nil: a cache of its own, filled by
+	// reads alone.
+	Bodies *Bodies
 }
 
 // LogVerifier walks the whole log and checks that engram wrote every
@@ -104,7 +108,7 @@ type Service struct {
 	schema    SchemaDeriver
 	cfg       Config
 	conflicts atomic.Int64
-	bodies    bodyCache
+	bodies    *Bodies
 	stop      chan struct{}  // closed by Close: background work stops
 	stopOnce  sync.Once      // closes stop
 	work      sync.WaitGroup // background work: file loads
@@ -160,7 +164,11 @@ func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{log: log, proj: proj, schema: schema, cfg: cfg, stop: make(chan struct{})}
+	bodies := cfg.Bodies
+	if bodies == nil {
+		bodies = NewBodies(0)
+	}
+	return &Service{log: log, proj: proj, schema: schema, cfg: cfg, stop: make(chan struct{}), bodies: bodies}
 }
 
 type ctxKey int
