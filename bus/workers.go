@@ -408,17 +408,35 @@ func (s *Server) PublishRun(tenant, inputID string, data []byte) error {
 }
 
 // WatchRun calls fn with every progress event of the run answering inputID
-// until cancel is called. It is subscribed when it returns.
+// until cancel is called. It is subscribed when it returns: for whatever
+// this process sends on its connection afterwards (the input's append)
+// and for the runs that follows from it.
 func (s *Server) WatchRun(tenant, inputID string, fn func([]byte)) (cancel func(), err error) {
 	sub, err := s.conn.Subscribe(runSubject(tenant, inputID), func(m *nats.Msg) { fn(m.Data) })
 	if err != nil {
 		return nil, err
 	}
-	if err := s.conn.Flush(); err != nil {
+	if err := s.subscribed(); err != nil {
 		sub.Unsubscribe()
 		return nil, err
 	}
 	return func() { sub.Unsubscribe() }, nil
+}
+
+// subscribed makes a subscription just sent on the process's connection
+// count before what depends on it. Alone, nothing needs to wait: the
+// server reads one connection's protocol in order, so the subscription is
+// in place before any message this connection sends afterwards — the
+// input whose run reports to it, or whose runner asks for its tokens — and
+// so before anything that message leads to; the round trip of a flush
+// bought nothing but latency on every send. In a cluster (or connected to
+// an outside NATS) another server's runner publishes, and the flush at
+// least has this server take the subscription before the input is sent.
+func (s *Server) subscribed() error {
+	if !s.clustered {
+		return nil
+	}
+	return s.conn.Flush()
 }
 
 // Whether a run streams its model's tokens is a delivery preference of the
@@ -432,7 +450,7 @@ func (s *Server) OfferTokens(tenant, inputID string) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.conn.Flush(); err != nil {
+	if err := s.subscribed(); err != nil {
 		sub.Unsubscribe()
 		return nil, err
 	}
