@@ -211,11 +211,11 @@ func contentText(raw json.RawMessage) (string, error) {
 // run if it still goes (and running it, if it failed before). The same key
 // with other inputs is refused as unprocessable.
 func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Input, opts SendOptions) (api.LettaResponse, error) {
-	a, err := s.GetAgent(ctx, agentID)
+	agentType, err := s.agentType(agentID)
 	if err != nil {
 		return api.LettaResponse{}, err
 	}
-	if loopOf(a.AgentType) == agents.LoopV1 {
+	if loopOf(agentType) == agents.LoopV1 {
 		opts.UseAssistantMessage = true // a modern agent's answer is no send_message call
 	}
 
@@ -231,7 +231,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		// resend may carry new otids.
 		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil)
 	}
-	if err := s.checkApprovals(agentID, a.AgentType, inputs, opts); err != nil {
+	if err := s.checkApprovals(agentID, agentType, inputs, opts); err != nil {
 		return api.LettaResponse{}, err
 	}
 	if _, _, err := s.modelFor(agentID); err != nil {
@@ -269,6 +269,22 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	// Whoever runs the input reports after the projection applied it, which
 	// is after this call found it missing: every report comes after the watch.
 	return s.awaitRun(ctx, reports, opts)
+}
+
+// agentType looks the agent up as GetAgent does (the same errors) and
+// returns its type alone: a send needs no view of the agent.
+func (s *Service) agentType(agentID string) (string, error) {
+	var (
+		t   string
+		err error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err == nil {
+			t = a.AgentType
+		}
+	})
+	return t, err
 }
 
 // watchRun subscribes to the reports of the run that takes the input
