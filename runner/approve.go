@@ -78,7 +78,7 @@ func (r *run) resolve(ctx context.Context) (stepped, error) {
 		withClientTools(&sc.State, r.clientTools)
 		now := l.cfg.Clock().UTC()
 		out := agents.Resolve(ctx, sc.State, env{loop: l, agentID: r.agentID, now: now}, sc.Awaiting, answers(answer.Approvals, sc.Awaiting))
-		msgs, err := l.store.CommitStep(ctx, r.agentID, service.Step{
+		msgs, seq, err := l.store.CommitStep(ctx, r.agentID, service.Step{
 			Context: sc, Take: []events.MessageID{answer.ID}, Output: out, Run: r.id, Now: now, Resolves: true,
 		})
 		if errors.Is(err, events.ErrConflict) {
@@ -90,6 +90,7 @@ func (r *run) resolve(ctx context.Context) (stepped, error) {
 		if err != nil {
 			return stepped{}, err
 		}
+		r.stored = seq
 		return stepped{Output: out, messages: msgs, goOn: true}, nil
 	}
 }

@@ -37,8 +37,10 @@ type Store interface {
 	ModelFor(agentID string) (agents.Model, string, error)
 	// StepContext reads what the agent's next step reads.
 	StepContext(ctx context.Context, agentID string) (service.StepContext, error)
-	// CommitStep stores a step; a conflict wraps events.ErrConflict.
-	CommitStep(ctx context.Context, agentID string, st service.Step) ([]api.LettaMessage, error)
+	// CommitStep stores a step and returns its messages and sequence once
+	// it is stored, before the read models hold it (WaitApplied); a
+	// conflict wraps events.ErrConflict.
+	CommitStep(ctx context.Context, agentID string, st service.Step) ([]api.LettaMessage, events.Seq, error)
 	// CommitSummary stores a summary in place of what it summarizes.
 	CommitSummary(ctx context.Context, agentID string, sum service.Summary) error
 	// TakeRequests takes run requests out of the agent's queue without a step.
@@ -279,8 +281,11 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 	if err != nil {
 		return fail(err)
 	}
-	report(service.RunReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}, Seq: l.store.Applied()})
-	return nil
+	// The callers hear the run ended while the read models apply its last
+	// step (they wait for Seq themselves); the next send is looked for once
+	// they hold it.
+	report(service.RunReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}, Seq: max(r.stored, l.store.Applied())})
+	return l.store.WaitApplied(ctx, r.stored)
 }
 
 // leftForNextOwner says whether a run that failed is left to the next

@@ -30,6 +30,9 @@ type run struct {
 	// the tools called without breaking a rule, and the last one's output.
 	turnCalls  []string
 	lastOutput string
+	// stored is the sequence of the run's last committed step, which the
+	// read models may not hold yet (CommitStep does not wait for them).
+	stored events.Seq
 }
 
 // from steps the agent until the chain ends. The first step takes the
@@ -50,6 +53,9 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 		}
 		r.report(&resp, out)
 		r.take = r.take[1:]
+		if err := r.loop.store.WaitApplied(ctx, r.stored); err != nil {
+			return resp, err
+		}
 	}
 	for step := 0; ; step++ {
 		if r.loop.store.RunCancelled(r.id) {
@@ -79,6 +85,10 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 				resp.StopReason.StopReason = out.StopReason // a tool rule ended the turn
 			}
 			return resp, nil
+		}
+		// The next step reads the read models: they must hold this one.
+		if err := r.loop.store.WaitApplied(ctx, r.stored); err != nil {
+			return resp, err
 		}
 	}
 }
@@ -197,7 +207,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 		if l.cfg.BeforeStepCommit != nil {
 			l.cfg.BeforeStepCommit()
 		}
-		msgs, err := l.store.CommitStep(ctx, r.agentID, service.Step{
+		msgs, seq, err := l.store.CommitStep(ctx, r.agentID, service.Step{
 			Context: sc, Take: take, Input: input, Output: out, Model: r.name, Run: r.id,
 			Ends: !goOn && next == nil, Last: last, Now: now,
 		})
@@ -211,6 +221,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			return stepped{}, err
 		}
 		l.cfg.Metrics.Step(r.name)
+		r.stored = seq
 		r.turnCalls = append(r.turnCalls, out.Calls...)
 		if out.LastOutput != "" {
 			r.lastOutput = out.LastOutput

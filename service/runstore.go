@@ -313,8 +313,12 @@ type Step struct {
 // inserts. Client inputs queued meanwhile do not void it; any other change
 // to what it read is a conflict (an error wrapping events.ErrConflict,
 // returned once the projection holds the change): decide the step again.
-// It returns the messages stored, as a run reports them (assistant form).
-func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]api.LettaMessage, error) {
+// It returns the messages stored, as a run reports them (assistant form),
+// and the sequence the step is stored at, once it is stored (on disk, by
+// default) — not yet in the projections: wait for it (WaitApplied) before
+// reading them. So a run reports its last step to the callers waiting while
+// the projections apply it, who wait for it themselves (read-your-writes).
+func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]api.LettaMessage, events.Seq, error) {
 	c := s.command(ctx, "step", agentID)
 	c.id = events.NewID("step", st.Now) // each step is its own command
 	c.derived = false
@@ -381,7 +385,7 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 
 // commitStep adds a step's memory edits and archival inserts to its
 // decision and appends it (CommitStep).
-func (s *Service) commitStep(ctx context.Context, agentID string, st Step, c *command, d *decision, stored []*events.MessageAppended) ([]api.LettaMessage, error) {
+func (s *Service) commitStep(ctx context.Context, agentID string, st Step, c *command, d *decision, stored []*events.MessageAppended) ([]api.LettaMessage, events.Seq, error) {
 	out, agg := st.Output, agentAgg(agentID)
 	for _, b := range out.Edits {
 		v := b.Value
@@ -402,21 +406,18 @@ func (s *Service) commitStep(ctx context.Context, agentID string, st Step, c *co
 		d.add(c, agg, p)
 	}
 	if err := checkSize(d.evs); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, st.Context.Version)
 	var ce *events.ConflictError
 	if errors.As(err, &ce) {
 		if werr := s.afterConflict(ctx, ce, 0); werr != nil {
-			return nil, werr
+			return nil, 0, werr
 		}
-		return nil, err // decide the step again
+		return nil, 0, err // decide the step again
 	}
 	if err != nil {
-		return nil, fault.Wrap(fault.Unavailable, err, "the event log is unavailable; the step was not stored")
-	}
-	if err := s.proj.WaitFor(ctx, seq); err != nil {
-		return nil, fault.Wrap(fault.Unavailable, err, "the step was stored but is not yet visible")
+		return nil, 0, fault.Wrap(fault.Unavailable, err, "the event log is unavailable; the step was not stored")
 	}
 	var msgs []api.LettaMessage
 	for _, m := range stored {
@@ -425,7 +426,7 @@ func (s *Service) commitStep(ctx context.Context, agentID string, st Step, c *co
 		}
 		msgs = append(msgs, messageViews(events.Envelope{Time: c.now, Event: m})...)
 	}
-	return msgs, nil
+	return msgs, seq, nil
 }
 
 // Summary is a summary of the oldest part of a context window, for
