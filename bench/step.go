@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -283,7 +284,7 @@ func runStep(ctx context.Context, env *Env) ([]Row, error) {
 			return rows, err
 		}
 		p50 := eng.pct(.5)
-		rows = append(rows, Row{
+		row := Row{
 			What:     fmt.Sprintf("agent step, instant scripted model, %s: engram's own time (wall − time inside the model call), p50 / p99", name),
 			Engram:   fmt.Sprintf("%s / %s", dur(p50), dur(eng.pct(.99))),
 			Baseline: fmt.Sprintf("the model call itself (loopback HTTP + OpenAI SDK + scripted server): p50 %s", dur(model.pct(.5))),
@@ -291,7 +292,20 @@ func runStep(ctx context.Context, env *Env) ([]Row, error) {
 			Target:   verdict("p50 < 1 ms", p50 < time.Millisecond),
 			Note:     fmt.Sprintf("%d sends, one step each (user message + step: two appends); ≤ %d sends per agent", n, sendsPerAgent),
 			Metrics:  map[string]float64{"engram_p50_us": us(p50), "engram_p99_us": us(eng.pct(.99)), "model_p50_us": us(model.pct(.5)), "steps": float64(n)},
-		})
+		}
+		if sync {
+			// The floor of a durable step: one fsync on the same disk, now.
+			fs, err := bareFsync(dir, n)
+			if err != nil {
+				return rows, err
+			}
+			f50 := fs.pct(.5)
+			row.Baseline += fmt.Sprintf("; a bare fsync of a 300-byte write in the same directory: p50 %s", dur(f50))
+			row.Ratio = fmt.Sprintf("%s over one fsync", dur(p50-f50))
+			row.Target = verdict("p50 < one fsync + 0.5 ms", p50 < f50+500*time.Microsecond)
+			row.Metrics["fsync_p50_us"] = us(f50)
+		}
+		rows = append(rows, row)
 	}
 	for _, k := range counts {
 		dir, err := env.Dir()
@@ -334,4 +348,28 @@ func busyNote(k, total int) string {
 		note += fmt.Sprintf("; at most %d agents run at once (--max-runs), the others wait their turn, so their time includes the wait", runner.DefaultMaxRuns)
 	}
 	return note
+}
+
+// bareFsync times n appends of 300 bytes to a file in dir, each followed by
+// an fsync: the disk's floor for a durable write, measured beside the step.
+func bareFsync(dir string, n int) (latencies, error) {
+	f, err := os.CreateTemp(dir, "fsync-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 300)
+	var out latencies
+	for i := 0; i < n; i++ {
+		t := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t))
+	}
+	return out, nil
 }
