@@ -279,14 +279,18 @@ func (ix *Index) textQuery(q Query) query.Query {
 // tie ends inside it, and if the tie is too large for that, Bleve is asked to
 // sort every match by id after all.
 //
-// The first try, the common case, asks for just n+1 hits, with fields;
-// wider tries ask for no fields, and the caller reads what it needs of the
-// hits that lack them.
-func (ix *Index) ranked(ctx context.Context, q query.Query, n int, fields []string) (*bleve.SearchResult, error) {
+// The first try asks for first hits (at least n+1), with fields; wider
+// tries ask for no fields, and the caller reads what it needs of the hits
+// that lack them. A top 10 asks for 11 first, since its window's end rarely
+// falls inside a tie; a fusion window of 100 often does (a two-word query's
+// single-occurrence matches of like lengths score alike), and then a second
+// search over every match costs more than a wider first window's ids.
+func (ix *Index) ranked(ctx context.Context, q query.Query, n, first int, fields []string) (*bleve.SearchResult, error) {
 	const widest = 4000
-	for size := n + 1; ; size = max(4*size, 4*n+16) {
+	first = max(first, n+1)
+	for size := first; ; size = max(4*size, 4*n+16) {
 		req := bleve.NewSearchRequestOptions(q, size, 0, false)
-		if size == n+1 {
+		if size == first {
 			req.Fields = fields
 		}
 		res, err := ix.bleve().SearchInContext(ctx, req)
@@ -318,7 +322,7 @@ func (ix *Index) ranked(ctx context.Context, q query.Query, n int, fields []stri
 
 // bm25 ranks the text's matches.
 func (ix *Index) bm25(ctx context.Context, q Query) (Result, error) {
-	res, err := ix.ranked(ctx, ix.textQuery(q), q.Offset+q.Limit, hitFields)
+	res, err := ix.ranked(ctx, ix.textQuery(q), q.Offset+q.Limit, 0, hitFields)
 	if err != nil {
 		return Result{}, err
 	}
@@ -516,7 +520,7 @@ func (ix *Index) hybrid(ctx context.Context, q Query, vec []float32) (Result, er
 		rerr, cerr error
 		wg         sync.WaitGroup
 	)
-	wg.Go(func() { res, rerr = ix.ranked(ctx, ix.textQuery(q), window, nil) })
+	wg.Go(func() { res, rerr = ix.ranked(ctx, ix.textQuery(q), window, 4*window+16, nil) })
 	// Total: the vector candidates, plus the text matches that are not
 	// candidates because they have no vector of this dimension. There are
 	// none when the query filters by owner and kind alone and every such
