@@ -17,7 +17,7 @@ import (
 // emptied, which costs a few reloads and keeps memory flat.
 //
 // It is also a projections.Sink: fed by the log's follower ahead of the read
-// models, it holds every message event as it is stored, so the step after a
+// models, it holds every message event but system messages as it is stored, so the step after a
 // send reads the user's message, and the one after a step the step's own
 // messages, without a round trip to the log. Its checkpoint starts at the
 // end of the log when the node starts: the backlog a starting node replays
@@ -48,7 +48,11 @@ func (c *Bodies) Apply(ctx context.Context, msgs []projections.Message) error {
 	c.mu.Lock()
 	for _, m := range msgs {
 		for _, env := range m.Events {
-			if _, msg := events.AsMessage(env.Event); msg {
+			// A system message (an agent's compiled prompt, the largest
+			// message, stored when it is created) is left to the first
+			// read: caching every new agent's would fill the cache with
+			// what idle agents never read.
+			if e, msg := events.AsMessage(env.Event); msg && e.Role != "system" {
 				c.putLocked(bodyKey{env.Seq, int32(env.Part)}, env)
 			}
 		}
