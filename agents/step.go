@@ -203,13 +203,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		}
 		delete(args, innerThoughtsParam)
 	}
-	heartbeat := false
-	switch v := args["request_heartbeat"].(type) {
-	case bool:
-		heartbeat = v
-	case string:
-		heartbeat = strings.EqualFold(strings.TrimSpace(v), "true")
-	}
+	heartbeat := heartbeatOf(args)
 	// Store the arguments as the tool receives them, without the thoughts.
 	stored, _ := json.Marshal(args)
 	call.Arguments = string(stored)
@@ -235,13 +229,46 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		call.Arguments = string(stored)
 		out.Assistant.ToolCalls = []ToolCall{call}
 	}
+	if st.Deferred[call.Name] {
+		// A person approves the call first (Resolve); it does not run now.
+		out.Awaiting = true
+		return out, nil
+	}
+	return st.runCall(ctx, call, args, heartbeat, names, env, out), nil
+}
+
+// heartbeatOf reads a MemGPT call's request_heartbeat argument.
+func heartbeatOf(args map[string]any) bool {
+	switch v := args["request_heartbeat"].(type) {
+	case bool:
+		return v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "true")
+	}
+	return false
+}
+
+// runCall runs a MemGPT step's one call, allowed by the rules, with its
+// arguments (request_heartbeat taken out: heartbeat), and decides how the
+// turn goes on (ToolRules.DecideHeartbeat): Step's call, or one a person
+// approved (Resolve). A failed call asks for a heartbeat, as Letta 0.5's
+// loop does.
+func (st State) runCall(ctx context.Context, call ToolCall, args map[string]any, heartbeat bool, names []string, env Env, out Output) Output {
+	now := env.Now()
+	decide := func(heartbeat bool) {
+		c := st.ToolRules.DecideHeartbeat(call.Name, heartbeat, false, names, append(slices.Clone(st.TurnCalls), call.Name), st.Final)
+		out.Continue, out.ContinueReason, out.StopReason = c.Continue, c.Reason, c.StopReason
+	}
 	out.Calls = []string{call.Name}
 	blocks := append([]Block(nil), st.Blocks...)
 	toolBegan := time.Now()
 	result, err := runTool(ctx, call.Name, args, blocks, env, &out)
 	out.ToolTime = time.Since(toolBegan)
 	if err != nil {
-		return fail(fmt.Sprintf("Error calling function %s: %v", call.Name, err))
+		out.Failed = true
+		out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(false, fmt.Sprintf("Error calling function %s: %v", call.Name, err), now)}
+		decide(true)
+		return out
 	}
 	limit := FunctionReturnLimit
 	if l, ok := st.ToolLimits[call.Name]; ok && l > 0 {
@@ -256,8 +283,8 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(true, result, now)}
 	out.Heartbeat = heartbeat
 	out.LastOutput = result
-	decide(heartbeat, false)
-	return out, nil
+	decide(heartbeat)
+	return out
 }
 
 func offered(tools []Tool, name string) bool {

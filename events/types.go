@@ -199,6 +199,10 @@ type CoreBlockDetached struct {
 // AgentToolAttached gives an agent a tool.
 type AgentToolAttached struct {
 	ToolID ToolID `json:"tool_id"`
+	// ToolRules, when set, are the agent's tool rules from now on: the
+	// tool requires approval by default (ToolCreated.DefaultRequiresApproval)
+	// and the attach added its requires_approval rule.
+	ToolRules json.RawMessage `json:"tool_rules,omitempty"`
 }
 
 // AgentToolDetached takes a tool from an agent.
@@ -264,6 +268,10 @@ type ToolCreated struct {
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
 	AgentState      bool            `json:"agent_state,omitempty"`     // the function takes the agent's state
 	TimeoutSeconds  float64         `json:"timeout_seconds,omitempty"` // wall-clock limit per call; 0 means the server's default
+	// DefaultRequiresApproval: an agent given the tool gets a
+	// requires_approval rule for it (AgentCreated.ToolRules,
+	// AgentToolAttached.ToolRules).
+	DefaultRequiresApproval bool `json:"default_requires_approval,omitempty"`
 	// OrganizationID is the organization the tool belongs to; empty
 	// means the default one (every one created before organizations).
 	OrganizationID string `json:"organization_id,omitempty"`
@@ -271,16 +279,17 @@ type ToolCreated struct {
 
 // ToolUpdated changes the fields that are set; nil means unchanged.
 type ToolUpdated struct {
-	Name            *string         `json:"name,omitempty"`
-	Description     *string         `json:"description,omitempty"`
-	SourceCode      *string         `json:"source_code,omitempty"`
-	SourceType      *string         `json:"source_type,omitempty"`
-	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
-	Tags            *[]string       `json:"tags,omitempty"`
-	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
-	Metadata        json.RawMessage `json:"metadata,omitempty"`
-	AgentState      *bool           `json:"agent_state,omitempty"`
-	TimeoutSeconds  *float64        `json:"timeout_seconds,omitempty"` // 0 means the server's default
+	Name                    *string         `json:"name,omitempty"`
+	Description             *string         `json:"description,omitempty"`
+	SourceCode              *string         `json:"source_code,omitempty"`
+	SourceType              *string         `json:"source_type,omitempty"`
+	JSONSchema              json.RawMessage `json:"json_schema,omitempty"`
+	Tags                    *[]string       `json:"tags,omitempty"`
+	ReturnCharLimit         *int            `json:"return_char_limit,omitempty"`
+	Metadata                json.RawMessage `json:"metadata,omitempty"`
+	AgentState              *bool           `json:"agent_state,omitempty"`
+	TimeoutSeconds          *float64        `json:"timeout_seconds,omitempty"` // 0 means the server's default
+	DefaultRequiresApproval *bool           `json:"default_requires_approval,omitempty"`
 }
 
 // ToolDeleted ends a tool; agents that had it lose it.

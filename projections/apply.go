@@ -138,6 +138,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		a.BlockIDs = remove(a.BlockIDs, e.BlockID)
 	case *events.AgentToolAttached:
 		a.ToolIDs = addOnce(a.ToolIDs, e.ToolID)
+		setRaw(&a.ToolRules, e.ToolRules)
 		a.relate(events.KindTool, string(e.ToolID))
 	case *events.AgentToolDetached:
 		a.ToolIDs = remove(a.ToolIDs, e.ToolID)
@@ -355,7 +356,8 @@ func (s *State) applyTool(env events.Envelope) {
 		t = &Tool{
 			ID: id, Name: e.Name, Description: e.Description, SourceCode: e.SourceCode, SourceType: e.SourceType,
 			JSONSchema: e.JSONSchema, Tags: e.Tags, ToolType: e.ToolType, ReturnCharLimit: e.ReturnCharLimit,
-			Metadata: e.Metadata, AgentState: e.AgentState, TimeoutSeconds: e.TimeoutSeconds, CreatedAt: env.Time, UpdatedAt: env.Time,
+			Metadata: e.Metadata, AgentState: e.AgentState, TimeoutSeconds: e.TimeoutSeconds, DefaultRequiresApproval: e.DefaultRequiresApproval,
+			CreatedAt: env.Time, UpdatedAt: env.Time,
 			Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
@@ -381,6 +383,7 @@ func (s *State) applyTool(env events.Envelope) {
 		setIf(&t.ReturnCharLimit, e.ReturnCharLimit)
 		setIf(&t.AgentState, e.AgentState)
 		setIf(&t.TimeoutSeconds, e.TimeoutSeconds)
+		setIf(&t.DefaultRequiresApproval, e.DefaultRequiresApproval)
 		setRaw(&t.JSONSchema, e.JSONSchema)
 		setRaw(&t.Metadata, e.Metadata)
 	case *events.ToolDeleted:

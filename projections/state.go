@@ -200,10 +200,12 @@ type Tool struct {
 	Metadata        json.RawMessage
 	AgentState      bool
 	TimeoutSeconds  float64 // 0 means the server's default
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	Created         events.Seq
-	Version         Version
+	// DefaultRequiresApproval: agents given it get a requires_approval rule.
+	DefaultRequiresApproval bool
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	Created                 events.Seq
+	Version                 Version
 	// Org is the organization it belongs to; "" is the default one.
 	Org string
 }

@@ -122,6 +122,7 @@ func (h *handler) sendTo(w http.ResponseWriter, r *http.Request, agentID, conv s
 			sse.data(m)
 		}
 	})
+	opts.OnRun = sse.setRun // token deltas come before the run's first message
 	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
 	if err != nil {
 		if !sse.started {

@@ -50,6 +50,9 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 		}
 		r.report(&resp, out)
 		r.take = r.take[1:]
+		if next = out.next; next == nil && !out.goOn && len(r.take) == 0 {
+			return resp, nil // a MemGPT call approved without a heartbeat ends the turn
+		}
 	}
 	for step := 0; ; step++ {
 		if r.loop.store.RunCancelled(r.id) {
@@ -110,6 +113,9 @@ type stepped struct {
 // always, in the modern loop after a reply without a tool call (a required
 // tool not yet called), as Letta's loops do.
 func chain(sc service.StepContext, out agents.Output) (goOn bool, next *service.Chained) {
+	if out.Awaiting {
+		return false, nil // the run stops for the client
+	}
 	if sc.State.Loop == agents.LoopV1 {
 		if out.Continue && out.ContinueReason != "" && len(out.Assistant.ToolCalls) == 0 {
 			return false, &service.Chained{Kind: events.InputHeartbeat, Words: out.ContinueReason}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ type SendOptions struct {
 	UseAssistantMessage bool                   // show send_message as assistant_message
 	OnMessage           func(api.LettaMessage) // called for each message as its step commits
 	OnDelta             func(agents.Delta)     // token deltas while the model generates
+	// OnRun, when set, is told the id of the run that answers the send
+	// once it is known: before the run's first message or token.
+	OnRun func(runID string)
 	// Key makes the send idempotent: a send with a key already used on this
 	// agent runs nothing and answers with what the first one produced. The
 	// REST API takes it from Idempotency-Key or the message's otid.
@@ -242,6 +246,9 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	for i := range inputs {
 		ids[i] = c.newID(events.PrefixMessage)
 	}
+	if opts.OnRun != nil {
+		opts.OnRun(RunOf(ids[0])) // a send's inputs are one run, named by its first
+	}
 	// Watch the run before the input exists, so that no report is missed.
 	reports, stop, err := s.watchRun(ids[len(ids)-1])
 	if err != nil {
@@ -349,12 +356,10 @@ func (s *Service) checkApprovals(agentID, agentType string, inputs []Input, opts
 	}
 	answers := len(inputs) > 0 && inputs[0].Role == "approval"
 	switch {
-	case answers && loopOf(agentType) != agents.LoopV1:
-		return invalid("agent %s runs the %s loop, which has no approvals (letta_v1_agent has)", agentID, loopOf(agentType))
 	case answers && awaiting == "":
 		return invalid("no tool call of agent %s waits for approval", agentID)
 	case !answers && awaiting != "":
-		return fault.E(fault.Conflict, "agent %s has tool calls waiting for approval (message %s): answer them first, with a message of type approval (it may come first in this send)", agentID, awaiting)
+		return pendingApproval(agentID, awaiting)
 	}
 	for _, t := range opts.ClientTools {
 		if err := checkName("client tool", t.Name); err != nil {
@@ -362,6 +367,22 @@ func (s *Service) checkApprovals(agentID, agentType string, inputs []Input, opts
 		}
 	}
 	return nil
+}
+
+// pendingApproval is the conflict of a message sent while tool calls wait
+// for the client: the text says what to do; the detail object is Letta's
+// (code PENDING_APPROVAL, its message, the id of the message that asks),
+// which its clients read to find the request.
+func pendingApproval(agentID string, request events.MessageID) error {
+	return &fault.Error{
+		Kind: fault.Conflict,
+		Msg:  fmt.Sprintf("agent %s has tool calls waiting for approval (message %s): answer them first, with a message of type approval (it may come first in this send)", agentID, request),
+		Data: map[string]any{
+			"code":               "PENDING_APPROVAL",
+			"message":            "CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool call. Please approve or deny the pending request before continuing.",
+			"pending_request_id": string(request),
+		},
+	}
 }
 
 // sendDigest fingerprints a send's inputs.
@@ -419,6 +440,9 @@ func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, 
 	resp, err := s.reply(ctx, agentID, ref, opts.UseAssistantMessage)
 	if err != nil {
 		return resp, err
+	}
+	if opts.OnRun != nil && len(resp.Usage.RunIDs) > 0 {
+		opts.OnRun(resp.Usage.RunIDs[0])
 	}
 	if opts.OnMessage != nil {
 		for _, m := range resp.Messages {

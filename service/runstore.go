@@ -254,8 +254,8 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 	}
 	if loop == agents.LoopV1 {
 		sc.State.InnerThoughts = false
-		sc.State.Deferred = approvalTools(rules)
 	}
+	sc.State.Deferred = approvalTools(rules)
 	// Rules were checked when stored (checkToolRules); the model is told
 	// them as Letta tells it, in a section of the system message.
 	if sc.State.ToolRules, _ = agents.ParseToolRules(rules); len(sc.State.ToolRules) > 0 {

@@ -145,8 +145,13 @@ export function register(ctx) {
       assert.equal(req.message_type, 'approval_request_message');
       assert.equal(req.tool_call.name, 'exec_command');
       assert.equal(req.tool_call.tool_call_id, 'call_ls');
-      // A plain message while the call waits is refused, and stores nothing.
-      await assert.rejects(ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'hello?' }] }), ConflictError);
+      // A plain message while the call waits is refused, and stores nothing;
+      // the 409's detail is Letta's object, naming the request.
+      const conflict = await ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'hello?' }] }).then(() => null, (e) => e);
+      assert.ok(conflict instanceof ConflictError, String(conflict));
+      assert.equal(conflict.error?.detail?.code, 'PENDING_APPROVAL', JSON.stringify(conflict.error));
+      assert.equal(conflict.error.detail.pending_request_id, req.id);
+      assert.match(conflict.error.detail.message, /waiting for approval/);
 
       await ctx.h.script({ Content: 'You have a.txt.' });
       const done = shape.lettaResponse(
@@ -182,6 +187,26 @@ export function register(ctx) {
       assert.equal(done.messages[0].status, 'error');
       const human = await ctx.client.agents.blocks.retrieve('human', { agent_id: a.id });
       assert.ok(!human.value.includes('Likes tea'), 'a denied call changed memory');
+    });
+
+    it('a memgpt_agent waits for approval too; an approved call runs and the heartbeat it asked for goes on', async () => {
+      const a = await ctx.client.agents.create({
+        name: unique('memgpt-approve'), agent_type: 'memgpt_agent', model: chatHandle, embedding: embeddingHandle,
+        memory_blocks: [{ label: 'human', value: 'Name: Ada' }],
+        tool_rules: [{ tool_name: 'core_memory_append', type: 'requires_approval' }],
+      });
+      await ctx.h.script({ Content: 'Ada likes tea.', ToolCalls: [{ ID: 'call_app', Name: 'core_memory_append', Arguments: '{"name":"human","content":"Likes tea","request_heartbeat":true}' }] });
+      const r = await ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'Remember that I like tea.' }] });
+      assert.equal(r.stop_reason.stop_reason, 'requires_approval');
+      assert.equal(r.messages.at(-1).message_type, 'approval_request_message');
+      await ctx.h.script({ ToolCalls: [{ ID: 'call_say', Name: 'send_message', Arguments: '{"message":"Noted."}' }] });
+      const done = await ctx.client.agents.messages.create(a.id, {
+        messages: [{ type: 'approval', approvals: [{ type: 'approval', tool_call_id: 'call_app', approve: true }] }],
+      });
+      assert.equal(done.messages[0].message_type, 'tool_return_message');
+      assert.equal(done.messages.find((m) => m.message_type === 'assistant_message')?.content, 'Noted.', JSON.stringify(done.messages));
+      const human = await ctx.client.agents.blocks.retrieve('human', { agent_id: a.id });
+      assert.ok(human.value.includes('Likes tea'), human.value);
     });
   });
 }
