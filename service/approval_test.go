@@ -102,8 +102,9 @@ func TestModernClientToolRoundTripAcrossRestart(t *testing.T) {
 	if got := strings.Join(kinds, ","); !strings.Contains(got, "approval_request_message,approval_response_message,tool_return_message,assistant_message") {
 		t.Fatalf("context: %s", got)
 	}
-	// Nothing waits now: a message is taken again, an answer is refused.
-	if _, err := r.n.Service.SendMessage(ctx, a.ID, approval(events.Approval{ToolCallID: "call_ls", Return: &ret}), service.SendOptions{}); !fault.Is(err, fault.Invalid) {
+	// Nothing waits now: an answer to a call not made lately is refused (a
+	// repeated answer goes on: TestApprovalAnswersAsLettaChecksThem).
+	if _, err := r.n.Service.SendMessage(ctx, a.ID, approval(events.Approval{ToolCallID: "call_cat", Return: &ret}), service.SendOptions{}); !fault.Is(err, fault.Invalid) {
 		t.Fatalf("an answer with nothing waiting: %v; want Invalid", err)
 	}
 }
@@ -291,5 +292,64 @@ func TestDefaultRequiresApproval(t *testing.T) {
 		if got := rules(a); strings.Count(got, `"requires_approval"`) != 1 || !strings.Contains(got, `"ask_boss"`) {
 			t.Fatalf("agent %s after restart: rules %s; want one requires_approval rule for ask_boss", id, got)
 		}
+	}
+}
+
+// TestApprovalAnswersAsLettaChecksThem: an answer must name the calls that
+// wait (Letta's "Invalid tool call IDs" otherwise; its older clients' answer
+// naming the request's message is read as naming its one call), and an
+// answer repeated after its calls were resolved — a client retrying a reply
+// it lost — goes on with a keep-alive message instead of failing.
+func TestApprovalAnswersAsLettaChecksThem(t *testing.T) {
+	ctx := context.Background()
+	r := startRig(t, t.TempDir(), nil)
+	a := r.modernAgent(t)
+	clientTools := []api.ClientTool{{Name: "exec_command", Parameters: json.RawMessage(`{"type":"object","properties":{"cmd":{"type":"string"}}}`)}}
+	opts := service.SendOptions{UseAssistantMessage: true, ClientTools: clientTools}
+	r.llm.Push(llmtest.Step{ToolCalls: []agents.ToolCall{{ID: "call_ls", Name: "exec_command", Arguments: `{"cmd":"ls"}`}}})
+	resp, err := r.n.Service.SendMessage(ctx, a.ID, []service.Input{{Role: "user", Text: "What files do I have?"}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := resp.Messages[len(resp.Messages)-1]
+	ret := "a.txt"
+	_, err = r.n.Service.SendMessage(ctx, a.ID, approval(events.Approval{ToolCallID: "call_other", Return: &ret}), opts)
+	if !fault.Is(err, fault.Invalid) || !strings.Contains(strings.ToLower(fault.Message(err)), "invalid tool call ids") || !strings.Contains(fault.Message(err), "'call_ls'") {
+		t.Fatalf("an answer naming another call: %v; want 400 Invalid tool call IDs naming call_ls", err)
+	}
+	// The request's message id names its one call.
+	r.llm.Push(llmtest.Step{Content: "You have a.txt."})
+	answer := approval(events.Approval{ToolCallID: request.ID, Return: &ret, Status: "success"})
+	if resp, err = r.n.Service.SendMessage(ctx, a.ID, answer, opts); err != nil || said(resp) != "You have a.txt." {
+		t.Fatalf("an answer naming the request's message: %+v %v", resp, err)
+	}
+	if tm := lastToolMessage(t, r.llm); tm.ToolCallID != "call_ls" {
+		t.Fatalf("the return answered %q; want call_ls", tm.ToolCallID)
+	}
+	// The same answer again: the agent goes on from a keep-alive message.
+	r.llm.Push(llmtest.Step{Content: "Still here."})
+	again := approval(events.Approval{ToolCallID: "call_ls", Return: &ret, Status: "success"})
+	if resp, err = r.n.Service.SendMessage(ctx, a.ID, again, opts); err != nil || said(resp) != "Still here." {
+		t.Fatalf("a repeated answer: %+v %v", resp, err)
+	}
+	reqs := r.llm.Requests()
+	msgs := reqs[len(reqs)-1].Messages
+	if last := msgs[len(msgs)-1]; last.Role != "user" || !strings.Contains(last.Content, "keep-alive") {
+		t.Fatalf("after a repeated answer the model read %+v; want the keep-alive message", last)
+	}
+	// With a message after it, that message goes on instead.
+	r.llm.Push(llmtest.Step{Content: "Hello again."})
+	withMsg := append(approval(events.Approval{ToolCallID: "call_ls", Return: &ret}), service.Input{Role: "user", Text: "hello?"})
+	if resp, err = r.n.Service.SendMessage(ctx, a.ID, withMsg, opts); err != nil || said(resp) != "Hello again." {
+		t.Fatalf("a repeated answer with a message: %+v %v", resp, err)
+	}
+	reqs = r.llm.Requests()
+	msgs = reqs[len(reqs)-1].Messages
+	if last := msgs[len(msgs)-1]; !strings.Contains(last.Content, "hello?") {
+		t.Fatalf("the model read %+v last; want the message that followed the answer", last)
+	}
+	// An answer naming calls never made is still refused.
+	if _, err = r.n.Service.SendMessage(ctx, a.ID, approval(events.Approval{ToolCallID: "call_never", Return: &ret}), opts); !fault.Is(err, fault.Invalid) {
+		t.Fatalf("an answer for calls never made: %v; want Invalid", err)
 	}
 }

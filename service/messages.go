@@ -235,7 +235,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		// resend may carry new otids.
 		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil)
 	}
-	if err := s.checkApprovals(agentID, a.AgentType, inputs, opts); err != nil {
+	if inputs, err = s.settleApprovals(ctx, agentID, inputs, opts); err != nil {
 		return api.LettaResponse{}, err
 	}
 	if _, _, err := s.modelFor(agentID); err != nil {
@@ -338,35 +338,122 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts S
 	}
 }
 
-// checkApprovals refuses a send that does not fit the agent's approvals: a
-// message while tool calls wait for the client (answer them first, in the
-// same send or before), an answer when none waits, or an answer that is
-// not the send's first input.
-func (s *Service) checkApprovals(agentID, agentType string, inputs []Input, opts SendOptions) error {
-	var awaiting events.MessageID
-	s.read(func(st *projections.State) {
-		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			awaiting = a.Awaiting
-		}
-	})
-	for i, in := range inputs {
-		if in.Role == "approval" && i > 0 {
-			return unprocessable("messages[%d]: an approval must be the first message of a send", i)
-		}
-	}
-	answers := len(inputs) > 0 && inputs[0].Role == "approval"
-	switch {
-	case answers && awaiting == "":
-		return invalid("no tool call of agent %s waits for approval", agentID)
-	case !answers && awaiting != "":
-		return pendingApproval(agentID, awaiting)
-	}
+// KeepAlive is the user message a repeated answer to calls already resolved
+// becomes when it brings no message of its own, as Letta's: the agent goes
+// on from where it stopped.
+const KeepAlive = "<system-alert>Automated keep-alive ping. Ignore this message and continue from where you stopped.</system-alert>"
+
+// settleApprovals checks a send against the agent's approvals, as Letta
+// does, and returns the inputs to store. It refuses a message while tool
+// calls wait for the client (answer them first, in the same send or
+// before: 409), an answer that is not the send's first input, and an
+// answer whose tool call ids are not those of the calls that wait. An
+// answer when none waits is a repeat if the calls it names were answered
+// lately (their returns are among the last 10 messages in context): it
+// stores the messages that follow it, or else a keep-alive message, so a
+// client that retries an answer whose reply it lost goes on; otherwise it
+// is refused.
+func (s *Service) settleApprovals(ctx context.Context, agentID string, inputs []Input, opts SendOptions) ([]Input, error) {
 	for _, t := range opts.ClientTools {
 		if err := checkName("client tool", t.Name); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	for i, in := range inputs {
+		if in.Role == "approval" && i > 0 {
+			return nil, unprocessable("messages[%d]: an approval must be the first message of a send", i)
+		}
+	}
+	var (
+		awaiting events.MessageID
+		refs     []projections.Ref // the awaiting message's, or the last ones in context
+	)
+	s.read(func(st *projections.State) {
+		a := st.Agents[events.AgentID(agentID)]
+		if a == nil {
+			return
+		}
+		if awaiting = a.Awaiting; awaiting != "" {
+			for i := len(a.Messages) - 1; i >= 0; i-- {
+				if a.Messages[i].ID == string(awaiting) {
+					refs = append(refs, a.Messages[i])
+					break
+				}
+			}
+			return
+		}
+		window := windowRefs(a)
+		refs = window[max(0, len(window)-10):]
+	})
+	answers := len(inputs) > 0 && inputs[0].Role == "approval"
+	switch {
+	case !answers && awaiting != "":
+		return nil, pendingApproval(agentID, awaiting)
+	case !answers:
+		return inputs, nil
+	}
+	var named []string // the calls the answer names; none: it answers all (Letta's older form)
+	for _, a := range inputs[0].Approvals {
+		if a.ToolCallID != "" {
+			named = append(named, a.ToolCallID)
+		}
+	}
+	// The tool call ids the messages read hold: the awaiting calls, or the
+	// returns stored lately.
+	var held []string
+	for _, ref := range refs {
+		env, err := s.load(ctx, ref)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", ref.ID)
+		}
+		e, ok := events.AsMessage(env.Event)
+		switch {
+		case !ok:
+		case awaiting != "":
+			for _, tc := range e.ToolCalls {
+				held = append(held, tc.ID)
+			}
+		case e.Role == "tool" && e.ToolCallID != "":
+			held = append(held, e.ToolCallID)
+		}
+	}
+	if awaiting == "" {
+		if len(named) == 0 || slices.ContainsFunc(named, func(id string) bool { return !slices.Contains(held, id) }) {
+			return nil, invalid("no tool call of agent %s waits for approval; send a regular message to go on", agentID)
+		}
+		if follow := inputs[1:]; len(follow) > 0 {
+			return follow, nil // answered already: the messages after it go on
+		}
+		return []Input{{Role: "user", Text: KeepAlive, Otid: inputs[0].Otid}}, nil
+	}
+	if len(named) == 0 || sameSet(named, held) {
+		return inputs, nil
+	}
+	if len(held) == 1 && len(named) == 1 && named[0] == string(awaiting) {
+		// Letta's older clients named the request's message, not its call.
+		out := slices.Clone(inputs)
+		out[0].Approvals = slices.Clone(out[0].Approvals)
+		for i := range out[0].Approvals {
+			out[0].Approvals[i].ToolCallID = held[0]
+		}
+		return out, nil
+	}
+	return nil, invalid("Invalid tool call IDs. Expected '%s', but received '%s'.", pyStrings(held), pyStrings(named))
+}
+
+// sameSet reports whether a and b hold the same strings.
+func sameSet(a, b []string) bool {
+	return !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) }) &&
+		!slices.ContainsFunc(b, func(x string) bool { return !slices.Contains(a, x) })
+}
+
+// pyStrings renders strings as a Python list does, as Letta's messages show them.
+func pyStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // pendingApproval is the conflict of a message sent while tool calls wait
