@@ -280,7 +280,19 @@ type Conversation struct {
 	IsolatedBlockLabels []string
 	// Messages are the conversation's messages, in the order the agent
 	// stored them: the inputs sent to it and what its runs stored.
-	Messages      []Ref
+	Messages []Ref
+	// MessageIDs are the conversation's context window, as the agent's
+	// (Agent.MessageIDs) is the default conversation's: it begins with the
+	// agent's system message of the time it was created (as Letta gives a
+	// conversation a system message of its own), and the runs of sends to
+	// it add their messages here, not to the agent's window. Never changed
+	// in place (see appendWindow).
+	MessageIDs []events.MessageID
+	// Awaiting is the assistant message of one of its runs whose tool
+	// calls wait for the client (as Agent.Awaiting for the default
+	// conversation).
+	Awaiting      events.MessageID
+	ownWindow     bool      // MessageIDs' array is this conversation's alone (as Agent.ownWindow)
 	LastMessageAt time.Time // when the last send to it was stored
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
