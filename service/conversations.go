@@ -13,10 +13,17 @@ import (
 
 // Conversations are threads of messages with one agent, on an aggregate of
 // their own (events.ConversationCreated). A send to a conversation is a
-// send to its agent whose inputs name the conversation: it runs on the
-// agent's one context window, like a send to the agent (its "default"
-// conversation), and the conversation lists the messages of its own sends.
-// A context window of each conversation's own is not built yet.
+// send to its agent whose inputs name the conversation, run in the agent's
+// arrival order like any send; its run reads and writes the
+// conversation's own context window (projections.Conversation.MessageIDs,
+// which begins with the agent's system message), under a system message
+// compiled from the agent's memory blocks, which every conversation shares,
+// as Letta 0.16.8 does. The agent's own window is its "default"
+// conversation's. Summaries, tool calls waiting for approval and the
+// model (the conversation's, or a send's override_model) are each
+// conversation's own; recall memory (conversation_search, GET
+// /v1/agents/{id}/messages) holds every conversation's messages, as
+// Letta's does.
 
 func conversationAgg(id string) events.Aggregate {
 	return events.Aggregate{Kind: events.KindConversation, ID: id}
@@ -263,16 +270,8 @@ func conversationView(c *projections.Conversation, a *projections.Agent) api.Con
 		t := c.LastMessageAt
 		v.LastMessageAt = &t
 	}
-	// In context: the agent's system message, then those of the
-	// conversation's messages still in the agent's window.
-	mine := make(map[string]bool, len(c.Messages))
-	for _, r := range c.Messages {
-		mine[r.ID] = true
-	}
-	for i, id := range a.MessageIDs {
-		if i == 0 || mine[string(id)] {
-			v.InContextMessageIDs = append(v.InContextMessageIDs, string(id))
-		}
+	for _, id := range c.MessageIDs {
+		v.InContextMessageIDs = append(v.InContextMessageIDs, string(id))
 	}
 	return v
 }

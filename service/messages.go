@@ -48,9 +48,13 @@ type SendOptions struct {
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
 	// ConversationID names the conversation the send goes to ("": the
-	// agent's default one). The send runs on the agent's context window
-	// either way (see conversations.go).
+	// agent's default one). Its run reads and writes that conversation's
+	// context window (see conversations.go).
 	ConversationID string
+	// OverrideModel is a model handle the send's run uses instead of the
+	// conversation's or the agent's model (Letta's override_model); "":
+	// none.
+	OverrideModel string
 	// ClientTools are tools the client runs itself, offered to the model
 	// for this send's run (a modern agent's); a call to one stops the run
 	// until the client posts its return.
@@ -234,7 +238,10 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	if err := s.checkApprovals(agentID, a.AgentType, inputs, opts); err != nil {
 		return api.LettaResponse{}, err
 	}
-	if _, _, err := s.modelFor(agentID); err != nil {
+	if err := s.checkOverride(opts); err != nil {
+		return api.LettaResponse{}, err
+	}
+	if _, _, err := s.modelFor(agentID, Scope{Conversation: events.ConversationID(opts.ConversationID), Model: opts.OverrideModel}); err != nil {
 		return api.LettaResponse{}, err
 	}
 	c := s.command(ctx, "send_message", agentID)
@@ -331,15 +338,21 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts S
 	}
 }
 
-// checkApprovals refuses a send that does not fit the agent's approvals: a
-// message while tool calls wait for the client (answer them first, in the
-// same send or before), an answer when none waits, or an answer that is
-// not the send's first input.
+// checkApprovals refuses a send that does not fit the approvals of the
+// conversation it goes to: a message while tool calls wait for the client
+// (answer them first, in the same send or before), an answer when none
+// waits, or an answer that is not the send's first input. Calls wait in
+// one conversation (the agent's default one, or another) and block only
+// sends to it, as in Letta 0.16.8, where the pending approval is the last
+// message of the conversation's own context.
 func (s *Service) checkApprovals(agentID, agentType string, inputs []Input, opts SendOptions) error {
 	var awaiting events.MessageID
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
 			awaiting = a.Awaiting
+			if c := st.Conversations[events.ConversationID(opts.ConversationID)]; opts.ConversationID != "" && c != nil && c.AgentID == a.ID {
+				awaiting = c.Awaiting
+			}
 		}
 	})
 	for i, in := range inputs {
@@ -584,14 +597,21 @@ func (s *Service) eachRunMessage(ctx context.Context, agentID string, ref projec
 	return nil
 }
 
-// modelFor finds the model an agent runs on, or says what to configure.
-func (s *Service) modelFor(agentID string) (agents.Model, string, error) {
-	var cfg *api.LLMConfig
+// modelFor finds the model a run of an agent in scope runs on
+// (runConfig), or says what to configure.
+func (s *Service) modelFor(agentID string, in Scope) (agents.Model, string, error) {
+	var (
+		cfg *api.LLMConfig
+		err error
+	)
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			cfg = llmConfig(a.LLMConfig)
+			cfg, err = s.runConfig(st, a, in)
 		}
 	})
+	if err != nil {
+		return nil, "", err
+	}
 	if cfg == nil {
 		return nil, "", invalid("agent %s has no model: set one with PATCH /v1/agents/%s {\"model\": \"provider/name\"}, and start the server with a provider configured (OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY)", agentID, agentID)
 	}
@@ -636,6 +656,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
 				ev.ConversationID = events.ConversationID(opts.ConversationID)
+				ev.OverrideModel = opts.OverrideModel
 				for _, t := range opts.ClientTools {
 					ev.ClientTools = append(ev.ClientTools, events.ClientTool{Name: t.Name, Description: derefString(t.Description), Parameters: t.Parameters})
 				}
