@@ -166,6 +166,9 @@ func (s *State) applyAgent(env events.Envelope) {
 		// Recall memory holds it at once; the context window only when a
 		// run takes it (InputTaken), so queued inputs wait their turn.
 		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true}
+		if r := s.Runs[e.RunID]; e.ConversationID != "" || (r != nil && r.AgentID == id && r.ConversationID != "") {
+			ref.Conv = true
+		}
 		a.Messages = append(a.Messages, ref)
 		a.Pending = append(a.Pending, ref)
 		s.runInput(a, env, ref, e.ConversationID)
@@ -202,9 +205,10 @@ func (s *State) applyAgent(env events.Envelope) {
 						a.Taken = r.Seq
 					}
 					// An input joins the window of its run's conversation.
-					if c := s.convOf(a, s.runOfInput(a, id)); c != nil {
+					switch c, named := s.convOf(a, s.runOfInput(a, id)); {
+					case c != nil:
 						appendWindow(&c.MessageIDs, &c.ownWindow, id)
-					} else {
+					case !named:
 						a.appendWindow(id)
 					}
 					break
@@ -217,12 +221,19 @@ func (s *State) applyAgent(env events.Envelope) {
 		// A message of a run in one of the agent's conversations joins
 		// that conversation's window instead, and its calls wait there.
 		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()}
+		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && r.ConversationID != "" {
+			ref.Conv = true
+		}
 		a.Messages = append(a.Messages, ref)
+		var none events.MessageID
 		awaiting := &a.Awaiting
-		if c := s.convOf(a, e.RunID); c != nil {
+		switch c, named := s.convOf(a, e.RunID); {
+		case c != nil:
 			appendWindow(&c.MessageIDs, &c.ownWindow, e.ID)
 			awaiting = &c.Awaiting
-		} else {
+		case named:
+			awaiting = &none // its conversation was deleted: no window holds it
+		default:
 			a.appendWindow(e.ID)
 		}
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id {
@@ -315,20 +326,22 @@ func (s *State) runOfInput(a *Agent, input events.MessageID) string {
 }
 
 // convOf returns the conversation of agent a whose window the messages of
-// the run named run join: the run's, if it went to one that is still there;
-// nil for the agent's own window (its default conversation).
-func (s *State) convOf(a *Agent, run string) *Conversation {
+// the run named run join, and whether the run went to a conversation
+// other than the agent's default one: nil and false for the agent's own
+// window; nil and true when that conversation was deleted, and no window
+// takes them (Service.StepContext fails such a run).
+func (s *State) convOf(a *Agent, run string) (*Conversation, bool) {
 	if run == "" {
-		return nil
+		return nil, false
 	}
 	r := s.Runs[run]
 	if r == nil || r.AgentID != a.ID || r.ConversationID == "" {
-		return nil
+		return nil, false
 	}
 	if c := s.Conversations[r.ConversationID]; c != nil && c.AgentID == a.ID {
-		return c
+		return c, true
 	}
-	return nil
+	return nil, true
 }
 
 // conversationMessage records a message of a run in the run's

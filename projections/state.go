@@ -163,7 +163,10 @@ type Ref struct {
 	Seq       events.Seq
 	CreatedAt int64 // unix nanoseconds
 	Input     bool  // a message a client sent (message_received)
-	Part      int32 // index in the packed message at Seq (events.DecodeAll); 0 otherwise
+	// Conv says the message belongs to one of the agent's conversations
+	// other than its default one: a send to it, or what its run stored.
+	Conv bool
+	Part int32 // index in the packed message at Seq (events.DecodeAll); 0 otherwise
 }
 
 // Block is the read model of one block.
