@@ -49,7 +49,7 @@ type Waiting struct {
 type Scope struct {
 	// Conversation is the conversation the send went to, whose context
 	// window the run reads and writes; "" for the agent's default one (its
-	// own window), and for a conversation deleted since.
+	// own window). A run whose conversation was deleted cannot step.
 	Conversation events.ConversationID
 	// Model is the model handle the send asked for (override_model); ""
 	// for the conversation's, or else the agent's.
@@ -236,7 +236,12 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		sc.Blocks = map[string]projections.Version{}
 		window := a.MessageIDs
 		awaiting = a.Awaiting
-		if c := st.Conversations[in.Conversation]; c != nil && c.AgentID == a.ID {
+		if in.Conversation != "" {
+			c := st.Conversations[in.Conversation]
+			if c == nil || c.AgentID != a.ID {
+				err = fault.E(fault.NotFound, "Conversation with ID %s not found: it was deleted, and the run cannot go on", in.Conversation)
+				return
+			}
 			sc.Conversation, window, awaiting = c.ID, c.MessageIDs, c.Awaiting
 		}
 		sc.Window, sc.Stored, sc.Embedding = append([]events.MessageID(nil), window...), len(a.Messages), a.EmbeddingConfig
