@@ -508,3 +508,35 @@ func TestConversationWindows(t *testing.T) {
 		t.Errorf("a deleted conversation's message went to the agent's window %v (awaiting %q)", a.MessageIDs, a.Awaiting)
 	}
 }
+
+// BenchmarkApplySends folds sends and their one-step runs, to the agent's
+// default conversation (the baseline) and to another conversation of it,
+// whose window the run's messages join: three events a send.
+func BenchmarkApplySends(b *testing.B) {
+	for _, to := range []struct {
+		name string
+		conv events.ConversationID
+	}{{"default", ""}, {"conversation", "conv-1"}} {
+		b.Run(to.name, func(b *testing.B) {
+			st := NewState()
+			seq := events.Seq(0)
+			apply := func(kind events.Kind, id, cmd string, ev events.Event) {
+				seq++
+				st.Apply(events.Envelope{Seq: seq, Aggregate: events.Aggregate{Kind: kind, ID: id}, Command: cmd, Time: time.Unix(int64(seq), 0).UTC(), Event: ev})
+			}
+			apply(events.KindAgent, "agent-1", "c0", &events.AgentCreated{ID: "agent-1", Name: "a"})
+			apply(events.KindAgent, "agent-1", "c0", &events.MessageAppended{ID: "sys", Role: "system", Text: "you are"})
+			apply(events.KindConversation, "conv-1", "c1", &events.ConversationCreated{ID: "conv-1", AgentID: "agent-1"})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				in := events.MessageID(fmt.Sprint("in-", i))
+				run := events.DerivedID("run", string(in))
+				cmd := fmt.Sprint("send-", i)
+				apply(events.KindAgent, "agent-1", cmd, &events.MessageReceived{MessageAppended: events.MessageAppended{ID: in, Role: "user", Text: "hi", RunID: run}, ConversationID: to.conv})
+				apply(events.KindAgent, "agent-1", "step-"+cmd, &events.InputTaken{IDs: []events.MessageID{in}})
+				apply(events.KindAgent, "agent-1", "step-"+cmd, &events.MessageAppended{ID: events.MessageID("out-" + cmd), Role: "assistant", RunID: run, StopReason: "end_turn"})
+			}
+		})
+	}
+}
