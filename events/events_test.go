@@ -83,7 +83,7 @@ func samples() map[Type]Event {
 		TypeConversationCreated: &ConversationCreated{
 			ID: "conv-0193a5b2-0000-8000-8000-00000000000c", AgentID: "agent-01JD000000000000000000000A",
 			Summary: "about bananas", Model: "openai/gpt-4o-mini", ModelSettings: json.RawMessage(`{"provider_type":"openai"}`),
-			IsolatedBlockLabels: []string{"scratch"},
+			IsolatedBlockLabels: []string{"scratch"}, IsolatedBlockIDs: []BlockID{"block-01JD000000000000000000000B"},
 		},
 		TypeConversationUpdated: &ConversationUpdated{Summary: ptr("about apples"), LastMessageAt: &at},
 		TypeConversationDeleted: &ConversationDeleted{},

@@ -326,6 +326,10 @@ type ConversationCreated struct {
 	// IsolatedBlockLabels are the labels of the agent's blocks the client
 	// asked to be the conversation's own, as sent.
 	IsolatedBlockLabels []string `json:"isolated_block_labels,omitempty"`
+	// IsolatedBlockIDs are the conversation's own copies of those blocks,
+	// created in the same command (BlockCreated), in the labels' order:
+	// its runs read and edit them in place of the agent's.
+	IsolatedBlockIDs []BlockID `json:"isolated_block_ids,omitempty"`
 }
 
 // ConversationUpdated changes the fields that are set; nil means unchanged.
