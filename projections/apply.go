@@ -581,7 +581,7 @@ func (s *State) applyConversation(env events.Envelope) {
 		}
 		c = &Conversation{
 			ID: id, AgentID: e.AgentID, Summary: e.Summary, Model: e.Model, ModelSettings: e.ModelSettings,
-			IsolatedBlockLabels: e.IsolatedBlockLabels, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq,
+			IsolatedBlockLabels: e.IsolatedBlockLabels, IsolatedBlockIDs: e.IsolatedBlockIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq,
 			Version: s.Gone[string(id)],
 		}
 		if a := s.Agents[e.AgentID]; a != nil && len(a.MessageIDs) > 0 {

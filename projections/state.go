@@ -281,6 +281,9 @@ type Conversation struct {
 	Model               string
 	ModelSettings       json.RawMessage
 	IsolatedBlockLabels []string
+	// IsolatedBlockIDs are its own copies of the agent's blocks so
+	// labelled (events.ConversationCreated).
+	IsolatedBlockIDs []events.BlockID
 	// Messages are the conversation's messages, in the order the agent
 	// stored them: the inputs sent to it and what its runs stored.
 	Messages []Ref

@@ -200,6 +200,7 @@ func TestConversationBadInput(t *testing.T) {
 		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"bogus": 1}, 422},                             // unknown field
 		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"model_settings": 3}, 422},                    // not an object
 		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"isolated_block_labels": []string{"x"}}, 404}, // no such block
+		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"isolated_block_labels": []string{"human", "human"}}, 422},
 		{"GET", "/v1/conversations/" + missing, nil, 404},
 		{"GET", "/v1/conversations/not-an-id", nil, 422},
 		{"GET", "/v1/conversations/default/messages", nil, 422}, // default needs agent_id

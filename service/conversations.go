@@ -68,16 +68,31 @@ func (s *Service) CreateConversation(ctx context.Context, agentID string, req ap
 		if err != nil {
 			return err
 		}
+		var sources []*projections.Block
 		for _, label := range req.IsolatedBlockLabels {
-			if !slices.ContainsFunc(a.BlockIDs, func(b events.BlockID) bool { return st.Blocks[b] != nil && st.Blocks[b].Label == label }) {
+			i := slices.IndexFunc(a.BlockIDs, func(b events.BlockID) bool { return st.Blocks[b] != nil && st.Blocks[b].Label == label })
+			if i < 0 {
 				return notFound("isolated_block_labels: agent %s has no block labelled %q", agentID, label)
 			}
+			if slices.Contains(sources, st.Blocks[a.BlockIDs[i]]) {
+				return unprocessable("isolated_block_labels: %q is named twice", label)
+			}
+			sources = append(sources, st.Blocks[a.BlockIDs[i]])
 		}
 		id = c.newID(events.PrefixConversation)
 		d.expectAt(st, conversationAgg(id))
 		ev := &events.ConversationCreated{
 			ID: events.ConversationID(id), AgentID: a.ID, ModelSettings: req.ModelSettings,
 			IsolatedBlockLabels: req.IsolatedBlockLabels,
+		}
+		// As Letta 0.16.8: each isolated label gets a copy of the agent's
+		// block, the conversation's own, which its runs read and edit.
+		var copies []*events.BlockCreated
+		for _, b := range sources {
+			bc := &events.BlockCreated{ID: events.BlockID(c.newID(events.PrefixBlock)), Label: b.Label, Value: b.Value, Limit: b.Limit,
+				ReadOnly: b.ReadOnly, Description: b.Description, Metadata: b.Metadata, OrganizationID: c.org}
+			ev.IsolatedBlockIDs = append(ev.IsolatedBlockIDs, bc.ID)
+			copies = append(copies, bc)
 		}
 		if req.Summary != nil {
 			ev.Summary = *req.Summary
@@ -86,6 +101,10 @@ func (s *Service) CreateConversation(ctx context.Context, agentID string, req ap
 			ev.Model = *req.Model
 		}
 		d.add(c, conversationAgg(id), ev)
+		for _, bc := range copies {
+			d.expectAt(st, blockAgg(string(bc.ID)))
+			d.add(c, blockAgg(string(bc.ID)), bc)
+		}
 		return nil
 	})
 	if err != nil {
@@ -194,15 +213,23 @@ func (s *Service) UpdateConversation(ctx context.Context, id string, req api.Upd
 	return s.GetConversation(ctx, id)
 }
 
-// DeleteConversation ends a conversation; its messages stay with its agent.
+// DeleteConversation ends a conversation; its messages stay with its
+// agent, and its isolated blocks are deleted, as Letta deletes them.
 func (s *Service) DeleteConversation(ctx context.Context, id string) error {
 	c := s.command(ctx, "delete_conversation", id)
 	return s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
-		if _, _, err := s.lookupConversation(ctx, st, id); err != nil {
+		conv, _, err := s.lookupConversation(ctx, st, id)
+		if err != nil {
 			return err
 		}
 		d.expectAt(st, conversationAgg(id))
 		d.add(c, conversationAgg(id), &events.ConversationDeleted{})
+		for _, b := range conv.IsolatedBlockIDs {
+			if st.Blocks[b] != nil {
+				d.expectAt(st, blockAgg(string(b)))
+				d.add(c, blockAgg(string(b)), &events.BlockDeleted{})
+			}
+		}
 		return nil
 	})
 }
@@ -263,7 +290,7 @@ func (s *Service) ListConversationMessages(ctx context.Context, id string, p api
 func conversationView(c *projections.Conversation, a *projections.Agent) api.Conversation {
 	v := api.Conversation{
 		ID: string(c.ID), AgentID: string(c.AgentID), Summary: strp(c.Summary), Model: strp(c.Model),
-		ModelSettings: rawOr(c.ModelSettings, "null"), IsolatedBlockIDs: []string{},
+		ModelSettings: rawOr(c.ModelSettings, "null"), IsolatedBlockIDs: make([]string, 0, len(c.IsolatedBlockIDs)),
 		InContextMessageIDs: []string{}, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	if !c.LastMessageAt.IsZero() {
@@ -272,6 +299,9 @@ func conversationView(c *projections.Conversation, a *projections.Agent) api.Con
 	}
 	for _, id := range c.MessageIDs {
 		v.InContextMessageIDs = append(v.InContextMessageIDs, string(id))
+	}
+	for _, id := range c.IsolatedBlockIDs {
+		v.IsolatedBlockIDs = append(v.IsolatedBlockIDs, string(id))
 	}
 	return v
 }

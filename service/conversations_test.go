@@ -406,3 +406,57 @@ func TestRunModel(t *testing.T) {
 		t.Errorf("a send with an unknown override_model stored %d messages and made %d model calls", len(after)-len(before), len(r.llm.Requests())-calls)
 	}
 }
+
+// TestIsolatedBlocks: a conversation made with isolated_block_labels gets
+// its own copy of those blocks, as Letta 0.16.8 makes it: an edit there is
+// in its next request and not in another conversation's, nor in the
+// agent's block; other blocks stay shared; deleting the conversation
+// deletes its copies.
+func TestIsolatedBlocks(t *testing.T) {
+	ctx := context.Background()
+	r := startRig(t, t.TempDir(), nil)
+	a := r.modernAgent(t)
+	iso, err := r.n.Service.CreateConversation(ctx, a.ID, api.CreateConversation{IsolatedBlockLabels: []string{"human"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(iso.IsolatedBlockIDs) != 1 {
+		t.Fatalf("isolated_block_ids = %v", iso.IsolatedBlockIDs)
+	}
+	copyID := iso.IsolatedBlockIDs[0]
+	if b, err := r.n.Service.GetBlock(ctx, copyID); err != nil || b.Label != "human" || b.Value != "Name: Ada" {
+		t.Fatalf("the copy: %+v %v", b, err)
+	}
+	other := r.conversation(t, a.ID)
+	r.llm.Push(
+		llmtest.Step{ToolCalls: []agents.ToolCall{call("memory_insert", map[string]any{"label": "human", "new_string": "Secret: kiwis"})}},
+		llmtest.Step{ToolCalls: []agents.ToolCall{call("memory_insert", map[string]any{"label": "persona", "new_string": "Shared: tea"})}},
+		llmtest.Step{Content: "noted"},
+	)
+	sendTo(t, r, a.ID, iso.ID, "remember")
+	r.llm.Push(llmtest.Step{Content: "again"})
+	sendTo(t, r, a.ID, iso.ID, "again")
+	if sys := lastRequest(t, r).Messages[0].Content; !strings.Contains(sys, "Secret: kiwis") || !strings.Contains(sys, "Shared: tea") {
+		t.Errorf("the isolated conversation's system message lacks its edits:\n%s", sys)
+	}
+	r.llm.Push(llmtest.Step{Content: "other"})
+	sendTo(t, r, a.ID, other, "hello")
+	if sys := lastRequest(t, r).Messages[0].Content; strings.Contains(sys, "Secret: kiwis") || !strings.Contains(sys, "Shared: tea") {
+		t.Errorf("another conversation's system message shows the isolated edit, or lacks the shared one:\n%s", sys)
+	}
+	mem, err := r.n.Service.GetCoreMemory(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range mem.Blocks {
+		if b.Label == "human" && strings.Contains(b.Value, "kiwis") {
+			t.Errorf("the agent's own human block was edited: %q", b.Value)
+		}
+	}
+	if err := r.n.Service.DeleteConversation(ctx, iso.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.n.Service.GetBlock(ctx, copyID); !fault.Is(err, fault.NotFound) {
+		t.Errorf("the deleted conversation's block: %v; want not found", err)
+	}
+}

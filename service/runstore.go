@@ -225,6 +225,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		rules       json.RawMessage
 		awaiting    events.MessageID
 		awaitingRef projections.Ref
+		isolated    []events.BlockID // the conversation's own blocks
 	)
 	s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(agentID)]
@@ -243,6 +244,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 				return
 			}
 			sc.Conversation, window, awaiting = c.ID, c.MessageIDs, c.Awaiting
+			isolated = c.IsolatedBlockIDs
 		}
 		sc.Window, sc.Stored, sc.Embedding = append([]events.MessageID(nil), window...), len(a.Messages), a.EmbeddingConfig
 		prompt, archival, updatedAt = a.System, archivalCount(st, a), a.UpdatedAt
@@ -252,6 +254,13 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		loop, rules = loopOf(a.AgentType), a.ToolRules
 		for _, id := range a.BlockIDs {
 			if b := st.Blocks[id]; b != nil {
+				// A conversation's own copy of a block replaces the
+				// agent's of the same label (isolated_block_labels).
+				for _, cid := range isolated {
+					if cb := st.Blocks[cid]; cb != nil && cb.Label == b.Label {
+						b = cb
+					}
+				}
 				blocks = append(blocks, agents.Block{ID: string(b.ID), Label: b.Label, Value: b.Value, Limit: b.Limit})
 				sc.Blocks[string(b.ID)] = b.Version
 			}
