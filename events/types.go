@@ -350,6 +350,8 @@ type ConversationWindowSet struct {
 	MessageIDs     []MessageID    `json:"message_ids"`
 }
 
+func (ConversationWindowSet) EventType() Type { return TypeConversationWindow }
+
 // ConversationDeleted ends a conversation: it is no longer served. Its
 // messages stay with the agent.
 type ConversationDeleted struct{}
@@ -446,7 +448,7 @@ type MessageReceived struct {
 	// ConversationID, on the first input of a send to one of the agent's
 	// conversations (not its default one), names that conversation.
 	ConversationID ConversationID `json:"conversation_id,omitempty"`
-	// Model, on the first input of a send, is the model handle its run
+	// OverrideModel, on the first input of a send, is the model handle its run
 	// uses instead of the conversation's or the agent's (override_model).
 	OverrideModel string `json:"override_model,omitempty"`
 	// Approvals, on an input of kind InputApproval, answer the tool calls
@@ -660,41 +662,40 @@ type Usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-func (FileCreated) EventType() Type           { return TypeFileCreated }
-func (FileUpdated) EventType() Type           { return TypeFileUpdated }
-func (FileDeleted) EventType() Type           { return TypeFileDeleted }
-func (AgentCreated) EventType() Type          { return TypeAgentCreated }
-func (AgentUpdated) EventType() Type          { return TypeAgentUpdated }
-func (AgentDeleted) EventType() Type          { return TypeAgentDeleted }
-func (CoreBlockAttached) EventType() Type     { return TypeCoreBlockAttached }
-func (CoreBlockDetached) EventType() Type     { return TypeCoreBlockDetached }
-func (AgentToolAttached) EventType() Type     { return TypeAgentToolAttached }
-func (AgentToolDetached) EventType() Type     { return TypeAgentToolDetached }
-func (AgentSourceAttached) EventType() Type   { return TypeAgentSourceAttached }
-func (AgentSourceDetached) EventType() Type   { return TypeAgentSourceDetached }
-func (BlockCreated) EventType() Type          { return TypeBlockCreated }
-func (BlockUpdated) EventType() Type          { return TypeBlockUpdated }
-func (BlockDeleted) EventType() Type          { return TypeBlockDeleted }
-func (ToolCreated) EventType() Type           { return TypeToolCreated }
-func (ToolUpdated) EventType() Type           { return TypeToolUpdated }
-func (ToolDeleted) EventType() Type           { return TypeToolDeleted }
-func (SourceCreated) EventType() Type         { return TypeSourceCreated }
-func (SourceUpdated) EventType() Type         { return TypeSourceUpdated }
-func (SourceDeleted) EventType() Type         { return TypeSourceDeleted }
-func (JobCreated) EventType() Type            { return TypeJobCreated }
-func (JobDeleted) EventType() Type            { return TypeJobDeleted }
-func (MessageUpdated) EventType() Type        { return TypeMessageUpdated }
-func (JobUpdated) EventType() Type            { return TypeJobUpdated }
-func (PassageInserted) EventType() Type       { return TypePassageInserted }
-func (PassageDeleted) EventType() Type        { return TypePassageDeleted }
-func (MessageAppended) EventType() Type       { return TypeMessageAppended }
-func (MessageReceived) EventType() Type       { return TypeMessageReceived }
-func (InputTaken) EventType() Type            { return TypeInputTaken }
-func (RunCancelled) EventType() Type          { return TypeRunCancelled }
-func (RunFailed) EventType() Type             { return TypeRunFailed }
-func (RunRequested) EventType() Type          { return TypeRunRequested }
-func (LogCheckpointed) EventType() Type       { return TypeLogCheckpointed }
-func (ConversationCreated) EventType() Type   { return TypeConversationCreated }
-func (ConversationUpdated) EventType() Type   { return TypeConversationUpdated }
-func (ConversationWindowSet) EventType() Type { return TypeConversationWindow }
-func (ConversationDeleted) EventType() Type   { return TypeConversationDeleted }
+func (FileCreated) EventType() Type         { return TypeFileCreated }
+func (FileUpdated) EventType() Type         { return TypeFileUpdated }
+func (FileDeleted) EventType() Type         { return TypeFileDeleted }
+func (AgentCreated) EventType() Type        { return TypeAgentCreated }
+func (AgentUpdated) EventType() Type        { return TypeAgentUpdated }
+func (AgentDeleted) EventType() Type        { return TypeAgentDeleted }
+func (CoreBlockAttached) EventType() Type   { return TypeCoreBlockAttached }
+func (CoreBlockDetached) EventType() Type   { return TypeCoreBlockDetached }
+func (AgentToolAttached) EventType() Type   { return TypeAgentToolAttached }
+func (AgentToolDetached) EventType() Type   { return TypeAgentToolDetached }
+func (AgentSourceAttached) EventType() Type { return TypeAgentSourceAttached }
+func (AgentSourceDetached) EventType() Type { return TypeAgentSourceDetached }
+func (BlockCreated) EventType() Type        { return TypeBlockCreated }
+func (BlockUpdated) EventType() Type        { return TypeBlockUpdated }
+func (BlockDeleted) EventType() Type        { return TypeBlockDeleted }
+func (ToolCreated) EventType() Type         { return TypeToolCreated }
+func (ToolUpdated) EventType() Type         { return TypeToolUpdated }
+func (ToolDeleted) EventType() Type         { return TypeToolDeleted }
+func (SourceCreated) EventType() Type       { return TypeSourceCreated }
+func (SourceUpdated) EventType() Type       { return TypeSourceUpdated }
+func (SourceDeleted) EventType() Type       { return TypeSourceDeleted }
+func (JobCreated) EventType() Type          { return TypeJobCreated }
+func (JobDeleted) EventType() Type          { return TypeJobDeleted }
+func (MessageUpdated) EventType() Type      { return TypeMessageUpdated }
+func (JobUpdated) EventType() Type          { return TypeJobUpdated }
+func (PassageInserted) EventType() Type     { return TypePassageInserted }
+func (PassageDeleted) EventType() Type      { return TypePassageDeleted }
+func (MessageAppended) EventType() Type     { return TypeMessageAppended }
+func (MessageReceived) EventType() Type     { return TypeMessageReceived }
+func (InputTaken) EventType() Type          { return TypeInputTaken }
+func (RunCancelled) EventType() Type        { return TypeRunCancelled }
+func (RunFailed) EventType() Type           { return TypeRunFailed }
+func (RunRequested) EventType() Type        { return TypeRunRequested }
+func (LogCheckpointed) EventType() Type     { return TypeLogCheckpointed }
+func (ConversationCreated) EventType() Type { return TypeConversationCreated }
+func (ConversationUpdated) EventType() Type { return TypeConversationUpdated }
+func (ConversationDeleted) EventType() Type { return TypeConversationDeleted }
