@@ -53,6 +53,7 @@ const (
 	TypeAPIKeyRevoked       Type = "api_key_revoked"
 	TypeAccessDenied        Type = "access_denied"
 	TypeAgentSecretsSet     Type = "agent_secrets_set"
+	TypeConversationWindow  Type = "conversation_window_set"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -101,6 +102,7 @@ var registry = map[Type]func() Event{
 	TypeAPIKeyRevoked:       func() Event { return new(APIKeyRevoked) },
 	TypeAccessDenied:        func() Event { return new(AccessDenied) },
 	TypeAgentSecretsSet:     func() Event { return new(AgentSecretsSet) },
+	TypeConversationWindow:  func() Event { return new(ConversationWindowSet) },
 }
 
 var typeOrder = []Type{
@@ -126,6 +128,7 @@ var typeOrder = []Type{
 	TypeAPIKeyCreated, TypeAPIKeyRevoked,
 	TypeAccessDenied,
 	TypeAgentSecretsSet,
+	TypeConversationWindow,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -332,6 +335,10 @@ type ConversationCreated struct {
 	// IsolatedBlockLabels are the labels of the agent's blocks the client
 	// asked to be the conversation's own, as sent.
 	IsolatedBlockLabels []string `json:"isolated_block_labels,omitempty"`
+	// IsolatedBlockIDs are the conversation's own copies of those blocks,
+	// created in the same command (BlockCreated), in the labels' order:
+	// its runs read and edit them in place of the agent's.
+	IsolatedBlockIDs []BlockID `json:"isolated_block_ids,omitempty"`
 }
 
 // ConversationUpdated changes the fields that are set; nil means unchanged.
@@ -342,6 +349,17 @@ type ConversationUpdated struct {
 	ModelSettings json.RawMessage `json:"model_settings,omitempty"`
 	LastMessageAt *time.Time      `json:"last_message_at,omitempty"`
 }
+
+// ConversationWindowSet, an event of the agent's aggregate, replaces the
+// context window of one of the agent's conversations (a summary of its
+// oldest part): MessageIDs are the window's messages, in order. The
+// agent's own window (AgentUpdated.MessageIDs) is unchanged.
+type ConversationWindowSet struct {
+	ConversationID ConversationID `json:"conversation_id"`
+	MessageIDs     []MessageID    `json:"message_ids"`
+}
+
+func (ConversationWindowSet) EventType() Type { return TypeConversationWindow }
 
 // ConversationDeleted ends a conversation: it is no longer served. Its
 // messages stay with the agent.
@@ -439,6 +457,9 @@ type MessageReceived struct {
 	// ConversationID, on the first input of a send to one of the agent's
 	// conversations (not its default one), names that conversation.
 	ConversationID ConversationID `json:"conversation_id,omitempty"`
+	// OverrideModel, on the first input of a send, is the model handle its run
+	// uses instead of the conversation's or the agent's (override_model).
+	OverrideModel string `json:"override_model,omitempty"`
 	// Approvals, on an input of kind InputApproval, answer the tool calls
 	// of the agent's last step that wait for the client (its
 	// approval_request_message): approved or denied, or run by the client.

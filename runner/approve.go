@@ -70,7 +70,7 @@ func (r *run) resolve(ctx context.Context) (stepped, error) {
 		if attempt > 0 && !l.store.StillWaiting(r.agentID, answer.ID) {
 			return stepped{}, errTakenElsewhere
 		}
-		sc, err := l.store.StepContext(ctx, r.agentID)
+		sc, err := l.store.StepContext(ctx, r.agentID, r.scope)
 		if err != nil {
 			return stepped{}, err
 		}

@@ -33,10 +33,12 @@ type Store interface {
 	StillWaiting(agentID string, id events.MessageID) bool
 	// RunCancelled reports whether a client cancelled the run.
 	RunCancelled(run string) bool
-	// ModelFor finds the agent's model, or says what to configure.
-	ModelFor(agentID string) (agents.Model, string, error)
-	// StepContext reads what the agent's next step reads.
-	StepContext(ctx context.Context, agentID string) (service.StepContext, error)
+	// ModelFor finds the model of the agent's run in scope, or says what
+	// to configure.
+	ModelFor(agentID string, in service.Scope) (agents.Model, string, error)
+	// StepContext reads what the next step of the agent's run in scope
+	// reads: its conversation's context window.
+	StepContext(ctx context.Context, agentID string, in service.Scope) (service.StepContext, error)
 	// CommitStep stores a step; a conflict wraps events.ErrConflict.
 	CommitStep(ctx context.Context, agentID string, st service.Step) ([]api.LettaMessage, error)
 	// CommitSummary stores a summary in place of what it summarizes.
@@ -238,7 +240,7 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}, Seq: l.store.Applied()})
 		return nil
 	}
-	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools}
+	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools, scope: take[0].Scope}
 	if take[0].MaxSteps > 0 { // the sender's limit, whoever runs it
 		r.maxSteps = take[0].MaxSteps
 	}
@@ -262,7 +264,7 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 			return done()
 		}
 	}
-	if r.model, r.name, err = l.store.ModelFor(agentID); err != nil {
+	if r.model, r.name, err = l.store.ModelFor(agentID, r.scope); err != nil {
 		return fail(err)
 	}
 	first, err := l.requestedInput(ctx, agentID, take)

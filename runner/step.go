@@ -26,6 +26,9 @@ type run struct {
 	// clientTools are the tools the client runs itself, offered for this
 	// run (the send's first input's).
 	clientTools []events.ClientTool
+	// scope is the conversation the send went to, whose context window the
+	// run reads and writes, and the model it asked for.
+	scope service.Scope
 	// turnCalls and lastOutput are the turn's history the tool rules read:
 	// the tools called without breaking a rule, and the last one's output.
 	turnCalls  []string
@@ -147,7 +150,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			// nodes during a partition's handover): the step is theirs.
 			return stepped{}, errTakenElsewhere
 		}
-		sc, err := l.store.StepContext(ctx, r.agentID)
+		sc, err := l.store.StepContext(ctx, r.agentID, r.scope)
 		if err != nil {
 			return stepped{}, err
 		}
@@ -170,7 +173,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 		}
 		if w := sc.State.ContextWindow; w > 0 && attempt < 3 && l.contextTokens(sc.State) > w {
 			// The window is already full: summarize before asking the model.
-			if err := l.summarize(ctx, r.agentID, r.model, r.name); err != nil && !fault.Is(err, fault.Conflict) {
+			if err := l.summarize(ctx, r.agentID, r.scope, r.id, r.model, r.name); err != nil && !fault.Is(err, fault.Conflict) {
 				return stepped{}, err
 			}
 			continue // a conflict: the agent changed; decide again from its new state
@@ -185,7 +188,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			l.cfg.Metrics.ModelError(r.name)
 		}
 		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
-			if serr := l.summarize(ctx, r.agentID, r.model, r.name); serr != nil && !fault.Is(serr, fault.Conflict) {
+			if serr := l.summarize(ctx, r.agentID, r.scope, r.id, r.model, r.name); serr != nil && !fault.Is(serr, fault.Conflict) {
 				return stepped{}, serr
 			}
 			continue // the step again, on the shorter context

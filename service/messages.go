@@ -52,9 +52,13 @@ type SendOptions struct {
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
 	// ConversationID names the conversation the send goes to ("": the
-	// agent's default one). The send runs on the agent's context window
-	// either way (see conversations.go).
+	// agent's default one). Its run reads and writes that conversation's
+	// context window (see conversations.go).
 	ConversationID string
+	// OverrideModel is a model handle the send's run uses instead of the
+	// conversation's or the agent's model (Letta's override_model); "":
+	// none.
+	OverrideModel string
 	// ClientTools are tools the client runs itself, offered to the model
 	// for this send's run (a modern agent's); a call to one stops the run
 	// until the client posts its return.
@@ -238,7 +242,10 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	if inputs, err = s.settleApprovals(ctx, agentID, inputs, opts); err != nil {
 		return api.LettaResponse{}, err
 	}
-	if _, _, err := s.modelFor(agentID); err != nil {
+	if err := s.checkOverride(opts); err != nil {
+		return api.LettaResponse{}, err
+	}
+	if _, _, err := s.modelFor(agentID, Scope{Conversation: events.ConversationID(opts.ConversationID), Model: opts.OverrideModel}); err != nil {
 		return api.LettaResponse{}, err
 	}
 	c := s.command(ctx, "send_message", agentID)
@@ -343,8 +350,8 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts S
 // on from where it stopped.
 const KeepAlive = "<system-alert>Automated keep-alive ping. Ignore this message and continue from where you stopped.</system-alert>"
 
-// settleApprovals checks a send against the agent's approvals, as Letta
-// does, and returns the inputs to store. It refuses a message while tool
+// settleApprovals checks a send against the approvals of the conversation
+// it goes to, as Letta does, and returns the inputs to store. It refuses a message while tool
 // calls wait for the client (answer them first, in the same send or
 // before: 409), an answer that is not the send's first input, and an
 // answer whose tool call ids are not those of the calls that wait. An
@@ -364,6 +371,7 @@ func (s *Service) settleApprovals(ctx context.Context, agentID string, inputs []
 			return nil, unprocessable("messages[%d]: an approval must be the first message of a send", i)
 		}
 	}
+	answers := len(inputs) > 0 && inputs[0].Role == "approval"
 	var (
 		awaiting events.MessageID
 		refs     []projections.Ref // the awaiting message's, or the last ones in context
@@ -373,19 +381,30 @@ func (s *Service) settleApprovals(ctx context.Context, agentID string, inputs []
 		if a == nil {
 			return
 		}
-		if awaiting = a.Awaiting; awaiting != "" {
-			for i := len(a.Messages) - 1; i >= 0; i-- {
-				if a.Messages[i].ID == string(awaiting) {
-					refs = append(refs, a.Messages[i])
-					break
-				}
-			}
-			return
+		// Calls wait in one conversation (the agent's default one, or
+		// another) and block only sends to it, as in Letta 0.16.8, where
+		// the pending approval is the last message of the conversation's
+		// own context.
+		awaiting, window := a.Awaiting, a.MessageIDs
+		if c := st.Conversations[events.ConversationID(opts.ConversationID)]; opts.ConversationID != "" && c != nil && c.AgentID == a.ID {
+			awaiting, window = c.Awaiting, c.MessageIDs
 		}
-		window := windowRefs(a)
-		refs = window[max(0, len(window)-10):]
+		if !answers {
+			return // only an answer reads messages
+		}
+		want := map[string]bool{string(awaiting): true}
+		if awaiting == "" {
+			want = map[string]bool{}
+			for _, id := range window[max(0, len(window)-10):] {
+				want[string(id)] = true
+			}
+		}
+		for i := len(a.Messages) - 1; i >= 0 && len(refs) < len(want); i-- { // the newest are last
+			if want[a.Messages[i].ID] {
+				refs = append(refs, a.Messages[i])
+			}
+		}
 	})
-	answers := len(inputs) > 0 && inputs[0].Role == "approval"
 	switch {
 	case !answers && awaiting != "":
 		return nil, pendingApproval(agentID, awaiting)
@@ -695,14 +714,21 @@ func (s *Service) eachRunMessage(ctx context.Context, agentID string, ref projec
 	return nil
 }
 
-// modelFor finds the model an agent runs on, or says what to configure.
-func (s *Service) modelFor(agentID string) (agents.Model, string, error) {
-	var cfg *api.LLMConfig
+// modelFor finds the model a run of an agent in scope runs on
+// (runConfig), or says what to configure.
+func (s *Service) modelFor(agentID string, in Scope) (agents.Model, string, error) {
+	var (
+		cfg *api.LLMConfig
+		err error
+	)
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			cfg = llmConfig(a.LLMConfig)
+			cfg, err = s.runConfig(st, a, in)
 		}
 	})
+	if err != nil {
+		return nil, "", err
+	}
 	if cfg == nil {
 		return nil, "", invalid("agent %s has no model: set one with PATCH /v1/agents/%s {\"model\": \"provider/name\"}, and start the server with a provider configured (OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY)", agentID, agentID)
 	}
@@ -747,6 +773,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
 				ev.ConversationID = events.ConversationID(opts.ConversationID)
+				ev.OverrideModel = opts.OverrideModel
 				for _, t := range opts.ClientTools {
 					ev.ClientTools = append(ev.ClientTools, events.ClientTool{Name: t.Name, Description: derefString(t.Description), Parameters: t.Parameters})
 				}

@@ -240,7 +240,10 @@ func (s *Service) SendMessageAsync(ctx context.Context, agentID string, inputs [
 			return api.Run{}, err
 		}
 	}
-	if _, _, err := s.modelFor(agentID); err != nil {
+	if err := s.checkOverride(opts); err != nil {
+		return api.Run{}, err
+	}
+	if _, _, err := s.modelFor(agentID, Scope{Conversation: events.ConversationID(opts.ConversationID), Model: opts.OverrideModel}); err != nil {
 		return api.Run{}, err
 	}
 	c := s.command(ctx, "send_message", agentID)

@@ -40,6 +40,20 @@ type Waiting struct {
 	// ClientTools, on a send's first input, are the tools the client runs
 	// itself, offered to the model for the send's run.
 	ClientTools []events.ClientTool
+	// Scope, on a send's first input, is the conversation the send went to
+	// and the model it asked for: what its run runs in.
+	Scope Scope
+}
+
+// Scope is what a run runs in besides its agent.
+type Scope struct {
+	// Conversation is the conversation the send went to, whose context
+	// window the run reads and writes; "" for the agent's default one (its
+	// own window). A run whose conversation was deleted cannot step.
+	Conversation events.ConversationID
+	// Model is the model handle the send asked for (override_model); ""
+	// for the conversation's, or else the agent's.
+	Model string
 }
 
 // EachWaiting hands fn, oldest first, the agent's inputs and run requests
@@ -71,6 +85,7 @@ func (s *Service) EachWaiting(ctx context.Context, agentID string, upTo events.S
 			w.Message = agents.Message{Role: m.Role, Content: modelText(m, env.Time, loop), Name: m.Name}
 			if in, ok := env.Event.(*events.MessageReceived); ok {
 				w.MaxSteps, w.Approvals, w.ClientTools = in.MaxSteps, in.Approvals, in.ClientTools
+				w.Scope = Scope{Conversation: in.ConversationID, Model: in.OverrideModel}
 			}
 		} else {
 			continue
@@ -115,9 +130,59 @@ func RunOf(inputID string) string { return events.DerivedID("run", inputID) }
 // RunCancelled reports whether a client cancelled the run.
 func (s *Service) RunCancelled(run string) bool { return s.cancelled(run) }
 
-// ModelFor finds the model an agent runs on, and the provider's name for
-// it, or says what to configure.
-func (s *Service) ModelFor(agentID string) (agents.Model, string, error) { return s.modelFor(agentID) }
+// ModelFor finds the model a run of an agent in scope runs on (runConfig),
+// and the provider's name for it, or says what to configure.
+func (s *Service) ModelFor(agentID string, in Scope) (agents.Model, string, error) {
+	return s.modelFor(agentID, in)
+}
+
+// runConfig is the llm_config a run of agent a in scope uses, as Letta
+// 0.16.8 picks it: the send's override_model; else the conversation's
+// model, with the conversation's model_settings and at most the agent's
+// context window; else the agent's own (nil when it has none). A handle
+// no longer configured is not found.
+func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scope) (*api.LLMConfig, error) {
+	handle, fromConv := in.Model, false
+	var c *projections.Conversation
+	if in.Conversation != "" {
+		if c = st.Conversations[in.Conversation]; c != nil && c.AgentID != a.ID {
+			c = nil
+		}
+	}
+	if handle == "" && c != nil && c.Model != "" {
+		handle, fromConv = c.Model, true
+	}
+	if handle == "" {
+		return llmConfig(a.LLMConfig), nil
+	}
+	raw, err := s.resolveModel(&handle, nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg := llmConfig(raw)
+	if cfg == nil {
+		return nil, fault.E(fault.Internal, "model %s has no usable llm_config", handle)
+	}
+	if fromConv {
+		if own := llmConfig(a.LLMConfig); own != nil && own.ContextWindow > 0 && (cfg.ContextWindow == 0 || own.ContextWindow < cfg.ContextWindow) {
+			cfg.ContextWindow = own.ContextWindow
+		}
+		if err := applyModelSettings(cfg, c.ModelSettings); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// checkOverride refuses a send's override_model that names no model this
+// server has (404, as an unknown handle elsewhere).
+func (s *Service) checkOverride(opts SendOptions) error {
+	if opts.OverrideModel == "" {
+		return nil
+	}
+	_, err := s.resolveModel(&opts.OverrideModel, nil)
+	return err
+}
 
 // StepContext is what a step reads: the agent's state for the model, and
 // the versions its decision rests on.
@@ -125,6 +190,9 @@ type StepContext struct {
 	State   agents.State
 	Version events.Seq                     // the agent's
 	Blocks  map[string]projections.Version // block id → version
+	// Conversation is the conversation whose context window this is; ""
+	// for the agent's own (its default conversation).
+	Conversation events.ConversationID
 	// Window lists the context window's message ids, the system message's
 	// first; State.Context holds the messages after it.
 	Window []events.MessageID
@@ -137,8 +205,11 @@ type StepContext struct {
 	Awaiting []agents.ToolCall
 }
 
-// StepContext reads the agent's context for its next step.
-func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext, error) {
+// StepContext reads the agent's context for the next step of a run in
+// scope: the context window of the run's conversation (the agent's own for
+// the default one) under a system message compiled from the agent's
+// memory, which every conversation shares.
+func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (StepContext, error) {
 	var (
 		sc          StepContext
 		refs        []projections.Ref
@@ -154,6 +225,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		rules       json.RawMessage
 		awaiting    events.MessageID
 		awaitingRef projections.Ref
+		isolated    []events.BlockID // the conversation's own blocks
 	)
 	s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(agentID)]
@@ -163,12 +235,32 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		}
 		sc.Version = a.Version.Seq
 		sc.Blocks = map[string]projections.Version{}
-		sc.Window, sc.Stored, sc.Embedding = append([]events.MessageID(nil), a.MessageIDs...), len(a.Messages), a.EmbeddingConfig
+		window := a.MessageIDs
+		awaiting = a.Awaiting
+		if in.Conversation != "" {
+			c := st.Conversations[in.Conversation]
+			if c == nil || c.AgentID != a.ID {
+				err = fault.E(fault.NotFound, "Conversation with ID %s not found: it was deleted, and the run cannot go on", in.Conversation)
+				return
+			}
+			sc.Conversation, window, awaiting = c.ID, c.MessageIDs, c.Awaiting
+			isolated = c.IsolatedBlockIDs
+		}
+		sc.Window, sc.Stored, sc.Embedding = append([]events.MessageID(nil), window...), len(a.Messages), a.EmbeddingConfig
 		prompt, archival, updatedAt = a.System, archivalCount(st, a), a.UpdatedAt
-		llm = llmConfig(a.LLMConfig)
+		if llm, err = s.runConfig(st, a, in); err != nil {
+			return
+		}
 		loop, rules = loopOf(a.AgentType), a.ToolRules
 		for _, id := range a.BlockIDs {
 			if b := st.Blocks[id]; b != nil {
+				// A conversation's own copy of a block replaces the
+				// agent's of the same label (isolated_block_labels).
+				for _, cid := range isolated {
+					if cb := st.Blocks[cid]; cb != nil && cb.Label == b.Label {
+						b = cb
+					}
+				}
 				blocks = append(blocks, agents.Block{ID: string(b.ID), Label: b.Label, Value: b.Value, Limit: b.Limit})
 				sc.Blocks[string(b.ID)] = b.Version
 			}
@@ -189,8 +281,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 			toolDefs = append(toolDefs, agents.Tool{Name: t.Name, Description: schema.Description, Parameters: schema.Parameters})
 			limits[t.Name] = t.ReturnCharLimit
 		}
-		refs = windowRefs(a)
-		awaiting = a.Awaiting
+		refs = refsOf(a, window)
 		for _, m := range a.Messages {
 			if m.ID == string(awaiting) {
 				awaitingRef = m
@@ -436,10 +527,15 @@ type Summary struct {
 	Kept    []events.MessageID // the newest messages, kept after it
 	Text    string             // the summary as the model reads it (agents.SummaryText)
 	Now     time.Time
+	// Run is the run that summarizes a conversation's window (its
+	// overflow): the summary is stored as its message, in that
+	// conversation. "" for the agent's own window.
+	Run string
 }
 
-// CommitSummary replaces the summarized part of an agent's context window
-// with its summary, a system alert stored in recall memory. A change to the
+// CommitSummary replaces the summarized part of a context window (the
+// agent's own, or its conversation's: Summary.Context.Conversation) with
+// its summary, a system alert stored in recall memory. A change to the
 // agent meanwhile other than queued inputs is a conflict (fault.Conflict).
 func (s *Service) CommitSummary(ctx context.Context, agentID string, sum Summary) error {
 	c := s.command(ctx, "summarize", agentID)
@@ -448,8 +544,18 @@ func (s *Service) CommitSummary(ctx context.Context, agentID string, sum Summary
 	window := append(append(append([]events.MessageID{}, sum.Before...), summaryID), sum.Kept...)
 	var d decision
 	d.expect = []events.Expectation{{Aggregate: agentAgg(agentID), Version: sum.Context.Version}}
-	d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user", Kind: events.InputSystemAlert, Text: sum.Text})
-	d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
+	if conv := sum.Context.Conversation; conv != "" {
+		// A conversation's window: the summary is a message of the run
+		// (so it joins that window), and the window is the conversation's.
+		if sum.Run == "" {
+			return fault.E(fault.Internal, "a summary of conversation %s needs the run that writes it", conv)
+		}
+		d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user", Kind: events.InputSystemAlert, Text: sum.Text, RunID: sum.Run})
+		d.add(c, agentAgg(agentID), &events.ConversationWindowSet{ConversationID: conv, MessageIDs: window})
+	} else {
+		d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user", Kind: events.InputSystemAlert, Text: sum.Text})
+		d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
+	}
 	seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, sum.Context.Version)
 	if err != nil {
 		if errors.Is(err, events.ErrConflict) {
