@@ -385,7 +385,8 @@ func (s *Service) settleApprovals(ctx context.Context, agentID string, inputs []
 		// another) and block only sends to it, as in Letta 0.16.8, where
 		// the pending approval is the last message of the conversation's
 		// own context.
-		awaiting, window := a.Awaiting, a.MessageIDs
+		window := a.MessageIDs
+		awaiting = a.Awaiting
 		if c := st.Conversations[events.ConversationID(opts.ConversationID)]; opts.ConversationID != "" && c != nil && c.AgentID == a.ID {
 			awaiting, window = c.Awaiting, c.MessageIDs
 		}
