@@ -45,7 +45,8 @@ type State struct {
 	Model         string // provider model name
 	ContextWindow int
 	Temperature   *float64
-	InnerThoughts bool // ask for inner thoughts as a tool argument (Letta's put_inner_thoughts_in_kwargs)
+	Reasoning     Reasoning // native reasoning asked of the model (the agent's enable_reasoner, reasoning_effort)
+	InnerThoughts bool      // ask for inner thoughts as a tool argument (Letta's put_inner_thoughts_in_kwargs)
 	Stream        func(Delta)
 	// Loop is the agent's loop: LoopMemGPT ("" too) or LoopV1.
 	Loop string
@@ -86,6 +87,9 @@ type Output struct {
 	// provider gives it.
 	Reply     string
 	Reasoning string
+	// Thinking is the reasoning as the provider wants it back with the
+	// reply (Response.Thinking): stored with the model's turn.
+	Thinking []Thinking
 	// Continue says that the turn goes on, as the tool rules decide it
 	// (ToolRules.Decide for LoopV1: the model called tools; for the MemGPT
 	// loop ToolRules.DecideHeartbeat: it asked for a heartbeat or the call
@@ -135,7 +139,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		return stepV1(ctx, m, st, env)
 	}
 	now := env.Now()
-	req := Request{Model: st.Model, Temperature: st.Temperature, Stream: st.Stream}
+	req := Request{Model: st.Model, Temperature: st.Temperature, Stream: st.Stream, Reasoning: st.Reasoning}
 	req.Messages = append(req.Messages, Message{Role: "system", Content: st.System})
 	for _, msg := range st.Context {
 		if st.InnerThoughts && msg.Role == "assistant" && len(msg.ToolCalls) > 0 {
@@ -157,7 +161,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if resp.Content == "" && len(resp.ToolCalls) == 0 {
 		return Output{}, fmt.Errorf("%w: the model returned an empty reply", ErrProvider)
 	}
-	out := Output{Usage: resp.Usage, ModelTime: time.Since(began)}
+	out := Output{Usage: resp.Usage, ModelTime: time.Since(began), Reasoning: resp.Reasoning, Thinking: resp.Thinking}
 	if st.ContextWindow > 0 && float64(resp.Usage.TotalTokens) > 0.75*float64(st.ContextWindow) {
 		out.Warning = true
 	}

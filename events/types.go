@@ -295,6 +295,14 @@ type ToolUpdated struct {
 	DefaultRequiresApproval *bool           `json:"default_requires_approval,omitempty"`
 }
 
+// Thinking is a block of a model's native reasoning as its provider wants
+// it back: its text and signature, or the data of a redacted block.
+type Thinking struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  string `json:"redacted,omitempty"`
+}
+
 // ToolDeleted ends a tool; agents that had it lose it.
 type ToolDeleted struct{}
 
@@ -595,7 +603,10 @@ type MessageAppended struct {
 	Reply string `json:"reply,omitempty"`
 	// Reasoning, on an assistant message, is the model's native reasoning
 	// where the provider gave it (shown as reasoning_message).
-	Reasoning  string     `json:"reasoning,omitempty"`
+	Reasoning string `json:"reasoning,omitempty"`
+	// Thinking is that reasoning as its provider wants it sent back with
+	// the reply (Anthropic's signed thinking blocks), for the next steps.
+	Thinking   []Thinking `json:"thinking,omitempty"`
 	Name       string     `json:"name,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`

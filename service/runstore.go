@@ -322,6 +322,9 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		for _, tc := range e.ToolCalls {
 			m.ToolCalls = append(m.ToolCalls, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 		}
+		for _, th := range e.Thinking {
+			m.Thinking = append(m.Thinking, agents.Thinking(th))
+		}
 		msgs = append(msgs, m)
 	}
 	sc.State = agents.State{
@@ -342,6 +345,15 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		// As Letta: parallel calls only when the config allows them and no
 		// tool rule needs the calls one at a time.
 		sc.State.ParallelToolCalls = llm.ParallelToolCalls != nil && *llm.ParallelToolCalls && noRules(rules)
+		// Native reasoning as Letta asks for it: extended thinking with at
+		// least 1,024 tokens when enable_reasoner is set; a reasoning model's
+		// effort (the provider decides which models take either).
+		if llm.EnableReasoner != nil && *llm.EnableReasoner {
+			sc.State.Reasoning.Budget = max(deref(llm.MaxReasoningTokens), 1024)
+		}
+		if e := deref(llm.ReasoningEffort); e != "none" {
+			sc.State.Reasoning.Effort = e
+		}
 	}
 	if loop == agents.LoopV1 {
 		sc.State.InnerThoughts = false
@@ -433,7 +445,7 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 		}
 		return s.commitStep(ctx, agentID, st, c, &d, stored)
 	}
-	am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Reasoning: out.Reasoning, Model: st.Model,
+	am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Reasoning: out.Reasoning, Thinking: thinkingEvents(out.Thinking), Model: st.Model,
 		Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
 	if st.Context.State.Loop == agents.LoopV1 {
 		am.Text, am.Reply = "", out.Reply // the content is the answer
@@ -693,3 +705,12 @@ func (s *Service) WaitApplied(ctx context.Context, seq events.Seq) error {
 // report carries it, so that a caller on another node reads the run's
 // messages once its own read models reach it.
 func (s *Service) Applied() events.Seq { return s.proj.Applied() }
+
+// thinkingEvents is a reply's reasoning blocks as stored.
+func thinkingEvents(ts []agents.Thinking) []events.Thinking {
+	var out []events.Thinking
+	for _, t := range ts {
+		out = append(out, events.Thinking(t))
+	}
+	return out
+}
