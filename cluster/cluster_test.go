@@ -387,6 +387,7 @@ type writes struct {
 
 	mu       sync.Mutex
 	acked    map[string]string // text → agent
+	refused  map[string]string // text → the status and detail it was refused with (503, 409)
 	failed   map[int]int       // status (0: transport) → count
 	details  map[string]int    // 503 details → count
 	wrong    []string          // answers that are neither 200, 503 nor a transport failure
@@ -395,7 +396,7 @@ type writes struct {
 }
 
 func newWrites(t *testing.T, nodes []*node, agents []string) *writes {
-	return &writes{t: t, nodes: nodes, agents: agents, acked: map[string]string{}, failed: map[int]int{}, details: map[string]int{}}
+	return &writes{t: t, nodes: nodes, agents: agents, acked: map[string]string{}, refused: map[string]string{}, failed: map[int]int{}, details: map[string]int{}}
 }
 
 // run starts two writers per node and returns a function that stops them
@@ -439,6 +440,7 @@ func (w *writes) run(phase string) (stop func()) {
 						var e struct{ Detail string }
 						json.Unmarshal(body, &e)
 						w.details[detailKind(e.Detail)]++
+						w.refused[text] = fmt.Sprintf("%d %s (on %s)", code, e.Detail, nd.spec.Name)
 					default:
 						w.failed[code]++
 						w.wrong = append(w.wrong, fmt.Sprintf("%s on %s: %d %s", text, nd.spec.Name, code, body))
@@ -472,9 +474,10 @@ func (w *writes) mark(name string) {
 }
 
 // check fails the test unless every acknowledged write is on every node of
-// nds exactly once, no write is there twice, and every failure was a 503
-// with a detail, a 409 telling the client to retry, or a transport failure
-// (the node asked was down).
+// nds exactly once, no write is there twice, every failure was a 503 with a
+// detail, a 409 telling the client to retry, or a transport failure (the
+// node asked was down), and no write refused with a 503 or a 409 is stored:
+// a client is never told something false.
 func (w *writes) check(t *testing.T, nds []*node) {
 	t.Helper()
 	w.mu.Lock()
@@ -494,7 +497,15 @@ func (w *writes) check(t *testing.T, nds []*node) {
 				seen[text]++
 			}
 		}
-		lost, twice := 0, 0
+		lost, twice, wrongly := 0, 0, 0
+		for text, why := range w.refused {
+			if seen[text] > 0 {
+				wrongly++
+				if wrongly <= 5 {
+					t.Errorf("%s: write %q was refused with %s, but it is stored", nd.spec.Name, text, why)
+				}
+			}
+		}
 		for text := range w.acked {
 			if seen[text] != 1 {
 				lost++
@@ -511,8 +522,8 @@ func (w *writes) check(t *testing.T, nds []*node) {
 				}
 			}
 		}
-		if lost > 0 || twice > 0 {
-			t.Fatalf("%s: %d acknowledged writes missing or duplicated, %d writes stored more than once", nd.spec.Name, lost, twice)
+		if lost > 0 || twice > 0 || wrongly > 0 {
+			t.Fatalf("%s: %d acknowledged writes missing or duplicated, %d writes stored more than once, %d refused writes stored", nd.spec.Name, lost, twice, wrongly)
 		}
 	}
 }
@@ -1006,38 +1017,82 @@ func TestClusterAgentsRunOnceAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestClusterOwnerDiesMidRun: an agent's run is in its model call on the
+// TestClusterOwnerDiesMidRun: an agent's run is in a model call on the
 // node that owns its partition when that node dies (SIGKILL) or stops
-// (SIGTERM, which hands its partitions over). A client that sent the
-// message on another node is answered, exactly once, by a survivor, on its
-// first send (the run cut short is neither failed nor reported).
+// (SIGTERM, which hands its partitions over): after its first step was
+// stored (the model stored a passage and asked for a heartbeat; the next
+// step's call is held), or, with ENGRAM_CLUSTER_LONG=1, also during the
+// first step's call. A client that sent the message on another node is
+// answered, exactly once, by a survivor, on its first send: the run is
+// neither failed nor reported as failed; the survivor continues it from
+// its last stored step, so the stored step is not taken again (its passage
+// is stored once, the model is asked for it once) and only the step cut
+// short is asked again.
 func TestClusterOwnerDiesMidRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-process cluster")
 	}
-	for _, how := range []string{"SIGKILL", "SIGTERM"} {
-		t.Run(how, func(t *testing.T) {
-			// The first model call for "slow" never returns (the llmtest
-			// server calls the responder under its lock, so the wait is the
-			// step's Delay, not a block in the responder).
+	cases := []struct {
+		name      string
+		how       string
+		afterStep bool // the owner dies after the run's first step was stored
+	}{
+		{"SIGKILL_after_a_step", "SIGKILL", true},
+		{"SIGTERM_after_a_step", "SIGTERM", true},
+	}
+	if long() {
+		cases = append(cases, struct {
+			name      string
+			how       string
+			afterStep bool
+		}{"SIGKILL_in_the_first_step", "SIGKILL", false}, struct {
+			name      string
+			how       string
+			afterStep bool
+		}{"SIGTERM_in_the_first_step", "SIGTERM", false})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			how := tc.how
+			// The run of "slow": with afterStep, its first step stores a
+			// passage and asks for a heartbeat; the first call for the step
+			// after is held (the llmtest server waits the step's Delay). Without,
+			// the first call of its first step is held.
 			var (
 				mu      sync.Mutex
 				held    = make(chan string, 4) // the node whose model call is held
 				holding bool
 			)
+			hold := func(rec llmtest.Recorded) (llmtest.Step, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				if holding {
+					return llmtest.Step{}, false
+				}
+				holding = true
+				held <- caller(rec)
+				return llmtest.Step{Delay: 10 * time.Minute}, true
+			}
 			script := llmtest.NewServer(t)
 			script.SetResponder(func(rec llmtest.Recorded) llmtest.Step {
-				if newestInput(rec) == "slow" {
-					mu.Lock()
-					first := !holding
-					holding = true
-					mu.Unlock()
-					if first {
-						held <- caller(rec)
-						return llmtest.Step{Delay: 10 * time.Minute}
-					}
+				if newestInput(rec) != "slow" {
+					return echo(10*time.Millisecond, nil)(rec)
 				}
-				return echo(10*time.Millisecond, nil)(rec)
+				if lastKind(rec) == "user_message" { // the first step
+					if !tc.afterStep {
+						if st, ok := hold(rec); ok {
+							return st
+						}
+						return echo(10*time.Millisecond, nil)(rec)
+					}
+					return llmtest.Step{Delay: 10 * time.Millisecond, Content: "keeping it", ToolCalls: []agents.ToolCall{
+						{Name: "archival_memory_insert", Arguments: `{"content":"a passage of slow","request_heartbeat":true}`}}}
+				}
+				if st, ok := hold(rec); ok { // the step after the heartbeat
+					return st
+				}
+				return llmtest.Step{Delay: 10 * time.Millisecond, Content: "answering", ToolCalls: []agents.ToolCall{
+					{Name: "send_message", Arguments: `{"message":"re: slow"}`}}}
 			})
 			nodes := startCluster(t, 3, nodeKeys, "OPENAI_BASE_URL="+script.URL)
 			id := newAgent(t, nodes[0].url)
@@ -1072,7 +1127,7 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 					t.Fatalf("the slow send ran on %s, not on the owner %s", who, owner.spec.Name)
 				}
 			case <-time.After(20 * time.Second):
-				t.Fatal("the slow send never reached the model")
+				t.Fatal("the slow send never reached the held model call")
 			}
 			stopped := time.Now()
 			if how == "SIGKILL" {
@@ -1086,7 +1141,7 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			case r = <-answer:
 			case <-time.After(60 * time.Second):
 				for _, rec := range script.Requests() {
-					t.Logf("model call from %s for %q", caller(rec), newestInput(rec))
+					t.Logf("model call from %s for %q after a %s", caller(rec), newestInput(rec), lastKind(rec))
 				}
 				inputs, replies := turns(t, asked.url, id)
 				t.Fatalf("the send was not answered within 60 s of its owner stopping; history on %s: %v %v", asked.spec.Name, inputs, replies)
@@ -1114,9 +1169,66 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			if inputs["slow"] != 1 || replies["re: slow"] != 1 {
 				t.Fatalf("input stored %d times, reply %d times; want once each", inputs["slow"], replies["re: slow"])
 			}
+			// No stored step was taken again: the model was asked for the
+			// run's first step once (or, when the owner died in it, once
+			// more by the survivor), and for the step after the heartbeat
+			// twice (the call cut short, the survivor's).
+			firsts, seconds := 0, 0
+			for _, rec := range script.Requests() {
+				if newestInput(rec) == "slow" {
+					if lastKind(rec) == "user_message" {
+						firsts++
+					} else {
+						seconds++
+					}
+				}
+			}
+			wantFirsts, wantSeconds := 1, 2
+			if !tc.afterStep {
+				wantFirsts, wantSeconds = 2, 0
+			}
+			if firsts != wantFirsts || seconds != wantSeconds {
+				t.Fatalf("the model was asked %d times for the run's first step and %d times for the one after; want %d and %d", firsts, seconds, wantFirsts, wantSeconds)
+			}
+			if tc.afterStep {
+				var ps []string
+				for _, p := range passages(t, asked.url, id) {
+					if p == "a passage of slow" {
+						ps = append(ps, p)
+					}
+				}
+				hb := 0
+				var ms []api.LettaMessage
+				json.Unmarshal(must(t, "GET", asked.url+"/v1/agents/"+id+"/messages?order=asc&limit=10000", nil), &ms)
+				for _, m := range ms {
+					if m.MessageType == api.UserMessageType && m.Content != nil && strings.Contains(*m.Content, `"heartbeat"`) {
+						hb++
+					}
+				}
+				if len(ps) != 1 || hb != 1 {
+					t.Fatalf("the first step's passage is stored %d times and its heartbeat %d times; want once each", len(ps), hb)
+				}
+			}
 		})
 	}
 }
+
+// lastKind is the envelope type ("user_message", "heartbeat", ...) of the
+// newest message a model call sees, or its role when it is no envelope.
+func lastKind(rec llmtest.Recorded) string {
+	n := len(rec.Messages)
+	if n == 0 {
+		return ""
+	}
+	var env struct{ Type string }
+	if json.Unmarshal([]byte(rec.Messages[n-1].Content), &env) != nil || env.Type == "" {
+		return rec.Messages[n-1].Role
+	}
+	return env.Type
+}
+
+// long reports whether ENGRAM_CLUSTER_LONG asks for the longer campaigns.
+func long() bool { return os.Getenv("ENGRAM_CLUSTER_LONG") != "" }
 
 // slogToStderr logs a child's server at debug level, for ENGRAM_TEST_LOG=1.
 func slogToStderr(name string) *slog.Logger {
