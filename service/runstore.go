@@ -379,8 +379,8 @@ type Step struct {
 	// Then, on a step after which the run goes on, is how it goes on; it
 	// is stored with the step, so that another node can continue the run.
 	Then *events.RunThen
-	Last    bool               // the run may take no further step
-	Now     time.Time          // the time the chained input was rendered with
+	Last bool      // the run may take no further step
+	Now  time.Time // the time the chained input was rendered with
 	// Resolves says the step made no model call: it stores the returns of
 	// the calls that waited for the client (Output.Returns, and what the
 	// approved calls did to memory), after the client's answer (Take).
