@@ -483,11 +483,52 @@ type msgGetRequest struct {
 	LastFor string `json:"last_by_subj,omitempty"`
 }
 
+// readAttempt bounds one attempt of a read in getMsg: a request that
+// reaches a stream with no leader is dropped unanswered.
+const readAttempt = 2 * time.Second
+
 // getMsg reads a message with a direct get, which any replica may answer.
 // In a cluster a replica that lags may not have it yet (JetStream promises
 // no read-after-write on direct gets); "not found" is then asked of the
-// stream's leader, which has every acknowledged message.
+// stream's leader, which has every acknowledged message. A read that finds
+// no leader (one died, the others elect another) is tried again, as an
+// append is, for up to appendWait: a write that was stored must not be
+// answered 503 because reading it back met the election.
 func (l *Log) getMsg(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	if !l.clustered {
+		return l.getMsgOnce(ctx, req)
+	}
+	deadline := time.Now().Add(appendWait)
+	wait := 10 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, readAttempt)
+		m, err := l.getMsgOnce(actx, req)
+		cancel()
+		if err == nil || ctx.Err() != nil || !leaderless(err) || time.Now().After(deadline) {
+			return m, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// leaderless says whether a JetStream request's error is one that a stream
+// or meta leader election gives: no answer, no responders, or "cluster
+// not available"/503.
+func leaderless(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
+		return true
+	}
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == errCodeClusterNotAvail)
+}
+
+// getMsgOnce is one attempt of getMsg.
+func (l *Log) getMsgOnce(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
 	var opts []jetstream.GetMsgOpt
 	if req.NextFor != "" {
 		opts = append(opts, jetstream.WithGetMsgSubject(req.NextFor))
