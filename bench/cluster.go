@@ -142,7 +142,14 @@ func runCluster(ctx context.Context, env *Env) ([]Row, error) {
 		Note:     "in process: the server shuts down (its leaderships step down first), it is not killed; a SIGKILLed leader takes an election (6–10 s in the cluster tests)",
 		Metrics:  map[string]float64{"failover_p50_s": took.pct(.5).Seconds(), "failover_max_s": took.pct(1).Seconds()},
 	})
-	return rows, nil
+	for _, s := range servers {
+		if s != nil {
+			s.Close()
+		}
+	}
+	servers = nil
+	more, err := runClusterProcs(ctx, env)
+	return append(rows, more...), err
 }
 
 // clusterConfigs configures n members on loopback route ports, each
