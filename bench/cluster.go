@@ -18,7 +18,9 @@ import (
 // engram append beside a raw R3 JetStream publish of the same bytes, and
 // beside an engram append on one server alone (R1, relaxed too); then the
 // time from shutting the event stream leader's server down to the first
-// append acknowledged after it, over a few shutdowns. Three servers on one
+// append acknowledged after it, over a few shutdowns. Then, when the bench
+// can start server processes (Options.Server), REST writes and SIGKILL
+// failover over three of them (runClusterProcs). Three servers on one
 // machine share its CPU and disk: on three machines the network adds to
 // the latency and takes the contention away.
 func runCluster(ctx context.Context, env *Env) ([]Row, error) {
