@@ -414,7 +414,9 @@ func (l *Log) resolveConflict(ctx context.Context, b events.Batch) (events.Seq, 
 	}
 	// From the leader: a direct get may be answered by a replica that has
 	// not stored the batch that made this one conflict yet.
-	last, err := l.leaderGet(ctx, msgGetRequest{LastFor: l.filter(x)})
+	last, err := l.patiently(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		return l.leaderGet(ctx, msgGetRequest{LastFor: l.filter(x)})
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, &events.ConflictError{Aggregate: x.Aggregate}
@@ -498,11 +500,20 @@ func (l *Log) getMsg(ctx context.Context, req msgGetRequest) (*jetstream.RawStre
 	if !l.clustered {
 		return l.getMsgOnce(ctx, req)
 	}
+	return l.patiently(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return l.getMsgOnce(ctx, req) })
+}
+
+// patiently runs a read of the log, each attempt bounded by readAttempt,
+// again while it fails for want of a leader, for up to appendWait. A
+// request to the stream's leader is dropped unanswered when there is
+// none: unbounded, it would wait as long as its caller (a write's HTTP
+// request, and a shutdown waiting for that).
+func (l *Log) patiently(ctx context.Context, get func(context.Context) (*jetstream.RawStreamMsg, error)) (*jetstream.RawStreamMsg, error) {
 	deadline := time.Now().Add(appendWait)
 	wait := 10 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, readAttempt)
-		m, err := l.getMsgOnce(actx, req)
+		m, err := get(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !leaderless(err) || time.Now().After(deadline) {
 			return m, err
