@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -399,6 +400,9 @@ func newWrites(t *testing.T, nodes []*node, agents []string) *writes {
 	return &writes{t: t, nodes: nodes, agents: agents, acked: map[string]string{}, refused: map[string]string{}, failed: map[int]int{}, details: map[string]int{}}
 }
 
+// writePause is how long each writer waits after an acknowledged write.
+const writePause = 20 * time.Millisecond
+
 // run starts two writers per node and returns a function that stops them
 // and waits for them.
 func (w *writes) run(phase string) (stop func()) {
@@ -448,6 +452,11 @@ func (w *writes) run(phase string) (stop func()) {
 					w.mu.Unlock()
 					if err != nil || code != 200 {
 						time.Sleep(100 * time.Millisecond)
+					} else {
+						// A steady load, not a flood: the writes in flight at
+						// each kill are what the test is about, and a shorter
+						// log keeps the checks, restarts and replays quick.
+						time.Sleep(writePause)
 					}
 				}
 			}()
@@ -480,6 +489,9 @@ func (w *writes) mark(name string) {
 // a client is never told something false.
 func (w *writes) check(t *testing.T, nds []*node) {
 	t.Helper()
+	// A node has another's write once it has applied it (usually
+	// milliseconds later): compare once they hold the same log.
+	converge(t, nds, 60*time.Second)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t.Logf("%d writes acknowledged; failures by status %v (0: the node asked was down); 503 details: %v", len(w.acked), w.failed, w.details)
@@ -643,7 +655,7 @@ func TestClusterSurvives(t *testing.T) {
 		t.Logf("killed %s", nodes[i].spec.Name)
 		counts := owned(t, others(i)[0], 15*time.Second, nodes[i].spec.Name)
 		t.Logf("the survivors pull every partition %s after the kill: %v", time.Since(killed).Round(time.Millisecond), counts)
-		time.Sleep(loadFor(5 * time.Second))
+		time.Sleep(loadFor(2 * time.Second))
 		stop()
 		w.check(t, others(i))
 		restart(t, i)
@@ -765,8 +777,19 @@ func TestClusterSurvives(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Header.Get("Engram-No-Quorum") == "" {
 			t.Fatalf("a read without quorum: %d, Engram-No-Quorum %q", resp.StatusCode, resp.Header.Get("Engram-No-Quorum"))
 		}
-		restart(t, 1)
-		restart(t, 2)
+		// Both at once: each waits for a quorum to start.
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		began := time.Now()
+		for _, i := range []int{1, 2} {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = nodes[i].start() }()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("n2 and n3 restarted: serving after %s", time.Since(began).Round(time.Millisecond))
 		stop := w.run("after")
 		time.Sleep(3 * time.Second)
 		stop()
@@ -1022,12 +1045,13 @@ func TestClusterAgentsRunOnceAcrossNodes(t *testing.T) {
 // (SIGTERM, which hands its partitions over): after its first step was
 // stored (the model stored a passage and asked for a heartbeat; the next
 // step's call is held), or, with ENGRAM_CLUSTER_LONG=1, also during the
-// first step's call. A client that sent the message on another node is
-// answered, exactly once, by a survivor, on its first send: the run is
-// neither failed nor reported as failed; the survivor continues it from
-// its last stored step, so the stored step is not taken again (its passage
-// is stored once, the model is asked for it once) and only the step cut
-// short is asked again.
+// first step's call. Two more agents the node owns are in their first
+// model call then. Each client, sending on another node, is answered,
+// exactly once, by a survivor, on its first send: no run is failed or
+// reported as failed; the survivor continues the run from its last stored
+// step, so the stored step is not taken again (its passage is stored once,
+// the model is asked for it once) and only the step cut short is asked
+// again. The time from the kill to each answer is logged.
 func TestClusterOwnerDiesMidRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-process cluster")
@@ -1062,6 +1086,11 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 				mu      sync.Mutex
 				held    = make(chan string, 4) // the node whose model call is held
 				holding bool
+				// Once set, every call the node named makes for a "busy"
+				// send is held, once.
+				holdBusy  string
+				heldBusy  = make(chan string, 8)
+				busyCalls = map[string]bool{}
 			)
 			hold := func(rec llmtest.Recorded) (llmtest.Step, bool) {
 				mu.Lock()
@@ -1075,6 +1104,17 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			}
 			script := llmtest.NewServer(t)
 			script.SetResponder(func(rec llmtest.Recorded) llmtest.Step {
+				if text := newestInput(rec); strings.HasPrefix(text, "busy") {
+					mu.Lock()
+					first := !busyCalls[text]
+					busyCalls[text] = true
+					who := holdBusy
+					mu.Unlock()
+					if first && who != "" && caller(rec) == who {
+						heldBusy <- text
+						return llmtest.Step{Delay: 10 * time.Minute}
+					}
+				}
 				if newestInput(rec) != "slow" {
 					return echo(10*time.Millisecond, nil)(rec)
 				}
@@ -1118,6 +1158,38 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			if asked == owner {
 				asked = nodes[1]
 			}
+			// Two more agents whose partitions the owner pulls.
+			var busy []string
+			for len(busy) < 2 {
+				other := newAgent(t, asked.url)
+				st, err := status(asked)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Owners[fmt.Sprintf("%02x", bus.Partition(other))] == owner.spec.Name {
+					busy = append(busy, other)
+				}
+			}
+			mu.Lock()
+			holdBusy = owner.spec.Name
+			mu.Unlock()
+			busyAnswers := make([]chan sent, len(busy))
+			busyTries := make([]chan int, len(busy))
+			for i, b := range busy {
+				busyAnswers[i], busyTries[i] = make(chan sent, 1), make(chan int, 1)
+				go func() {
+					r, n := deliver(asked.url, b, fmt.Sprintf("busy-%d", i))
+					busyAnswers[i] <- r
+					busyTries[i] <- n
+				}()
+			}
+			for range busy {
+				select {
+				case <-heldBusy:
+				case <-time.After(20 * time.Second):
+					t.Fatal("a busy send never reached the owner's model")
+				}
+			}
 			answer := make(chan sent, 1)
 			tries := make(chan int, 1)
 			go func() { r, n := deliver(asked.url, id, "slow"); answer <- r; tries <- n }()
@@ -1156,6 +1228,18 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 				t.Fatalf("the client had to send %d times; want its first send answered", n)
 			}
 			t.Logf("owner %s stopped by %s mid-run; the send on %s was answered %s later", owner.spec.Name, how, asked.spec.Name, took.Round(time.Millisecond))
+			for i := range busy {
+				var r sent
+				select {
+				case r = <-busyAnswers[i]:
+				case <-time.After(60 * time.Second):
+					t.Fatalf("busy-%d was not answered within 60 s of its owner stopping", i)
+				}
+				if !r.answered(fmt.Sprintf("re: busy-%d", i)) || <-busyTries[i] != 1 {
+					t.Fatalf("busy-%d on %s: %d %s %v; want answered on its first send", i, asked.spec.Name, r.code, r.body, r.err)
+				}
+				t.Logf("busy-%d, in its first model call on %s, answered %s after the %s", i, owner.spec.Name, time.Since(stopped).Round(time.Millisecond), how)
+			}
 			// The answer came from another node's run: the node asked has the
 			// reply once it has applied that run's commit.
 			var live []*node
@@ -1168,6 +1252,11 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			inputs, replies := turns(t, asked.url, id)
 			if inputs["slow"] != 1 || replies["re: slow"] != 1 {
 				t.Fatalf("input stored %d times, reply %d times; want once each", inputs["slow"], replies["re: slow"])
+			}
+			for i, b := range busy {
+				if why := readBack(asked.url, b, fmt.Sprintf("busy-%d", i)); why != "" {
+					t.Fatalf("busy-%d: %s", i, why)
+				}
 			}
 			// No stored step was taken again: the model was asked for the
 			// run's first step once (or, when the owner died in it, once
