@@ -626,6 +626,22 @@ type MessageAppended struct {
 	// run, is why the run ended there: end_turn, max_steps, or
 	// requires_approval (its tool calls wait for the client: none ran).
 	StopReason string `json:"stop_reason,omitempty"`
+	// Then, on the assistant's message of a step after which its run goes
+	// on, is how it goes on, so that another node can continue the run
+	// when the one running it died after this step.
+	Then *RunThen `json:"then,omitempty"`
+}
+
+// RunThen is how a run goes on after a step (MessageAppended.Then): the
+// next step's chained input (Kind and Words, as a heartbeat or a memory
+// warning is stored; none when the modern loop goes on after tool calls),
+// and the turn's history that the tool rules read, as it stands after the
+// step: the tools called and the last call's output.
+type RunThen struct {
+	Kind       string   `json:"kind,omitempty"`
+	Words      string   `json:"words,omitempty"`
+	Calls      []string `json:"calls,omitempty"`
+	LastOutput string   `json:"last_output,omitempty"`
 }
 
 // The kinds of a wrapped message (MessageAppended.Kind): Letta's envelope

@@ -248,6 +248,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		}
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && e.Role == "assistant" {
 			r.Steps++
+			r.Then = e.Then
 			if u := e.Usage; u != nil {
 				r.Usage.PromptTokens += u.PromptTokens
 				r.Usage.CompletionTokens += u.CompletionTokens
@@ -257,7 +258,7 @@ func (s *State) applyAgent(env events.Envelope) {
 				r.Status = RunRunning
 			}
 			if e.StopReason != "" && r.Active() {
-				r.Status, r.StopReason, r.CompletedAt = RunCompleted, e.StopReason, env.Time
+				r.Status, r.StopReason, r.CompletedAt, r.Then = RunCompleted, e.StopReason, env.Time, nil
 			}
 		}
 	case *events.ConversationWindowSet:
@@ -277,10 +278,10 @@ func (s *State) applyAgent(env events.Envelope) {
 				return slices.ContainsFunc(r.Inputs, func(in Ref) bool { return in.ID == p.ID })
 			})
 		}
-		r.Status, r.StopReason, r.CompletedAt = RunCancelled, "cancelled", env.Time
+		r.Status, r.StopReason, r.CompletedAt, r.Then = RunCancelled, "cancelled", env.Time, nil
 	case *events.RunFailed:
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && r.Active() {
-			r.Status, r.StopReason, r.CompletedAt, r.Error = RunFailed, e.StopReason, env.Time, e.Detail
+			r.Status, r.StopReason, r.CompletedAt, r.Error, r.Then = RunFailed, e.StopReason, env.Time, e.Detail, nil
 		}
 	case *events.MessageUpdated:
 		// The stored message now reads from this event; it keeps its

@@ -148,10 +148,14 @@ type Run struct {
 	StopReason     string // "" while it goes
 	Error          string // why it failed
 	Steps          int
-	Usage          events.Usage
-	CreatedAt      time.Time
-	CompletedAt    time.Time // zero while it goes
-	Created        events.Seq
+	// Then, while the run goes on, is how it goes on after its last step
+	// stored (MessageAppended.Then); nil once it ended, before its first
+	// step, or for steps stored before runs said so.
+	Then        *events.RunThen
+	Usage       events.Usage
+	CreatedAt   time.Time
+	CompletedAt time.Time // zero while it goes
+	Created     events.Seq
 }
 
 // Active reports whether the run has not ended.

@@ -255,9 +255,10 @@ func TestRuns(t *testing.T) {
 		t.Fatalf("run 1 after its inputs: %+v", r)
 	}
 	apply("step-1", &events.InputTaken{IDs: []events.MessageID{"message-1", "message-2"}})
-	apply("step-1", &events.MessageAppended{ID: "message-5", Role: "assistant", RunID: run1, Usage: &events.Usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5}})
-	if r := st.Runs[run1]; r.Status != RunRunning || r.Steps != 1 {
-		t.Fatalf("run 1 after a step: %+v", r)
+	apply("step-1", &events.MessageAppended{ID: "message-5", Role: "assistant", RunID: run1, Usage: &events.Usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5},
+		Then: &events.RunThen{Kind: events.InputHeartbeat, Words: "go on", Calls: []string{"archival_memory_insert"}}})
+	if r := st.Runs[run1]; r.Status != RunRunning || r.Steps != 1 || r.Then == nil || r.Then.Kind != events.InputHeartbeat || r.Then.Words != "go on" {
+		t.Fatalf("run 1 after a step that goes on: %+v", r)
 	}
 	apply("cancel", &events.RunCancelled{RunID: run2})
 	apply("step-2", &events.MessageAppended{ID: "message-6", Role: "assistant", RunID: run1, StopReason: "end_turn", Usage: &events.Usage{TotalTokens: 5}})
@@ -265,7 +266,7 @@ func TestRuns(t *testing.T) {
 	check := func(st *State, when string) {
 		t.Helper()
 		r1, r2 := st.Runs[run1], st.Runs[run2]
-		if r1.Status != RunCompleted || r1.StopReason != "end_turn" || r1.Steps != 2 || r1.Usage.TotalTokens != 10 || !r1.CompletedAt.Equal(at.Add(8*time.Second)) {
+		if r1.Status != RunCompleted || r1.StopReason != "end_turn" || r1.Steps != 2 || r1.Usage.TotalTokens != 10 || !r1.CompletedAt.Equal(at.Add(8*time.Second)) || r1.Then != nil {
 			t.Errorf("%s: run 1 %+v", when, r1)
 		}
 		if r2.Status != RunCancelled || r2.StopReason != "cancelled" || r2.Steps != 0 {

@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
@@ -14,13 +16,16 @@ import (
 // run is one run of an agent: the send (or request) it answers, and how
 // far it may go.
 type run struct {
-	loop      *Loop
-	agentID   string
-	take      []service.Waiting // the inputs its first step takes
-	id        string            // the run's id (service.RunOf)
-	model     agents.Model
-	name      string // the provider's model name
-	maxSteps  int
+	loop     *Loop
+	agentID  string
+	take     []service.Waiting // the inputs its first step takes
+	id       string            // the run's id (service.RunOf)
+	model    agents.Model
+	name     string // the provider's model name
+	maxSteps int
+	// steps are the steps the run stored (before this process, for a run
+	// it continues): one more is stored only if the run still has as many.
+	steps     int
 	onMessage func(api.LettaMessage) // each message as its step commits
 	onDelta   func(agents.Delta)     // tokens as the model writes them; nil: nobody wants them
 	// clientTools are the tools the client runs itself, offered for this
@@ -57,7 +62,7 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 			return resp, nil // a MemGPT call approved without a heartbeat ends the turn
 		}
 	}
-	for step := 0; ; step++ {
+	for step := r.steps; ; step++ {
 		if r.loop.store.RunCancelled(r.id) {
 			resp.StopReason.StopReason = "cancelled" // at a step boundary, as RunCancelled says
 			return resp, nil
@@ -154,6 +159,14 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 		if err != nil {
 			return stepped{}, err
 		}
+		if len(r.take) == 0 && r.id != "" {
+			// Read after the context: a step stored by another node's run of
+			// this run (a run continued elsewhere) shows here, or voids this
+			// step's commit as a conflict, and the step is then theirs.
+			if steps, _ := l.store.RunProgress(r.id); steps >= 0 && steps != r.steps {
+				return stepped{}, errTakenElsewhere
+			}
+		}
 		now := l.cfg.Clock().UTC()
 		var take []events.MessageID
 		for _, in := range r.take {
@@ -203,12 +216,20 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			return stepped{}, fault.Wrap(fault.Unavailable, err, "the model provider failed: %v; nothing was stored for this step, send again to retry", err)
 		}
 		goOn, next := chain(sc, out)
+		calls, lastOutput := append(slices.Clone(r.turnCalls), out.Calls...), cmp.Or(out.LastOutput, r.lastOutput)
+		var then *events.RunThen
+		if goOn || next != nil {
+			then = &events.RunThen{Calls: calls, LastOutput: lastOutput}
+			if next != nil {
+				then.Kind, then.Words = next.Kind, next.Words
+			}
+		}
 		if l.cfg.BeforeStepCommit != nil {
 			l.cfg.BeforeStepCommit()
 		}
 		msgs, err := l.store.CommitStep(ctx, r.agentID, service.Step{
 			Context: sc, Take: take, Input: input, Output: out, Model: r.name, Run: r.id,
-			Ends: !goOn && next == nil, Last: last, Now: now,
+			Ends: !goOn && next == nil, Last: last, Now: now, Then: then,
 		})
 		if errors.Is(err, events.ErrConflict) {
 			if attempt < 3 {
@@ -220,10 +241,8 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			return stepped{}, err
 		}
 		l.cfg.Metrics.Step(r.name)
-		r.turnCalls = append(r.turnCalls, out.Calls...)
-		if out.LastOutput != "" {
-			r.lastOutput = out.LastOutput
-		}
+		r.steps++
+		r.turnCalls, r.lastOutput = calls, lastOutput
 		return stepped{Output: out, messages: msgs, goOn: goOn, next: next}, nil
 	}
 }

@@ -108,19 +108,95 @@ func (s *Service) StillWaiting(agentID string, id events.MessageID) bool {
 	return yes
 }
 
-// Untaken maps each agent with client input no run has taken to the
-// sequence of its newest such input: what a crash left unanswered (or a
-// run that failed).
+// Untaken maps each agent with client input no run has taken, or with a
+// run that goes on after a stored step, to the sequence of its newest such
+// input: what a crash left unanswered (or a run that failed).
 func (s *Service) Untaken() map[string]events.Seq {
 	out := map[string]events.Seq{}
 	s.read(func(st *projections.State) {
 		for id, a := range st.Agents {
 			if n := len(a.Pending); n > 0 {
 				out[string(id)] = a.Pending[n-1].Seq
+			} else if r := goingOn(st, a); r != nil && len(r.Inputs) > 0 {
+				out[string(id)] = r.Inputs[len(r.Inputs)-1].Seq
 			}
 		}
 	})
 	return out
+}
+
+// goingOn finds the agent's run that took its inputs and stored steps but
+// not its last: nil when none.
+func goingOn(st *projections.State, a *projections.Agent) *projections.Run {
+	for i := len(a.Runs) - 1; i >= 0; i-- {
+		if r := st.Runs[a.Runs[i]]; r != nil && r.Status == projections.RunRunning && r.Then != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// Unfinished is a run that stored steps, but not its last, and that no
+// run in this process goes on with: its node stopped or died after a
+// step. Continue it from Then (Loop continues it on the node that owns the
+// agent now).
+type Unfinished struct {
+	Run    string
+	Inputs []events.MessageID // the run's inputs; its reports go under their ids
+	Steps  int                // the steps it stored
+	Usage  events.Usage       // what they cost
+	Then   events.RunThen
+	// MaxSteps and ClientTools are the send's (its first input's).
+	MaxSteps    int
+	ClientTools []events.ClientTool
+}
+
+// UnfinishedRun finds the agent's run that goes on after a stored step,
+// or nil when none does.
+func (s *Service) UnfinishedRun(ctx context.Context, agentID string) (*Unfinished, error) {
+	var (
+		u     *Unfinished
+		first projections.Ref
+	)
+	s.read(func(st *projections.State) {
+		a := st.Agents[events.AgentID(agentID)]
+		if a == nil {
+			return
+		}
+		r := goingOn(st, a)
+		if r == nil || len(r.Inputs) == 0 {
+			return
+		}
+		u = &Unfinished{Run: r.ID, Steps: r.Steps, Usage: r.Usage, Then: *r.Then}
+		for _, in := range r.Inputs {
+			u.Inputs = append(u.Inputs, events.MessageID(in.ID))
+		}
+		first = r.Inputs[0]
+	})
+	if u == nil {
+		return nil, nil
+	}
+	env, err := s.load(ctx, first)
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+	}
+	if in, ok := env.Event.(*events.MessageReceived); ok {
+		u.MaxSteps, u.ClientTools = in.MaxSteps, in.ClientTools
+	}
+	return u, nil
+}
+
+// RunProgress is how many steps the run stored (-1 for a run the read
+// models do not know), and whether it goes on after the last (it took its
+// inputs, has not ended, and its last step says how it goes on).
+func (s *Service) RunProgress(run string) (steps int, goesOn bool) {
+	steps = -1
+	s.read(func(st *projections.State) {
+		if r := st.Runs[run]; r != nil {
+			steps, goesOn = r.Steps, r.Status == projections.RunRunning && r.Then != nil
+		}
+	})
+	return steps, goesOn
 }
 
 // RunOf names the run that answers the send whose first input is inputID:
@@ -403,8 +479,11 @@ type Step struct {
 	Model   string             // the provider's model name
 	Run     string             // the run its messages belong to
 	Ends    bool               // the run ends with this step
-	Last    bool               // the run may take no further step
-	Now     time.Time          // the time the chained input was rendered with
+	// Then, on a step after which the run goes on, is how it goes on; it
+	// is stored with the step, so that another node can continue the run.
+	Then *events.RunThen
+	Last bool      // the run may take no further step
+	Now  time.Time // the time the chained input was rendered with
 	// Resolves says the step made no model call: it stores the returns of
 	// the calls that waited for the client (Output.Returns, and what the
 	// approved calls did to memory), after the client's answer (Take).
@@ -460,6 +539,9 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 		}
 	case st.Run != "" && st.Last:
 		am.StopReason = "max_steps"
+	}
+	if st.Run != "" && !st.Ends && !out.Awaiting && am.StopReason == "" {
+		am.Then = st.Then
 	}
 	for _, tc := range out.Assistant.ToolCalls {
 		am.ToolCalls = append(am.ToolCalls, events.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
