@@ -323,7 +323,7 @@ func (l *Loop) continueUnfinished(ctx context.Context, agentID string) error {
 	l.cfg.Logger.Info("continuing a run its node left after a step", "agent", agentID, "run", u.Run, "steps", u.Steps)
 	defer l.cfg.Metrics.RunStarted()()
 	report := l.reporter(u.Inputs)
-	r := run{loop: l, agentID: agentID, id: u.Run, maxSteps: l.cfg.MaxSteps, clientTools: u.ClientTools,
+	r := run{loop: l, agentID: agentID, id: u.Run, maxSteps: l.cfg.MaxSteps, clientTools: u.ClientTools, scope: u.Scope,
 		steps: u.Steps, turnCalls: u.Then.Calls, lastOutput: u.Then.LastOutput}
 	if u.MaxSteps > 0 {
 		r.maxSteps = u.MaxSteps
@@ -350,7 +350,7 @@ func (l *Loop) continueUnfinished(ctx context.Context, agentID string) error {
 // continueRun steps an unfinished run from its last stored step.
 func (l *Loop) continueRun(ctx context.Context, r *run, u *service.Unfinished, report func(service.RunReport)) (api.LettaResponse, error) {
 	var err error
-	if r.model, r.name, err = l.store.ModelFor(r.agentID); err != nil {
+	if r.model, r.name, err = l.store.ModelFor(r.agentID, r.scope); err != nil {
 		return api.LettaResponse{}, err
 	}
 	r.onMessage = func(m api.LettaMessage) { report(service.RunReport{Message: &m}) }

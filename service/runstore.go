@@ -146,9 +146,10 @@ type Unfinished struct {
 	Steps  int                // the steps it stored
 	Usage  events.Usage       // what they cost
 	Then   events.RunThen
-	// MaxSteps and ClientTools are the send's (its first input's).
+	// MaxSteps, ClientTools and Scope are the send's (its first input's).
 	MaxSteps    int
 	ClientTools []events.ClientTool
+	Scope       Scope
 }
 
 // UnfinishedRun finds the agent's run that goes on after a stored step,
@@ -182,6 +183,7 @@ func (s *Service) UnfinishedRun(ctx context.Context, agentID string) (*Unfinishe
 	}
 	if in, ok := env.Event.(*events.MessageReceived); ok {
 		u.MaxSteps, u.ClientTools = in.MaxSteps, in.ClientTools
+		u.Scope = Scope{Conversation: in.ConversationID, Model: in.OverrideModel}
 	}
 	return u, nil
 }
