@@ -1,0 +1,206 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/llm"
+	"github.com/engram-dev/engram/llmtest"
+)
+
+// doAs is do with a key.
+func doAs(t *testing.T, method, url, key string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == 200 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %s", method, url, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestOrganizationKeysOverNATS: organizations' API keys made through the
+// admin routes are NATS credentials. A's key sends to A's agent and is
+// answered; sent on A's subject to B's agent it is 404 and B's agent gets
+// nothing; on B's subject it is refused; neither it nor the admin appends
+// to the log; revoking it closes its connection and refuses it at CONNECT;
+// an expired key likewise.
+func TestOrganizationKeysOverNATS(t *testing.T) {
+	const admin = "admin-secret-for-nats"
+	script := llmtest.NewServer(t)
+	reg := llm.NewRegistry()
+	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: script.URL, MaxRetries: -1, Timeout: 5 * time.Second}))
+	cfg := DefaultConfig(t.TempDir())
+	cfg.HTTPAddr, cfg.Node.NATSAddr, cfg.Node.SyncAlways, cfg.Token = "127.0.0.1:0", "127.0.0.1:0", false, admin
+	cfg.Node.Service.Providers = reg
+	cfg.Node.KeyWatch = 200 * time.Millisecond
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+
+	type tenant struct {
+		org   api.Organization
+		key   api.APIKey
+		agent string
+	}
+	mk := func(name string) tenant {
+		var x tenant
+		if code := doAs(t, "POST", s.URL+"/v1/admin/orgs", admin, map[string]any{"name": name}, &x.org); code != 200 {
+			t.Fatalf("create org: %d", code)
+		}
+		if code := doAs(t, "POST", s.URL+"/v1/admin/keys", admin, api.APIKeyCreate{OrganizationID: x.org.ID}, &x.key); code != 200 || x.key.Key == "" {
+			t.Fatalf("create key: %d", code)
+		}
+		var a api.AgentState
+		if code := doAs(t, "POST", s.URL+"/v1/agents/", x.key.Key, map[string]any{
+			"agent_type":    "memgpt_agent",
+			"llm_config":    map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
+			"memory_blocks": []map[string]any{{"label": "human", "value": "Name: Ada"}},
+		}, &a); code != 200 {
+			t.Fatalf("create agent: %d", code)
+		}
+		x.agent = a.ID
+		return x
+	}
+	A, B := mk("acme"), mk("globex")
+	url := s.Node.NATS.ClientURL()
+	connect := func(key, org string, opts ...nats.Option) (*nats.Conn, error) {
+		nc, err := nats.Connect(url, append([]nats.Option{nats.Token(key), nats.NoReconnect(), nats.CustomInboxPrefix("_INBOX." + org)}, opts...)...)
+		if err == nil {
+			t.Cleanup(nc.Close)
+		}
+		return nc, err
+	}
+	closedA := make(chan struct{})
+	nc, err := connect(A.key.Key, A.org.ID, nats.ClosedHandler(func(*nats.Conn) { close(closedA) }))
+	if err != nil {
+		t.Fatalf("A's key over NATS: %v", err)
+	}
+
+	// Its own agent, on its own subject.
+	script.Push(reply("Hi A"))
+	msg, err := nc.Request(bus.AgentRequestSubject(A.org.ID, A.agent), []byte(`{"input":"hello"}`), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp api.LettaResponse
+	if err := json.Unmarshal(msg.Data, &resp); err != nil || len(resp.Messages) == 0 {
+		t.Fatalf("A's send to its agent: %s", msg.Data)
+	}
+	// B's agent on A's subject: 404, as over REST.
+	msg, err = nc.Request(bus.AgentRequestSubject(A.org.ID, B.agent), []byte(`{"input":"from A"}`), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg.Data), "not found") {
+		t.Fatalf("A's send to B's agent on A's subject answered %s", msg.Data)
+	}
+	// B's agent on B's subject, and the default organization's: refused.
+	for _, subj := range []string{bus.AgentRequestSubject(B.org.ID, B.agent), bus.AgentRequestSubject(bus.DefaultTenant, B.agent)} {
+		if msg, err := nc.Request(subj, []byte(`{"input":"from A"}`), time.Second); err == nil {
+			t.Fatalf("A's request on %s answered %s", subj, msg.Data)
+		}
+	}
+	var msgs []map[string]any
+	if code := doAs(t, "GET", s.URL+"/v1/agents/"+B.agent+"/messages", B.key.Key, nil, &msgs); code != 200 {
+		t.Fatalf("B's messages: %d", code)
+	}
+	for _, m := range msgs {
+		if b, _ := json.Marshal(m); strings.Contains(string(b), "from A") {
+			t.Fatalf("B's agent got A's message: %s", b)
+		}
+	}
+
+	// No client appends, the admin included.
+	last, err := s.Node.Log.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := nats.Connect(url, nats.Token(admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	forged := bus.Subject(s.Node.Log.Tenant(), events.Aggregate{Kind: events.KindAgent, ID: B.agent}, events.TypeAgentDeleted)
+	for _, c := range []*nats.Conn{nc, adm} {
+		js, _ := jetstream.New(c)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		if _, err := js.Publish(ctx, forged, []byte(`{}`)); err == nil {
+			t.Error("a client appended an event")
+		}
+		cancel()
+		c.Publish(forged, []byte(`{}`))
+		c.PublishRequest(bus.AgentRequestSubject(A.org.ID, A.agent), forged, []byte(`{"input":"reply onto the log"}`))
+		c.Flush()
+	}
+	time.Sleep(500 * time.Millisecond)
+	if now, err := s.Node.Log.LastSeq(context.Background()); err != nil || now != last {
+		t.Fatalf("the log's last sequence went from %d to %d (%v)", last, now, err)
+	}
+
+	// Revoked: the open connection is closed, a new one refused.
+	if code := doAs(t, "DELETE", s.URL+"/v1/admin/keys/"+A.key.ID, admin, nil, nil); code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	select {
+	case <-closedA:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection of a revoked key is open 10s later")
+	}
+	if _, err := connect(A.key.Key, A.org.ID); err == nil {
+		t.Fatal("a revoked key connected")
+	}
+
+	// Expired: likewise.
+	exp := time.Now().Add(1500 * time.Millisecond).UTC()
+	var short api.APIKey
+	if code := doAs(t, "POST", s.URL+"/v1/admin/keys", admin, api.APIKeyCreate{OrganizationID: B.org.ID, ExpiresAt: &exp}, &short); code != 200 {
+		t.Fatalf("create key: %d", code)
+	}
+	closedB := make(chan struct{})
+	if _, err := connect(short.Key, B.org.ID, nats.ClosedHandler(func(*nats.Conn) { close(closedB) })); err != nil {
+		t.Fatalf("a key before its expiry: %v", err)
+	}
+	select {
+	case <-closedB:
+		if time.Now().Before(exp) {
+			t.Fatal("the connection of a key was closed before the key expired")
+		}
+	case <-time.After(time.Until(exp) + 10*time.Second):
+		t.Fatal("the connection of an expired key is open 10s later")
+	}
+	if _, err := connect(short.Key, B.org.ID); err == nil {
+		t.Fatal("an expired key connected")
+	}
+	if _, err := connect(B.key.Key, B.org.ID); err != nil {
+		t.Fatalf("B's other key: %v", err)
+	}
+}
