@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -79,13 +80,14 @@ func (a *clientAuth) Check(c server.ClientAuthentication) bool {
 		c.RegisterUser(&server.User{Username: "client", Permissions: clientPermissions()})
 		return true
 	}
+	k := a.keys.Load()
 	if isAPIKey(got) {
-		k := a.keys.Load()
 		if k == nil {
 			return false // keys are not checked yet: none works
 		}
-		org, keyID, ok := k.keys.Authenticate(got)
-		if !ok || keyID == "" {
+		org, keyID, refused := k.keys.Authenticate(got)
+		if refused != "" || keyID == "" {
+			k.keys.Refused(Refusal{Remote: remote(c), KeyID: keyID, Reason: cmp.Or(refused, RefusedUnknown)})
 			return false
 		}
 		// The user name is the key's public part: the watch finds the
@@ -94,10 +96,25 @@ func (a *clientAuth) Check(c server.ClientAuthentication) bool {
 		return true
 	}
 	if a.token != "" {
+		if k != nil {
+			reason := RefusedUnknown
+			if got == "" {
+				reason = RefusedMissing
+			}
+			k.keys.Refused(Refusal{Remote: remote(c), Reason: reason})
+		}
 		return false
 	}
 	c.RegisterUser(&server.User{Username: "client", Permissions: clientPermissions()})
 	return true
+}
+
+// remote is a client's address, "" when it has none (in-process).
+func remote(c server.ClientAuthentication) string {
+	if addr := c.RemoteAddress(); addr != nil {
+		return addr.String()
+	}
+	return ""
 }
 
 // tenantOf is the subject token of an organization ("" is the default one).
@@ -110,16 +127,34 @@ func (k *keyAuth) tenantOf(org string) string {
 
 // Keys checks organizations' API keys for the NATS client listener. Its
 // methods are called from the NATS server's goroutines, concurrently, and
-// must not block on NATS.
+// must neither block nor use NATS.
 type Keys interface {
 	// Authenticate returns the organization a key belongs to ("" for the
-	// default one) and the key's id (its public part), or ok false when the
-	// key is unknown, revoked or expired, or its organization deleted.
-	// An organization's id must be a single subject token.
-	Authenticate(key string) (org, keyID string, ok bool)
+	// default one) and the key's id (its public part), or why it is
+	// refused ("" when it is not): unknown, revoked or expired, its
+	// organization deleted. The key id is returned when the key names
+	// one, refused or not. An organization's id must be a single subject
+	// token.
+	Authenticate(key string) (org, keyID, refused string)
 	// Active reports whether the key named keyID still authenticates.
 	Active(keyID string) bool
+	// Refused is told of every CONNECT refused once AuthorizeKeys was
+	// called: a key Authenticate refused, a wrong admin token, none.
+	Refused(Refusal)
 }
+
+// Refusal is a client the NATS listener refused at CONNECT.
+type Refusal struct {
+	Remote string // the client's address
+	KeyID  string // the key it presented, when it named one
+	Reason string // RefusedMissing, RefusedUnknown, or what Keys.Authenticate said
+}
+
+// Reasons for a Refusal the listener decides itself.
+const (
+	RefusedMissing = "missing" // no token, where one is required
+	RefusedUnknown = "unknown" // a token that is neither the admin's nor a key
+)
 
 // DefaultKeyWatch is how often AuthorizeKeys looks for connections whose
 // key stopped working.

@@ -127,21 +127,31 @@ func TestOnlyEngramWritesTheLog(t *testing.T) {
 }
 
 // testKeys is a table of organizations' keys: key → (org, key id), and the
-// ids of those that stopped working.
+// ids of those that stopped working; it keeps the refusals it is told of.
 type testKeys struct {
-	mu   sync.Mutex
-	orgs map[string][2]string
-	dead map[string]bool
+	mu      sync.Mutex
+	orgs    map[string][2]string
+	dead    map[string]bool
+	refused []Refusal
 }
 
-func (k *testKeys) Authenticate(key string) (string, string, bool) {
+func (k *testKeys) Authenticate(key string) (string, string, string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	o, ok := k.orgs[key]
-	if !ok || k.dead[o[1]] {
-		return "", "", false
+	switch {
+	case !ok:
+		return "", "", "unknown"
+	case k.dead[o[1]]:
+		return "", o[1], "revoked"
 	}
-	return o[0], o[1], true
+	return o[0], o[1], ""
+}
+
+func (k *testKeys) Refused(r Refusal) {
+	k.mu.Lock()
+	k.refused = append(k.refused, r)
+	k.mu.Unlock()
 }
 
 func (k *testKeys) Active(id string) bool {
@@ -448,10 +458,24 @@ func TestOrganizationKeysOverNATS(t *testing.T) {
 	if !a.IsConnected() {
 		t.Fatal("A's connection was closed with B's")
 	}
-	// A forged secret for a live key id, and a key-shaped token nobody made.
-	for _, bad := range []string{kidA + ".forged", "apikey-0193a5b2-0000-7000-8000-0000000000ff.x"} {
+	// A forged secret for a live key id, a key-shaped token nobody made, a
+	// wrong admin token, none.
+	for _, bad := range []string{kidA + ".forged", "apikey-0193a5b2-0000-7000-8000-0000000000ff.x", "not-the-admin-token", ""} {
 		if _, err := connectAs(t, s.ClientURL(), bad, ""); err == nil {
 			t.Errorf("%q connected", bad)
 		}
+	}
+	// Every refusal since AuthorizeKeys was told, with the key it named.
+	keys.mu.Lock()
+	var told []string
+	for _, r := range keys.refused {
+		if r.Remote == "" {
+			t.Errorf("a refusal without the client's address: %+v", r)
+		}
+		told = append(told, strings.TrimSpace(r.Reason+" "+r.KeyID))
+	}
+	keys.mu.Unlock()
+	if want := []string{"revoked " + kidB, "unknown", "unknown", "unknown", "missing"}; !slices.Equal(told, want) {
+		t.Errorf("refusals told %q, want %q", told, want)
 	}
 }

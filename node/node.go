@@ -364,7 +364,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.NATSURL == "" {
 		// Organizations' API keys authenticate NATS clients too.
-		if n.keyWatch, err = ns.AuthorizeKeys(l.Tenant(), orgKeys{n.Service}, cfg.KeyWatch); err != nil {
+		keys := newOrgKeys(n.Service, logger.With("component", "nats"))
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			keys.record(life)
+		}()
+		if n.keyWatch, err = ns.AuthorizeKeys(l.Tenant(), keys, cfg.KeyWatch); err != nil {
 			n.Close(context.Background())
 			return nil, fmt.Errorf("start node: %w", err)
 		}
@@ -491,18 +497,6 @@ func (n *Node) answer(ctx context.Context, tenant, agentID string, data []byte) 
 	b, _ := json.Marshal(resp)
 	return b
 }
-
-// orgKeys checks organizations' API keys for the NATS listener.
-type orgKeys struct{ svc *service.Service }
-
-var _ bus.Keys = orgKeys{}
-
-func (k orgKeys) Authenticate(key string) (org, keyID string, ok bool) {
-	p, reason := k.svc.Authenticate(context.Background(), key)
-	return p.Org, p.KeyID, reason == ""
-}
-
-func (k orgKeys) Active(keyID string) bool { return k.svc.KeyActive(keyID) }
 
 // runBus carries run reports over the node's NATS connection.
 type runBus struct {

@@ -50,7 +50,7 @@ func doAs(t *testing.T, method, url, key string, body any, out any) int {
 // answered; sent on A's subject to B's agent it is 404 and B's agent gets
 // nothing; on B's subject it is refused; neither it nor the admin appends
 // to the log; revoking it closes its connection and refuses it at CONNECT;
-// an expired key likewise.
+// an expired key likewise; each refusal is in the access record.
 func TestOrganizationKeysOverNATS(t *testing.T) {
 	const admin = "admin-secret-for-nats"
 	script := llmtest.NewServer(t)
@@ -202,5 +202,31 @@ func TestOrganizationKeysOverNATS(t *testing.T) {
 	}
 	if _, err := connect(B.key.Key, B.org.ID); err != nil {
 		t.Fatalf("B's other key: %v", err)
+	}
+
+	// The refused CONNECTs are in the access record, with the key each named.
+	want := []string{"CONNECT nats revoked " + A.key.ID, "CONNECT nats expired " + short.ID}
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var audit []api.Event
+		if code := doAs(t, "GET", s.URL+"/v1/admin/audit?limit=1000", admin, nil, &audit); code != 200 {
+			t.Fatalf("audit: %d", code)
+		}
+		got = got[:0]
+		for _, e := range audit {
+			var d events.AccessDenied
+			if e.Type == string(events.TypeAccessDenied) && json.Unmarshal(e.Data, &d) == nil && d.Method == "CONNECT" {
+				got = append(got, d.Method+" "+d.Path+" "+d.Reason+" "+d.KeyID)
+				if d.Remote == "" {
+					t.Errorf("a refused CONNECT without the client's address: %s", e.Data)
+				}
+			}
+		}
+		if len(got) >= len(want) {
+			break
+		}
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("refused CONNECTs recorded %q, want %q", got, want)
 	}
 }
