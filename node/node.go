@@ -88,6 +88,16 @@ type Config struct {
 	// the same file), or verify reports the others' messages as sealed
 	// with another key.
 	LogKeyFile string
+	// NATSRateLimit, NATSRateBurst and MaxRunsPerOrg bound what each
+	// organization sends over NATS, as the REST server's limits bound its
+	// requests: sends a second (0: no limit; a burst of NATSRateBurst, 0
+	// meaning the rate rounded up), counted apart from REST's requests, and
+	// runs in progress (stored and not ended, on any node; 0: no limit),
+	// counted with REST's sends. A send over either is answered
+	// {"detail", "kind": "unavailable"} and stores nothing.
+	NATSRateLimit float64
+	NATSRateBurst int
+	MaxRunsPerOrg int
 	// KeyWatch is how often the embedded NATS server looks for connections
 	// made with an organization's API key that has since been revoked or
 	// expired, and closes them; 0 means bus.DefaultKeyWatch.
@@ -194,6 +204,7 @@ type Node struct {
 	snapshots bool
 	responder *bus.Responder
 	keyWatch  *bus.KeyWatch // closes NATS connections of keys that stop working
+	limits    *natsLimits   // on sends over NATS
 	inputs    *bus.Inputs
 	members   *bus.Members // in a cluster: the members' heartbeats; nil alone
 	cluster   *bus.Cluster // the membership configured; nil alone
@@ -358,6 +369,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: base tools: %w", err)
 	}
+	n.limits = newNATSLimits(cfg.NATSRateLimit, cfg.NATSRateBurst, cfg.MaxRunsPerOrg)
 	if n.responder, err = ns.ServeAgentRequests(n.answer); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
@@ -474,6 +486,9 @@ func (n *Node) answer(ctx context.Context, tenant, agentID string, data []byte) 
 		ctx = service.WithOrganization(ctx, tenant)
 	default:
 		return fail(fault.E(fault.NotFound, "Agent with id %s not found (no organization %q)", agentID, tenant))
+	}
+	if err := n.limits.check(ctx, tenant, n.Service); err != nil {
+		return fail(err)
 	}
 	if err := n.Service.Visible(ctx, events.KindAgent, agentID); err != nil {
 		return fail(err)

@@ -45,6 +45,65 @@ func doAs(t *testing.T, method, url, key string, body any, out any) int {
 	return resp.StatusCode
 }
 
+// natsTenant is an organization made through the admin routes, a key of
+// it, and an agent it made with that key.
+type natsTenant struct {
+	org   api.Organization
+	key   api.APIKey
+	agent string
+}
+
+const natsAdmin = "admin-secret-for-nats"
+
+// startKeyed starts a server with an admin token, a NATS listener and a
+// scripted model.
+func startKeyed(t *testing.T, edit func(*Config)) (*Server, *llmtest.Server) {
+	t.Helper()
+	script := llmtest.NewServer(t)
+	reg := llm.NewRegistry()
+	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: script.URL, MaxRetries: -1, Timeout: 5 * time.Second}))
+	cfg := DefaultConfig(t.TempDir())
+	cfg.HTTPAddr, cfg.Node.NATSAddr, cfg.Node.SyncAlways, cfg.Token = "127.0.0.1:0", "127.0.0.1:0", false, natsAdmin
+	cfg.Node.Service.Providers = reg
+	cfg.Node.KeyWatch = 200 * time.Millisecond
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s, script
+}
+
+// makeTenant makes an organization, a key and an agent.
+func makeTenant(t *testing.T, s *Server, name string) natsTenant {
+	t.Helper()
+	var x natsTenant
+	if code := doAs(t, "POST", s.URL+"/v1/admin/orgs", natsAdmin, map[string]any{"name": name}, &x.org); code != 200 {
+		t.Fatalf("create org: %d", code)
+	}
+	if code := doAs(t, "POST", s.URL+"/v1/admin/keys", natsAdmin, api.APIKeyCreate{OrganizationID: x.org.ID}, &x.key); code != 200 || x.key.Key == "" {
+		t.Fatalf("create key: %d", code)
+	}
+	x.agent = makeAgent(t, s, x.key.Key)
+	return x
+}
+
+func makeAgent(t *testing.T, s *Server, key string) string {
+	t.Helper()
+	var a api.AgentState
+	if code := doAs(t, "POST", s.URL+"/v1/agents/", key, map[string]any{
+		"agent_type":    "memgpt_agent",
+		"llm_config":    map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
+		"memory_blocks": []map[string]any{{"label": "human", "value": "Name: Ada"}},
+	}, &a); code != 200 {
+		t.Fatalf("create agent: %d", code)
+	}
+	return a.ID
+}
+
 // TestOrganizationKeysOverNATS: organizations' API keys made through the
 // admin routes are NATS credentials. A's key sends to A's agent and is
 // answered; sent on A's subject to B's agent it is 404 and B's agent gets
@@ -52,44 +111,9 @@ func doAs(t *testing.T, method, url, key string, body any, out any) int {
 // to the log; revoking it closes its connection and refuses it at CONNECT;
 // an expired key likewise; each refusal is in the access record.
 func TestOrganizationKeysOverNATS(t *testing.T) {
-	const admin = "admin-secret-for-nats"
-	script := llmtest.NewServer(t)
-	reg := llm.NewRegistry()
-	reg.Add("openai", llm.NewOpenAI(llm.OpenAIConfig{APIKey: "k", BaseURL: script.URL, MaxRetries: -1, Timeout: 5 * time.Second}))
-	cfg := DefaultConfig(t.TempDir())
-	cfg.HTTPAddr, cfg.Node.NATSAddr, cfg.Node.SyncAlways, cfg.Token = "127.0.0.1:0", "127.0.0.1:0", false, admin
-	cfg.Node.Service.Providers = reg
-	cfg.Node.KeyWatch = 200 * time.Millisecond
-	s, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
-
-	type tenant struct {
-		org   api.Organization
-		key   api.APIKey
-		agent string
-	}
-	mk := func(name string) tenant {
-		var x tenant
-		if code := doAs(t, "POST", s.URL+"/v1/admin/orgs", admin, map[string]any{"name": name}, &x.org); code != 200 {
-			t.Fatalf("create org: %d", code)
-		}
-		if code := doAs(t, "POST", s.URL+"/v1/admin/keys", admin, api.APIKeyCreate{OrganizationID: x.org.ID}, &x.key); code != 200 || x.key.Key == "" {
-			t.Fatalf("create key: %d", code)
-		}
-		var a api.AgentState
-		if code := doAs(t, "POST", s.URL+"/v1/agents/", x.key.Key, map[string]any{
-			"agent_type":    "memgpt_agent",
-			"llm_config":    map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
-			"memory_blocks": []map[string]any{{"label": "human", "value": "Name: Ada"}},
-		}, &a); code != 200 {
-			t.Fatalf("create agent: %d", code)
-		}
-		x.agent = a.ID
-		return x
-	}
+	const admin = natsAdmin
+	s, script := startKeyed(t, nil)
+	mk := func(name string) natsTenant { return makeTenant(t, s, name) }
 	A, B := mk("acme"), mk("globex")
 	url := s.Node.NATS.ClientURL()
 	connect := func(key, org string, opts ...nats.Option) (*nats.Conn, error) {
@@ -228,5 +252,84 @@ func TestOrganizationKeysOverNATS(t *testing.T) {
 	}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("refused CONNECTs recorded %q, want %q", got, want)
+	}
+}
+
+// TestOrganizationLimitsOverNATS: an organization's sends over NATS are
+// held to its request rate (counted apart from REST's) and to its limit of
+// runs in progress (counted with REST's), and another organization is
+// served meanwhile; a refused send stores nothing.
+func TestOrganizationLimitsOverNATS(t *testing.T) {
+	s, script := startKeyed(t, func(c *Config) { c.RateLimit, c.RateBurst, c.MaxRunsPerOrg = 0.05, 3, 1 })
+	A, B := makeTenant(t, s, "acme"), makeTenant(t, s, "globex")
+	a2 := makeAgent(t, s, A.key.Key)
+	url := s.Node.NATS.ClientURL()
+	conn := func(x natsTenant) *nats.Conn {
+		nc, err := nats.Connect(url, nats.Token(x.key.Key), nats.CustomInboxPrefix("_INBOX."+x.org.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	na, nb := conn(A), conn(B)
+	ask := func(nc *nats.Conn, org, agent, text string) string {
+		t.Helper()
+		m, err := nc.Request(bus.AgentRequestSubject(org, agent), []byte(`{"input":"`+text+`"}`), 15*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(m.Data)
+	}
+
+	// Runs: A's first send is held in its model call; its second, to
+	// another agent, is refused; B's is served.
+	hold := make(chan struct{})
+	script.Push(llmtest.Step{Content: "thinking", Hold: hold, ToolCalls: reply("first").ToolCalls})
+	first := make(chan string, 1)
+	go func() {
+		m, err := na.Request(bus.AgentRequestSubject(A.org.ID, A.agent), []byte(`{"input":"one"}`), 30*time.Second)
+		if err != nil {
+			first <- err.Error()
+			return
+		}
+		first <- string(m.Data)
+	}()
+	for i := 0; script.Pending() > 0; i++ {
+		if i > 1000 {
+			t.Fatal("the first run never called the model")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before, err := s.Node.Log.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(na, A.org.ID, a2, "two"); !strings.Contains(got, "runs in progress") || !strings.Contains(got, `"unavailable"`) {
+		t.Fatalf("A's second run answered %s; want the run limit", got)
+	}
+	if now, _ := s.Node.Log.LastSeq(context.Background()); now != before {
+		t.Errorf("a refused send appended %d messages", now-before)
+	}
+	script.Push(reply("for B"))
+	if got := ask(nb, B.org.ID, B.agent, "hi"); !strings.Contains(got, "for B") {
+		t.Fatalf("B's send answered %s", got)
+	}
+	close(hold)
+	if got := <-first; !strings.Contains(got, "first") {
+		t.Fatalf("A's first send answered %s", got)
+	}
+
+	// Rate: A has spent its burst of 3 (two sends above and this one); its
+	// next is refused, B's is not.
+	missing := "agent-0193a5b2-0000-7000-8000-0000000000ee"
+	if got := ask(na, A.org.ID, missing, "x"); !strings.Contains(got, "not found") {
+		t.Fatalf("A's third request answered %s", got)
+	}
+	if got := ask(na, A.org.ID, missing, "x"); !strings.Contains(got, "too many requests") {
+		t.Fatalf("A's fourth request answered %s; want the rate limit", got)
+	}
+	if got := ask(nb, B.org.ID, missing, "x"); !strings.Contains(got, "not found") {
+		t.Fatalf("B's request answered %s; want it served", got)
 	}
 }
