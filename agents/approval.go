@@ -67,7 +67,15 @@ func callID(call ToolCall, i int, now time.Time) ToolCall {
 // reply's other calls), runs now, on st's memory; a denied call, and a
 // deferred one the client did not answer, returns the denial. The loop then
 // goes on (Continue).
+//
+// In the MemGPT loop a step has one call, which waited for a person's
+// approval: approved, it runs as the step would have run it, and the turn
+// goes on as its request_heartbeat and the rules say; denied, the model is
+// told so and the turn goes on, as Letta's memgpt_agent does.
 func Resolve(ctx context.Context, st State, env Env, calls []ToolCall, answers map[string]Answer) Output {
+	if st.Loop != LoopV1 && len(calls) == 1 {
+		return resolveMemGPT(ctx, st, env, calls[0], answers)
+	}
 	now := env.Now()
 	out := Output{Continue: true}
 	blocks := append([]Block(nil), st.Blocks...)
@@ -111,5 +119,37 @@ func Resolve(ctx context.Context, st State, env Env, calls []ToolCall, answers m
 	}
 	out.ToolTime = time.Since(began)
 	out.Edits = edited(st.Blocks, blocks)
+	return out
+}
+
+// resolveMemGPT resolves the one call of a MemGPT step that waited for a
+// person's approval (Resolve). The call's return is Output.Returns[0].
+func resolveMemGPT(ctx context.Context, st State, env Env, call ToolCall, answers map[string]Answer) Output {
+	out := Output{LastOutput: st.LastOutput}
+	a, answered := answers[call.ID]
+	var args map[string]any
+	if answered && a.Approve && (json.Unmarshal([]byte(call.Arguments), &args) != nil || args == nil) {
+		answered, a.Reason = false, "its arguments are not a JSON object"
+	}
+	if !answered || !a.Approve {
+		reason := a.Reason
+		if !answered && reason == "" {
+			reason = "the client did not answer this call"
+		}
+		out.Failed, out.Continue = true, true
+		out.ContinueReason = NonUserPrefix + "Continuing: user denied request to call tool."
+		out.Returns = []Message{{Role: "tool", Name: call.Name, ToolCallID: call.ID, Content: FunctionResponse(false, DeniedText(reason), env.Now())}}
+		return out
+	}
+	heartbeat := heartbeatOf(args)
+	delete(args, "request_heartbeat")
+	names := make([]string, len(st.Tools))
+	for i, t := range st.Tools {
+		names[i] = t.Name
+	}
+	out = st.runCall(ctx, call, args, heartbeat, names, env, out)
+	ret := *out.Tool
+	ret.Name = call.Name
+	out.Returns, out.Tool = []Message{ret}, nil
 	return out
 }

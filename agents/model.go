@@ -33,6 +33,28 @@ type Request struct {
 	// Stream, when set, receives text as it is generated (content deltas),
 	// before Complete returns. Providers that cannot stream ignore it.
 	Stream func(Delta)
+	// Reasoning asks the model to reason natively before it answers, where
+	// the provider and the model can.
+	Reasoning Reasoning
+}
+
+// Reasoning is how much native reasoning a request asks for; zero asks for
+// none. Budget is Anthropic's extended thinking, in tokens (Claude models
+// that think); Effort is an OpenAI reasoning model's reasoning_effort
+// ("low", "medium", "high", …).
+type Reasoning struct {
+	Budget int
+	Effort string
+}
+
+// Thinking is a block of native reasoning that its provider wants sent back
+// with the reply it came with (Anthropic's thinking blocks, signed, and
+// redacted ones): Text and Signature, or Redacted, the opaque data of a
+// block the provider does not show.
+type Thinking struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  string `json:"redacted,omitempty"`
 }
 
 // Delta is a piece of a reply being generated.
@@ -51,6 +73,9 @@ type Message struct {
 	Name       string     // optional sender name (user messages)
 	ToolCalls  []ToolCall // assistant only
 	ToolCallID string     // tool only: the call this answers
+	// Thinking, on an assistant message, is the reply's native reasoning as
+	// its provider wants it back (see Thinking).
+	Thinking []Thinking
 }
 
 // ToolCall is a function call the model asked for.
@@ -74,7 +99,10 @@ type Response struct {
 	// Reasoning is the model's native reasoning, where the provider returns
 	// it (reasoning_content of OpenAI-compatible servers, Anthropic's
 	// thinking blocks); empty otherwise.
-	Reasoning    string
+	Reasoning string
+	// Thinking is the reasoning's blocks as the provider wants them back
+	// with the reply (Anthropic's); empty for others.
+	Thinking     []Thinking
 	ToolCalls    []ToolCall
 	FinishReason string // "stop", "tool_calls", "length", ...
 	Usage        Usage

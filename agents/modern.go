@@ -104,7 +104,7 @@ const errWebNotConfigured = "is not configured on this server: it has no web sea
 // end or continue the turn (ToolRules.Decide).
 func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	now := env.Now()
-	req := Request{Model: st.Model, Temperature: st.Temperature, ParallelToolCalls: st.ParallelToolCalls}
+	req := Request{Model: st.Model, Temperature: st.Temperature, ParallelToolCalls: st.ParallelToolCalls, Reasoning: st.Reasoning}
 	if st.Stream != nil {
 		req.Stream = func(d Delta) { // the content is the answer here
 			d.Reply, d.Content = d.Content, ""
@@ -127,7 +127,7 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	out := Output{Usage: resp.Usage, ModelTime: time.Since(began), Reply: resp.Content, Reasoning: resp.Reasoning}
+	out := Output{Usage: resp.Usage, ModelTime: time.Since(began), Reply: resp.Content, Reasoning: resp.Reasoning, Thinking: resp.Thinking}
 	out.Assistant = Message{Role: "assistant", Content: resp.Content}
 	if len(resp.ToolCalls) == 0 {
 		c := st.ToolRules.Decide("", false, names, st.TurnCalls, st.Final)

@@ -45,7 +45,8 @@ type State struct {
 	Model         string // provider model name
 	ContextWindow int
 	Temperature   *float64
-	InnerThoughts bool // ask for inner thoughts as a tool argument (Letta's put_inner_thoughts_in_kwargs)
+	Reasoning     Reasoning // native reasoning asked of the model (the agent's enable_reasoner, reasoning_effort)
+	InnerThoughts bool      // ask for inner thoughts as a tool argument (Letta's put_inner_thoughts_in_kwargs)
 	Stream        func(Delta)
 	// Loop is the agent's loop: LoopMemGPT ("" too) or LoopV1.
 	Loop string
@@ -86,6 +87,9 @@ type Output struct {
 	// provider gives it.
 	Reply     string
 	Reasoning string
+	// Thinking is the reasoning as the provider wants it back with the
+	// reply (Response.Thinking): stored with the model's turn.
+	Thinking []Thinking
 	// Continue says that the turn goes on, as the tool rules decide it
 	// (ToolRules.Decide for LoopV1: the model called tools; for the MemGPT
 	// loop ToolRules.DecideHeartbeat: it asked for a heartbeat or the call
@@ -135,7 +139,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		return stepV1(ctx, m, st, env)
 	}
 	now := env.Now()
-	req := Request{Model: st.Model, Temperature: st.Temperature, Stream: st.Stream}
+	req := Request{Model: st.Model, Temperature: st.Temperature, Stream: st.Stream, Reasoning: st.Reasoning}
 	req.Messages = append(req.Messages, Message{Role: "system", Content: st.System})
 	for _, msg := range st.Context {
 		if st.InnerThoughts && msg.Role == "assistant" && len(msg.ToolCalls) > 0 {
@@ -157,7 +161,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	if resp.Content == "" && len(resp.ToolCalls) == 0 {
 		return Output{}, fmt.Errorf("%w: the model returned an empty reply", ErrProvider)
 	}
-	out := Output{Usage: resp.Usage, ModelTime: time.Since(began)}
+	out := Output{Usage: resp.Usage, ModelTime: time.Since(began), Reasoning: resp.Reasoning, Thinking: resp.Thinking}
 	if st.ContextWindow > 0 && float64(resp.Usage.TotalTokens) > 0.75*float64(st.ContextWindow) {
 		out.Warning = true
 	}
@@ -203,13 +207,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		}
 		delete(args, innerThoughtsParam)
 	}
-	heartbeat := false
-	switch v := args["request_heartbeat"].(type) {
-	case bool:
-		heartbeat = v
-	case string:
-		heartbeat = strings.EqualFold(strings.TrimSpace(v), "true")
-	}
+	heartbeat := heartbeatOf(args)
 	// Store the arguments as the tool receives them, without the thoughts.
 	stored, _ := json.Marshal(args)
 	call.Arguments = string(stored)
@@ -235,13 +233,46 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 		call.Arguments = string(stored)
 		out.Assistant.ToolCalls = []ToolCall{call}
 	}
+	if st.Deferred[call.Name] {
+		// A person approves the call first (Resolve); it does not run now.
+		out.Awaiting = true
+		return out, nil
+	}
+	return st.runCall(ctx, call, args, heartbeat, names, env, out), nil
+}
+
+// heartbeatOf reads a MemGPT call's request_heartbeat argument.
+func heartbeatOf(args map[string]any) bool {
+	switch v := args["request_heartbeat"].(type) {
+	case bool:
+		return v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "true")
+	}
+	return false
+}
+
+// runCall runs a MemGPT step's one call, allowed by the rules, with its
+// arguments (request_heartbeat taken out: heartbeat), and decides how the
+// turn goes on (ToolRules.DecideHeartbeat): Step's call, or one a person
+// approved (Resolve). A failed call asks for a heartbeat, as Letta 0.5's
+// loop does.
+func (st State) runCall(ctx context.Context, call ToolCall, args map[string]any, heartbeat bool, names []string, env Env, out Output) Output {
+	now := env.Now()
+	decide := func(heartbeat bool) {
+		c := st.ToolRules.DecideHeartbeat(call.Name, heartbeat, false, names, append(slices.Clone(st.TurnCalls), call.Name), st.Final)
+		out.Continue, out.ContinueReason, out.StopReason = c.Continue, c.Reason, c.StopReason
+	}
 	out.Calls = []string{call.Name}
 	blocks := append([]Block(nil), st.Blocks...)
 	toolBegan := time.Now()
 	result, err := runTool(ctx, call.Name, args, blocks, env, &out)
 	out.ToolTime = time.Since(toolBegan)
 	if err != nil {
-		return fail(fmt.Sprintf("Error calling function %s: %v", call.Name, err))
+		out.Failed = true
+		out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(false, fmt.Sprintf("Error calling function %s: %v", call.Name, err), now)}
+		decide(true)
+		return out
 	}
 	limit := FunctionReturnLimit
 	if l, ok := st.ToolLimits[call.Name]; ok && l > 0 {
@@ -256,8 +287,8 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	out.Tool = &Message{Role: "tool", ToolCallID: call.ID, Content: FunctionResponse(true, result, now)}
 	out.Heartbeat = heartbeat
 	out.LastOutput = result
-	decide(heartbeat, false)
-	return out, nil
+	decide(heartbeat)
+	return out
 }
 
 func offered(tools []Tool, name string) bool {

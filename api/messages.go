@@ -41,7 +41,7 @@ type SendMessage struct {
 	IncludeReturnMessageTypes []string        `json:"include_return_message_types,omitempty"`
 
 	Background               Ignored      `json:"background,omitempty"`
-	OverrideModel            Ignored      `json:"override_model,omitempty"`
+	OverrideModel            *string      `json:"override_model,omitempty"`
 	OverrideSystem           Ignored      `json:"override_system,omitempty"`
 	ClientTools              []ClientTool `json:"client_tools,omitempty"`
 	ClientSkills             Ignored      `json:"client_skills,omitempty"`

@@ -172,10 +172,13 @@ type Tool struct {
 	ReturnCharLimit int             `json:"return_char_limit"`
 	// TimeoutSeconds is engram's wall-clock limit per call; absent means the
 	// server's default (30 s).
-	TimeoutSeconds *float64        `json:"timeout_seconds,omitempty"`
-	Metadata       json.RawMessage `json:"metadata_"` // Tool keeps the underscore
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	TimeoutSeconds *float64 `json:"timeout_seconds,omitempty"`
+	// DefaultRequiresApproval: agents given the tool get a requires_approval
+	// rule for it.
+	DefaultRequiresApproval *bool           `json:"default_requires_approval"`
+	Metadata                json.RawMessage `json:"metadata_"` // Tool keeps the underscore
+	CreatedAt               time.Time       `json:"created_at"`
+	UpdatedAt               time.Time       `json:"updated_at"`
 }
 
 // Source is a data source of files (Letta's "folder").

@@ -205,10 +205,12 @@ type CreateTool struct {
 	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
 	TimeoutSeconds  *float64        `json:"timeout_seconds,omitempty"` // engram: wall-clock limit per call, 0 < t <= 3600
 
-	ArgsJSONSchema          Ignored `json:"args_json_schema,omitempty"`
-	PipRequirements         Ignored `json:"pip_requirements,omitempty"`
-	NpmRequirements         Ignored `json:"npm_requirements,omitempty"`
-	DefaultRequiresApproval Ignored `json:"default_requires_approval,omitempty"`
+	ArgsJSONSchema  Ignored `json:"args_json_schema,omitempty"`
+	PipRequirements Ignored `json:"pip_requirements,omitempty"`
+	NpmRequirements Ignored `json:"npm_requirements,omitempty"`
+	// DefaultRequiresApproval makes each agent given the tool (at creation
+	// or by attaching it) a requires_approval rule for it, as Letta does.
+	DefaultRequiresApproval *bool   `json:"default_requires_approval,omitempty"`
 	EnableParallelExecution Ignored `json:"enable_parallel_execution,omitempty"`
 	Terminal                Ignored `json:"terminal,omitempty"`
 	Module                  Ignored `json:"module,omitempty"`
@@ -232,7 +234,7 @@ type UpdateTool struct {
 	ArgsJSONSchema          Ignored `json:"args_json_schema,omitempty"`
 	PipRequirements         Ignored `json:"pip_requirements,omitempty"`
 	NpmRequirements         Ignored `json:"npm_requirements,omitempty"`
-	DefaultRequiresApproval Ignored `json:"default_requires_approval,omitempty"`
+	DefaultRequiresApproval *bool   `json:"default_requires_approval,omitempty"` // for agents given it from now on
 	EnableParallelExecution Ignored `json:"enable_parallel_execution,omitempty"`
 	ID                      Ignored `json:"id,omitempty"`
 }

@@ -50,6 +50,11 @@ type Options struct {
 	// profile of its timed searches at its largest size to (not of
 	// building the fixture).
 	SearchProfile string
+	// Server is the command that runs an engram server, up to and
+	// including "server" (engram bench gives itself); the cluster
+	// workload's rows that kill server processes need it and are left out
+	// without it.
+	Server []string
 	// TempDir is where data directories are made; "" uses os.TempDir.
 	TempDir string
 	// Progress, when set, receives one line as each workload starts.

@@ -18,7 +18,9 @@ import (
 // engram append beside a raw R3 JetStream publish of the same bytes, and
 // beside an engram append on one server alone (R1, relaxed too); then the
 // time from shutting the event stream leader's server down to the first
-// append acknowledged after it, over a few shutdowns. Three servers on one
+// append acknowledged after it, over a few shutdowns. Then, when the bench
+// can start server processes (Options.Server), REST writes and SIGKILL
+// failover over three of them (runClusterProcs). Three servers on one
 // machine share its CPU and disk: on three machines the network adds to
 // the latency and takes the contention away.
 func runCluster(ctx context.Context, env *Env) ([]Row, error) {
@@ -142,7 +144,14 @@ func runCluster(ctx context.Context, env *Env) ([]Row, error) {
 		Note:     "in process: the server shuts down (its leaderships step down first), it is not killed; a SIGKILLed leader takes an election (6–10 s in the cluster tests)",
 		Metrics:  map[string]float64{"failover_p50_s": took.pct(.5).Seconds(), "failover_max_s": took.pct(1).Seconds()},
 	})
-	return rows, nil
+	for _, s := range servers {
+		if s != nil {
+			s.Close()
+		}
+	}
+	servers = nil
+	more, err := runClusterProcs(ctx, env)
+	return append(rows, more...), err
 }
 
 // clusterConfigs configures n members on loopback route ports, each

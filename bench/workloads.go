@@ -14,5 +14,5 @@ var Workloads = []Workload{
 	{Name: "verify", Doc: "engram verify (seals, expectations, checkpoints) vs a raw read of the log", Run: runVerify},
 	{Name: "memory", Doc: "resident memory per idle agent", Run: runMemory},
 	{Name: "ingest", Doc: "10 MB text into a source, without embeddings", Run: runIngest},
-	{Name: "cluster", Doc: "appends on a 3-node R3 cluster vs raw R3 publish and R1; failover", Run: runCluster},
+	{Name: "cluster", Doc: "appends on a 3-node R3 cluster vs raw R3 publish and R1; REST writes over three server processes vs one; failover from SIGKILL", Run: runCluster},
 }

@@ -455,7 +455,9 @@ func (l *Log) filter(x events.Expectation) string {
 func (l *Log) resolveConflict(ctx context.Context, command string, x events.Expectation) (events.Seq, error) {
 	// From the leader: a direct get may be answered by a replica that has
 	// not stored the batch that made this one conflict yet.
-	last, err := l.leaderGet(ctx, msgGetRequest{LastFor: l.filter(x)})
+	last, err := l.patiently(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		return l.leaderGet(ctx, msgGetRequest{LastFor: l.filter(x)})
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return 0, &events.ConflictError{Aggregate: x.Aggregate}
@@ -524,11 +526,61 @@ type msgGetRequest struct {
 	LastFor string `json:"last_by_subj,omitempty"`
 }
 
+// readAttempt bounds one attempt of a read in getMsg: a request that
+// reaches a stream with no leader is dropped unanswered.
+const readAttempt = 2 * time.Second
+
 // getMsg reads a message with a direct get, which any replica may answer.
 // In a cluster a replica that lags may not have it yet (JetStream promises
 // no read-after-write on direct gets); "not found" is then asked of the
-// stream's leader, which has every acknowledged message.
+// stream's leader, which has every acknowledged message. A read that finds
+// no leader (one died, the others elect another) is tried again, as an
+// append is, for up to appendWait: a write that was stored must not be
+// answered 503 because reading it back met the election.
 func (l *Log) getMsg(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
+	if !l.clustered {
+		return l.getMsgOnce(ctx, req)
+	}
+	return l.patiently(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return l.getMsgOnce(ctx, req) })
+}
+
+// patiently runs a read of the log, each attempt bounded by readAttempt,
+// again while it fails for want of a leader, for up to appendWait. A
+// request to the stream's leader is dropped unanswered when there is
+// none: unbounded, it would wait as long as its caller (a write's HTTP
+// request, and a shutdown waiting for that).
+func (l *Log) patiently(ctx context.Context, get func(context.Context) (*jetstream.RawStreamMsg, error)) (*jetstream.RawStreamMsg, error) {
+	deadline := time.Now().Add(appendWait)
+	wait := 10 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, readAttempt)
+		m, err := get(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !leaderless(err) || time.Now().After(deadline) {
+			return m, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// leaderless says whether a JetStream request's error is one that a stream
+// or meta leader election gives: no answer, no responders, or "cluster
+// not available"/503.
+func leaderless(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
+		return true
+	}
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == errCodeClusterNotAvail)
+}
+
+// getMsgOnce is one attempt of getMsg.
+func (l *Log) getMsgOnce(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
 	var opts []jetstream.GetMsgOpt
 	if req.NextFor != "" {
 		opts = append(opts, jetstream.WithGetMsgSubject(req.NextFor))

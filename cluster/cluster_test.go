@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -387,6 +388,7 @@ type writes struct {
 
 	mu       sync.Mutex
 	acked    map[string]string // text → agent
+	refused  map[string]string // text → the status and detail it was refused with (503, 409)
 	failed   map[int]int       // status (0: transport) → count
 	details  map[string]int    // 503 details → count
 	wrong    []string          // answers that are neither 200, 503 nor a transport failure
@@ -395,8 +397,11 @@ type writes struct {
 }
 
 func newWrites(t *testing.T, nodes []*node, agents []string) *writes {
-	return &writes{t: t, nodes: nodes, agents: agents, acked: map[string]string{}, failed: map[int]int{}, details: map[string]int{}}
+	return &writes{t: t, nodes: nodes, agents: agents, acked: map[string]string{}, refused: map[string]string{}, failed: map[int]int{}, details: map[string]int{}}
 }
+
+// writePause is how long each writer waits after an acknowledged write.
+const writePause = 20 * time.Millisecond
 
 // run starts two writers per node and returns a function that stops them
 // and waits for them.
@@ -439,6 +444,7 @@ func (w *writes) run(phase string) (stop func()) {
 						var e struct{ Detail string }
 						json.Unmarshal(body, &e)
 						w.details[detailKind(e.Detail)]++
+						w.refused[text] = fmt.Sprintf("%d %s (on %s)", code, e.Detail, nd.spec.Name)
 					default:
 						w.failed[code]++
 						w.wrong = append(w.wrong, fmt.Sprintf("%s on %s: %d %s", text, nd.spec.Name, code, body))
@@ -446,6 +452,11 @@ func (w *writes) run(phase string) (stop func()) {
 					w.mu.Unlock()
 					if err != nil || code != 200 {
 						time.Sleep(100 * time.Millisecond)
+					} else {
+						// A steady load, not a flood: the writes in flight at
+						// each kill are what the test is about, and a shorter
+						// log keeps the checks, restarts and replays quick.
+						time.Sleep(writePause)
 					}
 				}
 			}()
@@ -472,11 +483,15 @@ func (w *writes) mark(name string) {
 }
 
 // check fails the test unless every acknowledged write is on every node of
-// nds exactly once, no write is there twice, and every failure was a 503
-// with a detail, a 409 telling the client to retry, or a transport failure
-// (the node asked was down).
+// nds exactly once, no write is there twice, every failure was a 503 with a
+// detail, a 409 telling the client to retry, or a transport failure (the
+// node asked was down), and no write refused with a 503 or a 409 is stored:
+// a client is never told something false.
 func (w *writes) check(t *testing.T, nds []*node) {
 	t.Helper()
+	// A node has another's write once it has applied it (usually
+	// milliseconds later): compare once they hold the same log.
+	converge(t, nds, 60*time.Second)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t.Logf("%d writes acknowledged; failures by status %v (0: the node asked was down); 503 details: %v", len(w.acked), w.failed, w.details)
@@ -494,7 +509,15 @@ func (w *writes) check(t *testing.T, nds []*node) {
 				seen[text]++
 			}
 		}
-		lost, twice := 0, 0
+		lost, twice, wrongly := 0, 0, 0
+		for text, why := range w.refused {
+			if seen[text] > 0 {
+				wrongly++
+				if wrongly <= 5 {
+					t.Errorf("%s: write %q was refused with %s, but it is stored", nd.spec.Name, text, why)
+				}
+			}
+		}
 		for text := range w.acked {
 			if seen[text] != 1 {
 				lost++
@@ -511,8 +534,8 @@ func (w *writes) check(t *testing.T, nds []*node) {
 				}
 			}
 		}
-		if lost > 0 || twice > 0 {
-			t.Fatalf("%s: %d acknowledged writes missing or duplicated, %d writes stored more than once", nd.spec.Name, lost, twice)
+		if lost > 0 || twice > 0 || wrongly > 0 {
+			t.Fatalf("%s: %d acknowledged writes missing or duplicated, %d writes stored more than once, %d refused writes stored", nd.spec.Name, lost, twice, wrongly)
 		}
 	}
 }
@@ -632,7 +655,7 @@ func TestClusterSurvives(t *testing.T) {
 		t.Logf("killed %s", nodes[i].spec.Name)
 		counts := owned(t, others(i)[0], 15*time.Second, nodes[i].spec.Name)
 		t.Logf("the survivors pull every partition %s after the kill: %v", time.Since(killed).Round(time.Millisecond), counts)
-		time.Sleep(loadFor(5 * time.Second))
+		time.Sleep(loadFor(2 * time.Second))
 		stop()
 		w.check(t, others(i))
 		restart(t, i)
@@ -754,8 +777,19 @@ func TestClusterSurvives(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Header.Get("Engram-No-Quorum") == "" {
 			t.Fatalf("a read without quorum: %d, Engram-No-Quorum %q", resp.StatusCode, resp.Header.Get("Engram-No-Quorum"))
 		}
-		restart(t, 1)
-		restart(t, 2)
+		// Both at once: each waits for a quorum to start.
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		began := time.Now()
+		for _, i := range []int{1, 2} {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = nodes[i].start() }()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("n2 and n3 restarted: serving after %s", time.Since(began).Round(time.Millisecond))
 		stop := w.run("after")
 		time.Sleep(3 * time.Second)
 		stop()
@@ -1006,38 +1040,99 @@ func TestClusterAgentsRunOnceAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestClusterOwnerDiesMidRun: an agent's run is in its model call on the
+// TestClusterOwnerDiesMidRun: an agent's run is in a model call on the
 // node that owns its partition when that node dies (SIGKILL) or stops
-// (SIGTERM, which hands its partitions over). A client that sent the
-// message on another node is answered, exactly once, by a survivor, on its
-// first send (the run cut short is neither failed nor reported).
+// (SIGTERM, which hands its partitions over): after its first step was
+// stored (the model stored a passage and asked for a heartbeat; the next
+// step's call is held), or, with ENGRAM_CLUSTER_LONG=1, also during the
+// first step's call. Two more agents the node owns are in their first
+// model call then. Each client, sending on another node, is answered,
+// exactly once, by a survivor, on its first send: no run is failed or
+// reported as failed; the survivor continues the run from its last stored
+// step, so the stored step is not taken again (its passage is stored once,
+// the model is asked for it once) and only the step cut short is asked
+// again. The time from the kill to each answer is logged.
 func TestClusterOwnerDiesMidRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-process cluster")
 	}
-	for _, how := range []string{"SIGKILL", "SIGTERM"} {
-		t.Run(how, func(t *testing.T) {
-			// The first model call for "slow" never returns (the llmtest
-			// server calls the responder under its lock, so the wait is the
-			// step's Delay, not a block in the responder).
+	cases := []struct {
+		name      string
+		how       string
+		afterStep bool // the owner dies after the run's first step was stored
+	}{
+		{"SIGKILL_after_a_step", "SIGKILL", true},
+		{"SIGTERM_after_a_step", "SIGTERM", true},
+	}
+	if long() {
+		cases = append(cases, struct {
+			name      string
+			how       string
+			afterStep bool
+		}{"SIGKILL_in_the_first_step", "SIGKILL", false}, struct {
+			name      string
+			how       string
+			afterStep bool
+		}{"SIGTERM_in_the_first_step", "SIGTERM", false})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			how := tc.how
+			// The run of "slow": with afterStep, its first step stores a
+			// passage and asks for a heartbeat; the first call for the step
+			// after is held (the llmtest server waits the step's Delay). Without,
+			// the first call of its first step is held.
 			var (
 				mu      sync.Mutex
 				held    = make(chan string, 4) // the node whose model call is held
 				holding bool
+				// Once set, every call the node named makes for a "busy"
+				// send is held, once.
+				holdBusy  string
+				heldBusy  = make(chan string, 8)
+				busyCalls = map[string]bool{}
 			)
+			hold := func(rec llmtest.Recorded) (llmtest.Step, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				if holding {
+					return llmtest.Step{}, false
+				}
+				holding = true
+				held <- caller(rec)
+				return llmtest.Step{Delay: 10 * time.Minute}, true
+			}
 			script := llmtest.NewServer(t)
 			script.SetResponder(func(rec llmtest.Recorded) llmtest.Step {
-				if newestInput(rec) == "slow" {
+				if text := newestInput(rec); strings.HasPrefix(text, "busy") {
 					mu.Lock()
-					first := !holding
-					holding = true
+					first := !busyCalls[text]
+					busyCalls[text] = true
+					who := holdBusy
 					mu.Unlock()
-					if first {
-						held <- caller(rec)
+					if first && who != "" && caller(rec) == who {
+						heldBusy <- text
 						return llmtest.Step{Delay: 10 * time.Minute}
 					}
 				}
-				return echo(10*time.Millisecond, nil)(rec)
+				if newestInput(rec) != "slow" {
+					return echo(10*time.Millisecond, nil)(rec)
+				}
+				if lastKind(rec) == "user_message" { // the first step
+					if !tc.afterStep {
+						if st, ok := hold(rec); ok {
+							return st
+						}
+						return echo(10*time.Millisecond, nil)(rec)
+					}
+					return llmtest.Step{Delay: 10 * time.Millisecond, Content: "keeping it", ToolCalls: []agents.ToolCall{
+						{Name: "archival_memory_insert", Arguments: `{"content":"a passage of slow","request_heartbeat":true}`}}}
+				}
+				if st, ok := hold(rec); ok { // the step after the heartbeat
+					return st
+				}
+				return llmtest.Step{Delay: 10 * time.Millisecond, Content: "answering", ToolCalls: []agents.ToolCall{
+					{Name: "send_message", Arguments: `{"message":"re: slow"}`}}}
 			})
 			nodes := startCluster(t, 3, nodeKeys, "OPENAI_BASE_URL="+script.URL)
 			id := newAgent(t, nodes[0].url)
@@ -1063,6 +1158,38 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			if asked == owner {
 				asked = nodes[1]
 			}
+			// Two more agents whose partitions the owner pulls.
+			var busy []string
+			for len(busy) < 2 {
+				other := newAgent(t, asked.url)
+				st, err := status(asked)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Owners[fmt.Sprintf("%02x", bus.Partition(other))] == owner.spec.Name {
+					busy = append(busy, other)
+				}
+			}
+			mu.Lock()
+			holdBusy = owner.spec.Name
+			mu.Unlock()
+			busyAnswers := make([]chan sent, len(busy))
+			busyTries := make([]chan int, len(busy))
+			for i, b := range busy {
+				busyAnswers[i], busyTries[i] = make(chan sent, 1), make(chan int, 1)
+				go func() {
+					r, n := deliver(asked.url, b, fmt.Sprintf("busy-%d", i))
+					busyAnswers[i] <- r
+					busyTries[i] <- n
+				}()
+			}
+			for range busy {
+				select {
+				case <-heldBusy:
+				case <-time.After(20 * time.Second):
+					t.Fatal("a busy send never reached the owner's model")
+				}
+			}
 			answer := make(chan sent, 1)
 			tries := make(chan int, 1)
 			go func() { r, n := deliver(asked.url, id, "slow"); answer <- r; tries <- n }()
@@ -1072,7 +1199,7 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 					t.Fatalf("the slow send ran on %s, not on the owner %s", who, owner.spec.Name)
 				}
 			case <-time.After(20 * time.Second):
-				t.Fatal("the slow send never reached the model")
+				t.Fatal("the slow send never reached the held model call")
 			}
 			stopped := time.Now()
 			if how == "SIGKILL" {
@@ -1086,7 +1213,7 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			case r = <-answer:
 			case <-time.After(60 * time.Second):
 				for _, rec := range script.Requests() {
-					t.Logf("model call from %s for %q", caller(rec), newestInput(rec))
+					t.Logf("model call from %s for %q after a %s", caller(rec), newestInput(rec), lastKind(rec))
 				}
 				inputs, replies := turns(t, asked.url, id)
 				t.Fatalf("the send was not answered within 60 s of its owner stopping; history on %s: %v %v", asked.spec.Name, inputs, replies)
@@ -1101,6 +1228,18 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 				t.Fatalf("the client had to send %d times; want its first send answered", n)
 			}
 			t.Logf("owner %s stopped by %s mid-run; the send on %s was answered %s later", owner.spec.Name, how, asked.spec.Name, took.Round(time.Millisecond))
+			for i := range busy {
+				var r sent
+				select {
+				case r = <-busyAnswers[i]:
+				case <-time.After(60 * time.Second):
+					t.Fatalf("busy-%d was not answered within 60 s of its owner stopping", i)
+				}
+				if !r.answered(fmt.Sprintf("re: busy-%d", i)) || <-busyTries[i] != 1 {
+					t.Fatalf("busy-%d on %s: %d %s %v; want answered on its first send", i, asked.spec.Name, r.code, r.body, r.err)
+				}
+				t.Logf("busy-%d, in its first model call on %s, answered %s after the %s", i, owner.spec.Name, time.Since(stopped).Round(time.Millisecond), how)
+			}
 			// The answer came from another node's run: the node asked has the
 			// reply once it has applied that run's commit.
 			var live []*node
@@ -1114,9 +1253,71 @@ func TestClusterOwnerDiesMidRun(t *testing.T) {
 			if inputs["slow"] != 1 || replies["re: slow"] != 1 {
 				t.Fatalf("input stored %d times, reply %d times; want once each", inputs["slow"], replies["re: slow"])
 			}
+			for i, b := range busy {
+				if why := readBack(asked.url, b, fmt.Sprintf("busy-%d", i)); why != "" {
+					t.Fatalf("busy-%d: %s", i, why)
+				}
+			}
+			// No stored step was taken again: the model was asked for the
+			// run's first step once (or, when the owner died in it, once
+			// more by the survivor), and for the step after the heartbeat
+			// twice (the call cut short, the survivor's).
+			firsts, seconds := 0, 0
+			for _, rec := range script.Requests() {
+				if newestInput(rec) == "slow" {
+					if lastKind(rec) == "user_message" {
+						firsts++
+					} else {
+						seconds++
+					}
+				}
+			}
+			wantFirsts, wantSeconds := 1, 2
+			if !tc.afterStep {
+				wantFirsts, wantSeconds = 2, 0
+			}
+			if firsts != wantFirsts || seconds != wantSeconds {
+				t.Fatalf("the model was asked %d times for the run's first step and %d times for the one after; want %d and %d", firsts, seconds, wantFirsts, wantSeconds)
+			}
+			if tc.afterStep {
+				var ps []string
+				for _, p := range passages(t, asked.url, id) {
+					if p == "a passage of slow" {
+						ps = append(ps, p)
+					}
+				}
+				hb := 0
+				var ms []api.LettaMessage
+				json.Unmarshal(must(t, "GET", asked.url+"/v1/agents/"+id+"/messages?order=asc&limit=10000", nil), &ms)
+				for _, m := range ms {
+					if m.MessageType == api.UserMessageType && m.Content != nil && strings.Contains(*m.Content, `"heartbeat"`) {
+						hb++
+					}
+				}
+				if len(ps) != 1 || hb != 1 {
+					t.Fatalf("the first step's passage is stored %d times and its heartbeat %d times; want once each", len(ps), hb)
+				}
+			}
 		})
 	}
 }
+
+// lastKind is the envelope type ("user_message", "heartbeat", ...) of the
+// newest message a model call sees, or its role when it is no envelope.
+func lastKind(rec llmtest.Recorded) string {
+	n := len(rec.Messages)
+	if n == 0 {
+		return ""
+	}
+	var env struct{ Type string }
+	if json.Unmarshal([]byte(rec.Messages[n-1].Content), &env) != nil || env.Type == "" {
+		return rec.Messages[n-1].Role
+	}
+	return env.Type
+}
+
+// long reports whether ENGRAM_CLUSTER_LONG asks for the longer campaigns.
+func long() bool { return os.Getenv("ENGRAM_CLUSTER_LONG") != "" }
 
 // slogToStderr logs a child's server at debug level, for ENGRAM_TEST_LOG=1.
 func slogToStderr(name string) *slog.Logger {

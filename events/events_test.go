@@ -83,11 +83,13 @@ func samples() map[Type]Event {
 		TypeConversationCreated: &ConversationCreated{
 			ID: "conv-0193a5b2-0000-8000-8000-00000000000c", AgentID: "agent-01JD000000000000000000000A",
 			Summary: "about bananas", Model: "openai/gpt-4o-mini", ModelSettings: json.RawMessage(`{"provider_type":"openai"}`),
-			IsolatedBlockLabels: []string{"scratch"},
+			IsolatedBlockLabels: []string{"scratch"}, IsolatedBlockIDs: []BlockID{"block-01JD000000000000000000000B"},
 		},
 		TypeConversationUpdated: &ConversationUpdated{Summary: ptr("about apples"), LastMessageAt: &at},
 		TypeConversationDeleted: &ConversationDeleted{},
-		TypeJobUpdated:          &JobUpdated{Status: "failed", Error: "file is corrupt", Metadata: json.RawMessage(`{"num_passages":0}`)},
+		TypeConversationWindow: &ConversationWindowSet{ConversationID: "conv-0193a5b2-0000-8000-8000-00000000000c",
+			MessageIDs: []MessageID{"message-01JD000000000000000000000S", "message-01JD000000000000000000000N"}},
+		TypeJobUpdated: &JobUpdated{Status: "failed", Error: "file is corrupt", Metadata: json.RawMessage(`{"num_passages":0}`)},
 		TypePassageInserted: &PassageInserted{
 			ID: "passage-01JD000000000000000000000P", AgentID: "agent-01JD000000000000000000000A",
 			Text: "User likes bananas", Tags: []string{"food"}, Embedding: []float32{0.25, -0.5},
@@ -97,7 +99,7 @@ func samples() map[Type]Event {
 		TypeMessageReceived: &MessageReceived{MessageAppended: MessageAppended{
 			ID: "message-01JD000000000000000000000N", Role: "user", Kind: InputUser, Text: "hi",
 			Name: "ada", Otid: "client-otid-1",
-		}, Key: "client-otid-1", Digest: "sha256:00ff", MaxSteps: 5, ConversationID: "conv-0193a5b2-0000-8000-8000-00000000000c"},
+		}, Key: "client-otid-1", Digest: "sha256:00ff", MaxSteps: 5, ConversationID: "conv-0193a5b2-0000-8000-8000-00000000000c", OverrideModel: "openai/gpt-4o-mini"},
 		TypeFileCreated: &FileCreated{
 			ID: "file-01JD000000000000000000000F", Name: "docs/a.txt", OriginalName: "a.txt", MIME: "text/plain",
 			Size: 12, Digest: "sha256:00ff", Object: "file-01JD000000000000000000000F", JobID: "job-01JD000000000000000000000J",

@@ -53,6 +53,7 @@ const (
 	TypeAPIKeyRevoked       Type = "api_key_revoked"
 	TypeAccessDenied        Type = "access_denied"
 	TypeAgentSecretsSet     Type = "agent_secrets_set"
+	TypeConversationWindow  Type = "conversation_window_set"
 )
 
 // registry maps wire names to constructors; Decode uses it.
@@ -101,6 +102,7 @@ var registry = map[Type]func() Event{
 	TypeAPIKeyRevoked:       func() Event { return new(APIKeyRevoked) },
 	TypeAccessDenied:        func() Event { return new(AccessDenied) },
 	TypeAgentSecretsSet:     func() Event { return new(AgentSecretsSet) },
+	TypeConversationWindow:  func() Event { return new(ConversationWindowSet) },
 }
 
 var typeOrder = []Type{
@@ -126,6 +128,7 @@ var typeOrder = []Type{
 	TypeAPIKeyCreated, TypeAPIKeyRevoked,
 	TypeAccessDenied,
 	TypeAgentSecretsSet,
+	TypeConversationWindow,
 }
 
 // Raw JSON objects (configs, metadata, schemas) are kept opaque: the log
@@ -199,6 +202,10 @@ type CoreBlockDetached struct {
 // AgentToolAttached gives an agent a tool.
 type AgentToolAttached struct {
 	ToolID ToolID `json:"tool_id"`
+	// ToolRules, when set, are the agent's tool rules from now on: the
+	// tool requires approval by default (ToolCreated.DefaultRequiresApproval)
+	// and the attach added its requires_approval rule.
+	ToolRules json.RawMessage `json:"tool_rules,omitempty"`
 }
 
 // AgentToolDetached takes a tool from an agent.
@@ -264,6 +271,10 @@ type ToolCreated struct {
 	Metadata        json.RawMessage `json:"metadata,omitempty"`
 	AgentState      bool            `json:"agent_state,omitempty"`     // the function takes the agent's state
 	TimeoutSeconds  float64         `json:"timeout_seconds,omitempty"` // wall-clock limit per call; 0 means the server's default
+	// DefaultRequiresApproval: an agent given the tool gets a
+	// requires_approval rule for it (AgentCreated.ToolRules,
+	// AgentToolAttached.ToolRules).
+	DefaultRequiresApproval bool `json:"default_requires_approval,omitempty"`
 	// OrganizationID is the organization the tool belongs to; empty
 	// means the default one (every one created before organizations).
 	OrganizationID string `json:"organization_id,omitempty"`
@@ -271,16 +282,25 @@ type ToolCreated struct {
 
 // ToolUpdated changes the fields that are set; nil means unchanged.
 type ToolUpdated struct {
-	Name            *string         `json:"name,omitempty"`
-	Description     *string         `json:"description,omitempty"`
-	SourceCode      *string         `json:"source_code,omitempty"`
-	SourceType      *string         `json:"source_type,omitempty"`
-	JSONSchema      json.RawMessage `json:"json_schema,omitempty"`
-	Tags            *[]string       `json:"tags,omitempty"`
-	ReturnCharLimit *int            `json:"return_char_limit,omitempty"`
-	Metadata        json.RawMessage `json:"metadata,omitempty"`
-	AgentState      *bool           `json:"agent_state,omitempty"`
-	TimeoutSeconds  *float64        `json:"timeout_seconds,omitempty"` // 0 means the server's default
+	Name                    *string         `json:"name,omitempty"`
+	Description             *string         `json:"description,omitempty"`
+	SourceCode              *string         `json:"source_code,omitempty"`
+	SourceType              *string         `json:"source_type,omitempty"`
+	JSONSchema              json.RawMessage `json:"json_schema,omitempty"`
+	Tags                    *[]string       `json:"tags,omitempty"`
+	ReturnCharLimit         *int            `json:"return_char_limit,omitempty"`
+	Metadata                json.RawMessage `json:"metadata,omitempty"`
+	AgentState              *bool           `json:"agent_state,omitempty"`
+	TimeoutSeconds          *float64        `json:"timeout_seconds,omitempty"` // 0 means the server's default
+	DefaultRequiresApproval *bool           `json:"default_requires_approval,omitempty"`
+}
+
+// Thinking is a block of a model's native reasoning as its provider wants
+// it back: its text and signature, or the data of a redacted block.
+type Thinking struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  string `json:"redacted,omitempty"`
 }
 
 // ToolDeleted ends a tool; agents that had it lose it.
@@ -323,6 +343,10 @@ type ConversationCreated struct {
 	// IsolatedBlockLabels are the labels of the agent's blocks the client
 	// asked to be the conversation's own, as sent.
 	IsolatedBlockLabels []string `json:"isolated_block_labels,omitempty"`
+	// IsolatedBlockIDs are the conversation's own copies of those blocks,
+	// created in the same command (BlockCreated), in the labels' order:
+	// its runs read and edit them in place of the agent's.
+	IsolatedBlockIDs []BlockID `json:"isolated_block_ids,omitempty"`
 }
 
 // ConversationUpdated changes the fields that are set; nil means unchanged.
@@ -333,6 +357,17 @@ type ConversationUpdated struct {
 	ModelSettings json.RawMessage `json:"model_settings,omitempty"`
 	LastMessageAt *time.Time      `json:"last_message_at,omitempty"`
 }
+
+// ConversationWindowSet, an event of the agent's aggregate, replaces the
+// context window of one of the agent's conversations (a summary of its
+// oldest part): MessageIDs are the window's messages, in order. The
+// agent's own window (AgentUpdated.MessageIDs) is unchanged.
+type ConversationWindowSet struct {
+	ConversationID ConversationID `json:"conversation_id"`
+	MessageIDs     []MessageID    `json:"message_ids"`
+}
+
+func (ConversationWindowSet) EventType() Type { return TypeConversationWindow }
 
 // ConversationDeleted ends a conversation: it is no longer served. Its
 // messages stay with the agent.
@@ -430,6 +465,9 @@ type MessageReceived struct {
 	// ConversationID, on the first input of a send to one of the agent's
 	// conversations (not its default one), names that conversation.
 	ConversationID ConversationID `json:"conversation_id,omitempty"`
+	// OverrideModel, on the first input of a send, is the model handle its run
+	// uses instead of the conversation's or the agent's (override_model).
+	OverrideModel string `json:"override_model,omitempty"`
 	// Approvals, on an input of kind InputApproval, answer the tool calls
 	// of the agent's last step that wait for the client (its
 	// approval_request_message): approved or denied, or run by the client.
@@ -565,7 +603,10 @@ type MessageAppended struct {
 	Reply string `json:"reply,omitempty"`
 	// Reasoning, on an assistant message, is the model's native reasoning
 	// where the provider gave it (shown as reasoning_message).
-	Reasoning  string     `json:"reasoning,omitempty"`
+	Reasoning string `json:"reasoning,omitempty"`
+	// Thinking is that reasoning as its provider wants it sent back with
+	// the reply (Anthropic's signed thinking blocks), for the next steps.
+	Thinking   []Thinking `json:"thinking,omitempty"`
 	Name       string     `json:"name,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
@@ -585,6 +626,22 @@ type MessageAppended struct {
 	// run, is why the run ended there: end_turn, max_steps, or
 	// requires_approval (its tool calls wait for the client: none ran).
 	StopReason string `json:"stop_reason,omitempty"`
+	// Then, on the assistant's message of a step after which its run goes
+	// on, is how it goes on, so that another node can continue the run
+	// when the one running it died after this step.
+	Then *RunThen `json:"then,omitempty"`
+}
+
+// RunThen is how a run goes on after a step (MessageAppended.Then): the
+// next step's chained input (Kind and Words, as a heartbeat or a memory
+// warning is stored; none when the modern loop goes on after tool calls),
+// and the turn's history that the tool rules read, as it stands after the
+// step: the tools called and the last call's output.
+type RunThen struct {
+	Kind       string   `json:"kind,omitempty"`
+	Words      string   `json:"words,omitempty"`
+	Calls      []string `json:"calls,omitempty"`
+	LastOutput string   `json:"last_output,omitempty"`
 }
 
 // The kinds of a wrapped message (MessageAppended.Kind): Letta's envelope

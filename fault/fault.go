@@ -50,6 +50,11 @@ type Error struct {
 	Kind Kind
 	Msg  string // shown to clients; must not carry internal detail
 	Err  error  // the cause, for logs; never shown to clients
+	// Data, when set, is what a client is shown instead of Msg where the
+	// API it speaks answers this error with an object (Letta's 409 for a
+	// pending approval: code, message, pending_request_id). It must be
+	// safe to show, as Msg is.
+	Data any
 }
 
 func (e *Error) Error() string {
@@ -96,6 +101,16 @@ func Message(err error) string {
 		return e.Msg
 	}
 	return "internal error"
+}
+
+// DataOf returns the structured detail of the outermost *Error in err's
+// chain, or nil.
+func DataOf(err error) any {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != Internal {
+		return e.Data
+	}
+	return nil
 }
 
 // Is reports whether err has kind k.

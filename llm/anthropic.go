@@ -98,9 +98,17 @@ func NewAnthropic(cfg AnthropicConfig) *Anthropic {
 // gets FirstUserMessage first. Tool calls whose arguments are not a JSON
 // object are sent with input {}. At most one tool call per reply is asked
 // for (disable_parallel_tool_use) unless Request.ParallelToolCalls allows
-// several. Thinking blocks of a reply become Response.Reasoning (they are
-// not sent back: engram does not ask for thinking). Request.Temperature is not sent: the
-// API version the SDK speaks has none.
+// several. Request.Reasoning.Budget asks a Claude model that thinks
+// (anthropicThinks) for extended thinking with that many tokens, as Letta
+// does for enable_reasoner; max_tokens is raised above the budget, as the
+// API requires. The request then does not think when it must force a tool
+// call (thinking allows only tool_choice auto; the rule's forcing matters
+// more) nor when the reply it continues called tools without thinking
+// blocks to send back (the API refuses that). Thinking blocks of a reply
+// become Response.Reasoning (their text) and Response.Thinking (the blocks,
+// signed, and redacted ones), and an assistant message's Thinking is sent
+// back before its text and calls. Request.Temperature is not sent: the API
+// version the SDK speaks has none.
 //
 // Replies map back with text blocks joined as Content, tool_use blocks as
 // ToolCalls (arguments: the input as compact JSON), and the stop reason in
@@ -175,6 +183,13 @@ func (a *Anthropic) params(req agents.Request) (anthropic.MessageNewParams, erro
 			add("user", anthropic.NewToolResultBlock(m.ToolCallID, m.Content, false))
 		case "assistant":
 			var bs []anthropic.ContentBlockParamUnion
+			for _, t := range m.Thinking {
+				if t.Redacted != "" {
+					bs = append(bs, anthropic.NewRedactedThinkingBlock(t.Redacted))
+				} else if t.Signature != "" {
+					bs = append(bs, anthropic.NewThinkingBlock(t.Signature, t.Text))
+				}
+			}
 			if m.Content != "" {
 				bs = append(bs, anthropic.NewTextBlock(m.Content))
 			}
@@ -201,6 +216,12 @@ func (a *Anthropic) params(req agents.Request) (anthropic.MessageNewParams, erro
 		}
 		p.Tools = append(p.Tools, anthropic.ToolUnionParam{OfTool: tp})
 	}
+	if b := req.Reasoning.Budget; b > 0 && anthropicThinks(req.Model) && req.ToolChoice != "required" && canThink(req.Messages) {
+		p.Thinking = anthropic.ThinkingConfigParamOfEnabled(int64(b))
+		if p.MaxTokens <= int64(b) {
+			p.MaxTokens = int64(b + a.maxTokens)
+		}
+	}
 	if len(req.Tools) > 0 {
 		switch req.ToolChoice {
 		case "none":
@@ -212,6 +233,31 @@ func (a *Anthropic) params(req agents.Request) (anthropic.MessageNewParams, erro
 		}
 	}
 	return p, nil
+}
+
+// anthropicThinks reports whether a Claude model can think (extended
+// thinking), by the names Letta 0.16.8 knows them by.
+func anthropicThinks(model string) bool {
+	for _, p := range []string{"claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4", "claude-haiku-4-5"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// canThink reports whether a request may think: the assistant's last reply,
+// if it called tools, carries thinking blocks to send back (a thinking
+// request must begin the last assistant message with them; a reply from
+// before thinking was asked for has none, and the request after it does
+// not think).
+func canThink(msgs []agents.Message) bool {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if m := msgs[i]; m.Role == "assistant" {
+			return len(m.ToolCalls) == 0 || len(m.Thinking) > 0
+		}
+	}
+	return true
 }
 
 // toolInput is a tool call's arguments as a tool_use input: the parsed
@@ -327,6 +373,9 @@ func (a *Anthropic) response(m *anthropic.Message) (agents.Response, error) {
 			texts = append(texts, b.Text)
 		case "thinking":
 			resp.Reasoning += b.Thinking
+			resp.Thinking = append(resp.Thinking, agents.Thinking{Text: b.Thinking, Signature: b.Signature})
+		case "redacted_thinking":
+			resp.Thinking = append(resp.Thinking, agents.Thinking{Redacted: b.Data})
 		case "tool_use":
 			args := "{}"
 			var c bytes.Buffer

@@ -110,7 +110,8 @@ func (o *OpenAI) ListModels(ctx context.Context) ([]string, error) {
 // It asks for at most one tool call per reply (parallel_tool_calls: false)
 // unless the request allows several (Request.ParallelToolCalls),
 // and sends Request.MaxTokens as max_completion_tokens to api.openai.com,
-// as max_tokens to other servers.
+// as max_tokens to other servers. Request.Reasoning.Effort is sent as
+// reasoning_effort to reasoning models (openAIReasons).
 // A reply cut off at the length limit is an error wrapping
 // agents.ErrContextOverflow, as is the provider's context-length error;
 // every other failure, a reply without choices included, wraps
@@ -226,7 +227,22 @@ func (o *OpenAI) params(req agents.Request) (openai.ChatCompletionNewParams, err
 			p.MaxTokens = openai.Int(int64(req.MaxTokens))
 		}
 	}
+	if e := req.Reasoning.Effort; e != "" && openAIReasons(req.Model) {
+		p.ReasoningEffort = shared.ReasoningEffort(e)
+	}
 	return p, nil
+}
+
+// openAIReasons reports whether an OpenAI model takes reasoning_effort: the
+// reasoning models, by the names Letta 0.16.8 knows them by (o1, o3, o4,
+// gpt-5). Other models refuse the parameter.
+func openAIReasons(model string) bool {
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // response translates a whole reply.

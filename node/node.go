@@ -38,7 +38,7 @@ import (
 type Config struct {
 	DataDir       string         // everything the node stores lives under it
 	NATSAddr      string         // NATS client listener "host:port"; "" for none
-	NATSToken     string         // token NATS clients must present; "" for none
+	NATSToken     string         // the admin's NATS token; "" for none (organizations' API keys work either way)
 	NATSTLS       *tls.Config    // TLS NATS clients must use on NATSAddr; nil for none
 	SyncAlways    bool           // fsync every event before acknowledging it
 	SnapshotEvery int            // events between projection snapshots; 0 = default, <0 = never
@@ -88,6 +88,20 @@ type Config struct {
 	// the same file), or verify reports the others' messages as sealed
 	// with another key.
 	LogKeyFile string
+	// NATSRateLimit, NATSRateBurst and MaxRunsPerOrg bound what each
+	// organization sends over NATS, as the REST server's limits bound its
+	// requests: sends a second (0: no limit; a burst of NATSRateBurst, 0
+	// meaning the rate rounded up), counted apart from REST's requests, and
+	// runs in progress (stored and not ended, on any node; 0: no limit),
+	// counted with REST's sends. A send over either is answered
+	// {"detail", "kind": "unavailable"} and stores nothing.
+	NATSRateLimit float64
+	NATSRateBurst int
+	MaxRunsPerOrg int
+	// KeyWatch is how often the embedded NATS server looks for connections
+	// made with an organization's API key that has since been revoked or
+	// expired, and closes them; 0 means bus.DefaultKeyWatch.
+	KeyWatch time.Duration
 	// Replicas is the number of copies JetStream keeps of the log and the
 	// object stores. 0 means 3 in a cluster (the cluster's size, if
 	// smaller) and 1 alone; more than the cluster's size is refused.
@@ -189,6 +203,8 @@ type Node struct {
 	closeErr  error // what the first Close did not stop cleanly
 	snapshots bool
 	responder *bus.Responder
+	keyWatch  *bus.KeyWatch // closes NATS connections of keys that stop working
+	limits    *natsLimits   // on sends over NATS
 	inputs    *bus.Inputs
 	members   *bus.Members // in a cluster: the members' heartbeats; nil alone
 	cluster   *bus.Cluster // the membership configured; nil alone
@@ -366,9 +382,23 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: base tools: %w", err)
 	}
-	if n.responder, err = ns.ServeAgentRequests(l.Tenant(), n.answer); err != nil {
+	n.limits = newNATSLimits(cfg.NATSRateLimit, cfg.NATSRateBurst, cfg.MaxRunsPerOrg)
+	if n.responder, err = ns.ServeAgentRequests(n.answer); err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
+	}
+	if cfg.NATSURL == "" {
+		// Organizations' API keys authenticate NATS clients too.
+		keys := newOrgKeys(n.Service, logger.With("component", "nats"))
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			keys.record(life)
+		}()
+		if n.keyWatch, err = ns.AuthorizeKeys(l.Tenant(), keys, cfg.KeyWatch); err != nil {
+			n.Close(context.Background())
+			return nil, fmt.Errorf("start node: %w", err)
+		}
 	}
 	cfg.Run.Runs, cfg.Run.Logger = cfg.Service.Runs, logger.With("component", "runner")
 	if cfg.Run.Clock == nil {
@@ -450,13 +480,31 @@ func (n *Node) Self() bus.Member {
 	return m
 }
 
-// answer serves a send that arrived over NATS: the body is the REST body of
-// POST /v1/agents/{id}/messages, the reply the LettaResponse or
-// {"detail": ..., "kind": ...}.
-func (n *Node) answer(ctx context.Context, agentID string, data []byte) []byte {
+// answer serves a send that arrived over NATS on tenant's request subject:
+// the body is the REST body of POST /v1/agents/{id}/messages, the reply the
+// LettaResponse or {"detail": ..., "kind": ...}. The organization is the
+// subject's tenant — the log's own token for the default organization, an
+// organization's id for another — which the NATS permissions tie to the
+// client's key (bus.AuthorizeKeys); an agent of another organization is
+// 404, as over REST.
+func (n *Node) answer(ctx context.Context, tenant, agentID string, data []byte) []byte {
 	fail := func(err error) []byte {
 		b, _ := json.Marshal(fault.ToWire(err))
 		return b
+	}
+	switch {
+	case tenant == n.Log.Tenant():
+		ctx = service.WithOrganization(ctx, "")
+	case events.ValidID(events.PrefixOrg, tenant):
+		ctx = service.WithOrganization(ctx, tenant)
+	default:
+		return fail(fault.E(fault.NotFound, "Agent with id %s not found (no organization %q)", agentID, tenant))
+	}
+	if err := n.limits.check(ctx, tenant, n.Service); err != nil {
+		return fail(err)
+	}
+	if err := n.Service.Visible(ctx, events.KindAgent, agentID); err != nil {
+		return fail(err)
 	}
 	var req api.SendMessage
 	if err := json.Unmarshal(data, &req); err != nil {
@@ -507,6 +555,9 @@ func (r runBus) WantsTokens(inputID string) bool { return r.ns.WantsTokens(r.ten
 func (n *Node) Close(ctx context.Context) error {
 	n.once.Do(func() {
 		var errs []error
+		if n.keyWatch != nil {
+			n.keyWatch.Close()
+		}
 		if n.responder != nil {
 			n.responder.Close()
 		}

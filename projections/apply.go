@@ -140,6 +140,7 @@ func (s *State) applyAgent(env events.Envelope) {
 		a.BlockIDs = remove(a.BlockIDs, e.BlockID)
 	case *events.AgentToolAttached:
 		a.ToolIDs = addOnce(a.ToolIDs, e.ToolID)
+		setRaw(&a.ToolRules, e.ToolRules)
 		a.relate(events.KindTool, string(e.ToolID))
 	case *events.AgentToolDetached:
 		a.ToolIDs = remove(a.ToolIDs, e.ToolID)
@@ -168,6 +169,9 @@ func (s *State) applyAgent(env events.Envelope) {
 		// Recall memory holds it at once; the context window only when a
 		// run takes it (InputTaken), so queued inputs wait their turn.
 		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano(), Input: true}
+		if r := s.Runs[e.RunID]; e.ConversationID != "" || (r != nil && r.AgentID == id && r.ConversationID != "") {
+			ref.Conv = true
+		}
 		a.Messages = append(a.Messages, ref)
 		a.Pending = append(a.Pending, ref)
 		s.runInput(a, env, ref, e.ConversationID)
@@ -203,7 +207,13 @@ func (s *State) applyAgent(env events.Envelope) {
 					if r.Seq > a.Taken {
 						a.Taken = r.Seq
 					}
-					a.appendWindow(id)
+					// An input joins the window of its run's conversation.
+					switch c, named := s.convOf(a, s.runOfInput(a, id)); {
+					case c != nil:
+						appendWindow(&c.MessageIDs, &c.ownWindow, id)
+					case !named:
+						a.appendWindow(id)
+					}
 					break
 				}
 			}
@@ -211,20 +221,36 @@ func (s *State) applyAgent(env events.Envelope) {
 	case *events.MessageAppended:
 		// A new message joins the context window; AgentUpdated.MessageIDs
 		// rewrites the window (summaries, pops).
+		// A message of a run in one of the agent's conversations joins
+		// that conversation's window instead, and its calls wait there.
 		ref := Ref{ID: string(e.ID), Seq: env.Seq, Part: int32(env.Part), CreatedAt: env.Time.UnixNano()}
+		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && r.ConversationID != "" {
+			ref.Conv = true
+		}
 		a.Messages = append(a.Messages, ref)
-		a.appendWindow(e.ID)
+		var none events.MessageID
+		awaiting := &a.Awaiting
+		switch c, named := s.convOf(a, e.RunID); {
+		case c != nil:
+			appendWindow(&c.MessageIDs, &c.ownWindow, e.ID)
+			awaiting = &c.Awaiting
+		case named:
+			awaiting = &none // its conversation was deleted: no window holds it
+		default:
+			a.appendWindow(e.ID)
+		}
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id {
 			s.conversationMessage(r.ConversationID, ref, env)
 		}
 		switch {
 		case e.Role == "assistant" && e.StopReason == "requires_approval":
-			a.Awaiting = e.ID
+			*awaiting = e.ID
 		case e.Role == "assistant" || e.Role == "tool":
-			a.Awaiting = "" // the calls' returns are stored, or the agent went on
+			*awaiting = "" // the calls' returns are stored, or the agent went on
 		}
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && e.Role == "assistant" {
 			r.Steps++
+			r.Then = e.Then
 			if u := e.Usage; u != nil {
 				r.Usage.PromptTokens += u.PromptTokens
 				r.Usage.CompletionTokens += u.CompletionTokens
@@ -234,7 +260,14 @@ func (s *State) applyAgent(env events.Envelope) {
 				r.Status = RunRunning
 			}
 			if e.StopReason != "" && r.Active() {
-				r.Status, r.StopReason, r.CompletedAt = RunCompleted, e.StopReason, env.Time
+				r.Status, r.StopReason, r.CompletedAt, r.Then = RunCompleted, e.StopReason, env.Time, nil
+			}
+		}
+	case *events.ConversationWindowSet:
+		if c := s.Conversations[e.ConversationID]; c != nil && c.AgentID == id {
+			c.MessageIDs, c.ownWindow = e.MessageIDs, false // the event's array
+			if c.Awaiting != "" && !slices.Contains(c.MessageIDs, c.Awaiting) {
+				c.Awaiting = ""
 			}
 		}
 	case *events.RunCancelled:
@@ -247,10 +280,10 @@ func (s *State) applyAgent(env events.Envelope) {
 				return slices.ContainsFunc(r.Inputs, func(in Ref) bool { return in.ID == p.ID })
 			})
 		}
-		r.Status, r.StopReason, r.CompletedAt = RunCancelled, "cancelled", env.Time
+		r.Status, r.StopReason, r.CompletedAt, r.Then = RunCancelled, "cancelled", env.Time, nil
 	case *events.RunFailed:
 		if r := s.Runs[e.RunID]; r != nil && r.AgentID == id && r.Active() {
-			r.Status, r.StopReason, r.CompletedAt, r.Error = RunFailed, e.StopReason, env.Time, e.Detail
+			r.Status, r.StopReason, r.CompletedAt, r.Error, r.Then = RunFailed, e.StopReason, env.Time, e.Detail, nil
 		}
 	case *events.MessageUpdated:
 		// The stored message now reads from this event; it keeps its
@@ -282,6 +315,37 @@ func (s *State) runInput(a *Agent, env events.Envelope, ref Ref, conv events.Con
 	}
 	s.Runs[id] = &Run{ID: id, AgentID: a.ID, Command: env.Command, ConversationID: conv, Inputs: []Ref{ref}, Status: RunCreated, CreatedAt: env.Time, Created: env.Seq}
 	a.Runs = append(a.Runs, id)
+}
+
+// runOfInput names the run a client's input belongs to, "" if none: the
+// newest runs are looked at first, as the input taken is a recent one.
+func (s *State) runOfInput(a *Agent, input events.MessageID) string {
+	for i := len(a.Runs) - 1; i >= 0; i-- {
+		r := s.Runs[a.Runs[i]]
+		if r != nil && slices.ContainsFunc(r.Inputs, func(in Ref) bool { return in.ID == string(input) }) {
+			return r.ID
+		}
+	}
+	return ""
+}
+
+// convOf returns the conversation of agent a whose window the messages of
+// the run named run join, and whether the run went to a conversation
+// other than the agent's default one: nil and false for the agent's own
+// window; nil and true when that conversation was deleted, and no window
+// takes them (Service.StepContext fails such a run).
+func (s *State) convOf(a *Agent, run string) (*Conversation, bool) {
+	if run == "" {
+		return nil, false
+	}
+	r := s.Runs[run]
+	if r == nil || r.AgentID != a.ID || r.ConversationID == "" {
+		return nil, false
+	}
+	if c := s.Conversations[r.ConversationID]; c != nil && c.AgentID == a.ID {
+		return c, true
+	}
+	return nil, true
 }
 
 // conversationMessage records a message of a run in the run's
@@ -357,7 +421,8 @@ func (s *State) applyTool(env events.Envelope) {
 		t = &Tool{
 			ID: id, Name: e.Name, Description: e.Description, SourceCode: e.SourceCode, SourceType: e.SourceType,
 			JSONSchema: e.JSONSchema, Tags: e.Tags, ToolType: e.ToolType, ReturnCharLimit: e.ReturnCharLimit,
-			Metadata: e.Metadata, AgentState: e.AgentState, TimeoutSeconds: e.TimeoutSeconds, CreatedAt: env.Time, UpdatedAt: env.Time,
+			Metadata: e.Metadata, AgentState: e.AgentState, TimeoutSeconds: e.TimeoutSeconds, DefaultRequiresApproval: e.DefaultRequiresApproval,
+			CreatedAt: env.Time, UpdatedAt: env.Time,
 			Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
@@ -383,6 +448,7 @@ func (s *State) applyTool(env events.Envelope) {
 		setIf(&t.ReturnCharLimit, e.ReturnCharLimit)
 		setIf(&t.AgentState, e.AgentState)
 		setIf(&t.TimeoutSeconds, e.TimeoutSeconds)
+		setIf(&t.DefaultRequiresApproval, e.DefaultRequiresApproval)
 		setRaw(&t.JSONSchema, e.JSONSchema)
 		setRaw(&t.Metadata, e.Metadata)
 	case *events.ToolDeleted:
@@ -521,8 +587,12 @@ func (s *State) applyConversation(env events.Envelope) {
 		}
 		c = &Conversation{
 			ID: id, AgentID: e.AgentID, Summary: e.Summary, Model: e.Model, ModelSettings: e.ModelSettings,
-			IsolatedBlockLabels: e.IsolatedBlockLabels, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq,
+			IsolatedBlockLabels: e.IsolatedBlockLabels, IsolatedBlockIDs: e.IsolatedBlockIDs, CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq,
 			Version: s.Gone[string(id)],
+		}
+		if a := s.Agents[e.AgentID]; a != nil && len(a.MessageIDs) > 0 {
+			// Its window begins with the agent's system message.
+			c.MessageIDs = []events.MessageID{a.MessageIDs[0]}
 		}
 		delete(s.Gone, string(id))
 		c.Version.bump(env)
@@ -561,12 +631,16 @@ func (s *State) applyConversation(env events.Envelope) {
 // changed in place otherwise: elements are never rewritten and the slice
 // never shortened, only replaced whole (AgentUpdated), so a slice header
 // taken from it earlier keeps seeing the same elements.
-func (a *Agent) appendWindow(id events.MessageID) {
-	if !a.ownWindow {
-		a.MessageIDs = append(make([]events.MessageID, 0, 2*len(a.MessageIDs)+8), a.MessageIDs...)
-		a.ownWindow = true
+func (a *Agent) appendWindow(id events.MessageID) { appendWindow(&a.MessageIDs, &a.ownWindow, id) }
+
+// appendWindow adds id to the window *ids, copying its array first unless
+// *own says it is the window's alone (Agent.appendWindow).
+func appendWindow(ids *[]events.MessageID, own *bool, id events.MessageID) {
+	if !*own {
+		*ids = append(make([]events.MessageID, 0, 2*len(*ids)+8), *ids...)
+		*own = true
 	}
-	a.MessageIDs = append(a.MessageIDs, id)
+	*ids = append(*ids, id)
 }
 
 func setIf[T any](dst *T, v *T) {

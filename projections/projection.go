@@ -22,7 +22,7 @@ type Log interface {
 // snapshotName names this projection's snapshot; bump the suffix when the
 // State layout changes incompatibly, so old snapshots are ignored (the log
 // replays instead).
-const snapshotName = "projections-v3" // v2: Agent.Keys and Agent.Pending; v3: runs
+const snapshotName = "projections-v4" // v2: Agent.Keys and Agent.Pending; v3: runs; v4: conversations' windows
 
 // Config tunes a Projection. Zero values take the defaults shown.
 type Config struct {

@@ -154,10 +154,14 @@ type Run struct {
 	StopReason     string // "" while it goes
 	Error          string // why it failed
 	Steps          int
-	Usage          events.Usage
-	CreatedAt      time.Time
-	CompletedAt    time.Time // zero while it goes
-	Created        events.Seq
+	// Then, while the run goes on, is how it goes on after its last step
+	// stored (MessageAppended.Then); nil once it ended, before its first
+	// step, or for steps stored before runs said so.
+	Then        *events.RunThen
+	Usage       events.Usage
+	CreatedAt   time.Time
+	CompletedAt time.Time // zero while it goes
+	Created     events.Seq
 }
 
 // Active reports whether the run has not ended.
@@ -169,7 +173,10 @@ type Ref struct {
 	Seq       events.Seq
 	CreatedAt int64 // unix nanoseconds
 	Input     bool  // a message a client sent (message_received)
-	Part      int32 // index in the packed message at Seq (events.DecodeAll); 0 otherwise
+	// Conv says the message belongs to one of the agent's conversations
+	// other than its default one: a send to it, or what its run stored.
+	Conv bool
+	Part int32 // index in the packed message at Seq (events.DecodeAll); 0 otherwise
 }
 
 // Block is the read model of one block.
@@ -209,10 +216,12 @@ type Tool struct {
 	Metadata        json.RawMessage
 	AgentState      bool
 	TimeoutSeconds  float64 // 0 means the server's default
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	Created         events.Seq
-	Version         Version
+	// DefaultRequiresApproval: agents given it get a requires_approval rule.
+	DefaultRequiresApproval bool
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	Created                 events.Seq
+	Version                 Version
 	// Org is the organization it belongs to; "" is the default one.
 	Org string
 }
@@ -287,9 +296,24 @@ type Conversation struct {
 	Model               string
 	ModelSettings       json.RawMessage
 	IsolatedBlockLabels []string
+	// IsolatedBlockIDs are its own copies of the agent's blocks so
+	// labelled (events.ConversationCreated).
+	IsolatedBlockIDs []events.BlockID
 	// Messages are the conversation's messages, in the order the agent
 	// stored them: the inputs sent to it and what its runs stored.
-	Messages      []Ref
+	Messages []Ref
+	// MessageIDs are the conversation's context window, as the agent's
+	// (Agent.MessageIDs) is the default conversation's: it begins with the
+	// agent's system message of the time it was created (as Letta gives a
+	// conversation a system message of its own), and the runs of sends to
+	// it add their messages here, not to the agent's window. Never changed
+	// in place (see appendWindow).
+	MessageIDs []events.MessageID
+	// Awaiting is the assistant message of one of its runs whose tool
+	// calls wait for the client (as Agent.Awaiting for the default
+	// conversation).
+	Awaiting      events.MessageID
+	ownWindow     bool      // MessageIDs' array is this conversation's alone (as Agent.ownWindow)
 	LastMessageAt time.Time // when the last send to it was stored
 	CreatedAt     time.Time
 	UpdatedAt     time.Time

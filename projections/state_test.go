@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,9 +255,10 @@ func TestRuns(t *testing.T) {
 		t.Fatalf("run 1 after its inputs: %+v", r)
 	}
 	apply("step-1", &events.InputTaken{IDs: []events.MessageID{"message-1", "message-2"}})
-	apply("step-1", &events.MessageAppended{ID: "message-5", Role: "assistant", RunID: run1, Usage: &events.Usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5}})
-	if r := st.Runs[run1]; r.Status != RunRunning || r.Steps != 1 {
-		t.Fatalf("run 1 after a step: %+v", r)
+	apply("step-1", &events.MessageAppended{ID: "message-5", Role: "assistant", RunID: run1, Usage: &events.Usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5},
+		Then: &events.RunThen{Kind: events.InputHeartbeat, Words: "go on", Calls: []string{"archival_memory_insert"}}})
+	if r := st.Runs[run1]; r.Status != RunRunning || r.Steps != 1 || r.Then == nil || r.Then.Kind != events.InputHeartbeat || r.Then.Words != "go on" {
+		t.Fatalf("run 1 after a step that goes on: %+v", r)
 	}
 	apply("cancel", &events.RunCancelled{RunID: run2})
 	apply("step-2", &events.MessageAppended{ID: "message-6", Role: "assistant", RunID: run1, StopReason: "end_turn", Usage: &events.Usage{TotalTokens: 5}})
@@ -264,7 +266,7 @@ func TestRuns(t *testing.T) {
 	check := func(st *State, when string) {
 		t.Helper()
 		r1, r2 := st.Runs[run1], st.Runs[run2]
-		if r1.Status != RunCompleted || r1.StopReason != "end_turn" || r1.Steps != 2 || r1.Usage.TotalTokens != 10 || !r1.CompletedAt.Equal(at.Add(8*time.Second)) {
+		if r1.Status != RunCompleted || r1.StopReason != "end_turn" || r1.Steps != 2 || r1.Usage.TotalTokens != 10 || !r1.CompletedAt.Equal(at.Add(8*time.Second)) || r1.Then != nil {
 			t.Errorf("%s: run 1 %+v", when, r1)
 		}
 		if r2.Status != RunCancelled || r2.StopReason != "cancelled" || r2.Steps != 0 {
@@ -429,5 +431,113 @@ func TestConversations(t *testing.T) {
 	apply(events.KindAgent, "agent-1", "send-3", input("message-5", conv))
 	if st.Agents["agent-1"] == nil || len(st.Agents["agent-1"].Messages) != 5 {
 		t.Errorf("the agent lost a message")
+	}
+}
+
+// TestConversationWindows: a conversation's context window begins with the
+// agent's system message and holds the inputs its runs take and the
+// messages they store, which the agent's own window does not; calls wait
+// for approval in their conversation; ConversationWindowSet replaces its
+// window alone; a snapshot keeps all of it.
+func TestConversationWindows(t *testing.T) {
+	st := NewState()
+	seq := events.Seq(0)
+	apply := func(kind events.Kind, id, cmd string, ev events.Event) {
+		seq++
+		st.Apply(events.Envelope{Seq: seq, Aggregate: events.Aggregate{Kind: kind, ID: id}, Command: cmd, Time: time.Unix(int64(seq), 0).UTC(), Event: ev})
+	}
+	input := func(id string, conv events.ConversationID) *events.MessageReceived {
+		return &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: "user", Text: id,
+			RunID: events.DerivedID("run", id)}, ConversationID: conv}
+	}
+	const conv = "conv-1"
+	run1, run2 := events.DerivedID("run", "in-1"), events.DerivedID("run", "in-2")
+	apply(events.KindAgent, "agent-1", "c0", &events.AgentCreated{ID: "agent-1", Name: "a"})
+	apply(events.KindAgent, "agent-1", "c0", &events.MessageAppended{ID: "sys", Role: "system", Text: "you are"})
+	apply(events.KindConversation, conv, "c1", &events.ConversationCreated{ID: conv, AgentID: "agent-1"})
+	apply(events.KindAgent, "agent-1", "send-1", input("in-1", conv))
+	apply(events.KindAgent, "agent-1", "send-2", input("in-2", "")) // the default conversation
+	apply(events.KindAgent, "agent-1", "step-1", &events.InputTaken{IDs: []events.MessageID{"in-1"}})
+	apply(events.KindAgent, "agent-1", "step-1", &events.MessageAppended{ID: "out-1", Role: "assistant", RunID: run1, StopReason: "requires_approval"})
+	apply(events.KindAgent, "agent-1", "step-2", &events.InputTaken{IDs: []events.MessageID{"in-2"}})
+	apply(events.KindAgent, "agent-1", "step-2", &events.MessageAppended{ID: "out-2", Role: "assistant", RunID: run2, StopReason: "end_turn"})
+
+	check := func(st *State, when, convWindow, awaiting string) {
+		t.Helper()
+		a, c := st.Agents["agent-1"], st.Conversations[conv]
+		if got := fmt.Sprint(a.MessageIDs); got != "[sys in-2 out-2]" || a.Awaiting != "" {
+			t.Errorf("%s: the agent's window %s, awaiting %q; want [sys in-2 out-2] and none", when, got, a.Awaiting)
+		}
+		if got := fmt.Sprint(c.MessageIDs); got != convWindow || string(c.Awaiting) != awaiting {
+			t.Errorf("%s: the conversation's window %s, awaiting %q; want %s and %q", when, got, c.Awaiting, convWindow, awaiting)
+		}
+		var conv []string
+		for _, r := range a.Messages {
+			if r.Conv {
+				conv = append(conv, r.ID)
+			}
+		}
+		if !strings.HasPrefix(fmt.Sprint(conv), "[in-1 out-1") || slices.Contains(conv, "in-2") || slices.Contains(conv, "out-2") {
+			t.Errorf("%s: the conversation's messages are %v", when, conv)
+		}
+	}
+	check(st, "applied", "[sys in-1 out-1]", "out-1")
+
+	apply(events.KindAgent, "agent-1", "step-3", &events.MessageAppended{ID: "ret-1", Role: "tool", RunID: run1})
+	apply(events.KindAgent, "agent-1", "sum-1", &events.MessageAppended{ID: "sum", Role: "user", RunID: run1})
+	apply(events.KindAgent, "agent-1", "sum-1", &events.ConversationWindowSet{ConversationID: conv, MessageIDs: []events.MessageID{"sys", "sum", "ret-1"}})
+	check(st, "summarized", "[sys sum ret-1]", "")
+
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewState()
+	if err := gob.NewDecoder(&buf).Decode(restored); err != nil {
+		t.Fatal(err)
+	}
+	check(restored, "restored", "[sys sum ret-1]", "")
+	d1, _ := st.Digest()
+	d2, _ := restored.Digest()
+	if d1 != d2 {
+		t.Errorf("digest %s after a restore; want %s", d2, d1)
+	}
+	// A message of a run whose conversation was deleted joins no window.
+	apply(events.KindConversation, conv, "c2", &events.ConversationDeleted{})
+	apply(events.KindAgent, "agent-1", "step-4", &events.MessageAppended{ID: "late", Role: "assistant", RunID: run1, StopReason: "requires_approval"})
+	if a := st.Agents["agent-1"]; fmt.Sprint(a.MessageIDs) != "[sys in-2 out-2]" || a.Awaiting != "" {
+		t.Errorf("a deleted conversation's message went to the agent's window %v (awaiting %q)", a.MessageIDs, a.Awaiting)
+	}
+}
+
+// BenchmarkApplySends folds sends and their one-step runs, to the agent's
+// default conversation (the baseline) and to another conversation of it,
+// whose window the run's messages join: three events a send.
+func BenchmarkApplySends(b *testing.B) {
+	for _, to := range []struct {
+		name string
+		conv events.ConversationID
+	}{{"default", ""}, {"conversation", "conv-1"}} {
+		b.Run(to.name, func(b *testing.B) {
+			st := NewState()
+			seq := events.Seq(0)
+			apply := func(kind events.Kind, id, cmd string, ev events.Event) {
+				seq++
+				st.Apply(events.Envelope{Seq: seq, Aggregate: events.Aggregate{Kind: kind, ID: id}, Command: cmd, Time: time.Unix(int64(seq), 0).UTC(), Event: ev})
+			}
+			apply(events.KindAgent, "agent-1", "c0", &events.AgentCreated{ID: "agent-1", Name: "a"})
+			apply(events.KindAgent, "agent-1", "c0", &events.MessageAppended{ID: "sys", Role: "system", Text: "you are"})
+			apply(events.KindConversation, "conv-1", "c1", &events.ConversationCreated{ID: "conv-1", AgentID: "agent-1"})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				in := events.MessageID(fmt.Sprint("in-", i))
+				run := events.DerivedID("run", string(in))
+				cmd := fmt.Sprint("send-", i)
+				apply(events.KindAgent, "agent-1", cmd, &events.MessageReceived{MessageAppended: events.MessageAppended{ID: in, Role: "user", Text: "hi", RunID: run}, ConversationID: to.conv})
+				apply(events.KindAgent, "agent-1", "step-"+cmd, &events.InputTaken{IDs: []events.MessageID{in}})
+				apply(events.KindAgent, "agent-1", "step-"+cmd, &events.MessageAppended{ID: events.MessageID("out-" + cmd), Role: "assistant", RunID: run, StopReason: "end_turn"})
+			}
+		})
 	}
 }

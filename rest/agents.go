@@ -160,16 +160,16 @@ func (h *handler) listMessages(r *http.Request) (any, error) {
 	if q.err != nil {
 		return nil, q.err
 	}
-	if conv != "" && conv != api.DefaultConversation {
+	if conv != "" {
 		agent, conv, err := h.svc.ConversationAgent(r.Context(), conv, r.PathValue("agent_id"))
 		if err != nil {
 			return nil, err
 		}
 		var ms []api.LettaMessage
-		if conv == "" { // an agent's id: its default conversation
-			ms, err = h.svc.ListMessagesAt(r.Context(), agent, at, p)
-		} else if !at.IsZero() {
+		if !at.IsZero() {
 			return nil, unprocessable("query parameters at and conversation_id cannot be combined")
+		} else if conv == "" { // "default" or an agent's id: messages of no other conversation, as Letta lists them
+			ms, err = h.svc.ListDefaultMessages(r.Context(), agent, p)
 		} else {
 			ms, err = h.svc.ListConversationMessages(r.Context(), conv, p)
 		}

@@ -77,8 +77,8 @@ func (h *handler) listConversationMessages(r *http.Request) (any, error) {
 		return nil, err
 	}
 	var ms []api.LettaMessage
-	if conv == "" {
-		ms, err = h.svc.ListMessages(r.Context(), agent, p)
+	if conv == "" { // the default one: messages of no other conversation, as Letta lists them
+		ms, err = h.svc.ListDefaultMessages(r.Context(), agent, p)
 	} else {
 		ms, err = h.svc.ListConversationMessages(r.Context(), conv, p)
 	}

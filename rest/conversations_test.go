@@ -200,6 +200,7 @@ func TestConversationBadInput(t *testing.T) {
 		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"bogus": 1}, 422},                             // unknown field
 		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"model_settings": 3}, 422},                    // not an object
 		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"isolated_block_labels": []string{"x"}}, 404}, // no such block
+		{"POST", "/v1/conversations/?agent_id=" + agentID, map[string]any{"isolated_block_labels": []string{"human", "human"}}, 422},
 		{"GET", "/v1/conversations/" + missing, nil, 404},
 		{"GET", "/v1/conversations/not-an-id", nil, 422},
 		{"GET", "/v1/conversations/default/messages", nil, 422}, // default needs agent_id
@@ -236,5 +237,106 @@ func TestPingsLeaveEarlyErrorsJSON(t *testing.T) {
 	var e map[string]any
 	if code != 400 || json.Unmarshal(data, &e) != nil || e["detail"] == nil {
 		t.Errorf("send to an agent whose model cannot run: %d %s", code, data)
+	}
+}
+
+// TestConversationsAreIsolatedOverREST: two conversations of one agent and
+// its default one, sends alternating over HTTP: the model is sent each
+// conversation's own messages and the agent's shared memory; each lists
+// its own messages; the agent's list holds all, conversation_id=default
+// only the default one's; an unknown override_model is 404 and stores
+// nothing.
+func TestConversationsAreIsolatedOverREST(t *testing.T) {
+	x, script := newModelHarness(t)
+	var a map[string]any
+	x.do("POST", "/v1/agents/", map[string]any{"agent_type": "letta_v1_agent", "model": "openai/gpt-4o-mini",
+		"memory_blocks": []map[string]any{{"label": "human", "value": "The user codes in Go."}}}, 200, &a)
+	agentID := a["id"].(string)
+	var c1, c2 map[string]any
+	x.do("POST", "/v1/conversations/?agent_id="+agentID, map[string]any{}, 200, &c1)
+	x.do("POST", "/v1/conversations/?agent_id="+agentID, map[string]any{}, 200, &c2)
+	send := func(conv, text, answer string) string {
+		t.Helper()
+		script.Push(llmtest.Step{Content: answer})
+		body := map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}, "streaming": false}
+		if conv == "default" {
+			body["agent_id"] = agentID
+		}
+		x.do("POST", "/v1/conversations/"+conv+"/messages", body, 200, nil)
+		reqs := script.Requests()
+		var b strings.Builder
+		for _, m := range reqs[len(reqs)-1].Messages[1:] {
+			b.WriteString(m.Content + "\n")
+		}
+		return b.String()
+	}
+	one, two := c1["id"].(string), c2["id"].(string)
+	send(one, "alpha question", "alpha answer")
+	if got := send(two, "beta question", "beta answer"); strings.Contains(got, "alpha") {
+		t.Errorf("conversation two was sent conversation one's messages:\n%s", got)
+	}
+	if got := send(one, "alpha again", "alpha answer 2"); !strings.Contains(got, "alpha question") || !strings.Contains(got, "alpha answer") || strings.Contains(got, "beta") {
+		t.Errorf("conversation one was sent:\n%s", got)
+	}
+	if got := send("default", "gamma question", "gamma answer"); strings.Contains(got, "alpha") || strings.Contains(got, "beta") {
+		t.Errorf("the default conversation was sent:\n%s", got)
+	}
+
+	listed := func(path string) string {
+		t.Helper()
+		var ms []map[string]any
+		x.do("GET", path, nil, 200, &ms)
+		var b strings.Builder
+		for _, m := range ms {
+			if s, ok := m["content"].(string); ok {
+				b.WriteString(s + "\n")
+			}
+		}
+		return b.String()
+	}
+	for _, c := range []struct{ path, want, avoid string }{
+		{"/v1/conversations/" + one + "/messages", "alpha again", "beta"},
+		{"/v1/conversations/" + two + "/messages", "beta answer", "alpha"},
+		{"/v1/conversations/default/messages?agent_id=" + agentID, "gamma answer", "alpha"},
+		{"/v1/conversations/default/messages?agent_id=" + agentID, "gamma question", "beta"},
+		{"/v1/agents/" + agentID + "/messages?conversation_id=default", "gamma question", "alpha"},
+		{"/v1/agents/" + agentID + "/messages?conversation_id=" + two, "beta question", "gamma"},
+		{"/v1/agents/" + agentID + "/messages?limit=100", "alpha again", "no such words"},
+		{"/v1/agents/" + agentID + "/messages?limit=100", "beta answer", "no such words"},
+	} {
+		if got := listed(c.path); !strings.Contains(got, c.want) || strings.Contains(got, c.avoid) {
+			t.Errorf("GET %s lists:\n%s\nwant %q, not %q", c.path, got, c.want, c.avoid)
+		}
+	}
+	var got map[string]any
+	x.do("GET", "/v1/conversations/"+one, nil, 200, &got)
+	if ids := got["in_context_message_ids"].([]any); len(ids) != 5 || ids[0] != a["message_ids"].([]any)[0] {
+		t.Errorf("conversation one's in_context_message_ids = %v; want the agent's system message and its 4 messages", ids)
+	}
+
+	var before []any
+	x.do("GET", "/v1/agents/"+agentID+"/messages?limit=100", nil, 200, &before)
+	for _, bad := range []struct {
+		model string
+		code  int
+	}{{"openai/no-such-model", 404}, {"no-slash", 400}} {
+		body := map[string]any{"messages": []map[string]any{{"role": "user", "content": "hi"}}, "streaming": false, "override_model": bad.model}
+		code, data := x.call("POST", "/v1/conversations/"+one+"/messages", body)
+		var e map[string]any
+		if code != bad.code || json.Unmarshal(data, &e) != nil || e["detail"] == nil {
+			t.Errorf("override_model %q: %d %s; want %d with a detail", bad.model, code, data, bad.code)
+		}
+	}
+	var after []any
+	x.do("GET", "/v1/agents/"+agentID+"/messages?limit=100", nil, 200, &after)
+	if len(after) != len(before) {
+		t.Errorf("refused sends stored %d messages", len(after)-len(before))
+	}
+	// A known override_model is the model the run calls.
+	body := map[string]any{"messages": []map[string]any{{"role": "user", "content": "hi"}}, "streaming": false, "override_model": "openai/gpt-4o-mini"}
+	script.Push(llmtest.Step{Content: "ok"})
+	x.do("POST", "/v1/conversations/"+two+"/messages", body, 200, nil)
+	if reqs := script.Requests(); reqs[len(reqs)-1].Model != "gpt-4o-mini" {
+		t.Errorf("override_model: the run called %q", reqs[len(reqs)-1].Model)
 	}
 }

@@ -76,6 +76,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusServiceUnavailable, http.StatusConflict:
 		h.log.Warn(msg, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if data := fault.DataOf(err); data != nil && se == nil {
+		h.reply(w, r, code, map[string]any{"detail": data})
+		return
+	}
 	h.reply(w, r, code, detail{msg})
 }
 

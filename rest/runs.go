@@ -25,6 +25,9 @@ func (h *handler) sendAsync(r *http.Request) (any, error) {
 		return nil, unprocessable("an async send does not stream; poll GET /v1/runs/{run_id}")
 	}
 	opts := service.SendOptions{ClientTools: req.ClientTools}
+	if req.OverrideModel != nil {
+		opts.OverrideModel = *req.OverrideModel
+	}
 	if req.MaxSteps != nil {
 		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
 			return nil, unprocessable("max_steps must be in 1..1000")

@@ -58,6 +58,9 @@ func (h *handler) sendTo(w http.ResponseWriter, r *http.Request, agentID, conv s
 		return
 	}
 	opts := service.SendOptions{UseAssistantMessage: req.UseAssistantMessage == nil || *req.UseAssistantMessage, ClientTools: req.ClientTools, ConversationID: conv}
+	if req.OverrideModel != nil {
+		opts.OverrideModel = *req.OverrideModel
+	}
 	if req.MaxSteps != nil {
 		if *req.MaxSteps < 1 || *req.MaxSteps > 1000 {
 			h.fail(w, r, unprocessable("max_steps must be in 1..1000"))
@@ -122,6 +125,7 @@ func (h *handler) sendTo(w http.ResponseWriter, r *http.Request, agentID, conv s
 			sse.data(m)
 		}
 	})
+	opts.OnRun = sse.setRun // token deltas come before the run's first message
 	resp, err := h.svc.SendMessage(ctx, agentID, inputs, opts)
 	if err != nil {
 		if !sse.started {

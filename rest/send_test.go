@@ -199,16 +199,19 @@ func TestStreamTokens(t *testing.T) {
 	var ids []string
 	thoughts := map[string]string{}
 	var types []string
+	runs := map[string]int{}
 	for _, d := range sseData(string(body)) {
 		var m struct {
 			ID          string `json:"id"`
 			MessageType string `json:"message_type"`
 			Reasoning   string `json:"reasoning"`
+			RunID       string `json:"run_id"`
 		}
 		if d == "[DONE]" || json.Unmarshal([]byte(d), &m) != nil {
 			continue
 		}
 		types = append(types, m.MessageType)
+		runs[m.RunID]++ // every event, the first token delta too, names the run
 		if m.MessageType == api.ReasoningMessageType {
 			if _, ok := thoughts[m.ID]; !ok {
 				ids = append(ids, m.ID)
@@ -225,5 +228,8 @@ func TestStreamTokens(t *testing.T) {
 	}
 	if n := len(types); n < 2 || types[n-2] != "stop_reason" || types[n-1] != "usage_statistics" {
 		t.Errorf("events %s", strings.Join(types, ","))
+	}
+	if _, none := runs[""]; none || len(runs) != 1 {
+		t.Errorf("run_id of the events: %v; want one run named by all", runs)
 	}
 }

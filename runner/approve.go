@@ -12,12 +12,14 @@ import (
 	"github.com/engram-dev/engram/service"
 )
 
-// Approvals and the client's own tools, in the modern loop: a step whose
-// reply calls a deferred tool stores the reply with stop reason
+// Approvals and the client's own tools: a step whose reply calls a deferred
+// tool (the client's own, in the modern loop, or one that needs a person's
+// approval, in either loop) stores the reply with stop reason
 // requires_approval and runs none of its calls (agents.Step); the run ends
 // there. The client's answer is the first input of the next send; its run
 // begins by resolving the calls (agents.Resolve) in a step that calls no
-// model, then goes on as any run does.
+// model, then goes on as any run does (the MemGPT loop: if the call asked
+// for a heartbeat, or was denied).
 
 // withClientTools offers the model the client's tools of the run beside the
 // agent's (a client tool replaces an agent tool of the same name), and
@@ -68,7 +70,7 @@ func (r *run) resolve(ctx context.Context) (stepped, error) {
 		if attempt > 0 && !l.store.StillWaiting(r.agentID, answer.ID) {
 			return stepped{}, errTakenElsewhere
 		}
-		sc, err := l.store.StepContext(ctx, r.agentID)
+		sc, err := l.store.StepContext(ctx, r.agentID, r.scope)
 		if err != nil {
 			return stepped{}, err
 		}
@@ -91,6 +93,14 @@ func (r *run) resolve(ctx context.Context) (stepped, error) {
 			return stepped{}, err
 		}
 		r.stored = seq
+		r.turnCalls = append(r.turnCalls, out.Calls...)
+		if out.LastOutput != "" {
+			r.lastOutput = out.LastOutput
+		}
+		if sc.State.Loop != agents.LoopV1 {
+			goOn, next := chain(sc, out) // a heartbeat, as after the step
+			return stepped{Output: out, messages: msgs, goOn: goOn, next: next}, nil
+		}
 		return stepped{Output: out, messages: msgs, goOn: true}, nil
 	}
 }

@@ -33,10 +33,12 @@ type Store interface {
 	StillWaiting(agentID string, id events.MessageID) bool
 	// RunCancelled reports whether a client cancelled the run.
 	RunCancelled(run string) bool
-	// ModelFor finds the agent's model, or says what to configure.
-	ModelFor(agentID string) (agents.Model, string, error)
-	// StepContext reads what the agent's next step reads.
-	StepContext(ctx context.Context, agentID string) (service.StepContext, error)
+	// ModelFor finds the model of the agent's run in scope, or says what
+	// to configure.
+	ModelFor(agentID string, in service.Scope) (agents.Model, string, error)
+	// StepContext reads what the next step of the agent's run in scope
+	// reads: its conversation's context window.
+	StepContext(ctx context.Context, agentID string, in service.Scope) (service.StepContext, error)
 	// CommitStep stores a step and returns its messages and sequence once
 	// it is stored, before the read models hold it (WaitApplied); a
 	// conflict wraps events.ErrConflict.
@@ -45,6 +47,12 @@ type Store interface {
 	CommitSummary(ctx context.Context, agentID string, sum service.Summary) error
 	// TakeRequests takes run requests out of the agent's queue without a step.
 	TakeRequests(ctx context.Context, agentID string, ids []events.MessageID) error
+	// UnfinishedRun finds the agent's run that goes on after a stored
+	// step (its node stopped or died after it), or nil.
+	UnfinishedRun(ctx context.Context, agentID string) (*service.Unfinished, error)
+	// RunProgress is how many steps a run stored (-1: an unknown run) and
+	// whether it goes on.
+	RunProgress(run string) (steps int, goesOn bool)
 	// FailRun records, best effort, that a run under way failed.
 	FailRun(ctx context.Context, agentID, run string, cause error)
 	// RewindToLastUser cuts the context window after the last user message.
@@ -124,13 +132,18 @@ func (l *Loop) Close(ctx context.Context) error {
 }
 
 // Process answers the inputs of an agent that no run has taken, up to the
-// one at seq: the oldest send first, each send's inputs in a run of their
-// own. Reports go to the run bus under each taken input's id. An earlier
-// send whose run failed in this process is left to its own retry (or to
-// the next start), not run again for a later one. It returns the failure of
-// the run of the input at seq, if it failed.
+// one at seq: first a run that stored steps but not its last (its node
+// stopped or died after a step; see continueRun), then the oldest send,
+// each send's inputs in a run of their own. Reports go to the run bus under
+// each taken input's id. An earlier send whose run failed in this process
+// is left to its own retry (or to the next start), not run again for a
+// later one. It returns the failure of the run of the input at seq, if it
+// failed.
 func (l *Loop) Process(ctx context.Context, agentID string, seq events.Seq) error {
 	if err := l.store.WaitApplied(ctx, seq); err != nil {
+		return err
+	}
+	if err := l.continueUnfinished(ctx, agentID); err != nil {
 		return err
 	}
 	for {
@@ -217,15 +230,11 @@ func (l *Loop) nextSend(ctx context.Context, agentID string, seq events.Seq) ([]
 // runSend runs the agent on one send's inputs until the chain ends.
 func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiting) error {
 	defer l.cfg.Metrics.RunStarted()()
-	report := func(r service.RunReport) {
-		if l.cfg.Runs == nil {
-			return
-		}
-		b, _ := json.Marshal(r)
-		for _, in := range take {
-			l.cfg.Runs.PublishRun(string(in.ID), b)
-		}
+	ids := make([]events.MessageID, len(take))
+	for i, in := range take {
+		ids[i] = in.ID
 	}
+	report := l.reporter(ids)
 	fail := func(err error) error {
 		// The run that took them reports; one left to the next owner has
 		// not failed.
@@ -240,7 +249,7 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}, Seq: l.store.Applied()})
 		return nil
 	}
-	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools}
+	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools, scope: take[0].Scope}
 	if take[0].MaxSteps > 0 { // the sender's limit, whoever runs it
 		r.maxSteps = take[0].MaxSteps
 	}
@@ -264,7 +273,7 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 			return done()
 		}
 	}
-	if r.model, r.name, err = l.store.ModelFor(agentID); err != nil {
+	if r.model, r.name, err = l.store.ModelFor(agentID, r.scope); err != nil {
 		return fail(err)
 	}
 	first, err := l.requestedInput(ctx, agentID, take)
@@ -288,14 +297,97 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 	return l.store.WaitApplied(ctx, r.stored)
 }
 
+// reporter returns what reports a run's progress to the callers waiting
+// on any of its inputs.
+func (l *Loop) reporter(ids []events.MessageID) func(service.RunReport) {
+	return func(r service.RunReport) {
+		if l.cfg.Runs == nil {
+			return
+		}
+		b, _ := json.Marshal(r)
+		for _, id := range ids {
+			l.cfg.Runs.PublishRun(string(id), b)
+		}
+	}
+}
+
+// continueUnfinished continues the agent's run that stored steps but not
+// its last, if there is one: the node that ran it stopped or died after a
+// step, and its input came to this node, the agent's owner now. The run
+// goes on from its last stored step (its next step's input and the turn's
+// history are stored with it), so a step stored is never taken again: its
+// tools' effects stay once, and the model is asked for the next step. The
+// run reports under its inputs' ids, so a client still waiting for it is
+// answered. A failure fails the run, unless this node is stopping too: it
+// is then left to the next owner again.
+func (l *Loop) continueUnfinished(ctx context.Context, agentID string) error {
+	u, err := l.store.UnfinishedRun(ctx, agentID)
+	if err != nil || u == nil {
+		return err
+	}
+	l.cfg.Logger.Info("continuing a run its node left after a step", "agent", agentID, "run", u.Run, "steps", u.Steps)
+	defer l.cfg.Metrics.RunStarted()()
+	report := l.reporter(u.Inputs)
+	r := run{loop: l, agentID: agentID, id: u.Run, maxSteps: l.cfg.MaxSteps, clientTools: u.ClientTools, scope: u.Scope,
+		steps: u.Steps, turnCalls: u.Then.Calls, lastOutput: u.Then.LastOutput}
+	if u.MaxSteps > 0 {
+		r.maxSteps = u.MaxSteps
+	}
+	resp, err := l.continueRun(ctx, &r, u, report)
+	switch {
+	case errors.Is(err, errTakenElsewhere):
+		return nil // that run reports to its senders
+	case err != nil && ctx.Err() != nil:
+		if _, goesOn := l.store.RunProgress(u.Run); goesOn {
+			return err // this node stops: the next owner continues it
+		}
+		fallthrough
+	case err != nil:
+		w := fault.ToWire(err)
+		report(service.RunReport{Error: &w})
+		l.store.FailRun(ctx, agentID, u.Run, err)
+		return nil // the inputs of this call run on
+	}
+	report(service.RunReport{Done: &api.LettaResponse{StopReason: resp.StopReason, Usage: resp.Usage}, Seq: max(r.stored, l.store.Applied())})
+	return l.store.WaitApplied(ctx, r.stored) // as runSend
+}
+
+// continueRun steps an unfinished run from its last stored step.
+func (l *Loop) continueRun(ctx context.Context, r *run, u *service.Unfinished, report func(service.RunReport)) (api.LettaResponse, error) {
+	var err error
+	if r.model, r.name, err = l.store.ModelFor(r.agentID, r.scope); err != nil {
+		return api.LettaResponse{}, err
+	}
+	r.onMessage = func(m api.LettaMessage) { report(service.RunReport{Message: &m}) }
+	var next *service.Chained
+	if u.Then.Kind != "" {
+		next = &service.Chained{Kind: u.Then.Kind, Words: u.Then.Words}
+	}
+	resp, err := r.from(ctx, next)
+	// The usage is the whole run's, the steps stored before included.
+	resp.Usage.StepCount += u.Steps
+	resp.Usage.PromptTokens += u.Usage.PromptTokens
+	resp.Usage.CompletionTokens += u.Usage.CompletionTokens
+	resp.Usage.TotalTokens += u.Usage.TotalTokens
+	return resp, err
+}
+
 // leftForNextOwner says whether a run that failed is left to the next
 // owner of the agent's partition rather than failed: its node is stopping
-// (ctx is the runner's, cancelled only then) before the run took its
-// inputs. The inputs are then given back unanswered, and the next owner
-// runs them for the clients that wait. A run that took them (a step
-// committed) fails as any other, since its chain cannot resume elsewhere.
+// (ctx is the runner's, cancelled only then), and either the run had not
+// taken its inputs (they are given back unanswered, and the next owner
+// runs them) or it stored steps and goes on after the last (the next owner
+// continues it from there: continueUnfinished). Either way the clients
+// waiting are answered by the next owner.
 func (l *Loop) leftForNextOwner(ctx context.Context, agentID string, take []service.Waiting) bool {
-	return ctx.Err() != nil && len(take) > 0 && l.store.StillWaiting(agentID, take[0].ID)
+	if ctx.Err() == nil || len(take) == 0 {
+		return false
+	}
+	if l.store.StillWaiting(agentID, take[0].ID) {
+		return true
+	}
+	_, goesOn := l.store.RunProgress(service.RunOf(string(take[0].ID)))
+	return goesOn
 }
 
 // requestedInput prepares the run of a request: /retry rewinds the context

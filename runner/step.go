@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
@@ -14,18 +16,24 @@ import (
 // run is one run of an agent: the send (or request) it answers, and how
 // far it may go.
 type run struct {
-	loop      *Loop
-	agentID   string
-	take      []service.Waiting // the inputs its first step takes
-	id        string            // the run's id (service.RunOf)
-	model     agents.Model
-	name      string // the provider's model name
-	maxSteps  int
+	loop     *Loop
+	agentID  string
+	take     []service.Waiting // the inputs its first step takes
+	id       string            // the run's id (service.RunOf)
+	model    agents.Model
+	name     string // the provider's model name
+	maxSteps int
+	// steps are the steps the run stored (before this process, for a run
+	// it continues): one more is stored only if the run still has as many.
+	steps     int
 	onMessage func(api.LettaMessage) // each message as its step commits
 	onDelta   func(agents.Delta)     // tokens as the model writes them; nil: nobody wants them
 	// clientTools are the tools the client runs itself, offered for this
 	// run (the send's first input's).
 	clientTools []events.ClientTool
+	// scope is the conversation the send went to, whose context window the
+	// run reads and writes, and the model it asked for.
+	scope service.Scope
 	// turnCalls and lastOutput are the turn's history the tool rules read:
 	// the tools called without breaking a rule, and the last one's output.
 	turnCalls  []string
@@ -53,11 +61,14 @@ func (r *run) from(ctx context.Context, first *service.Chained) (api.LettaRespon
 		}
 		r.report(&resp, out)
 		r.take = r.take[1:]
+		if next = out.next; next == nil && !out.goOn && len(r.take) == 0 {
+			return resp, nil // a MemGPT call approved without a heartbeat ends the turn
+		}
 		if err := r.loop.store.WaitApplied(ctx, r.stored); err != nil {
 			return resp, err
 		}
 	}
-	for step := 0; ; step++ {
+	for step := r.steps; ; step++ {
 		if r.loop.store.RunCancelled(r.id) {
 			resp.StopReason.StopReason = "cancelled" // at a step boundary, as RunCancelled says
 			return resp, nil
@@ -120,6 +131,9 @@ type stepped struct {
 // always, in the modern loop after a reply without a tool call (a required
 // tool not yet called), as Letta's loops do.
 func chain(sc service.StepContext, out agents.Output) (goOn bool, next *service.Chained) {
+	if out.Awaiting {
+		return false, nil // the run stops for the client
+	}
 	if sc.State.Loop == agents.LoopV1 {
 		if out.Continue && out.ContinueReason != "" && len(out.Assistant.ToolCalls) == 0 {
 			return false, &service.Chained{Kind: events.InputHeartbeat, Words: out.ContinueReason}
@@ -151,9 +165,17 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			// nodes during a partition's handover): the step is theirs.
 			return stepped{}, errTakenElsewhere
 		}
-		sc, err := l.store.StepContext(ctx, r.agentID)
+		sc, err := l.store.StepContext(ctx, r.agentID, r.scope)
 		if err != nil {
 			return stepped{}, err
+		}
+		if len(r.take) == 0 && r.id != "" {
+			// Read after the context: a step stored by another node's run of
+			// this run (a run continued elsewhere) shows here, or voids this
+			// step's commit as a conflict, and the step is then theirs.
+			if steps, _ := l.store.RunProgress(r.id); steps >= 0 && steps != r.steps {
+				return stepped{}, errTakenElsewhere
+			}
 		}
 		now := l.cfg.Clock().UTC()
 		var take []events.MessageID
@@ -174,7 +196,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 		}
 		if w := sc.State.ContextWindow; w > 0 && attempt < 3 && l.contextTokens(sc.State) > w {
 			// The window is already full: summarize before asking the model.
-			if err := l.summarize(ctx, r.agentID, r.model, r.name); err != nil && !fault.Is(err, fault.Conflict) {
+			if err := l.summarize(ctx, r.agentID, r.scope, r.id, r.model, r.name); err != nil && !fault.Is(err, fault.Conflict) {
 				return stepped{}, err
 			}
 			continue // a conflict: the agent changed; decide again from its new state
@@ -189,7 +211,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			l.cfg.Metrics.ModelError(r.name)
 		}
 		if errors.Is(err, agents.ErrContextOverflow) && attempt < 3 {
-			if serr := l.summarize(ctx, r.agentID, r.model, r.name); serr != nil && !fault.Is(serr, fault.Conflict) {
+			if serr := l.summarize(ctx, r.agentID, r.scope, r.id, r.model, r.name); serr != nil && !fault.Is(serr, fault.Conflict) {
 				return stepped{}, serr
 			}
 			continue // the step again, on the shorter context
@@ -204,12 +226,20 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			return stepped{}, fault.Wrap(fault.Unavailable, err, "the model provider failed: %v; nothing was stored for this step, send again to retry", err)
 		}
 		goOn, next := chain(sc, out)
+		calls, lastOutput := append(slices.Clone(r.turnCalls), out.Calls...), cmp.Or(out.LastOutput, r.lastOutput)
+		var then *events.RunThen
+		if goOn || next != nil {
+			then = &events.RunThen{Calls: calls, LastOutput: lastOutput}
+			if next != nil {
+				then.Kind, then.Words = next.Kind, next.Words
+			}
+		}
 		if l.cfg.BeforeStepCommit != nil {
 			l.cfg.BeforeStepCommit()
 		}
 		msgs, seq, err := l.store.CommitStep(ctx, r.agentID, service.Step{
 			Context: sc, Take: take, Input: input, Output: out, Model: r.name, Run: r.id,
-			Ends: !goOn && next == nil, Last: last, Now: now,
+			Ends: !goOn && next == nil, Last: last, Now: now, Then: then,
 		})
 		if errors.Is(err, events.ErrConflict) {
 			if attempt < 3 {
@@ -222,10 +252,8 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 		}
 		l.cfg.Metrics.Step(r.name)
 		r.stored = seq
-		r.turnCalls = append(r.turnCalls, out.Calls...)
-		if out.LastOutput != "" {
-			r.lastOutput = out.LastOutput
-		}
+		r.steps++
+		r.turnCalls, r.lastOutput = calls, lastOutput
 		return stepped{Output: out, messages: msgs, goOn: goOn, next: next}, nil
 	}
 }

@@ -29,21 +29,23 @@ Messages marked 'user' come from the human, or are system events (logins, heartb
 Write a summary of the conversation from the AI's point of view, in the first person, in fewer than 100 words. Answer with the summary only.`
 )
 
-// summarizeNow compresses an agent's context window (the /summarize
+// summarizeNow compresses an agent's own context window (the /summarize
 // command).
 func (l *Loop) summarizeNow(ctx context.Context, agentID string) error {
-	model, name, err := l.store.ModelFor(agentID)
+	model, name, err := l.store.ModelFor(agentID, service.Scope{})
 	if err != nil {
 		return err
 	}
-	return l.summarize(ctx, agentID, model, name)
+	return l.summarize(ctx, agentID, service.Scope{}, "", model, name)
 }
 
-// summarize replaces the oldest part of the agent's context window with a
-// summary the model writes. A change to the agent meanwhile is a
-// fault.Conflict: the caller decides again from the new state.
-func (l *Loop) summarize(ctx context.Context, agentID string, model agents.Model, name string) error {
-	sc, err := l.store.StepContext(ctx, agentID)
+// summarize replaces the oldest part of the context window of a run in
+// scope (its conversation's, or the agent's own) with a summary the model
+// writes; run is the run that overflowed ("" for none), whose message the
+// summary of a conversation's window is. A change to the agent meanwhile
+// is a fault.Conflict: the caller decides again from the new state.
+func (l *Loop) summarize(ctx context.Context, agentID string, in service.Scope, run string, model agents.Model, name string) error {
+	sc, err := l.store.StepContext(ctx, agentID, in)
 	if err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func (l *Loop) summarize(ctx context.Context, agentID string, model agents.Model
 	kept := ids[offset+cut:]
 	hidden := sc.Stored - len(kept)
 	return l.store.CommitSummary(ctx, agentID, service.Summary{
-		Context: sc, Before: ids[:offset], Kept: kept, Now: l.cfg.Clock().UTC(),
+		Context: sc, Before: ids[:offset], Kept: kept, Now: l.cfg.Clock().UTC(), Run: run,
 		Text: agents.SummaryText(resp.Content, cut, hidden, sc.Stored+1),
 	})
 }

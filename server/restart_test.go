@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,6 +53,9 @@ func runChild(dir string) {
 			fmt.Println("PAUSED")
 			select {} // until killed
 		}
+	}
+	if os.Getenv("ENGRAM_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	s, err := Start(context.Background(), cfg)
 	if err != nil {
@@ -289,4 +293,96 @@ func answers(t *testing.T, c *child, agentID string) (inputs, replies int) {
 		}
 	}
 	return inputs, replies
+}
+
+// The process dies after the first step of a run committed (the model
+// called a tool that edits memory and asked for a heartbeat), during the
+// model call of its next step. After restart the run goes on from its
+// stored step: the tool's edit is there once, the heartbeat that the
+// interrupted step would have stored is stored once, and the reply comes
+// once.
+func TestSIGKILLAfterFirstStepContinues(t *testing.T) {
+	dir := t.TempDir()
+	script := llmtest.NewServer(t,
+		llmtest.Step{Content: "noting", ToolCalls: []agents.ToolCall{{Name: "core_memory_append", Arguments: `{"name":"human","content":"Likes tea","request_heartbeat":true}`}}},
+		llmtest.Step{Delay: time.Minute}, // the second step's call never returns: the process dies during it
+		llmtest.Step{Content: "back", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: `{"message":"answered once"}`}}},
+	)
+	env := []string{"OPENAI_BASE_URL=" + script.URL, "OPENAI_API_KEY=test"}
+	c := startChild(t, dir, env...)
+	var a struct{ ID string }
+	json.Unmarshal(call(t, "POST", c.url+"/v1/agents/", map[string]any{
+		"agent_type":    "memgpt_agent",
+		"memory_blocks": []map[string]any{{"label": "human", "value": "Ada."}, {"label": "persona", "value": "p"}},
+		"llm_config":    map[string]any{"model": "gpt-4o-mini", "model_endpoint_type": "openai", "context_window": 128000},
+	}), &a)
+	go func() {
+		b, _ := json.Marshal(map[string]any{"input": "hello"})
+		req, _ := http.NewRequest("POST", c.url+"/v1/agents/"+a.ID+"/messages", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(script.Requests()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(script.Requests()) < 2 {
+		t.Fatal("the run never reached its second step")
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.cmd.Wait()
+
+	c2 := startChild(t, dir, env...)
+	restarted := time.Now()
+	defer func() { t.Logf("answered %s after the restart", time.Since(restarted)) }()
+	var (
+		history         []api.LettaMessage
+		inputs, replies int
+	)
+	for deadline := time.Now().Add(30 * time.Second); replies == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		json.Unmarshal(call(t, "GET", c2.url+"/v1/agents/"+a.ID+"/messages?order=asc&limit=1000", nil), &history)
+		inputs, replies = 0, 0
+		for _, m := range history {
+			if m.MessageType == api.UserMessageType && *m.Content == "hello" {
+				inputs++
+			}
+			if m.MessageType == api.AssistantMessageType && *m.Content == "answered once" {
+				replies++
+			}
+		}
+	}
+	if inputs != 1 || replies != 1 {
+		t.Fatalf("after restart: %d copies of the input, %d replies; want 1 and 1", inputs, replies)
+	}
+	if got := len(script.Requests()); got != 3 {
+		t.Fatalf("%d model calls; want 3 (the first step, the interrupted second, the second again)", got)
+	}
+	calls, heartbeats := 0, 0
+	for _, m := range history {
+		if m.MessageType == api.ToolCallMessageType && m.ToolCall != nil && m.ToolCall.Name == "core_memory_append" {
+			calls++
+		}
+		if m.MessageType == api.UserMessageType && m.Content != nil && strings.Contains(*m.Content, "heartbeat") {
+			heartbeats++
+		}
+	}
+	var block struct{ Value string }
+	json.Unmarshal(call(t, "GET", c2.url+"/v1/agents/"+a.ID+"/core-memory/blocks/human", nil), &block)
+	if calls != 1 || heartbeats != 1 || strings.Count(block.Value, "Likes tea") != 1 {
+		t.Fatalf("after restart: %d tool calls, %d heartbeats, human block %q; want the call and its heartbeat once, the edit once", calls, heartbeats, block.Value)
+	}
+	// The step after the restart read the first step's call and its return
+	// and one heartbeat.
+	last := script.Requests()[2]
+	hb := 0
+	for _, m := range last.Messages {
+		if m.Role == "user" && strings.Contains(m.Content, "heartbeat") {
+			hb++
+		}
+	}
+	if hb != 1 {
+		t.Fatalf("the continued step read %d heartbeats; want 1", hb)
+	}
 }

@@ -60,8 +60,8 @@ type Config struct {
 	AllowedHosts []string
 	CORSOrigins  []string
 	// RateLimit (requests per second), RateBurst and MaxRunsPerOrg (runs
-	// in progress) limit each organization, as rest.Config says; zero
-	// means no limit.
+	// in progress) limit each organization, as rest.Config says, and its
+	// sends over NATS (node.Config); zero means no limit.
 	RateLimit     float64
 	RateBurst     int
 	MaxRunsPerOrg int
@@ -189,6 +189,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Node.NATSToken = cfg.Token
+	cfg.Node.NATSRateLimit, cfg.Node.NATSRateBurst, cfg.Node.MaxRunsPerOrg = cfg.RateLimit, cfg.RateBurst, cfg.MaxRunsPerOrg
 	if cfg.Node.Logger == nil {
 		cfg.Node.Logger = logger
 	}

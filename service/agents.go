@@ -417,6 +417,7 @@ func (s *Service) CreateAgent(ctx context.Context, req api.CreateAgent) (api.Age
 			}
 		}
 		e.ToolIDs = dedupe(ids)
+		e.ToolRules = withApprovalRules(st, e.ToolRules, e.ToolIDs)
 		srcs, err := checkSourceIDs(st, c.org, append(slices.Clone(req.SourceIDs), req.FolderIDs...))
 		if err != nil {
 			return err
@@ -853,7 +854,11 @@ func (s *Service) AttachTool(ctx context.Context, agentID, toolID string) (api.A
 		if slices.Contains(a.ToolIDs, ids[0]) {
 			return nil, nil
 		}
-		return &events.AgentToolAttached{ToolID: ids[0]}, nil
+		e := &events.AgentToolAttached{ToolID: ids[0]}
+		if rules := withApprovalRules(st, a.ToolRules, ids); !bytes.Equal(rules, a.ToolRules) {
+			e.ToolRules = rules
+		}
+		return e, nil
 	})
 }
 

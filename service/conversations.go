@@ -13,10 +13,17 @@ import (
 
 // Conversations are threads of messages with one agent, on an aggregate of
 // their own (events.ConversationCreated). A send to a conversation is a
-// send to its agent whose inputs name the conversation: it runs on the
-// agent's one context window, like a send to the agent (its "default"
-// conversation), and the conversation lists the messages of its own sends.
-// A context window of each conversation's own is not built yet.
+// send to its agent whose inputs name the conversation, run in the agent's
+// arrival order like any send; its run reads and writes the
+// conversation's own context window (projections.Conversation.MessageIDs,
+// which begins with the agent's system message), under a system message
+// compiled from the agent's memory blocks, which every conversation shares,
+// as Letta 0.16.8 does. The agent's own window is its "default"
+// conversation's. Summaries, tool calls waiting for approval and the
+// model (the conversation's, or a send's override_model) are each
+// conversation's own; recall memory (conversation_search, GET
+// /v1/agents/{id}/messages) holds every conversation's messages, as
+// Letta's does.
 
 func conversationAgg(id string) events.Aggregate {
 	return events.Aggregate{Kind: events.KindConversation, ID: id}
@@ -61,16 +68,31 @@ func (s *Service) CreateConversation(ctx context.Context, agentID string, req ap
 		if err != nil {
 			return err
 		}
+		var sources []*projections.Block
 		for _, label := range req.IsolatedBlockLabels {
-			if !slices.ContainsFunc(a.BlockIDs, func(b events.BlockID) bool { return st.Blocks[b] != nil && st.Blocks[b].Label == label }) {
+			i := slices.IndexFunc(a.BlockIDs, func(b events.BlockID) bool { return st.Blocks[b] != nil && st.Blocks[b].Label == label })
+			if i < 0 {
 				return notFound("isolated_block_labels: agent %s has no block labelled %q", agentID, label)
 			}
+			if slices.Contains(sources, st.Blocks[a.BlockIDs[i]]) {
+				return unprocessable("isolated_block_labels: %q is named twice", label)
+			}
+			sources = append(sources, st.Blocks[a.BlockIDs[i]])
 		}
 		id = c.newID(events.PrefixConversation)
 		d.expectAt(st, conversationAgg(id))
 		ev := &events.ConversationCreated{
 			ID: events.ConversationID(id), AgentID: a.ID, ModelSettings: req.ModelSettings,
 			IsolatedBlockLabels: req.IsolatedBlockLabels,
+		}
+		// As Letta 0.16.8: each isolated label gets a copy of the agent's
+		// block, the conversation's own, which its runs read and edit.
+		var copies []*events.BlockCreated
+		for _, b := range sources {
+			bc := &events.BlockCreated{ID: events.BlockID(c.newID(events.PrefixBlock)), Label: b.Label, Value: b.Value, Limit: b.Limit,
+				ReadOnly: b.ReadOnly, Description: b.Description, Metadata: b.Metadata, OrganizationID: c.org}
+			ev.IsolatedBlockIDs = append(ev.IsolatedBlockIDs, bc.ID)
+			copies = append(copies, bc)
 		}
 		if req.Summary != nil {
 			ev.Summary = *req.Summary
@@ -79,6 +101,10 @@ func (s *Service) CreateConversation(ctx context.Context, agentID string, req ap
 			ev.Model = *req.Model
 		}
 		d.add(c, conversationAgg(id), ev)
+		for _, bc := range copies {
+			d.expectAt(st, blockAgg(string(bc.ID)))
+			d.add(c, blockAgg(string(bc.ID)), bc)
+		}
 		return nil
 	})
 	if err != nil {
@@ -187,15 +213,23 @@ func (s *Service) UpdateConversation(ctx context.Context, id string, req api.Upd
 	return s.GetConversation(ctx, id)
 }
 
-// DeleteConversation ends a conversation; its messages stay with its agent.
+// DeleteConversation ends a conversation; its messages stay with its
+// agent, and its isolated blocks are deleted, as Letta deletes them.
 func (s *Service) DeleteConversation(ctx context.Context, id string) error {
 	c := s.command(ctx, "delete_conversation", id)
 	return s.exec(ctx, c, conversationAgg(id), func(st *projections.State, d *decision) error {
-		if _, _, err := s.lookupConversation(ctx, st, id); err != nil {
+		conv, _, err := s.lookupConversation(ctx, st, id)
+		if err != nil {
 			return err
 		}
 		d.expectAt(st, conversationAgg(id))
 		d.add(c, conversationAgg(id), &events.ConversationDeleted{})
+		for _, b := range conv.IsolatedBlockIDs {
+			if st.Blocks[b] != nil {
+				d.expectAt(st, blockAgg(string(b)))
+				d.add(c, blockAgg(string(b)), &events.BlockDeleted{})
+			}
+		}
 		return nil
 	})
 }
@@ -256,23 +290,18 @@ func (s *Service) ListConversationMessages(ctx context.Context, id string, p api
 func conversationView(c *projections.Conversation, a *projections.Agent) api.Conversation {
 	v := api.Conversation{
 		ID: string(c.ID), AgentID: string(c.AgentID), Summary: strp(c.Summary), Model: strp(c.Model),
-		ModelSettings: rawOr(c.ModelSettings, "null"), IsolatedBlockIDs: []string{},
+		ModelSettings: rawOr(c.ModelSettings, "null"), IsolatedBlockIDs: make([]string, 0, len(c.IsolatedBlockIDs)),
 		InContextMessageIDs: []string{}, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	if !c.LastMessageAt.IsZero() {
 		t := c.LastMessageAt
 		v.LastMessageAt = &t
 	}
-	// In context: the agent's system message, then those of the
-	// conversation's messages still in the agent's window.
-	mine := make(map[string]bool, len(c.Messages))
-	for _, r := range c.Messages {
-		mine[r.ID] = true
+	for _, id := range c.MessageIDs {
+		v.InContextMessageIDs = append(v.InContextMessageIDs, string(id))
 	}
-	for i, id := range a.MessageIDs {
-		if i == 0 || mine[string(id)] {
-			v.InContextMessageIDs = append(v.InContextMessageIDs, string(id))
-		}
+	for _, id := range c.IsolatedBlockIDs {
+		v.IsolatedBlockIDs = append(v.IsolatedBlockIDs, string(id))
 	}
 	return v
 }

@@ -324,13 +324,17 @@ func (s *Service) messageBodies(ctx context.Context, refs []projections.Ref) ([]
 }
 
 // windowRefs locates the messages of an agent's context window, in order.
-func windowRefs(a *projections.Agent) []projections.Ref {
+func windowRefs(a *projections.Agent) []projections.Ref { return refsOf(a, a.MessageIDs) }
+
+// refsOf locates the messages ids of agent a, in order: a context window,
+// the agent's own or one of its conversations'.
+func refsOf(a *projections.Agent, ids []events.MessageID) []projections.Ref {
 	byID := make(map[string]projections.Ref, len(a.Messages))
 	for _, r := range a.Messages {
 		byID[r.ID] = r
 	}
-	refs := make([]projections.Ref, 0, len(a.MessageIDs))
-	for _, id := range a.MessageIDs {
+	refs := make([]projections.Ref, 0, len(ids))
+	for _, id := range ids {
 		if r, ok := byID[string(id)]; ok {
 			refs = append(refs, r)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -43,14 +44,21 @@ type SendOptions struct {
 	UseAssistantMessage bool                   // show send_message as assistant_message
 	OnMessage           func(api.LettaMessage) // called for each message as its step commits
 	OnDelta             func(agents.Delta)     // token deltas while the model generates
+	// OnRun, when set, is told the id of the run that answers the send
+	// once it is known: before the run's first message or token.
+	OnRun func(runID string)
 	// Key makes the send idempotent: a send with a key already used on this
 	// agent runs nothing and answers with what the first one produced. The
 	// REST API takes it from Idempotency-Key or the message's otid.
 	Key string
 	// ConversationID names the conversation the send goes to ("": the
-	// agent's default one). The send runs on the agent's context window
-	// either way (see conversations.go).
+	// agent's default one). Its run reads and writes that conversation's
+	// context window (see conversations.go).
 	ConversationID string
+	// OverrideModel is a model handle the send's run uses instead of the
+	// conversation's or the agent's model (Letta's override_model); "":
+	// none.
+	OverrideModel string
 	// ClientTools are tools the client runs itself, offered to the model
 	// for this send's run (a modern agent's); a call to one stops the run
 	// until the client posts its return.
@@ -231,16 +239,22 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		// resend may carry new otids.
 		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil)
 	}
-	if err := s.checkApprovals(agentID, agentType, inputs, opts); err != nil {
+	if inputs, err = s.settleApprovals(ctx, agentID, inputs, opts); err != nil {
 		return api.LettaResponse{}, err
 	}
-	if _, _, err := s.modelFor(agentID); err != nil {
+	if err := s.checkOverride(opts); err != nil {
+		return api.LettaResponse{}, err
+	}
+	if _, _, err := s.modelFor(agentID, Scope{Conversation: events.ConversationID(opts.ConversationID), Model: opts.OverrideModel}); err != nil {
 		return api.LettaResponse{}, err
 	}
 	c := s.command(ctx, "send_message", agentID)
 	ids := make([]string, len(inputs))
 	for i := range inputs {
 		ids[i] = c.newID(events.PrefixMessage)
+	}
+	if opts.OnRun != nil {
+		opts.OnRun(RunOf(ids[0])) // a send's inputs are one run, named by its first
 	}
 	// Watch the run before the input exists, so that no report is missed.
 	reports, stop, err := s.watchRun(ids[len(ids)-1])
@@ -347,37 +361,151 @@ func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts S
 	}
 }
 
-// checkApprovals refuses a send that does not fit the agent's approvals: a
-// message while tool calls wait for the client (answer them first, in the
-// same send or before), an answer when none waits, or an answer that is
-// not the send's first input.
-func (s *Service) checkApprovals(agentID, agentType string, inputs []Input, opts SendOptions) error {
-	var awaiting events.MessageID
-	s.read(func(st *projections.State) {
-		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			awaiting = a.Awaiting
+// KeepAlive is the user message a repeated answer to calls already resolved
+// becomes when it brings no message of its own, as Letta's: the agent goes
+// on from where it stopped.
+const KeepAlive = "<system-alert>Automated keep-alive ping. Ignore this message and continue from where you stopped.</system-alert>"
+
+// settleApprovals checks a send against the approvals of the conversation
+// it goes to, as Letta does, and returns the inputs to store. It refuses a message while tool
+// calls wait for the client (answer them first, in the same send or
+// before: 409), an answer that is not the send's first input, and an
+// answer whose tool call ids are not those of the calls that wait. An
+// answer when none waits is a repeat if the calls it names were answered
+// lately (their returns are among the last 10 messages in context): it
+// stores the messages that follow it, or else a keep-alive message, so a
+// client that retries an answer whose reply it lost goes on; otherwise it
+// is refused.
+func (s *Service) settleApprovals(ctx context.Context, agentID string, inputs []Input, opts SendOptions) ([]Input, error) {
+	for _, t := range opts.ClientTools {
+		if err := checkName("client tool", t.Name); err != nil {
+			return nil, err
 		}
-	})
+	}
 	for i, in := range inputs {
 		if in.Role == "approval" && i > 0 {
-			return unprocessable("messages[%d]: an approval must be the first message of a send", i)
+			return nil, unprocessable("messages[%d]: an approval must be the first message of a send", i)
 		}
 	}
 	answers := len(inputs) > 0 && inputs[0].Role == "approval"
+	var (
+		awaiting events.MessageID
+		refs     []projections.Ref // the awaiting message's, or the last ones in context
+	)
+	s.read(func(st *projections.State) {
+		a := st.Agents[events.AgentID(agentID)]
+		if a == nil {
+			return
+		}
+		// Calls wait in one conversation (the agent's default one, or
+		// another) and block only sends to it, as in Letta 0.16.8, where
+		// the pending approval is the last message of the conversation's
+		// own context.
+		window := a.MessageIDs
+		awaiting = a.Awaiting
+		if c := st.Conversations[events.ConversationID(opts.ConversationID)]; opts.ConversationID != "" && c != nil && c.AgentID == a.ID {
+			awaiting, window = c.Awaiting, c.MessageIDs
+		}
+		if !answers {
+			return // only an answer reads messages
+		}
+		want := map[string]bool{string(awaiting): true}
+		if awaiting == "" {
+			want = map[string]bool{}
+			for _, id := range window[max(0, len(window)-10):] {
+				want[string(id)] = true
+			}
+		}
+		for i := len(a.Messages) - 1; i >= 0 && len(refs) < len(want); i-- { // the newest are last
+			if want[a.Messages[i].ID] {
+				refs = append(refs, a.Messages[i])
+			}
+		}
+	})
 	switch {
-	case answers && loopOf(agentType) != agents.LoopV1:
-		return invalid("agent %s runs the %s loop, which has no approvals (letta_v1_agent has)", agentID, loopOf(agentType))
-	case answers && awaiting == "":
-		return invalid("no tool call of agent %s waits for approval", agentID)
 	case !answers && awaiting != "":
-		return fault.E(fault.Conflict, "agent %s has tool calls waiting for approval (message %s): answer them first, with a message of type approval (it may come first in this send)", agentID, awaiting)
+		return nil, pendingApproval(agentID, awaiting)
+	case !answers:
+		return inputs, nil
 	}
-	for _, t := range opts.ClientTools {
-		if err := checkName("client tool", t.Name); err != nil {
-			return err
+	var named []string // the calls the answer names; none: it answers all (Letta's older form)
+	for _, a := range inputs[0].Approvals {
+		if a.ToolCallID != "" {
+			named = append(named, a.ToolCallID)
 		}
 	}
-	return nil
+	// The tool call ids the messages read hold: the awaiting calls, or the
+	// returns stored lately.
+	var held []string
+	for _, ref := range refs {
+		env, err := s.load(ctx, ref)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", ref.ID)
+		}
+		e, ok := events.AsMessage(env.Event)
+		switch {
+		case !ok:
+		case awaiting != "":
+			for _, tc := range e.ToolCalls {
+				held = append(held, tc.ID)
+			}
+		case e.Role == "tool" && e.ToolCallID != "":
+			held = append(held, e.ToolCallID)
+		}
+	}
+	if awaiting == "" {
+		if len(named) == 0 || slices.ContainsFunc(named, func(id string) bool { return !slices.Contains(held, id) }) {
+			return nil, invalid("no tool call of agent %s waits for approval; send a regular message to go on", agentID)
+		}
+		if follow := inputs[1:]; len(follow) > 0 {
+			return follow, nil // answered already: the messages after it go on
+		}
+		return []Input{{Role: "user", Text: KeepAlive, Otid: inputs[0].Otid}}, nil
+	}
+	if len(named) == 0 || sameSet(named, held) {
+		return inputs, nil
+	}
+	if len(held) == 1 && len(named) == 1 && named[0] == string(awaiting) {
+		// Letta's older clients named the request's message, not its call.
+		out := slices.Clone(inputs)
+		out[0].Approvals = slices.Clone(out[0].Approvals)
+		for i := range out[0].Approvals {
+			out[0].Approvals[i].ToolCallID = held[0]
+		}
+		return out, nil
+	}
+	return nil, invalid("Invalid tool call IDs. Expected '%s', but received '%s'.", pyStrings(held), pyStrings(named))
+}
+
+// sameSet reports whether a and b hold the same strings.
+func sameSet(a, b []string) bool {
+	return !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) }) &&
+		!slices.ContainsFunc(b, func(x string) bool { return !slices.Contains(a, x) })
+}
+
+// pyStrings renders strings as a Python list does, as Letta's messages show them.
+func pyStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// pendingApproval is the conflict of a message sent while tool calls wait
+// for the client: the text says what to do; the detail object is Letta's
+// (code PENDING_APPROVAL, its message, the id of the message that asks),
+// which its clients read to find the request.
+func pendingApproval(agentID string, request events.MessageID) error {
+	return &fault.Error{
+		Kind: fault.Conflict,
+		Msg:  fmt.Sprintf("agent %s has tool calls waiting for approval (message %s): answer them first, with a message of type approval (it may come first in this send)", agentID, request),
+		Data: map[string]any{
+			"code":               "PENDING_APPROVAL",
+			"message":            "CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool call. Please approve or deny the pending request before continuing.",
+			"pending_request_id": string(request),
+		},
+	}
 }
 
 // sendDigest fingerprints a send's inputs.
@@ -435,6 +563,9 @@ func (s *Service) answerAgain(ctx context.Context, agentID, key, digest string, 
 	resp, err := s.reply(ctx, agentID, ref, opts.UseAssistantMessage)
 	if err != nil {
 		return resp, err
+	}
+	if opts.OnRun != nil && len(resp.Usage.RunIDs) > 0 {
+		opts.OnRun(resp.Usage.RunIDs[0])
 	}
 	if opts.OnMessage != nil {
 		for _, m := range resp.Messages {
@@ -600,14 +731,21 @@ func (s *Service) eachRunMessage(ctx context.Context, agentID string, ref projec
 	return nil
 }
 
-// modelFor finds the model an agent runs on, or says what to configure.
-func (s *Service) modelFor(agentID string) (agents.Model, string, error) {
-	var cfg *api.LLMConfig
+// modelFor finds the model a run of an agent in scope runs on
+// (runConfig), or says what to configure.
+func (s *Service) modelFor(agentID string, in Scope) (agents.Model, string, error) {
+	var (
+		cfg *api.LLMConfig
+		err error
+	)
 	s.read(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
-			cfg = llmConfig(a.LLMConfig)
+			cfg, err = s.runConfig(st, a, in)
 		}
 	})
+	if err != nil {
+		return nil, "", err
+	}
 	if cfg == nil {
 		return nil, "", invalid("agent %s has no model: set one with PATCH /v1/agents/%s {\"model\": \"provider/name\"}, and start the server with a provider configured (OPENAI_API_KEY / OPENAI_BASE_URL or ANTHROPIC_API_KEY)", agentID, agentID)
 	}
@@ -652,6 +790,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 			if i == 0 {
 				ev.Key, ev.Digest, ev.MaxSteps = key, digest, opts.MaxSteps
 				ev.ConversationID = events.ConversationID(opts.ConversationID)
+				ev.OverrideModel = opts.OverrideModel
 				for _, t := range opts.ClientTools {
 					ev.ClientTools = append(ev.ClientTools, events.ClientTool{Name: t.Name, Description: derefString(t.Description), Parameters: t.Parameters})
 				}

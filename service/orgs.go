@@ -197,6 +197,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (p Principal, 
 	return p, reason
 }
 
+// KeyActive reports whether the API key named id (its public part) still
+// authenticates: it exists, is not revoked, has not expired, and its
+// organization was not deleted. A connection made with a key is closed
+// once it does not (NATS; see bus.AuthorizeKeys).
+func (s *Service) KeyActive(id string) bool {
+	now := s.cfg.Clock()
+	active := false
+	s.read(func(st *projections.State) {
+		k := st.APIKeys[id]
+		active = k != nil && k.RevokedAt.IsZero() && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
+	})
+	return active
+}
+
 // RecordDenied appends a refused request to the access record
 // (events.AccessLog). The caller bounds how often it is called.
 func (s *Service) RecordDenied(ctx context.Context, e events.AccessDenied) error {

@@ -47,6 +47,32 @@ func (s *Service) historyRefs(agentID string, p api.Page) (refs []projections.Re
 	return refs, err
 }
 
+// ListDefaultMessages pages through the messages of an agent's default
+// conversation: those of no other conversation (Letta's conversation_id
+// "default"), newest first unless the page says otherwise.
+func (s *Service) ListDefaultMessages(ctx context.Context, agentID string, p api.Page) ([]api.LettaMessage, error) {
+	var (
+		refs []projections.Ref
+		err  error
+	)
+	s.read(func(st *projections.State) {
+		var a *projections.Agent
+		if a, err = s.lookupAgent(st, agentID); err == nil {
+			refs = make([]projections.Ref, 0, len(a.Messages))
+			for _, r := range a.Messages {
+				if !r.Conv {
+					refs = append(refs, r)
+				}
+			}
+			refs, err = page(refs, func(r projections.Ref) string { return r.ID }, p, "desc", 100, "Message")
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.messageBodies(ctx, refs)
+}
+
 // contextRefs locates the messages of an agent's context window, in order.
 func (s *Service) contextRefs(agentID string) (refs []projections.Ref, err error) {
 	s.read(func(st *projections.State) {

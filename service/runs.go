@@ -226,22 +226,25 @@ func (s *Service) RunUsage(ctx context.Context, runID string) (api.Usage, error)
 // first send (the same key with other inputs is unprocessable). Without
 // workers (Config.Runs nil) the run waits for the next send or Resume.
 func (s *Service) SendMessageAsync(ctx context.Context, agentID string, inputs []Input, opts SendOptions) (api.Run, error) {
-	a, err := s.GetAgent(ctx, agentID)
+	_, err := s.GetAgent(ctx, agentID)
 	if err != nil {
-		return api.Run{}, err
-	}
-	if _, sent := s.sentWith(agentID, opts.Key); opts.Key == "" || !sent { // a keyed resend is answered below
-		if err := s.checkApprovals(agentID, a.AgentType, inputs, opts); err != nil {
-			return api.Run{}, err
-		}
-	}
-	if _, _, err := s.modelFor(agentID); err != nil {
 		return api.Run{}, err
 	}
 	var digest string
 	if opts.Key != "" {
-		digest = sendDigest(inputs)
-		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil) // as SendMessage
+		digest = sendDigest(inputs) // of the inputs as sent, as SendMessage
+		ctx = WithRequestDigest(WithIdempotencyKey(ctx, opts.Key), nil)
+	}
+	if _, sent := s.sentWith(agentID, opts.Key); opts.Key == "" || !sent { // a keyed resend is answered below
+		if inputs, err = s.settleApprovals(ctx, agentID, inputs, opts); err != nil {
+			return api.Run{}, err
+		}
+	}
+	if err := s.checkOverride(opts); err != nil {
+		return api.Run{}, err
+	}
+	if _, _, err := s.modelFor(agentID, Scope{Conversation: events.ConversationID(opts.ConversationID), Model: opts.OverrideModel}); err != nil {
+		return api.Run{}, err
 	}
 	c := s.command(ctx, "send_message", agentID)
 	ids := make([]string, len(inputs))

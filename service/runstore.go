@@ -40,6 +40,20 @@ type Waiting struct {
 	// ClientTools, on a send's first input, are the tools the client runs
 	// itself, offered to the model for the send's run.
 	ClientTools []events.ClientTool
+	// Scope, on a send's first input, is the conversation the send went to
+	// and the model it asked for: what its run runs in.
+	Scope Scope
+}
+
+// Scope is what a run runs in besides its agent.
+type Scope struct {
+	// Conversation is the conversation the send went to, whose context
+	// window the run reads and writes; "" for the agent's default one (its
+	// own window). A run whose conversation was deleted cannot step.
+	Conversation events.ConversationID
+	// Model is the model handle the send asked for (override_model); ""
+	// for the conversation's, or else the agent's.
+	Model string
 }
 
 // EachWaiting hands fn, oldest first, the agent's inputs and run requests
@@ -71,6 +85,7 @@ func (s *Service) EachWaiting(ctx context.Context, agentID string, upTo events.S
 			w.Message = agents.Message{Role: m.Role, Content: modelText(m, env.Time, loop), Name: m.Name}
 			if in, ok := env.Event.(*events.MessageReceived); ok {
 				w.MaxSteps, w.Approvals, w.ClientTools = in.MaxSteps, in.Approvals, in.ClientTools
+				w.Scope = Scope{Conversation: in.ConversationID, Model: in.OverrideModel}
 			}
 		} else {
 			continue
@@ -93,19 +108,97 @@ func (s *Service) StillWaiting(agentID string, id events.MessageID) bool {
 	return yes
 }
 
-// Untaken maps each agent with client input no run has taken to the
-// sequence of its newest such input: what a crash left unanswered (or a
-// run that failed).
+// Untaken maps each agent with client input no run has taken, or with a
+// run that goes on after a stored step, to the sequence of its newest such
+// input: what a crash left unanswered (or a run that failed).
 func (s *Service) Untaken() map[string]events.Seq {
 	out := map[string]events.Seq{}
 	s.read(func(st *projections.State) {
 		for id, a := range st.Agents {
 			if n := len(a.Pending); n > 0 {
 				out[string(id)] = a.Pending[n-1].Seq
+			} else if r := goingOn(st, a); r != nil && len(r.Inputs) > 0 {
+				out[string(id)] = r.Inputs[len(r.Inputs)-1].Seq
 			}
 		}
 	})
 	return out
+}
+
+// goingOn finds the agent's run that took its inputs and stored steps but
+// not its last: nil when none.
+func goingOn(st *projections.State, a *projections.Agent) *projections.Run {
+	for i := len(a.Runs) - 1; i >= 0; i-- {
+		if r := st.Runs[a.Runs[i]]; r != nil && r.Status == projections.RunRunning && r.Then != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// Unfinished is a run that stored steps, but not its last, and that no
+// run in this process goes on with: its node stopped or died after a
+// step. Continue it from Then (Loop continues it on the node that owns the
+// agent now).
+type Unfinished struct {
+	Run    string
+	Inputs []events.MessageID // the run's inputs; its reports go under their ids
+	Steps  int                // the steps it stored
+	Usage  events.Usage       // what they cost
+	Then   events.RunThen
+	// MaxSteps, ClientTools and Scope are the send's (its first input's).
+	MaxSteps    int
+	ClientTools []events.ClientTool
+	Scope       Scope
+}
+
+// UnfinishedRun finds the agent's run that goes on after a stored step,
+// or nil when none does.
+func (s *Service) UnfinishedRun(ctx context.Context, agentID string) (*Unfinished, error) {
+	var (
+		u     *Unfinished
+		first projections.Ref
+	)
+	s.read(func(st *projections.State) {
+		a := st.Agents[events.AgentID(agentID)]
+		if a == nil {
+			return
+		}
+		r := goingOn(st, a)
+		if r == nil || len(r.Inputs) == 0 {
+			return
+		}
+		u = &Unfinished{Run: r.ID, Steps: r.Steps, Usage: r.Usage, Then: *r.Then}
+		for _, in := range r.Inputs {
+			u.Inputs = append(u.Inputs, events.MessageID(in.ID))
+		}
+		first = r.Inputs[0]
+	})
+	if u == nil {
+		return nil, nil
+	}
+	env, err := s.load(ctx, first)
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "cannot read the log")
+	}
+	if in, ok := env.Event.(*events.MessageReceived); ok {
+		u.MaxSteps, u.ClientTools = in.MaxSteps, in.ClientTools
+		u.Scope = Scope{Conversation: in.ConversationID, Model: in.OverrideModel}
+	}
+	return u, nil
+}
+
+// RunProgress is how many steps the run stored (-1 for a run the read
+// models do not know), and whether it goes on after the last (it took its
+// inputs, has not ended, and its last step says how it goes on).
+func (s *Service) RunProgress(run string) (steps int, goesOn bool) {
+	steps = -1
+	s.read(func(st *projections.State) {
+		if r := st.Runs[run]; r != nil {
+			steps, goesOn = r.Steps, r.Status == projections.RunRunning && r.Then != nil
+		}
+	})
+	return steps, goesOn
 }
 
 // RunOf names the run that answers the send whose first input is inputID:
@@ -115,9 +208,59 @@ func RunOf(inputID string) string { return events.DerivedID("run", inputID) }
 // RunCancelled reports whether a client cancelled the run.
 func (s *Service) RunCancelled(run string) bool { return s.cancelled(run) }
 
-// ModelFor finds the model an agent runs on, and the provider's name for
-// it, or says what to configure.
-func (s *Service) ModelFor(agentID string) (agents.Model, string, error) { return s.modelFor(agentID) }
+// ModelFor finds the model a run of an agent in scope runs on (runConfig),
+// and the provider's name for it, or says what to configure.
+func (s *Service) ModelFor(agentID string, in Scope) (agents.Model, string, error) {
+	return s.modelFor(agentID, in)
+}
+
+// runConfig is the llm_config a run of agent a in scope uses, as Letta
+// 0.16.8 picks it: the send's override_model; else the conversation's
+// model, with the conversation's model_settings and at most the agent's
+// context window; else the agent's own (nil when it has none). A handle
+// no longer configured is not found.
+func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scope) (*api.LLMConfig, error) {
+	handle, fromConv := in.Model, false
+	var c *projections.Conversation
+	if in.Conversation != "" {
+		if c = st.Conversations[in.Conversation]; c != nil && c.AgentID != a.ID {
+			c = nil
+		}
+	}
+	if handle == "" && c != nil && c.Model != "" {
+		handle, fromConv = c.Model, true
+	}
+	if handle == "" {
+		return llmConfig(a.LLMConfig), nil
+	}
+	raw, err := s.resolveModel(&handle, nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg := llmConfig(raw)
+	if cfg == nil {
+		return nil, fault.E(fault.Internal, "model %s has no usable llm_config", handle)
+	}
+	if fromConv {
+		if own := llmConfig(a.LLMConfig); own != nil && own.ContextWindow > 0 && (cfg.ContextWindow == 0 || own.ContextWindow < cfg.ContextWindow) {
+			cfg.ContextWindow = own.ContextWindow
+		}
+		if err := applyModelSettings(cfg, c.ModelSettings); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// checkOverride refuses a send's override_model that names no model this
+// server has (404, as an unknown handle elsewhere).
+func (s *Service) checkOverride(opts SendOptions) error {
+	if opts.OverrideModel == "" {
+		return nil
+	}
+	_, err := s.resolveModel(&opts.OverrideModel, nil)
+	return err
+}
 
 // StepContext is what a step reads: the agent's state for the model, and
 // the versions its decision rests on.
@@ -125,6 +268,9 @@ type StepContext struct {
 	State   agents.State
 	Version events.Seq                     // the agent's
 	Blocks  map[string]projections.Version // block id → version
+	// Conversation is the conversation whose context window this is; ""
+	// for the agent's own (its default conversation).
+	Conversation events.ConversationID
 	// Window lists the context window's message ids, the system message's
 	// first; State.Context holds the messages after it.
 	Window []events.MessageID
@@ -137,8 +283,11 @@ type StepContext struct {
 	Awaiting []agents.ToolCall
 }
 
-// StepContext reads the agent's context for its next step.
-func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext, error) {
+// StepContext reads the agent's context for the next step of a run in
+// scope: the context window of the run's conversation (the agent's own for
+// the default one) under a system message compiled from the agent's
+// memory, which every conversation shares.
+func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (StepContext, error) {
 	var (
 		sc          StepContext
 		refs        []projections.Ref
@@ -154,6 +303,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		rules       json.RawMessage
 		awaiting    events.MessageID
 		awaitingRef projections.Ref
+		isolated    []events.BlockID // the conversation's own blocks
 	)
 	s.read(func(st *projections.State) {
 		a := st.Agents[events.AgentID(agentID)]
@@ -163,12 +313,32 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		}
 		sc.Version = a.Version.Seq
 		sc.Blocks = map[string]projections.Version{}
-		sc.Window, sc.Stored, sc.Embedding = append([]events.MessageID(nil), a.MessageIDs...), len(a.Messages), a.EmbeddingConfig
+		window := a.MessageIDs
+		awaiting = a.Awaiting
+		if in.Conversation != "" {
+			c := st.Conversations[in.Conversation]
+			if c == nil || c.AgentID != a.ID {
+				err = fault.E(fault.NotFound, "Conversation with ID %s not found: it was deleted, and the run cannot go on", in.Conversation)
+				return
+			}
+			sc.Conversation, window, awaiting = c.ID, c.MessageIDs, c.Awaiting
+			isolated = c.IsolatedBlockIDs
+		}
+		sc.Window, sc.Stored, sc.Embedding = append([]events.MessageID(nil), window...), len(a.Messages), a.EmbeddingConfig
 		prompt, archival, updatedAt = a.System, archivalCount(st, a), a.UpdatedAt
-		llm = llmConfig(a.LLMConfig)
+		if llm, err = s.runConfig(st, a, in); err != nil {
+			return
+		}
 		loop, rules = loopOf(a.AgentType), a.ToolRules
 		for _, id := range a.BlockIDs {
 			if b := st.Blocks[id]; b != nil {
+				// A conversation's own copy of a block replaces the
+				// agent's of the same label (isolated_block_labels).
+				for _, cid := range isolated {
+					if cb := st.Blocks[cid]; cb != nil && cb.Label == b.Label {
+						b = cb
+					}
+				}
 				blocks = append(blocks, agents.Block{ID: string(b.ID), Label: b.Label, Value: b.Value, Limit: b.Limit})
 				sc.Blocks[string(b.ID)] = b.Version
 			}
@@ -189,8 +359,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 			toolDefs = append(toolDefs, agents.Tool{Name: t.Name, Description: schema.Description, Parameters: schema.Parameters})
 			limits[t.Name] = t.ReturnCharLimit
 		}
-		refs = windowRefs(a)
-		awaiting = a.Awaiting
+		refs = refsOf(a, window)
 		for _, m := range a.Messages {
 			if m.ID == string(awaiting) {
 				awaitingRef = m
@@ -231,6 +400,9 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		for _, tc := range e.ToolCalls {
 			m.ToolCalls = append(m.ToolCalls, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
 		}
+		for _, th := range e.Thinking {
+			m.Thinking = append(m.Thinking, agents.Thinking(th))
+		}
 		msgs = append(msgs, m)
 	}
 	sc.State = agents.State{
@@ -251,11 +423,20 @@ func (s *Service) StepContext(ctx context.Context, agentID string) (StepContext,
 		// As Letta: parallel calls only when the config allows them and no
 		// tool rule needs the calls one at a time.
 		sc.State.ParallelToolCalls = llm.ParallelToolCalls != nil && *llm.ParallelToolCalls && noRules(rules)
+		// Native reasoning as Letta asks for it: extended thinking with at
+		// least 1,024 tokens when enable_reasoner is set; a reasoning model's
+		// effort (the provider decides which models take either).
+		if llm.EnableReasoner != nil && *llm.EnableReasoner {
+			sc.State.Reasoning.Budget = max(deref(llm.MaxReasoningTokens), 1024)
+		}
+		if e := deref(llm.ReasoningEffort); e != "none" {
+			sc.State.Reasoning.Effort = e
+		}
 	}
 	if loop == agents.LoopV1 {
 		sc.State.InnerThoughts = false
-		sc.State.Deferred = approvalTools(rules)
 	}
+	sc.State.Deferred = approvalTools(rules)
 	// Rules were checked when stored (checkToolRules); the model is told
 	// them as Letta tells it, in a section of the system message.
 	if sc.State.ToolRules, _ = agents.ParseToolRules(rules); len(sc.State.ToolRules) > 0 {
@@ -300,8 +481,11 @@ type Step struct {
 	Model   string             // the provider's model name
 	Run     string             // the run its messages belong to
 	Ends    bool               // the run ends with this step
-	Last    bool               // the run may take no further step
-	Now     time.Time          // the time the chained input was rendered with
+	// Then, on a step after which the run goes on, is how it goes on; it
+	// is stored with the step, so that another node can continue the run.
+	Then *events.RunThen
+	Last bool      // the run may take no further step
+	Now  time.Time // the time the chained input was rendered with
 	// Resolves says the step made no model call: it stores the returns of
 	// the calls that waited for the client (Output.Returns, and what the
 	// approved calls did to memory), after the client's answer (Take).
@@ -346,7 +530,7 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 		}
 		return s.commitStep(ctx, agentID, st, c, &d, stored)
 	}
-	am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Reasoning: out.Reasoning, Model: st.Model,
+	am := &events.MessageAppended{Role: "assistant", Text: out.Assistant.Content, Reasoning: out.Reasoning, Thinking: thinkingEvents(out.Thinking), Model: st.Model,
 		Usage: &events.Usage{PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens, TotalTokens: out.Usage.TotalTokens}}
 	if st.Context.State.Loop == agents.LoopV1 {
 		am.Text, am.Reply = "", out.Reply // the content is the answer
@@ -361,6 +545,9 @@ func (s *Service) CommitStep(ctx context.Context, agentID string, st Step) ([]ap
 		}
 	case st.Run != "" && st.Last:
 		am.StopReason = "max_steps"
+	}
+	if st.Run != "" && !st.Ends && !out.Awaiting && am.StopReason == "" {
+		am.Then = st.Then
 	}
 	for _, tc := range out.Assistant.ToolCalls {
 		am.ToolCalls = append(am.ToolCalls, events.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
@@ -437,10 +624,15 @@ type Summary struct {
 	Kept    []events.MessageID // the newest messages, kept after it
 	Text    string             // the summary as the model reads it (agents.SummaryText)
 	Now     time.Time
+	// Run is the run that summarizes a conversation's window (its
+	// overflow): the summary is stored as its message, in that
+	// conversation. "" for the agent's own window.
+	Run string
 }
 
-// CommitSummary replaces the summarized part of an agent's context window
-// with its summary, a system alert stored in recall memory. A change to the
+// CommitSummary replaces the summarized part of a context window (the
+// agent's own, or its conversation's: Summary.Context.Conversation) with
+// its summary, a system alert stored in recall memory. A change to the
 // agent meanwhile other than queued inputs is a conflict (fault.Conflict).
 func (s *Service) CommitSummary(ctx context.Context, agentID string, sum Summary) error {
 	c := s.command(ctx, "summarize", agentID)
@@ -449,8 +641,18 @@ func (s *Service) CommitSummary(ctx context.Context, agentID string, sum Summary
 	window := append(append(append([]events.MessageID{}, sum.Before...), summaryID), sum.Kept...)
 	var d decision
 	d.expect = []events.Expectation{{Aggregate: agentAgg(agentID), Version: sum.Context.Version}}
-	d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user", Kind: events.InputSystemAlert, Text: sum.Text})
-	d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
+	if conv := sum.Context.Conversation; conv != "" {
+		// A conversation's window: the summary is a message of the run
+		// (so it joins that window), and the window is the conversation's.
+		if sum.Run == "" {
+			return fault.E(fault.Internal, "a summary of conversation %s needs the run that writes it", conv)
+		}
+		d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user", Kind: events.InputSystemAlert, Text: sum.Text, RunID: sum.Run})
+		d.add(c, agentAgg(agentID), &events.ConversationWindowSet{ConversationID: conv, MessageIDs: window})
+	} else {
+		d.add(c, agentAgg(agentID), &events.MessageAppended{ID: summaryID, Role: "user", Kind: events.InputSystemAlert, Text: sum.Text})
+		d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
+	}
 	seq, err := s.appendStanding(ctx, agentID, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs}, sum.Context.Version)
 	if err != nil {
 		if errors.Is(err, events.ErrConflict) {
@@ -588,3 +790,12 @@ func (s *Service) WaitApplied(ctx context.Context, seq events.Seq) error {
 // report carries it, so that a caller on another node reads the run's
 // messages once its own read models reach it.
 func (s *Service) Applied() events.Seq { return s.proj.Applied() }
+
+// thinkingEvents is a reply's reasoning blocks as stored.
+func thinkingEvents(ts []agents.Thinking) []events.Thinking {
+	var out []events.Thinking
+	for _, t := range ts {
+		out = append(out, events.Thinking(t))
+	}
+	return out
+}

@@ -179,7 +179,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 			d.add(c, toolAgg(id), &events.ToolUpdated{
 				Description: &def.description, SourceCode: &req.SourceCode, SourceType: &srcType,
 				JSONSchema: def.schema, Tags: &tags, ReturnCharLimit: &limit, AgentState: &def.agentState,
-				TimeoutSeconds: req.TimeoutSeconds,
+				TimeoutSeconds: req.TimeoutSeconds, DefaultRequiresApproval: req.DefaultRequiresApproval,
 			})
 			return nil
 		}
@@ -188,7 +188,7 @@ func (s *Service) CreateTool(ctx context.Context, req api.CreateTool, upsert boo
 			ID: events.ToolID(id), Name: def.name, Description: def.description, SourceCode: req.SourceCode,
 			SourceType: srcType, JSONSchema: def.schema, Tags: req.Tags, ToolType: "custom",
 			ReturnCharLimit: limit, AgentState: def.agentState, TimeoutSeconds: deref(req.TimeoutSeconds),
-			OrganizationID: c.org,
+			DefaultRequiresApproval: deref(req.DefaultRequiresApproval), OrganizationID: c.org,
 		})
 		return nil
 	})
@@ -259,7 +259,8 @@ func (s *Service) ListTools(ctx context.Context, name string, p api.Page) ([]api
 
 // UpdateTool changes a tool. New source re-derives the name and schema.
 func (s *Service) UpdateTool(ctx context.Context, id string, req api.UpdateTool) (api.Tool, error) {
-	e := &events.ToolUpdated{Description: req.Description, SourceType: req.SourceType, Tags: req.Tags, ReturnCharLimit: req.ReturnCharLimit, TimeoutSeconds: req.TimeoutSeconds}
+	e := &events.ToolUpdated{Description: req.Description, SourceType: req.SourceType, Tags: req.Tags, ReturnCharLimit: req.ReturnCharLimit, TimeoutSeconds: req.TimeoutSeconds,
+		DefaultRequiresApproval: req.DefaultRequiresApproval}
 	if err := checkTimeout(req.TimeoutSeconds, true); err != nil {
 		return api.Tool{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/projections"
 )
 
 // Limits on what a client may store. Events must stay well under the log's
@@ -257,4 +258,27 @@ func checkToolRules(raw json.RawMessage) (json.RawMessage, error) {
 		rules = []agents.ToolRule{}
 	}
 	return json.Marshal(rules)
+}
+
+// withApprovalRules adds to an agent's tool rules a requires_approval rule
+// for each of tools that requires approval by default and has none, as
+// Letta does when an agent is given such a tool. rules come back unchanged
+// when nothing is added.
+func withApprovalRules(st *projections.State, rules json.RawMessage, tools []events.ToolID) json.RawMessage {
+	rs, _ := agents.ParseToolRules(rules) // checked when stored
+	parsed := agents.ToolRules(rs)
+	added := false
+	for _, id := range tools {
+		t := st.Tools[id]
+		if t == nil || !t.DefaultRequiresApproval || parsed.RequiresApproval(t.Name) {
+			continue
+		}
+		parsed = append(parsed, agents.ToolRule{ToolName: t.Name, Type: agents.RuleRequiresApproval})
+		added = true
+	}
+	if !added {
+		return rules
+	}
+	out, _ := json.Marshal(parsed)
+	return out
 }

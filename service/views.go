@@ -56,6 +56,9 @@ func toolView(t *projections.Tool) api.Tool {
 		v := t.TimeoutSeconds
 		out.TimeoutSeconds = &v
 	}
+	if t.DefaultRequiresApproval {
+		out.DefaultRequiresApproval = &t.DefaultRequiresApproval
+	}
 	return out
 }
 

@@ -42,6 +42,9 @@ func runBench(args []string) error {
 		return fmt.Errorf("bench takes no arguments, got %q", fs.Args())
 	}
 	opts := bench.Options{Quick: *quick, ReplayEvents: *events, IdleAgents: *idle, TempDir: *dir, Progress: os.Stderr, SearchProfile: *searchProfile}
+	if self, err := os.Executable(); err == nil {
+		opts.Server = []string{self, "server"} // the cluster workload runs server processes
+	}
 	for _, n := range strings.Split(*searchSizes, ",") {
 		if n = strings.TrimSpace(n); n == "" {
 			continue

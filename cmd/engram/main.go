@@ -134,9 +134,9 @@ func runServer(args []string) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM certificate authorities whose client certificates REST and NATS clients must present (mutual TLS); needs --tls-cert")
 	fs.Var(&corsOrigins, "cors-origin", `an origin browsers may call the API from, such as https://app.example, or "*" (repeatable); none by default`)
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests per second each organization may make (the admin routes not counted); 0 for no limit")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests per second each organization may make (the admin routes not counted; sends over NATS counted apart); 0 for no limit")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", 0, "requests an organization may make at once within --rate-limit; 0 for --rate-limit rounded up")
-	fs.IntVar(&cfg.MaxRunsPerOrg, "max-runs-per-org", 0, "runs (sends stored and not yet answered) each organization may have in progress; 0 for no limit")
+	fs.IntVar(&cfg.MaxRunsPerOrg, "max-runs-per-org", 0, "runs (sends stored and not yet answered, over REST or NATS) each organization may have in progress; 0 for no limit")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", `a second listener serving only GET /metrics ("" for none; /metrics is on --http-addr too)`)
 	sync := fs.String("sync", "always", `"always": fsync each event before acknowledging it; "relaxed": let JetStream flush on its interval`)
 	var models, embeds multi

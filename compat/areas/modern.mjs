@@ -122,6 +122,47 @@ export function register(ctx) {
       await assert.rejects(ctx.client.conversations.retrieve(c.id), NotFoundError);
     });
 
+    it('each conversation has its own history and shares the agent\'s memory', async () => {
+      const a = await ctx.client.agents.create({
+        name: unique('convs'), model: chatHandle, embedding: embeddingHandle,
+        memory_blocks: [{ label: 'human', value: 'The user likes tea.' }],
+      });
+      const one = await ctx.client.conversations.create({ agent_id: a.id });
+      const two = await ctx.client.conversations.create({ agent_id: a.id });
+      // sent says what the model's last request held after its system
+      // message, and the system message itself.
+      const sent = async () => {
+        const reqs = await ctx.h.requests();
+        const msgs = reqs[reqs.length - 1].Messages;
+        return { system: msgs[0].Content, rest: msgs.slice(1).map((m) => m.Content).join('\n') };
+      };
+      const send = async (c, text, answer) => {
+        await ctx.h.script({ Content: answer });
+        const stream = await ctx.client.conversations.messages.create(c.id, { messages: [{ role: 'user', content: text }] });
+        for await (const _ of stream);
+        return sent();
+      };
+      await send(one, 'alpha question', 'alpha answer');
+      let got = await send(two, 'beta question', 'beta answer');
+      assert.ok(!got.rest.includes('alpha'), `conversation two was sent conversation one's messages: ${got.rest}`);
+      await ctx.client.agents.blocks.update('human', { agent_id: a.id, value: 'The user likes coffee.' });
+      got = await send(one, 'alpha again', 'alpha answer 2');
+      assert.ok(got.rest.includes('alpha question') && got.rest.includes('alpha answer') && !got.rest.includes('beta'), got.rest);
+      assert.ok(got.system.includes('The user likes coffee.'), 'the shared memory is in every conversation\'s system message');
+      got = await send(two, 'beta again', 'beta answer 2');
+      assert.ok(got.rest.includes('beta question') && !got.rest.includes('alpha'), got.rest);
+      assert.ok(got.system.includes('The user likes coffee.'));
+
+      const listed = async (c) => (await collect(ctx.client.conversations.messages.list(c.id, { order: 'asc' }))).map((m) => m.content).join('\n');
+      assert.ok((await listed(one)).includes('alpha again') && !(await listed(one)).includes('beta'));
+      assert.ok((await listed(two)).includes('beta again') && !(await listed(two)).includes('alpha'));
+      const c1 = await ctx.client.conversations.retrieve(one.id);
+      assert.equal(c1.in_context_message_ids.length, 5, 'the system message and conversation one\'s four messages');
+      // The agent's own list holds every conversation's messages, as Letta's does.
+      const all = (await collect(ctx.client.agents.messages.list(a.id, { limit: 100 }))).map((m) => m.content).join('\n');
+      assert.ok(all.includes('alpha again') && all.includes('beta again'), all);
+    });
+
     it('a conversation of an unknown agent is 404', async () => {
       await assert.rejects(ctx.client.conversations.create({ agent_id: 'agent-01a24aae-b4af-736c-9e22-07fa574961dc' }), NotFoundError);
     });
@@ -145,8 +186,13 @@ export function register(ctx) {
       assert.equal(req.message_type, 'approval_request_message');
       assert.equal(req.tool_call.name, 'exec_command');
       assert.equal(req.tool_call.tool_call_id, 'call_ls');
-      // A plain message while the call waits is refused, and stores nothing.
-      await assert.rejects(ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'hello?' }] }), ConflictError);
+      // A plain message while the call waits is refused, and stores nothing;
+      // the 409's detail is Letta's object, naming the request.
+      const conflict = await ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'hello?' }] }).then(() => null, (e) => e);
+      assert.ok(conflict instanceof ConflictError, String(conflict));
+      assert.equal(conflict.error?.detail?.code, 'PENDING_APPROVAL', JSON.stringify(conflict.error));
+      assert.equal(conflict.error.detail.pending_request_id, req.id);
+      assert.match(conflict.error.detail.message, /waiting for approval/);
 
       await ctx.h.script({ Content: 'You have a.txt.' });
       const done = shape.lettaResponse(
@@ -182,6 +228,26 @@ export function register(ctx) {
       assert.equal(done.messages[0].status, 'error');
       const human = await ctx.client.agents.blocks.retrieve('human', { agent_id: a.id });
       assert.ok(!human.value.includes('Likes tea'), 'a denied call changed memory');
+    });
+
+    it('a memgpt_agent waits for approval too; an approved call runs and the heartbeat it asked for goes on', async () => {
+      const a = await ctx.client.agents.create({
+        name: unique('memgpt-approve'), agent_type: 'memgpt_agent', model: chatHandle, embedding: embeddingHandle,
+        memory_blocks: [{ label: 'human', value: 'Name: Ada' }],
+        tool_rules: [{ tool_name: 'core_memory_append', type: 'requires_approval' }],
+      });
+      await ctx.h.script({ Content: 'Ada likes tea.', ToolCalls: [{ ID: 'call_app', Name: 'core_memory_append', Arguments: '{"name":"human","content":"Likes tea","request_heartbeat":true}' }] });
+      const r = await ctx.client.agents.messages.create(a.id, { messages: [{ role: 'user', content: 'Remember that I like tea.' }] });
+      assert.equal(r.stop_reason.stop_reason, 'requires_approval');
+      assert.equal(r.messages.at(-1).message_type, 'approval_request_message');
+      await ctx.h.script({ ToolCalls: [{ ID: 'call_say', Name: 'send_message', Arguments: '{"message":"Noted."}' }] });
+      const done = await ctx.client.agents.messages.create(a.id, {
+        messages: [{ type: 'approval', approvals: [{ type: 'approval', tool_call_id: 'call_app', approve: true }] }],
+      });
+      assert.equal(done.messages[0].message_type, 'tool_return_message');
+      assert.equal(done.messages.find((m) => m.message_type === 'assistant_message')?.content, 'Noted.', JSON.stringify(done.messages));
+      const human = await ctx.client.agents.blocks.retrieve('human', { agent_id: a.id });
+      assert.ok(human.value.includes('Likes tea'), human.value);
     });
   });
 }

@@ -159,7 +159,7 @@ test('a fresh headless run creates its agent and conversation and completes one 
   assert.equal(ms[1].content, 'Hello from engram, scripted.');
 });
 
-test('a second run on the same agent, in its default conversation, sees the first exchange', async (t) => {
+test('a second run on the same agent, in its default conversation, does not see the first conversation', async (t) => {
   if (!agentID) t.skip('the first test made no agent');
   const before = (await h.requests()).length;
   await h.script({ Content: 'Still here.' });
@@ -170,9 +170,12 @@ test('a second run on the same agent, in its default conversation, sees the firs
   assert.equal(res.conversation_id, 'default');
   const reqs = (await h.requests()).slice(before);
   assert.equal(reqs.length, 1);
-  // For now every conversation runs on the agent's one context window, so
-  // the model sees the first run's exchange too.
-  assert.ok(modelSaw(reqs[0], 'Are you still there?') && modelSaw(reqs[0], 'Hello from engram, scripted.'));
+  // Each conversation has its own context window, as in Letta 0.16.8: the
+  // default one (the agent's own) holds none of the first run's
+  // conversation.
+  assert.ok(modelSaw(reqs[0], 'Are you still there?'), 'the model did not see the prompt');
+  assert.ok(!modelSaw(reqs[0], 'Hello from engram, scripted.') && !modelSaw(reqs[0], 'Say hello to engram'),
+    'the default conversation was sent the first conversation\'s messages');
 });
 
 // clientToolTurn runs Letta Code in stream-json mode with the standard
