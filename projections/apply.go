@@ -375,7 +375,7 @@ func (s *State) applyBlock(env events.Envelope) {
 		b = &Block{
 			ID: id, Label: e.Label, Value: e.Value, Limit: e.Limit, Name: e.Name, IsTemplate: e.IsTemplate,
 			ReadOnly: e.ReadOnly, Description: e.Description, Metadata: e.Metadata, Tags: e.Tags,
-			CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, Hosted: env.Hosted, Version: s.Gone[string(id)], Org: e.OrganizationID,
+			CreatedAt: env.Time, UpdatedAt: env.Time, Created: env.Seq, CreatedPart: int32(env.Part), Hosted: env.Hosted, Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
 		b.Version.bump(env)
@@ -423,7 +423,7 @@ func (s *State) applyTool(env events.Envelope) {
 			JSONSchema: e.JSONSchema, Tags: e.Tags, ToolType: e.ToolType, ReturnCharLimit: e.ReturnCharLimit,
 			Metadata: e.Metadata, AgentState: e.AgentState, TimeoutSeconds: e.TimeoutSeconds, DefaultRequiresApproval: e.DefaultRequiresApproval,
 			CreatedAt: env.Time, UpdatedAt: env.Time,
-			Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
+			Created: env.Seq, CreatedPart: int32(env.Part), Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
 		t.Version.bump(env)
@@ -471,7 +471,7 @@ func (s *State) applySource(env events.Envelope) {
 		src = &Source{
 			ID: id, Name: e.Name, Description: e.Description, Instructions: e.Instructions,
 			EmbeddingConfig: e.EmbeddingConfig, Metadata: e.Metadata, CreatedAt: env.Time, UpdatedAt: env.Time,
-			Created: env.Seq, Version: s.Gone[string(id)], Org: e.OrganizationID,
+			Created: env.Seq, CreatedPart: int32(env.Part), Version: s.Gone[string(id)], Org: e.OrganizationID,
 		}
 		delete(s.Gone, string(id))
 		src.Version.bump(env)
@@ -554,7 +554,7 @@ func (s *State) applyJob(env events.Envelope) {
 		}
 		j = &Job{
 			ID: id, JobType: e.JobType, AgentID: e.AgentID, SourceID: e.SourceID, Status: "created",
-			Metadata: e.Metadata, CreatedAt: env.Time, Created: env.Seq, Org: e.OrganizationID,
+			Metadata: e.Metadata, CreatedAt: env.Time, Created: env.Seq, CreatedPart: int32(env.Part), Org: e.OrganizationID,
 		}
 		j.Version.bump(env)
 		s.Jobs[id] = j

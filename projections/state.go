@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 	"time"
@@ -194,6 +195,7 @@ type Block struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Created     events.Seq
+	CreatedPart int32 // its index in the log message that created it (several aggregates made by one command share a message: events.EncodeHosted)
 	// Hosted: its creation is stored in another aggregate's message (at
 	// Created; events.EncodeHosted), so a read of its own subject misses it.
 	Hosted  bool
@@ -221,6 +223,7 @@ type Tool struct {
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
 	Created                 events.Seq
+	CreatedPart             int32 // its index in the log message that created it (several aggregates made by one command share a message: events.EncodeHosted)
 	Version                 Version
 	// Org is the organization it belongs to; "" is the default one.
 	Org string
@@ -237,6 +240,7 @@ type Source struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	Created         events.Seq
+	CreatedPart     int32 // its index in the log message that created it (several aggregates made by one command share a message: events.EncodeHosted)
 	Version         Version
 	Passages        []Ref
 	Files           []*File // in upload order
@@ -283,6 +287,7 @@ type Job struct {
 	CreatedAt   time.Time
 	CompletedAt time.Time
 	Created     events.Seq
+	CreatedPart int32 // its index in the log message that created it (several aggregates made by one command share a message: events.EncodeHosted)
 	Version     Version
 	// Org is the organization it belongs to; "" is the default one.
 	Org string
@@ -412,4 +417,13 @@ func (s *State) VersionOf(a events.Aggregate) Version {
 		return s.Denials.Version
 	}
 	return s.Gone[a.ID]
+}
+
+// ByCreation orders what was created by where its creation is in the log:
+// its message's sequence, then its place in that message.
+func ByCreation(seqA events.Seq, partA int32, seqB events.Seq, partB int32) int {
+	if seqA != seqB {
+		return cmp.Compare(seqA, seqB)
+	}
+	return cmp.Compare(partA, partB)
 }

@@ -94,7 +94,9 @@ func (s *Service) ListBlocks(ctx context.Context, f api.BlockFilter, p api.Page)
 			}
 			list = append(list, b)
 		}
-		slices.SortFunc(list, func(x, y *projections.Block) int { return int(x.Created) - int(y.Created) })
+		slices.SortFunc(list, func(x, y *projections.Block) int {
+			return projections.ByCreation(x.Created, x.CreatedPart, y.Created, y.CreatedPart)
+		})
 		list, err = page(list, func(b *projections.Block) string { return string(b.ID) }, p, "asc", 50, "Block")
 		if err != nil {
 			return

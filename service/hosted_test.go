@@ -2,6 +2,8 @@ package service_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/engram-dev/engram/api"
@@ -62,6 +64,47 @@ func TestStateAtFindsHostedBlock(t *testing.T) {
 		}
 		if len(seen) != 2 || seen[0] != "block_created" || seen[1] != "block_updated" {
 			t.Errorf("agent %s history of the shared block: %v, want its creation and its update", id, seen)
+		}
+	}
+}
+
+// TestBlocksMadeTogetherPageInOrder: the blocks an agent's creation makes
+// share one log message (a hosted creation); a list of blocks still pages
+// through them one at a time in the order they were made, each once.
+func TestBlocksMadeTogetherPageInOrder(t *testing.T) {
+	ctx := context.Background()
+	r := startRig(t, t.TempDir(), nil)
+	var blocks []api.CreateBlock
+	for i := range 6 {
+		blocks = append(blocks, api.CreateBlock{Label: fmt.Sprintf("b%d", i), Value: "v"})
+	}
+	a, err := r.n.Service.CreateAgent(ctx, api.CreateAgent{Model: ptr("openai/gpt-4o-mini"), MemoryBlocks: blocks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, b := range a.Memory.Blocks {
+		want = append(want, b.ID)
+	}
+	for range 20 { // the projection's maps iterate in another order each time
+		var got []string
+		after := ""
+		for {
+			page, err := r.n.Service.ListBlocks(ctx, api.BlockFilter{}, api.Page{After: after, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page[0].ID)
+			after = page[0].ID
+			if len(got) > len(want) {
+				t.Fatalf("paging went on past the %d blocks: %v", len(want), got)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("paged %v; want the blocks in the order made %v", got, want)
 		}
 	}
 }

@@ -131,7 +131,9 @@ func (s *Service) ListSources(ctx context.Context, name string, p api.Page) ([]a
 				list = append(list, src)
 			}
 		}
-		slices.SortFunc(list, func(x, y *projections.Source) int { return int(x.Created) - int(y.Created) })
+		slices.SortFunc(list, func(x, y *projections.Source) int {
+			return projections.ByCreation(x.Created, x.CreatedPart, y.Created, y.CreatedPart)
+		})
 		list, err = page(list, func(x *projections.Source) string { return string(x.ID) }, p, "asc", 50, "Source")
 		if err != nil {
 			return
@@ -233,7 +235,9 @@ func (s *Service) ListJobs(ctx context.Context, sourceID string, p api.Page) ([]
 				list = append(list, j)
 			}
 		}
-		slices.SortFunc(list, func(x, y *projections.Job) int { return int(x.Created) - int(y.Created) })
+		slices.SortFunc(list, func(x, y *projections.Job) int {
+			return projections.ByCreation(x.Created, x.CreatedPart, y.Created, y.CreatedPart)
+		})
 		list, err = page(list, func(j *projections.Job) string { return string(j.ID) }, p, "desc", 100, "Job")
 		if err != nil {
 			return

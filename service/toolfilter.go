@@ -52,7 +52,9 @@ func (s *Service) ListToolsMatching(ctx context.Context, f api.ToolFilter, p api
 				list = append(list, t)
 			}
 		}
-		slices.SortFunc(list, func(x, y *projections.Tool) int { return int(x.Created) - int(y.Created) })
+		slices.SortFunc(list, func(x, y *projections.Tool) int {
+			return projections.ByCreation(x.Created, x.CreatedPart, y.Created, y.CreatedPart)
+		})
 		list, err = page(list, func(t *projections.Tool) string { return string(t.ID) }, p, "desc", 50, "Tool")
 		if err != nil {
 			return

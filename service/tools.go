@@ -244,7 +244,9 @@ func (s *Service) ListTools(ctx context.Context, name string, p api.Page) ([]api
 				list = append(list, t)
 			}
 		}
-		slices.SortFunc(list, func(x, y *projections.Tool) int { return int(x.Created) - int(y.Created) })
+		slices.SortFunc(list, func(x, y *projections.Tool) int {
+			return projections.ByCreation(x.Created, x.CreatedPart, y.Created, y.CreatedPart)
+		})
 		list, err = page(list, func(t *projections.Tool) string { return string(t.ID) }, p, "desc", 50, "Tool")
 		if err != nil {
 			return
