@@ -267,12 +267,12 @@ func clientPermissions() *server.Permissions {
 // (stream info, a consumer without a filter, a direct get of a sequence,
 // STREAM.MSG.GET) are refused with the rest.
 //
-// Events are read under ev.<org>.> only when they are stored there: the
-// log stores every organization's events under the default organization's
-// token today (the organization is in the aggregate's first event), so the
-// default organization's keys may read no events at all, since ev.<tenant>.>
-// holds every organization's; another organization's keys may read
-// ev.<org>.>, where engram does not write yet.
+// Events are read under ev.<org>.>, where the log stores an organization's
+// aggregates (Batch.Tenants). The default organization's keys may read no
+// events at all: the log's own token also holds what belongs to no
+// organization (organizations, keys, the access record, checkpoints) and
+// the events other organizations' aggregates had before organizations had
+// tokens of their own.
 func orgPermissions(org, tenant string) *server.Permissions {
 	pub := []string{AgentRequestSubject(org, "*")} // its agents (the handler checks the agent is the organization's)
 	sub := []string{"_INBOX." + org + ".>"}

@@ -299,7 +299,7 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 			if err != nil {
 				return 0, fmt.Errorf("append %s: %w", b.Command, err)
 			}
-			m := nats.NewMsg(Subject(l.tenant, env.Aggregate, env.Event.EventType()))
+			m := nats.NewMsg(Subject(l.tenantOf(b, env.Aggregate), env.Aggregate, env.Event.EventType()))
 			m.Data = data
 			m.Header.Set(hdrCommand, b.Command)
 			if i == 0 {
@@ -422,7 +422,7 @@ func (l *Log) pack(b events.Batch) ([]*nats.Msg, []events.Expectation, bool, err
 	if len(data) > maxPacked {
 		return nil, nil, false, nil
 	}
-	m := nats.NewMsg(Subject(l.tenant, host, events.SubjectPacked))
+	m := nats.NewMsg(Subject(l.tenantOf(b, host), host, events.SubjectPacked))
 	m.Data = data
 	m.Header.Set(hdrCommand, b.Command)
 	m.Header.Set(hdrMsgID, b.Command)
@@ -443,11 +443,25 @@ func (l *Log) carrier(evs []events.Envelope, x events.Expectation) int {
 	return -1
 }
 
+// filter is the subject filter of an expectation. It matches the
+// aggregate (or kind) under every tenant token: an aggregate's events are
+// under its organization's token, and those of an organization's aggregate
+// written before organizations had tokens of their own are under the log's
+// default one.
 func (l *Log) filter(x events.Expectation) string {
 	if x.WholeKind {
-		return KindFilter(l.tenant, x.Aggregate.Kind)
+		return KindFilter(AnyTenant, x.Aggregate.Kind)
 	}
-	return AggregateFilter(l.tenant, x.Aggregate)
+	return AggregateFilter(AnyTenant, x.Aggregate)
+}
+
+// tenantOf is the tenant token aggregate a's events of batch b are stored
+// under.
+func (l *Log) tenantOf(b events.Batch, a events.Aggregate) string {
+	if t := b.Tenants[a]; t != "" {
+		return t
+	}
+	return l.tenant
 }
 
 // resolveConflict decides whether a rejected batch was in fact already

@@ -445,3 +445,41 @@ func TestAppendHosted(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendUnderItsOrganization: an aggregate named in Batch.Tenants is
+// stored under that token; expectations and reads match it under any
+// token, so an aggregate whose first events are under the log's own token
+// (written before organizations had tokens) goes on under its
+// organization's, and a stale expectation still conflicts.
+func TestAppendUnderItsOrganization(t *testing.T) {
+	ctx := context.Background()
+	_, l := startLog(t, false)
+	a := events.Aggregate{Kind: events.KindAgent, ID: "agent-T"}
+	first, err := l.Append(ctx, events.Batch{Command: "t1", Expect: []events.Expectation{{Aggregate: a}},
+		Events: []events.Envelope{agentEnv(a.ID, &events.AgentCreated{ID: "agent-T"})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs := map[events.Aggregate]string{a: "org-01a24b00-0000-7000-8000-000000000001"}
+	next, err := l.Append(ctx, events.Batch{Command: "t2", Expect: []events.Expectation{{Aggregate: a, Version: first}}, Tenants: orgs,
+		Events: []events.Envelope{agentEnv(a.ID, &events.MessageAppended{ID: "message-T", Role: "user", Text: "hi"})}})
+	if err != nil {
+		t.Fatalf("an append under the organization's token after one under the log's: %v", err)
+	}
+	m, err := l.stream.GetMsg(ctx, uint64(next)) // by sequence, whatever its subject
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, ok := ParseSubject(m.Subject); !ok || es.Tenant != orgs[a] {
+		t.Fatalf("stored under %s; want the organization's token", m.Subject)
+	}
+	_, err = l.Append(ctx, events.Batch{Command: "t3", Expect: []events.Expectation{{Aggregate: a, Version: first}}, Tenants: orgs,
+		Events: []events.Envelope{agentEnv(a.ID, &events.MessageAppended{ID: "message-U", Role: "user", Text: "late"})}})
+	if !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("a stale expectation across tokens: %v; want a conflict", err)
+	}
+	last, ok, err := l.LastRaw(ctx, AggregateFilter(AnyTenant, a))
+	if err != nil || !ok || last.Seq != next {
+		t.Fatalf("the aggregate's last message under any token: %d %v %v; want %d", last.Seq, ok, err, next)
+	}
+}

@@ -46,13 +46,13 @@ func (l *Log) Read(ctx context.Context, sel []events.Selector, from, to events.S
 	}
 	for _, x := range sel {
 		if x.Types == nil {
-			add(AggregateFilter(l.tenant, x.Aggregate))
+			add(AggregateFilter(AnyTenant, x.Aggregate))
 			continue
 		}
 		for _, t := range x.Types {
-			add(Subject(l.tenant, x.Aggregate, t))
+			add(Subject(AnyTenant, x.Aggregate, t))
 		}
-		add(Subject(l.tenant, x.Aggregate, events.SubjectPacked))
+		add(Subject(AnyTenant, x.Aggregate, events.SubjectPacked))
 	}
 	// An ordered consumer with nothing to deliver would wait for new
 	// events; find the first matching one so that an empty range returns.

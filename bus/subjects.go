@@ -24,8 +24,12 @@ const (
 	StreamName = "EVENTS"
 	// SubjectPrefix is the first token of every event subject.
 	SubjectPrefix = "ev"
-	// DefaultTenant is the tenant token used by a single-tenant server.
+	// DefaultTenant is the tenant token used by a single-tenant server, and
+	// by the default organization of one with organizations; another
+	// organization's aggregates are under its id (Batch.Tenants).
 	DefaultTenant = "default"
+	// AnyTenant is the tenant token of a filter that matches every tenant.
+	AnyTenant = "*"
 	// Partitions is the fixed number of agent partitions.
 	Partitions = 64
 	// SnapshotBucket is the Object Store bucket that holds projection snapshots.

@@ -165,7 +165,7 @@ func (in *Inputs) createConsumer(ctx context.Context, p int) (jetstream.Consumer
 		cons, err = in.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:        fmt.Sprintf(inputConsumerFormat, p),
 			Description:    "client messages and run requests for the agents of one partition, pinned to one node",
-			FilterSubjects: partitionInputs(in.tenant, p),
+			FilterSubjects: partitionInputs(AnyTenant, p), // every organization's agents
 			AckPolicy:      jetstream.AckExplicitPolicy,
 			AckWait:        InputAckWait,
 			MaxAckPending:  10_000,

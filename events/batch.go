@@ -28,6 +28,11 @@ type Batch struct {
 	// atomic batch of several messages. Each must also be expected at
 	// version 0 in Expect, which holds when the log cannot host them.
 	Fresh []Aggregate
+	// Tenants gives the subject tenant token of the aggregates that belong
+	// to an organization other than the log's default one (their events are
+	// stored under ev.<organization id>.…); an aggregate not named is the
+	// log's own tenant's.
+	Tenants map[Aggregate]string
 }
 
 // ErrConflict is the domain outcome of an append whose expectation no longer

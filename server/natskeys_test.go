@@ -139,6 +139,37 @@ func TestOrganizationKeysOverNATS(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &resp); err != nil || len(resp.Messages) == 0 {
 		t.Fatalf("A's send to its agent: %s", msg.Data)
 	}
+	// Its own events: the agent's, stored under its organization's token,
+	// its creation and the send's messages among them; none of B's.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	own, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectPrefix + "." + A.org.ID + ".>"}})
+	if err != nil {
+		t.Fatalf("A's consumer on its own events: %v", err)
+	}
+	seen := map[string]bool{}
+	for {
+		m, err := own.Next(jetstream.FetchMaxWait(2 * time.Second))
+		if err != nil {
+			break
+		}
+		if es, ok := bus.ParseSubject(m.Subject()); !ok || es.Tenant != A.org.ID || strings.Contains(string(m.Data()), B.agent) {
+			t.Fatalf("A read %s: %.200s", m.Subject(), m.Data())
+		}
+		if strings.Contains(m.Subject(), A.agent) {
+			seen[strings.TrimPrefix(m.Subject()[strings.LastIndexByte(m.Subject(), '.'):], ".")] = true
+		}
+	}
+	if !seen["agent_created"] && !seen["packed"] || !seen["message_received"] {
+		t.Fatalf("A read its agent's events %v; want its creation and the send's input", seen)
+	}
+	if _, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectPrefix + "." + B.org.ID + ".>"}}); err == nil {
+		t.Fatal("A made a consumer on B's events")
+	}
 	// B's agent on A's subject: 404, as over REST.
 	msg, err = nc.Request(bus.AgentRequestSubject(A.org.ID, B.agent), []byte(`{"input":"from A"}`), 10*time.Second)
 	if err != nil {

@@ -157,7 +157,7 @@ func (s *Service) rewindowOnce(ctx context.Context, agentID string, decide func(
 		}
 	}
 	d.add(c, agentAgg(agentID), &events.AgentUpdated{MessageIDs: &window})
-	seq, err := s.log.Append(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
+	seq, err := s.appendLog(ctx, events.Batch{Command: c.id, Expect: d.expect, Events: d.evs})
 	if err != nil {
 		if errors.Is(err, events.ErrConflict) {
 			return err

@@ -824,7 +824,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 // the agent's new version. Any other conflict is returned.
 func (s *Service) appendStanding(ctx context.Context, agentID string, b events.Batch, seen events.Seq) (events.Seq, error) {
 	agg := agentAgg(agentID)
-	seq, err := s.log.Append(ctx, b)
+	seq, err := s.appendLog(ctx, b)
 	for tries := 0; tries < 10 && err != nil; tries++ {
 		var ce *events.ConflictError
 		if !errors.As(err, &ce) || ce.Aggregate != agg {
@@ -845,7 +845,7 @@ func (s *Service) appendStanding(ctx context.Context, agentID string, b events.B
 		// The same decision, expecting the agent as it is now (a new batch:
 		// the caller's is not changed under it).
 		b.Expect = append([]events.Expectation{{Aggregate: agg, Version: now}}, b.Expect[1:]...)
-		seq, err = s.log.Append(ctx, b)
+		seq, err = s.appendLog(ctx, b)
 	}
 	return seq, err
 }

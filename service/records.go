@@ -220,7 +220,7 @@ func (s *Service) updateMessageOnce(ctx context.Context, agentID, messageID stri
 	var d decision
 	d.expect = []events.Expectation{{Aggregate: agentAgg(agentID), Version: version}}
 	d.add(c, agentAgg(agentID), &events.MessageUpdated{MessageAppended: edited})
-	seq, err := s.log.Append(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs})
+	seq, err := s.appendLog(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs})
 	if errors.Is(err, events.ErrConflict) {
 		return api.StoredMessage{}, err // decided again by optimistic
 	}

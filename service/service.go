@@ -330,7 +330,7 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 		if err := checkSize(d.evs); err != nil {
 			return false, err
 		}
-		seq, err := s.log.Append(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs, Fresh: d.fresh})
+		seq, err := s.appendLog(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs, Fresh: d.fresh})
 		if err == nil {
 			if err := s.proj.WaitFor(ctx, seq); err != nil {
 				return true, fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")

@@ -96,16 +96,25 @@ func (c *Checker) Add(m bus.RawMsg) error {
 	aggPrefix := m.Subject[:strings.LastIndexByte(m.Subject, '.')]
 	kindPrefix := bus.KindFilter(es.Tenant, es.Aggregate.Kind)
 	kindPrefix = kindPrefix[:len(kindPrefix)-2]
+	// Expectations name an aggregate (or kind) under its tenant token, as
+	// logs written before organizations had tokens of their own did, or
+	// under any (bus.AnyTenant), as they are written now: both are kept.
+	anyAgg := bus.AggregateFilter(bus.AnyTenant, es.Aggregate)
+	anyAgg = anyAgg[:len(anyAgg)-2]
+	anyKind := bus.KindFilter(bus.AnyTenant, es.Aggregate.Kind)
+	anyKind = anyKind[:len(anyKind)-2]
 	if seal != "" {
 		if err := c.checkPlace(m, seal); err != nil {
 			return err
 		}
 	}
-	if _, seen := c.last[aggPrefix]; !seen {
+	if _, seen := c.last[anyAgg]; !seen {
 		c.aggs++
 	}
 	c.last[aggPrefix] = m.Seq
 	c.last[kindPrefix] = m.Seq
+	c.last[anyAgg] = m.Seq
+	c.last[anyKind] = m.Seq
 	c.chain.add(m.Seq, seal)
 	if seal != "" {
 		c.hist = append(c.hist, c.chain)
