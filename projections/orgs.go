@@ -91,7 +91,8 @@ func (s *State) applyAccess(env events.Envelope) {
 
 // OrgOf returns the organization an aggregate belongs to ("" for the
 // default one), and whether the aggregate exists. Passages, files and runs
-// belong to the organization of their agent or source.
+// belong to the organization of their agent or source, and a conversation
+// to its agent's.
 func (s *State) OrgOf(k events.Kind, id string) (org string, ok bool) {
 	switch k {
 	case events.KindAgent:
@@ -113,6 +114,10 @@ func (s *State) OrgOf(k events.Kind, id string) (org string, ok bool) {
 	case events.KindJob:
 		if j := s.Jobs[events.JobID(id)]; j != nil {
 			return j.Org, true
+		}
+	case events.KindConversation:
+		if c := s.Conversations[events.ConversationID(id)]; c != nil {
+			return s.OrgOf(events.KindAgent, string(c.AgentID))
 		}
 	}
 	return "", false

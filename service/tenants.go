@@ -25,38 +25,36 @@ func (s *Service) appendLog(ctx context.Context, b events.Batch) (events.Seq, er
 }
 
 // withTenants names in b.Tenants the organization of each aggregate of b
-// that is not the default one's.
+// that is not the default one's. A server without organizations has none
+// to name, and returns at once.
 func (s *Service) withTenants(b *events.Batch) {
-	made := map[events.Aggregate]string{}
-	var convs map[events.Aggregate]events.AgentID // conversations made, by agent
-	for _, env := range b.Events {
-		switch e := env.Event.(type) {
-		case *events.AgentCreated:
-			made[env.Aggregate] = e.OrganizationID
-		case *events.BlockCreated:
-			made[env.Aggregate] = e.OrganizationID
-		case *events.ToolCreated:
-			made[env.Aggregate] = e.OrganizationID
-		case *events.SourceCreated:
-			made[env.Aggregate] = e.OrganizationID
-		case *events.JobCreated:
-			made[env.Aggregate] = e.OrganizationID
-		case *events.ConversationCreated:
-			if convs == nil {
-				convs = map[events.Aggregate]events.AgentID{}
-			}
-			convs[env.Aggregate] = e.AgentID
-		}
-	}
 	s.read(func(st *projections.State) {
+		if len(st.Orgs) == 0 {
+			return
+		}
+		made := map[events.Aggregate]string{} // by the creation events of b
+		for _, env := range b.Events {
+			switch e := env.Event.(type) {
+			case *events.AgentCreated:
+				made[env.Aggregate] = e.OrganizationID
+			case *events.BlockCreated:
+				made[env.Aggregate] = e.OrganizationID
+			case *events.ToolCreated:
+				made[env.Aggregate] = e.OrganizationID
+			case *events.SourceCreated:
+				made[env.Aggregate] = e.OrganizationID
+			case *events.JobCreated:
+				made[env.Aggregate] = e.OrganizationID
+			}
+		}
 		for _, env := range b.Events {
 			a := env.Aggregate
 			org, ok := made[a]
 			if !ok {
-				if agent, isNew := convs[a]; isNew {
-					org = orgOfAgent(st, agent, made)
+				if c, isNew := env.Event.(*events.ConversationCreated); isNew {
+					org = orgOfAgent(st, c.AgentID, made)
 				} else {
-					org = orgOfAggregate(st, a)
+					org, _ = st.OrgOf(a.Kind, a.ID)
 				}
 			}
 			if org != "" {
@@ -75,40 +73,6 @@ func orgOfAgent(st *projections.State, id events.AgentID, made map[events.Aggreg
 	if org, ok := made[events.Aggregate{Kind: events.KindAgent, ID: string(id)}]; ok {
 		return org
 	}
-	if a := st.Agents[id]; a != nil {
-		return a.Org
-	}
-	return ""
-}
-
-// orgOfAggregate is the organization the read models give an aggregate;
-// "" for the default one's and for what has none.
-func orgOfAggregate(st *projections.State, a events.Aggregate) string {
-	switch a.Kind {
-	case events.KindAgent:
-		if x := st.Agents[events.AgentID(a.ID)]; x != nil {
-			return x.Org
-		}
-	case events.KindBlock:
-		if x := st.Blocks[events.BlockID(a.ID)]; x != nil {
-			return x.Org
-		}
-	case events.KindTool:
-		if x := st.Tools[events.ToolID(a.ID)]; x != nil {
-			return x.Org
-		}
-	case events.KindSource:
-		if x := st.Sources[events.SourceID(a.ID)]; x != nil {
-			return x.Org
-		}
-	case events.KindJob:
-		if x := st.Jobs[events.JobID(a.ID)]; x != nil {
-			return x.Org
-		}
-	case events.KindConversation:
-		if x := st.Conversations[events.ConversationID(a.ID)]; x != nil {
-			return orgOfAgent(st, x.AgentID, nil)
-		}
-	}
-	return ""
+	org, _ := st.OrgOf(events.KindAgent, string(id))
+	return org
 }
