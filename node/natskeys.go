@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/engram-dev/engram/bus"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/limits"
 	"github.com/engram-dev/engram/service"
 )
 
@@ -83,37 +83,20 @@ func (k *orgKeys) record(ctx context.Context) {
 // natsLimits bound each organization's sends over NATS (Config.NATSRateLimit,
 // NATSRateBurst, MaxRunsPerOrg).
 type natsLimits struct {
-	perSecond float64
-	burst     int
-	maxRuns   int
-	mu        sync.Mutex               // guards orgs
-	orgs      map[string]*rate.Limiter // by subject tenant
+	rates   *limits.Rates // by subject tenant, apart from REST's
+	maxRuns int
 }
 
 func newNATSLimits(perSecond float64, burst, maxRuns int) *natsLimits {
-	if burst <= 0 && perSecond > 0 {
-		burst = max(1, int(math.Ceil(perSecond)))
-	}
-	return &natsLimits{perSecond: perSecond, burst: burst, maxRuns: maxRuns, orgs: map[string]*rate.Limiter{}}
+	return &natsLimits{rates: limits.New(perSecond, burst), maxRuns: maxRuns}
 }
 
 // check answers Unavailable when the organization ctx runs as (tenant on
 // the subject) is over its rate, which it then spends nothing of, or has
 // maxRuns runs in progress.
 func (l *natsLimits) check(ctx context.Context, tenant string, svc *service.Service) error {
-	if l.perSecond > 0 {
-		l.mu.Lock()
-		b := l.orgs[tenant]
-		if b == nil {
-			b = rate.NewLimiter(rate.Limit(l.perSecond), l.burst)
-			l.orgs[tenant] = b
-		}
-		l.mu.Unlock()
-		res := b.Reserve()
-		if d := res.Delay(); d > 0 {
-			res.Cancel()
-			return fault.E(fault.Unavailable, "too many requests for this organization; retry in %d s", max(1, int(math.Ceil(d.Seconds()))))
-		}
+	if d := l.rates.Wait(tenant); d > 0 {
+		return fault.E(fault.Unavailable, "too many requests for this organization; retry in %d s", max(1, int(math.Ceil(d.Seconds()))))
 	}
 	if l.maxRuns > 0 {
 		if n := svc.ActiveRuns(ctx); n >= l.maxRuns {

@@ -53,6 +53,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/console"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/limits"
 	"github.com/engram-dev/engram/metrics"
 	"github.com/engram-dev/engram/service"
 )
@@ -163,7 +164,7 @@ type handler struct {
 	// denied records refused requests (tenancy.go); rates holds each
 	// organization's request budget, nil without a limit.
 	denied *denials
-	rates  *limiter
+	rates  *limits.Rates
 
 	// patterns lists every registered pattern in registration order, and
 	// series holds each one's HTTP series; both are written only while
@@ -202,7 +203,7 @@ func newHandler(svc *service.Service, cfg Config) *handler {
 	}
 	h := &handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), token: sha256.Sum256([]byte(cfg.Token)),
 		series: map[string]*metrics.Route{}, unmatched: cfg.Metrics.Route(metrics.Unmatched),
-		denied: newDenials(), rates: newLimiter(cfg.RateLimit, cfg.RateBurst)}
+		denied: newDenials(), rates: limits.New(cfg.RateLimit, cfg.RateBurst)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -207,42 +207,6 @@ func (h *handler) scope(r *http.Request) error {
 
 // Limits per organization.
 
-// limiter holds one token bucket per organization.
-type limiter struct {
-	perSecond float64
-	burst     int
-	mu        sync.Mutex // guards orgs
-	orgs      map[string]*rate.Limiter
-}
-
-func newLimiter(perSecond float64, burst int) *limiter {
-	if perSecond <= 0 {
-		return nil
-	}
-	if burst <= 0 {
-		burst = max(1, int(math.Ceil(perSecond)))
-	}
-	return &limiter{perSecond: perSecond, burst: burst, orgs: map[string]*rate.Limiter{}}
-}
-
-// wait reports how long org must wait before its next request is served:
-// zero when it may be served now (and the request is counted).
-func (l *limiter) wait(org string) time.Duration {
-	l.mu.Lock()
-	b := l.orgs[org]
-	if b == nil {
-		b = rate.NewLimiter(rate.Limit(l.perSecond), l.burst)
-		l.orgs[org] = b
-	}
-	l.mu.Unlock()
-	res := b.Reserve()
-	d := res.Delay()
-	if d > 0 {
-		res.Cancel() // refused: it does not spend a token
-	}
-	return d
-}
-
 // tooMany answers 429 with a Retry-After of at least a second.
 func (h *handler) tooMany(w http.ResponseWriter, r *http.Request, after time.Duration, msg string) {
 	secs := int(math.Ceil(after.Seconds()))
@@ -258,11 +222,9 @@ func (h *handler) limit(w http.ResponseWriter, r *http.Request, pattern string) 
 		return true
 	}
 	org := p.Org
-	if h.rates != nil {
-		if d := h.rates.wait(org); d > 0 {
-			h.tooMany(w, r, d, "too many requests for this organization; retry later")
-			return false
-		}
+	if d := h.rates.Wait(org); d > 0 {
+		h.tooMany(w, r, d, "too many requests for this organization; retry later")
+		return false
 	}
 	if h.cfg.MaxRunsPerOrg > 0 && isSend(pattern) {
 		if n := h.svc.ActiveRuns(r.Context()); n >= h.cfg.MaxRunsPerOrg {
