@@ -45,6 +45,7 @@ type durable struct {
 	dir    string        // the stream's msgs directory (nats-server's file store layout)
 	synced atomic.Uint64 // every message up to this sequence is on disk
 	rounds atomic.Uint64 // fsync rounds run, for tests and metrics
+	before func()        // called before each round (LogConfig.BeforeSync)
 
 	mu      sync.Mutex    // guards what follows
 	asked   uint64        // the highest sequence a caller waits for
@@ -144,6 +145,9 @@ func (d *durable) wait(ctx context.Context, seq uint64) error {
 		d.running, d.done = true, make(chan struct{})
 		blk := d.blk
 		d.mu.Unlock()
+		if d.before != nil {
+			d.before()
+		}
 		newest, err := d.syncBlocks(blk)
 		d.mu.Lock()
 		d.running = false

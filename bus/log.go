@@ -42,6 +42,10 @@ type LogConfig struct {
 	// Sealer, when set, seals every appended message (see seal.go); nil
 	// appends without seals, as logs were written before sealing.
 	Sealer *Sealer
+	// BeforeSync, when set, is called before each fsync round of the event
+	// stream under group commit (durable.go). It exists for fault-injection
+	// tests (holding the disk back); leave it nil.
+	BeforeSync func()
 }
 
 // Dedup window for Nats-Msg-Id: longer than any client's retry horizon.
@@ -110,6 +114,7 @@ func OpenLog(ctx context.Context, s *Server, cfg LogConfig) (*Log, error) {
 		if l.sync, err = openDurable(s.storeDir, StreamName, uint64(last)); err != nil {
 			return nil, fmt.Errorf("open log: %w", err)
 		}
+		l.sync.before = cfg.BeforeSync
 		if l.fileSync, err = openDurable(s.storeDir, "OBJ_"+FileBucket, 0); err != nil {
 			return nil, fmt.Errorf("open log: %w", err)
 		}
@@ -780,6 +785,12 @@ func (l *Log) Follow(ctx context.Context, from events.Seq, fn func(seq events.Se
 // direct gets, which deliver about twice as fast as an ordered consumer
 // (BenchmarkReadMethods), and follows from there with an ordered consumer.
 func (l *Log) FollowPending(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte, pending uint64) error) error {
+	return l.followPending(ctx, from, false, fn)
+}
+
+// followPending is FollowPending; ahead hands on messages before they are
+// on disk (Log.Ahead).
+func (l *Log) followPending(ctx context.Context, from events.Seq, ahead bool, fn func(seq events.Seq, data []byte, pending uint64) error) error {
 	if from < 1 {
 		from = 1
 	}
@@ -790,6 +801,11 @@ func (l *Log) FollowPending(ctx context.Context, from events.Seq, fn func(seq ev
 		}
 		if from <= last {
 			next, err := l.readDirect(ctx, from, last, func(seq events.Seq, data []byte) error {
+				if !ahead {
+					if err := l.sync.wait(ctx, uint64(seq)); err != nil {
+						return fmt.Errorf("read %d: %w", seq, err)
+					}
+				}
 				return fn(seq, data, uint64(last-seq))
 			})
 			if err != nil {
@@ -798,7 +814,7 @@ func (l *Log) FollowPending(ctx context.Context, from events.Seq, fn func(seq ev
 			from = next
 		}
 	}
-	return l.ReadRaw(ctx, from, RawOptions{Follow: true}, func(m RawMsg) error { return fn(m.Seq, m.Data, m.Pending) })
+	return l.ReadRaw(ctx, from, RawOptions{Follow: true, Ahead: ahead}, func(m RawMsg) error { return fn(m.Seq, m.Data, m.Pending) })
 }
 
 // ErrNoSnapshot is returned by LoadSnapshot when none has been saved.

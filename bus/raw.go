@@ -35,6 +35,9 @@ type RawOptions struct {
 	// read returns once it has delivered the last message stored when it
 	// started.
 	Follow bool
+	// Ahead hands on a message once it is stored, before it is on disk
+	// (see Log.Ahead); otherwise a read waits for the disk.
+	Ahead bool
 }
 
 // ReadRaw delivers every stored message from sequence from onwards, in
@@ -103,8 +106,10 @@ func (l *Log) ReadRaw(ctx context.Context, from events.Seq, opt RawOptions, fn f
 			return fmt.Errorf("read raw: %w", err)
 		}
 		// Nothing derived from the log may show a write not yet on disk.
-		if err := l.sync.wait(ctx, md.Sequence.Stream); err != nil {
-			return fmt.Errorf("read raw: %w", err)
+		if !opt.Ahead {
+			if err := l.sync.wait(ctx, md.Sequence.Stream); err != nil {
+				return fmt.Errorf("read raw: %w", err)
+			}
 		}
 		if err := fn(RawMsg{Seq: events.Seq(md.Sequence.Stream), Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Pending: md.NumPending}); err != nil {
 			return err
@@ -151,7 +156,8 @@ var directBatch = 1000 // a variable for BenchmarkReadMethods
 // in order, with batched direct gets (STREAM.DIRECT.GET with a batch), one
 // request at a time, each starting after the last message the one before
 // delivered. It returns the sequence after the last it delivered. Only for
-// a single node: in a cluster a replica that lags may answer.
+// a single node: in a cluster a replica that lags may answer. It does not
+// wait for the disk: its caller does, when it must.
 func (l *Log) readDirect(ctx context.Context, from, to events.Seq, fn func(seq events.Seq, data []byte) error) (events.Seq, error) {
 	sub, err := l.nc.SubscribeSync(nats.NewInbox())
 	if err != nil {
@@ -193,9 +199,6 @@ func (l *Log) readDirect(ctx context.Context, from, to events.Seq, fn func(seq e
 			seq := events.Seq(n)
 			if seq < next || seq > to {
 				continue
-			}
-			if err := l.sync.wait(ctx, n); err != nil {
-				return next, fmt.Errorf("read %d: %w", seq, err)
 			}
 			if err := fn(seq, m.Data); err != nil {
 				return next, err

@@ -66,7 +66,6 @@ type Inputs struct {
 	tenant  string
 	fn      func(Input)
 	members *Members // nil: every partition is pulled here
-	sync    *durable // nil without group commit
 
 	mu      sync.Mutex // guards parts, held and stopped
 	parts   [Partitions]part
@@ -134,7 +133,7 @@ func (l *Log) ConsumeOwnInputs(ctx context.Context, members *Members, fn func(In
 func (l *Log) inputConsumers(ctx context.Context, fn func(Input)) (*Inputs, error) {
 	// Creating 64 consumers one by one takes a few hundred milliseconds;
 	// create them a few at a time.
-	in := &Inputs{stream: l.stream, tenant: l.tenant, sync: l.sync, fn: fn, held: map[uint64]heldInput{},
+	in := &Inputs{stream: l.stream, tenant: l.tenant, fn: fn, held: map[uint64]heldInput{},
 		quit: make(chan struct{}), done: make(chan struct{})}
 	errs := make([]error, Partitions)
 	var wg sync.WaitGroup
@@ -191,11 +190,8 @@ func (in *Inputs) consume(p int) (jetstream.ConsumeContext, error) {
 			m.Term()
 			return
 		}
-		// An agent runs on an input only once it is on disk (durable.go);
-		// one not taken here comes again after InputAckWait.
-		if err := in.sync.wait(context.Background(), md.Sequence.Stream); err != nil {
-			return
-		}
+		// The input may not be on disk yet: its run may start, but answers
+		// no one and runs no tool before it is (ahead.go).
 		key := md.Sequence.Stream
 		in.mu.Lock()
 		if pin := m.Headers().Get(hdrPinID); pin != "" {

@@ -78,6 +78,11 @@ func (x *indexer) Apply(ctx context.Context, msgs []projections.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	// The follower reads ahead of the disk; the index holds only what is on
+	// it (bus/ahead.go).
+	if err := x.log.Durable(ctx, msgs[len(msgs)-1].Seq); err != nil {
+		return fmt.Errorf("index events through %d: %w", msgs[len(msgs)-1].Seq, err)
+	}
 	var w batcher
 	for _, m := range msgs {
 		w.add(m.Seq, m.Events)

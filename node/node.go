@@ -50,6 +50,10 @@ type Config struct {
 	MaxRuns       int            // agents running at once on this node; 0 means runner.DefaultMaxRuns
 	ToolPool      int            // pre-started interpreters for custom tools (see sandbox.Config.Pool)
 	Logger        *slog.Logger   // nil discards
+	// BeforeSync, when set, is called before each fsync round of the log
+	// (bus.LogConfig.BeforeSync). It exists for fault-injection tests;
+	// leave it nil.
+	BeforeSync func()
 	// Metrics, when set, records the service's work and gains a collector of
 	// the stream's size, the projections' and index's lag and jobs by
 	// state; nil records nothing.
@@ -287,13 +291,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		cfg.Service.Secrets = box
 	}
-	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{Sealer: sealer, Replicas: replicas})
+	l, err := bus.OpenLog(ctx, ns, bus.LogConfig{Sealer: sealer, Replicas: replicas, BeforeSync: cfg.BeforeSync})
 	if err != nil {
 		ns.Close()
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections")})
+	// The follower reads ahead of the disk; the read models show clients
+	// only what is on disk (bus/ahead.go).
+	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections"), Durable: l.Durable})
 	if !cfg.NoRestore {
 		proj.Restore(ctx)
 	}
@@ -306,7 +312,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// One follower reads and decodes the log once for the read models
 	// (applied as it reads) and the search index (from a queue of its own,
 	// once the read models have caught up and the index is started).
-	follower := projections.NewFollower(l, projections.FollowerConfig{Logger: logger.With("component", "follower")})
+	follower := projections.NewFollower(l.Ahead(), projections.FollowerConfig{Logger: logger.With("component", "follower")})
 	// The message bodies first: what the read models hold, the cache holds
 	// too, so a step reads the messages just stored without a log round
 	// trip. The backlog of the start is not cached (see service.Bodies).
@@ -404,7 +410,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Run.Clock == nil {
 		cfg.Run.Clock = cfg.Service.Clock
 	}
-	n.loop = runner.NewLoop(n.Service, cfg.Run)
+	// A run reads the read models ahead of the disk (service.Ahead).
+	n.loop = runner.NewLoop(n.Service.Ahead(), cfg.Run)
 	n.runner = runner.New(n.loop, cfg.MaxRuns, cfg.Run.Logger)
 	// Inputs left unanswered by a crash are run now; their consumer
 	// deliveries, when they come again, find them answered. Not in a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/engram-dev/engram/events"
 )
@@ -28,6 +29,10 @@ const snapshotName = "projections-v4" // v2: Agent.Keys and Agent.Pending; v3: r
 type Config struct {
 	SnapshotEvery int          // events between snapshots; 0 means 50,000; <0 disables
 	Logger        *slog.Logger // nil discards
+	// Durable, when set, returns once the event at seq is on disk: the
+	// projection is fed ahead of the disk (bus.Log.Ahead), and Read and
+	// Snapshot wait for it. nil: whatever is applied is on disk.
+	Durable func(ctx context.Context, seq events.Seq) error
 }
 
 // Projection keeps a State current with the log and lets readers wait for
@@ -40,8 +45,9 @@ type Projection struct {
 	mu sync.RWMutex // guards st
 	st *State
 
-	applied  Mark
-	sinceSnp int // events since the last snapshot; only Apply uses it
+	applied    Mark
+	sinceSnp   int         // events since the last snapshot; only Apply uses it
+	failLogged atomic.Bool // a failed fsync was logged by a read
 }
 
 // New returns a Projection over log with an empty state; call Restore,
@@ -144,15 +150,59 @@ func (p *Projection) CatchUp(ctx context.Context) error {
 	return p.WaitFor(ctx, last)
 }
 
-// Read calls fn with the state under a read lock. fn must not keep
-// references into the state or modify it.
+// Read calls fn with the state under a read lock, once every event the
+// state holds is on disk (Config.Durable): what a client is shown, a power
+// failure cannot take back. fn must not keep references into the state or
+// modify it.
+//
+// It first waits for what is applied when it is called, without the lock;
+// if more was applied meanwhile it waits again holding the lock, which
+// holds the follower back for at most one fsync. After a failed fsync
+// (final: no write is acknowledged until the node restarts) fn still runs,
+// on what the node holds, and the failure is logged.
 func (p *Projection) Read(fn func(*State)) {
+	if p.cfg.Durable != nil {
+		p.settle(p.applied.Seq())
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.cfg.Durable != nil {
+		p.settle(p.st.Applied)
+	}
+	fn(p.st)
+}
+
+// ReadAhead calls fn with the state under a read lock, as it is, events
+// not yet on disk included: for a command deciding what to append (its
+// own append is acknowledged only once on disk, and so is everything
+// stored before it) and for an agent's run (package runner: it tells no
+// one anything before its inputs are on disk). What it reads must not
+// reach a client unless a write made after the read is acknowledged first
+// or Settle has returned.
+func (p *Projection) ReadAhead(fn func(*State)) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	fn(p.st)
 }
 
-// Snapshot encodes the current state and saves it to the log's snapshot store.
+// Settle returns once the event at seq is on disk (at once without
+// Config.Durable), or ctx ends.
+func (p *Projection) Settle(ctx context.Context, seq events.Seq) error {
+	if p.cfg.Durable == nil || seq == 0 {
+		return nil
+	}
+	return p.cfg.Durable(ctx, seq)
+}
+
+// settle is Settle for Read, which cannot fail.
+func (p *Projection) settle(seq events.Seq) {
+	if err := p.Settle(context.Background(), seq); err != nil && !p.failLogged.Swap(true) {
+		p.cfg.Logger.Error("reads show events whose fsync failed", "seq", seq, "err", err)
+	}
+}
+
+// Snapshot encodes the current state and saves it to the log's snapshot
+// store, once every event it holds is on disk.
 func (p *Projection) Snapshot(ctx context.Context) error {
 	var buf bytes.Buffer
 	p.mu.RLock()
@@ -164,6 +214,10 @@ func (p *Projection) Snapshot(ctx context.Context) error {
 	}
 	if seq == 0 {
 		return nil
+	}
+	// A snapshot holding an event a power failure took back would outlive it.
+	if err := p.Settle(ctx, seq); err != nil {
+		return fmt.Errorf("snapshot at %d: %w", seq, err)
 	}
 	return p.log.SaveSnapshot(ctx, snapshotName, seq, buf.Bytes())
 }

@@ -2,6 +2,8 @@ package projections_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,5 +83,101 @@ func TestProjectionFollowsSkipsAndRestores(t *testing.T) {
 	defer wcancel()
 	if err := p2.WaitFor(wctx, last+10); err == nil {
 		t.Fatal("WaitFor an event that never comes returned nil")
+	}
+}
+
+// TestReadsWaitForTheDisk feeds a projection ahead of the disk (bus.Log.Ahead,
+// as a node does) while the log's fsync is held back: the state holds the
+// new event for ReadAhead at once, but Read and Snapshot wait until the
+// event is on disk, so no client reads, and no snapshot keeps, what a power
+// failure could take back.
+func TestReadsWaitForTheDisk(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := bus.DefaultConfig(t.TempDir())
+	cfg.SyncAlways = true // group commit: engram syncs the log itself
+	s, err := bus.StartServer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var hold atomic.Bool
+	release := make(chan struct{})
+	var freed sync.Once
+	free := func() { freed.Do(func() { hold.Store(false); close(release) }) }
+	defer free()
+	l, err := bus.OpenLog(ctx, s, bus.LogConfig{BeforeSync: func() {
+		if hold.Load() {
+			<-release
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	if _, err := l.Append(ctx, events.Batch{Command: "c1", Events: []events.Envelope{{Aggregate: agg, Time: time.Now(), Event: &events.AgentCreated{ID: "agent-1", Name: "one"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := projections.New(l, projections.Config{SnapshotEvery: -1, Durable: l.Durable})
+	f := projections.NewFollower(l.Ahead(), projections.FollowerConfig{})
+	f.Feed(p)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go f.Run(runCtx)
+	if err := p.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nameIn := func(read func(func(*projections.State))) string {
+		var name string
+		read(func(st *projections.State) {
+			if a := st.Agents["agent-1"]; a != nil {
+				name = a.Name
+			}
+		})
+		return name
+	}
+
+	hold.Store(true)
+	two := "two"
+	appended := make(chan error, 1)
+	go func() {
+		_, err := l.Append(ctx, events.Batch{Command: "c2", Events: []events.Envelope{{Aggregate: agg, Time: time.Now(), Event: &events.AgentUpdated{Name: &two}}}})
+		appended <- err
+	}()
+	for nameIn(p.ReadAhead) != "two" {
+		if ctx.Err() != nil {
+			t.Fatal("the projection never applied the event ahead of the disk")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	read := make(chan string, 1)
+	go func() { read <- nameIn(p.Read) }()
+	snapped := make(chan error, 1)
+	go func() { snapped <- p.Snapshot(ctx) }()
+	select {
+	case name := <-read:
+		t.Fatalf("Read returned %q while the event was not on disk", name)
+	case err := <-snapped:
+		t.Fatalf("Snapshot returned (%v) while the event was not on disk", err)
+	case err := <-appended:
+		t.Fatalf("the append was acknowledged (%v) while the disk was held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, _, err := l.LoadSnapshot(ctx, "projections-v4"); err == nil {
+		t.Fatal("a snapshot was saved while what it holds was not on disk")
+	}
+
+	free()
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	if name := <-read; name != "two" {
+		t.Fatalf("Read after the disk: %q", name)
+	}
+	if err := <-snapped; err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.LoadSnapshot(ctx, "projections-v4"); err != nil {
+		t.Fatalf("no snapshot once the disk has the event (is the name still projections-v4?): %v", err)
 	}
 }

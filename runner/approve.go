@@ -79,7 +79,7 @@ func (r *run) resolve(ctx context.Context) (stepped, error) {
 		}
 		withClientTools(&sc.State, r.clientTools)
 		now := l.cfg.Clock().UTC()
-		out := agents.Resolve(ctx, sc.State, env{loop: l, agentID: r.agentID, now: now}, sc.Awaiting, answers(answer.Approvals, sc.Awaiting))
+		out := agents.Resolve(ctx, sc.State, env{loop: l, agentID: r.agentID, now: now, read: r.read}, sc.Awaiting, answers(answer.Approvals, sc.Awaiting))
 		msgs, seq, err := l.store.CommitStep(ctx, r.agentID, service.Step{
 			Context: sc, Take: []events.MessageID{answer.ID}, Output: out, Run: r.id, Now: now, Resolves: true,
 		})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/engram-dev/engram/agents"
@@ -25,8 +26,13 @@ import (
 type Store interface {
 	// WaitApplied waits until the read models hold the event at seq.
 	WaitApplied(ctx context.Context, seq events.Seq) error
-	// Applied is how far the read models have applied the log.
+	// Applied is how far the read models have applied the log. They hold
+	// events not yet on disk (a run starts on its inputs while their fsync
+	// is under way, bus/ahead.go), so a run tells no one anything and runs
+	// no tool before Durable says its inputs are on disk.
 	Applied() events.Seq
+	// Durable returns once the event at seq is on disk.
+	Durable(ctx context.Context, seq events.Seq) error
 	// EachWaiting hands fn the agent's untaken inputs up to upTo, oldest first.
 	EachWaiting(ctx context.Context, agentID string, upTo events.Seq, fn func(service.Waiting) bool) error
 	// StillWaiting reports whether the input id waits for a run.
@@ -234,7 +240,7 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 	for i, in := range take {
 		ids[i] = in.ID
 	}
-	report := l.reporter(ids)
+	report := l.reporter(ids, take[len(take)-1].Seq)
 	fail := func(err error) error {
 		// The run that took them reports; one left to the next owner has
 		// not failed.
@@ -249,7 +255,8 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 			Usage: api.Usage{MessageType: "usage_statistics", RunIDs: []string{}}}, Seq: l.store.Applied()})
 		return nil
 	}
-	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools, scope: take[0].Scope}
+	r := run{loop: l, agentID: agentID, take: take, id: service.RunOf(string(take[0].ID)), maxSteps: l.cfg.MaxSteps, clientTools: take[0].ClientTools, scope: take[0].Scope,
+		read: take[len(take)-1].Seq}
 	if take[0].MaxSteps > 0 { // the sender's limit, whoever runs it
 		r.maxSteps = take[0].MaxSteps
 	}
@@ -298,11 +305,21 @@ func (l *Loop) runSend(ctx context.Context, agentID string, take []service.Waiti
 }
 
 // reporter returns what reports a run's progress to the callers waiting
-// on any of its inputs.
-func (l *Loop) reporter(ids []events.MessageID) func(service.RunReport) {
+// on any of its inputs. The first report that says anything but a failure
+// waits until the event at read, the last the run had read when it began
+// (its last input), is on disk; if that wait fails, only failures are
+// reported.
+func (l *Loop) reporter(ids []events.MessageID, read events.Seq) func(service.RunReport) {
+	var settled atomic.Bool
 	return func(r service.RunReport) {
 		if l.cfg.Runs == nil {
 			return
+		}
+		if r.Error == nil && !settled.Load() {
+			if err := l.store.Durable(context.Background(), read); err != nil {
+				return
+			}
+			settled.Store(true)
 		}
 		b, _ := json.Marshal(r)
 		for _, id := range ids {
@@ -327,7 +344,7 @@ func (l *Loop) continueUnfinished(ctx context.Context, agentID string) error {
 	}
 	l.cfg.Logger.Info("continuing a run its node left after a step", "agent", agentID, "run", u.Run, "steps", u.Steps)
 	defer l.cfg.Metrics.RunStarted()()
-	report := l.reporter(u.Inputs)
+	report := l.reporter(u.Inputs, l.store.Applied())
 	r := run{loop: l, agentID: agentID, id: u.Run, maxSteps: l.cfg.MaxSteps, clientTools: u.ClientTools, scope: u.Scope,
 		steps: u.Steps, turnCalls: u.Then.Calls, lastOutput: u.Then.LastOutput}
 	if u.MaxSteps > 0 {

@@ -41,6 +41,9 @@ type run struct {
 	// stored is the sequence of the run's last committed step, which the
 	// read models may not hold yet (CommitStep does not wait for them).
 	stored events.Seq
+	// read is the last event the run had read when it began (its last
+	// input), which may not be on disk yet: no tool runs before it is.
+	read events.Seq
 }
 
 // from steps the agent until the chain ends. The first step takes the
@@ -201,7 +204,7 @@ func (r *run) step(ctx context.Context, input *service.Chained, last bool) (step
 			}
 			continue // a conflict: the agent changed; decide again from its new state
 		}
-		out, err := agents.Step(ctx, r.model, sc.State, env{loop: l, agentID: r.agentID, now: now})
+		out, err := agents.Step(ctx, r.model, sc.State, env{loop: l, agentID: r.agentID, now: now, read: r.read})
 		if err == nil {
 			l.cfg.Metrics.ModelCall(r.name, out.ModelTime, out.Usage.PromptTokens, out.Usage.CompletionTokens)
 			if len(out.Assistant.ToolCalls) > 0 {

@@ -55,6 +55,7 @@ type env struct {
 	loop    *Loop
 	agentID string
 	now     time.Time
+	read    events.Seq // the run's last input: a tool runs once it is on disk
 }
 
 func (e env) Now() time.Time { return e.now }
@@ -63,6 +64,11 @@ func (e env) Now() time.Time { return e.now }
 // sandbox, a Go tool in this process. Tools that take the agent's state get
 // a read-only view: id, name and memory blocks.
 func (e env) RunTool(ctx context.Context, name string, args map[string]any) (agents.ToolOutput, error) {
+	// A tool may act on the world: not for an input a power failure could
+	// still take back.
+	if err := e.loop.store.Durable(ctx, e.read); err != nil {
+		return agents.ToolOutput{}, err
+	}
 	tool, state, err := e.loop.store.AgentTool(e.agentID, name)
 	if err != nil {
 		return agents.ToolOutput{}, err

@@ -791,6 +791,9 @@ func (s *Service) WaitApplied(ctx context.Context, seq events.Seq) error {
 // messages once its own read models reach it.
 func (s *Service) Applied() events.Seq { return s.proj.Applied() }
 
+// Durable returns once the event at seq is on disk (runner.Store).
+func (s *Service) Durable(ctx context.Context, seq events.Seq) error { return s.proj.Settle(ctx, seq) }
+
 // thinkingEvents is a reply's reasoning blocks as stored.
 func thinkingEvents(ts []agents.Thinking) []events.Thinking {
 	var out []events.Thinking

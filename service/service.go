@@ -103,16 +103,34 @@ type Providers interface {
 
 // Service implements every client operation. It is safe for concurrent use.
 type Service struct {
-	log       Log
-	proj      *projections.Projection
-	schema    SchemaDeriver
-	cfg       Config
+	log    Log
+	proj   *projections.Projection
+	schema SchemaDeriver
+	cfg    Config
+	bodies *Bodies
+	*shared
+	// ahead: reads see the read models ahead of the disk (Ahead).
+	ahead bool
+}
+
+// shared is what a Service and its Ahead view share.
+type shared struct {
 	conflicts atomic.Int64
-	bodies    *Bodies
 	stop      chan struct{}  // closed by Close: background work stops
 	stopOnce  sync.Once      // closes stop
 	work      sync.WaitGroup // background work: file loads
 	loading   sync.Map       // job id → true while the job runs here
+}
+
+// Ahead returns a view of the service whose reads see the read models as
+// they are, events not yet on disk included (projections.ReadAhead), for
+// an agent's runs (package runner), which start on an input while its
+// fsync is under way and tell no one anything before it ends. Everything
+// else about it is the service's own.
+func (s *Service) Ahead() *Service {
+	v := *s
+	v.ahead = true
+	return &v
 }
 
 // Close stops background work (a file load in progress resumes at the next
@@ -168,7 +186,7 @@ func New(log Log, proj *projections.Projection, schema SchemaDeriver, cfg Config
 	if bodies == nil {
 		bodies = NewBodies(0)
 	}
-	return &Service{log: log, proj: proj, schema: schema, cfg: cfg, stop: make(chan struct{}), bodies: bodies}
+	return &Service{log: log, proj: proj, schema: schema, cfg: cfg, bodies: bodies, shared: &shared{stop: make(chan struct{})}}
 }
 
 type ctxKey int
@@ -304,8 +322,15 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 			err  error
 			done events.Seq
 		)
-		var other bool // the key was used with another request
-		s.proj.Read(func(st *projections.State) {
+		var (
+			other bool       // the key was used with another request
+			seen  events.Seq // what the decision read, maybe not yet on disk
+		)
+		// Decided ahead of the disk: an append is acknowledged once on disk,
+		// with every write stored before it. An answer without an append
+		// waits for what it read (settle).
+		s.proj.ReadAhead(func(st *projections.State) {
+			seen = st.Applied
 			if seq, as, ok := st.VersionOf(primary).DoneAs(c.id); ok {
 				done = seq
 				_, digest, _ := strings.Cut(as, "@")
@@ -315,6 +340,11 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 			c.n = 0
 			err = decide(st, &d)
 		})
+		if other || done != 0 || err != nil {
+			if serr := s.proj.Settle(ctx, seen); serr != nil {
+				return false, fault.Wrap(fault.Unavailable, serr, "the event log is unavailable")
+			}
+		}
 		if other {
 			return false, unprocessable("the idempotency key %q was already used for another request (other method, path or body); use a new key for a new request", c.key)
 		}
@@ -388,8 +418,15 @@ func (s *Service) optimistic(ctx context.Context, attempt func() error) error {
 	}
 }
 
-// read runs fn under the projection's read lock.
-func (s *Service) read(fn func(st *projections.State)) { s.proj.Read(fn) }
+// read runs fn under the projection's read lock, once what it holds is on
+// disk (projections.Projection.Read); in the Ahead view, at once.
+func (s *Service) read(fn func(st *projections.State)) {
+	if s.ahead {
+		s.proj.ReadAhead(fn)
+		return
+	}
+	s.proj.Read(fn)
+}
 
 // Health reports that the service is up.
 func (s *Service) Health(ctx context.Context) api.Health {

@@ -1,0 +1,297 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/engram-dev/engram/agents"
+	"github.com/engram-dev/engram/api"
+	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/llmtest"
+	"github.com/engram-dev/engram/node"
+	"github.com/engram-dev/engram/projections"
+	"github.com/engram-dev/engram/pytool"
+	"github.com/engram-dev/engram/service"
+)
+
+// TestRunStartsAheadOfTheDisk holds the log's fsync back while a message is
+// sent (group commit, node.Config.BeforeSync). The agent's run starts on
+// the input all the same — the model is asked while the input is not on
+// disk, which is what spares a send one fsync round on its path — but
+// nothing reaches a client before the disk has it: the sender hears
+// nothing, a client's read of the agent's messages waits, the tool the
+// model calls does not run, and the read models hold the input only for
+// those who read ahead. Once the disk is released all of it goes through.
+//
+// It runs twice: with a sender that takes the tokens as the model writes
+// them (a run's first report then waits for the disk), and with one that
+// does not (the tool's own wait is what holds it back).
+func TestRunStartsAheadOfTheDisk(t *testing.T) {
+	for _, tokens := range []bool{true, false} {
+		t.Run(map[bool]string{true: "tokens", false: "no tokens"}[tokens], func(t *testing.T) { runAheadOfTheDisk(t, tokens) })
+	}
+}
+
+func runAheadOfTheDisk(t *testing.T, tokens bool) {
+	ctx := context.Background()
+	var hold atomic.Bool
+	release := make(chan struct{})
+	var released sync.Once
+	free := func() { // the disk, again
+		released.Do(func() {
+			hold.Store(false)
+			close(release)
+		})
+	}
+	script := llmtest.NewServer(t)
+	r := startRig(t, t.TempDir(), script, func(c *node.Config) {
+		c.SyncAlways = true // group commit: engram syncs the log itself
+		c.BeforeSync = func() {
+			if hold.Load() {
+				<-release
+			}
+		}
+	})
+	t.Cleanup(free) // before the node's own cleanup, which waits for the disk
+	a := r.agent(t)
+	var toolRan atomic.Bool
+	tool, err := r.n.AddGoTool(ctx, service.GoTool{Schema: pytool.Schema{Name: "ring_bell", Description: "Ring the bell."}},
+		func(ctx context.Context, args json.RawMessage) (string, error) {
+			toolRan.Store(true)
+			return "rung", nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.n.Service.AttachTool(ctx, a.ID, tool.ID); err != nil {
+		t.Fatal(err)
+	}
+	modelGo := make(chan struct{}) // the model answers once the test watches the run
+	script.Push(llmtest.Step{Hold: modelGo, Content: "Ring first.", ToolCalls: []agents.ToolCall{call("ring_bell", map[string]any{"request_heartbeat": true})}}, say("Rung, Ada."))
+	asked := len(script.Requests())
+
+	hold.Store(true)
+	var heard atomic.Int32 // messages and tokens the sender heard while the disk was held
+	type answer struct {
+		resp api.LettaResponse
+		err  error
+	}
+	sent := make(chan answer, 1)
+	opts := service.SendOptions{
+		UseAssistantMessage: true,
+		OnMessage: func(api.LettaMessage) {
+			if hold.Load() {
+				heard.Add(1)
+			}
+		},
+	}
+	if tokens {
+		opts.OnDelta = func(agents.Delta) {
+			if hold.Load() {
+				heard.Add(1)
+			}
+		}
+	}
+	go func() {
+		resp, err := r.n.Service.SendMessage(ctx, a.ID, []service.Input{{Role: "user", Text: "Ring the bell"}}, opts)
+		sent <- answer{resp, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(script.Requests()) == asked {
+		if time.Now().After(deadline) {
+			t.Fatal("the model was not asked while the input's fsync was held: the run waited for the disk")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := script.Requests()[asked]; !strings.Contains(newestUser(got), "Ring the bell") {
+		t.Fatalf("the model was asked %q, not the new message", newestUser(got))
+	}
+	// The read models hold the input, for those who read ahead only.
+	var input string
+	r.n.Projection.ReadAhead(func(st *projections.State) {
+		if ag := st.Agents[events.AgentID(a.ID)]; ag != nil && len(ag.Messages) > 0 && ag.Messages[len(ag.Messages)-1].Input {
+			input = ag.Messages[len(ag.Messages)-1].ID
+		}
+	})
+	if input == "" {
+		t.Fatal("the read models do not hold the input the run started on")
+	}
+	// Whoever watches the run on the bus (not only the sender, whose own
+	// append waits for the disk) hears nothing yet, tokens included.
+	var overheard atomic.Int32
+	unwatch, err := r.n.NATS.WatchRun(r.n.Log.Tenant(), input, func([]byte) {
+		if hold.Load() {
+			overheard.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unwatch()
+	close(modelGo)
+	listed := make(chan []api.LettaMessage, 1)
+	go func() {
+		msgs, err := r.n.Service.ListMessages(ctx, a.ID, api.Page{})
+		if err != nil {
+			t.Error(err)
+		}
+		listed <- msgs
+	}()
+	select {
+	case <-sent:
+		t.Fatal("the send was answered before its input was on disk")
+	case <-listed:
+		t.Fatal("a client's read returned while what it would show was not on disk")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if toolRan.Load() {
+		t.Fatal("the tool ran for an input not yet on disk")
+	}
+	if n := overheard.Load(); n != 0 {
+		t.Fatalf("the run reported %d times on the bus before its input was on disk", n)
+	}
+
+	free()
+	got := <-sent
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if n := heard.Load(); n != 0 {
+		t.Fatalf("the sender heard %d messages or tokens while the disk was held", n)
+	}
+	if !toolRan.Load() {
+		t.Fatal("the tool never ran")
+	}
+	if !slices.ContainsFunc(got.resp.Messages, func(m api.LettaMessage) bool {
+		return m.MessageType == api.AssistantMessageType && m.Content != nil && strings.Contains(*m.Content, "Rung, Ada.")
+	}) {
+		t.Fatalf("the send's answer lacks the agent's reply: %+v", got.resp.Messages)
+	}
+	msgs := <-listed
+	if !slices.ContainsFunc(msgs, func(m api.LettaMessage) bool {
+		return m.MessageType == api.UserMessageType && m.Content != nil && strings.Contains(*m.Content, "Ring the bell")
+	}) {
+		t.Fatalf("the read that waited for the disk does not show the message: %+v", msgs)
+	}
+}
+
+// TestIndexWaitsForTheDisk: the node's follower reads ahead of the disk,
+// but the search index applies a passage only once it is on disk.
+func TestIndexWaitsForTheDisk(t *testing.T) {
+	ctx := context.Background()
+	var hold atomic.Bool
+	release := make(chan struct{})
+	var freed sync.Once
+	free := func() { freed.Do(func() { hold.Store(false); close(release) }) }
+	n := startAt(t, t.TempDir(), func(c *node.Config) {
+		c.SyncAlways = true
+		c.BeforeSync = func() {
+			if hold.Load() {
+				<-release
+			}
+		}
+	})
+	defer n.Close(ctx)
+	defer free() // before the node closes, which waits for the disk
+	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := n.Projection.Applied()
+	hold.Store(true)
+	inserted := make(chan error, 1)
+	go func() {
+		_, err := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "The lighthouse is painted red."})
+		inserted <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Projection.Applied() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the read models never applied the passage ahead of the disk")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // time enough for the index to apply it, were it allowed
+	if got := n.IndexedSeq(); got > before {
+		t.Fatalf("the index holds %d, past %d, the last event on disk", got, before)
+	}
+	free()
+	if err := <-inserted; err != nil {
+		t.Fatal(err)
+	}
+	hits, err := n.Service.SearchArchival(ctx, a.ID, service.ArchivalQuery{Query: "lighthouse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits.Results) != 1 {
+		t.Fatalf("after the disk the search finds %d passages, want 1", len(hits.Results))
+	}
+}
+
+// TestRefusalWaitsForTheDisk: a command is decided from the read models as
+// they are, ahead of the disk, and an answer that appends nothing — here a
+// refusal of an idempotency key reused for another request, judged from a
+// write still on its way to the disk — waits until what it read is on
+// disk: after a power failure that write might not exist.
+func TestRefusalWaitsForTheDisk(t *testing.T) {
+	ctx := context.Background()
+	var hold atomic.Bool
+	release := make(chan struct{})
+	var freed sync.Once
+	free := func() { freed.Do(func() { hold.Store(false); close(release) }) }
+	n := startAt(t, t.TempDir(), func(c *node.Config) {
+		c.SyncAlways = true
+		c.BeforeSync = func() {
+			if hold.Load() {
+				<-release
+			}
+		}
+	})
+	defer n.Close(ctx)
+	defer free()
+	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{MemoryBlocks: []api.CreateBlock{{Label: "human", Value: "?"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := func(body string) context.Context {
+		return service.WithRequestDigest(service.WithIdempotencyKey(ctx, "key-1"), func() string { return body })
+	}
+	before := n.Projection.Applied()
+	hold.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := n.Service.UpdateAgentBlock(keyed("Ada"), a.ID, "human", api.UpdateBlock{Value: ptr("Ada")})
+		first <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Projection.Applied() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the read models never applied the update ahead of the disk")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := n.Service.UpdateAgentBlock(keyed("Bob"), a.ID, "human", api.UpdateBlock{Value: ptr("Bob")})
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		t.Fatalf("the reused key was answered (%v) while the write it names was not on disk", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	free()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; !fault.Is(err, fault.Unprocessable) {
+		t.Fatalf("the reused key: %v, want a refusal", err)
+	}
+}
