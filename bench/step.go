@@ -28,7 +28,8 @@ import (
 // send_message, so it is one step but two appends to the event log: the
 // user's message, then the step's batch (the assistant's call and the
 // tool's return), each waited for in the projection. With fsync on, a send
-// pays two fsyncs.
+// pays two fsync rounds, the input's beside the model call (the run starts
+// on the input ahead of the disk, bus.Log.Ahead) and the step's after it.
 //
 // Engram's own time is the wall time of SendMessage minus the wall time
 // spent inside the model's Complete, measured by timedModel. That removes

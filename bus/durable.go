@@ -29,11 +29,13 @@ import (
 // returns only once an fsync of the stream's block files that began after
 // that acknowledgement has finished. Appends waiting at the same time share
 // one fsync (a round): the first to arrive leads it, those arriving while it
-// runs lead the next one together. Readers of the log (followers, reads,
-// input consumers) are held at the same line: a message is handed on only
-// once it is on disk, so nothing derived from the log (a read model, a
-// search index, an agent's run) shows a write that a power failure could
-// take back. The file bucket is synced after each file is stored (PutFile),
+// runs lead the next one together. Readers of the log (reads, followers)
+// are held at the same line: a message is handed on only once it is on
+// disk, so nothing derived from the log shows a write that a power failure
+// could take back. The node's own follower and the agents' input consumers
+// read ahead of it, and what they feed waits instead (ahead.go): the read
+// models show clients, the search index applies and a run reports or acts
+// only what is on disk. The file bucket is synced after each file is stored (PutFile),
 // since events name its objects. What nats-server no longer fsyncs on its
 // own: the snapshot bucket (rebuildable from the log) and consumers' state
 // (after a power failure an input consumer may deliver an input again,
