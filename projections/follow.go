@@ -67,8 +67,9 @@ type FollowerConfig struct {
 //     it has read.
 //   - A queued sink (the search index, whose writes are much slower than
 //     the read models') applies in a goroutine of its own, from a bounded
-//     queue of decoded messages, merging what has queued into one Apply. When
-//     the queue is full the follower does not wait for it: it stops
+//     queue of decoded messages, merging what has queued into one Apply
+//     (after waiting a moment for more, if it lingers: QueueConfig.Linger).
+//     When the queue is full the follower does not wait for it: it stops
 //     queueing for the sink, and a reader of the sink's own reads the log
 //     from where the queue ends (decoding that stretch a second time),
 //     queueing as the sink makes room, until it reaches the follower's
