@@ -84,3 +84,38 @@ func TestReplayDecodesOnce(t *testing.T) {
 	}
 	t.Logf("%d messages, decoded %d, ready in %v", st.Messages, node.Decoded(n), n.Ready)
 }
+
+// TestSearchHurriesLingeringIndex: with the index's queue lingering far
+// longer than the test runs, an inserted passage is not in the index until
+// a search waits for it, and then the search finds it at once (a search
+// that had to wait out its bound would answer from the index without it).
+func TestSearchHurriesLingeringIndex(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := node.DefaultConfig(t.TempDir())
+	cfg.SyncAlways, cfg.IndexLinger = false, time.Hour
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(ctx)
+	name := "lingering"
+	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{Name: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "the heron nests by the weir"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, applied := n.IndexedSeq(), n.Projection.Applied(); got >= applied {
+		t.Fatalf("the index holds %d of the read models' %d before any search: it did not linger", got, applied)
+	}
+	start := time.Now()
+	res, err := n.Service.SearchArchival(ctx, a.ID, api.ArchivalQuery{Query: "heron"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Results) != 1 || res.Results[0].Content != "the heron nests by the weir" {
+		t.Fatalf("search after insert found %+v (after %v)", res.Results, time.Since(start))
+	}
+}

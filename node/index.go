@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/engram-dev/engram/bus"
 	"github.com/engram-dev/engram/events"
@@ -33,6 +34,15 @@ type indexer struct {
 // maxIndexBatch caps the log messages folded into one index write.
 const maxIndexBatch = 2000
 
+// DefaultIndexLinger is how long a message waits in the search index's
+// queue for others to join it, unless a search waits for it (WaitFor
+// hurries the queue); see Config.IndexLinger. An index write costs much the
+// same for one document as for dozens (Bleve builds a segment, persists it
+// with fsyncs, later merges it), and those writes, one per command, slowed
+// the log's own fsyncs: without lingering, one client's archival inserts
+// took twice a block update's time.
+const DefaultIndexLinger = 250 * time.Millisecond
+
 func openIndexer(dir string, log *bus.Log, logger *slog.Logger) (*indexer, error) {
 	ix, err := search.Open(dir, search.Options{})
 	if err != nil {
@@ -52,9 +62,13 @@ func openIndexer(dir string, log *bus.Log, logger *slog.Logger) (*indexer, error
 
 // feedFrom makes the follower feed the index, from a queue of its own: the
 // index writes far slower than the read models apply, and the follower
-// must not wait for it. The index applies nothing until start.
-func (x *indexer) feedFrom(f *projections.Follower) {
-	x.queue = f.Queue(x, projections.QueueConfig{Name: "search index", MaxApply: maxIndexBatch, Hold: true})
+// must not wait for it. The index applies nothing until start. linger is
+// Config.IndexLinger.
+func (x *indexer) feedFrom(f *projections.Follower, linger time.Duration) {
+	if linger == 0 {
+		linger = DefaultIndexLinger
+	}
+	x.queue = f.Queue(x, projections.QueueConfig{Name: "search index", MaxApply: maxIndexBatch, Hold: true, Linger: max(linger, 0)})
 }
 
 // start lets the index apply what the follower queues for it (and read the
@@ -146,8 +160,12 @@ func (x *indexer) Search(ctx context.Context, q search.Query) (search.Result, er
 	return x.ix.Search(ctx, q)
 }
 
-// WaitFor waits until the index has applied seq.
+// WaitFor waits until the index has applied seq, which it applies without
+// lingering.
 func (x *indexer) WaitFor(ctx context.Context, seq events.Seq) error {
+	if x.queue != nil && x.applied.Seq() < seq {
+		x.queue.Hurry(seq)
+	}
 	return x.applied.WaitFor(ctx, seq, "search index")
 }
 

@@ -65,6 +65,11 @@ type Config struct {
 	// ProgressEvery is how often a long replay or search-index catch-up
 	// logs its progress; 0 means DefaultProgressEvery.
 	ProgressEvery time.Duration
+	// IndexLinger is how long a log message may wait in the search index's
+	// queue for others to join it before the index writes them together; a
+	// search waiting for the message hurries it. 0 means
+	// DefaultIndexLinger; < 0 writes each message as it comes.
+	IndexLinger time.Duration
 	// Checkpoints says how often the log's tamper-evidence checkpoints are
 	// written (verify.CheckpointConfig; its HeadFile and Logger are set
 	// here). The zero value takes the defaults; Every and Interval both
@@ -327,7 +332,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	follower.Feed(cfg.Service.Bodies)
 	follower.Feed(proj)
-	index.feedFrom(follower)
+	index.feedFrom(follower, cfg.IndexLinger)
 	// life is the context of the node's own goroutines (under wg): Close
 	// cancels it.
 	life, cancel := context.WithCancel(context.Background())

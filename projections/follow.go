@@ -67,8 +67,9 @@ type FollowerConfig struct {
 //     it has read.
 //   - A queued sink (the search index, whose writes are much slower than
 //     the read models') applies in a goroutine of its own, from a bounded
-//     queue of decoded messages, merging what has queued into one Apply. When
-//     the queue is full the follower does not wait for it: it stops
+//     queue of decoded messages, merging what has queued into one Apply
+//     (after waiting a moment for more, if it lingers: QueueConfig.Linger).
+//     When the queue is full the follower does not wait for it: it stops
 //     queueing for the sink, and a reader of the sink's own reads the log
 //     from where the queue ends (decoding that stretch a second time),
 //     queueing as the sink makes room, until it reaches the follower's
@@ -401,6 +402,14 @@ type QueueConfig struct {
 	// waiting for the inline sinks at start: a node starts its index where
 	// its start-up no longer needs the CPU.
 	Hold bool
+	// Linger is how long the oldest queued message may wait for others to
+	// join it before the sink applies them, unless Queue.Hurry asks for one
+	// of them (or MaxApply of them, or half of MaxBytes, are queued): a sink
+	// whose every Apply has a fixed cost then pays it once for a burst of
+	// small messages, not once for each. Zero applies at once. It applies
+	// only while the follower feeds the sink; a sink catching up on its own
+	// read never lingers.
+	Linger time.Duration
 }
 
 func (c QueueConfig) withDefaults() QueueConfig {
@@ -444,6 +453,8 @@ type Queue struct {
 	last     events.Seq // the last sequence queued; 0 after the queue was dropped
 	gen      uint64     // bumped when the queue is dropped; a reader of an older one stops
 	reading  bool       // a reader of this generation runs
+	since    time.Time  // when the oldest message of msgs was queued
+	urgent   events.Seq // the highest sequence Hurry asked for
 	stopRead context.CancelFunc
 	dropped  uint64 // times the queue overflowed
 }
@@ -484,6 +495,9 @@ func (q *Queue) full(size int) bool {
 
 // push queues m; the caller holds mu.
 func (q *Queue) push(m Message) {
+	if len(q.msgs) == 0 && q.cfg.Linger > 0 {
+		q.since = time.Now()
+	}
 	q.msgs = append(q.msgs, m)
 	q.bytes += m.size
 	q.last = m.Seq
@@ -517,6 +531,32 @@ func (q *Queue) Rewind(fn func()) {
 	q.mu.Unlock()
 }
 
+// Hurry asks the sink to apply the message at seq without lingering
+// (QueueConfig.Linger): whoever waits for the sink to hold seq calls it,
+// whether seq is queued yet or not. Messages after seq may still linger.
+func (q *Queue) Hurry(seq events.Seq) {
+	q.mu.Lock()
+	hurry := seq > q.urgent
+	if hurry {
+		q.urgent = seq
+	}
+	q.mu.Unlock()
+	if hurry {
+		signal(q.wake)
+	}
+}
+
+// lingering is how much longer the queued messages wait for others to join
+// them (QueueConfig.Linger); zero or less: apply them now. The caller holds
+// mu.
+func (q *Queue) lingering() time.Duration {
+	if q.cfg.Linger <= 0 || len(q.msgs) == 0 || len(q.msgs) >= q.cfg.MaxApply || 2*q.bytes >= q.cfg.MaxBytes ||
+		!q.attached || q.urgent >= q.msgs[0].Seq {
+		return 0
+	}
+	return q.cfg.Linger - time.Since(q.since)
+}
+
 // Release lets a queue made with QueueConfig.Hold apply. Calling it again
 // does nothing.
 func (q *Queue) Release() {
@@ -540,7 +580,29 @@ func (q *Queue) run(ctx context.Context) {
 	}
 	var readers sync.WaitGroup
 	defer readers.Wait()
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for ctx.Err() == nil {
+		q.mu.Lock()
+		if wait := q.lingering(); wait > 0 {
+			q.mu.Unlock()
+			if linger == nil {
+				linger = time.NewTimer(wait)
+			} else {
+				linger.Reset(wait)
+			}
+			select {
+			case <-linger.C:
+			case <-q.wake: // more was queued, or Hurry: look again
+			case <-ctx.Done():
+			}
+			continue
+		}
+		q.mu.Unlock()
 		q.applyMu.Lock()
 		q.mu.Lock()
 		n := min(len(q.msgs), q.cfg.MaxApply)

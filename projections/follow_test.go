@@ -470,3 +470,47 @@ func TestFollowerHoldUntilRelease(t *testing.T) {
 	waitFor(t, &index.mark, last, "index")
 	checkRun(t, "index", index, 1, last)
 }
+
+// A lingering queue holds what the follower hands it until MaxApply
+// messages are queued or someone hurries one of them, and then hands them
+// on together; messages after the hurried one linger again.
+func TestFollowerLingerAndHurry(t *testing.T) {
+	l := newMemLog()
+	l.add(t, 10)
+	f := projections.NewFollower(l, projections.FollowerConfig{})
+	models, index := &sink{}, &sink{}
+	f.Feed(models)
+	q := f.Queue(index, projections.QueueConfig{Linger: time.Hour, MaxApply: 50})
+	run(t, f)
+	q.Hurry(10)
+	waitFor(t, &index.mark, 10, "index at start")
+
+	last := l.add(t, 5)
+	waitFor(t, &models.mark, last, "models")
+	time.Sleep(50 * time.Millisecond)
+	if got := index.Applied(); got != 10 {
+		t.Fatalf("the index applied through %d while its messages linger (want 10)", got)
+	}
+	q.Hurry(last - 2)
+	waitFor(t, &index.mark, last-2, "the hurried message")
+	if got := index.Applied(); got != last {
+		t.Fatalf("a hurried queue applied through %d, want all it held (%d)", got, last)
+	}
+
+	// Hurrying a message not queued yet: it is applied as soon as it comes.
+	q.Hurry(last + 1)
+	next := l.add(t, 1)
+	waitFor(t, &index.mark, next, "a message hurried before it came")
+
+	// Past the hurried one, messages linger again, until MaxApply of them
+	// are queued.
+	more := l.add(t, 3)
+	waitFor(t, &models.mark, more, "models")
+	time.Sleep(50 * time.Millisecond)
+	if got := index.Applied(); got != next {
+		t.Fatalf("the index applied through %d, want %d (the rest lingers)", got, next)
+	}
+	full := l.add(t, 47) // 50 queued
+	waitFor(t, &index.mark, full, "a full batch")
+	checkRun(t, "index", index, 1, full)
+}
