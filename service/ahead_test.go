@@ -192,6 +192,7 @@ func TestIndexWaitsForTheDisk(t *testing.T) {
 	free := func() { freed.Do(func() { hold.Store(false); close(release) }) }
 	n := startAt(t, t.TempDir(), func(c *node.Config) {
 		c.SyncAlways = true
+		c.IndexLinger = -1 // the index applies what it is handed at once
 		c.BeforeSync = func() {
 			if hold.Load() {
 				<-release
