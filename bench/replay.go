@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -90,9 +92,16 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 		c := cfg
 		c.NoRestore = !snap
 		c.SnapshotEvery = 1 << 30 // none while replaying; one at Close
+		stopProfile := func() {}
+		if !snap && env.ReplayProfile != "" {
+			if stopProfile, err = startProfile(env.ReplayProfile); err != nil {
+				return rows, err
+			}
+		}
 		startCPU := cpuTime()
 		r, err := node.Start(ctx, c)
 		rebuildCPU := cpuTime() - startCPU
+		stopProfile()
 		if err != nil {
 			return rows, err
 		}
@@ -253,6 +262,23 @@ func unstalled(ctx context.Context, js jetstream.JetStream, publish func() error
 			return ctx.Err()
 		}
 	}
+}
+
+// startProfile starts a CPU profile written to file and returns what
+// stops it.
+func startProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("replay profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // cpuTime is the CPU time (user and system) this process has used.
