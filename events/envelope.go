@@ -240,20 +240,21 @@ func decodeFast(b []byte) (Envelope, bool) {
 	if !jsontext.Value(data).IsValid() {
 		return env, false
 	}
-	ev := registry[t]()
+	ev := t.mk()
 	if err := gojson.Unmarshal(data, ev); err != nil {
 		return env, false
 	}
-	return Envelope{Type: t, Aggregate: Aggregate{Kind: k, ID: string(id)}, Command: string(cmd), Actor: string(actor), Time: at, Event: ev}, true
+	return Envelope{Type: t.Type, Aggregate: Aggregate{Kind: k, ID: string(id)}, Command: string(cmd), Actor: string(actor), Time: at, Event: ev}, true
 }
 
 // typeNames and kindNames hold the known names, so that a decoded envelope
-// shares their strings instead of a copy of each.
+// shares their strings instead of a copy of each; typeNames also holds each
+// type's constructor (one look-up, not two).
 var (
-	typeNames = func() map[string]Type {
-		m := make(map[string]Type, len(registry))
-		for t := range registry {
-			m[string(t)] = t
+	typeNames = func() map[string]knownType {
+		m := make(map[string]knownType, len(registry))
+		for t, mk := range registry {
+			m[string(t)] = knownType{t, mk}
 		}
 		return m
 	}()
@@ -265,3 +266,9 @@ var (
 		return m
 	}()
 )
+
+// knownType is a known event type and its constructor.
+type knownType struct {
+	Type
+	mk func() Event
+}
