@@ -204,21 +204,27 @@ func TestFollowPendingGaps(t *testing.T) {
 			want = append(want, i)
 		}
 	}
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var got []events.Seq
-	err = l.FollowPending(fctx, 1, func(seq events.Seq, data []byte, pending uint64) error {
-		if string(data) != fmt.Sprint("m", seq) {
-			return fmt.Errorf("message %d delivered with %q", seq, data)
-		}
-		got = append(got, seq)
-		if seq == n {
-			cancel()
-		}
-		return nil
-	})
-	if !slices.Equal(got, want) {
-		t.Fatalf("delivered %d messages (%v), want %d: %v", len(got), err, len(want), firstDiff(got, want))
+	for _, headers := range []bool{false, true} {
+		t.Run(fmt.Sprint("headers=", headers), func(t *testing.T) {
+			defer func(was bool) { directHeaders = was }(directHeaders)
+			directHeaders = headers
+			fctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			var got []events.Seq
+			err = l.FollowPending(fctx, 1, func(seq events.Seq, data []byte, pending uint64) error {
+				if string(data) != fmt.Sprint("m", seq) {
+					return fmt.Errorf("message %d delivered with %q", seq, data)
+				}
+				got = append(got, seq)
+				if seq == n {
+					cancel()
+				}
+				return nil
+			})
+			if !slices.Equal(got, want) {
+				t.Fatalf("delivered %d messages (%v), want %d: %v", len(got), err, len(want), firstDiff(got, want))
+			}
+		})
 	}
 }
 
