@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 	gojson "github.com/goccy/go-json"
@@ -180,18 +181,28 @@ func Types() []Type {
 // copied.
 func decodeFast(b []byte) (Envelope, bool) {
 	r := b
+	// field reads the string after prefix: one pass to its closing quote,
+	// refusing escapes and control characters, and checking UTF-8 only
+	// when it is not ASCII.
 	field := func(prefix string) ([]byte, bool) {
 		if len(r) < len(prefix) || string(r[:len(prefix)]) != prefix {
 			return nil, false
 		}
 		r = r[len(prefix):]
-		i := bytes.IndexByte(r, '"')
-		if i < 0 {
-			return nil, false
+		ascii := true
+		for i, c := range r {
+			switch {
+			case c == '"':
+				s := r[:i]
+				r = r[i+1:]
+				return s, ascii || utf8.Valid(s)
+			case c < 0x20 || c == '\\':
+				return nil, false
+			case c >= 0x80:
+				ascii = false
+			}
 		}
-		s := r[:i]
-		r = r[i+1:]
-		return s, plainString(s)
+		return nil, false
 	}
 	var env Envelope
 	typ, ok1 := field(`{"type":"`)
