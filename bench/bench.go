@@ -50,6 +50,10 @@ type Options struct {
 	// profile of its timed searches at its largest size to (not of
 	// building the fixture).
 	SearchProfile string
+	// ReplayProfile, when set, is a file the replay workload writes a CPU
+	// profile of its rebuild to (the node's start replaying the whole log:
+	// not filling the log, the raw reads or the snapshot restart).
+	ReplayProfile string
 	// Server is the command that runs an engram server, up to and
 	// including "server" (engram bench gives itself); the cluster
 	// workload's rows that kill server processes need it and are left out

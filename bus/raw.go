@@ -152,12 +152,24 @@ func (l *Log) Sealer() *Sealer { return l.sealer }
 // (followBytes) bounds a batch of large events.
 var directBatch = 1000 // a variable for BenchmarkReadMethods
 
+// directHeaders makes readDirect ask for every batch with headers (for
+// BenchmarkReadMethods, which compares).
+var directHeaders = false
+
 // readDirect delivers the stored messages from sequence from through to,
 // in order, with batched direct gets (STREAM.DIRECT.GET with a batch), one
 // request at a time, each starting after the last message the one before
 // delivered. It returns the sequence after the last it delivered. Only for
 // a single node: in a cluster a replica that lags may answer. It does not
 // wait for the disk: its caller does, when it must.
+//
+// Batches are asked for without headers: the server then formats none for
+// each message and the client parses none, which is most of what a direct
+// get costs beside the payload (BenchmarkReadMethods). A reply without
+// headers does not name its sequence, but the batch's end does name the
+// last one sent: when a batch of n messages from next ends at next+n-1,
+// there is no gap and the sequences are known. A batch over deleted
+// messages does not add up, and is asked for again with headers.
 func (l *Log) readDirect(ctx context.Context, from, to events.Seq, fn func(seq events.Seq, data []byte) error) (events.Seq, error) {
 	sub, err := l.nc.SubscribeSync(nats.NewInbox())
 	if err != nil {
@@ -167,49 +179,98 @@ func (l *Log) readDirect(ctx context.Context, from, to events.Seq, fn func(seq e
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
 		return from, fmt.Errorf("read from %d: %w", from, err)
 	}
+	var datas [][]byte
 	next := from
 	for next <= to {
-		req, err := json.Marshal(directGetRequest{Seq: uint64(next), Batch: directBatch, MaxBytes: followBytes, UpToSeq: uint64(to)})
-		if err != nil {
-			return next, err
-		}
-		if err := l.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, sub.Subject, req); err != nil {
-			return next, fmt.Errorf("read from %d: %w", next, err)
-		}
-		got := 0
-		for {
-			m, err := sub.NextMsgWithContext(ctx)
+		req := directGetRequest{Seq: uint64(next), Batch: int(min(uint64(directBatch), uint64(to-next+1))), MaxBytes: followBytes, NoHeaders: !directHeaders}
+		datas = datas[:0]
+		last := to
+		if req.NoHeaders {
+			var err error
+			last, err = l.directGet(ctx, sub, req, func(m *nats.Msg) error {
+				datas = append(datas, m.Data)
+				return nil
+			})
 			if err != nil {
-				return next, fmt.Errorf("read from %d: %w", next, err)
-			}
-			if status := m.Header.Get("Status"); status != "" {
-				switch status {
-				case "204": // end of the batch
-				case "404": // nothing at or after next
-					return next, nil
-				default:
-					return next, fmt.Errorf("read from %d: direct get: %s %s", next, status, m.Header.Get("Description"))
-				}
-				break
-			}
-			n, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
-			if err != nil {
-				return next, fmt.Errorf("read from %d: direct get reply without a sequence", next)
-			}
-			seq := events.Seq(n)
-			if seq < next || seq > to {
-				continue
-			}
-			if err := fn(seq, m.Data); err != nil {
 				return next, err
 			}
-			next, got = seq+1, got+1
+			if last == 0 {
+				return next, nil // nothing at or after next
+			}
 		}
-		if got == 0 {
-			return next, nil // nothing more below to
+		if !req.NoHeaders || last < next || uint64(len(datas)) != uint64(last-next)+1 || last > to {
+			// Deleted messages in the range: read it again with headers,
+			// which name each message's sequence.
+			clear(datas)
+			req.NoHeaders = false
+			got := 0
+			if _, err := l.directGet(ctx, sub, req, func(m *nats.Msg) error {
+				n, err := strconv.ParseUint(m.Header.Get(nats.JSSequence), 10, 64)
+				if err != nil {
+					return fmt.Errorf("read from %d: direct get reply without a sequence", next)
+				}
+				seq := events.Seq(n)
+				if seq < next || seq > to {
+					return nil
+				}
+				if err := fn(seq, m.Data); err != nil {
+					return err
+				}
+				next, got = seq+1, got+1
+				return nil
+			}); err != nil {
+				return next, err
+			}
+			if got == 0 {
+				return next, nil // nothing more below to
+			}
+			continue
+		}
+		for i, data := range datas {
+			datas[i] = nil
+			if err := fn(next, data); err != nil {
+				return next, err
+			}
+			next++
 		}
 	}
 	return next, nil
+}
+
+// directGet sends one batched direct get and hands each message of its
+// reply to fn. It returns the last sequence the server sent, as the batch's
+// end names it, or 0 when it holds nothing at or after req.Seq.
+func (l *Log) directGet(ctx context.Context, sub *nats.Subscription, req directGetRequest, fn func(*nats.Msg) error) (events.Seq, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, sub.Subject, body); err != nil {
+		return 0, fmt.Errorf("read from %d: %w", req.Seq, err)
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("read from %d: %w", req.Seq, err)
+		}
+		status := m.Header.Get("Status")
+		switch status {
+		case "":
+			if err := fn(m); err != nil {
+				return 0, err
+			}
+			continue
+		case "204": // end of the batch
+			last, err := strconv.ParseUint(m.Header.Get(nats.JSLastSequence), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("read from %d: direct get's end without a last sequence", req.Seq)
+			}
+			return events.Seq(last), nil
+		case "404": // nothing at or after req.Seq
+			return 0, nil
+		}
+		return 0, fmt.Errorf("read from %d: direct get: %s %s", req.Seq, status, m.Header.Get("Description"))
+	}
 }
 
 // directGetRequest is a batched STREAM.DIRECT.GET request.
@@ -217,5 +278,7 @@ type directGetRequest struct {
 	Seq      uint64 `json:"seq"`
 	Batch    int    `json:"batch"`
 	MaxBytes int    `json:"max_bytes,omitempty"`
-	UpToSeq  uint64 `json:"up_to_seq,omitempty"`
+	// NoHeaders leaves out each message's headers, those stored with it
+	// and those the server adds (its sequence among them).
+	NoHeaders bool `json:"no_hdr,omitempty"`
 }

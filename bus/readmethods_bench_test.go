@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func BenchmarkReadMethods(b *testing.B) {
 	}
 	<-js.PublishAsyncComplete()
 	b.Run("ordered-consumer", func(b *testing.B) {
+		cpu := cpuTime()
 		for i := 0; i < b.N; i++ {
 			fctx, cancel := context.WithCancel(ctx)
 			count := 0
@@ -45,9 +47,10 @@ func BenchmarkReadMethods(b *testing.B) {
 				b.Fatalf("read %d of %d", count, n)
 			}
 		}
-		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		reportRead(b, n, cpu)
 	})
 	b.Run("follow-pending", func(b *testing.B) {
+		cpu := cpuTime()
 		for i := 0; i < b.N; i++ {
 			fctx, cancel := context.WithCancel(ctx)
 			count := 0
@@ -62,18 +65,44 @@ func BenchmarkReadMethods(b *testing.B) {
 				b.Fatalf("read %d of %d", count, n)
 			}
 		}
-		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		reportRead(b, n, cpu)
 	})
-	for _, batch := range []int{256, 1000, 4000, 10_000} {
-		b.Run(fmt.Sprintf("direct-get-batch=%d", batch), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				if got, err := directRead(l, n, batch); err != nil || got != n {
-					b.Fatalf("read %d of %d: %v", got, n, err)
-				}
+	for _, headers := range []bool{true, false} {
+		for _, batch := range []int{256, 1000, 4000, 10_000} {
+			name := fmt.Sprintf("direct-get-batch=%d", batch)
+			if !headers {
+				name += "-no-headers"
 			}
-			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+			b.Run(name, func(b *testing.B) {
+				defer func(was bool) { directHeaders = was }(directHeaders)
+				directHeaders = headers
+				cpu := cpuTime()
+				for i := 0; i < b.N; i++ {
+					if got, err := directRead(l, n, batch); err != nil || got != n {
+						b.Fatalf("read %d of %d: %v", got, n, err)
+					}
+				}
+				reportRead(b, n, cpu)
+			})
+		}
 	}
+}
+
+// reportRead reports the rate of reading n events b.N times and the CPU
+// time of the process (the embedded server's included) per event since
+// cpu.
+func reportRead(b *testing.B, n int, cpu time.Duration) {
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(n*b.N), "cpu-µs/event")
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // directRead reads the first n messages with batched direct gets of batch

@@ -86,19 +86,26 @@ func EncodeHosted(envs []Envelope) ([]byte, error) {
 // into its envelopes; each envelope's Part is its index in the message, and
 // an event of another aggregate than the first's is Hosted.
 func DecodeAll(b []byte) ([]Envelope, error) {
+	return AppendDecoded(nil, b)
+}
+
+// AppendDecoded is DecodeAll appending the message's envelopes to dst: a
+// reader decoding many messages keeps them in one array. On an error it
+// returns dst as it was.
+func AppendDecoded(dst []Envelope, b []byte) ([]Envelope, error) {
 	if len(b) == 0 || b[0] != '[' {
 		env, err := Decode(b)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
-		return []Envelope{env}, nil
+		return append(dst, env), nil
 	}
 	raws, ok := splitPacked(b)
 	if !ok {
 		// Not the exact form EncodePacked writes: let encoding/json judge.
 		var all []json.RawMessage
 		if err := json.Unmarshal(b, &all); err != nil {
-			return nil, fmt.Errorf("decode packed: %w", err)
+			return dst, fmt.Errorf("decode packed: %w", err)
 		}
 		raws = make([][]byte, len(all))
 		for i, r := range all {
@@ -106,19 +113,20 @@ func DecodeAll(b []byte) ([]Envelope, error) {
 		}
 	}
 	if len(raws) < 2 {
-		return nil, fmt.Errorf("decode packed: %d events, want at least two", len(raws))
+		return dst, fmt.Errorf("decode packed: %d events, want at least two", len(raws))
 	}
-	out := make([]Envelope, len(raws))
+	n := len(dst)
 	for i, raw := range raws {
 		env, err := Decode(raw)
 		if err != nil {
-			return nil, fmt.Errorf("decode packed event %d: %w", i, err)
+			clear(dst[n:])
+			return dst[:n], fmt.Errorf("decode packed event %d: %w", i, err)
 		}
 		env.Part = i
-		env.Hosted = i > 0 && env.Aggregate != out[0].Aggregate
-		out[i] = env
+		env.Hosted = i > 0 && env.Aggregate != dst[n].Aggregate
+		dst = append(dst, env)
 	}
-	return out, nil
+	return dst, nil
 }
 
 // DecodePart decodes the event at index part of one log message (0 for a

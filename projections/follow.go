@@ -269,10 +269,14 @@ func (f *Follower) followParallel(ctx context.Context, pr PendingReader, end eve
 		go func() {
 			defer wg.Done()
 			for c := range work {
+				// The chunk's envelopes share one array (most messages
+				// hold one event): an allocation a chunk, not a message.
 				c.msgs = make([]Message, len(c.seqs))
+				envs := make([]events.Envelope, 0, len(c.seqs))
 				for i, seq := range c.seqs {
-					c.msgs[i] = f.decode(seq, c.datas[i])
+					c.msgs[i], envs = decodeTo(envs, seq, c.datas[i])
 				}
+				f.decoded.Add(uint64(len(c.seqs)))
 				c.datas = nil
 				close(c.done)
 			}
@@ -378,11 +382,24 @@ func (f *Follower) handOn(ctx context.Context, msgs []Message, end events.Seq, r
 
 func (f *Follower) decode(seq events.Seq, data []byte) Message {
 	f.decoded.Add(1)
-	envs, err := events.DecodeAll(data)
-	for i := range envs {
-		envs[i].Seq = seq
+	m, _ := decodeTo(nil, seq, data)
+	return m
+}
+
+// decodeTo decodes the message at seq, appending its envelopes to envs,
+// and returns it (its Events a slice of envs, clipped so that nothing
+// appended later shows through) and envs.
+func decodeTo(envs []events.Envelope, seq events.Seq, data []byte) (Message, []events.Envelope) {
+	n := len(envs)
+	envs, err := events.AppendDecoded(envs, data)
+	m := Message{Seq: seq, Err: err, size: len(data)}
+	if len(envs) > n {
+		m.Events = envs[n:len(envs):len(envs)]
+		for i := range m.Events {
+			m.Events[i].Seq = seq
+		}
 	}
-	return Message{Seq: seq, Events: envs, Err: err, size: len(data)}
+	return m, envs
 }
 
 func (f *Follower) release() {

@@ -27,6 +27,7 @@ func runBench(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	searchSizes := fs.String("search-sizes", "", "comma-separated passages in the search workload's fixtures (default 10000,100000; 1000,5000 with --quick)")
 	searchProfile := fs.String("search-cpuprofile", "", "write a CPU profile of the search workload's timed searches at its largest size to this file")
+	replayProfile := fs.String("replay-cpuprofile", "", "write a CPU profile of the replay workload's rebuild (not the log's fill, the raw reads or the snapshot restart) to this file")
 	dir := fs.String("tmp", "", "directory for the workloads' temporary data (default: the system's)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: engram bench [--quick] [--json FILE] [--only a,b]")
@@ -41,7 +42,8 @@ func runBench(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench takes no arguments, got %q", fs.Args())
 	}
-	opts := bench.Options{Quick: *quick, ReplayEvents: *events, IdleAgents: *idle, TempDir: *dir, Progress: os.Stderr, SearchProfile: *searchProfile}
+	opts := bench.Options{Quick: *quick, ReplayEvents: *events, IdleAgents: *idle, TempDir: *dir, Progress: os.Stderr, SearchProfile: *searchProfile,
+		ReplayProfile: *replayProfile}
 	if self, err := os.Executable(); err == nil {
 		opts.Server = []string{self, "server"} // the cluster workload runs server processes
 	}
