@@ -41,25 +41,10 @@ func TestRunStartsAheadOfTheDisk(t *testing.T) {
 
 func runAheadOfTheDisk(t *testing.T, tokens bool) {
 	ctx := context.Background()
-	var hold atomic.Bool
-	release := make(chan struct{})
-	var released sync.Once
-	free := func() { // the disk, again
-		released.Do(func() {
-			hold.Store(false)
-			close(release)
-		})
-	}
+	disk := newDiskHold()
 	script := llmtest.NewServer(t)
-	r := startRig(t, t.TempDir(), script, func(c *node.Config) {
-		c.SyncAlways = true // group commit: engram syncs the log itself
-		c.BeforeSync = func() {
-			if hold.Load() {
-				<-release
-			}
-		}
-	})
-	t.Cleanup(free) // before the node's own cleanup, which waits for the disk
+	r := startRig(t, t.TempDir(), script, disk.edit)
+	t.Cleanup(disk.free) // before the node's own cleanup, which waits for the disk
 	a := r.agent(t)
 	var toolRan atomic.Bool
 	tool, err := r.n.AddGoTool(ctx, service.GoTool{Schema: pytool.Schema{Name: "ring_bell", Description: "Ring the bell."}},
@@ -77,7 +62,7 @@ func runAheadOfTheDisk(t *testing.T, tokens bool) {
 	script.Push(llmtest.Step{Hold: modelGo, Content: "Ring first.", ToolCalls: []agents.ToolCall{call("ring_bell", map[string]any{"request_heartbeat": true})}}, say("Rung, Ada."))
 	asked := len(script.Requests())
 
-	hold.Store(true)
+	disk.hold()
 	var heard atomic.Int32 // messages and tokens the sender heard while the disk was held
 	type answer struct {
 		resp api.LettaResponse
@@ -87,14 +72,14 @@ func runAheadOfTheDisk(t *testing.T, tokens bool) {
 	opts := service.SendOptions{
 		UseAssistantMessage: true,
 		OnMessage: func(api.LettaMessage) {
-			if hold.Load() {
+			if disk.held() {
 				heard.Add(1)
 			}
 		},
 	}
 	if tokens {
 		opts.OnDelta = func(agents.Delta) {
-			if hold.Load() {
+			if disk.held() {
 				heard.Add(1)
 			}
 		}
@@ -127,7 +112,7 @@ func runAheadOfTheDisk(t *testing.T, tokens bool) {
 	// append waits for the disk) hears nothing yet, tokens included.
 	var overheard atomic.Int32
 	unwatch, err := r.n.NATS.WatchRun(r.n.Log.Tenant(), input, func([]byte) {
-		if hold.Load() {
+		if disk.held() {
 			overheard.Add(1)
 		}
 	})
@@ -158,7 +143,7 @@ func runAheadOfTheDisk(t *testing.T, tokens bool) {
 		t.Fatalf("the run reported %d times on the bus before its input was on disk", n)
 	}
 
-	free()
+	disk.free()
 	got := <-sent
 	if got.err != nil {
 		t.Fatal(got.err)
@@ -186,27 +171,18 @@ func runAheadOfTheDisk(t *testing.T, tokens bool) {
 // but the search index applies a passage only once it is on disk.
 func TestIndexWaitsForTheDisk(t *testing.T) {
 	ctx := context.Background()
-	var hold atomic.Bool
-	release := make(chan struct{})
-	var freed sync.Once
-	free := func() { freed.Do(func() { hold.Store(false); close(release) }) }
-	n := startAt(t, t.TempDir(), func(c *node.Config) {
-		c.SyncAlways = true
+	disk := newDiskHold()
+	n := startAt(t, t.TempDir(), disk.edit, func(c *node.Config) {
 		c.IndexLinger = -1 // the index applies what it is handed at once
-		c.BeforeSync = func() {
-			if hold.Load() {
-				<-release
-			}
-		}
 	})
 	defer n.Close(ctx)
-	defer free() // before the node closes, which waits for the disk
+	defer disk.free() // before the node closes, which waits for the disk
 	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := n.Projection.Applied()
-	hold.Store(true)
+	disk.hold()
 	inserted := make(chan error, 1)
 	go func() {
 		_, err := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "The lighthouse is painted red."})
@@ -223,7 +199,7 @@ func TestIndexWaitsForTheDisk(t *testing.T) {
 	if got := n.IndexedSeq(); got > before {
 		t.Fatalf("the index holds %d, past %d, the last event on disk", got, before)
 	}
-	free()
+	disk.free()
 	if err := <-inserted; err != nil {
 		t.Fatal(err)
 	}
@@ -243,20 +219,10 @@ func TestIndexWaitsForTheDisk(t *testing.T) {
 // disk: after a power failure that write might not exist.
 func TestRefusalWaitsForTheDisk(t *testing.T) {
 	ctx := context.Background()
-	var hold atomic.Bool
-	release := make(chan struct{})
-	var freed sync.Once
-	free := func() { freed.Do(func() { hold.Store(false); close(release) }) }
-	n := startAt(t, t.TempDir(), func(c *node.Config) {
-		c.SyncAlways = true
-		c.BeforeSync = func() {
-			if hold.Load() {
-				<-release
-			}
-		}
-	})
+	disk := newDiskHold()
+	n := startAt(t, t.TempDir(), disk.edit)
 	defer n.Close(ctx)
-	defer free()
+	defer disk.free()
 	a, err := n.Service.CreateAgent(ctx, api.CreateAgent{MemoryBlocks: []api.CreateBlock{{Label: "human", Value: "?"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +231,7 @@ func TestRefusalWaitsForTheDisk(t *testing.T) {
 		return service.WithRequestDigest(service.WithIdempotencyKey(ctx, "key-1"), func() string { return body })
 	}
 	before := n.Projection.Applied()
-	hold.Store(true)
+	disk.hold()
 	first := make(chan error, 1)
 	go func() {
 		_, err := n.Service.UpdateAgentBlock(keyed("Ada"), a.ID, "human", api.UpdateBlock{Value: ptr("Ada")})
@@ -288,11 +254,43 @@ func TestRefusalWaitsForTheDisk(t *testing.T) {
 		t.Fatalf("the reused key was answered (%v) while the write it names was not on disk", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	free()
+	disk.free()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
 	if err := <-second; !fault.Is(err, fault.Unprocessable) {
 		t.Fatalf("the reused key: %v, want a refusal", err)
 	}
+}
+
+// diskHold holds the log's fsync rounds back while it is on: a node whose
+// config it edits (group commit, node.Config.BeforeSync) acknowledges no
+// write and syncs nothing until free.
+type diskHold struct {
+	on      atomic.Bool
+	release chan struct{}
+	once    sync.Once
+}
+
+func newDiskHold() *diskHold { return &diskHold{release: make(chan struct{})} }
+
+// edit makes a node's config sync the log itself, through the hold.
+func (d *diskHold) edit(c *node.Config) {
+	c.SyncAlways = true // group commit: engram syncs the log itself
+	c.BeforeSync = func() {
+		if d.on.Load() {
+			<-d.release
+		}
+	}
+}
+
+func (d *diskHold) hold()      { d.on.Store(true) }
+func (d *diskHold) held() bool { return d.on.Load() }
+
+// free lets the disk go on, for good; it may be called more than once.
+func (d *diskHold) free() {
+	d.once.Do(func() {
+		d.on.Store(false)
+		close(d.release)
+	})
 }
