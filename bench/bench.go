@@ -3,7 +3,10 @@
 // on the same machine.
 //
 // Every workload starts its own embedded node (or bare JetStream server) in
-// a temporary data directory, which is removed when it ends. Run runs the
+// a temporary data directory, which is removed when it ends; the memory
+// workload measures each size in a fresh process when Options.Self names
+// the engram binary, since a closed node of an earlier workload can stay on
+// the heap for a while. Run runs the
 // workloads in order; Report.Markdown renders the table the README shows,
 // and Report is also the JSON that `engram bench --json FILE` writes.
 //
@@ -39,9 +42,10 @@ type Options struct {
 	// ReplayEvents is the size of the log the replay workload builds; 0
 	// takes the default (20,000 with Quick, else 1,000,000).
 	ReplayEvents int
-	// IdleAgents is how many agents the memory workload creates; 0 takes
-	// the default (500 with Quick, else 10,000).
-	IdleAgents int
+	// MemoryAgents lists how many idle agents the memory workload creates,
+	// one measurement (two rows) each; empty takes the default (10,000 and
+	// 100,000; 500 and 2,000 with Quick).
+	MemoryAgents []int
 	// SearchSizes lists the passages of the search workload's fixtures, one
 	// set of rows each; empty takes the default (10,000 and 100,000; 1,000
 	// and 5,000 with Quick).
@@ -59,6 +63,11 @@ type Options struct {
 	// workload's rows that kill server processes need it and are left out
 	// without it.
 	Server []string
+	// Self is the command that runs `engram bench` (engram bench gives
+	// itself); with it the memory workload measures each size in a fresh
+	// process of its own (MemoryChildFlag), without it in this one, after
+	// what the workloads before it left on the heap.
+	Self []string
 	// TempDir is where data directories are made; "" uses os.TempDir.
 	TempDir string
 	// Progress, when set, receives one line as each workload starts.
@@ -164,8 +173,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, fmt.Errorf("no workload %q (have %s)", n, strings.Join(Names(), ", "))
 		}
 	}
-	if opts.ReplayEvents < 0 || opts.IdleAgents < 0 || slices.ContainsFunc(opts.SearchSizes, func(n int) bool { return n <= 0 }) {
-		return nil, errors.New("sizes must not be negative")
+	if opts.ReplayEvents < 0 || slices.ContainsFunc(opts.MemoryAgents, func(n int) bool { return n <= 0 }) || slices.ContainsFunc(opts.SearchSizes, func(n int) bool { return n <= 0 }) {
+		return nil, errors.New("sizes must be positive")
 	}
 	r := &Report{Started: time.Now().UTC(), Quick: opts.Quick, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
 	for _, w := range Workloads {

@@ -19,7 +19,7 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"append": 6, "rest": 8, "step": 5, "search": 10, "replay": 2, "verify": 1, "memory": 2, "ingest": 1}
+	want := map[string]int{"append": 6, "rest": 8, "step": 5, "search": 10, "replay": 2, "verify": 1, "memory": 4, "ingest": 1}
 	got := map[string]int{}
 	for _, row := range r.Rows {
 		got[row.Workload]++
