@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -110,6 +111,18 @@ const (
 // time at: a user's message, a system alert, a heartbeat's reason, a login's
 // last login. An unknown kind is shown as a system alert.
 func Render(kind, words string, at time.Time) string {
+	// A step renders every input in its context again: remember them. The
+	// envelope shows at in the local zone, so the zone is part of the key.
+	name, offset := at.Zone()
+	key := kind + "\x00" + strconv.FormatInt(at.UnixNano(), 10) + "\x00" + name + strconv.Itoa(offset) + "\x00" + words
+	return rendered.get(key, func() string { return render(kind, words, at) })
+}
+
+// rendered remembers Render's envelopes.
+var rendered memo
+
+// render is Render, computed.
+func render(kind, words string, at time.Time) string {
 	switch kind {
 	case KindUser:
 		return UserMessage(words, at)

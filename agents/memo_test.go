@@ -1,0 +1,49 @@
+package agents
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMemoIsBounded: a memo answers what its function answers, once per
+// key, holds no more than its budget, and does not hold a value too big to
+// be worth it.
+func TestMemoIsBounded(t *testing.T) {
+	var c memo
+	calls := 0
+	f := func(v string) func() string { return func() string { calls++; return v } }
+	if got := c.get("a", f("A")); got != "A" {
+		t.Fatalf("get = %q", got)
+	}
+	if got := c.get("a", f("other")); got != "A" || calls != 1 {
+		t.Fatalf("a second get = %q after %d calls; want the remembered A after 1", got, calls)
+	}
+	big := strings.Repeat("x", maxMemoBytes/32)
+	c.get("big", f(big))
+	if _, held := c.m["big"]; held {
+		t.Fatal("a value of 1/32 of the budget was held")
+	}
+	value := strings.Repeat("y", 1000)
+	for i := range 20_000 {
+		c.get(strings.Repeat("k", 10)+string(rune('a'+i%26))+time.Duration(i).String(), f(value))
+		if c.bytes > maxMemoBytes {
+			t.Fatalf("the memo holds %d bytes, over its %d", c.bytes, maxMemoBytes)
+		}
+	}
+}
+
+// TestRenderRemembersByZone: the envelope shows the time in its own zone,
+// so one instant in two zones renders twice, each as render does.
+func TestRenderRemembersByZone(t *testing.T) {
+	at := time.Date(2026, 12, 6, 16, 0, 0, 0, time.UTC)
+	east := at.In(time.FixedZone("EST", -5*3600))
+	for _, tm := range []time.Time{at, east, at, east} {
+		if got, want := Render(KindUser, "hello", tm), render(KindUser, "hello", tm); got != want {
+			t.Fatalf("Render at %v = %q, want %q", tm, got, want)
+		}
+	}
+	if Render(KindUser, "hello", at) == Render(KindUser, "hello", east) {
+		t.Fatal("one instant in two zones rendered alike")
+	}
+}
