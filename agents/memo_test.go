@@ -38,7 +38,10 @@ func TestMemoIsBounded(t *testing.T) {
 func TestRenderRemembersByZone(t *testing.T) {
 	at := time.Date(2026, 12, 6, 16, 0, 0, 0, time.UTC)
 	east := at.In(time.FixedZone("EST", -5*3600))
-	for _, tm := range []time.Time{at, east, at, east} {
+	// A zone's name and offset must not run together in the key.
+	x3 := at.In(time.FixedZone("X3", 600))
+	x := at.In(time.FixedZone("X", 3600))
+	for _, tm := range []time.Time{at, east, x3, x, at, east, x3, x} {
 		if got, want := Render(KindUser, "hello", tm), render(KindUser, "hello", tm); got != want {
 			t.Fatalf("Render at %v = %q, want %q", tm, got, want)
 		}

@@ -114,7 +114,7 @@ func Render(kind, words string, at time.Time) string {
 	// A step renders every input in its context again: remember them. The
 	// envelope shows at in the local zone, so the zone is part of the key.
 	name, offset := at.Zone()
-	key := kind + "\x00" + strconv.FormatInt(at.UnixNano(), 10) + "\x00" + name + strconv.Itoa(offset) + "\x00" + words
+	key := kind + "\x00" + strconv.FormatInt(at.UnixNano(), 10) + "\x00" + name + "\x00" + strconv.Itoa(offset) + "\x00" + words
 	return rendered.get(key, func() string { return render(kind, words, at) })
 }
 
