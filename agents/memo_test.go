@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -10,9 +11,9 @@ import (
 // key, holds no more than its budget, and does not hold a value too big to
 // be worth it.
 func TestMemoIsBounded(t *testing.T) {
-	var c memo
+	var c memo[string]
 	calls := 0
-	f := func(v string) func() string { return func() string { calls++; return v } }
+	f := func(v string) func() (string, int) { return func() (string, int) { calls++; return v, len(v) } }
 	if got := c.get("a", f("A")); got != "A" {
 		t.Fatalf("get = %q", got)
 	}
@@ -48,5 +49,21 @@ func TestRenderRemembersByZone(t *testing.T) {
 	}
 	if Render(KindUser, "hello", at) == Render(KindUser, "hello", east) {
 		t.Fatal("one instant in two zones rendered alike")
+	}
+}
+
+// TestToolOfReadsTheSchema: a tool's description and parameters come from
+// its schema, an empty object schema stands in for none, and the answer
+// for a schema is the same the second time, under the name asked for.
+func TestToolOfReadsTheSchema(t *testing.T) {
+	schema := json.RawMessage(`{"name":"ring","description":"Ring the bell.","parameters":{"type":"object","properties":{"times":{"type":"integer"}},"required":["times"]}}`)
+	for _, name := range []string{"ring", "ring_again"} {
+		got := ToolOf(name, schema)
+		if got.Name != name || got.Description != "Ring the bell." || string(got.Parameters) != `{"type":"object","properties":{"times":{"type":"integer"}},"required":["times"]}` {
+			t.Fatalf("ToolOf(%q) = %+v", name, got)
+		}
+	}
+	if got := ToolOf("bare", json.RawMessage(`{"name":"bare"}`)); string(got.Parameters) != `{"type":"object","properties":{},"required":[]}` || got.Description != "" {
+		t.Fatalf("ToolOf without parameters = %+v", got)
 	}
 }

@@ -115,11 +115,14 @@ func Render(kind, words string, at time.Time) string {
 	// envelope shows at in the local zone, so the zone is part of the key.
 	name, offset := at.Zone()
 	key := kind + "\x00" + strconv.FormatInt(at.UnixNano(), 10) + "\x00" + name + "\x00" + strconv.Itoa(offset) + "\x00" + words
-	return rendered.get(key, func() string { return render(kind, words, at) })
+	return rendered.get(key, func() (string, int) {
+		v := render(kind, words, at)
+		return v, len(v)
+	})
 }
 
 // rendered remembers Render's envelopes.
-var rendered memo
+var rendered memo[string]
 
 // render is Render, computed.
 func render(kind, words string, at time.Time) string {

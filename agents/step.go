@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -478,7 +477,10 @@ func formatResults(results []string, total, page int) string {
 // addInnerThoughts puts an inner_thoughts string first in a tool's schema
 // (withThoughtParam), remembered by the schema's text.
 func addInnerThoughts(params json.RawMessage) json.RawMessage {
-	return json.RawMessage(thoughtParams.get(string(params), func() string { return string(withThoughtParam(params)) }))
+	return json.RawMessage(thoughtParams.get(string(params), func() (string, int) {
+		v := string(withThoughtParam(params))
+		return v, len(v)
+	}))
 }
 
 // withThoughtParam is addInnerThoughts, computed.
@@ -508,14 +510,14 @@ func withInnerThoughts(m Message) Message {
 	calls := append([]ToolCall(nil), m.ToolCalls...)
 	for i, c := range calls {
 		// Every step renders the whole context again: remember the answer.
-		calls[i].Arguments = thoughtArgs.get(m.Content+"\x00"+c.Arguments, func() string {
+		calls[i].Arguments = thoughtArgs.get(m.Content+"\x00"+c.Arguments, func() (string, int) {
 			var args map[string]any
 			if json.Unmarshal([]byte(c.Arguments), &args) != nil || args == nil {
-				return c.Arguments
+				return c.Arguments, len(c.Arguments)
 			}
 			args[innerThoughtsParam] = m.Content
 			b, _ := json.Marshal(args)
-			return string(b)
+			return string(b), len(b)
 		})
 	}
 	m.ToolCalls, m.Content = calls, ""
@@ -525,42 +527,7 @@ func withInnerThoughts(m Message) Message {
 // thoughtArgs and thoughtParams remember withInnerThoughts' arguments and
 // addInnerThoughts' schemas: pure functions of their text, computed again
 // for every tool and past call at every step.
-var thoughtArgs, thoughtParams memo
-
-// memo is a bounded cache of a pure function of a string.
-type memo struct {
-	mu    sync.RWMutex
-	m     map[string]string
-	bytes int // of the keys and values held
-}
-
-// maxMemoBytes bounds what a memo holds: past it the memo starts again.
-const maxMemoBytes = 8 << 20
-
-// get returns f's value for key, computing it once.
-func (c *memo) get(key string, f func() string) string {
-	c.mu.RLock()
-	v, ok := c.m[key]
-	c.mu.RUnlock()
-	if ok {
-		return v
-	}
-	v = f()
-	size := len(key) + len(v)
-	if size > maxMemoBytes/64 {
-		return v // too big to be worth holding
-	}
-	c.mu.Lock()
-	if c.m == nil || c.bytes+size > maxMemoBytes {
-		c.m, c.bytes = map[string]string{}, 0
-	}
-	if _, ok := c.m[key]; !ok {
-		c.m[key] = v
-		c.bytes += size
-	}
-	c.mu.Unlock()
-	return v
-}
+var thoughtArgs, thoughtParams memo[string]
 
 // offer puts in req the tools the rules allow the model now, each shaped
 // for the loop, and the tool choice (required when a rule forces a call).

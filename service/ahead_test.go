@@ -188,13 +188,7 @@ func TestIndexWaitsForTheDisk(t *testing.T) {
 		_, err := n.Service.InsertArchival(ctx, a.ID, api.CreatePassage{Text: "The lighthouse is painted red."})
 		inserted <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Projection.Applied() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("the read models never applied the passage ahead of the disk")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	appliedPast(t, n, before, "the passage")
 	time.Sleep(200 * time.Millisecond) // time enough for the index to apply it, were it allowed
 	if got := n.IndexedSeq(); got > before {
 		t.Fatalf("the index holds %d, past %d, the last event on disk", got, before)
@@ -237,13 +231,7 @@ func TestRefusalWaitsForTheDisk(t *testing.T) {
 		_, err := n.Service.UpdateAgentBlock(keyed("Ada"), a.ID, "human", api.UpdateBlock{Value: ptr("Ada")})
 		first <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Projection.Applied() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("the read models never applied the update ahead of the disk")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	appliedPast(t, n, before, "the update")
 	second := make(chan error, 1)
 	go func() {
 		_, err := n.Service.UpdateAgentBlock(keyed("Bob"), a.ID, "human", api.UpdateBlock{Value: ptr("Bob")})
@@ -293,4 +281,17 @@ func (d *diskHold) free() {
 		d.on.Store(false)
 		close(d.release)
 	})
+}
+
+// appliedPast waits until n's read models apply past before, ahead of the
+// disk: what names what they should apply.
+func appliedPast(t *testing.T, n *node.Node, before events.Seq, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Projection.Applied() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the read models never applied %s ahead of the disk", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

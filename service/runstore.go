@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/engram-dev/engram/agents"
@@ -349,8 +348,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			if t == nil {
 				continue
 			}
-			description, parameters := s.toolSchemas.of(t.JSONSchema)
-			toolDefs = append(toolDefs, agents.Tool{Name: t.Name, Description: description, Parameters: parameters})
+			toolDefs = append(toolDefs, agents.ToolOf(t.Name, t.JSONSchema))
 			limits[t.Name] = t.ReturnCharLimit
 		}
 		refs = refsOf(a, window)
@@ -796,54 +794,4 @@ func thinkingEvents(ts []agents.Thinking) []events.Thinking {
 		out = append(out, events.Thinking(t))
 	}
 	return out
-}
-
-// toolSchemas remembers what a step reads of a tool's JSON schema, its
-// description and parameters, by the schema's text: parsing every tool's
-// schema again for every step cost tens of microseconds a step. A schema
-// is stored whole in the tool's events, so equal texts parse alike.
-type toolSchemas struct {
-	mu    sync.RWMutex
-	seen  map[string]toolSchema
-	bytes int // of the schemas held
-}
-
-type toolSchema struct {
-	description string
-	parameters  json.RawMessage
-}
-
-// maxToolSchemaBytes bounds the memory: past it the cache starts again.
-const maxToolSchemaBytes = 8 << 20
-
-// of returns the description and parameters of a tool's JSON schema
-// (parameters: an empty object schema when it has none).
-func (c *toolSchemas) of(schema json.RawMessage) (string, json.RawMessage) {
-	c.mu.RLock()
-	got, ok := c.seen[string(schema)]
-	c.mu.RUnlock()
-	if ok {
-		return got.description, got.parameters
-	}
-	var parsed struct {
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	}
-	json.Unmarshal(schema, &parsed)
-	if len(parsed.Parameters) == 0 {
-		parsed.Parameters = json.RawMessage(`{"type":"object","properties":{},"required":[]}`)
-	}
-	// Every step shares it: clipped, so that an append copies.
-	parsed.Parameters = slices.Clip(parsed.Parameters)
-	size := 2 * len(schema) // the key, and what is kept of it
-	c.mu.Lock()
-	if c.seen == nil || c.bytes+size > maxToolSchemaBytes {
-		c.seen, c.bytes = map[string]toolSchema{}, 0
-	}
-	if _, ok := c.seen[string(schema)]; !ok {
-		c.seen[string(schema)] = toolSchema{parsed.Description, parsed.Parameters}
-		c.bytes += size
-	}
-	c.mu.Unlock()
-	return parsed.Description, parsed.Parameters
 }

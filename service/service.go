@@ -120,8 +120,6 @@ type shared struct {
 	stopOnce  sync.Once      // closes stop
 	work      sync.WaitGroup // background work: file loads
 	loading   sync.Map       // job id → true while the job runs here
-	// toolSchemas caches the parts of tools' schemas a step reads.
-	toolSchemas toolSchemas
 }
 
 // Ahead returns a view of the service whose reads see the read models as
