@@ -173,6 +173,8 @@ type Server struct {
 	// (durable.go) in storeDir.
 	groupCommit bool
 	storeDir    string
+
+	runs localRuns // run reports and token offers within the process, alone (runs.go)
 }
 
 // StartServer starts the embedded server, waits until JetStream is ready and

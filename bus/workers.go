@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/engram-dev/engram/events"
@@ -393,70 +392,4 @@ func (in *Inputs) unpin(ctx context.Context, p int, pin string) (bool, error) {
 		return false, fmt.Errorf("unpin %s: %w", name, err)
 	}
 	return true, nil
-}
-
-// Run events carry a run's progress from the node that runs an agent to the
-// caller waiting for it, over core NATS, on runSubject.
-
-// PublishRun sends one progress event of the run answering inputID.
-func (s *Server) PublishRun(tenant, inputID string, data []byte) error {
-	return s.conn.Publish(runSubject(tenant, inputID), data)
-}
-
-// WatchRun calls fn with every progress event of the run answering inputID
-// until cancel is called. It is subscribed when it returns: for whatever
-// this process sends on its connection afterwards (the input's append)
-// and for the runs that follows from it.
-func (s *Server) WatchRun(tenant, inputID string, fn func([]byte)) (cancel func(), err error) {
-	sub, err := s.conn.Subscribe(runSubject(tenant, inputID), func(m *nats.Msg) { fn(m.Data) })
-	if err != nil {
-		return nil, err
-	}
-	if err := s.subscribed(); err != nil {
-		sub.Unsubscribe()
-		return nil, err
-	}
-	return func() { sub.Unsubscribe() }, nil
-}
-
-// subscribed makes a subscription just sent on the process's connection
-// count before what depends on it. Alone, nothing needs to wait: the
-// server reads one connection's protocol in order, so the subscription is
-// in place before any message this connection sends afterwards — the
-// input whose run reports to it, or whose runner asks for its tokens — and
-// so before anything that message leads to; the round trip of a flush
-// bought nothing but latency on every send. In a cluster (or connected to
-// an outside NATS) another server's runner publishes, and the flush at
-// least has this server take the subscription before the input is sent.
-func (s *Server) subscribed() error {
-	if !s.clustered {
-		return nil
-	}
-	return s.conn.Flush()
-}
-
-// Whether a run streams its model's tokens is a delivery preference of the
-// caller waiting for it, not part of the log: the caller answers requests on
-// tokensSubject while it waits, and the node running the agent asks.
-
-// OfferTokens answers, until stop is called, that someone waits for the
-// tokens of the run answering inputID. It is subscribed when it returns.
-func (s *Server) OfferTokens(tenant, inputID string) (stop func(), err error) {
-	sub, err := s.conn.Subscribe(tokensSubject(tenant, inputID), func(m *nats.Msg) { m.Respond(nil) })
-	if err != nil {
-		return nil, err
-	}
-	if err := s.subscribed(); err != nil {
-		sub.Unsubscribe()
-		return nil, err
-	}
-	return func() { sub.Unsubscribe() }, nil
-}
-
-// WantsTokens reports whether someone waits for the tokens of the run
-// answering inputID. With nobody listening the server answers "no
-// responders" at once, so asking costs one round trip.
-func (s *Server) WantsTokens(tenant, inputID string) bool {
-	_, err := s.conn.Request(tokensSubject(tenant, inputID), nil, 2*time.Second)
-	return err == nil
 }
