@@ -39,10 +39,5 @@ func (a *Ahead) Follow(ctx context.Context, from events.Seq, fn func(seq events.
 	return a.l.ReadRaw(ctx, from, RawOptions{Follow: true, Ahead: true}, func(m RawMsg) error { return fn(m.Seq, m.Data) })
 }
 
-// FollowPending is Log.FollowPending ahead of the disk.
-func (a *Ahead) FollowPending(ctx context.Context, from events.Seq, fn func(seq events.Seq, data []byte, pending uint64) error) error {
-	return a.l.followPending(ctx, from, true, fn)
-}
-
 // LastSeq is Log.LastSeq.
 func (a *Ahead) LastSeq(ctx context.Context) (events.Seq, error) { return a.l.LastSeq(ctx) }

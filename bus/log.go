@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +34,9 @@ type Log struct {
 	// sync and fileSync, with group commit (durable.go), track and sync
 	// the files of the event stream and of the file bucket; nil otherwise.
 	sync, fileSync *durable
+	// taps and tapsCur: who is told of each append as it is stored (tap.go).
+	taps    tapFns
+	tapsCur atomic.Pointer[[]*func([]Stored)]
 }
 
 // LogConfig configures the event stream.
@@ -338,6 +342,12 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
 	}
 	if ack.Error == nil {
+		if !ack.Duplicate {
+			l.tapStored(ack.Seq, msgs)
+		}
+		if b.Ahead {
+			return events.Seq(ack.Seq), nil // the caller waits for the disk (Durable)
+		}
 		// A duplicate (a retry inside the dedup window) names the original,
 		// which may still be on its way to the disk too.
 		if err := l.sync.wait(ctx, ack.Seq); err != nil {
@@ -352,7 +362,7 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 			x = expect[0]
 		}
 		seq, err := l.resolveConflict(ctx, b.Command, x)
-		if err == nil {
+		if err == nil && !b.Ahead {
 			err = l.sync.wait(ctx, uint64(seq))
 		}
 		return seq, err
@@ -791,30 +801,37 @@ func (l *Log) FollowPending(ctx context.Context, from events.Seq, fn func(seq ev
 // followPending is FollowPending; ahead hands on messages before they are
 // on disk (Log.Ahead).
 func (l *Log) followPending(ctx context.Context, from events.Seq, ahead bool, fn func(seq events.Seq, data []byte, pending uint64) error) error {
+	from, err := l.catchUp(ctx, from, ahead, fn)
+	if err != nil {
+		return err
+	}
+	return l.ReadRaw(ctx, from, RawOptions{Follow: true, Ahead: ahead}, func(m RawMsg) error { return fn(m.Seq, m.Data, m.Pending) })
+}
+
+// catchUp delivers, on a single node, what the log holds when it is called
+// with batched direct gets, and returns the sequence to follow from.
+func (l *Log) catchUp(ctx context.Context, from events.Seq, ahead bool, fn func(seq events.Seq, data []byte, pending uint64) error) (events.Seq, error) {
 	if from < 1 {
 		from = 1
 	}
-	if !l.clustered {
-		last, err := l.LastSeq(ctx)
-		if err != nil {
-			return err
-		}
-		if from <= last {
-			next, err := l.readDirect(ctx, from, last, func(seq events.Seq, data []byte) error {
-				if !ahead {
-					if err := l.sync.wait(ctx, uint64(seq)); err != nil {
-						return fmt.Errorf("read %d: %w", seq, err)
-					}
-				}
-				return fn(seq, data, uint64(last-seq))
-			})
-			if err != nil {
-				return err
-			}
-			from = next
-		}
+	if l.clustered {
+		return from, nil
 	}
-	return l.ReadRaw(ctx, from, RawOptions{Follow: true, Ahead: ahead}, func(m RawMsg) error { return fn(m.Seq, m.Data, m.Pending) })
+	last, err := l.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if from > last {
+		return from, nil
+	}
+	return l.readDirect(ctx, from, last, func(seq events.Seq, data []byte) error {
+		if !ahead {
+			if err := l.sync.wait(ctx, uint64(seq)); err != nil {
+				return fmt.Errorf("read %d: %w", seq, err)
+			}
+		}
+		return fn(seq, data, uint64(last-seq))
+	})
 }
 
 // ErrNoSnapshot is returned by LoadSnapshot when none has been saved.

@@ -3,6 +3,7 @@ package bus
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 
 	"github.com/engram-dev/engram/events"
@@ -103,6 +104,20 @@ func partitionInputs(tenant string, p int) []string {
 		out[i] = SubjectPrefix + "." + tenant + "." + string(events.KindAgent) + "." + partitionToken(p) + ".*." + string(t)
 	}
 	return out
+}
+
+// InputOf returns the agent whose input (a client's message or a run
+// request: what the agent's input consumer delivers) is stored under
+// subject, or ok false when subject holds no input.
+func InputOf(subject string) (agentID string, ok bool) {
+	if !slices.ContainsFunc(inputTypes, func(t events.Type) bool { return strings.HasSuffix(subject, "."+string(t)) }) {
+		return "", false
+	}
+	es, ok := ParseSubject(subject)
+	if !ok || es.Aggregate.Kind != events.KindAgent {
+		return "", false
+	}
+	return es.Aggregate.ID, true
 }
 
 // EventSubject is an event subject taken apart.

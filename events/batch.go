@@ -33,6 +33,12 @@ type Batch struct {
 	// stored under ev.<organization id>.…); an aggregate not named is the
 	// log's own tenant's.
 	Tenants map[Aggregate]string
+	// Ahead has the log acknowledge the batch once it is stored, before it
+	// is on disk: the caller waits for the disk itself (the log's Durable)
+	// before anyone hears of the write. A send that waits for its agent's
+	// answer appends its input so: the step's fsync, which the answer waits
+	// for, covers the input too, and the input needs no fsync of its own.
+	Ahead bool
 }
 
 // ErrConflict is the domain outcome of an append whose expectation no longer
