@@ -215,6 +215,7 @@ type Node struct {
 	keyWatch  *bus.KeyWatch // closes NATS connections of keys that stop working
 	limits    *natsLimits   // on sends over NATS
 	inputs    *bus.Inputs
+	untap     func()       // stops dispatching inputs as they are stored
 	members   *bus.Members // in a cluster: the members' heartbeats; nil alone
 	cluster   *bus.Cluster // the membership configured; nil alone
 	pulled    atomic.Pointer[bus.Inputs]
@@ -429,6 +430,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.Cluster == nil && cfg.NATSURL == "" {
 		n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch)
+		// Alone, this node runs every agent: an input goes to the runner as
+		// its append is stored (bus.Log.OnStored), not a consumer's hop
+		// later; the consumer's delivery, when it comes, finds it answered
+		// (or being answered) and is acknowledged after it.
+		n.untap = l.OnStored(func(ms []bus.Stored) {
+			for _, m := range ms {
+				if agentID, ok := bus.InputOf(m.Subject); ok {
+					n.runner.Dispatch(bus.Input{Seq: m.Seq, AgentID: agentID})
+				}
+			}
+		})
 	} else {
 		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster)
 	}
@@ -585,6 +597,9 @@ func (n *Node) Close(ctx context.Context) error {
 				n.log.Warn("the other members did not take this node's partitions within 3 s; handing them over anyway")
 			}
 			cancel()
+		}
+		if n.untap != nil {
+			n.untap()
 		}
 		if n.inputs != nil {
 			n.inputs.Stop()

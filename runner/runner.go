@@ -13,6 +13,7 @@ package runner
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -110,10 +111,37 @@ func (r *Runner) work(agentID string) {
 		if err != nil {
 			r.log.Warn("agent run failed", "agent", agentID, "err", err)
 		}
-		if in.Ack != nil {
-			in.Ack()
+		for _, a := range r.answered(in) {
+			a()
 		}
 	}
+}
+
+// answered takes from the agent's queue the other deliveries of in, which
+// its run answered too (an input dispatched as it was stored comes again
+// from its consumer), and returns the acknowledgements of them all.
+func (r *Runner) answered(in bus.Input) []func() {
+	var acks []func()
+	if in.Ack != nil {
+		acks = append(acks, in.Ack)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.busy[in.AgentID]
+	if !slices.ContainsFunc(q, func(o bus.Input) bool { return o.Seq == in.Seq }) {
+		return acks
+	}
+	rest := make([]bus.Input, 0, len(q))
+	for _, o := range q {
+		switch {
+		case o.Seq != in.Seq:
+			rest = append(rest, o)
+		case o.Ack != nil:
+			acks = append(acks, o.Ack)
+		}
+	}
+	r.busy[in.AgentID] = rest
+	return acks
 }
 
 // run processes one input when a slot is free, telling the log it is in
@@ -131,20 +159,18 @@ func (r *Runner) run(in bus.Input) error {
 		case <-done:
 		}
 	}()
-	if in.Progress != nil {
-		go func() {
-			t := time.NewTicker(bus.InputAckWait / 3)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					in.Progress()
-				}
+	go func() {
+		t := time.NewTicker(bus.InputAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.progress(in)
 			}
-		}()
-	}
+		}
+	}()
 	select {
 	case r.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -152,6 +178,24 @@ func (r *Runner) run(in bus.Input) error {
 	}
 	defer func() { <-r.slots }()
 	return r.proc.Process(ctx, in.AgentID, in.Seq)
+}
+
+// progress tells the log that in, and the inputs queued behind it for its
+// agent, are in progress. A queued input may be one this run answers: an
+// input dispatched as it was stored (see node) runs while its consumer's
+// delivery of it waits here, and must not be delivered again meanwhile.
+func (r *Runner) progress(in bus.Input) {
+	r.mu.Lock()
+	fns := make([]func(), 0, 1+len(r.busy[in.AgentID]))
+	for _, q := range append([]bus.Input{in}, r.busy[in.AgentID]...) {
+		if q.Progress != nil {
+			fns = append(fns, q.Progress)
+		}
+	}
+	r.mu.Unlock()
+	for _, f := range fns {
+		f()
+	}
 }
 
 func (r *Runner) stopping() bool {

@@ -158,3 +158,43 @@ func TestAtMostMaxRunsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAnotherDeliveryOfTheRunningInput: an input dispatched as it was
+// stored (no acknowledgement) and its consumer's delivery queued while it
+// runs are one run: the delivery is acknowledged when the run ends, not run
+// again; an input queued behind it is still run.
+func TestAnotherDeliveryOfTheRunningInput(t *testing.T) {
+	var mu sync.Mutex
+	var ran []events.Seq
+	gate := make(chan struct{})
+	r := New(ProcessorFunc(func(ctx context.Context, agentID string, seq events.Seq) error {
+		mu.Lock()
+		ran = append(ran, seq)
+		mu.Unlock()
+		if seq == 1 {
+			<-gate
+		}
+		return nil
+	}), 0, nil)
+	defer r.Close(context.Background())
+	acks := make(chan events.Seq, 4)
+	r.Dispatch(bus.Input{AgentID: "a", Seq: 1}) // as stored
+	r.Dispatch(bus.Input{AgentID: "a", Seq: 1, Ack: func() { acks <- 1 }})
+	r.Dispatch(bus.Input{AgentID: "a", Seq: 2, Ack: func() { acks <- 2 }})
+	close(gate)
+	for _, want := range []events.Seq{1, 2} {
+		select {
+		case got := <-acks:
+			if got != want {
+				t.Fatalf("ack %d; want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("input %d not acknowledged", want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ran) != 2 || ran[0] != 1 || ran[1] != 2 {
+		t.Fatalf("processed %v; want [1 2]: the second delivery of 1 is answered by its run", ran)
+	}
+}
