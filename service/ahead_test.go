@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -293,5 +294,76 @@ func appliedPast(t *testing.T, n *node.Node, before events.Seq, what string) {
 			t.Fatalf("the read models never applied %s ahead of the disk", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A send that waits for its answer appends its input ahead of the disk
+// (events.Batch.Ahead): the step's fsync covers the input too, so a send
+// costs one fsync round, not two. (The answer still waits for both:
+// TestRunStartsAheadOfTheDisk.)
+func TestSendsInputRidesTheStepsFsync(t *testing.T) {
+	var rounds atomic.Int32
+	var counting atomic.Bool
+	script := llmtest.NewServer(t)
+	step := say("Hello, Ada.")
+	script.SetDefault(&step)
+	r := startRig(t, t.TempDir(), script, func(c *node.Config) {
+		c.SyncAlways = true
+		c.BeforeSync = func() {
+			if counting.Load() {
+				rounds.Add(1)
+			}
+		}
+	})
+	a := r.agent(t)
+	send(t, r, a.ID, "warm up")
+	const sends = 20
+	counting.Store(true)
+	for i := 0; i < sends; i++ {
+		if resp := send(t, r, a.ID, fmt.Sprint("message ", i)); resp.Usage.StepCount != 1 {
+			t.Fatalf("send %d ran %d steps", i, resp.Usage.StepCount)
+		}
+	}
+	counting.Store(false)
+	// A little slack for writes of the node's own (a log checkpoint).
+	if got := rounds.Load(); got > sends+3 {
+		t.Fatalf("%d sends took %d fsync rounds; want one each", sends, got)
+	}
+}
+
+// A sender that stops waiting is told its message was accepted only once
+// the input is on disk.
+func TestStoppedSenderHearsAcceptedOnceOnDisk(t *testing.T) {
+	disk := newDiskHold()
+	script := llmtest.NewServer(t)
+	r := startRig(t, t.TempDir(), script, disk.edit)
+	t.Cleanup(disk.free)
+	a := r.agent(t)
+	modelGo := make(chan struct{})
+	t.Cleanup(func() { close(modelGo) })
+	script.Push(llmtest.Step{Hold: modelGo, Content: "Thinking.", ToolCalls: []agents.ToolCall{call("send_message", map[string]any{"message": "hi"})}})
+	before := r.n.Projection.Applied()
+	disk.hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	answered := make(chan error, 1)
+	go func() {
+		_, err := r.n.Service.SendMessage(ctx, a.ID, []service.Input{{Role: "user", Text: "hello"}}, service.SendOptions{UseAssistantMessage: true})
+		answered <- err
+	}()
+	appliedPast(t, r.n, before, "the input")
+	cancel()
+	select {
+	case err := <-answered:
+		t.Fatalf("the stopped sender was answered (%v) while its input was not on disk", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	disk.free()
+	select {
+	case err := <-answered:
+		if err == nil || !strings.Contains(err.Error(), "accepted") {
+			t.Fatalf("the stopped sender heard %v; want that its message was accepted", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stopped sender was not answered once the disk was free")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
@@ -249,6 +250,10 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		return api.LettaResponse{}, err
 	}
 	c := s.command(ctx, "send_message", agentID)
+	// The input is acknowledged once stored: the caller hears nothing
+	// before the run reports, and the run reports nothing before its input
+	// is on disk (runner), which the step's own fsync sees to.
+	c.ahead = true
 	ids := make([]string, len(inputs))
 	for i := range inputs {
 		ids[i] = c.newID(events.PrefixMessage)
@@ -270,7 +275,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 		}
 		defer untake()
 	}
-	_, appended, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts.Key, digest, opts)
+	input, appended, err := s.appendInputs(ctx, c, agentID, inputs, ids, opts.Key, digest, opts)
 	if err != nil {
 		return api.LettaResponse{}, err
 	}
@@ -282,7 +287,7 @@ func (s *Service) SendMessage(ctx context.Context, agentID string, inputs []Inpu
 	}
 	// Whoever runs the input reports after the projection applied it, which
 	// is after this call found it missing: every report comes after the watch.
-	return s.awaitRun(ctx, reports, opts)
+	return s.awaitRun(ctx, reports, input, opts)
 }
 
 // agentType looks the agent up as GetAgent does (the same errors) and
@@ -303,37 +308,89 @@ func (s *Service) agentType(agentID string) (string, error) {
 
 // watchRun subscribes to the reports of the run that takes the input
 // inputID. stop ends the subscription; reports after it are dropped.
-func (s *Service) watchRun(inputID string) (<-chan RunReport, func(), error) {
+func (s *Service) watchRun(inputID string) (*runInbox, func(), error) {
 	if s.cfg.Runs == nil {
 		return nil, nil, fault.E(fault.Unavailable, "this service runs no agents (it has no run bus)")
 	}
-	reports := make(chan RunReport, 256)
-	done := make(chan struct{})
+	in := &runInbox{ready: make(chan struct{}, 1)}
 	unsub, err := s.cfg.Runs.WatchRun(inputID, func(b []byte) {
 		var r RunReport
 		if json.Unmarshal(b, &r) == nil {
-			select {
-			case reports <- r:
-			case <-done:
-			}
+			in.put(r)
 		}
 	})
 	if err != nil {
 		return nil, nil, fault.Wrap(fault.Unavailable, err, "cannot watch the run")
 	}
 	var once sync.Once
-	return reports, func() { once.Do(func() { unsub(); close(done) }) }, nil
+	return in, func() { once.Do(func() { unsub(); in.close() }) }, nil
+}
+
+// acceptedWait bounds how long a send whose caller stopped waiting still
+// waits for its input to be on disk, to say whether it was accepted.
+const acceptedWait = 10 * time.Second
+
+// runInbox holds a run's reports until the caller takes them. Putting never
+// blocks (the run bus may call it on the run's own goroutine, which must
+// not wait for a slow reader), so it is not bounded: a run reports its
+// messages and its tokens, which the caller takes as fast as it can.
+type runInbox struct {
+	ready chan struct{} // holds a token while the queue is not empty
+
+	mu     sync.Mutex // guards what follows
+	queue  []RunReport
+	closed bool
+}
+
+func (in *runInbox) put(r RunReport) {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return
+	}
+	in.queue = append(in.queue, r)
+	in.mu.Unlock()
+	select {
+	case in.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the reports put since the last take.
+func (in *runInbox) take() []RunReport {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q := in.queue
+	in.queue = nil
+	return q
+}
+
+func (in *runInbox) close() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.closed, in.queue = true, nil
 }
 
 // awaitRun collects a run's reports into its response until it ends,
-// fails, or ctx ends (the run goes on without this caller).
-func (s *Service) awaitRun(ctx context.Context, reports <-chan RunReport, opts SendOptions) (api.LettaResponse, error) {
+// fails, or ctx ends (the run goes on without this caller). input is the
+// send's last input when it was appended ahead of the disk (0: it is on
+// disk, or this call appended none).
+func (s *Service) awaitRun(ctx context.Context, reports *runInbox, input events.Seq, opts SendOptions) (api.LettaResponse, error) {
 	resp := api.LettaResponse{Messages: []api.LettaMessage{}}
 	for {
 		select {
 		case <-ctx.Done():
+			// Say the message was accepted only once it is on disk.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), acceptedWait)
+			err := s.proj.Settle(sctx, input)
+			cancel()
+			if err != nil {
+				return resp, fault.Wrap(fault.Unavailable, err, "stopped waiting for the agent before the message was on disk; it may not have been stored: send it again with the same idempotency key or otid")
+			}
 			return resp, fault.Wrap(fault.Unavailable, ctx.Err(), "stopped waiting for the agent; the message was accepted and will be answered")
-		case r := <-reports:
+		case <-reports.ready:
+		}
+		for _, r := range reports.take() {
 			switch {
 			case r.Delta != nil:
 				if opts.OnDelta != nil {
@@ -611,7 +668,7 @@ func (s *Service) requestRun(ctx context.Context, agentID string, req events.Run
 	if err != nil {
 		return api.LettaResponse{}, err
 	}
-	return s.awaitRun(ctx, reports, opts)
+	return s.awaitRun(ctx, reports, 0, opts)
 }
 
 // RunBus carries a run's progress from the node that runs an agent to the
@@ -620,7 +677,8 @@ type RunBus interface {
 	// PublishRun sends one report about the run answering inputID.
 	PublishRun(inputID string, data []byte) error
 	// WatchRun delivers every report about the run answering inputID to fn
-	// until stop is called; it is subscribed when it returns.
+	// until stop is called; it is subscribed when it returns. fn must not
+	// block: it may be called on the goroutine that publishes.
 	WatchRun(inputID string, fn func([]byte)) (stop func(), err error)
 	// OfferTokens says, until stop is called, that the caller waiting for
 	// the run answering inputID wants the reply's tokens as they come.
@@ -804,7 +862,7 @@ func (s *Service) appendInputs(ctx context.Context, c *command, agentID string, 
 		return 0, false, err
 	}
 	var seq events.Seq
-	s.read(func(st *projections.State) {
+	s.proj.ReadAhead(func(st *projections.State) { // this call's own input, which may be ahead of the disk (Batch.Ahead)
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
 			for i := len(a.Messages) - 1; i >= 0; i-- {
 				if a.Messages[i].ID == ids[len(ids)-1] {

@@ -227,6 +227,9 @@ type command struct {
 	org     string // the organization it runs as (WithOrganization); "" is the default one
 	now     time.Time
 	n       int // ids named so far in this attempt (newID); exec resets it
+	// ahead: the command's append is acknowledged once stored, before it is
+	// on disk (events.Batch.Ahead); the caller waits for the disk itself.
+	ahead bool
 }
 
 // command starts a run of the operation op on target. A client key is
@@ -360,7 +363,7 @@ func (s *Service) execAppend(ctx context.Context, c *command, primary events.Agg
 		if err := checkSize(d.evs); err != nil {
 			return false, err
 		}
-		seq, err := s.appendLog(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs, Fresh: d.fresh})
+		seq, err := s.appendLog(ctx, events.Batch{Command: c.stored(), Expect: d.expect, Events: d.evs, Fresh: d.fresh, Ahead: c.ahead})
 		if err == nil {
 			if err := s.proj.WaitFor(ctx, seq); err != nil {
 				return true, fault.Wrap(fault.Unavailable, err, "the write was stored but is not yet visible; retry the read")

@@ -28,7 +28,9 @@ func (s *Service) appendLog(ctx context.Context, b events.Batch) (events.Seq, er
 // that is not the default one's. A server without organizations has none
 // to name, and returns at once.
 func (s *Service) withTenants(b *events.Batch) {
-	s.read(func(st *projections.State) {
+	// Part of deciding the append, which is acknowledged once on disk with
+	// every write stored before it: ahead of the disk.
+	s.proj.ReadAhead(func(st *projections.State) {
 		if len(st.Orgs) == 0 {
 			return
 		}

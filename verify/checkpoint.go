@@ -156,7 +156,12 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 	}
 	cpPrefix := bus.AggregateFilter(c.log.Tenant(), events.Checkpoints)
 	cpPrefix = cpPrefix[:len(cpPrefix)-1]
-	return c.log.ReadRaw(ctx, from, bus.RawOptions{HeadersOnly: true, Follow: true}, func(m bus.RawMsg) error {
+	// Ahead of the disk: what it folds in is told to no one but the log,
+	// in a checkpoint whose own append is acknowledged once on disk with
+	// everything before it. Waiting for each message's fsync instead would
+	// lead fsyncs of its own for writes whose writers did not ask for one
+	// yet (an input appended ahead, see events.Batch.Ahead).
+	return c.log.ReadRaw(ctx, from, bus.RawOptions{HeadersOnly: true, Follow: true, Ahead: true}, func(m bus.RawMsg) error {
 		seal := bus.Seal(m.Header)
 		isCP := strings.HasPrefix(m.Subject, cpPrefix)
 		c.mu.Lock()
