@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,5 +197,30 @@ func TestAnotherDeliveryOfTheRunningInput(t *testing.T) {
 	defer mu.Unlock()
 	if len(ran) != 2 || ran[0] != 1 || ran[1] != 2 {
 		t.Fatalf("processed %v; want [1 2]: the second delivery of 1 is answered by its run", ran)
+	}
+}
+
+// TestQueuedInputsStayInProgress: while an agent's run goes on, the inputs
+// queued behind it are reported in progress too, so the log does not
+// deliver them again meanwhile (after bus.InputAckWait).
+func TestQueuedInputsStayInProgress(t *testing.T) {
+	gate := make(chan struct{})
+	r := New(ProcessorFunc(func(ctx context.Context, agentID string, seq events.Seq) error {
+		if seq == 1 {
+			<-gate
+		}
+		return nil
+	}), 0, nil)
+	defer r.Close(context.Background())
+	var running, queued atomic.Int32
+	r.Dispatch(bus.Input{AgentID: "a", Seq: 1, Progress: func() { running.Add(1) }})
+	r.Dispatch(bus.Input{AgentID: "a", Seq: 2, Progress: func() { queued.Add(1) }})
+	deadline := time.Now().Add(bus.InputAckWait)
+	for queued.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(gate)
+	if queued.Load() == 0 || running.Load() == 0 {
+		t.Fatalf("in progress %d times (running) and %d (queued) within the ack wait", running.Load(), queued.Load())
 	}
 }
