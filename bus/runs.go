@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -15,98 +14,85 @@ import (
 //
 // In a cluster (or connected to an outside NATS) the runner and the caller
 // may be on different servers, so both go over core NATS. A node alone runs
-// every agent and serves every caller in its own process: reports reach
-// this process's watchers directly, on the publishing goroutine, and the
-// question about tokens is answered from this process's offers, without the
-// round trips through the server (about 70 µs from a report's publish to
-// its watcher, and a request per run). Reports are still published on
-// NATS for anyone else watching runSubject.
-type localRuns struct {
-	mu      sync.RWMutex
-	watches map[string][]*runWatch // by subject
-	offers  map[string]int         // by subject: offers standing
+// every agent and serves every caller in its own process: it hands reports
+// to its own callers directly (package node), publishing them only when
+// somebody else watches the run's subject (RunWatched); and it answers the
+// question about tokens from the offers made here (localOffers), without a
+// request's round trip per run.
+
+// localOffers are the token offers standing in this process, by subject.
+type localOffers struct {
+	mu     sync.Mutex
+	offers map[string]int
 }
 
-type runWatch struct{ fn func([]byte) }
-
-// local says whether runs are reported within this process (see localRuns).
-func (s *Server) local() bool { return !s.clustered }
+// Local reports whether this server is a node alone: every agent runs in
+// this process, and every caller waits in it.
+func (s *Server) Local() bool { return !s.clustered }
 
 // PublishRun sends one progress event of the run answering inputID.
 func (s *Server) PublishRun(tenant, inputID string, data []byte) error {
-	subj := runSubject(tenant, inputID)
-	if s.local() {
-		s.runs.mu.RLock()
-		ws := s.runs.watches[subj]
-		s.runs.mu.RUnlock()
-		for _, w := range ws {
-			w.fn(data)
-		}
+	return s.conn.Publish(runSubject(tenant, inputID), data)
+}
+
+// RunWatched reports whether anyone subscribes to the progress of the run
+// answering inputID on the server (always true but on a node alone, where
+// the server is asked).
+func (s *Server) RunWatched(tenant, inputID string) bool {
+	if !s.Local() || s.ns == nil {
+		return true
 	}
-	return s.conn.Publish(subj, data)
+	return s.ns.GlobalAccount().SubscriptionInterest(runSubject(tenant, inputID))
 }
 
 // WatchRun calls fn with every progress event of the run answering inputID
 // until cancel is called. It is subscribed when it returns: for whatever
 // this process sends on its connection afterwards (the input's append)
-// and for the runs that follows from it. fn must not block: on a node alone
-// it is called on the goroutine that publishes the report.
+// and for the runs that follows from it.
 func (s *Server) WatchRun(tenant, inputID string, fn func([]byte)) (cancel func(), err error) {
-	subj := runSubject(tenant, inputID)
-	if s.local() {
-		w := &runWatch{fn: fn}
-		s.runs.mu.Lock()
-		if s.runs.watches == nil {
-			s.runs.watches = map[string][]*runWatch{}
-		}
-		s.runs.watches[subj] = append(s.runs.watches[subj], w)
-		s.runs.mu.Unlock()
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				s.runs.mu.Lock()
-				defer s.runs.mu.Unlock()
-				// A new slice: a publisher may be ranging over the old one.
-				ws := slices.DeleteFunc(slices.Clone(s.runs.watches[subj]), func(x *runWatch) bool { return x == w })
-				if len(ws) == 0 {
-					delete(s.runs.watches, subj)
-				} else {
-					s.runs.watches[subj] = ws
-				}
-			})
-		}, nil
-	}
-	sub, err := s.conn.Subscribe(subj, func(m *nats.Msg) { fn(m.Data) })
+	sub, err := s.conn.Subscribe(runSubject(tenant, inputID), func(m *nats.Msg) { fn(m.Data) })
 	if err != nil {
 		return nil, err
 	}
-	// In a cluster another server's runner publishes: the flush has this
-	// server take the subscription before the input is sent.
-	if err := s.conn.Flush(); err != nil {
+	if err := s.subscribed(); err != nil {
 		sub.Unsubscribe()
 		return nil, err
 	}
 	return func() { sub.Unsubscribe() }, nil
 }
 
+// subscribed makes a subscription just sent on the process's connection
+// count before what depends on it. Alone, nothing needs to wait: the
+// server reads one connection's protocol in order, so the subscription is
+// in place before any message this connection sends afterwards. In a
+// cluster (or connected to an outside NATS) another server's runner
+// publishes, and the flush has this server take the subscription before
+// the input is sent.
+func (s *Server) subscribed() error {
+	if s.Local() {
+		return nil
+	}
+	return s.conn.Flush()
+}
+
 // OfferTokens answers, until stop is called, that someone waits for the
-// tokens of the run answering inputID. It is subscribed when it returns.
+// tokens of the run answering inputID. It is in place when it returns.
 func (s *Server) OfferTokens(tenant, inputID string) (stop func(), err error) {
 	subj := tokensSubject(tenant, inputID)
-	if s.local() {
-		s.runs.mu.Lock()
-		if s.runs.offers == nil {
-			s.runs.offers = map[string]int{}
+	if s.Local() {
+		s.offers.mu.Lock()
+		if s.offers.offers == nil {
+			s.offers.offers = map[string]int{}
 		}
-		s.runs.offers[subj]++
-		s.runs.mu.Unlock()
+		s.offers.offers[subj]++
+		s.offers.mu.Unlock()
 		var once sync.Once
 		return func() {
 			once.Do(func() {
-				s.runs.mu.Lock()
-				defer s.runs.mu.Unlock()
-				if s.runs.offers[subj]--; s.runs.offers[subj] <= 0 {
-					delete(s.runs.offers, subj)
+				s.offers.mu.Lock()
+				defer s.offers.mu.Unlock()
+				if s.offers.offers[subj]--; s.offers.offers[subj] <= 0 {
+					delete(s.offers.offers, subj)
 				}
 			})
 		}, nil
@@ -115,7 +101,7 @@ func (s *Server) OfferTokens(tenant, inputID string) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.conn.Flush(); err != nil {
+	if err := s.subscribed(); err != nil {
 		sub.Unsubscribe()
 		return nil, err
 	}
@@ -128,10 +114,10 @@ func (s *Server) OfferTokens(tenant, inputID string) (stop func(), err error) {
 // trip.
 func (s *Server) WantsTokens(tenant, inputID string) bool {
 	subj := tokensSubject(tenant, inputID)
-	if s.local() {
-		s.runs.mu.RLock()
-		defer s.runs.mu.RUnlock()
-		return s.runs.offers[subj] > 0
+	if s.Local() {
+		s.offers.mu.Lock()
+		defer s.offers.mu.Unlock()
+		return s.offers.offers[subj] > 0
 	}
 	_, err := s.conn.Request(subj, nil, 2*time.Second)
 	return err == nil

@@ -174,7 +174,7 @@ type Server struct {
 	groupCommit bool
 	storeDir    string
 
-	runs localRuns // run reports and token offers within the process, alone (runs.go)
+	offers localOffers // token offers within the process, alone (runs.go)
 }
 
 // StartServer starts the embedded server, waits until JetStream is ready and

@@ -355,7 +355,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Run.CountTokens == nil {
 		cfg.Run.CountTokens = countTokens
 	}
-	cfg.Service.Runs = runBus{ns: ns, tenant: l.Tenant()}
+	cfg.Service.Runs = newRunBus(ns, l.Tenant())
 	if cfg.Run.Tools == nil {
 		sb := sandbox.DefaultConfig()
 		if cfg.Python != "" {
@@ -549,26 +549,6 @@ func (n *Node) answer(ctx context.Context, tenant, agentID string, data []byte) 
 	b, _ := json.Marshal(resp)
 	return b
 }
-
-// runBus carries run reports over the node's NATS connection.
-type runBus struct {
-	ns     *bus.Server
-	tenant string
-}
-
-func (r runBus) PublishRun(inputID string, data []byte) error {
-	return r.ns.PublishRun(r.tenant, inputID, data)
-}
-
-func (r runBus) WatchRun(inputID string, fn func([]byte)) (func(), error) {
-	return r.ns.WatchRun(r.tenant, inputID, fn)
-}
-
-func (r runBus) OfferTokens(inputID string) (func(), error) {
-	return r.ns.OfferTokens(r.tenant, inputID)
-}
-
-func (r runBus) WantsTokens(inputID string) bool { return r.ns.WantsTokens(r.tenant, inputID) }
 
 // Close stops the node in order: stop taking inputs and let the runs going
 // on stop, stop applying events, write a snapshot, close the NATS connection

@@ -321,9 +321,8 @@ func (l *Loop) reporter(ids []events.MessageID, read events.Seq) func(service.Ru
 			}
 			settled.Store(true)
 		}
-		b, _ := json.Marshal(r)
 		for _, id := range ids {
-			l.cfg.Runs.PublishRun(string(id), b)
+			l.cfg.Runs.PublishRun(string(id), r)
 		}
 	}
 }

@@ -313,12 +313,7 @@ func (s *Service) watchRun(inputID string) (*runInbox, func(), error) {
 		return nil, nil, fault.E(fault.Unavailable, "this service runs no agents (it has no run bus)")
 	}
 	in := &runInbox{ready: make(chan struct{}, 1)}
-	unsub, err := s.cfg.Runs.WatchRun(inputID, func(b []byte) {
-		var r RunReport
-		if json.Unmarshal(b, &r) == nil {
-			in.put(r)
-		}
-	})
+	unsub, err := s.cfg.Runs.WatchRun(inputID, in.put)
 	if err != nil {
 		return nil, nil, fault.Wrap(fault.Unavailable, err, "cannot watch the run")
 	}
@@ -675,11 +670,12 @@ func (s *Service) requestRun(ctx context.Context, agentID string, req events.Run
 // caller waiting for it.
 type RunBus interface {
 	// PublishRun sends one report about the run answering inputID.
-	PublishRun(inputID string, data []byte) error
+	PublishRun(inputID string, r RunReport) error
 	// WatchRun delivers every report about the run answering inputID to fn
 	// until stop is called; it is subscribed when it returns. fn must not
-	// block: it may be called on the goroutine that publishes.
-	WatchRun(inputID string, fn func([]byte)) (stop func(), err error)
+	// block nor change the report: it may be called on the goroutine that
+	// publishes, with the report the publisher holds.
+	WatchRun(inputID string, fn func(RunReport)) (stop func(), err error)
 	// OfferTokens says, until stop is called, that the caller waiting for
 	// the run answering inputID wants the reply's tokens as they come.
 	OfferTokens(inputID string) (stop func(), err error)

@@ -325,12 +325,12 @@ func (s *Service) CancelRuns(ctx context.Context, agentID string, runIDs []strin
 	}
 	if s.cfg.Runs != nil {
 		// A sender waiting for a run that will never begin hears that it ended.
-		b, _ := json.Marshal(RunReport{Done: &api.LettaResponse{
+		r := RunReport{Done: &api.LettaResponse{
 			StopReason: api.StopReason{MessageType: "stop_reason", StopReason: "cancelled"},
 			Usage:      api.Usage{MessageType: "usage_statistics", RunIDs: []string{}},
-		}})
+		}}
 		for _, id := range queued {
-			s.cfg.Runs.PublishRun(id, b)
+			s.cfg.Runs.PublishRun(id, r)
 		}
 	}
 	return out, nil
