@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/engram-dev/engram/bus"
 	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/freeport"
 )
 
 // runCluster measures appends on a three-member cluster on loopback, in
@@ -157,18 +157,9 @@ func runCluster(ctx context.Context, env *Env) ([]Row, error) {
 // clusterConfigs configures n members on loopback route ports, each
 // listing all.
 func clusterConfigs(env *Env, n int) ([]bus.Config, error) {
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := freeport.Take(n)
+	if err != nil {
+		return nil, err
 	}
 	var peers []string
 	for _, p := range ports {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/freeport"
 	"github.com/engram-dev/engram/llmtest"
 	"github.com/engram-dev/engram/verify"
 )
@@ -129,26 +129,6 @@ func call(client *http.Client, method, url string, body any) (int, []byte, error
 	return resp.StatusCode, b, err
 }
 
-// loopbackPorts reserves n loopback ports and releases them.
-func loopbackPorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // procRig is a set of server processes and the scripted model they share.
 type procRig struct {
 	procs  []*srvProc
@@ -175,7 +155,7 @@ func startProcs(ctx context.Context, env *Env, n int) (*procRig, error) {
 	args, _ := json.Marshal(map[string]any{"message": "ok"})
 	script.SetDefault(&llmtest.Step{Content: "answering", ToolCalls: []agents.ToolCall{{Name: "send_message", Arguments: string(args)}}})
 	rig := &procRig{script: script, tb: tb}
-	ports, err := loopbackPorts(2 * n)
+	ports, err := freeport.Take(2 * n)
 	if err != nil {
 		tb.close()
 		return nil, err

@@ -26,6 +26,7 @@ import (
 	"github.com/engram-dev/engram/agents"
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/freeport"
 	"github.com/engram-dev/engram/llm"
 	"github.com/engram-dev/engram/llmtest"
 	"github.com/engram-dev/engram/projections"
@@ -145,18 +146,9 @@ type node struct {
 // freePorts reserves n loopback ports and releases them for the children.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := freeport.Take(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
