@@ -142,31 +142,64 @@ func (d *durable) wait(ctx context.Context, seq uint64) error {
 			d.mu.Lock()
 			continue
 		}
-		// Everything asked for so far is stored, so the fsync below covers it.
-		target := d.asked
-		d.running, d.done = true, make(chan struct{})
-		blk := d.blk
+		// Everything asked for so far is stored, so the fsync covers it.
+		target, blk := d.start()
 		d.mu.Unlock()
-		if d.before != nil {
-			d.before()
+		if err := d.run(target, blk); err != nil {
+			return err
 		}
-		newest, err := d.syncBlocks(blk)
 		d.mu.Lock()
-		d.running = false
-		close(d.done)
-		if err != nil {
-			d.failed = fmt.Errorf("the log could not be synced to disk (%w); no write is acknowledged after it until the server restarts", err)
-			d.mu.Unlock()
-			return d.failed
-		}
-		d.blk = newest
-		d.rounds.Add(1)
-		if target > d.synced.Load() {
-			d.synced.Store(target)
-		}
 	}
 	d.mu.Unlock()
 	return nil
+}
+
+// start marks a round under way for everything asked so far; mu is held.
+func (d *durable) start() (target uint64, blk int) {
+	d.running, d.done = true, make(chan struct{})
+	return d.asked, d.blk
+}
+
+// run is the round start marked: it syncs the blocks and ends the round.
+// mu is not held.
+func (d *durable) run(target uint64, blk int) error {
+	if d.before != nil {
+		d.before()
+	}
+	newest, err := d.syncBlocks(blk)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.running = false
+	close(d.done)
+	if err != nil {
+		d.failed = fmt.Errorf("the log could not be synced to disk (%w); no write is acknowledged after it until the server restarts", err)
+		return d.failed
+	}
+	d.blk = newest
+	d.rounds.Add(1)
+	if target > d.synced.Load() {
+		d.synced.Store(target)
+	}
+	return nil
+}
+
+// kick starts a round for the message at seq, which is stored, on a
+// goroutine of its own, unless one is under way: its caller has work to do
+// before it waits (handing the message on, tap.go), which the fsync then
+// overlaps; the caller's wait joins the round.
+func (d *durable) kick(seq uint64) {
+	if d == nil || d.synced.Load() >= seq {
+		return
+	}
+	d.mu.Lock()
+	d.asked = max(d.asked, seq)
+	if d.running || d.failed != nil {
+		d.mu.Unlock()
+		return
+	}
+	target, blk := d.start()
+	d.mu.Unlock()
+	go d.run(target, blk)
 }
 
 // syncBlocks fsyncs block blk and every newer one, and the directory when a

@@ -343,6 +343,9 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 	}
 	if ack.Error == nil {
 		if !ack.Duplicate {
+			if !b.Ahead && l.tapping() {
+				l.sync.kick(ack.Seq) // its fsync runs while the tap hands the message on
+			}
 			l.tapStored(ack.Seq, msgs)
 		}
 		if b.Ahead {

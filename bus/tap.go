@@ -65,6 +65,12 @@ func (l *Log) OnStored(fn func([]Stored)) (stop func()) {
 	}
 }
 
+// tapping reports whether anyone is told of appends.
+func (l *Log) tapping() bool {
+	fns := l.tapsCur.Load()
+	return fns != nil && len(*fns) > 0
+}
+
 // tapStored hands the messages of an append acknowledged at last (the
 // sequence of its last message) to the tap.
 func (l *Log) tapStored(last uint64, msgs []*nats.Msg) {
