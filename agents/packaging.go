@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/engram-dev/engram/memo"
 )
 
 // Texts the runtime puts in front of the model. They follow Letta's
@@ -114,15 +116,20 @@ func Render(kind, words string, at time.Time) string {
 	// A step renders every input in its context again: remember them. The
 	// envelope shows at in the local zone, so the zone is part of the key.
 	name, offset := at.Zone()
-	key := kind + "\x00" + strconv.FormatInt(at.UnixNano(), 10) + "\x00" + name + "\x00" + strconv.Itoa(offset) + "\x00" + words
-	return rendered.get(key, func() (string, int) {
+	var buf [512]byte // the key, built without an allocation when it fits
+	key := append(buf[:0], kind...)
+	key = strconv.AppendInt(append(key, 0), at.UnixNano(), 10)
+	key = append(append(append(key, 0), name...), 0)
+	key = strconv.AppendInt(key, int64(offset), 10)
+	key = append(append(key, 0), words...)
+	return rendered.GetBytes(key, func() (string, int) {
 		v := render(kind, words, at)
 		return v, len(v)
 	})
 }
 
 // rendered remembers Render's envelopes.
-var rendered memo[string]
+var rendered memo.Cache[string]
 
 // render is Render, computed.
 func render(kind, words string, at time.Time) string {
