@@ -12,6 +12,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/memo"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/search"
 )
@@ -231,7 +232,7 @@ func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scop
 		handle, fromConv = c.Model, true
 	}
 	if handle == "" {
-		return llmConfig(a.LLMConfig), nil
+		return runLLMConfig(a.LLMConfig), nil
 	}
 	raw, err := s.resolveModel(&handle, nil)
 	if err != nil {
@@ -242,7 +243,7 @@ func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scop
 		return nil, fault.E(fault.Internal, "model %s has no usable llm_config", handle)
 	}
 	if fromConv {
-		if own := llmConfig(a.LLMConfig); own != nil && own.ContextWindow > 0 && (cfg.ContextWindow == 0 || own.ContextWindow < cfg.ContextWindow) {
+		if own := runLLMConfig(a.LLMConfig); own != nil && own.ContextWindow > 0 && (cfg.ContextWindow == 0 || own.ContextWindow < cfg.ContextWindow) {
 			cfg.ContextWindow = own.ContextWindow
 		}
 		if err := applyModelSettings(cfg, c.ModelSettings); err != nil {
@@ -251,6 +252,29 @@ func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scop
 	}
 	return cfg, nil
 }
+
+// runLLMConfig is llmConfig(raw), remembered by raw's text: a send reads
+// its agent's config three times (the send's checks, the run's model, the
+// step's context), the same at every send. Each call returns its own copy,
+// which the caller may change (runConfig sets fields of it); the fields
+// that are pointers are shared with the memo, so they must be replaced,
+// never written through.
+func runLLMConfig(raw json.RawMessage) *api.LLMConfig {
+	if len(raw) == 0 {
+		return nil
+	}
+	c := runLLMConfigs.Get(string(raw), func() (*api.LLMConfig, int) {
+		return llmConfig(raw), 2 * len(raw)
+	})
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	return &cp
+}
+
+// runLLMConfigs remembers runLLMConfig's configs (nil: raw is no config).
+var runLLMConfigs memo.Cache[*api.LLMConfig]
 
 // checkOverride refuses a send's override_model that names no model this
 // server has (404, as an unknown handle elsewhere).
@@ -296,7 +320,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		archival    int
 		blocks      []agents.Block
 		toolDefs    []agents.Tool
-		limits      = map[string]int{}
+		limits      map[string]int
 		llm         *api.LLMConfig
 		updatedAt   time.Time
 		loop        string
@@ -312,7 +336,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			return
 		}
 		sc.Version = a.Version.Seq
-		sc.Blocks = map[string]projections.Version{}
+		sc.Blocks = make(map[string]projections.Version, len(a.BlockIDs))
 		window := a.MessageIDs
 		awaiting = a.Awaiting
 		if in.Conversation != "" {
@@ -330,6 +354,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			return
 		}
 		loop, rules = loopOf(a.AgentType), a.ToolRules
+		blocks = make([]agents.Block, 0, len(a.BlockIDs))
 		for _, id := range a.BlockIDs {
 			if b := st.Blocks[id]; b != nil {
 				// A conversation's own copy of a block replaces the
@@ -343,6 +368,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 				sc.Blocks[string(b.ID)] = b.Version
 			}
 		}
+		toolDefs, limits = make([]agents.Tool, 0, len(a.ToolIDs)), make(map[string]int, len(a.ToolIDs))
 		for _, id := range a.ToolIDs {
 			t := st.Tools[id]
 			if t == nil {
@@ -373,7 +399,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			}
 		}
 	}
-	var msgs []agents.Message
+	msgs := make([]agents.Message, 0, len(refs))
 	for i, r := range refs {
 		env, err := s.load(ctx, r)
 		if err != nil {
