@@ -399,30 +399,33 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			}
 		}
 	}
+	// The messages the last step read from this window are read again as
+	// it read them (windowCache); the rest are loaded and converted.
+	key := windowKey{agentID, string(sc.Conversation)}
+	last := s.windows.get(key)
+	kept, read := last.shared(refs, loop), last
+	if kept < len(refs) || len(refs) < last.len() || last == nil {
+		read = &readWindow{loop: loop, entries: make([]windowEntry, len(refs))}
+		if last != nil {
+			copy(read.entries, last.entries[:kept])
+		}
+	}
 	msgs := make([]agents.Message, 0, len(refs))
 	for i, r := range refs {
-		env, err := s.load(ctx, r)
-		if err != nil {
-			return sc, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+		if i >= kept {
+			entry, err := s.windowEntry(ctx, i, r, loop)
+			if err != nil {
+				return sc, err
+			}
+			read.entries[i] = entry
 		}
-		e, ok := events.AsMessage(env.Event)
-		if !ok || (i == 0 && e.Role == "system") {
-			continue // the stored system message is compiled afresh below
+		if entry := &read.entries[i]; entry.shown {
+			sc.Warned = sc.Warned || entry.warned
+			msgs = append(msgs, entry.msg)
 		}
-		if e.Role == "approval" {
-			continue // the model reads the returns it led to, not the answer
-		}
-		if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
-			sc.Warned = true // the second: as logs before kinds stored it
-		}
-		m := agents.Message{Role: e.Role, Content: modelText(e, env.Time, loop), Name: e.Name, ToolCallID: e.ToolCallID}
-		for _, tc := range e.ToolCalls {
-			m.ToolCalls = append(m.ToolCalls, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-		}
-		for _, th := range e.Thinking {
-			m.Thinking = append(m.Thinking, agents.Thinking(th))
-		}
-		msgs = append(msgs, m)
+	}
+	if read != last {
+		s.windows.put(key, read)
 	}
 	sc.State = agents.State{
 		System:     agents.CompileSystem(prompt, blocks, sc.Stored, archival, updatedAt),
@@ -464,6 +467,43 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		}
 	}
 	return sc, nil
+}
+
+// windowEntry loads the message at place i of a window, r, and converts it
+// as loop shows it to the model (StepContext).
+func (s *Service) windowEntry(ctx context.Context, i int, r projections.Ref, loop string) (windowEntry, error) {
+	entry := windowEntry{ref: r}
+	env, err := s.load(ctx, r)
+	if err != nil {
+		return entry, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+	}
+	e, ok := events.AsMessage(env.Event)
+	if !ok || (i == 0 && e.Role == "system") {
+		return entry, nil // the stored system message is compiled afresh
+	}
+	if e.Role == "approval" {
+		return entry, nil // the model reads the returns it led to, not the answer
+	}
+	if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
+		entry.warned = true // the second: as logs before kinds stored it
+	}
+	// Every step that reads the window shares the entry's slices: they are
+	// made to size, so that an append to one copies.
+	m := agents.Message{Role: e.Role, Content: modelText(e, env.Time, loop), Name: e.Name, ToolCallID: e.ToolCallID}
+	if len(e.ToolCalls) > 0 {
+		m.ToolCalls = make([]agents.ToolCall, len(e.ToolCalls))
+		for i, tc := range e.ToolCalls {
+			m.ToolCalls[i] = agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments}
+		}
+	}
+	if len(e.Thinking) > 0 {
+		m.Thinking = make([]agents.Thinking, len(e.Thinking))
+		for i, th := range e.Thinking {
+			m.Thinking[i] = agents.Thinking(th)
+		}
+	}
+	entry.msg, entry.shown = m, true
+	return entry, nil
 }
 
 // approvalTools names the tools whose calls need a person's approval: the

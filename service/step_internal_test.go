@@ -85,3 +85,28 @@ func TestRefsOfFindsEveryWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestReadWindowShares: a window read before shares with a new one its
+// leading messages, the same refs at the same places, read by the same loop.
+func TestReadWindowShares(t *testing.T) {
+	ref := func(id string) projections.Ref { return projections.Ref{ID: id, Seq: events.Seq(len(id))} }
+	w := &readWindow{loop: "memgpt", entries: []windowEntry{{ref: ref("s")}, {ref: ref("a")}, {ref: ref("bb")}}}
+	for _, c := range []struct {
+		refs []projections.Ref
+		loop string
+		want int
+	}{
+		{[]projections.Ref{ref("s"), ref("a"), ref("bb"), ref("ccc")}, "memgpt", 3},
+		{[]projections.Ref{ref("s"), ref("a")}, "memgpt", 2},
+		{[]projections.Ref{ref("s"), ref("x"), ref("bb")}, "memgpt", 1},
+		{[]projections.Ref{ref("s"), ref("a"), {ID: "bb", Seq: 9}}, "memgpt", 2},
+		{[]projections.Ref{ref("s"), ref("a"), ref("bb")}, "letta_v1_agent", 0},
+	} {
+		if got := w.shared(c.refs, c.loop); got != c.want {
+			t.Errorf("shared(%v, %s) = %d, want %d", c.refs, c.loop, got, c.want)
+		}
+	}
+	if got := (*readWindow)(nil).shared([]projections.Ref{ref("s")}, "memgpt"); got != 0 {
+		t.Errorf("no window shares %d", got)
+	}
+}
