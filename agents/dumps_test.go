@@ -45,3 +45,24 @@ func TestDumps3WritesAsDumps(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEnvelope writes a user message's envelope directly (the
+// runtime's way) and through encoding/json (dumps, the baseline).
+//
+//	go test ./agents -run '^$' -bench Envelope
+func BenchmarkEnvelope(b *testing.B) {
+	text := "Hello, how are you today? I wanted to ask about the \"plan\" we made.\nThanks!"
+	at := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
+	b.Run("dumps", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = dumps(envelope{"user_message", text, LocalTime(at)})
+		}
+	})
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = UserMessage(text, at)
+		}
+	})
+}
