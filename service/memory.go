@@ -338,9 +338,8 @@ func windowRefs(a *projections.Agent) []projections.Ref { return refsOf(a, a.Mes
 // agent's history (the service makes them), so either way an id finds its
 // one message. Past a few such, the history is indexed once instead.
 func refsOf(a *projections.Agent, ids []events.MessageID) []projections.Ref {
-	refs := make([]projections.Ref, 0, len(ids))
+	refs := make([]projections.Ref, len(ids)) // ids[i]'s at i, then packed
 	found := make([]bool, len(ids))
-	all := make([]projections.Ref, len(ids))
 	below, misses := len(a.Messages)-1, 0
 	for i := len(ids) - 1; i >= 0; i-- {
 		id := string(ids[i])
@@ -349,7 +348,7 @@ func refsOf(a *projections.Agent, ids []events.MessageID) []projections.Ref {
 			k--
 		}
 		if k >= 0 {
-			all[i], found[i], below = a.Messages[k], true, k-1
+			refs[i], found[i], below = a.Messages[k], true, k-1
 			continue
 		}
 		if misses++; misses > maxOutOfOrder {
@@ -357,17 +356,19 @@ func refsOf(a *projections.Agent, ids []events.MessageID) []projections.Ref {
 		}
 		for k = len(a.Messages) - 1; k > below; k-- {
 			if a.Messages[k].ID == id {
-				all[i], found[i] = a.Messages[k], true
+				refs[i], found[i] = a.Messages[k], true
 				break
 			}
 		}
 	}
+	n := 0
 	for i := range ids {
 		if found[i] {
-			refs = append(refs, all[i])
+			refs[n] = refs[i]
+			n++
 		}
 	}
-	return refs
+	return refs[:n]
 }
 
 // maxOutOfOrder is how many ids of a window refsOf looks for in the whole
