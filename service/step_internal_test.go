@@ -110,3 +110,26 @@ func TestReadWindowShares(t *testing.T) {
 		t.Errorf("no window shares %d", got)
 	}
 }
+
+// TestWindowCacheIsBounded: the cache holds no more messages than its
+// bound, replaces a window's old read, and does not hold a window too big to
+// be worth it.
+func TestWindowCacheIsBounded(t *testing.T) {
+	var c windowCache
+	window := func(n int) *readWindow { return &readWindow{entries: make([]windowEntry, n)} }
+	c.put(windowKey{"a", ""}, window(10))
+	c.put(windowKey{"a", ""}, window(12))
+	if c.entries != 12 || c.get(windowKey{"a", ""}).len() != 12 {
+		t.Fatalf("after a window's second read the cache holds %d messages, want 12", c.entries)
+	}
+	c.put(windowKey{"big", ""}, window(maxWindowEntries/8+1))
+	if c.get(windowKey{"big", ""}) != nil {
+		t.Fatal("a window over 1/8 of the bound was held")
+	}
+	for i := range 1000 {
+		c.put(windowKey{fmt.Sprint("agent-", i), ""}, window(100))
+		if c.entries > maxWindowEntries {
+			t.Fatalf("the cache holds %d messages, over its %d", c.entries, maxWindowEntries)
+		}
+	}
+}

@@ -42,9 +42,10 @@ type windowEntry struct {
 	warned bool // it is a memory-pressure warning
 }
 
-// maxWindowEntries bounds the messages a windowCache holds (an entry is a
-// few hundred bytes, its text shared with the message cache).
-const maxWindowEntries = 100_000
+// maxWindowEntries bounds the messages a windowCache holds: an entry is
+// about 250 bytes besides its text (shared with the message cache), so
+// about 8 MB, as each of the step's memos (package memo).
+const maxWindowEntries = 32_768
 
 // get returns the window last stored under k, or nil.
 func (c *windowCache) get(k windowKey) *readWindow {
@@ -55,7 +56,7 @@ func (c *windowCache) get(k windowKey) *readWindow {
 
 // put stores w as the window under k.
 func (c *windowCache) put(k windowKey, w *readWindow) {
-	if len(w.entries) > maxWindowEntries/64 {
+	if len(w.entries) > maxWindowEntries/8 {
 		return // too big to be worth holding
 	}
 	c.mu.Lock()
