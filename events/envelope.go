@@ -96,7 +96,16 @@ func Encode(e Envelope) ([]byte, error) {
 	if e.Event == nil {
 		return nil, errors.New("encode: envelope has no event")
 	}
-	buf := make([]byte, 0, dataSize(e.Event)+160+len(e.Command)+len(e.Actor)+len(e.Aggregate.ID))
+	return appendEnvelope(make([]byte, 0, envelopeSize(e)), e)
+}
+
+// envelopeSize is a guess of e's encoded size, to size a buffer for it.
+func envelopeSize(e Envelope) int {
+	return dataSize(e.Event) + 160 + len(e.Command) + len(e.Actor) + len(e.Aggregate.ID)
+}
+
+// appendEnvelope appends Encode(e) to buf; e has an event.
+func appendEnvelope(buf []byte, e Envelope) ([]byte, error) {
 	buf = append(buf, `{"type":`...)
 	buf = appendString(buf, string(e.Event.EventType()))
 	buf = append(buf, `,"aggregate":{"kind":`...)

@@ -153,3 +153,98 @@ func marshalEncode(e Envelope) ([]byte, error) {
 	buf = append(buf, data...)
 	return append(buf, '}'), nil
 }
+
+// TestPackedIsItsEnvelopes: a packed and a hosted message are the array of
+// their envelopes each as Encode writes it, written into one buffer.
+func TestPackedIsItsEnvelopes(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	agg := Aggregate{Kind: KindAgent, ID: "agent-1"}
+	for range 2000 {
+		var envs []Envelope
+		for range 2 + r.IntN(3) {
+			var ev Event
+			switch r.IntN(4) {
+			case 0:
+				ev = &MessageAppended{}
+			case 1:
+				ev = &MessageReceived{}
+			case 2:
+				ev = &InputTaken{}
+			default:
+				ev = &BlockUpdated{}
+			}
+			fill(r, reflect.ValueOf(ev).Elem())
+			envs = append(envs, Envelope{Aggregate: agg, Command: "step-<1>", Actor: []string{"", "agent"}[r.IntN(2)],
+				Time: time.Unix(int64(r.IntN(1<<31)), int64(r.IntN(1e9))), Event: ev})
+		}
+		want := []byte{'['}
+		for i, e := range envs {
+			b, err := Encode(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 {
+				want = append(want, ',')
+			}
+			want = append(want, b...)
+		}
+		want = append(want, ']')
+		for name, encode := range map[string]func([]Envelope) ([]byte, error){"packed": EncodePacked, "hosted": EncodeHosted} {
+			if got, err := encode(envs); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s = %s, %v\nwant %s", name, got, err, want)
+			}
+		}
+	}
+	if _, err := EncodePacked([]Envelope{{Aggregate: agg, Event: &InputTaken{}}, {Aggregate: Aggregate{Kind: KindBlock, ID: "b"}, Event: &InputTaken{}}}); err == nil {
+		t.Fatal("a packed message of two aggregates was encoded")
+	}
+	if _, err := EncodeHosted([]Envelope{{Aggregate: agg, Event: &InputTaken{}}, {Aggregate: agg}}); err == nil {
+		t.Fatal("an envelope without an event was encoded")
+	}
+}
+
+// BenchmarkEncodePackedStep packs a step's three events (the input taken,
+// the model's turn, the tool's return) in one buffer and, as the baseline,
+// as it was packed before: each envelope encoded on its own, then copied.
+//
+//	go test ./events -run '^$' -bench EncodePackedStep
+func BenchmarkEncodePackedStep(b *testing.B) {
+	agg := Aggregate{Kind: KindAgent, ID: "agent-7d9e"}
+	at := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
+	envs := []Envelope{
+		{Aggregate: agg, Command: "step-1", Time: at, Event: &InputTaken{IDs: []MessageID{"message-4b1d8f0e-8a7e-4d6c-9a51-0c6f2f3b9e10"}}},
+		{Aggregate: agg, Command: "step-1", Time: at, Event: &MessageAppended{ID: "message-4b1d8f0e-8a7e-4d6c-9a51-0c6f2f3b9e11", Role: "assistant",
+			Text: "The user greeted me; I should answer warmly.", Model: "gpt-4o-mini", RunID: "run-1f0c2d3e", StopReason: "end_turn",
+			ToolCalls: []ToolCall{{ID: "call_abc123", Name: "send_message", Arguments: `{"message": "Hello! How can I help you today?"}`}}}},
+		{Aggregate: agg, Command: "step-1", Time: at, Event: &MessageAppended{ID: "message-5c2e9a1f-9b8f-4e7d-8b62-1d7a3a4c0f22", Role: "tool",
+			Name: "send_message", ToolCallID: "call_abc123", RunID: "run-1f0c2d3e",
+			Text: "{\n  \"status\": \"OK\",\n  \"message\": \"None\",\n  \"time\": \"2026-12-06 05:00:00 PM UTC+0000\"\n}"}},
+	}
+	each := func(envs []Envelope) ([]byte, error) {
+		var buf bytes.Buffer
+		buf.WriteByte('[')
+		for i, e := range envs {
+			b, err := Encode(e)
+			if err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(b)
+		}
+		buf.WriteByte(']')
+		return buf.Bytes(), nil
+	}
+	for _, c := range []struct {
+		name string
+		pack func([]Envelope) ([]byte, error)
+	}{{"each", each}, {"one-buffer", EncodePacked}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.pack(envs)
+			}
+		})
+	}
+}
