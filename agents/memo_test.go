@@ -2,37 +2,9 @@ package agents
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 )
-
-// TestMemoIsBounded: a memo answers what its function answers, once per
-// key, holds no more than its budget, and does not hold a value too big to
-// be worth it.
-func TestMemoIsBounded(t *testing.T) {
-	var c memo[string]
-	calls := 0
-	f := func(v string) func() (string, int) { return func() (string, int) { calls++; return v, len(v) } }
-	if got := c.get("a", f("A")); got != "A" {
-		t.Fatalf("get = %q", got)
-	}
-	if got := c.get("a", f("other")); got != "A" || calls != 1 {
-		t.Fatalf("a second get = %q after %d calls; want the remembered A after 1", got, calls)
-	}
-	big := strings.Repeat("x", maxMemoBytes/32)
-	c.get("big", f(big))
-	if _, held := c.m["big"]; held {
-		t.Fatal("a value of 1/32 of the budget was held")
-	}
-	value := strings.Repeat("y", 1000)
-	for i := range 20_000 {
-		c.get(strings.Repeat("k", 10)+string(rune('a'+i%26))+time.Duration(i).String(), f(value))
-		if c.bytes > maxMemoBytes {
-			t.Fatalf("the memo holds %d bytes, over its %d", c.bytes, maxMemoBytes)
-		}
-	}
-}
 
 // TestRenderRemembersByZone: the envelope shows the time in its own zone,
 // so one instant in two zones renders twice, each as render does.

@@ -111,6 +111,7 @@ func stepV1(ctx context.Context, m Model, st State, env Env) (Output, error) {
 			st.Stream(d)
 		}
 	}
+	req.Messages = make([]Message, 0, 1+len(st.Context))
 	req.Messages = append(req.Messages, Message{Role: "system", Content: st.System})
 	req.Messages = append(req.Messages, st.Context...)
 	// The model is offered the tools the rules allow now, as Letta offers

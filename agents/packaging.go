@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
+
+	"github.com/engram-dev/engram/memo"
 )
 
 // Texts the runtime puts in front of the model. They follow Letta's
@@ -45,23 +48,86 @@ type envelope struct {
 	Time    string `json:"time"`
 }
 
+// dumps3 is dumps of a struct of three string fields named k1, k2 and k3
+// (names that need no escaping), written directly: the runtime wraps every
+// input and every tool's return so, at every step. A value with a character
+// it does not write as encoding/json does (a control character other than
+// \n, \r and \t; invalid UTF-8; U+2028, U+2029) is left to dumps(v).
+func dumps3(v any, k1, v1, k2, v2, k3, v3 string) string {
+	buf := make([]byte, 0, 32+len(k1)+len(k2)+len(k3)+len(v1)+len(v2)+len(v3))
+	ok := true
+	for i, kv := range [3][2]string{{k1, v1}, {k2, v2}, {k3, v3}} {
+		if i == 0 {
+			buf = append(buf, "{\n  \""...)
+		} else {
+			buf = append(buf, ",\n  \""...)
+		}
+		buf = append(append(buf, kv[0]...), "\": "...)
+		if buf, ok = appendQuoted(buf, kv[1]); !ok {
+			return dumps(v)
+		}
+	}
+	return string(append(buf, "\n}"...))
+}
+
+// appendQuoted appends s as a JSON string as encoding/json writes it
+// without HTML escaping, or says it cannot (see dumps3).
+func appendQuoted(buf []byte, s string) ([]byte, bool) {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+				return buf, false
+			}
+			i += size
+			continue
+		}
+		if b >= 0x20 && b != '"' && b != '\\' {
+			i++
+			continue
+		}
+		buf = append(buf, s[start:i]...)
+		switch b {
+		case '"', '\\':
+			buf = append(buf, '\\', b)
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		default:
+			return buf, false
+		}
+		i++
+		start = i
+	}
+	return append(append(buf, s[start:]...), '"'), true
+}
+
 // UserMessage wraps a user's text as the model sees it.
 func UserMessage(text string, now time.Time) string {
-	return dumps(envelope{"user_message", text, LocalTime(now)})
+	e := envelope{"user_message", text, LocalTime(now)}
+	return dumps3(e, "type", e.Type, "message", e.Message, "time", e.Time)
 }
 
 // SystemAlert wraps a system notice.
 func SystemAlert(text string, now time.Time) string {
-	return dumps(envelope{"system_alert", text, LocalTime(now)})
+	e := envelope{"system_alert", text, LocalTime(now)}
+	return dumps3(e, "type", e.Type, "message", e.Message, "time", e.Time)
 }
 
 // Heartbeat is the user-role message that wakes the agent to continue.
 func Heartbeat(reason string, now time.Time) string {
-	return dumps(struct {
+	v := struct {
 		Type   string `json:"type"`
 		Reason string `json:"reason"`
 		Time   string `json:"time"`
-	}{"heartbeat", reason, LocalTime(now)})
+	}{"heartbeat", reason, LocalTime(now)}
+	return dumps3(v, "type", v.Type, "reason", v.Reason, "time", v.Time)
 }
 
 // FirstLogin is the last login a new agent's first message reports.
@@ -77,11 +143,12 @@ func FunctionResponse(ok bool, message string, now time.Time) string {
 	if !ok {
 		status = "Failed"
 	}
-	return dumps(struct {
+	v := struct {
 		Status  string `json:"status"`
 		Message string `json:"message"`
 		Time    string `json:"time"`
-	}{status, message, LocalTime(now)})
+	}{status, message, LocalTime(now)}
+	return dumps3(v, "status", v.Status, "message", v.Message, "time", v.Time)
 }
 
 // SummaryMessage is the user-role notice that replaces summarized history.
@@ -114,15 +181,20 @@ func Render(kind, words string, at time.Time) string {
 	// A step renders every input in its context again: remember them. The
 	// envelope shows at in the local zone, so the zone is part of the key.
 	name, offset := at.Zone()
-	key := kind + "\x00" + strconv.FormatInt(at.UnixNano(), 10) + "\x00" + name + "\x00" + strconv.Itoa(offset) + "\x00" + words
-	return rendered.get(key, func() (string, int) {
+	var buf [512]byte // the key, built without an allocation when it fits
+	key := append(buf[:0], kind...)
+	key = strconv.AppendInt(append(key, 0), at.UnixNano(), 10)
+	key = append(append(append(key, 0), name...), 0)
+	key = strconv.AppendInt(key, int64(offset), 10)
+	key = append(append(key, 0), words...)
+	return rendered.GetBytes(key, func() (string, int) {
 		v := render(kind, words, at)
 		return v, len(v)
 	})
 }
 
 // rendered remembers Render's envelopes.
-var rendered memo[string]
+var rendered memo.Cache[string]
 
 // render is Render, computed.
 func render(kind, words string, at time.Time) string {

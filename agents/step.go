@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/engram-dev/engram/memo"
 )
 
 // RetrievalPageSize is how many results a search tool returns per page.
@@ -140,6 +142,7 @@ func Step(ctx context.Context, m Model, st State, env Env) (Output, error) {
 	}
 	now := env.Now()
 	req := Request{Model: st.Model, Temperature: st.Temperature, Stream: st.Stream, Reasoning: st.Reasoning}
+	req.Messages = make([]Message, 0, 1+len(st.Context))
 	req.Messages = append(req.Messages, Message{Role: "system", Content: st.System})
 	for _, msg := range st.Context {
 		if st.InnerThoughts && msg.Role == "assistant" && len(msg.ToolCalls) > 0 {
@@ -477,10 +480,10 @@ func formatResults(results []string, total, page int) string {
 // addInnerThoughts puts an inner_thoughts string first in a tool's schema
 // (withThoughtParam), remembered by the schema's text.
 func addInnerThoughts(params json.RawMessage) json.RawMessage {
-	return json.RawMessage(thoughtParams.get(string(params), func() (string, int) {
-		v := string(withThoughtParam(params))
+	return thoughtParams.GetBytes(params, func() (json.RawMessage, int) {
+		v := slices.Clip(withThoughtParam(params)) // clipped, so that an append copies
 		return v, len(v)
-	}))
+	})
 }
 
 // withThoughtParam is addInnerThoughts, computed.
@@ -510,7 +513,9 @@ func withInnerThoughts(m Message) Message {
 	calls := append([]ToolCall(nil), m.ToolCalls...)
 	for i, c := range calls {
 		// Every step renders the whole context again: remember the answer.
-		calls[i].Arguments = thoughtArgs.get(m.Content+"\x00"+c.Arguments, func() (string, int) {
+		var buf [512]byte // the key, built without an allocation when it fits
+		key := append(append(append(buf[:0], m.Content...), 0), c.Arguments...)
+		calls[i].Arguments = thoughtArgs.GetBytes(key, func() (string, int) {
 			var args map[string]any
 			if json.Unmarshal([]byte(c.Arguments), &args) != nil || args == nil {
 				return c.Arguments, len(c.Arguments)
@@ -527,7 +532,10 @@ func withInnerThoughts(m Message) Message {
 // thoughtArgs and thoughtParams remember withInnerThoughts' arguments and
 // addInnerThoughts' schemas: pure functions of their text, computed again
 // for every tool and past call at every step.
-var thoughtArgs, thoughtParams memo[string]
+var (
+	thoughtArgs   memo.Cache[string]
+	thoughtParams memo.Cache[json.RawMessage] // shared: read, never changed
+)
 
 // offer puts in req the tools the rules allow the model now, each shaped
 // for the loop, and the tool choice (required when a rule forces a call).
@@ -539,6 +547,9 @@ func (st State) offer(req *Request, shape func(Tool) Tool) (names, valid []strin
 		names[i] = t.Name
 	}
 	valid = st.ToolRules.Allowed(names, st.TurnCalls, st.LastOutput)
+	if len(valid) > 0 {
+		req.Tools = make([]Tool, 0, len(valid))
+	}
 	for _, t := range st.Tools {
 		if slices.Contains(valid, t.Name) {
 			req.Tools = append(req.Tools, shape(t))

@@ -96,11 +96,16 @@ func Encode(e Envelope) ([]byte, error) {
 	if e.Event == nil {
 		return nil, errors.New("encode: envelope has no event")
 	}
-	data, err := json.Marshal(e.Event)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
-	}
-	buf := make([]byte, 0, len(data)+160+len(e.Command)+len(e.Actor)+len(e.Aggregate.ID))
+	return appendEnvelope(make([]byte, 0, envelopeSize(e)), e)
+}
+
+// envelopeSize is a guess of e's encoded size, to size a buffer for it.
+func envelopeSize(e Envelope) int {
+	return dataSize(e.Event) + 160 + len(e.Command) + len(e.Actor) + len(e.Aggregate.ID)
+}
+
+// appendEnvelope appends Encode(e) to buf; e has an event.
+func appendEnvelope(buf []byte, e Envelope) ([]byte, error) {
 	buf = append(buf, `{"type":`...)
 	buf = appendString(buf, string(e.Event.EventType()))
 	buf = append(buf, `,"aggregate":{"kind":`...)
@@ -116,20 +121,57 @@ func Encode(e Envelope) ([]byte, error) {
 	buf = append(buf, `,"time":"`...)
 	buf = e.Time.UTC().AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `","data":`...)
-	buf = append(buf, data...)
+	buf, err := appendData(buf, e.Event)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.Event.EventType(), err)
+	}
 	return append(buf, '}'), nil
 }
 
-// appendString appends s as a JSON string, escaped as encoding/json does.
+// appendString appends s as a JSON string, escaped as encoding/json does
+// (HTML characters too). It writes the common escapes itself and leaves a
+// string with a rarer one (a control character other than \n, \r and \t,
+// invalid UTF-8, U+2028, U+2029) to json.Marshal.
 func appendString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			b, _ := json.Marshal(s)
-			return append(buf, b...)
-		}
-	}
+	const hex = "0123456789abcdef"
+	mark := len(buf)
 	buf = append(buf, '"')
-	buf = append(buf, s...)
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+				b, _ := json.Marshal(s)
+				return append(buf[:mark], b...)
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			i++
+			continue
+		}
+		buf = append(buf, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			buf = append(buf, '\\', c)
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		case '<', '>', '&':
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		default:
+			b, _ := json.Marshal(s)
+			return append(buf[:mark], b...)
+		}
+		i++
+		start = i
+	}
+	buf = append(buf, s[start:]...)
 	return append(buf, '"')
 }
 

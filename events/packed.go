@@ -38,23 +38,41 @@ func EncodePacked(envs []Envelope) ([]byte, error) {
 	if len(envs) < 2 {
 		return nil, errors.New("encode packed: fewer than two events")
 	}
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	for i, e := range envs {
+	return encodeArray(envs, func(i int, e Envelope) error {
 		if e.Aggregate != envs[0].Aggregate {
-			return nil, fmt.Errorf("encode packed: event %d is of %s, not %s", i, e.Aggregate, envs[0].Aggregate)
+			return fmt.Errorf("encode packed: event %d is of %s, not %s", i, e.Aggregate, envs[0].Aggregate)
 		}
-		b, err := Encode(e)
-		if err != nil {
-			return nil, err
+		return nil
+	})
+}
+
+// encodeArray returns envs encoded as a JSON array, each envelope as
+// Encode writes it, in one buffer; check, if not nil, refuses an envelope
+// before it is encoded.
+func encodeArray(envs []Envelope, check func(int, Envelope) error) ([]byte, error) {
+	size := 2
+	for _, e := range envs {
+		size += envelopeSize(e) + 1
+	}
+	buf := append(make([]byte, 0, size), '[')
+	for i, e := range envs {
+		if check != nil {
+			if err := check(i, e); err != nil {
+				return nil, err
+			}
+		}
+		if e.Event == nil {
+			return nil, errors.New("encode: envelope has no event")
 		}
 		if i > 0 {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		buf.Write(b)
+		var err error
+		if buf, err = appendEnvelope(buf, e); err != nil {
+			return nil, err
+		}
 	}
-	buf.WriteByte(']')
-	return buf.Bytes(), nil
+	return append(buf, ']'), nil
 }
 
 // EncodeHosted returns the wire bytes of a hosted message (form 3 above):
@@ -66,20 +84,7 @@ func EncodeHosted(envs []Envelope) ([]byte, error) {
 	if len(envs) < 2 {
 		return nil, errors.New("encode hosted: fewer than two events")
 	}
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	for i, e := range envs {
-		b, err := Encode(e)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(b)
-	}
-	buf.WriteByte(']')
-	return buf.Bytes(), nil
+	return encodeArray(envs, nil)
 }
 
 // DecodeAll parses the wire bytes of one log message, in any of its forms,

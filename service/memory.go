@@ -327,8 +327,56 @@ func (s *Service) messageBodies(ctx context.Context, refs []projections.Ref) ([]
 func windowRefs(a *projections.Agent) []projections.Ref { return refsOf(a, a.MessageIDs) }
 
 // refsOf locates the messages ids of agent a, in order: a context window,
-// the agent's own or one of its conversations'.
+// the agent's own or one of its conversations'. An id a does not hold is
+// left out.
+//
+// A window is mostly a's newest messages in the order they were stored, so
+// they are matched from the end, each below the one after it, without
+// reading the rest of a's history; one out of that order (a summary, stored
+// after the messages it is placed before; the system message, stored
+// first) is looked for in the whole history. Message ids are unique in an
+// agent's history (the service makes them), so either way an id finds its
+// one message. Past a few such, the history is indexed once instead.
 func refsOf(a *projections.Agent, ids []events.MessageID) []projections.Ref {
+	refs := make([]projections.Ref, len(ids)) // ids[i]'s at i, then packed
+	found := make([]bool, len(ids))
+	below, misses := len(a.Messages)-1, 0
+	for i := len(ids) - 1; i >= 0; i-- {
+		id := string(ids[i])
+		k := below
+		for k >= 0 && a.Messages[k].ID != id {
+			k--
+		}
+		if k >= 0 {
+			refs[i], found[i], below = a.Messages[k], true, k-1
+			continue
+		}
+		if misses++; misses > maxOutOfOrder {
+			return refsByIndex(a, ids)
+		}
+		for k = len(a.Messages) - 1; k > below; k-- {
+			if a.Messages[k].ID == id {
+				refs[i], found[i] = a.Messages[k], true
+				break
+			}
+		}
+	}
+	n := 0
+	for i := range ids {
+		if found[i] {
+			refs[n] = refs[i]
+			n++
+		}
+	}
+	return refs[:n]
+}
+
+// maxOutOfOrder is how many ids of a window refsOf looks for in the whole
+// history before it indexes the history instead.
+const maxOutOfOrder = 4
+
+// refsByIndex is refsOf by an index of a's whole history.
+func refsByIndex(a *projections.Agent, ids []events.MessageID) []projections.Ref {
 	byID := make(map[string]projections.Ref, len(a.Messages))
 	for _, r := range a.Messages {
 		byID[r.ID] = r

@@ -12,6 +12,7 @@ import (
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
 	"github.com/engram-dev/engram/fault"
+	"github.com/engram-dev/engram/memo"
 	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/search"
 )
@@ -231,7 +232,7 @@ func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scop
 		handle, fromConv = c.Model, true
 	}
 	if handle == "" {
-		return llmConfig(a.LLMConfig), nil
+		return runLLMConfig(a.LLMConfig), nil
 	}
 	raw, err := s.resolveModel(&handle, nil)
 	if err != nil {
@@ -242,7 +243,7 @@ func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scop
 		return nil, fault.E(fault.Internal, "model %s has no usable llm_config", handle)
 	}
 	if fromConv {
-		if own := llmConfig(a.LLMConfig); own != nil && own.ContextWindow > 0 && (cfg.ContextWindow == 0 || own.ContextWindow < cfg.ContextWindow) {
+		if own := runLLMConfig(a.LLMConfig); own != nil && own.ContextWindow > 0 && (cfg.ContextWindow == 0 || own.ContextWindow < cfg.ContextWindow) {
 			cfg.ContextWindow = own.ContextWindow
 		}
 		if err := applyModelSettings(cfg, c.ModelSettings); err != nil {
@@ -251,6 +252,29 @@ func (s *Service) runConfig(st *projections.State, a *projections.Agent, in Scop
 	}
 	return cfg, nil
 }
+
+// runLLMConfig is llmConfig(raw), remembered by raw's text: a send reads
+// its agent's config three times (the send's checks, the run's model, the
+// step's context), the same at every send. Each call returns its own copy,
+// which the caller may change (runConfig sets fields of it); the fields
+// that are pointers are shared with the memo, so they must be replaced,
+// never written through.
+func runLLMConfig(raw json.RawMessage) *api.LLMConfig {
+	if len(raw) == 0 {
+		return nil
+	}
+	c := runLLMConfigs.Get(string(raw), func() (*api.LLMConfig, int) {
+		return llmConfig(raw), 2 * len(raw)
+	})
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	return &cp
+}
+
+// runLLMConfigs remembers runLLMConfig's configs (nil: raw is no config).
+var runLLMConfigs memo.Cache[*api.LLMConfig]
 
 // checkOverride refuses a send's override_model that names no model this
 // server has (404, as an unknown handle elsewhere).
@@ -296,7 +320,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		archival    int
 		blocks      []agents.Block
 		toolDefs    []agents.Tool
-		limits      = map[string]int{}
+		limits      map[string]int
 		llm         *api.LLMConfig
 		updatedAt   time.Time
 		loop        string
@@ -312,7 +336,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			return
 		}
 		sc.Version = a.Version.Seq
-		sc.Blocks = map[string]projections.Version{}
+		sc.Blocks = make(map[string]projections.Version, len(a.BlockIDs))
 		window := a.MessageIDs
 		awaiting = a.Awaiting
 		if in.Conversation != "" {
@@ -330,6 +354,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			return
 		}
 		loop, rules = loopOf(a.AgentType), a.ToolRules
+		blocks = make([]agents.Block, 0, len(a.BlockIDs))
 		for _, id := range a.BlockIDs {
 			if b := st.Blocks[id]; b != nil {
 				// A conversation's own copy of a block replaces the
@@ -343,6 +368,7 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 				sc.Blocks[string(b.ID)] = b.Version
 			}
 		}
+		toolDefs, limits = make([]agents.Tool, 0, len(a.ToolIDs)), make(map[string]int, len(a.ToolIDs))
 		for _, id := range a.ToolIDs {
 			t := st.Tools[id]
 			if t == nil {
@@ -373,30 +399,33 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 			}
 		}
 	}
-	var msgs []agents.Message
+	// The messages the last step read from this window are read again as
+	// it read them (windowCache); the rest are loaded and converted.
+	key := windowKey{agentID, string(sc.Conversation)}
+	last := s.windows.get(key)
+	kept, read := last.shared(refs, loop), last
+	if kept < len(refs) || len(refs) < last.len() || last == nil {
+		read = &readWindow{loop: loop, entries: make([]windowEntry, len(refs))}
+		if last != nil {
+			copy(read.entries, last.entries[:kept])
+		}
+	}
+	msgs := make([]agents.Message, 0, len(refs))
 	for i, r := range refs {
-		env, err := s.load(ctx, r)
-		if err != nil {
-			return sc, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+		if i >= kept {
+			entry, err := s.windowEntry(ctx, i, r, loop)
+			if err != nil {
+				return sc, err
+			}
+			read.entries[i] = entry
 		}
-		e, ok := events.AsMessage(env.Event)
-		if !ok || (i == 0 && e.Role == "system") {
-			continue // the stored system message is compiled afresh below
+		if entry := &read.entries[i]; entry.shown {
+			sc.Warned = sc.Warned || entry.warned
+			msgs = append(msgs, entry.msg)
 		}
-		if e.Role == "approval" {
-			continue // the model reads the returns it led to, not the answer
-		}
-		if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
-			sc.Warned = true // the second: as logs before kinds stored it
-		}
-		m := agents.Message{Role: e.Role, Content: modelText(e, env.Time, loop), Name: e.Name, ToolCallID: e.ToolCallID}
-		for _, tc := range e.ToolCalls {
-			m.ToolCalls = append(m.ToolCalls, agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-		}
-		for _, th := range e.Thinking {
-			m.Thinking = append(m.Thinking, agents.Thinking(th))
-		}
-		msgs = append(msgs, m)
+	}
+	if read != last {
+		s.windows.put(key, read)
 	}
 	sc.State = agents.State{
 		System:     agents.CompileSystem(prompt, blocks, sc.Stored, archival, updatedAt),
@@ -438,6 +467,43 @@ func (s *Service) StepContext(ctx context.Context, agentID string, in Scope) (St
 		}
 	}
 	return sc, nil
+}
+
+// windowEntry loads the message at place i of a window, r, and converts it
+// as loop shows it to the model (StepContext).
+func (s *Service) windowEntry(ctx context.Context, i int, r projections.Ref, loop string) (windowEntry, error) {
+	entry := windowEntry{ref: r}
+	env, err := s.load(ctx, r)
+	if err != nil {
+		return entry, fault.Wrap(fault.Unavailable, err, "cannot read message %s from the log", r.ID)
+	}
+	e, ok := events.AsMessage(env.Event)
+	if !ok || (i == 0 && e.Role == "system") {
+		return entry, nil // the stored system message is compiled afresh
+	}
+	if e.Role == "approval" {
+		return entry, nil // the model reads the returns it led to, not the answer
+	}
+	if kind, words, _ := e.Words(); kind == events.InputMemoryWarning || (kind == events.InputSystemAlert && words == agents.MemoryWarning) {
+		entry.warned = true // the second: as logs before kinds stored it
+	}
+	// Every step that reads the window shares the entry's slices: they are
+	// made to size, so that an append to one copies.
+	m := agents.Message{Role: e.Role, Content: modelText(e, env.Time, loop), Name: e.Name, ToolCallID: e.ToolCallID}
+	if len(e.ToolCalls) > 0 {
+		m.ToolCalls = make([]agents.ToolCall, len(e.ToolCalls))
+		for i, tc := range e.ToolCalls {
+			m.ToolCalls[i] = agents.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments}
+		}
+	}
+	if len(e.Thinking) > 0 {
+		m.Thinking = make([]agents.Thinking, len(e.Thinking))
+		for i, th := range e.Thinking {
+			m.Thinking[i] = agents.Thinking(th)
+		}
+	}
+	entry.msg, entry.shown = m, true
+	return entry, nil
 }
 
 // approvalTools names the tools whose calls need a person's approval: the

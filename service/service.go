@@ -120,6 +120,7 @@ type shared struct {
 	stopOnce  sync.Once      // closes stop
 	work      sync.WaitGroup // background work: file loads
 	loading   sync.Map       // job id → true while the job runs here
+	windows   windowCache    // the context windows steps read (StepContext)
 }
 
 // Ahead returns a view of the service whose reads see the read models as
