@@ -183,25 +183,6 @@ func (d *durable) run(target uint64, blk int) error {
 	return nil
 }
 
-// kick starts a round for the message at seq, which is stored, on a
-// goroutine of its own, unless one is under way: its caller has work to do
-// before it waits (handing the message on, tap.go), which the fsync then
-// overlaps; the caller's wait joins the round.
-func (d *durable) kick(seq uint64) {
-	if d == nil || d.synced.Load() >= seq {
-		return
-	}
-	d.mu.Lock()
-	d.asked = max(d.asked, seq)
-	if d.running || d.failed != nil {
-		d.mu.Unlock()
-		return
-	}
-	target, blk := d.start()
-	d.mu.Unlock()
-	go d.run(target, blk)
-}
-
 // syncBlocks fsyncs block blk and every newer one, and the directory when a
 // new block appeared; it returns the newest block's index. A message stored
 // before the call is in one of them: nats-server appends to its newest

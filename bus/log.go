@@ -36,7 +36,7 @@ type Log struct {
 	sync, fileSync *durable
 	// taps and tapsCur: who is told of each append as it is stored (tap.go).
 	taps    tapFns
-	tapsCur atomic.Pointer[[]*func([]Stored)]
+	tapsCur atomic.Pointer[[]*tapFn]
 }
 
 // LogConfig configures the event stream.
@@ -343,18 +343,26 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 	}
 	if ack.Error == nil {
 		if !ack.Duplicate {
-			if !b.Ahead && l.tapping() {
-				l.sync.kick(ack.Seq) // its fsync runs while the tap hands the message on
-			}
-			l.tapStored(ack.Seq, msgs)
+			l.tapStored(ack.Seq, msgs, false)
 		}
 		if b.Ahead {
-			return events.Seq(ack.Seq), nil // the caller waits for the disk (Durable)
+			// The caller waits for the disk (Durable); its message goes to
+			// the follower now.
+			if !ack.Duplicate {
+				l.tapStored(ack.Seq, msgs, true)
+			}
+			return events.Seq(ack.Seq), nil
 		}
 		// A duplicate (a retry inside the dedup window) names the original,
-		// which may still be on its way to the disk too.
+		// which may still be on its way to the disk too. The fsync starts
+		// first, on this goroutine; meanwhile the follower's consumer
+		// brings the message, and what it has not brought yet the tap
+		// hands on after.
 		if err := l.sync.wait(ctx, ack.Seq); err != nil {
 			return 0, fmt.Errorf("append %s: %w", b.Command, err)
+		}
+		if !ack.Duplicate {
+			l.tapStored(ack.Seq, msgs, true)
 		}
 		return events.Seq(ack.Seq), nil
 	}

@@ -34,10 +34,16 @@ type Stored struct {
 	Data    []byte // the stored payload; must not be modified
 }
 
+// tapFn is one function the tap calls; follower marks a node's follower's.
+type tapFn struct {
+	fn       func([]Stored)
+	follower bool
+}
+
 // tapFns are the functions the tap calls, copied on write.
 type tapFns struct {
 	mu  sync.Mutex // serializes writers; readers load Log.tapsCur
-	fns []*func([]Stored)
+	fns []*tapFn
 }
 
 // OnStored calls fn with the messages of each append of this process, once
@@ -46,12 +52,15 @@ type tapFns struct {
 // its command already stored (a retry), nor in a cluster, where other
 // nodes append too. stop ends the calls.
 func (l *Log) OnStored(fn func([]Stored)) (stop func()) {
+	return l.tap(&tapFn{fn: fn})
+}
+
+func (l *Log) tap(t *tapFn) (stop func()) {
 	if l.clustered {
 		return func() {}
 	}
-	p := &fn
 	l.taps.mu.Lock()
-	l.taps.fns = append(slices.Clone(l.taps.fns), p)
+	l.taps.fns = append(slices.Clone(l.taps.fns), t)
 	l.tapsCur.Store(&l.taps.fns)
 	l.taps.mu.Unlock()
 	var once sync.Once
@@ -59,33 +68,35 @@ func (l *Log) OnStored(fn func([]Stored)) (stop func()) {
 		once.Do(func() {
 			l.taps.mu.Lock()
 			defer l.taps.mu.Unlock()
-			l.taps.fns = slices.DeleteFunc(slices.Clone(l.taps.fns), func(x *func([]Stored)) bool { return x == p })
+			l.taps.fns = slices.DeleteFunc(slices.Clone(l.taps.fns), func(x *tapFn) bool { return x == t })
 			l.tapsCur.Store(&l.taps.fns)
 		})
 	}
 }
 
-// tapping reports whether anyone is told of appends.
-func (l *Log) tapping() bool {
-	fns := l.tapsCur.Load()
-	return fns != nil && len(*fns) > 0
-}
-
 // tapStored hands the messages of an append acknowledged at last (the
-// sequence of its last message) to the tap.
-func (l *Log) tapStored(last uint64, msgs []*nats.Msg) {
+// sequence of its last message) to the tap's functions: the followers'
+// if followers, the others' if not.
+func (l *Log) tapStored(last uint64, msgs []*nats.Msg, followers bool) {
 	fns := l.tapsCur.Load()
 	if fns == nil || len(*fns) == 0 {
 		return
 	}
-	// An atomic batch is stored in one piece, its messages one after another.
-	first := events.Seq(last) - events.Seq(len(msgs)) + 1
-	out := make([]Stored, len(msgs))
-	for i, m := range msgs {
-		out[i] = Stored{Seq: first + events.Seq(i), Subject: m.Subject, Data: m.Data}
-	}
-	for _, fn := range *fns {
-		(*fn)(out)
+	var out []Stored
+	for _, t := range *fns {
+		if t.follower != followers {
+			continue
+		}
+		if out == nil {
+			// An atomic batch is stored in one piece, its messages one
+			// after another.
+			first := events.Seq(last) - events.Seq(len(msgs)) + 1
+			out = make([]Stored, len(msgs))
+			for i, m := range msgs {
+				out[i] = Stored{Seq: first + events.Seq(i), Subject: m.Subject, Data: m.Data}
+			}
+		}
+		t.fn(out)
 	}
 }
 
@@ -210,7 +221,7 @@ func (a *Ahead) FollowPending(ctx context.Context, from events.Seq, fn func(seq 
 	g := &merge{fn: fn, held: map[events.Seq][]byte{}, ready: make(chan struct{}, 1)}
 	// Until the catch-up below ends, the tap only queues (mu is held).
 	g.mu.Lock()
-	untap := l.OnStored(g.stored)
+	untap := l.tap(&tapFn{fn: g.stored, follower: true})
 	defer untap()
 	from, err := l.catchUp(ctx, from, true, fn)
 	if err != nil {
