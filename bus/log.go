@@ -342,16 +342,17 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		return 0, fmt.Errorf("append %s: %w", b.Command, err)
 	}
 	if ack.Error == nil {
-		if !ack.Duplicate {
-			l.tapStored(ack.Seq, msgs, false)
-		}
 		if b.Ahead {
 			// The caller waits for the disk (Durable); its message goes to
-			// the follower now.
+			// the follower now, before those it wakes need it.
 			if !ack.Duplicate {
 				l.tapStored(ack.Seq, msgs, true)
+				l.tapStored(ack.Seq, msgs, false)
 			}
 			return events.Seq(ack.Seq), nil
+		}
+		if !ack.Duplicate {
+			l.tapStored(ack.Seq, msgs, false)
 		}
 		// A duplicate (a retry inside the dedup window) names the original,
 		// which may still be on its way to the disk too. The fsync starts
