@@ -251,7 +251,7 @@ func (r *stepRig) driveBusy(ctx context.Context, ids [][]string, shares []int) (
 // at a time, relaxed and with fsync; then steps per second with 1, 16, 100
 // and 1,000 agents busy at once (relaxed; --quick stops at 100).
 func runStep(ctx context.Context, env *Env) ([]Row, error) {
-	single := map[bool]int{false: 300, true: 150}
+	single := map[bool]int{false: 600, true: 600}
 	counts := []int{1, 16, 100, 1000}
 	busy := map[int]int{1: 200, 16: 800, 100: 1500, 1000: 3000}
 	if env.Quick {
