@@ -50,7 +50,13 @@ func (s *Server) RunWatched(tenant, inputID string) bool {
 // this process sends on its connection afterwards (the input's append)
 // and for the runs that follows from it.
 func (s *Server) WatchRun(tenant, inputID string, fn func([]byte)) (cancel func(), err error) {
-	sub, err := s.conn.Subscribe(runSubject(tenant, inputID), func(m *nats.Msg) { fn(m.Data) })
+	return s.subscribe(runSubject(tenant, inputID), func(m *nats.Msg) { fn(m.Data) })
+}
+
+// subscribe subscribes h to subj on the process's connection; the
+// subscription is in place when it returns (subscribed).
+func (s *Server) subscribe(subj string, h nats.MsgHandler) (unsubscribe func(), err error) {
+	sub, err := s.conn.Subscribe(subj, h)
 	if err != nil {
 		return nil, err
 	}
@@ -97,15 +103,7 @@ func (s *Server) OfferTokens(tenant, inputID string) (stop func(), err error) {
 			})
 		}, nil
 	}
-	sub, err := s.conn.Subscribe(subj, func(m *nats.Msg) { m.Respond(nil) })
-	if err != nil {
-		return nil, err
-	}
-	if err := s.subscribed(); err != nil {
-		sub.Unsubscribe()
-		return nil, err
-	}
-	return func() { sub.Unsubscribe() }, nil
+	return s.subscribe(subj, func(m *nats.Msg) { m.Respond(nil) })
 }
 
 // WantsTokens reports whether someone waits for the tokens of the run

@@ -14,10 +14,14 @@ import (
 // process, so the appender holds each message it stored, as stored, the
 // moment JetStream acknowledges it. Waiting for a consumer to deliver it
 // back (the node's follower, an input consumer) costs about 100 µs of
-// goroutine and socket hops. The tap hands each stored message on at once,
-// on the appender's goroutine: to the node's follower (Ahead.FollowPending),
-// which applies it without that wait, and to whoever else asks
-// (Log.OnStored: a node dispatches an agent's input to its runner).
+// goroutine and socket hops. The tap hands each stored message on, on the
+// appender's goroutine: to whoever asks (Log.OnStored: a node dispatches an
+// agent's input to its runner) at once, and to the node's follower
+// (Ahead.FollowPending), which applies it without that wait. An input
+// appended ahead of the disk (events.Batch.Ahead) reaches the follower at
+// once, so that its run finds it applied; any other append reaches it after
+// its fsync, which the appender starts first (the follower's consumer
+// usually brings the message meanwhile, on another core).
 //
 // The tap only makes things earlier; it is never the only way a message
 // arrives. The follower still follows the log with a consumer, which
@@ -121,7 +125,7 @@ type merge struct {
 	closed    bool
 
 	ready chan struct{} // holds a token while queue is not empty or err is set
-	qmu   sync.Mutex    // guards queue and queued
+	qmu   sync.Mutex    // guards queue and qlen
 	queue []Stored      // from the tap, while mu was busy
 	qlen  int
 }
