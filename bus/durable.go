@@ -90,7 +90,7 @@ func openDurable(storeDir, stream string, last uint64) (*durable, error) {
 			}
 		}
 		if e.IsDir() || e.Type().IsRegular() {
-			return syncPath(path)
+			return syncPath(path, e.IsDir())
 		}
 		return nil
 	})
@@ -99,7 +99,7 @@ func openDurable(storeDir, stream string, last uint64) (*durable, error) {
 	}
 	// The directories above it: the stream's own entry must survive too.
 	for dir := filepath.Dir(streamDir); len(dir) >= len(storeDir); dir = filepath.Dir(dir) {
-		if err := syncPath(dir); err != nil {
+		if err := syncPath(dir, true); err != nil {
 			return nil, fmt.Errorf("group commit: sync %s: %w", dir, err)
 		}
 		if dir == filepath.Dir(dir) {
@@ -201,7 +201,7 @@ func (d *durable) syncBlocks(blk int) (int, error) {
 		blk, grew = n, true
 	}
 	for {
-		if err := syncPath(d.block(blk)); err != nil {
+		if err := syncPath(d.block(blk), false); err != nil {
 			return blk, err
 		}
 		if _, err := os.Stat(d.block(blk + 1)); err != nil {
@@ -210,7 +210,7 @@ func (d *durable) syncBlocks(blk int) (int, error) {
 		blk, grew = blk+1, true
 	}
 	if grew {
-		if err := syncPath(d.dir); err != nil {
+		if err := syncPath(d.dir, true); err != nil {
 			return blk, err
 		}
 	}
@@ -234,13 +234,19 @@ func (d *durable) newestBlock() (int, bool, error) {
 	return best, ok, nil
 }
 
-// syncPath fsyncs a file or directory by name.
-func syncPath(path string) error {
+// syncPath syncs a directory (fsync) or a file (its data and size:
+// datasync) by name.
+func syncPath(path string, dir bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	serr := f.Sync()
+	var serr error
+	if dir {
+		serr = f.Sync()
+	} else {
+		serr = datasync(f)
+	}
 	cerr := f.Close()
 	if serr != nil {
 		return serr
