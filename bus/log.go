@@ -346,13 +346,16 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 			// The caller waits for the disk (Durable); its message goes to
 			// the follower now, before those it wakes need it.
 			if !ack.Duplicate {
-				l.tapStored(ack.Seq, msgs, true)
-				l.tapStored(ack.Seq, msgs, false)
+				stored := l.storedOf(ack.Seq, msgs)
+				l.tell(stored, true)
+				l.tell(stored, false)
 			}
 			return events.Seq(ack.Seq), nil
 		}
+		var stored []Stored // nil for a duplicate: nothing new was stored
 		if !ack.Duplicate {
-			l.tapStored(ack.Seq, msgs, false)
+			stored = l.storedOf(ack.Seq, msgs)
+			l.tell(stored, false)
 		}
 		// A duplicate (a retry inside the dedup window) names the original,
 		// which may still be on its way to the disk too. The fsync starts
@@ -362,9 +365,7 @@ func (l *Log) Append(ctx context.Context, b events.Batch) (events.Seq, error) {
 		if err := l.sync.wait(ctx, ack.Seq); err != nil {
 			return 0, fmt.Errorf("append %s: %w", b.Command, err)
 		}
-		if !ack.Duplicate {
-			l.tapStored(ack.Seq, msgs, true)
-		}
+		l.tell(stored, true)
 		return events.Seq(ack.Seq), nil
 	}
 	switch ack.Error.ErrCode {

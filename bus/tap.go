@@ -78,29 +78,31 @@ func (l *Log) tap(t *tapFn) (stop func()) {
 	}
 }
 
-// tapStored hands the messages of an append acknowledged at last (the
-// sequence of its last message) to the tap's functions: the followers'
-// if followers, the others' if not.
-func (l *Log) tapStored(last uint64, msgs []*nats.Msg, followers bool) {
-	fns := l.tapsCur.Load()
-	if fns == nil || len(*fns) == 0 {
+// storedOf is what the tap hands on of an append acknowledged at last (the
+// sequence of its last message), or nil when nobody is told.
+func (l *Log) storedOf(last uint64, msgs []*nats.Msg) []Stored {
+	if fns := l.tapsCur.Load(); fns == nil || len(*fns) == 0 {
+		return nil
+	}
+	// An atomic batch is stored in one piece, its messages one after another.
+	first := events.Seq(last) - events.Seq(len(msgs)) + 1
+	out := make([]Stored, len(msgs))
+	for i, m := range msgs {
+		out[i] = Stored{Seq: first + events.Seq(i), Subject: m.Subject, Data: m.Data}
+	}
+	return out
+}
+
+// tell hands stored (storedOf) to the tap's functions: the followers' if
+// followers, the others' if not.
+func (l *Log) tell(stored []Stored, followers bool) {
+	if stored == nil {
 		return
 	}
-	var out []Stored
-	for _, t := range *fns {
-		if t.follower != followers {
-			continue
+	for _, t := range *l.tapsCur.Load() {
+		if t.follower == followers {
+			t.fn(stored)
 		}
-		if out == nil {
-			// An atomic batch is stored in one piece, its messages one
-			// after another.
-			first := events.Seq(last) - events.Seq(len(msgs)) + 1
-			out = make([]Stored, len(msgs))
-			for i, m := range msgs {
-				out[i] = Stored{Seq: first + events.Seq(i), Subject: m.Subject, Data: m.Data}
-			}
-		}
-		t.fn(out)
 	}
 }
 
