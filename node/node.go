@@ -637,7 +637,9 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 // countTokens counts with cl100k_base, loading it on first use (loading
-// takes ~0.1 s, which most runs never need).
+// takes ~0.1 s, which most runs never need). Long texts are counted by
+// their parts, remembered: a step's system prompt differs from the last
+// one's only in its memory section.
 func countTokens(text string) int {
 	c, err := cl100k()
 	if err != nil {
@@ -646,7 +648,13 @@ func countTokens(text string) int {
 	return c.Count(text)
 }
 
-var cl100k = sync.OnceValues(func() (*tokens.Counter, error) { return tokens.ForEncoding(tokens.CL100KBase) })
+var cl100k = sync.OnceValues(func() (*tokens.Memo, error) {
+	c, err := tokens.ForEncoding(tokens.CL100KBase)
+	if err != nil {
+		return nil, err
+	}
+	return c.Memo(4096), nil
+})
 
 // AddGoTool stores a tool whose function is fn, Go code run in this process
 // (service.AddGoTool), and registers fn with the node's runs. After a

@@ -101,6 +101,7 @@ type Loop struct {
 
 	failed sync.Map // first input id of a send whose run failed here → true, until a run of it succeeds
 	tokens tokenCache
+	tools  toolCounts
 	goMu   sync.RWMutex // guards goFuncs
 	goFunc map[events.ToolID]GoFunc
 	calls  sync.WaitGroup // Go tool calls that outlived their timeout

@@ -128,14 +128,51 @@ func (l *Loop) tokensOf(m agents.Message) int {
 // contextTokens estimates the tokens a step's request takes: the system
 // message, every message, and the tool schemas.
 func (l *Loop) contextTokens(st agents.State) int {
-	n := l.tokensOf(agents.Message{Content: st.System})
+	// The system prompt changes with every step (its memory section), so
+	// it is counted, not looked up: a counter that remembers long texts'
+	// parts (the node's) makes that cheap.
+	n := len(st.System)/4 + 4
+	if l.cfg.CountTokens != nil {
+		n = l.cfg.CountTokens(st.System) + 4
+	}
 	for _, m := range st.Context {
 		n += l.tokensOf(m)
 	}
 	for _, t := range st.Tools {
-		n += l.tokensOf(agents.Message{Content: t.Name + t.Description + string(t.Parameters)})
+		n += l.toolTokens(t)
 	}
 	return n
+}
+
+// toolTokens estimates the tokens of a tool's schema, remembered by the
+// tool's name: the same tools come with every step.
+func (l *Loop) toolTokens(t agents.Tool) int {
+	l.tools.mu.Lock()
+	e, ok := l.tools.m[t.Name]
+	l.tools.mu.Unlock()
+	if ok && e.description == t.Description && e.parameters == string(t.Parameters) {
+		return e.n
+	}
+	e = toolCount{description: t.Description, parameters: string(t.Parameters),
+		n: l.tokensOf(agents.Message{Content: t.Name + t.Description + string(t.Parameters)})}
+	l.tools.mu.Lock()
+	if l.tools.m == nil || len(l.tools.m) >= maxCachedCounts {
+		l.tools.m = map[string]toolCount{}
+	}
+	l.tools.m[t.Name] = e
+	l.tools.mu.Unlock()
+	return e.n
+}
+
+// toolCounts remembers the token estimate of each tool's schema by name.
+type toolCounts struct {
+	mu sync.Mutex // guards m
+	m  map[string]toolCount
+}
+
+type toolCount struct {
+	description, parameters string
+	n                       int
 }
 
 // tokenCache remembers the token counts of texts seen before: every step
