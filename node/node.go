@@ -225,6 +225,8 @@ type Node struct {
 	index     *indexer
 	tools     *sandbox.Runner // the node's own tool runner, if it made one
 	Ready     time.Duration   // how long Start took
+	// StartPhases is where Start's time went, step by step, in order.
+	StartPhases []Phase
 
 	follower *projections.Follower // feeds Projection and index; runs under wg
 }
@@ -249,6 +251,7 @@ func (n *Node) IndexedSeq() events.Seq { return n.index.Applied() }
 // the log. The caller must Close it.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	began := time.Now()
+	phases := startPhases{last: began}
 	if cfg.DataDir == "" {
 		return nil, errors.New("start node: no data directory")
 	}
@@ -280,6 +283,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	phases.mark("nats")
 	sealer, err := openSealer(keyFile(cfg.DataDir, cfg.LogKeyFile), logger)
 	if err != nil {
 		ns.Close()
@@ -303,18 +307,21 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	phases.mark("log")
 	// The follower reads ahead of the disk; the read models show clients
 	// only what is on disk (bus/ahead.go).
 	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections"), Durable: l.Durable})
 	if !cfg.NoRestore {
 		proj.Restore(ctx)
 	}
+	phases.mark("restore")
 	index, err := openIndexer(filepath.Join(cfg.DataDir, "index"), l, logger.With("component", "index"))
 	if err != nil {
 		ns.Close()
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	phases.mark("index")
 	// One follower reads and decodes the log once for the read models
 	// (applied as it reads) and the search index (from a queue of its own,
 	// once the read models have caught up and the index is started).
@@ -351,6 +358,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: replay: %w", err)
 	}
+	phases.mark("catch-up")
 	deriver := pytool.NewDeriver(pytool.Config{Python: cfg.Python})
 	if cfg.Run.CountTokens == nil {
 		cfg.Run.CountTokens = countTokens
@@ -376,6 +384,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Service.Ingest == nil {
 		cfg.Service.Ingest = ingester{}
 	}
+	phases.mark("tools")
 	n.index.start()
 	n.watchIndex(ctx, life, cfg)
 	cfg.Service.Search = n.index
@@ -394,6 +403,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: base tools: %w", err)
 	}
+	phases.mark("base-tools")
 	n.limits = newNATSLimits(cfg.NATSRateLimit, cfg.NATSRateBurst, cfg.MaxRunsPerOrg)
 	if n.responder, err = ns.ServeAgentRequests(n.answer); err != nil {
 		n.Close(context.Background())
@@ -412,6 +422,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("start node: %w", err)
 		}
 	}
+	phases.mark("responders")
 	cfg.Run.Runs, cfg.Run.Logger = cfg.Service.Runs, logger.With("component", "runner")
 	if cfg.Run.Clock == nil {
 		cfg.Run.Clock = cfg.Service.Clock
@@ -449,11 +460,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.pulled.Store(n.inputs)
+	phases.mark("inputs")
 	if k := n.Service.ResumeLoads(); k > 0 {
 		logger.Info("resuming unfinished file loads", "jobs", k)
 	}
+	phases.mark("resume")
 	n.Ready = time.Since(began)
-	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
+	n.StartPhases = phases.done
+	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready, "phases", phases.String())
 	return n, nil
 }
 
