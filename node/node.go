@@ -270,6 +270,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Work that waits on something else than NATS runs beside the start of
+	// the server and the restore of the read models; Start joins it where
+	// it needs it, and on failure before that (aside.cancel).
+	var aside startAside
+	defer aside.cancel()
+	if cfg.Run.Tools == nil && cfg.Tools != ToolsOff {
+		// The sandbox probes the host by running the interpreter.
+		aside.probeTools(sandbox.New(sandboxConfig(cfg)))
+	}
 	name := cfg.NodeName
 	if name == "" {
 		name = "engram"
@@ -308,6 +317,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	phases.mark("log")
+	// The input consumers are made (a request to the server each) while
+	// the read models are restored; the node pulls from them once it can
+	// run what they deliver.
+	aside.prepareInputs(ctx, l)
 	// The follower reads ahead of the disk; the read models show clients
 	// only what is on disk (bus/ahead.go).
 	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections"), Durable: l.Durable})
@@ -365,17 +378,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	cfg.Service.Runs = newRunBus(ns, l.Tenant())
 	if cfg.Run.Tools == nil {
-		sb := sandbox.DefaultConfig()
-		if cfg.Python != "" {
-			sb.Python = cfg.Python
-		}
-		sb.HideDirs = []string{cfg.DataDir}
-		sb.Pool = cfg.ToolPool
 		if cfg.Tools == ToolsOff {
 			cfg.Run.Tools = refusedTools{"custom Python tools are off on this server (it was started with --tools=off)"}
 			logger.Info("tool sandbox: custom Python tools are off")
 		} else {
-			startTools(&cfg, n, sandbox.New(sb), logger)
+			startTools(&cfg, n, aside.tools(), logger)
 		}
 	}
 	if cfg.Service.Files == nil {
@@ -385,7 +392,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Service.Ingest = ingester{}
 	}
 	phases.mark("tools")
-	n.index.start()
 	n.watchIndex(ctx, life, cfg)
 	cfg.Service.Search = n.index
 	if cfg.Service.Logger == nil {
@@ -439,8 +445,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
 		}
 	}
+	prepared, err := aside.inputs()
+	if err != nil {
+		n.Close(context.Background())
+		return nil, fmt.Errorf("start node: %w", err)
+	}
 	if cfg.Cluster == nil && cfg.NATSURL == "" {
-		n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch)
+		n.inputs, err = prepared, prepared.ConsumeAll(n.runner.Dispatch)
 		// Alone, this node runs every agent: an input goes to the runner as
 		// its append is stored (bus.Log.OnStored), not a consumer's hop
 		// later; the consumer's delivery, when it comes, finds it answered
@@ -453,7 +464,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			}
 		})
 	} else {
-		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster)
+		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster, prepared)
 	}
 	if err != nil {
 		n.Close(context.Background())
@@ -464,6 +475,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if k := n.Service.ResumeLoads(); k > 0 {
 		logger.Info("resuming unfinished file loads", "jobs", k)
 	}
+	// The search index catches up from here on, not sharing the CPUs with
+	// the start (searches wait for it, as they do for any write).
+	n.index.start()
 	phases.mark("resume")
 	n.Ready = time.Since(began)
 	n.StartPhases = phases.done
@@ -478,9 +492,10 @@ const membersWait = 2 * time.Second
 
 // consumeOwnInputs joins the members' heartbeats and pulls the partitions
 // this member owns among them. c is nil on an external NATS.
-func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Inputs, error) {
+func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster, in *bus.Inputs) (*bus.Inputs, error) {
 	m, err := n.NATS.StartMembers(n.Log.Tenant(), n.status)
 	if err != nil {
+		in.Stop()
 		return nil, err
 	}
 	n.members, n.cluster = m, c
@@ -495,7 +510,8 @@ func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Input
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	m.WaitFor(wctx, size)
 	cancel()
-	return n.Log.ConsumeOwnInputs(ctx, m, n.runner.Dispatch)
+	in.ConsumeOwn(m, n.runner.Dispatch)
+	return in, nil
 }
 
 // status fills in this node's heartbeat.
