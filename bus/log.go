@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -875,11 +876,47 @@ func (l *Log) LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte
 	if err != nil {
 		return 0, nil, fmt.Errorf("load snapshot %s: bad seq %q", name, info.Metadata["seq"])
 	}
-	data, err := l.snaps.GetBytes(ctx, name)
+	data, err := l.readSnapshot(ctx, name, info.Size)
 	if err != nil {
 		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
 	}
 	return events.Seq(seq), data, nil
+}
+
+// readSnapshot reads the object called name, of size bytes as its info
+// says, into one buffer of that size (ObjectStore.GetBytes grows one as it
+// reads: copies of the whole snapshot, ~100 MB at a million events), then
+// reads to the end, where the object's digest is checked.
+func (l *Log) readSnapshot(ctx context.Context, name string, size uint64) ([]byte, error) {
+	r, err := l.snaps.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if size > 1<<40 {
+		return nil, fmt.Errorf("size %d", size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	var more [1]byte
+	if n, err := r.Read(more[:]); n > 0 || !errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("longer than its info says")
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+// DeleteSnapshot removes the snapshot called name; none is not an error.
+func (l *Log) DeleteSnapshot(ctx context.Context, name string) error {
+	err := l.snaps.Delete(ctx, name)
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete snapshot %s: %w", name, err)
+	}
+	return nil
 }
 
 // ErrNoFile is returned by GetFile when no object has the name.

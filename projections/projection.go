@@ -1,9 +1,7 @@
 package projections
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,15 +13,12 @@ import (
 // Log is what a Projection reads: the event log and a snapshot store.
 type Log interface {
 	Reader
-	// SaveSnapshot and LoadSnapshot keep one snapshot per name.
+	// SaveSnapshot and LoadSnapshot keep one snapshot per name;
+	// DeleteSnapshot removes one, and is not an error when there is none.
 	SaveSnapshot(ctx context.Context, name string, seq events.Seq, data []byte) error
 	LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error)
+	DeleteSnapshot(ctx context.Context, name string) error
 }
-
-// snapshotName names this projection's snapshot; bump the suffix when the
-// State layout changes incompatibly, so old snapshots are ignored (the log
-// replays instead).
-const snapshotName = "projections-v4" // v2: Agent.Keys and Agent.Pending; v3: runs; v4: conversations' windows
 
 // Config tunes a Projection. Zero values take the defaults shown.
 type Config struct {
@@ -48,6 +43,7 @@ type Projection struct {
 	applied    Mark
 	sinceSnp   int         // events since the last snapshot; only Apply uses it
 	failLogged atomic.Bool // a failed fsync was logged by a read
+	oldGone    atomic.Bool // a snapshot of the older format was deleted (or tried)
 }
 
 // New returns a Projection over log with an empty state; call Restore,
@@ -65,15 +61,22 @@ func New(log Log, cfg Config) *Projection {
 // Restore loads the latest snapshot, if any. Call it before Run. A snapshot
 // that cannot be read is ignored (the log is replayed instead).
 func (p *Projection) Restore(ctx context.Context) {
-	seq, data, err := p.log.LoadSnapshot(ctx, snapshotName)
+	name, decode := snapshotName, decodeSnapshot
+	seq, data, err := p.log.LoadSnapshot(ctx, name)
+	if err != nil {
+		// One of the format before, saved by an older engram.
+		if oseq, odata, oerr := p.log.LoadSnapshot(ctx, oldSnapshotName); oerr == nil {
+			name, decode, seq, data, err = oldSnapshotName, decodeGobSnapshot, oseq, odata, nil
+		}
+	}
 	if err != nil {
 		// A missing or unreadable snapshot only costs a longer replay.
 		p.cfg.Logger.Info("no snapshot; replaying the log", "reason", err)
 		return
 	}
-	st := NewState()
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(st); err != nil {
-		p.cfg.Logger.Warn("ignoring unreadable snapshot", "seq", seq, "err", err)
+	st, err := decode(data)
+	if err != nil {
+		p.cfg.Logger.Warn("ignoring unreadable snapshot", "name", name, "seq", seq, "err", err)
 		return
 	}
 	st.Applied = seq
@@ -204,10 +207,9 @@ func (p *Projection) settle(seq events.Seq) {
 // Snapshot encodes the current state and saves it to the log's snapshot
 // store, once every event it holds is on disk.
 func (p *Projection) Snapshot(ctx context.Context) error {
-	var buf bytes.Buffer
 	p.mu.RLock()
 	seq := p.st.Applied
-	err := gob.NewEncoder(&buf).Encode(p.st)
+	data, err := encodeSnapshot(p.st)
 	p.mu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("snapshot at %d: %w", seq, err)
@@ -219,5 +221,15 @@ func (p *Projection) Snapshot(ctx context.Context) error {
 	if err := p.Settle(ctx, seq); err != nil {
 		return fmt.Errorf("snapshot at %d: %w", seq, err)
 	}
-	return p.log.SaveSnapshot(ctx, snapshotName, seq, buf.Bytes())
+	if err := p.log.SaveSnapshot(ctx, snapshotName, seq, data); err != nil {
+		return err
+	}
+	if !p.oldGone.Swap(true) {
+		// A snapshot of the format before is of no more use (Restore reads
+		// this one first); keeping it would keep its space.
+		if err := p.log.DeleteSnapshot(ctx, oldSnapshotName); err != nil {
+			p.cfg.Logger.Warn("cannot delete the older snapshot", "name", oldSnapshotName, "err", err)
+		}
+	}
+	return nil
 }
