@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,8 +95,12 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 		c.NoRestore = !snap
 		c.SnapshotEvery = 1 << 30 // none while replaying; one at Close
 		stopProfile := func() {}
-		if !snap && env.ReplayProfile != "" {
-			if stopProfile, err = startProfile(env.ReplayProfile); err != nil {
+		profile := env.ReplayProfile
+		if snap {
+			profile = env.RestartProfile
+		}
+		if profile != "" {
+			if stopProfile, err = startProfile(profile); err != nil {
 				return rows, err
 			}
 		}
@@ -106,7 +111,7 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 		if err != nil {
 			return rows, err
 		}
-		ready := r.Ready
+		ready, phases := r.Ready, r.StartPhases
 		got := int(r.Projection.Applied())
 		r.Close(ctx)
 		if got < total {
@@ -136,11 +141,26 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 		rows = append(rows, Row{
 			What:     fmt.Sprintf("restart from a snapshot at the end of the log, %s: time to ready", size),
 			Engram:   fmt.Sprintf("%s (%s)", dur(ready), rate(perS, "events/s")),
-			Baseline: "—", Ratio: "—", Target: target, Note: note,
+			Baseline: "—", Ratio: "—", Target: target, Note: note + "; where the time went: " + phaseNote(phases),
 			Metrics: map[string]float64{"events": float64(total), "ready_s": ready.Seconds()},
 		})
 	}
 	return rows, nil
+}
+
+// phaseNote lists the steps of a node's start that took 10 ms or more,
+// "name ms", and what the others took together.
+func phaseNote(phases []node.Phase) string {
+	var parts []string
+	var rest time.Duration
+	for _, p := range phases {
+		if p.Took < 10*time.Millisecond {
+			rest += p.Took
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s", p.Name, dur(p.Took)))
+	}
+	return strings.Join(append(parts, fmt.Sprintf("the rest %s", dur(rest))), ", ")
 }
 
 // fillLog appends about n events: 1,000 agents (fewer for small n), then
