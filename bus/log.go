@@ -865,22 +865,49 @@ func (l *Log) SaveSnapshot(ctx context.Context, name string, seq events.Seq, dat
 
 // LoadSnapshot returns the snapshot called name and the sequence it was taken at.
 func (l *Log) LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error) {
-	info, err := l.snaps.GetInfo(ctx, name)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return 0, nil, ErrNoSnapshot
-	}
+	info, seq, err := l.snapshotInfo(ctx, name)
 	if err != nil {
 		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
-	}
-	seq, err := strconv.ParseUint(info.Metadata["seq"], 10, 64)
-	if err != nil {
-		return 0, nil, fmt.Errorf("load snapshot %s: bad seq %q", name, info.Metadata["seq"])
 	}
 	data, err := l.readSnapshot(ctx, name, info.Size)
 	if err != nil {
 		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
 	}
-	return events.Seq(seq), data, nil
+	return seq, data, nil
+}
+
+// SnapshotInfo returns the sequence the snapshot called name was taken at
+// and the digest of its bytes (as SnapshotDigest gives it), without reading
+// them; ErrNoSnapshot when there is none.
+func (l *Log) SnapshotInfo(ctx context.Context, name string) (events.Seq, string, error) {
+	info, seq, err := l.snapshotInfo(ctx, name)
+	if err != nil {
+		return 0, "", fmt.Errorf("snapshot %s: %w", name, err)
+	}
+	return seq, info.Digest, nil
+}
+
+func (l *Log) snapshotInfo(ctx context.Context, name string) (*jetstream.ObjectInfo, events.Seq, error) {
+	info, err := l.snaps.GetInfo(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, 0, ErrNoSnapshot
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	seq, err := strconv.ParseUint(info.Metadata["seq"], 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bad seq %q", info.Metadata["seq"])
+	}
+	return info, events.Seq(seq), nil
+}
+
+// SnapshotDigest is the digest the snapshot store records of a snapshot of
+// these bytes (SnapshotInfo): their SHA-256.
+func SnapshotDigest(data []byte) string {
+	h := sha256.New()
+	h.Write(data)
+	return jetstream.GetObjectDigestValue(h)
 }
 
 // readSnapshot reads the object called name, of size bytes as its info

@@ -18,6 +18,9 @@ type Log interface {
 	SaveSnapshot(ctx context.Context, name string, seq events.Seq, data []byte) error
 	LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error)
 	DeleteSnapshot(ctx context.Context, name string) error
+	// SnapshotInfo returns the sequence of the snapshot called name and
+	// the digest of its bytes, without reading them.
+	SnapshotInfo(ctx context.Context, name string) (events.Seq, string, error)
 }
 
 // Config tunes a Projection. Zero values take the defaults shown.
@@ -58,6 +61,52 @@ func New(log Log, cfg Config) *Projection {
 	return &Projection{log: log, cfg: cfg, st: NewState()}
 }
 
+// A Copy is a snapshot decoded from elsewhere than the log's snapshot store
+// (a file a node keeps beside it), with the digest of its bytes in the
+// form the store gives (Log.SnapshotInfo). RestoreCopy adopts it only when
+// the store's snapshot has the same digest: then its bytes are the
+// store's, and so is the state.
+type Copy struct {
+	digest string
+	st     *State
+}
+
+// DecodeCopy decodes a snapshot's bytes (as Snapshot saved them) whose
+// digest is digest.
+func DecodeCopy(data []byte, digest string) (*Copy, error) {
+	st, err := decodeSnapshot(data)
+	if err != nil {
+		return nil, err
+	}
+	return &Copy{digest: digest, st: st}, nil
+}
+
+// RestoreCopy restores c when the store's snapshot has its digest, and
+// reports whether it did; otherwise (c nil, another snapshot in the store,
+// none) it restores as Restore does. Call it, or Restore, once, before Run.
+func (p *Projection) RestoreCopy(ctx context.Context, c *Copy) bool {
+	if c != nil && c.st != nil {
+		seq, digest, err := p.log.SnapshotInfo(ctx, snapshotName)
+		if err == nil && digest == c.digest {
+			p.adopt(c.st, seq)
+			c.st = nil
+			return true
+		}
+		p.cfg.Logger.Info("the snapshot's copy is not the store's snapshot; reading the store's", "digest", c.digest, "store", digest, "err", err)
+	}
+	p.Restore(ctx)
+	return false
+}
+
+// adopt makes st, restored from a snapshot at seq, the state.
+func (p *Projection) adopt(st *State, seq events.Seq) {
+	st.Applied = seq
+	p.mu.Lock()
+	p.st = st
+	p.mu.Unlock()
+	p.applied.Set(seq)
+}
+
 // Restore loads the latest snapshot, if any. Call it before Run. A snapshot
 // that cannot be read is ignored (the log is replayed instead).
 func (p *Projection) Restore(ctx context.Context) {
@@ -79,11 +128,7 @@ func (p *Projection) Restore(ctx context.Context) {
 		p.cfg.Logger.Warn("ignoring unreadable snapshot", "name", name, "seq", seq, "err", err)
 		return
 	}
-	st.Applied = seq
-	p.mu.Lock()
-	p.st = st
-	p.mu.Unlock()
-	p.applied.Set(seq)
+	p.adopt(st, seq)
 }
 
 // Run applies events from the log until ctx ends, snapshotting as it goes,
@@ -207,22 +252,30 @@ func (p *Projection) settle(seq events.Seq) {
 // Snapshot encodes the current state and saves it to the log's snapshot
 // store, once every event it holds is on disk.
 func (p *Projection) Snapshot(ctx context.Context) error {
+	_, err := p.SnapshotBytes(ctx)
+	return err
+}
+
+// SnapshotBytes is Snapshot that also returns the bytes it saved (nil when
+// it saved none: nothing applied yet), for a copy kept elsewhere
+// (DecodeCopy).
+func (p *Projection) SnapshotBytes(ctx context.Context) ([]byte, error) {
 	p.mu.RLock()
 	seq := p.st.Applied
 	data, err := encodeSnapshot(p.st)
 	p.mu.RUnlock()
 	if err != nil {
-		return fmt.Errorf("snapshot at %d: %w", seq, err)
+		return nil, fmt.Errorf("snapshot at %d: %w", seq, err)
 	}
 	if seq == 0 {
-		return nil
+		return nil, nil
 	}
 	// A snapshot holding an event a power failure took back would outlive it.
 	if err := p.Settle(ctx, seq); err != nil {
-		return fmt.Errorf("snapshot at %d: %w", seq, err)
+		return nil, fmt.Errorf("snapshot at %d: %w", seq, err)
 	}
 	if err := p.log.SaveSnapshot(ctx, snapshotName, seq, data); err != nil {
-		return err
+		return nil, err
 	}
 	if !p.oldGone.Swap(true) {
 		// A snapshot of the format before is of no more use (Restore reads
@@ -231,5 +284,5 @@ func (p *Projection) Snapshot(ctx context.Context) error {
 			p.cfg.Logger.Warn("cannot delete the older snapshot", "name", oldSnapshotName, "err", err)
 		}
 	}
-	return nil
+	return data, nil
 }
