@@ -2,18 +2,27 @@ package node
 
 import (
 	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/engram-dev/engram/bus"
+	"github.com/engram-dev/engram/projections"
 	"github.com/engram-dev/engram/sandbox"
 )
 
 // startAside is the work Start runs in goroutines of its own, beside steps
 // that wait on something else: probing the tool sandbox (which waits on
-// the interpreter's processes) beside the server's start, and making the
-// input consumers (which waits on the server) beside the restore of the
-// read models. Start takes each result where it needs it (tools, inputs);
-// cancel, deferred, ends and cleans up whatever it did not take.
+// the interpreter's processes) and reading and decoding the snapshot's
+// copy a clean Close left (CPU the server's recovery leaves to the other
+// core) beside the server's start, and making the input consumers (which
+// waits on the server) beside the restore of the read models. Start takes
+// each result where it needs it (tools, snapshotCopy, inputs); cancel,
+// deferred, ends and cleans up whatever it did not take.
 type startAside struct {
+	copied chan struct{} // closed once copy is set; nil: no copy read
+	copy   *projections.Copy
+
 	sbx      *sandbox.Runner
 	probed   chan struct{} // closed once sbx has probed the host; nil: no probe
 	sbxTaken bool
@@ -34,6 +43,67 @@ func sandboxConfig(cfg Config) sandbox.Config {
 	sb.HideDirs = []string{cfg.DataDir}
 	sb.Pool = cfg.ToolPool
 	return sb
+}
+
+// SnapshotCopyFile is the file in the data directory where Close leaves a
+// copy of the snapshot it saved, for the next start to decode while the
+// server starts; the start removes it. The copy is restored only when the
+// snapshot store's snapshot has its digest (projections.Copy).
+const SnapshotCopyFile = "projections.snapshot"
+
+// readCopy begins reading and decoding the snapshot's copy in dir, if
+// there is one, and removes the file: a copy serves one start.
+func (a *startAside) readCopy(dir string, logger *slog.Logger) {
+	a.copied = make(chan struct{})
+	go func() {
+		defer close(a.copied)
+		file := filepath.Join(dir, SnapshotCopyFile)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return // none: not closed cleanly, or never
+		}
+		if err := os.Remove(file); err != nil {
+			logger.Warn("cannot remove the snapshot's copy", "err", err)
+		}
+		c, err := projections.DecodeCopy(data, bus.SnapshotDigest(data))
+		if err != nil {
+			logger.Warn("ignoring an unreadable copy of the snapshot", "err", err)
+			return
+		}
+		a.copy = c
+	}()
+}
+
+// snapshotCopy waits for the copy and hands it over; nil when there is none.
+func (a *startAside) snapshotCopy() *projections.Copy {
+	if a.copied == nil {
+		return nil
+	}
+	<-a.copied
+	c := a.copy
+	a.copy = nil
+	return c
+}
+
+// writeCopy leaves data, the snapshot Close saved, in dir for the next
+// start. It is a cache of the store's snapshot, checked against its digest
+// when read, so it is written without fsync.
+func writeCopy(dir string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, SnapshotCopyFile+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, SnapshotCopyFile))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // probeTools begins r's probe of the host.
@@ -75,6 +145,9 @@ func (a *startAside) inputs() (*bus.Inputs, error) {
 // cancel ends what was begun and not taken: it waits for the goroutines,
 // closes an untaken sandbox and stops untaken consumers.
 func (a *startAside) cancel() {
+	if a.copied != nil {
+		<-a.copied
+	}
 	if a.probed != nil {
 		<-a.probed
 		if !a.sbxTaken {

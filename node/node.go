@@ -222,6 +222,7 @@ type Node struct {
 	runner    *runner.Runner
 	loop      *runner.Loop
 	lock      *os.File
+	dataDir   string
 	index     *indexer
 	tools     *sandbox.Runner // the node's own tool runner, if it made one
 	Ready     time.Duration   // how long Start took
@@ -279,6 +280,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		// The sandbox probes the host by running the interpreter.
 		aside.probeTools(sandbox.New(sandboxConfig(cfg)))
 	}
+	if !cfg.NoRestore {
+		aside.readCopy(cfg.DataDir, logger)
+	}
 	name := cfg.NodeName
 	if name == "" {
 		name = "engram"
@@ -324,8 +328,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// The follower reads ahead of the disk; the read models show clients
 	// only what is on disk (bus/ahead.go).
 	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections"), Durable: l.Durable})
-	if !cfg.NoRestore {
-		proj.Restore(ctx)
+	if !cfg.NoRestore && proj.RestoreCopy(ctx, aside.snapshotCopy()) {
+		logger.Info("restored the read models from the snapshot's copy", "seq", proj.Applied())
 	}
 	phases.mark("restore")
 	index, err := openIndexer(filepath.Join(cfg.DataDir, "index"), l, logger.With("component", "index"))
@@ -357,7 +361,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// life is the context of the node's own goroutines (under wg): Close
 	// cancels it.
 	life, cancel := context.WithCancel(context.Background())
-	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock,
+	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock, dataDir: cfg.DataDir,
 		index: index, follower: follower}
 	n.wg.Add(1)
 	go func() {
@@ -649,8 +653,14 @@ func (n *Node) Close(ctx context.Context) error {
 			}
 		}
 		if n.snapshots {
-			if err := n.Projection.Snapshot(ctx); err != nil {
+			data, err := n.Projection.SnapshotBytes(ctx)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("final snapshot: %w", err))
+			} else if data != nil {
+				// The next start decodes it while its server starts.
+				if err := writeCopy(n.dataDir, data); err != nil {
+					n.log.Warn("cannot leave a copy of the snapshot", "err", err)
+				}
 			}
 		}
 		if n.tools != nil {
