@@ -88,7 +88,10 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 
 	// Start a node that replays everything (its projections rebuilt from
 	// the log: follow, decode, apply), then close it: Close writes the
-	// snapshot that the second start restores from.
+	// snapshot that the second start restores from (and a copy of it the
+	// second start decodes while its server starts); then start once more
+	// without that copy, as after a crash, restoring from the snapshot
+	// store.
 	var rows []Row
 	for _, snap := range []bool{false, true} {
 		c := cfg
@@ -134,15 +137,31 @@ func runReplay(ctx context.Context, env *Env) ([]Row, error) {
 			})
 			continue
 		}
+		if err := os.Remove(filepath.Join(dir, node.SnapshotCopyFile)); err != nil {
+			return rows, fmt.Errorf("no copy of the snapshot after Close: %w", err)
+		}
+		r, err = node.Start(ctx, c)
+		if err != nil {
+			return rows, err
+		}
+		stored, storedPhases := r.Ready, r.StartPhases
+		got = int(r.Projection.Applied())
+		r.Close(ctx)
+		if got < total {
+			return rows, fmt.Errorf("ready with %d of %d events", got, total)
+		}
 		target := "< 2 s with 1,000,000 events: not measured (smaller log)"
 		if total >= 1_000_000 {
-			target = verdict("< 2 s with 1,000,000 events", ready < 2*time.Second)
+			target = verdict("< 2 s with 1,000,000 events (both starts)", max(ready, stored) < 2*time.Second)
 		}
 		rows = append(rows, Row{
-			What:     fmt.Sprintf("restart from a snapshot at the end of the log, %s: time to ready", size),
-			Engram:   fmt.Sprintf("%s (%s)", dur(ready), rate(perS, "events/s")),
-			Baseline: "—", Ratio: "—", Target: target, Note: note + "; where the time went: " + phaseNote(phases),
-			Metrics: map[string]float64{"events": float64(total), "ready_s": ready.Seconds()},
+			What: fmt.Sprintf("restart from a snapshot at the end of the log, %s: time to ready", size),
+			Engram: fmt.Sprintf("%s (%s) after a clean stop; %s from the snapshot store alone (as after a crash)",
+				dur(ready), rate(perS, "events/s"), dur(stored)),
+			Baseline: "—", Ratio: "—", Target: target,
+			Note: note + "; where the time went after a clean stop (the copy of the snapshot it left decoded while the server starts): " + phaseNote(phases) +
+				"; from the store: " + phaseNote(storedPhases),
+			Metrics: map[string]float64{"events": float64(total), "ready_s": ready.Seconds(), "ready_store_s": stored.Seconds()},
 		})
 	}
 	return rows, nil
