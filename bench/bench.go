@@ -58,6 +58,10 @@ type Options struct {
 	// profile of its rebuild to (the node's start replaying the whole log:
 	// not filling the log, the raw reads or the snapshot restart).
 	ReplayProfile string
+	// RestartProfile, when set, is a file the replay workload writes a
+	// CPU profile of its restart from a snapshot to (the node's start
+	// alone, not the close before it that saves the snapshot).
+	RestartProfile string
 	// Server is the command that runs an engram server, up to and
 	// including "server" (engram bench gives itself); the cluster
 	// workload's rows that kill server processes need it and are left out

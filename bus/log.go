@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -864,22 +865,85 @@ func (l *Log) SaveSnapshot(ctx context.Context, name string, seq events.Seq, dat
 
 // LoadSnapshot returns the snapshot called name and the sequence it was taken at.
 func (l *Log) LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error) {
-	info, err := l.snaps.GetInfo(ctx, name)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return 0, nil, ErrNoSnapshot
-	}
+	info, seq, err := l.snapshotInfo(ctx, name)
 	if err != nil {
 		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
+	data, err := l.readSnapshot(ctx, name, info.Size)
+	if err != nil {
+		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
+	return seq, data, nil
+}
+
+// SnapshotInfo returns the sequence the snapshot called name was taken at
+// and the digest of its bytes (as SnapshotDigest gives it), without reading
+// them; ErrNoSnapshot when there is none.
+func (l *Log) SnapshotInfo(ctx context.Context, name string) (events.Seq, string, error) {
+	info, seq, err := l.snapshotInfo(ctx, name)
+	if err != nil {
+		return 0, "", fmt.Errorf("snapshot %s: %w", name, err)
+	}
+	return seq, info.Digest, nil
+}
+
+func (l *Log) snapshotInfo(ctx context.Context, name string) (*jetstream.ObjectInfo, events.Seq, error) {
+	info, err := l.snaps.GetInfo(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, 0, ErrNoSnapshot
+	}
+	if err != nil {
+		return nil, 0, err
 	}
 	seq, err := strconv.ParseUint(info.Metadata["seq"], 10, 64)
 	if err != nil {
-		return 0, nil, fmt.Errorf("load snapshot %s: bad seq %q", name, info.Metadata["seq"])
+		return nil, 0, fmt.Errorf("bad seq %q", info.Metadata["seq"])
 	}
-	data, err := l.snaps.GetBytes(ctx, name)
+	return info, events.Seq(seq), nil
+}
+
+// SnapshotDigest is the digest the snapshot store records of a snapshot of
+// these bytes (SnapshotInfo): their SHA-256.
+func SnapshotDigest(data []byte) string {
+	h := sha256.New()
+	h.Write(data)
+	return jetstream.GetObjectDigestValue(h)
+}
+
+// readSnapshot reads the object called name, of size bytes as its info
+// says, into one buffer of that size (ObjectStore.GetBytes grows one as it
+// reads: copies of the whole snapshot, ~100 MB at a million events), then
+// reads to the end, where the object's digest is checked.
+func (l *Log) readSnapshot(ctx context.Context, name string, size uint64) ([]byte, error) {
+	r, err := l.snaps.Get(ctx, name)
 	if err != nil {
-		return 0, nil, fmt.Errorf("load snapshot %s: %w", name, err)
+		return nil, err
 	}
-	return events.Seq(seq), data, nil
+	defer r.Close()
+	if size > 1<<40 {
+		return nil, fmt.Errorf("size %d", size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	var more [1]byte
+	if n, err := r.Read(more[:]); n > 0 || !errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("longer than its info says")
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+// DeleteSnapshot removes the snapshot called name; none is not an error.
+func (l *Log) DeleteSnapshot(ctx context.Context, name string) error {
+	err := l.snaps.Delete(ctx, name)
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete snapshot %s: %w", name, err)
+	}
+	return nil
 }
 
 // ErrNoFile is returned by GetFile when no object has the name.

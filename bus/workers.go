@@ -66,10 +66,11 @@ type Inputs struct {
 	fn      func(Input)
 	members *Members // nil: every partition is pulled here
 
-	mu      sync.Mutex // guards parts, held and stopped
+	mu      sync.Mutex // guards parts, held, stopped and began
 	parts   [Partitions]part
 	held    map[uint64]heldInput // by stream sequence: inputs delivered and not yet acknowledged
 	stopped bool
+	began   bool // ConsumeAll or ConsumeOwn was called; until then Stop closes done
 
 	quit chan struct{} // closed by Stop: the placement loop ends
 	done chan struct{} // closed once the placement loop has ended
@@ -92,20 +93,12 @@ type heldInput struct {
 // fn. fn must not block for long: it should queue the input for the agent's
 // own goroutine. Inputs of one agent arrive in stream order.
 func (l *Log) ConsumeInputs(ctx context.Context, fn func(Input)) (*Inputs, error) {
-	in, err := l.inputConsumers(ctx, fn)
+	in, err := l.PrepareInputs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	close(in.done) // no placement loop: every partition, always
-	for p := range Partitions {
-		cc, err := in.consume(p)
-		if err != nil {
-			in.Stop()
-			return nil, fmt.Errorf("input consumer %d: %w", p, err)
-		}
-		in.mu.Lock()
-		in.parts[p].cc = cc
-		in.mu.Unlock()
+	if err := in.ConsumeAll(fn); err != nil {
+		return nil, err
 	}
 	return in, nil
 }
@@ -118,21 +111,60 @@ func (l *Log) ConsumeInputs(ctx context.Context, fn func(Input)) (*Inputs, error
 // partition's pin, not this placement, decides who runs its inputs: while
 // members disagree, an input waits; it never runs twice at once.
 func (l *Log) ConsumeOwnInputs(ctx context.Context, members *Members, fn func(Input)) (*Inputs, error) {
-	in, err := l.inputConsumers(ctx, fn)
+	in, err := l.PrepareInputs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	in.members = members
-	in.place()
-	go in.follow()
+	in.ConsumeOwn(members, fn)
 	return in, nil
 }
 
+// PrepareInputs creates (or finds) the partitions' input consumers and
+// pulls none of them yet: a node starting creates them while it restores
+// its read models, and pulls once it can run what they deliver. Follow it
+// with ConsumeAll or ConsumeOwn, once, or Stop.
+func (l *Log) PrepareInputs(ctx context.Context) (*Inputs, error) {
+	return l.inputConsumers(ctx)
+}
+
+// ConsumeAll pulls every partition, handing each input to fn (see
+// ConsumeInputs). On failure it stops what it started.
+func (in *Inputs) ConsumeAll(fn func(Input)) error {
+	in.fn = fn
+	in.mu.Lock()
+	in.began = true
+	in.mu.Unlock()
+	close(in.done) // no placement loop: every partition, always
+	for p := range Partitions {
+		cc, err := in.consume(p)
+		if err != nil {
+			in.Stop()
+			return fmt.Errorf("input consumer %d: %w", p, err)
+		}
+		in.mu.Lock()
+		in.parts[p].cc = cc
+		in.mu.Unlock()
+	}
+	return nil
+}
+
+// ConsumeOwn pulls the partitions Owner gives this node among
+// members.Live(), handing each input to fn, and follows the live set (see
+// ConsumeOwnInputs).
+func (in *Inputs) ConsumeOwn(members *Members, fn func(Input)) {
+	in.fn, in.members = fn, members
+	in.mu.Lock()
+	in.began = true
+	in.mu.Unlock()
+	in.place()
+	go in.follow()
+}
+
 // inputConsumers creates (or finds) the partitions' consumers.
-func (l *Log) inputConsumers(ctx context.Context, fn func(Input)) (*Inputs, error) {
+func (l *Log) inputConsumers(ctx context.Context) (*Inputs, error) {
 	// Creating 64 consumers one by one takes a few hundred milliseconds;
 	// create them a few at a time.
-	in := &Inputs{stream: l.stream, tenant: l.tenant, fn: fn, held: map[uint64]heldInput{},
+	in := &Inputs{stream: l.stream, tenant: l.tenant, held: map[uint64]heldInput{},
 		quit: make(chan struct{}), done: make(chan struct{})}
 	errs := make([]error, Partitions)
 	var wg sync.WaitGroup
@@ -311,9 +343,14 @@ func (in *Inputs) Stop() {
 	in.mu.Lock()
 	first := !in.stopped
 	in.stopped = true
+	idle := !in.began // prepared, never consumed: no loop to end
+	in.began = true
 	in.mu.Unlock()
 	if first {
 		close(in.quit)
+	}
+	if idle {
+		close(in.done)
 	}
 	<-in.done
 	in.mu.Lock()

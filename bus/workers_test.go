@@ -65,3 +65,64 @@ func TestInputsOfAnOlderStore(t *testing.T) {
 		t.Fatalf("delivered %v; want [1 2 %d]", seqs, want)
 	}
 }
+
+// TestPreparedInputs: consumers made ahead (PrepareInputs) deliver nothing
+// until ConsumeAll, then every input stored before and after; prepared
+// ones never consumed stop without hanging.
+func TestPreparedInputs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, l := startLog(t, false)
+	agent := "agent-0193a5b2-0000-7000-8000-000000000002"
+	appendEv := func(id string) events.Seq {
+		seq, err := l.Append(ctx, events.Batch{Command: events.NewID("cmd", time.Now()), Events: []events.Envelope{
+			agentEnv(agent, &events.MessageReceived{MessageAppended: events.MessageAppended{ID: events.MessageID(id), Role: "user", Text: "hi"}})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	first := appendEv("message-1")
+
+	idle, err := l.PrepareInputs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		idle.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		t.Fatal("Stop of inputs prepared and never consumed did not return")
+	}
+
+	in, err := l.PrepareInputs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	second := appendEv("message-2")
+	got := make(chan events.Seq, 16)
+	if err := in.ConsumeAll(func(i Input) {
+		got <- i.Seq
+		i.Ack()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	third := appendEv("message-3")
+	var seqs []events.Seq
+	for len(seqs) < 3 {
+		select {
+		case s := <-got:
+			seqs = append(seqs, s)
+		case <-ctx.Done():
+			t.Fatalf("delivered %v; want %d, %d and %d", seqs, first, second, third)
+		}
+	}
+	if fmt.Sprint(seqs) != fmt.Sprint([]events.Seq{first, second, third}) {
+		t.Fatalf("delivered %v; want [%d %d %d]", seqs, first, second, third)
+	}
+}

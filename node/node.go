@@ -222,9 +222,12 @@ type Node struct {
 	runner    *runner.Runner
 	loop      *runner.Loop
 	lock      *os.File
+	dataDir   string
 	index     *indexer
 	tools     *sandbox.Runner // the node's own tool runner, if it made one
 	Ready     time.Duration   // how long Start took
+	// StartPhases is where Start's time went, step by step, in order.
+	StartPhases []Phase
 
 	follower *projections.Follower // feeds Projection and index; runs under wg
 }
@@ -249,6 +252,7 @@ func (n *Node) IndexedSeq() events.Seq { return n.index.Applied() }
 // the log. The caller must Close it.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	began := time.Now()
+	phases := startPhases{last: began}
 	if cfg.DataDir == "" {
 		return nil, errors.New("start node: no data directory")
 	}
@@ -267,6 +271,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Work that waits on something else than NATS runs beside the start of
+	// the server and the restore of the read models; Start joins it where
+	// it needs it, and on failure before that (aside.cancel).
+	var aside startAside
+	defer aside.cancel()
+	if cfg.Run.Tools == nil && cfg.Tools != ToolsOff {
+		// The sandbox probes the host by running the interpreter.
+		aside.probeTools(sandbox.New(sandboxConfig(cfg)))
+	}
+	if !cfg.NoRestore {
+		aside.readCopy(cfg.DataDir, logger)
+	}
 	name := cfg.NodeName
 	if name == "" {
 		name = "engram"
@@ -280,6 +296,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	phases.mark("nats")
 	sealer, err := openSealer(keyFile(cfg.DataDir, cfg.LogKeyFile), logger)
 	if err != nil {
 		ns.Close()
@@ -303,18 +320,25 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	phases.mark("log")
+	// The input consumers are made (a request to the server each) while
+	// the read models are restored; the node pulls from them once it can
+	// run what they deliver.
+	aside.prepareInputs(ctx, l)
 	// The follower reads ahead of the disk; the read models show clients
 	// only what is on disk (bus/ahead.go).
 	proj := projections.New(l, projections.Config{SnapshotEvery: cfg.SnapshotEvery, Logger: logger.With("component", "projections"), Durable: l.Durable})
-	if !cfg.NoRestore {
-		proj.Restore(ctx)
+	if !cfg.NoRestore && proj.RestoreCopy(ctx, aside.snapshotCopy()) {
+		logger.Info("restored the read models from the snapshot's copy", "seq", proj.Applied())
 	}
+	phases.mark("restore")
 	index, err := openIndexer(filepath.Join(cfg.DataDir, "index"), l, logger.With("component", "index"))
 	if err != nil {
 		ns.Close()
 		lock.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
+	phases.mark("index")
 	// One follower reads and decodes the log once for the read models
 	// (applied as it reads) and the search index (from a queue of its own,
 	// once the read models have caught up and the index is started).
@@ -337,7 +361,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// life is the context of the node's own goroutines (under wg): Close
 	// cancels it.
 	life, cancel := context.WithCancel(context.Background())
-	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock,
+	n := &Node{Projection: proj, Log: l, NATS: ns, log: logger, cancel: cancel, snapshots: cfg.SnapshotEvery >= 0, lock: lock, dataDir: cfg.DataDir,
 		index: index, follower: follower}
 	n.wg.Add(1)
 	go func() {
@@ -351,23 +375,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: replay: %w", err)
 	}
+	phases.mark("catch-up")
 	deriver := pytool.NewDeriver(pytool.Config{Python: cfg.Python})
 	if cfg.Run.CountTokens == nil {
 		cfg.Run.CountTokens = countTokens
 	}
 	cfg.Service.Runs = newRunBus(ns, l.Tenant())
 	if cfg.Run.Tools == nil {
-		sb := sandbox.DefaultConfig()
-		if cfg.Python != "" {
-			sb.Python = cfg.Python
-		}
-		sb.HideDirs = []string{cfg.DataDir}
-		sb.Pool = cfg.ToolPool
 		if cfg.Tools == ToolsOff {
 			cfg.Run.Tools = refusedTools{"custom Python tools are off on this server (it was started with --tools=off)"}
 			logger.Info("tool sandbox: custom Python tools are off")
 		} else {
-			startTools(&cfg, n, sandbox.New(sb), logger)
+			startTools(&cfg, n, aside.tools(), logger)
 		}
 	}
 	if cfg.Service.Files == nil {
@@ -376,7 +395,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Service.Ingest == nil {
 		cfg.Service.Ingest = ingester{}
 	}
-	n.index.start()
+	phases.mark("tools")
 	n.watchIndex(ctx, life, cfg)
 	cfg.Service.Search = n.index
 	if cfg.Service.Logger == nil {
@@ -394,6 +413,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: base tools: %w", err)
 	}
+	phases.mark("base-tools")
 	n.limits = newNATSLimits(cfg.NATSRateLimit, cfg.NATSRateBurst, cfg.MaxRunsPerOrg)
 	if n.responder, err = ns.ServeAgentRequests(n.answer); err != nil {
 		n.Close(context.Background())
@@ -412,6 +432,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("start node: %w", err)
 		}
 	}
+	phases.mark("responders")
 	cfg.Run.Runs, cfg.Run.Logger = cfg.Service.Runs, logger.With("component", "runner")
 	if cfg.Run.Clock == nil {
 		cfg.Run.Clock = cfg.Service.Clock
@@ -428,8 +449,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.runner.Dispatch(bus.Input{Seq: seq, AgentID: agentID})
 		}
 	}
+	prepared, err := aside.inputs()
+	if err != nil {
+		n.Close(context.Background())
+		return nil, fmt.Errorf("start node: %w", err)
+	}
 	if cfg.Cluster == nil && cfg.NATSURL == "" {
-		n.inputs, err = l.ConsumeInputs(ctx, n.runner.Dispatch)
+		n.inputs, err = prepared, prepared.ConsumeAll(n.runner.Dispatch)
 		// Alone, this node runs every agent: an input goes to the runner as
 		// its append is stored (bus.Log.OnStored), not a consumer's hop
 		// later; the consumer's delivery, when it comes, finds it answered
@@ -442,18 +468,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			}
 		})
 	} else {
-		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster)
+		n.inputs, err = n.consumeOwnInputs(ctx, cfg.Cluster, prepared)
 	}
 	if err != nil {
 		n.Close(context.Background())
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	n.pulled.Store(n.inputs)
+	phases.mark("inputs")
 	if k := n.Service.ResumeLoads(); k > 0 {
 		logger.Info("resuming unfinished file loads", "jobs", k)
 	}
+	// The search index catches up from here on, not sharing the CPUs with
+	// the start (searches wait for it, as they do for any write).
+	n.index.start()
+	phases.mark("resume")
 	n.Ready = time.Since(began)
-	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready)
+	n.StartPhases = phases.done
+	logger.Info("node ready", "events", proj.Applied(), "took", n.Ready, "phases", phases.String())
 	return n, nil
 }
 
@@ -464,9 +496,10 @@ const membersWait = 2 * time.Second
 
 // consumeOwnInputs joins the members' heartbeats and pulls the partitions
 // this member owns among them. c is nil on an external NATS.
-func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Inputs, error) {
+func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster, in *bus.Inputs) (*bus.Inputs, error) {
 	m, err := n.NATS.StartMembers(n.Log.Tenant(), n.status)
 	if err != nil {
+		in.Stop()
 		return nil, err
 	}
 	n.members, n.cluster = m, c
@@ -481,7 +514,8 @@ func (n *Node) consumeOwnInputs(ctx context.Context, c *bus.Cluster) (*bus.Input
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	m.WaitFor(wctx, size)
 	cancel()
-	return n.Log.ConsumeOwnInputs(ctx, m, n.runner.Dispatch)
+	in.ConsumeOwn(m, n.runner.Dispatch)
+	return in, nil
 }
 
 // status fills in this node's heartbeat.
@@ -619,8 +653,14 @@ func (n *Node) Close(ctx context.Context) error {
 			}
 		}
 		if n.snapshots {
-			if err := n.Projection.Snapshot(ctx); err != nil {
+			data, err := n.Projection.SnapshotBytes(ctx)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("final snapshot: %w", err))
+			} else if data != nil {
+				// The next start decodes it while its server starts.
+				if err := writeCopy(n.dataDir, data); err != nil {
+					n.log.Warn("cannot leave a copy of the snapshot", "err", err)
+				}
 			}
 		}
 		if n.tools != nil {

@@ -1,9 +1,7 @@
 package projections
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,15 +13,15 @@ import (
 // Log is what a Projection reads: the event log and a snapshot store.
 type Log interface {
 	Reader
-	// SaveSnapshot and LoadSnapshot keep one snapshot per name.
+	// SaveSnapshot and LoadSnapshot keep one snapshot per name;
+	// DeleteSnapshot removes one, and is not an error when there is none.
 	SaveSnapshot(ctx context.Context, name string, seq events.Seq, data []byte) error
 	LoadSnapshot(ctx context.Context, name string) (events.Seq, []byte, error)
+	DeleteSnapshot(ctx context.Context, name string) error
+	// SnapshotInfo returns the sequence of the snapshot called name and
+	// the digest of its bytes, without reading them.
+	SnapshotInfo(ctx context.Context, name string) (events.Seq, string, error)
 }
-
-// snapshotName names this projection's snapshot; bump the suffix when the
-// State layout changes incompatibly, so old snapshots are ignored (the log
-// replays instead).
-const snapshotName = "projections-v4" // v2: Agent.Keys and Agent.Pending; v3: runs; v4: conversations' windows
 
 // Config tunes a Projection. Zero values take the defaults shown.
 type Config struct {
@@ -48,6 +46,7 @@ type Projection struct {
 	applied    Mark
 	sinceSnp   int         // events since the last snapshot; only Apply uses it
 	failLogged atomic.Bool // a failed fsync was logged by a read
+	oldGone    atomic.Bool // a snapshot of the older format was deleted (or tried)
 }
 
 // New returns a Projection over log with an empty state; call Restore,
@@ -62,25 +61,74 @@ func New(log Log, cfg Config) *Projection {
 	return &Projection{log: log, cfg: cfg, st: NewState()}
 }
 
-// Restore loads the latest snapshot, if any. Call it before Run. A snapshot
-// that cannot be read is ignored (the log is replayed instead).
-func (p *Projection) Restore(ctx context.Context) {
-	seq, data, err := p.log.LoadSnapshot(ctx, snapshotName)
+// A Copy is a snapshot decoded from elsewhere than the log's snapshot store
+// (a file a node keeps beside it), with the digest of its bytes in the
+// form the store gives (Log.SnapshotInfo). RestoreCopy adopts it only when
+// the store's snapshot has the same digest: then its bytes are the
+// store's, and so is the state.
+type Copy struct {
+	digest string
+	st     *State
+}
+
+// DecodeCopy decodes a snapshot's bytes (as Snapshot saved them) whose
+// digest is digest.
+func DecodeCopy(data []byte, digest string) (*Copy, error) {
+	st, err := decodeSnapshot(data)
 	if err != nil {
-		// A missing or unreadable snapshot only costs a longer replay.
-		p.cfg.Logger.Info("no snapshot; replaying the log", "reason", err)
-		return
+		return nil, err
 	}
-	st := NewState()
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(st); err != nil {
-		p.cfg.Logger.Warn("ignoring unreadable snapshot", "seq", seq, "err", err)
-		return
+	return &Copy{digest: digest, st: st}, nil
+}
+
+// RestoreCopy restores c when the store's snapshot has its digest, and
+// reports whether it did; otherwise (c nil, another snapshot in the store,
+// none) it restores as Restore does. Call it, or Restore, once, before Run.
+func (p *Projection) RestoreCopy(ctx context.Context, c *Copy) bool {
+	if c != nil && c.st != nil {
+		seq, digest, err := p.log.SnapshotInfo(ctx, snapshotName)
+		if err == nil && digest == c.digest {
+			p.adopt(c.st, seq)
+			c.st = nil
+			return true
+		}
+		p.cfg.Logger.Info("the snapshot's copy is not the store's snapshot; reading the store's", "digest", c.digest, "store", digest, "err", err)
 	}
+	p.Restore(ctx)
+	return false
+}
+
+// adopt makes st, restored from a snapshot at seq, the state.
+func (p *Projection) adopt(st *State, seq events.Seq) {
 	st.Applied = seq
 	p.mu.Lock()
 	p.st = st
 	p.mu.Unlock()
 	p.applied.Set(seq)
+}
+
+// Restore loads the latest snapshot, if any. Call it before Run. A snapshot
+// that cannot be read is ignored (the log is replayed instead).
+func (p *Projection) Restore(ctx context.Context) {
+	name, decode := snapshotName, decodeSnapshot
+	seq, data, err := p.log.LoadSnapshot(ctx, name)
+	if err != nil {
+		// One of the format before, saved by an older engram.
+		if oseq, odata, oerr := p.log.LoadSnapshot(ctx, oldSnapshotName); oerr == nil {
+			name, decode, seq, data, err = oldSnapshotName, decodeGobSnapshot, oseq, odata, nil
+		}
+	}
+	if err != nil {
+		// A missing or unreadable snapshot only costs a longer replay.
+		p.cfg.Logger.Info("no snapshot; replaying the log", "reason", err)
+		return
+	}
+	st, err := decode(data)
+	if err != nil {
+		p.cfg.Logger.Warn("ignoring unreadable snapshot", "name", name, "seq", seq, "err", err)
+		return
+	}
+	p.adopt(st, seq)
 }
 
 // Run applies events from the log until ctx ends, snapshotting as it goes,
@@ -204,20 +252,37 @@ func (p *Projection) settle(seq events.Seq) {
 // Snapshot encodes the current state and saves it to the log's snapshot
 // store, once every event it holds is on disk.
 func (p *Projection) Snapshot(ctx context.Context) error {
-	var buf bytes.Buffer
+	_, err := p.SnapshotBytes(ctx)
+	return err
+}
+
+// SnapshotBytes is Snapshot that also returns the bytes it saved (nil when
+// it saved none: nothing applied yet), for a copy kept elsewhere
+// (DecodeCopy).
+func (p *Projection) SnapshotBytes(ctx context.Context) ([]byte, error) {
 	p.mu.RLock()
 	seq := p.st.Applied
-	err := gob.NewEncoder(&buf).Encode(p.st)
+	data, err := encodeSnapshot(p.st)
 	p.mu.RUnlock()
 	if err != nil {
-		return fmt.Errorf("snapshot at %d: %w", seq, err)
+		return nil, fmt.Errorf("snapshot at %d: %w", seq, err)
 	}
 	if seq == 0 {
-		return nil
+		return nil, nil
 	}
 	// A snapshot holding an event a power failure took back would outlive it.
 	if err := p.Settle(ctx, seq); err != nil {
-		return fmt.Errorf("snapshot at %d: %w", seq, err)
+		return nil, fmt.Errorf("snapshot at %d: %w", seq, err)
 	}
-	return p.log.SaveSnapshot(ctx, snapshotName, seq, buf.Bytes())
+	if err := p.log.SaveSnapshot(ctx, snapshotName, seq, data); err != nil {
+		return nil, err
+	}
+	if !p.oldGone.Swap(true) {
+		// A snapshot of the format before is of no more use (Restore reads
+		// this one first); keeping it would keep its space.
+		if err := p.log.DeleteSnapshot(ctx, oldSnapshotName); err != nil {
+			p.cfg.Logger.Warn("cannot delete the older snapshot", "name", oldSnapshotName, "err", err)
+		}
+	}
+	return data, nil
 }

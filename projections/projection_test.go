@@ -1,7 +1,9 @@
 package projections_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,7 +165,7 @@ func TestReadsWaitForTheDisk(t *testing.T) {
 		t.Fatalf("the append was acknowledged (%v) while the disk was held", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if _, _, err := l.LoadSnapshot(ctx, "projections-v4"); err == nil {
+	if _, _, err := l.LoadSnapshot(ctx, "projections-v5"); err == nil {
 		t.Fatal("a snapshot was saved while what it holds was not on disk")
 	}
 
@@ -177,7 +179,71 @@ func TestReadsWaitForTheDisk(t *testing.T) {
 	if err := <-snapped; err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := l.LoadSnapshot(ctx, "projections-v4"); err != nil {
-		t.Fatalf("no snapshot once the disk has the event (is the name still projections-v4?): %v", err)
+	if _, _, err := l.LoadSnapshot(ctx, "projections-v5"); err != nil {
+		t.Fatalf("no snapshot once the disk has the event (is the name still projections-v5?): %v", err)
 	}
+}
+
+// TestRestoresOlderSnapshot checks that a snapshot of the format before
+// (v4: the whole state in one gob) is restored when no newer one exists,
+// and deleted once a newer one is saved.
+func TestRestoresOlderSnapshot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := bus.DefaultConfig(t.TempDir())
+	cfg.SyncAlways = false
+	s, err := bus.StartServer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := bus.OpenLog(ctx, s, bus.LogConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
+	seq, err := l.Append(ctx, events.Batch{Command: "c1", Events: []events.Envelope{{Aggregate: agg, Time: time.Now(),
+		Event: &events.AgentCreated{ID: "agent-1", Name: "one"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An older engram's snapshot at seq, of a state this log never held
+	// (another name), so the test sees which one was restored.
+	old := projections.NewState()
+	old.Applied = seq
+	old.Agents["agent-1"] = &projections.Agent{ID: "agent-1", Name: "from the v4 snapshot", Created: seq,
+		Messages: []projections.Ref{{ID: "message-1", Seq: seq}}, MessageIDs: []events.MessageID{"message-1"}}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(old); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SaveSnapshot(ctx, "projections-v4", seq, buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	p := projections.New(l, projections.Config{})
+	p.Restore(ctx)
+	if p.Applied() != seq {
+		t.Fatalf("restored at %d, want %d", p.Applied(), seq)
+	}
+	p.Read(func(st *projections.State) {
+		if a := st.Agents["agent-1"]; a == nil || a.Name != "from the v4 snapshot" || len(a.Messages) != 1 || len(a.MessageIDs) != 1 {
+			t.Fatalf("restored agent %+v", a)
+		}
+	})
+	if err := p.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.LoadSnapshot(ctx, "projections-v5"); err != nil {
+		t.Fatalf("no v5 snapshot after Snapshot: %v", err)
+	}
+	if _, _, err := l.LoadSnapshot(ctx, "projections-v4"); err == nil {
+		t.Fatal("the v4 snapshot is still there after a v5 one was saved")
+	}
+	p2 := projections.New(l, projections.Config{})
+	p2.Restore(ctx)
+	p2.Read(func(st *projections.State) {
+		if a := st.Agents["agent-1"]; p2.Applied() != seq || a == nil || a.Name != "from the v4 snapshot" || len(a.Messages) != 1 {
+			t.Fatalf("restored from v5 at %d: %+v", p2.Applied(), a)
+		}
+	})
 }

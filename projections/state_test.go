@@ -91,23 +91,40 @@ func TestApplyDeterministic(t *testing.T) {
 func TestSnapshotRoundTrip(t *testing.T) {
 	evs := history(3000, 11)
 	mid := len(evs) / 2
-	st := fold(evs[:mid])
+	for _, f := range []struct {
+		name   string
+		encode func(*State) ([]byte, error)
+		decode func([]byte) (*State, error)
+	}{
+		{"v5", encodeSnapshot, decodeSnapshot},
+		{"v4 gob", gobSnapshot, decodeGobSnapshot},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			data, err := f.encode(fold(evs[:mid]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			restored, err := f.decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs[mid:] {
+				restored.Apply(e)
+			}
+			want := fold(evs)
+			// gob drops empty maps and nil-vs-empty slices; compare what readers see.
+			if got, w := fmt.Sprint(summary(restored)), fmt.Sprint(summary(want)); got != w {
+				t.Fatalf("snapshot + tail differs from full replay:\n got %s\nwant %s", got, w)
+			}
+		})
+	}
+}
+
+// gobSnapshot encodes st as v4 snapshots were: the whole State in one gob.
+func gobSnapshot(st *State) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
-		t.Fatal(err)
-	}
-	restored := NewState()
-	if err := gob.NewDecoder(&buf).Decode(restored); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs[mid:] {
-		restored.Apply(e)
-	}
-	want := fold(evs)
-	// gob drops empty maps and nil-vs-empty slices; compare what readers see.
-	if got, w := fmt.Sprint(summary(restored)), fmt.Sprint(summary(want)); got != w {
-		t.Fatalf("snapshot + tail differs from full replay:\n got %s\nwant %s", got, w)
-	}
+	err := gob.NewEncoder(&buf).Encode(st)
+	return buf.Bytes(), err
 }
 
 // summary renders the observable state in a stable order.

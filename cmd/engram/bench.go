@@ -30,6 +30,7 @@ func runBench(args []string) error {
 	searchSizes := fs.String("search-sizes", "", "comma-separated passages in the search workload's fixtures (default 10000,100000; 1000,5000 with --quick)")
 	searchProfile := fs.String("search-cpuprofile", "", "write a CPU profile of the search workload's timed searches at its largest size to this file")
 	replayProfile := fs.String("replay-cpuprofile", "", "write a CPU profile of the replay workload's rebuild (not the log's fill, the raw reads or the snapshot restart) to this file")
+	restartProfile := fs.String("restart-cpuprofile", "", "write a CPU profile of the replay workload's restart from a snapshot (the node's start alone) to this file")
 	dir := fs.String("tmp", "", "directory for the workloads' temporary data (default: the system's)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: engram bench [--quick] [--json FILE] [--only a,b]")
@@ -52,7 +53,7 @@ func runBench(args []string) error {
 		return fmt.Errorf("bench takes no arguments, got %q", fs.Args())
 	}
 	opts := bench.Options{Quick: *quick, ReplayEvents: *events, TempDir: *dir, Progress: os.Stderr, SearchProfile: *searchProfile,
-		ReplayProfile: *replayProfile}
+		ReplayProfile: *replayProfile, RestartProfile: *restartProfile}
 	if *memoryChild != 0 {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
