@@ -94,7 +94,13 @@ var restProfile = flag.String("rest-cpuprofile", "", "BenchmarkBlockUpdateClient
 // log's fsync rounds per request and the process's CPU time per request
 // (server and client alike, user and system: what the machine's cores pay,
 // which the rate on a shared machine hides); run it with -cpuprofile to see
-// where that time goes. -rest-cpuprofile profiles the timed requests alone,
+// where that time goes. Its interleaved case alternates 1 and 16 clients
+// in short slices and reports both rates and their ratio, which background
+// load sways far less than two rates measured seconds apart:
+//
+//	go test ./bench -run '^$' -bench BlockUpdateClients/interleaved -benchtime 20x
+//
+// -rest-cpuprofile profiles the timed requests alone,
 // not the server's start and the agents' creation (use one sub-benchmark):
 //
 //	go test ./bench -run '^$' -bench BlockUpdateClients/clients=16 -benchtime 20000x -rest-cpuprofile cpu.pprof
@@ -120,6 +126,48 @@ func BenchmarkBlockUpdateClients(b *testing.B) {
 		ids[i] = a.ID
 	}
 	value := strings.Repeat("The user likes green tea. ", 8)
+	update := func(g int, i int64) error {
+		return do(client, "PATCH", srv.URL+"/v1/agents/"+ids[g]+"/core-memory/blocks/human", fmt.Sprintf(`{"value":%q}`, fmt.Sprint(value, i)), nil)
+	}
+	// interleaved alternates slices of 1 and 16 clients, 300 ms each, b.N
+	// pairs, so that the two rates share whatever else the machine runs
+	// (which the ratio of two rates taken seconds apart does not).
+	b.Run("interleaved", func(b *testing.B) {
+		var ops [2]int64
+		var took [2]time.Duration
+		for range b.N {
+			for k, clients := range []int{1, maxClients} {
+				var n atomic.Int64
+				var wg sync.WaitGroup
+				var failed atomic.Pointer[error]
+				start := time.Now()
+				deadline := start.Add(300 * time.Millisecond)
+				for g := range clients {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := int64(0); time.Now().Before(deadline); i++ {
+							if err := update(g, i); err != nil {
+								failed.Store(&err)
+								return
+							}
+							n.Add(1)
+						}
+					}()
+				}
+				wg.Wait()
+				if err := failed.Load(); err != nil {
+					b.Fatal(*err)
+				}
+				ops[k] += n.Load()
+				took[k] += time.Since(start)
+			}
+		}
+		one, many := float64(ops[0])/took[0].Seconds(), float64(ops[1])/took[1].Seconds()
+		b.ReportMetric(one, "ops/s-1")
+		b.ReportMetric(many, "ops/s-16")
+		b.ReportMetric(many/one, "ratio")
+	})
 	for _, clients := range []int{1, maxClients} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			var next atomic.Int64
@@ -142,7 +190,7 @@ func BenchmarkBlockUpdateClients(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-						if err := do(client, "PATCH", srv.URL+"/v1/agents/"+ids[g]+"/core-memory/blocks/human", fmt.Sprintf(`{"value":%q}`, fmt.Sprint(value, i)), nil); err != nil {
+						if err := update(g, i); err != nil {
 							errs <- err
 							return
 						}
