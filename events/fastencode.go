@@ -7,8 +7,9 @@ import (
 
 // The events a send and its steps store every time (the input, the inputs
 // taken, the model's turn and the tools' returns), and a block's update
-// (a memory edit, a REST block update), are written here by hand, byte for byte as encoding/json writes them (the field order, the
-// omitempty rules, HTML-escaped strings); TestFastEncodeIsMarshal checks
+// (a memory edit, a REST block update), are written here by hand, byte
+// for byte as encoding/json writes them (the field order, the omitempty
+// rules, HTML-escaped strings); TestFastEncodeIsMarshal checks
 // every field of each against json.Marshal, so a field added to one of
 // these structs fails it until it is written here too. Any other event, or
 // one of these with parts not written here, goes to json.Marshal.
