@@ -6,9 +6,10 @@ import (
 )
 
 // The events a send and its steps store every time (the input, the inputs
-// taken, the model's turn and the tools' returns) are written here by
-// hand, byte for byte as encoding/json writes them (the field order, the
-// omitempty rules, HTML-escaped strings); TestFastEncodeIsMarshal checks
+// taken, the model's turn and the tools' returns), and a block's update
+// (a memory edit, a REST block update), are written here by hand, byte
+// for byte as encoding/json writes them (the field order, the omitempty
+// rules, HTML-escaped strings); TestFastEncodeIsMarshal checks
 // every field of each against json.Marshal, so a field added to one of
 // these structs fails it until it is written here too. Any other event, or
 // one of these with parts not written here, goes to json.Marshal.
@@ -31,6 +32,12 @@ func appendData(buf []byte, ev Event) ([]byte, error) {
 			buf = appendField(buf, "conversation_id", string(e.ConversationID))
 			buf = appendField(buf, "override_model", e.OverrideModel)
 			return append(buf, '}'), nil
+		}
+	case *BlockUpdated:
+		// Metadata is raw JSON, which json.Marshal compacts and escapes:
+		// left to it.
+		if e != nil && len(e.Metadata) == 0 {
+			return appendBlockUpdated(buf, e), nil
 		}
 	case *InputTaken:
 		if e == nil {
@@ -67,6 +74,10 @@ func dataSize(ev Event) int {
 		if e != nil {
 			return 16 + len(e.IDs)*48
 		}
+	case *BlockUpdated:
+		if e != nil && e.Value != nil {
+			return 160 + len(*e.Value)
+		}
 	}
 	return 512
 }
@@ -79,6 +90,49 @@ func messageSize(m *MessageAppended) int {
 		n += 40 + len(tc.ID) + len(tc.Name) + len(tc.Arguments)
 	}
 	return n
+}
+
+// appendBlockUpdated appends e's JSON object; e has no metadata.
+func appendBlockUpdated(buf []byte, e *BlockUpdated) []byte {
+	buf = append(buf, '{')
+	fields := len(buf)
+	if e.Label != nil {
+		buf = appendString(append(buf, `,"label":`...), *e.Label)
+	}
+	if e.Value != nil {
+		buf = appendString(append(buf, `,"value":`...), *e.Value)
+	}
+	if e.Limit != nil {
+		buf = strconv.AppendInt(append(buf, `,"limit":`...), int64(*e.Limit), 10)
+	}
+	if e.Name != nil {
+		buf = appendString(append(buf, `,"name":`...), *e.Name)
+	}
+	if e.IsTemplate != nil {
+		buf = strconv.AppendBool(append(buf, `,"is_template":`...), *e.IsTemplate)
+	}
+	if e.ReadOnly != nil {
+		buf = strconv.AppendBool(append(buf, `,"read_only":`...), *e.ReadOnly)
+	}
+	if e.Description != nil {
+		buf = appendString(append(buf, `,"description":`...), *e.Description)
+	}
+	if e.Tags != nil {
+		buf = append(buf, `,"tags":`...)
+		if *e.Tags == nil {
+			buf = append(buf, "null"...)
+		} else {
+			buf = append(buf, '[')
+			for i, t := range *e.Tags {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendString(buf, t)
+			}
+			buf = append(buf, ']')
+		}
+	}
+	return append(dropComma(buf, fields), '}')
 }
 
 // appendMessageFields appends m's JSON object without its closing brace.

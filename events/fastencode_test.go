@@ -69,10 +69,13 @@ func fill(r *rand.Rand, v reflect.Value) {
 func TestFastEncodeIsMarshal(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for i := range 30_000 {
-		for _, ev := range []Event{&MessageAppended{}, &MessageReceived{}, &InputTaken{}} {
+		for _, ev := range []Event{&MessageAppended{}, &MessageReceived{}, &InputTaken{}, &BlockUpdated{}} {
 			fill(r, reflect.ValueOf(ev).Elem())
 			if m, ok := ev.(*MessageReceived); ok && i%2 == 0 {
 				m.Approvals, m.ClientTools = nil, nil // the fast path's case, half the time
+			}
+			if b, ok := ev.(*BlockUpdated); ok && i%2 == 0 {
+				b.Metadata = nil // the fast path's case, half the time
 			}
 			want, err := json.Marshal(ev)
 			if err != nil {
@@ -84,7 +87,7 @@ func TestFastEncodeIsMarshal(t *testing.T) {
 			}
 		}
 	}
-	for _, ev := range []Event{(*MessageAppended)(nil), (*MessageReceived)(nil), (*InputTaken)(nil)} {
+	for _, ev := range []Event{(*MessageAppended)(nil), (*MessageReceived)(nil), (*InputTaken)(nil), (*BlockUpdated)(nil)} {
 		if got, err := appendData(nil, ev); err != nil || string(got) != "null" {
 			t.Fatalf("%T nil = %s, %v", ev, got, err)
 		}

@@ -335,7 +335,10 @@ func (f *Follower) followParallel(ctx context.Context, pr PendingReader, end eve
 			return err
 		}
 		if cur == nil {
-			cur = &chunk{seqs: make([]events.Seq, 0, decodeChunk), datas: make([][]byte, 0, decodeChunk), done: make(chan struct{})}
+			// Sized for what is pending: under concurrent writes a chunk
+			// often holds a message or two, not a backlog's worth.
+			n := int(min(pending+1, decodeChunk))
+			cur = &chunk{seqs: make([]events.Seq, 0, n), datas: make([][]byte, 0, n), done: make(chan struct{})}
 		}
 		cur.seqs = append(cur.seqs, seq)
 		cur.datas = append(cur.datas, data)

@@ -233,6 +233,21 @@ func (p *Projection) ReadAhead(fn func(*State)) {
 	fn(p.st)
 }
 
+// ReadSettled calls fn with the state under a read lock, as it is (as
+// ReadAhead does), for an answer that rests on a few aggregates: fn returns
+// the sequence of the newest event what it read rests on (0: none), and
+// ReadSettled returns once that event is on disk, or ctx ends (its error
+// then). Read waits instead for everything applied, which under concurrent
+// writes is other writers' events, not on disk yet: a wait for their fsync
+// round, holding the read lock. What fn read must reach no client before
+// ReadSettled returns nil.
+func (p *Projection) ReadSettled(ctx context.Context, fn func(*State) events.Seq) error {
+	p.mu.RLock()
+	seq := fn(p.st)
+	p.mu.RUnlock()
+	return p.Settle(ctx, seq)
+}
+
 // Settle returns once the event at seq is on disk (at once without
 // Config.Durable), or ctx ends.
 func (p *Projection) Settle(ctx context.Context, seq events.Seq) error {

@@ -117,7 +117,8 @@ func TestReadsWaitForTheDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
-	if _, err := l.Append(ctx, events.Batch{Command: "c1", Events: []events.Envelope{{Aggregate: agg, Time: time.Now(), Event: &events.AgentCreated{ID: "agent-1", Name: "one"}}}}); err != nil {
+	first, err := l.Append(ctx, events.Batch{Command: "c1", Events: []events.Envelope{{Aggregate: agg, Time: time.Now(), Event: &events.AgentCreated{ID: "agent-1", Name: "one"}}}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	p := projections.New(l, projections.Config{SnapshotEvery: -1, Durable: l.Durable})
@@ -156,9 +157,29 @@ func TestReadsWaitForTheDisk(t *testing.T) {
 	go func() { read <- nameIn(p.Read) }()
 	snapped := make(chan error, 1)
 	go func() { snapped <- p.Snapshot(ctx) }()
+	// An answer resting on the new event waits for it; one resting on an
+	// event on disk does not wait for the others' fsync.
+	settled := make(chan string, 1)
+	go func() {
+		var name string
+		err := p.ReadSettled(ctx, func(st *projections.State) events.Seq {
+			a := st.Agents["agent-1"]
+			name = a.Name
+			return a.Version.Newest()
+		})
+		if err != nil {
+			name = err.Error()
+		}
+		settled <- name
+	}()
+	if err := p.ReadSettled(ctx, func(*projections.State) events.Seq { return first }); err != nil {
+		t.Fatalf("ReadSettled on an event on disk: %v", err)
+	}
 	select {
 	case name := <-read:
 		t.Fatalf("Read returned %q while the event was not on disk", name)
+	case name := <-settled:
+		t.Fatalf("ReadSettled returned %q while the event it rests on was not on disk", name)
 	case err := <-snapped:
 		t.Fatalf("Snapshot returned (%v) while the event was not on disk", err)
 	case err := <-appended:
@@ -175,6 +196,9 @@ func TestReadsWaitForTheDisk(t *testing.T) {
 	}
 	if name := <-read; name != "two" {
 		t.Fatalf("Read after the disk: %q", name)
+	}
+	if name := <-settled; name != "two" {
+		t.Fatalf("ReadSettled after the disk: %q", name)
 	}
 	if err := <-snapped; err != nil {
 		t.Fatal(err)

@@ -42,6 +42,12 @@ func (v *Version) bump(env events.Envelope) {
 	v.Recent[len(v.Recent)-1] = Applied{Command: env.Command, Seq: env.Seq}
 }
 
+// Newest is the sequence of the aggregate's newest event, hosted ones
+// included: what its read model rests on.
+func (v Version) Newest() events.Seq {
+	return max(v.Seq, v.Recent[len(v.Recent)-1].Seq)
+}
+
 // Done reports whether command already produced events here, and the
 // sequence of its last one.
 func (v Version) Done(command string) (events.Seq, bool) {

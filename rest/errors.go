@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/engram-dev/engram/fault"
 )
@@ -85,8 +86,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // reply sends v as JSON with the given status.
 func (h *handler) reply(w http.ResponseWriter, r *http.Request, code int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := replyBufs.Get().(*bytes.Buffer)
+	defer putReplyBuf(buf)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false) // "<ULID>", not "\u003cULID\u003e"
 	if err := enc.Encode(v); err != nil {
 		h.fail(w, r, fmt.Errorf("encode %T response: %w", v, err))
@@ -97,4 +99,17 @@ func (h *handler) reply(w http.ResponseWriter, r *http.Request, code int, v any)
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		h.log.Debug("write response", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+}
+
+// replyBufs holds the buffers answers are encoded into, so that an answer
+// does not grow a new one from nothing.
+var replyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putReplyBuf returns buf to replyBufs, unless a large answer grew it.
+func putReplyBuf(buf *bytes.Buffer) {
+	if buf.Cap() > 64<<10 {
+		return
+	}
+	buf.Reset()
+	replyBufs.Put(buf)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/engram-dev/engram/api"
 	"github.com/engram-dev/engram/events"
+	"github.com/engram-dev/engram/fault"
 	"github.com/engram-dev/engram/projections"
 )
 
@@ -177,7 +178,9 @@ func blockUpdate(b *projections.Block, req api.UpdateBlock) (*events.BlockUpdate
 func (s *Service) updateBlock(ctx context.Context, target string, find func(st *projections.State) (*projections.Block, error), req api.UpdateBlock) (api.Block, error) {
 	c := s.command(ctx, "update_block", target)
 	var id events.BlockID
-	s.read(func(st *projections.State) {
+	// Only to name the command's aggregate: nothing read here reaches the
+	// client, so it may read ahead of the disk (exec decides again).
+	s.proj.ReadAhead(func(st *projections.State) {
 		if b, err := find(st); err == nil {
 			id = b.ID
 		}
@@ -212,7 +215,38 @@ func (s *Service) updateBlock(ctx context.Context, target string, find func(st *
 	if err != nil {
 		return api.Block{}, err
 	}
-	return s.GetBlock(ctx, string(id))
+	return s.settledBlock(ctx, string(id))
+}
+
+// settledBlock is GetBlock for the answer to a write: it waits for the
+// block's own newest event to be on disk, not for every event applied (as a
+// read does), which under concurrent writes to other aggregates would wait
+// for their fsync round. After the write, the block's events are on disk
+// unless another write to it came since.
+func (s *Service) settledBlock(ctx context.Context, id string) (api.Block, error) {
+	if s.ahead {
+		return s.GetBlock(ctx, id)
+	}
+	var (
+		out   api.Block
+		found bool
+	)
+	err := s.proj.ReadSettled(ctx, func(st *projections.State) events.Seq {
+		b := st.Blocks[events.BlockID(id)]
+		if b == nil {
+			return 0
+		}
+		out, found = blockView(b), true
+		return b.Version.Newest()
+	})
+	if err != nil {
+		return api.Block{}, fault.Wrap(fault.Unavailable, err, "the event log is unavailable")
+	}
+	if !found {
+		// Deleted meanwhile: say so as a read does, once that is on disk.
+		return s.GetBlock(ctx, id)
+	}
+	return out, nil
 }
 
 // UpdateBlock changes the fields the request sets. A value over the block's

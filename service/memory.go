@@ -35,7 +35,9 @@ func (s *Service) InsertArchival(ctx context.Context, agentID string, req api.Cr
 		at = &t
 	}
 	var embCfg json.RawMessage
-	s.read(func(st *projections.State) {
+	// Only to embed the text: the decision reads the agent again, and the
+	// answer rests on the append, so it may read ahead of the disk.
+	s.proj.ReadAhead(func(st *projections.State) {
 		if a := st.Agents[events.AgentID(agentID)]; a != nil {
 			embCfg = a.EmbeddingConfig
 		}

@@ -81,7 +81,13 @@ func toolVisible(org string, t *projections.Tool) bool {
 func (s *Service) Visible(ctx context.Context, k events.Kind, id string) error {
 	org := orgOf(ctx)
 	hidden := false
-	s.read(func(st *projections.State) {
+	// Ahead of the disk, without waiting for other writers' fsync round:
+	// what it reads (an aggregate's organization, fixed when it is made,
+	// and whether it is gone) decides only between running the route and
+	// the answer a missing one gets. Had a power failure taken back what
+	// it read, the aggregate it hides would be missing, or still another
+	// organization's: the same answer.
+	s.proj.ReadAhead(func(st *projections.State) {
 		if k == KindRun {
 			r := st.Runs[id]
 			if r == nil {
