@@ -17,17 +17,7 @@ import (
 func TestProjectionFollowsSkipsAndRestores(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cfg := bus.DefaultConfig(t.TempDir())
-	cfg.SyncAlways = false
-	s, err := bus.StartServer(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l, err := bus.OpenLog(ctx, s, bus.LogConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, l := relaxedLog(ctx, t)
 	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
 	appendEv := func(cmd string, ev events.Event) events.Seq {
 		seq, err := l.Append(ctx, events.Batch{Command: cmd, Events: []events.Envelope{{Aggregate: agg, Time: time.Now(), Event: ev}}})
@@ -214,17 +204,7 @@ func TestReadsWaitForTheDisk(t *testing.T) {
 func TestRestoresOlderSnapshot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cfg := bus.DefaultConfig(t.TempDir())
-	cfg.SyncAlways = false
-	s, err := bus.StartServer(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l, err := bus.OpenLog(ctx, s, bus.LogConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, l := relaxedLog(ctx, t)
 	agg := events.Aggregate{Kind: events.KindAgent, ID: "agent-1"}
 	seq, err := l.Append(ctx, events.Batch{Command: "c1", Events: []events.Envelope{{Aggregate: agg, Time: time.Now(),
 		Event: &events.AgentCreated{ID: "agent-1", Name: "one"}}}})
@@ -270,4 +250,22 @@ func TestRestoresOlderSnapshot(t *testing.T) {
 			t.Fatalf("restored from v5 at %d: %+v", p2.Applied(), a)
 		}
 	})
+}
+
+// relaxedLog starts a server (fsync relaxed) that the test's end stops, and
+// opens a log on it.
+func relaxedLog(ctx context.Context, t *testing.T) (*bus.Server, *bus.Log) {
+	t.Helper()
+	cfg := bus.DefaultConfig(t.TempDir())
+	cfg.SyncAlways = false
+	s, err := bus.StartServer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	l, err := bus.OpenLog(ctx, s, bus.LogConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, l
 }
